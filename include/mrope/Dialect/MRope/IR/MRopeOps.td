@@ -1,0 +1,271 @@
+//===- MRopeOps.td - mrope operations -----------------------*- tablegen -*-===//
+
+#ifndef MROPE_OPS_TD
+#define MROPE_OPS_TD
+
+include "mrope/Dialect/MRope/IR/MRopeBase.td"
+include "mrope/Dialect/MRope/IR/MRopeAttrs.td"
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+
+def MRope_PositionTensor : TensorOf<[I64, I32, F32]>;
+def MRope_FloatActivation : TensorOf<[F32, F16, BF16]>;
+def MRope_IntTensor : TensorOf<[I64, I32]>;
+
+//===----------------------------------------------------------------------===//
+// Position-ID construction
+//===----------------------------------------------------------------------===//
+
+def MRope_PositionIdsOp : MRope_Op<"position_ids", [Pure]> {
+  let summary = "position ids of a statically known batch";
+  let description = [{
+    Builds `[3, B, N]` position ids (rows t, h, w), `rope_deltas [B, 1]` and
+    the next decode position of every row, for a batch whose layout is known at
+    compile time. Each row is a list of segments (`text L`, `image TxHxW`,
+    `video TxHxW`, `pad L`) with merged (LLM) grids; all rows have N tokens.
+    The design attribute selects the rules. The op folds to constants.
+
+    ```mlir
+    // Qwen2-VL: 3 text tokens, <vision_start>, a 4x6 image, <vision_end>, 4 text.
+    %pos, %deltas, %next = mrope.position_ids <mrope>
+        [[text 4, image 1x4x6, text 5]]
+        : tensor<3x1x33xi64>, tensor<1x1xi64>, tensor<1xi64>
+    ```
+
+    `rope_deltas` follows the design's compat mode (legacy: `max + 1 - N`,
+    hf5: `max + 1 - unpadded length`); `next_positions` is the absolute
+    position of the first generated token, independent of padding.
+  }];
+  let arguments = (ins MRope_DesignAttr:$design,
+                       TypedArrayAttrBase<TypedArrayAttrBase<MRope_SegmentAttr,
+                           "segments">, "rows of segments">:$rows);
+  let results = (outs MRope_PositionTensor:$positions,
+                      MRope_PositionTensor:$rope_deltas,
+                      MRope_PositionTensor:$next_positions);
+  let assemblyFormat = [{
+    $design custom<SegmentRows>($rows) attr-dict `:` type(results)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]> {
+  let summary = "position ids from runtime token ids, mask and grids (HF get_rope_index)";
+  let description = [{
+    The dynamic form of position construction: inputs are the tensors a
+    Hugging Face processor produces. Visual blocks are found from the vision
+    token ids (`vision_tokens`); grids are *raw* (`image_grid_thw`,
+    `video_grid_thw`) and merged by `spatial_merge_size`.
+
+    ```mlir
+    %pos, %deltas, %next = mrope.rope_index %ids mask(%mask : tensor<2x40xi64>)
+        images(%img : tensor<1x3xi64>) design <mrope>
+        : tensor<2x40xi64> -> tensor<3x2x40xi64>, tensor<2x1xi64>, tensor<2xi64>
+    ```
+  }];
+  let arguments = (ins MRope_IntTensor:$input_ids,
+                       Optional<MRope_IntTensor>:$attention_mask,
+                       Optional<MRope_IntTensor>:$image_grid_thw,
+                       Optional<MRope_IntTensor>:$video_grid_thw,
+                       Optional<TensorOf<[F32, F64]>>:$second_per_grid_ts,
+                       MRope_DesignAttr:$design,
+                       OptionalAttr<MRope_VisionTokensAttr>:$vision_tokens,
+                       DefaultValuedAttr<I64Attr, "2">:$spatial_merge_size);
+  let results = (outs MRope_PositionTensor:$positions,
+                      MRope_PositionTensor:$rope_deltas,
+                      MRope_PositionTensor:$next_positions);
+  let assemblyFormat = [{
+    $input_ids
+    (`mask` `(` $attention_mask^ `:` type($attention_mask) `)`)?
+    (`images` `(` $image_grid_thw^ `:` type($image_grid_thw) `)`)?
+    (`videos` `(` $video_grid_thw^ `:` type($video_grid_thw) `)`)?
+    (`second_per_grid` `(` $second_per_grid_ts^ `:` type($second_per_grid_ts) `)`)?
+    `design` $design (`tokens` $vision_tokens^)? attr-dict
+    `:` type($input_ids) `->` type(results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The vision token ids, or the Qwen defaults when none are given.
+    VisionTokensAttr getVisionTokensOrDefault();
+  }];
+}
+
+def MRope_DecodePositionsOp : MRope_Op<"decode_positions", [Pure]> {
+  let summary = "positions of the next generated tokens, per sequence";
+  let description = [{
+    Every generated token has the same position on the three rows:
+    `p = next_positions[b] + k` for the k-th new token. The count comes from
+    the result type `[3, B, K]`. Folds when `next_positions` is constant.
+
+    ```mlir
+    %dec = mrope.decode_positions %next : tensor<2xi64> -> tensor<3x2x3xi64>
+    ```
+  }];
+  let arguments = (ins MRope_PositionTensor:$next_positions);
+  let results = (outs MRope_PositionTensor:$positions);
+  let assemblyFormat = [{
+    $next_positions attr-dict `:` type($next_positions) `->` type($positions)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Frequencies and tables
+//===----------------------------------------------------------------------===//
+
+def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
+  let summary = "inverse frequencies of a rotary dimension, with scaling";
+  let description = [{
+    `inv_freq[j] = 1 / theta^(2j / D)` for the `D/2` pairs of the result,
+    transformed by the optional scaling. Dynamic NTK and LongRoPE read the
+    runtime sequence length `seq_len`; without it they use their initial
+    (unscaled-length) value, as Hugging Face does at model construction.
+    Folds to a constant when no runtime length is involved.
+
+    ```mlir
+    %f = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>
+    %g = mrope.inv_freq theta = 1.000000e+04
+           scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096>
+           : tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins F64Attr:$theta, OptionalAttr<MRope_ScalingAttr>:$scaling,
+                       Optional<AnySignlessInteger>:$seq_len);
+  let results = (outs 1DTensorOf<[F32]>:$inv_freq);
+  let assemblyFormat = [{
+    `theta` `=` $theta (`scaling` $scaling^)?
+    (`seq_len` `(` $seq_len^ `:` type($seq_len) `)`)? attr-dict `:` type($inv_freq)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// D, the rotary dimension: twice the result length.
+    int64_t getRotaryDim();
+  }];
+}
+
+def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure]> {
+  let summary = "Hugging Face style cos/sin tables after allocation";
+  let description = [{
+    Materializes `cos` and `sin` of the allocated angles, times the attention
+    scaling, in the Hugging Face layout (`neox`: `cat(angle, angle)`; `gptj`:
+    each angle repeated twice). Results are `[B, N, D]`, or `[B, KV, N, D]`
+    for head-partitioned allocations. Provided for interoperability and
+    checking; `mrope.apply` never materializes these tables.
+
+    ```mlir
+    %cos, %sin = mrope.cos_sin %pos, %f
+        rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
+        : tensor<3x1x33xi64>, tensor<64xf32> -> tensor<1x33x128xf32>, tensor<1x33x128xf32>
+    ```
+  }];
+  let arguments = (ins MRope_PositionTensor:$positions,
+                       1DTensorOf<[F32]>:$inv_freq, MRope_RotaryAttr:$rotary);
+  let results = (outs MRope_FloatActivation:$cos, MRope_FloatActivation:$sin);
+  let assemblyFormat = [{
+    $positions `,` $inv_freq `rotary` $rotary attr-dict `:` type($positions) `,`
+    type($inv_freq) `->` type($cos) `,` type($sin)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Rotary application
+//===----------------------------------------------------------------------===//
+
+def MRope_ApplyOp : MRope_Op<"apply", [Pure,
+    AllTypesMatch<["q", "q_out"]>, AllTypesMatch<["k", "k_out"]>]> {
+  let summary = "rotate q and k by their multimodal positions";
+  let description = [{
+    Applies the rotary embedding to the query and key tensors in one op.
+    `positions` is `[3, B, S]` (`[3, T]` for the packed `thd` layout) with
+    rows t, h, w; `inv_freq` has `rotary_dim / 2` entries. Angles are
+    computed in f32 (`inv_freq[j] * position[axis(j)]`), cos/sin are scaled
+    by `attention_scaling`, and the rotation is applied in the activation
+    type (f32, f16 or bf16). With `inverse`, the rotation is by the negated
+    angle (the backward pass of training); channels past `rotary_dim` are
+    copied unchanged.
+
+    ```mlir
+    %qr, %kr = mrope.apply %q, %k positions(%pos : tensor<3x1x33xi64>)
+        freqs(%f : tensor<64xf32>) layout bhsd
+        rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
+        : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>
+    ```
+  }];
+  let arguments = (ins MRope_FloatActivation:$q, MRope_FloatActivation:$k,
+                       MRope_PositionTensor:$positions,
+                       1DTensorOf<[F32]>:$inv_freq,
+                       MRope_TensorLayoutAttr:$layout, MRope_RotaryAttr:$rotary,
+                       UnitAttr:$inverse);
+  let results = (outs MRope_FloatActivation:$q_out,
+                      MRope_FloatActivation:$k_out);
+  let assemblyFormat = [{
+    $q `,` $k `positions` `(` $positions `:` type($positions) `)`
+    `freqs` `(` $inv_freq `:` type($inv_freq) `)` `layout` `` $layout
+    `rotary` $rotary (`inverse` $inverse^)? attr-dict `:` type($q) `,` type($k)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Attention
+//===----------------------------------------------------------------------===//
+
+def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments]> {
+  let summary = "scaled dot-product attention with an optional rotary prologue";
+  let description = [{
+    `softmax(Q K^T * scale + mask) V` with GQA/MQA grouping (query head `h`
+    reads KV head `h / (Hq / Hkv)`), optional causal masking (bottom-right
+    aligned, so a few query tokens attend a longer KV cache), an optional
+    additive mask `[B, Hq or 1, Sq, Skv]`, and packed variable-length
+    sequences (`thd` layout with `cu_seqlens`). Accumulation is f32.
+
+    With a rotary prologue (`rotary`, `freqs`, and `q_positions` and/or
+    `k_positions`), q and/or k are rotated as by `mrope.apply` before use.
+    Omitting `k_positions` means the keys were rotated when they were written
+    to the KV cache (decode). `-mrope-fuse-rotary-into-attention` forms the
+    prologue from a preceding `mrope.apply`.
+
+    ```mlir
+    %o = mrope.attention %q, %k, %v q_positions(%pos : tensor<3x1x33xi64>)
+        k_positions(%pos : tensor<3x1x33xi64>) freqs(%f : tensor<64xf32>)
+        layout bhsd rotary <alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128>
+        causal
+        : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>, tensor<1x8x33x128xbf16>
+        -> tensor<1x32x33x128xbf16>
+    ```
+  }];
+  let arguments = (ins MRope_FloatActivation:$q, MRope_FloatActivation:$k,
+                       MRope_FloatActivation:$v,
+                       Optional<MRope_FloatActivation>:$mask,
+                       Optional<MRope_IntTensor>:$cu_seqlens,
+                       Optional<MRope_PositionTensor>:$q_positions,
+                       Optional<MRope_PositionTensor>:$k_positions,
+                       Optional<1DTensorOf<[F32]>>:$inv_freq,
+                       MRope_TensorLayoutAttr:$layout,
+                       OptionalAttr<MRope_RotaryAttr>:$rotary,
+                       OptionalAttr<F64Attr>:$scale, UnitAttr:$causal);
+  let results = (outs MRope_FloatActivation:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v
+    (`mask` `(` $mask^ `:` type($mask) `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
+    (`q_positions` `(` $q_positions^ `:` type($q_positions) `)`)?
+    (`k_positions` `(` $k_positions^ `:` type($k_positions) `)`)?
+    (`freqs` `(` $inv_freq^ `:` type($inv_freq) `)`)?
+    `layout` `` $layout (`rotary` $rotary^)? (`scale` $scale^)? (`causal` $causal^)?
+    attr-dict `:` type($q) `,` type($k) `,` type($v) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// True when the op rotates q and/or k itself.
+    bool hasRotaryPrologue() { return getRotary().has_value(); }
+    /// The softmax scale: `scale` if given, else 1/sqrt(head_dim).
+    double getEffectiveScale();
+  }];
+}
+
+#endif // MROPE_OPS_TD

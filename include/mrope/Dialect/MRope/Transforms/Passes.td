@@ -1,0 +1,37 @@
+//===- Passes.td - mrope dialect passes ---------------------*- tablegen -*-===//
+
+#ifndef MROPE_TRANSFORMS_PASSES_TD
+#define MROPE_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MRopeFuseRotaryIntoAttention
+    : Pass<"mrope-fuse-rotary-into-attention"> {
+  let summary = "Fold mrope.apply on q and k into the attention that reads them";
+  let description = [{
+    Rewrites
+
+    ```mlir
+    %qr, %kr = mrope.apply %q, %k positions(%p : ...) freqs(%f : ...) layout bhsd rotary <...> : ...
+    %o = mrope.attention %qr, %kr, %v layout bhsd : ...
+    ```
+
+    into a single `mrope.attention` with a rotary prologue
+    (`q_positions(%p) k_positions(%p) freqs(%f) rotary <...>`), so a lowering
+    can rotate each K block once and Q when its tile is loaded instead of
+    spending an extra pass over q and k in memory.
+
+    The rewrite applies when both attention inputs come from the same
+    forward `mrope.apply` with the same layout and the attention has no
+    rotary prologue yet. By default the rotated tensors must have no other
+    users (otherwise k would be rotated twice, e.g. once more for a KV-cache
+    write); `allow-recompute=true` lifts that restriction.
+  }];
+  let options = [
+    Option<"allowRecompute", "allow-recompute", "bool", /*default=*/"false",
+           "Fuse even when the rotated q/k have other users">
+  ];
+  let dependentDialects = ["::mlir::mrope::MRopeDialect"];
+}
+
+#endif // MROPE_TRANSFORMS_PASSES_TD

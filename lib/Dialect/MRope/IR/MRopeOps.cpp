@@ -1,0 +1,635 @@
+//===- MRopeOps.cpp - mrope operations ------------------------------------===//
+
+#include "mrope/Dialect/MRope/IR/MRopeOps.h"
+#include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
+#include "mrope/Dialect/MRope/Utils/PositionRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+//===----------------------------------------------------------------------===//
+// Custom directive: rows of segments
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseSegmentRows(OpAsmParser &parser, ArrayAttr &rows) {
+  SmallVector<Attribute> rowAttrs;
+  auto parseRow = [&]() -> ParseResult {
+    SmallVector<Attribute> segments;
+    if (parser.parseCommaSeparatedList(
+            OpAsmParser::Delimiter::Square, [&]() -> ParseResult {
+              SegmentAttr seg = mrope::detail::parseSegmentBody(parser);
+              if (!seg)
+                return failure();
+              segments.push_back(seg);
+              return success();
+            }))
+      return failure();
+    rowAttrs.push_back(parser.getBuilder().getArrayAttr(segments));
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(OpAsmParser::Delimiter::Square, parseRow))
+    return failure();
+  rows = parser.getBuilder().getArrayAttr(rowAttrs);
+  return success();
+}
+
+static void printSegmentRows(OpAsmPrinter &printer, Operation *,
+                             ArrayAttr rows) {
+  printer << '[';
+  llvm::interleaveComma(rows, printer, [&](Attribute row) {
+    printer << '[';
+    llvm::interleaveComma(cast<ArrayAttr>(row), printer, [&](Attribute seg) {
+      mrope::detail::printSegmentBody(printer, cast<SegmentAttr>(seg));
+    });
+    printer << ']';
+  });
+  printer << ']';
+}
+
+#define GET_OP_CLASSES
+#include "mrope/Dialect/MRope/IR/MRopeOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shape helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Logical dimensions of a q/k/v activation, whatever its layout.
+struct ActivationDims {
+  int64_t batch, heads, seq, headDim;
+};
+} // namespace
+
+static bool mismatch(int64_t a, int64_t b) {
+  return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+}
+
+static std::string dimStr(int64_t d) {
+  return ShapedType::isDynamic(d) ? "?" : std::to_string(d);
+}
+
+static FailureOr<ActivationDims> getActivationDims(Operation *op,
+                                                   StringRef name, Type type,
+                                                   TensorLayout layout) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  int64_t rank = layout == TensorLayout::THD ? 3 : 4;
+  if (!tensor || tensor.getRank() != rank)
+    return op->emitOpError() << name << " must be a rank-" << rank
+                             << " tensor for layout "
+                             << stringifyTensorLayout(layout) << ", got "
+                             << type;
+  ArrayRef<int64_t> s = tensor.getShape();
+  switch (layout) {
+  case TensorLayout::BHSD:
+    return ActivationDims{s[0], s[1], s[2], s[3]};
+  case TensorLayout::BSHD:
+    return ActivationDims{s[0], s[2], s[1], s[3]};
+  case TensorLayout::THD:
+    return ActivationDims{1, s[1], s[0], s[2]};
+  }
+  llvm_unreachable("unknown layout");
+}
+
+/// Checks `positions` against the batch and sequence of an activation:
+/// `[3, B, S]`, or `[3, T]` for the packed layout.
+static LogicalResult verifyPositions(Operation *op, StringRef name, Type type,
+                                     TensorLayout layout,
+                                     const ActivationDims &dims) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  int64_t rank = layout == TensorLayout::THD ? 2 : 3;
+  if (!tensor || tensor.getRank() != rank)
+    return op->emitOpError()
+           << name << " must be a rank-" << rank << " tensor ("
+           << (rank == 2 ? "[3, T]" : "[3, B, S]") << ") for layout "
+           << stringifyTensorLayout(layout) << ", got " << type;
+  ArrayRef<int64_t> s = tensor.getShape();
+  if (mismatch(s[0], 3))
+    return op->emitOpError() << name << " must have 3 rows (t, h, w), got "
+                             << dimStr(s[0]);
+  int64_t seq = s.back();
+  if (rank == 3 && mismatch(s[1], dims.batch))
+    return op->emitOpError() << name << " batch " << dimStr(s[1])
+                             << " does not match the activation batch "
+                             << dimStr(dims.batch);
+  if (mismatch(seq, dims.seq))
+    return op->emitOpError() << name << " has " << dimStr(seq)
+                             << " tokens, but the activation has "
+                             << dimStr(dims.seq);
+  return success();
+}
+
+/// The checks shared by every op that rotates: GQA grouping, rotary_dim
+/// against head_dim and inv_freq, and the allocation against pair and KV head
+/// counts.
+static LogicalResult verifyRotaryConfig(Operation *op, RotaryAttr rotary,
+                                        const ActivationDims &q,
+                                        const ActivationDims &k,
+                                        Type invFreqType) {
+  int64_t rotaryDim = rotary.getRotaryDim();
+  if (mismatch(q.headDim, k.headDim))
+    return op->emitOpError() << "q head_dim " << dimStr(q.headDim)
+                             << " does not match k head_dim "
+                             << dimStr(k.headDim);
+  if (!ShapedType::isDynamic(q.headDim) && rotaryDim > q.headDim)
+    return op->emitOpError() << "rotary_dim " << rotaryDim
+                             << " exceeds head_dim " << q.headDim;
+  auto invFreq = cast<RankedTensorType>(invFreqType);
+  if (mismatch(invFreq.getDimSize(0), rotaryDim / 2))
+    return op->emitOpError()
+           << "inv_freq has " << dimStr(invFreq.getDimSize(0))
+           << " entries, but rotary_dim " << rotaryDim << " needs "
+           << rotaryDim / 2 << " (one per pair)";
+  if (!ShapedType::isDynamic(q.heads) && !ShapedType::isDynamic(k.heads)) {
+    if (k.heads <= 0 || q.heads % k.heads != 0)
+      return op->emitOpError()
+             << "query heads (" << q.heads << ") are not a multiple of KV heads ("
+             << k.heads << "): GQA cannot group them";
+  }
+  if (!ShapedType::isDynamic(k.heads) &&
+      failed(rotary.getAlloc().verifyKVHeadCount(
+          k.heads, [&] { return op->emitOpError(); })))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PositionIdsOp
+//===----------------------------------------------------------------------===//
+
+/// Checks the three results of a position op: `[3, B, N]`, `[B, 1]`, `[B]`
+/// with an element type that suits the design.
+static LogicalResult verifyPositionResults(Operation *op, DesignAttr design,
+                                           int64_t batch, int64_t length) {
+  auto positions = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  auto deltas = dyn_cast<RankedTensorType>(op->getResult(1).getType());
+  auto next = dyn_cast<RankedTensorType>(op->getResult(2).getType());
+  if (!positions || !deltas || !next)
+    return op->emitOpError("results must be ranked tensors");
+  if (positions.getRank() != 3 || mismatch(positions.getDimSize(0), 3) ||
+      mismatch(positions.getDimSize(1), batch) ||
+      mismatch(positions.getDimSize(2), length))
+    return op->emitOpError() << "positions must be [3, " << dimStr(batch)
+                             << ", " << dimStr(length) << "], got "
+                             << positions;
+  if (deltas.getRank() != 2 || mismatch(deltas.getDimSize(0), batch) ||
+      mismatch(deltas.getDimSize(1), 1))
+    return op->emitOpError() << "rope_deltas must be [" << dimStr(batch)
+                             << ", 1], got " << deltas;
+  if (next.getRank() != 1 || mismatch(next.getDimSize(0), batch))
+    return op->emitOpError() << "next_positions must be [" << dimStr(batch)
+                             << "], got " << next;
+  Type elementType = positions.getElementType();
+  if (deltas.getElementType() != elementType ||
+      next.getElementType() != elementType)
+    return op->emitOpError(
+        "positions, rope_deltas and next_positions must share an element type");
+  bool isFloat = isa<FloatType>(elementType);
+  if (design.hasFloatPositions() && !isFloat)
+    return op->emitOpError()
+           << "design '" << stringifyPositionDesign(design.getKind())
+           << "' produces fractional positions: results must be f32, got "
+           << elementType;
+  if (!design.hasFloatPositions() && isFloat)
+    return op->emitOpError()
+           << "design '" << stringifyPositionDesign(design.getKind())
+           << "' produces integer positions: results must be i64 or i32, got "
+           << elementType;
+  return success();
+}
+
+LogicalResult PositionIdsOp::verify() {
+  ArrayAttr rows = getRows();
+  if (rows.empty())
+    return emitOpError("needs at least one row");
+  DesignAttr design = getDesign();
+  PositionDesign kind = design.getKind();
+  int64_t length = -1;
+  for (auto [b, rowAttr] : llvm::enumerate(rows)) {
+    auto row = cast<ArrayAttr>(rowAttr);
+    int64_t tokens = 0, unpadded = 0, visual = 0;
+    for (auto [s, segAttr] : llvm::enumerate(row)) {
+      auto seg = cast<SegmentAttr>(segAttr);
+      tokens += seg.getNumTokens();
+      if (seg.getKind() != SegmentKind::Pad)
+        unpadded += seg.getNumTokens();
+      if (!seg.isVisual())
+        continue;
+      if (seg.getSecondPerGrid() && kind != PositionDesign::AbsoluteTime)
+        return emitOpError() << "row " << b << ", visual block " << visual
+                             << ": second_per_grid is read only by the "
+                                "absolute_time design";
+      if (seg.getKind() == SegmentKind::Video && seg.getShape()[0] != 1 &&
+          (kind == PositionDesign::Qwen3VL ||
+           kind == PositionDesign::SpatialReset))
+        return emitOpError()
+               << "row " << b << ", visual block " << visual << ": design '"
+               << stringifyPositionDesign(kind)
+               << "' positions each video frame as its own block; split the "
+                  "t = "
+               << seg.getShape()[0]
+               << " video into per-frame segments separated by timestamp text";
+      if (kind == PositionDesign::SpatialReset &&
+          (s + 1 >= row.size() ||
+           cast<SegmentAttr>(row[s + 1]).getKind() != SegmentKind::Text ||
+           cast<SegmentAttr>(row[s + 1]).getNumTokens() == 0))
+        return emitOpError() << "row " << b << ", visual block " << visual
+                             << ": spatial_reset positions the token after "
+                                "each visual block as <vision_end>, so the "
+                                "block must be followed by text";
+      ++visual;
+    }
+    if (unpadded == 0)
+      return emitOpError() << "row " << b << " has no unpadded tokens";
+    if (length >= 0 && tokens != length)
+      return emitOpError() << "row " << b << " has " << tokens
+                           << " tokens, but row 0 has " << length
+                           << " (pad rows to the same length)";
+    length = tokens;
+  }
+  return verifyPositionResults(*this, design, rows.size(), length);
+}
+
+/// Builds a dense constant of `type` from int64 values, or null if a value
+/// does not fit the element type.
+static DenseElementsAttr getIntConstant(Type type, ArrayRef<int64_t> values) {
+  auto tensor = cast<RankedTensorType>(type);
+  unsigned width = tensor.getElementType().getIntOrFloatBitWidth();
+  SmallVector<APInt> ints;
+  ints.reserve(values.size());
+  for (int64_t v : values) {
+    if (width < 64 && (v > (int64_t(1) << (width - 1)) - 1 ||
+                       v < -(int64_t(1) << (width - 1))))
+      return {};
+    ints.push_back(APInt(width, v, /*isSigned=*/true));
+  }
+  return DenseElementsAttr::get(tensor, ints);
+}
+
+LogicalResult PositionIdsOp::fold(FoldAdaptor,
+                                  SmallVectorImpl<OpFoldResult> &results) {
+  DesignAttr design = getDesign();
+  if (!rules::hasIntegerRules(design.getKind()))
+    return failure();
+  if (!getPositions().getType().hasStaticShape())
+    return failure();
+  rules::DesignParams params;
+  params.kind = design.getKind();
+  params.compat = design.getCompat();
+  params.temporalStride = design.getTemporalStride();
+  params.tokensPerSecond = design.getTokensPerSecond();
+  std::vector<std::vector<rules::Segment>> rows;
+  for (Attribute rowAttr : getRows()) {
+    std::vector<rules::Segment> &row = rows.emplace_back();
+    for (Attribute segAttr : cast<ArrayAttr>(rowAttr)) {
+      auto seg = cast<SegmentAttr>(segAttr);
+      rules::Segment &s = row.emplace_back();
+      s.kind = seg.getKind();
+      if (seg.isVisual()) {
+        s.t = seg.getShape()[0];
+        s.h = seg.getShape()[1];
+        s.w = seg.getShape()[2];
+      } else {
+        s.length = seg.getShape()[0];
+      }
+      if (seg.getSecondPerGrid())
+        s.secondPerGrid = double(*seg.getSecondPerGrid());
+    }
+  }
+  rules::IntPositions out;
+  if (rules::computeIntPositions(params, rows, out))
+    return failure();
+  DenseElementsAttr positions =
+      getIntConstant(getPositions().getType(), out.positions);
+  DenseElementsAttr deltas =
+      getIntConstant(getRopeDeltas().getType(), out.ropeDeltas);
+  DenseElementsAttr next =
+      getIntConstant(getNextPositions().getType(), out.nextPositions);
+  if (!positions || !deltas || !next)
+    return failure();
+  results.push_back(positions);
+  results.push_back(deltas);
+  results.push_back(next);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RopeIndexOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeIndexOp::verify() {
+  auto ids = cast<RankedTensorType>(getInputIds().getType());
+  if (ids.getRank() != 2)
+    return emitOpError() << "input_ids must be [B, N], got " << ids;
+  if (Value mask = getAttentionMask()) {
+    auto maskType = cast<RankedTensorType>(mask.getType());
+    if (maskType.getRank() != 2 ||
+        mismatch(maskType.getDimSize(0), ids.getDimSize(0)) ||
+        mismatch(maskType.getDimSize(1), ids.getDimSize(1)))
+      return emitOpError() << "attention_mask must have the shape of "
+                              "input_ids "
+                           << ids << ", got " << maskType;
+  }
+  for (auto [name, grid] : {std::pair<StringRef, Value>{"image_grid_thw",
+                                                        getImageGridThw()},
+                            {"video_grid_thw", getVideoGridThw()}}) {
+    if (!grid)
+      continue;
+    auto gridType = cast<RankedTensorType>(grid.getType());
+    if (gridType.getRank() != 2 || mismatch(gridType.getDimSize(1), 3))
+      return emitOpError() << name << " must be [num_grids, 3] (t, h, w), got "
+                           << gridType;
+  }
+  if (Value spg = getSecondPerGridTs()) {
+    if (!getVideoGridThw())
+      return emitOpError("second_per_grid_ts needs video_grid_thw");
+    auto spgType = cast<RankedTensorType>(spg.getType());
+    auto videoType = cast<RankedTensorType>(getVideoGridThw().getType());
+    if (spgType.getRank() != 1 ||
+        mismatch(spgType.getDimSize(0), videoType.getDimSize(0)))
+      return emitOpError() << "second_per_grid_ts must have one entry per "
+                              "video grid, got "
+                           << spgType;
+    if (getDesign().getKind() != PositionDesign::AbsoluteTime)
+      return emitOpError("second_per_grid_ts is read only by the "
+                         "absolute_time design");
+  }
+  if (getSpatialMergeSize() <= 0)
+    return emitOpError() << "spatial_merge_size " << getSpatialMergeSize()
+                         << " must be positive";
+  return verifyPositionResults(*this, getDesign(), ids.getDimSize(0),
+                               ids.getDimSize(1));
+}
+
+VisionTokensAttr RopeIndexOp::getVisionTokensOrDefault() {
+  if (std::optional<VisionTokensAttr> tokens = getVisionTokens())
+    return *tokens;
+  return VisionTokensAttr::get(getContext(), 151652, 151653, 151655, 151656);
+}
+
+//===----------------------------------------------------------------------===//
+// DecodePositionsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DecodePositionsOp::verify() {
+  auto next = cast<RankedTensorType>(getNextPositions().getType());
+  auto result = cast<RankedTensorType>(getPositions().getType());
+  if (next.getRank() != 1)
+    return emitOpError() << "next_positions must be [B], got " << next;
+  if (result.getRank() != 3 || mismatch(result.getDimSize(0), 3) ||
+      mismatch(result.getDimSize(1), next.getDimSize(0)))
+    return emitOpError() << "result must be [3, " << dimStr(next.getDimSize(0))
+                         << ", K], got " << result;
+  if (result.getElementType() != next.getElementType())
+    return emitOpError("result and next_positions must share an element type");
+  return success();
+}
+
+OpFoldResult DecodePositionsOp::fold(FoldAdaptor adaptor) {
+  auto next = dyn_cast_or_null<DenseElementsAttr>(adaptor.getNextPositions());
+  auto resultType = cast<RankedTensorType>(getPositions().getType());
+  if (!next || !resultType.hasStaticShape())
+    return {};
+  int64_t batch = resultType.getDimSize(1), count = resultType.getDimSize(2);
+  if (isa<FloatType>(resultType.getElementType())) {
+    SmallVector<float> starts(next.getValues<float>());
+    SmallVector<float> values;
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t k = 0; k < count; ++k)
+          values.push_back(starts[b] + static_cast<float>(k));
+    return DenseElementsAttr::get(resultType, ArrayRef<float>(values));
+  }
+  SmallVector<int64_t> values;
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t k = 0; k < count; ++k)
+        values.push_back(next.getValues<APInt>()[b].getSExtValue() + k);
+  return getIntConstant(resultType, values);
+}
+
+//===----------------------------------------------------------------------===//
+// InvFreqOp
+//===----------------------------------------------------------------------===//
+
+int64_t InvFreqOp::getRotaryDim() {
+  return 2 * cast<RankedTensorType>(getInvFreq().getType()).getDimSize(0);
+}
+
+LogicalResult InvFreqOp::verify() {
+  auto type = cast<RankedTensorType>(getInvFreq().getType());
+  if (type.isDynamicDim(0) || type.getDimSize(0) <= 0)
+    return emitOpError() << "result must have a static, positive number of "
+                            "pairs (rotary_dim / 2), got "
+                         << type;
+  double theta = getTheta().convertToDouble();
+  if (!std::isfinite(theta) || theta <= 1.0)
+    return emitOpError() << "theta " << theta
+                         << " must be finite and greater than 1";
+  std::optional<ScalingAttr> scaling = getScaling();
+  if (scaling && failed(scaling->verifyRotaryDim(
+                     getRotaryDim(), [&] { return emitOpError(); })))
+    return failure();
+  if (getSeqLen() && !(scaling && scaling->dependsOnSequenceLength()))
+    return emitOpError("seq_len is read only by 'dynamic' and 'longrope' "
+                       "scaling");
+  return success();
+}
+
+OpFoldResult InvFreqOp::fold(FoldAdaptor) {
+  std::optional<ScalingAttr> scaling = getScaling();
+  ScalingKind kind = scaling ? scaling->getKind() : ScalingKind::Default;
+  if (kind != ScalingKind::Default && kind != ScalingKind::Linear)
+    return {};
+  std::vector<float> invFreq = freq::defaultInvFreq(
+      getRotaryDim(), getTheta().convertToDouble());
+  if (kind == ScalingKind::Linear) {
+    auto factor = static_cast<float>(scaling->getFactor());
+    for (float &f : invFreq)
+      f /= factor;
+  }
+  return DenseElementsAttr::get(cast<ShapedType>(getInvFreq().getType()),
+                                ArrayRef<float>(invFreq));
+}
+
+//===----------------------------------------------------------------------===//
+// CosSinOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CosSinOp::verify() {
+  RotaryAttr rotary = getRotary();
+  auto positions = cast<RankedTensorType>(getPositions().getType());
+  auto cosType = cast<RankedTensorType>(getCos().getType());
+  if (getSin().getType() != cosType)
+    return emitOpError("cos and sin must have the same type");
+  bool perHead = rotary.getAlloc().isHeadPartitioned();
+  int64_t rank = perHead ? 4 : 3;
+  if (cosType.getRank() != rank)
+    return emitOpError() << "tables must be "
+                         << (perHead ? "[B, KV, N, D] for a head-partitioned "
+                                       "allocation"
+                                     : "[B, N, D]")
+                         << ", got " << cosType;
+  ArrayRef<int64_t> s = cosType.getShape();
+  ActivationDims dims{s[0], perHead ? s[1] : 1, s[rank - 2], s[rank - 1]};
+  if (failed(verifyPositions(*this, "positions", positions,
+                             TensorLayout::BHSD, dims)))
+    return failure();
+  if (mismatch(dims.headDim, rotary.getRotaryDim()))
+    return emitOpError() << "tables have " << dimStr(dims.headDim)
+                         << " channels, but rotary_dim is "
+                         << rotary.getRotaryDim();
+  return verifyRotaryConfig(*this, rotary, dims, dims,
+                            getInvFreq().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// ApplyOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ApplyOp::verify() {
+  TensorLayout layout = getLayout();
+  FailureOr<ActivationDims> q =
+      getActivationDims(*this, "q", getQ().getType(), layout);
+  if (failed(q))
+    return failure();
+  FailureOr<ActivationDims> k =
+      getActivationDims(*this, "k", getK().getType(), layout);
+  if (failed(k))
+    return failure();
+  if (mismatch(q->batch, k->batch) || mismatch(q->seq, k->seq))
+    return emitOpError() << "q and k must have the same batch and sequence "
+                            "length, got "
+                         << getQ().getType() << " and " << getK().getType();
+  if (getElementTypeOrSelf(getQ().getType()) !=
+      getElementTypeOrSelf(getK().getType()))
+    return emitOpError("q and k must have the same element type");
+  if (failed(verifyPositions(*this, "positions", getPositions().getType(),
+                             layout, *q)))
+    return failure();
+  return verifyRotaryConfig(*this, getRotary(), *q, *k,
+                            getInvFreq().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+double AttentionOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToDouble();
+  int64_t headDim = cast<RankedTensorType>(getQ().getType()).getShape().back();
+  return 1.0 / std::sqrt(static_cast<double>(headDim));
+}
+
+LogicalResult AttentionOp::verify() {
+  TensorLayout layout = getLayout();
+  FailureOr<ActivationDims> q =
+      getActivationDims(*this, "q", getQ().getType(), layout);
+  if (failed(q))
+    return failure();
+  FailureOr<ActivationDims> k =
+      getActivationDims(*this, "k", getK().getType(), layout);
+  if (failed(k))
+    return failure();
+  FailureOr<ActivationDims> v =
+      getActivationDims(*this, "v", getV().getType(), layout);
+  if (failed(v))
+    return failure();
+  Type elementType = getElementTypeOrSelf(getQ().getType());
+  if (getElementTypeOrSelf(getK().getType()) != elementType ||
+      getElementTypeOrSelf(getV().getType()) != elementType ||
+      getElementTypeOrSelf(getResult().getType()) != elementType)
+    return emitOpError("q, k, v and the result must share an element type");
+  if (mismatch(q->batch, k->batch) || mismatch(k->batch, v->batch))
+    return emitOpError("q, k and v must have the same batch size");
+  if (mismatch(k->heads, v->heads) || mismatch(k->seq, v->seq))
+    return emitOpError() << "k and v must have the same heads and sequence "
+                            "length, got "
+                         << getK().getType() << " and " << getV().getType();
+  if (mismatch(q->headDim, k->headDim))
+    return emitOpError() << "q head_dim " << dimStr(q->headDim)
+                         << " does not match k head_dim " << dimStr(k->headDim);
+  if (!ShapedType::isDynamic(q->heads) && !ShapedType::isDynamic(k->heads) &&
+      (k->heads <= 0 || q->heads % k->heads != 0))
+    return emitOpError() << "query heads (" << q->heads
+                         << ") are not a multiple of KV heads (" << k->heads
+                         << "): GQA cannot group them";
+  if (layout == TensorLayout::THD && mismatch(q->seq, k->seq))
+    return emitOpError("packed (thd) attention needs q and k over the same "
+                       "tokens");
+
+  // Result: q's shape with v's head dim.
+  auto resultType = cast<RankedTensorType>(getResult().getType());
+  SmallVector<int64_t> expected(
+      cast<RankedTensorType>(getQ().getType()).getShape());
+  expected.back() = v->headDim;
+  if (resultType.getRank() != static_cast<int64_t>(expected.size()) ||
+      llvm::any_of(llvm::zip(resultType.getShape(), expected), [](auto p) {
+        return mismatch(std::get<0>(p), std::get<1>(p));
+      }))
+    return emitOpError() << "result must have q's shape with v's head_dim, got "
+                         << resultType;
+
+  // Packed sequences.
+  if (layout == TensorLayout::THD) {
+    if (!getCuSeqlens())
+      return emitOpError("packed (thd) attention needs cu_seqlens");
+    if (cast<RankedTensorType>(getCuSeqlens().getType()).getRank() != 1)
+      return emitOpError("cu_seqlens must be a 1-D tensor [B + 1]");
+  } else if (getCuSeqlens()) {
+    return emitOpError("cu_seqlens applies only to the packed (thd) layout");
+  }
+
+  // Mask.
+  if (Value mask = getMask()) {
+    if (layout == TensorLayout::THD)
+      return emitOpError("an explicit mask is not supported with thd; use "
+                         "cu_seqlens and causal");
+    auto maskType = cast<RankedTensorType>(mask.getType());
+    ArrayRef<int64_t> m = maskType.getShape();
+    if (maskType.getRank() != 4 ||
+        (mismatch(m[0], q->batch) && m[0] != 1) ||
+        (mismatch(m[1], q->heads) && m[1] != 1) || mismatch(m[2], q->seq) ||
+        mismatch(m[3], k->seq))
+      return emitOpError() << "mask must be [B or 1, Hq or 1, Sq, Skv] = ["
+                           << dimStr(q->batch) << ", " << dimStr(q->heads)
+                           << ", " << dimStr(q->seq) << ", " << dimStr(k->seq)
+                           << "], got " << maskType;
+  }
+
+  if (std::optional<APFloat> scale = getScale()) {
+    double s = scale->convertToDouble();
+    if (!std::isfinite(s) || s <= 0.0)
+      return emitOpError() << "scale " << s << " must be finite and positive";
+  }
+
+  // Rotary prologue: all of rotary, freqs and at least one positions operand.
+  bool hasPositions = getQPositions() || getKPositions();
+  if (!getRotary()) {
+    if (hasPositions || getInvFreq())
+      return emitOpError("q_positions, k_positions and freqs need a rotary "
+                         "configuration (rotary <...>)");
+    return success();
+  }
+  if (!getInvFreq() || !hasPositions)
+    return emitOpError("a rotary prologue needs freqs and q_positions and/or "
+                       "k_positions");
+  if (Value qPos = getQPositions())
+    if (failed(verifyPositions(*this, "q_positions", qPos.getType(), layout,
+                               *q)))
+      return failure();
+  if (Value kPos = getKPositions())
+    if (failed(verifyPositions(*this, "k_positions", kPos.getType(), layout,
+                               *k)))
+      return failure();
+  return verifyRotaryConfig(*this, *getRotary(), *q, *k,
+                            getInvFreq().getType());
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-step set-up for a fresh Debian 12 machine: installs what is missing
+# (LLVM/MLIR 22 through apt), configures and builds into build/.
+# Safe to re-run: it only installs missing packages and rebuilds incrementally.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
+LLVM_PREFIX=/usr/lib/llvm-22
+
+PACKAGES=(clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
+          mlir-22-tools ninja-build cmake ccache python3)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "== installing: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+export CCACHE_BASEDIR="$ROOT"
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  echo "== configuring $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+    -DLLVM_USE_LINKER=lld \
+    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
+    -DPython3_EXECUTABLE=/usr/bin/python3 \
+    -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir"
+fi
+
+echo "== building"
+cmake --build "$BUILD" --target mrope-opt mlir-doc

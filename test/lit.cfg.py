@@ -1,0 +1,62 @@
+# -*- Python -*-
+# lit configuration for the mrope regression and integration tests.
+
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "MROPE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test", ".py"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py", "CMakeLists.txt"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.mrope_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
+config.substitutions.append(("%mrope_src_root", config.mrope_src_root))
+config.substitutions.append(("%mrope_obj_root", config.mrope_obj_root))
+config.substitutions.append(("%python", config.python_executable))
+
+# lit scrubs the environment; the NVVM path needs to find the CUDA toolkit.
+llvm_config.with_system_environment(["HOME", "CUDA_HOME", "CUDA_PATH"])
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+config.environment["CUDA_HOME"] = cuda_home
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+tool_dirs = [config.mrope_tools_dir, config.llvm_tools_dir]
+tools = [
+    ToolSubst("mrope-opt", unresolved="fatal"),
+    ToolSubst("mlir-opt", unresolved="ignore"),
+    ToolSubst("mlir-runner", unresolved="ignore"),
+    ToolSubst("mlir-translate", unresolved="ignore"),
+]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# Hardware and toolkit features that execution tests opt into.
+ptxas = os.path.join(cuda_home, "bin", "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
+
+def _has_cuda_device():
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True,
+                             timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+if _has_cuda_device():
+    config.available_features.add("cuda-device")
