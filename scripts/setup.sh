@@ -41,3 +41,7 @@ fi
 
 echo "== building"
 cmake --build "$BUILD" --target mrope-opt mlir-doc
+
+if [ -z "${MROPE_SKIP_DEMO:-}" ]; then
+  "$ROOT/scripts/demo.sh"
+fi
