@@ -33,10 +33,19 @@ void MRopeDialect::registerAttributes() {
 //===----------------------------------------------------------------------===//
 
 FailureOr<F64> mrope::detail::parseF64(AsmParser &parser) {
+  double sign = succeeded(parser.parseOptionalMinus()) ? -1.0 : 1.0;
+  // Accept integers too: Hugging Face configs write `factor: 4`.
+  uint64_t integer;
+  OptionalParseResult isInteger = parser.parseOptionalInteger(integer);
+  if (isInteger.has_value()) {
+    if (failed(*isInteger))
+      return failure();
+    return F64(sign * static_cast<double>(integer));
+  }
   double value;
   if (parser.parseFloat(value))
     return failure();
-  return F64(value);
+  return F64(sign * value);
 }
 
 FailureOr<std::optional<F64>> mrope::detail::parseOptF64(AsmParser &parser) {
@@ -68,7 +77,17 @@ FailureOr<SmallVector<F64>> mrope::detail::parseF64Array(AsmParser &parser) {
   return values;
 }
 
-void mrope::detail::printF64(AsmPrinter &printer, double value) {
+FailureOr<SmallVector<int64_t>>
+mrope::detail::parseI64Array(AsmParser &parser) {
+  SmallVector<int64_t> values;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        return parser.parseInteger(values.emplace_back());
+      }))
+    return failure();
+  return values;
+}
+
+std::string mrope::detail::formatF64(double value) {
   // Shortest decimal that reads back as the same double, always with a '.'
   // or an exponent so that it reads as a float literal.
   char buffer[64];
@@ -80,7 +99,11 @@ void mrope::detail::printF64(AsmPrinter &printer, double value) {
   std::string text(buffer);
   if (text.find_first_of(".eEn") == std::string::npos)
     text += ".0";
-  printer << text;
+  return text;
+}
+
+void mrope::detail::printF64(AsmPrinter &printer, double value) {
+  printer << formatF64(value);
 }
 
 void mrope::detail::printF64Array(AsmPrinter &printer,
@@ -263,7 +286,7 @@ LogicalResult RotaryAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << " must be positive and even (channels rotate in "
                           "pairs)";
   if (!std::isfinite(attentionScaling) || attentionScaling <= 0.0)
-    return emitError() << "attention_scaling " << attentionScaling
+    return emitError() << "attention_scaling " << detail::formatF64(attentionScaling)
                        << " must be finite and positive";
   return alloc.verifyPairCount(rotaryDim / 2, emitError);
 }
@@ -317,7 +340,7 @@ LogicalResult ScalingAttr::verify(
       return emitError() << "'" << f.name << "' is not used by '" << name
                          << "' scaling";
   if (!std::isfinite(factor) || factor <= 0.0)
-    return emitError() << "scaling factor " << factor
+    return emitError() << "scaling factor " << detail::formatF64(factor)
                        << " must be finite and positive";
   for (auto [fieldName, value] :
        {std::pair<StringRef, std::optional<int64_t>>{"max_position_embeddings",
@@ -332,9 +355,9 @@ LogicalResult ScalingAttr::verify(
     return emitError() << "'yarn' scaling needs original_max_position_"
                           "embeddings or max_position_embeddings";
   if (yarn && betaFast && betaSlow && double(*betaFast) <= double(*betaSlow))
-    return emitError() << "yarn beta_fast " << double(*betaFast)
+    return emitError() << "yarn beta_fast " << detail::formatF64(double(*betaFast))
                        << " must be greater than beta_slow "
-                       << double(*betaSlow);
+                       << detail::formatF64(double(*betaSlow));
   if (llama3) {
     if (!lowFreqFactor || !highFreqFactor || !originalMaxPositionEmbeddings)
       return emitError() << "'llama3' scaling needs low_freq_factor, "
@@ -342,9 +365,9 @@ LogicalResult ScalingAttr::verify(
                             "original_max_position_embeddings";
     if (double(*highFreqFactor) <= double(*lowFreqFactor))
       return emitError() << "llama3 high_freq_factor "
-                         << double(*highFreqFactor)
+                         << detail::formatF64(double(*highFreqFactor))
                          << " must be greater than low_freq_factor "
-                         << double(*lowFreqFactor);
+                         << detail::formatF64(double(*lowFreqFactor));
   }
   if (longrope) {
     if (shortFactor.empty() || longFactor.empty())
@@ -360,7 +383,7 @@ LogicalResult ScalingAttr::verify(
   }
   if (attentionFactor && (!std::isfinite(double(*attentionFactor)) ||
                           double(*attentionFactor) <= 0.0))
-    return emitError() << "attention_factor " << double(*attentionFactor)
+    return emitError() << "attention_factor " << detail::formatF64(double(*attentionFactor))
                        << " must be finite and positive";
   return success();
 }
@@ -400,18 +423,18 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "not '"
                        << name << "'";
   if (!std::isfinite(temporalStride) || temporalStride < 0.0)
-    return emitError() << "temporal_stride " << temporalStride
+    return emitError() << "temporal_stride " << detail::formatF64(temporalStride)
                        << " must be finite and non-negative";
   if (tokensPerSecond != 2.0 && kind != PositionDesign::AbsoluteTime)
     return emitError() << "tokens_per_second is used only by absolute_time, "
                           "not '"
                        << name << "'";
   if (!std::isfinite(tokensPerSecond) || tokensPerSecond < 0.0)
-    return emitError() << "tokens_per_second " << tokensPerSecond
+    return emitError() << "tokens_per_second " << detail::formatF64(tokensPerSecond)
                        << " must be finite and non-negative";
   if (kind == PositionDesign::AbsoluteTime && compat != CompatMode::Reference &&
       tokensPerSecond != std::floor(tokensPerSecond))
-    return emitError() << "tokens_per_second " << tokensPerSecond
+    return emitError() << "tokens_per_second " << detail::formatF64(tokensPerSecond)
                        << " must be an integer for compat = "
                        << stringifyCompatMode(compat)
                        << " (transformers stores it as int)";
@@ -425,7 +448,7 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "visual_stride is used only by v2pe, not '" << name
                        << "'";
   if (!std::isfinite(visualStride) || visualStride <= 0.0)
-    return emitError() << "visual_stride " << visualStride
+    return emitError() << "visual_stride " << detail::formatF64(visualStride)
                        << " must be finite and positive";
   return success();
 }
@@ -472,7 +495,7 @@ LogicalResult SegmentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (secondPerGrid && kind != SegmentKind::Video)
     return emitError() << "second_per_grid applies only to video segments";
   if (secondPerGrid && (!std::isfinite(*secondPerGrid) || *secondPerGrid < 0))
-    return emitError() << "second_per_grid " << *secondPerGrid
+    return emitError() << "second_per_grid " << detail::formatF64(*secondPerGrid)
                        << " must be finite and non-negative";
   return success();
 }

@@ -54,6 +54,26 @@ static void printSegmentRows(OpAsmPrinter &printer, Operation *,
   printer << ']';
 }
 
+/// `bhsd`, `bshd` or `thd`, without the attribute's angle brackets.
+static ParseResult parseLayoutKeyword(OpAsmParser &parser,
+                                      TensorLayoutAttr &layout) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<TensorLayout> value = symbolizeTensorLayout(keyword);
+  if (!value)
+    return parser.emitError(loc) << "unknown layout '" << keyword
+                                 << "' (expected bhsd, bshd or thd)";
+  layout = TensorLayoutAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printLayoutKeyword(OpAsmPrinter &printer, Operation *,
+                               TensorLayoutAttr layout) {
+  printer << stringifyTensorLayout(layout.getValue());
+}
+
 #define GET_OP_CLASSES
 #include "mrope/Dialect/MRope/IR/MRopeOps.cpp.inc"
 
@@ -431,7 +451,7 @@ LogicalResult InvFreqOp::verify() {
                          << type;
   double theta = getTheta().convertToDouble();
   if (!std::isfinite(theta) || theta <= 1.0)
-    return emitOpError() << "theta " << theta
+    return emitOpError() << "theta " << mrope::detail::formatF64(theta)
                          << " must be finite and greater than 1";
   std::optional<ScalingAttr> scaling = getScaling();
   if (scaling && failed(scaling->verifyRotaryDim(
@@ -608,7 +628,7 @@ LogicalResult AttentionOp::verify() {
   if (std::optional<APFloat> scale = getScale()) {
     double s = scale->convertToDouble();
     if (!std::isfinite(s) || s <= 0.0)
-      return emitOpError() << "scale " << s << " must be finite and positive";
+      return emitOpError() << "scale " << mrope::detail::formatF64(s) << " must be finite and positive";
   }
 
   // Rotary prologue: all of rotary, freqs and at least one positions operand.

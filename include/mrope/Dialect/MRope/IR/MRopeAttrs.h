@@ -39,8 +39,11 @@ namespace mlir::mrope::detail {
 FailureOr<F64> parseF64(AsmParser &parser);
 FailureOr<std::optional<F64>> parseOptF64(AsmParser &parser);
 FailureOr<bool> parseBool(AsmParser &parser);
+FailureOr<SmallVector<int64_t>> parseI64Array(AsmParser &parser);
 FailureOr<SmallVector<F64>> parseF64Array(AsmParser &parser);
 void printF64(AsmPrinter &printer, double value);
+/// The shortest decimal form of `value` that parses back to it ("0.5", "4.0").
+std::string formatF64(double value);
 void printF64Array(AsmPrinter &printer, ArrayRef<F64> values);
 } // namespace mlir::mrope::detail
 

@@ -40,6 +40,12 @@ class MRope_F64ArrayParam<string desc>
   let printer = "::mlir::mrope::detail::printF64Array($_printer, $_self)";
 }
 
+class MRope_I64ArrayParam<string desc>
+    : OptionalArrayRefParameter<"int64_t", desc> {
+  let parser = "::mlir::mrope::detail::parseI64Array($_parser)";
+  let printer = "$_printer << '[' << $_self << ']'";
+}
+
 class MRope_Attr<string name, string attrMnemonic, list<Trait> traits = []>
     : AttrDef<MRope_Dialect, name, traits> {
   let mnemonic = attrMnemonic;
@@ -48,6 +54,8 @@ class MRope_Attr<string name, string attrMnemonic, list<Trait> traits = []>
 def MRope_TensorLayoutAttr
     : EnumAttr<MRope_Dialect, MRope_TensorLayout, "layout"> {
   let summary = "dimension order of q/k/v: bhsd, bshd or packed thd";
+  // Standalone: #mrope.layout<bhsd>; ops print the bare keyword.
+  let assemblyFormat = "`<` $value `>`";
 }
 
 //===----------------------------------------------------------------------===//
@@ -86,11 +94,11 @@ def MRope_AllocationAttr : MRope_Attr<"Allocation", "alloc"> {
   }];
   let parameters = (ins
     EnumParameter<MRope_AllocationKind>:$kind,
-    OptionalArrayRefParameter<"int64_t", "per-axis pair or head counts">:$section,
+    MRope_I64ArrayParam<"per-axis pair or head counts">:$section,
     StringRefParameter<"explicit per-pair axis map", "\"\"">:$map
   );
   let assemblyFormat = [{
-    `<` $kind (`,` `section` `=` `[` $section^ `]`)? (`,` `map` `=` $map^)? `>`
+    `<` $kind (`,` struct($section, $map)^)? `>`
   }];
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{

@@ -204,7 +204,7 @@ def MRope_ApplyOp : MRope_Op<"apply", [Pure,
                       MRope_FloatActivation:$k_out);
   let assemblyFormat = [{
     $q `,` $k `positions` `(` $positions `:` type($positions) `)`
-    `freqs` `(` $inv_freq `:` type($inv_freq) `)` `layout` `` $layout
+    `freqs` `(` $inv_freq `:` type($inv_freq) `)` `layout` custom<LayoutKeyword>($layout)
     `rotary` $rotary (`inverse` $inverse^)? attr-dict `:` type($q) `,` type($k)
   }];
   let hasVerifier = 1;
@@ -256,7 +256,7 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments]> 
     (`q_positions` `(` $q_positions^ `:` type($q_positions) `)`)?
     (`k_positions` `(` $k_positions^ `:` type($k_positions) `)`)?
     (`freqs` `(` $inv_freq^ `:` type($inv_freq) `)`)?
-    `layout` `` $layout (`rotary` $rotary^)? (`scale` $scale^)? (`causal` $causal^)?
+    `layout` custom<LayoutKeyword>($layout) (`rotary` $rotary^)? (`scale` $scale^)? (`causal` $causal^)?
     attr-dict `:` type($q) `,` type($k) `,` type($v) `->` type($result)
   }];
   let hasVerifier = 1;
