@@ -74,6 +74,8 @@ static void printLayoutKeyword(OpAsmPrinter &printer, Operation *,
   printer << stringifyTensorLayout(layout.getValue());
 }
 
+#include "mrope/Dialect/MRope/IR/MRopeInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "mrope/Dialect/MRope/IR/MRopeOps.cpp.inc"
 
@@ -116,6 +118,14 @@ static FailureOr<ActivationDims> getActivationDims(Operation *op,
     return ActivationDims{1, s[1], s[0], s[2]};
   }
   llvm_unreachable("unknown layout");
+}
+
+/// The head count of an activation in `layout`, or kDynamic.
+static int64_t getNumHeads(Type type, TensorLayout layout) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || tensor.getRank() != (layout == TensorLayout::THD ? 3 : 4))
+    return ShapedType::kDynamic;
+  return tensor.getDimSize(layout == TensorLayout::BSHD ? 2 : 1);
 }
 
 /// Checks `positions` against the batch and sequence of an activation:
@@ -510,9 +520,22 @@ LogicalResult CosSinOp::verify() {
                             getInvFreq().getType());
 }
 
+RotaryAttr CosSinOp::getRotaryConfig() { return getRotary(); }
+
+int64_t CosSinOp::getNumKVHeads() {
+  auto type = cast<RankedTensorType>(getCos().getType());
+  return type.getRank() == 4 ? type.getDimSize(1) : ShapedType::kDynamic;
+}
+
 //===----------------------------------------------------------------------===//
 // ApplyOp
 //===----------------------------------------------------------------------===//
+
+RotaryAttr ApplyOp::getRotaryConfig() { return getRotary(); }
+
+int64_t ApplyOp::getNumKVHeads() {
+  return getNumHeads(getK().getType(), getLayout());
+}
 
 LogicalResult ApplyOp::verify() {
   TensorLayout layout = getLayout();
@@ -541,6 +564,14 @@ LogicalResult ApplyOp::verify() {
 //===----------------------------------------------------------------------===//
 // AttentionOp
 //===----------------------------------------------------------------------===//
+
+RotaryAttr AttentionOp::getRotaryConfig() {
+  return getRotary().value_or(RotaryAttr());
+}
+
+int64_t AttentionOp::getNumKVHeads() {
+  return getNumHeads(getK().getType(), getLayout());
+}
 
 double AttentionOp::getEffectiveScale() {
   if (std::optional<APFloat> scale = getScale())

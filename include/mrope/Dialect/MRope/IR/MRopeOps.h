@@ -12,6 +12,8 @@
 #include "mrope/Dialect/MRope/IR/MRopeAttrs.h"
 #include "mrope/Dialect/MRope/IR/MRopeDialect.h"
 
+#include "mrope/Dialect/MRope/IR/MRopeInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "mrope/Dialect/MRope/IR/MRopeOps.h.inc"
 

@@ -5,6 +5,7 @@
 
 include "mrope/Dialect/MRope/IR/MRopeBase.td"
 include "mrope/Dialect/MRope/IR/MRopeAttrs.td"
+include "mrope/Dialect/MRope/IR/MRopeInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -146,7 +147,8 @@ def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
   }];
 }
 
-def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure]> {
+def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure,
+    DeclareOpInterfaceMethods<MRope_RotaryOpInterface>]> {
   let summary = "Hugging Face style cos/sin tables after allocation";
   let description = [{
     Materializes `cos` and `sin` of the allocated angles, times the attention
@@ -176,6 +178,7 @@ def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def MRope_ApplyOp : MRope_Op<"apply", [Pure,
+    DeclareOpInterfaceMethods<MRope_RotaryOpInterface>,
     AllTypesMatch<["q", "q_out"]>, AllTypesMatch<["k", "k_out"]>]> {
   let summary = "rotate q and k by their multimodal positions";
   let description = [{
@@ -214,7 +217,8 @@ def MRope_ApplyOp : MRope_Op<"apply", [Pure,
 // Attention
 //===----------------------------------------------------------------------===//
 
-def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments]> {
+def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<MRope_RotaryOpInterface>]> {
   let summary = "scaled dot-product attention with an optional rotary prologue";
   let description = [{
     `softmax(Q K^T * scale + mask) V` with GQA/MQA grouping (query head `h`

@@ -34,4 +34,20 @@ def MRopeFuseRotaryIntoAttention
   let dependentDialects = ["::mlir::mrope::MRopeDialect"];
 }
 
+def MRopePrintAllocation : Pass<"mrope-print-allocation"> {
+  let summary = "Report the axis each rotary pair (or KV head) reads";
+  let description = [{
+    Emits a remark on every op that rotates (`RotaryOpInterface`) with the
+    resolved frequency allocation: one character per rotary pair (`T`, `H`,
+    `W`, or `-` for NoPE), or per KV head for head-partitioned (MHRoPE)
+    allocations. Useful to see what a configuration really does, e.g. that
+    interleaved `[16, 24, 24]` on 64 pairs saturates to 22/21/21:
+
+    ```
+    $ mrope-opt --mrope-print-allocation model.mlir
+    remark: pair axes: THWTHWTHW...T
+    ```
+  }];
+}
+
 #endif // MROPE_TRANSFORMS_PASSES_TD

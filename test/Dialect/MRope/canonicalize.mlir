@@ -1,0 +1,126 @@
+// RUN: mrope-opt %s -split-input-file -canonicalize | FileCheck %s
+
+// Folding of the ops whose results are known at compile time. Expected values
+// are worked out by hand from the rules in docs/IRDesign.md (golden-data
+// folding tests for every Hugging Face case are in test/Conformance).
+
+// Qwen2-VL, text(2) image(2x3) text(2): image at start 2, next text at
+// 2 + max(0, 1, 2) + 1 = 5. i32 results fold too.
+// CHECK-LABEL: func.func @mrope_i32
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0, 1, 2, 2, 2, 2, 2, 2, 5, 6]], {{\[\[}}0, 1, 2, 2, 2, 3, 3, 3, 5, 6]], {{\[\[}}0, 1, 2, 3, 4, 2, 3, 4, 5, 6]]]> : tensor<3x1x10xi32>
+// CHECK-DAG: arith.constant dense<-3> : tensor<1x1xi32>
+// CHECK-DAG: arith.constant dense<7> : tensor<1xi32>
+// CHECK-NOT: mrope.position_ids
+func.func @mrope_i32() -> (tensor<3x1x10xi32>, tensor<1x1xi32>, tensor<1xi32>) {
+  %p, %d, %n = mrope.position_ids <mrope> [[text 2, image 1x2x3, text 2]] : tensor<3x1x10xi32>, tensor<1x1xi32>, tensor<1xi32>
+  return %p, %d, %n : tensor<3x1x10xi32>, tensor<1x1xi32>, tensor<1xi32>
+}
+
+// -----
+
+// Vanilla: every token, visual or not, advances by one on all rows.
+// CHECK-LABEL: func.func @vanilla
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0, 1, 2, 3, 4]], {{\[\[}}0, 1, 2, 3, 4]], {{\[\[}}0, 1, 2, 3, 4]]]> : tensor<3x1x5xi64>
+// CHECK-DAG: arith.constant dense<0> : tensor<1x1xi64>
+// CHECK-DAG: arith.constant dense<5> : tensor<1xi64>
+func.func @vanilla() -> (tensor<3x1x5xi64>, tensor<1x1xi64>, tensor<1xi64>) {
+  %p, %d, %n = mrope.position_ids <vanilla> [[text 1, image 1x1x3, text 1]] : tensor<3x1x5xi64>, tensor<1x1xi64>, tensor<1xi64>
+  return %p, %d, %n : tensor<3x1x5xi64>, tensor<1x1xi64>, tensor<1xi64>
+}
+
+// -----
+
+// Spatial reset: h and w of the visual block restart at 0, t keeps the start;
+// the text after it is unchanged (start 1 + max(0, 1, 1) + 1 = 3).
+// CHECK-LABEL: func.func @spatial_reset
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0, 1, 1, 1, 1, 3]], {{\[\[}}0, 0, 0, 1, 1, 3]], {{\[\[}}0, 0, 1, 0, 1, 3]]]> : tensor<3x1x6xi64>
+func.func @spatial_reset() -> tensor<3x1x6xi64> {
+  %p, %d, %n = mrope.position_ids <spatial_reset> [[text 1, video 1x2x2, text 1]] : tensor<3x1x6xi64>, tensor<1x1xi64>, tensor<1xi64>
+  return %p : tensor<3x1x6xi64>
+}
+
+// -----
+
+// Right padding: legacy fills 1 and takes deltas over the padded length,
+// hf5 fills 0 and uses the unpadded length; the next position is the same.
+// CHECK-LABEL: func.func @padding
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0, 1, 1, 1]]{{.*}} : tensor<3x1x4xi64>
+// CHECK-DAG: arith.constant dense<-2> : tensor<1x1xi64>
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0, 1, 0, 0]]{{.*}} : tensor<3x1x4xi64>
+// CHECK-DAG: arith.constant dense<0> : tensor<1x1xi64>
+// CHECK-DAG: arith.constant dense<2> : tensor<1xi64>
+func.func @padding() -> (tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<1xi64>) {
+  %p, %d, %n = mrope.position_ids <mrope> [[text 2, pad 2]] : tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<1xi64>
+  %p5, %d5, %n5 = mrope.position_ids <mrope, compat = hf5> [[text 2, pad 2]] : tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<1xi64>
+  return %p, %d, %p5, %d5, %n5 : tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<1xi64>
+}
+
+// -----
+
+// Designs with fractional positions are not folded (yet): the op stays.
+// CHECK-LABEL: func.func @float_design_stays
+// CHECK: mrope.position_ids <videorope>
+func.func @float_design_stays() -> tensor<3x1x4xf32> {
+  %p, %d, %n = mrope.position_ids <videorope> [[text 4]] : tensor<3x1x4xf32>, tensor<1x1xf32>, tensor<1xf32>
+  return %p : tensor<3x1x4xf32>
+}
+
+// -----
+
+// Decode positions: next + k on all three rows, per sequence.
+// CHECK-LABEL: func.func @decode
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}7, 8, 9], [20, 21, 22]], {{\[\[}}7, 8, 9], [20, 21, 22]], {{\[\[}}7, 8, 9], [20, 21, 22]]]> : tensor<3x2x3xi64>
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}2.500000e+00, 3.500000e+00]], {{\[\[}}2.500000e+00, 3.500000e+00]], {{\[\[}}2.500000e+00, 3.500000e+00]]]> : tensor<3x1x2xf32>
+// CHECK-NOT: mrope.decode_positions
+func.func @decode() -> (tensor<3x2x3xi64>, tensor<3x1x2xf32>) {
+  %next = arith.constant dense<[7, 20]> : tensor<2xi64>
+  %d = mrope.decode_positions %next : tensor<2xi64> -> tensor<3x2x3xi64>
+  %fnext = arith.constant dense<[2.5]> : tensor<1xf32>
+  %f = mrope.decode_positions %fnext : tensor<1xf32> -> tensor<3x1x2xf32>
+  return %d, %f : tensor<3x2x3xi64>, tensor<3x1x2xf32>
+}
+
+// -----
+
+// Decode positions of a runtime tensor are not folded.
+// CHECK-LABEL: func.func @decode_runtime
+// CHECK: mrope.decode_positions
+func.func @decode_runtime(%next: tensor<2xi64>) -> tensor<3x2x1xi64> {
+  %d = mrope.decode_positions %next : tensor<2xi64> -> tensor<3x2x1xi64>
+  return %d : tensor<3x2x1xi64>
+}
+
+// -----
+
+// Prefill positions feed decode: both fold through.
+// CHECK-LABEL: func.func @prefill_then_decode
+// CHECK: arith.constant dense<{{\[\[\[}}7, 8]], {{\[\[}}7, 8]], {{\[\[}}7, 8]]]> : tensor<3x1x2xi64>
+func.func @prefill_then_decode() -> tensor<3x1x2xi64> {
+  %p, %d, %n = mrope.position_ids <mrope> [[text 2, image 1x2x3, text 2]] : tensor<3x1x10xi64>, tensor<1x1xi64>, tensor<1xi64>
+  %dec = mrope.decode_positions %n : tensor<1xi64> -> tensor<3x1x2xi64>
+  return %dec : tensor<3x1x2xi64>
+}
+
+// -----
+
+// inv_freq = 1 / theta^(2j/D): D = 4, theta = 100 gives [1, 0.1]; linear
+// scaling divides by the factor.
+// CHECK-LABEL: func.func @inv_freq
+// CHECK-DAG: arith.constant dense<[1.000000e+00, 1.000000e-01]> : tensor<2xf32>
+// CHECK-DAG: arith.constant dense<[5.000000e-01, 5.000000e-02]> : tensor<2xf32>
+// CHECK-NOT: mrope.inv_freq
+func.func @inv_freq() -> (tensor<2xf32>, tensor<2xf32>) {
+  %a = mrope.inv_freq theta = 100.0 : tensor<2xf32>
+  %b = mrope.inv_freq theta = 100.0 scaling <kind = linear, factor = 2.0> : tensor<2xf32>
+  return %a, %b : tensor<2xf32>, tensor<2xf32>
+}
+
+// -----
+
+// Dynamic NTK with a runtime length is computed at run time.
+// CHECK-LABEL: func.func @inv_freq_runtime
+// CHECK: mrope.inv_freq
+func.func @inv_freq_runtime(%len: i64) -> tensor<2xf32> {
+  %a = mrope.inv_freq theta = 100.0 scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64> seq_len(%len : i64) : tensor<2xf32>
+  return %a : tensor<2xf32>
+}
