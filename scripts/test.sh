@@ -18,8 +18,10 @@ LOG="$BUILD/lit-results.txt"
 /usr/lib/llvm-22/bin/lit -sv "$BUILD/test" "$@" 2>&1 | tee "$LOG"
 lit_rc=${PIPESTATUS[0]}
 
-# lit's summary lines look like "  Passed: 41 (95.35%)".
-count() { grep -E "^ *$1: +[0-9]+" "$LOG" | awk '{s += $2} END {print s + 0}'; }
+# lit's summary lines look like "  Passed    : 41 (95.35%)".
+count() {
+  sed -nE "s/^ *$1 *: *([0-9]+).*/\1/p" "$LOG" | awk '{s += $1} END {print s + 0}'
+}
 passed=$(( $(count "Passed") + $(count "Expectedly Failed") ))
 failed=$(( $(count "Failed") + $(count "Unresolved") + $(count "Timed Out") + $(count "Unexpectedly Passed") ))
 skipped=$(( $(count "Unsupported") + $(count "Excluded") + $(count "Skipped") ))

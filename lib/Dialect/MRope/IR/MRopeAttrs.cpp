@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <numeric>
 
+#include "llvm/Support/MathExtras.h"
+
 using namespace mlir;
 using namespace mlir::mrope;
 
@@ -485,12 +487,19 @@ LogicalResult SegmentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       if (v <= 0)
         return emitError() << "grid size " << name << " = " << v
                            << " must be positive";
+    int64_t tokens = 0;
+    if (llvm::MulOverflow(shape[0], shape[1], tokens) ||
+        llvm::MulOverflow(tokens, shape[2], tokens) ||
+        tokens > kMaxSegmentTokens)
+      return emitError() << "grid " << shape[0] << "x" << shape[1] << "x"
+                         << shape[2] << " has more than " << kMaxSegmentTokens
+                         << " tokens";
   } else {
     if (shape.size() != 1)
       return emitError() << "a text or pad segment takes one length";
-    if (shape[0] < 0)
+    if (shape[0] < 0 || shape[0] > kMaxSegmentTokens)
       return emitError() << "segment length " << shape[0]
-                         << " must be non-negative";
+                         << " must be in [0, " << kMaxSegmentTokens << "]";
   }
   if (secondPerGrid && kind != SegmentKind::Video)
     return emitError() << "second_per_grid applies only to video segments";

@@ -308,7 +308,12 @@ LogicalResult PositionIdsOp::fold(FoldAdaptor,
   DesignAttr design = getDesign();
   if (!rules::hasIntegerRules(design.getKind()))
     return failure();
-  if (!getPositions().getType().hasStaticShape())
+  // Very long prompts are left to the lowering rather than materialized as
+  // huge constants.
+  auto positionsType = cast<RankedTensorType>(getPositions().getType());
+  constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
+  if (!positionsType.hasStaticShape() ||
+      positionsType.getNumElements() > kMaxFoldedElements)
     return failure();
   rules::DesignParams params;
   params.kind = design.getKind();

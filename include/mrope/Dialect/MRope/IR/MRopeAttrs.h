@@ -50,6 +50,12 @@ void printF64Array(AsmPrinter &printer, ArrayRef<F64> values);
 #define GET_ATTRDEF_CLASSES
 #include "mrope/Dialect/MRope/IR/MRopeAttrs.h.inc"
 
+namespace mlir::mrope {
+/// Upper bound on the tokens of one segment (2^40): keeps every token count
+/// and position sum far from int64 overflow.
+inline constexpr int64_t kMaxSegmentTokens = int64_t(1) << 40;
+} // namespace mlir::mrope
+
 namespace mlir::mrope::detail {
 /// The body of a segment (`image 1x4x6`), shared by `#mrope.segment<...>` and
 /// the row lists of `mrope.position_ids`.

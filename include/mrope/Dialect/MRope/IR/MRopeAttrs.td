@@ -238,7 +238,7 @@ def MRope_DesignAttr : MRope_Attr<"Design", "design"> {
 
     ```mlir
     #mrope.design<mrope>
-    #mrope.design<absolute_time, tokens_per_second = 2.0>
+    #mrope.design<absolute_time, tokens_per_second = 4.0>
     #mrope.design<absolute_time, compat = hf5>
     ```
   }];

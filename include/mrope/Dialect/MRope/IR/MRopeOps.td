@@ -28,10 +28,15 @@ def MRope_PositionIdsOp : MRope_Op<"position_ids", [Pure]> {
     The design attribute selects the rules. The op folds to constants.
 
     ```mlir
-    // Qwen2-VL: 3 text tokens, <vision_start>, a 4x6 image, <vision_end>, 4 text.
-    %pos, %deltas, %next = mrope.position_ids <mrope>
-        [[text 4, image 1x4x6, text 5]]
-        : tensor<3x1x33xi64>, tensor<1x1xi64>, tensor<1xi64>
+    // Qwen2-VL: 3 text tokens and <vision_start>, a 4x6 image (raw grid
+    // 1x8x12), then <vision_end> and 4 text tokens.
+    func.func @prompt() -> (tensor<3x1x33xi64>, tensor<1x1xi64>, tensor<1xi64>) {
+      %positions, %rope_deltas, %next_positions = mrope.position_ids <mrope>
+          [[text 4, image 1x4x6, text 5]]
+          : tensor<3x1x33xi64>, tensor<1x1xi64>, tensor<1xi64>
+      return %positions, %rope_deltas, %next_positions
+          : tensor<3x1x33xi64>, tensor<1x1xi64>, tensor<1xi64>
+    }
     ```
 
     `rope_deltas` follows the design's compat mode (legacy: `max + 1 - N`,
@@ -60,9 +65,14 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
     `video_grid_thw`) and merged by `spatial_merge_size`.
 
     ```mlir
-    %pos, %deltas, %next = mrope.rope_index %ids mask(%mask : tensor<2x40xi64>)
-        images(%img : tensor<1x3xi64>) design <mrope>
-        : tensor<2x40xi64> -> tensor<3x2x40xi64>, tensor<2x1xi64>, tensor<2xi64>
+    func.func @batch(%ids: tensor<2x40xi64>, %mask: tensor<2x40xi64>,
+                     %grids: tensor<1x3xi64>) -> tensor<3x2x40xi64> {
+      %positions, %rope_deltas, %next_positions = mrope.rope_index %ids
+          mask(%mask : tensor<2x40xi64>) images(%grids : tensor<1x3xi64>)
+          design <mrope>
+          : tensor<2x40xi64> -> tensor<3x2x40xi64>, tensor<2x1xi64>, tensor<2xi64>
+      return %positions : tensor<3x2x40xi64>
+    }
     ```
   }];
   let arguments = (ins MRope_IntTensor:$input_ids,
@@ -100,7 +110,10 @@ def MRope_DecodePositionsOp : MRope_Op<"decode_positions", [Pure]> {
     the result type `[3, B, K]`. Folds when `next_positions` is constant.
 
     ```mlir
-    %dec = mrope.decode_positions %next : tensor<2xi64> -> tensor<3x2x3xi64>
+    func.func @next3(%next: tensor<2xi64>) -> tensor<3x2x3xi64> {
+      %0 = mrope.decode_positions %next : tensor<2xi64> -> tensor<3x2x3xi64>
+      return %0 : tensor<3x2x3xi64>
+    }
     ```
   }];
   let arguments = (ins MRope_PositionTensor:$next_positions);
@@ -126,10 +139,13 @@ def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
     Folds to a constant when no runtime length is involved.
 
     ```mlir
-    %f = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>
-    %g = mrope.inv_freq theta = 1.000000e+04
-           scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096>
-           : tensor<64xf32>
+    func.func @freqs() -> (tensor<64xf32>, tensor<64xf32>) {
+      %0 = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>
+      %1 = mrope.inv_freq theta = 1.000000e+04
+          scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096>
+          : tensor<64xf32>
+      return %0, %1 : tensor<64xf32>, tensor<64xf32>
+    }
     ```
   }];
   let arguments = (ins F64Attr:$theta, OptionalAttr<MRope_ScalingAttr>:$scaling,
@@ -158,9 +174,14 @@ def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure,
     checking; `mrope.apply` never materializes these tables.
 
     ```mlir
-    %cos, %sin = mrope.cos_sin %pos, %f
-        rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
-        : tensor<3x1x33xi64>, tensor<64xf32> -> tensor<1x33x128xf32>, tensor<1x33x128xf32>
+    func.func @tables(%positions: tensor<3x1x33xi64>, %inv_freq: tensor<64xf32>)
+        -> (tensor<1x33x128xf32>, tensor<1x33x128xf32>) {
+      %cos, %sin = mrope.cos_sin %positions, %inv_freq
+          rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
+          : tensor<3x1x33xi64>, tensor<64xf32>
+          -> tensor<1x33x128xf32>, tensor<1x33x128xf32>
+      return %cos, %sin : tensor<1x33x128xf32>, tensor<1x33x128xf32>
+    }
     ```
   }];
   let arguments = (ins MRope_PositionTensor:$positions,
@@ -192,10 +213,15 @@ def MRope_ApplyOp : MRope_Op<"apply", [Pure,
     copied unchanged.
 
     ```mlir
-    %qr, %kr = mrope.apply %q, %k positions(%pos : tensor<3x1x33xi64>)
-        freqs(%f : tensor<64xf32>) layout bhsd
-        rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
-        : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>
+    func.func @rotate(%q: tensor<1x32x33x128xbf16>, %k: tensor<1x8x33x128xbf16>,
+                      %positions: tensor<3x1x33xi64>, %inv_freq: tensor<64xf32>)
+        -> (tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>) {
+      %q_out, %k_out = mrope.apply %q, %k
+          positions(%positions : tensor<3x1x33xi64>) freqs(%inv_freq : tensor<64xf32>)
+          layout bhsd rotary <alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>
+          : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>
+      return %q_out, %k_out : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>
+    }
     ```
   }];
   let arguments = (ins MRope_FloatActivation:$q, MRope_FloatActivation:$k,
@@ -234,12 +260,19 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     prologue from a preceding `mrope.apply`.
 
     ```mlir
-    %o = mrope.attention %q, %k, %v q_positions(%pos : tensor<3x1x33xi64>)
-        k_positions(%pos : tensor<3x1x33xi64>) freqs(%f : tensor<64xf32>)
-        layout bhsd rotary <alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128>
-        causal
-        : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>, tensor<1x8x33x128xbf16>
-        -> tensor<1x32x33x128xbf16>
+    func.func @prefill(%q: tensor<1x32x33x128xbf16>, %k: tensor<1x8x33x128xbf16>,
+                       %v: tensor<1x8x33x128xbf16>, %positions: tensor<3x1x33xi64>,
+                       %inv_freq: tensor<64xf32>) -> tensor<1x32x33x128xbf16> {
+      %0 = mrope.attention %q, %k, %v
+          q_positions(%positions : tensor<3x1x33xi64>)
+          k_positions(%positions : tensor<3x1x33xi64>)
+          freqs(%inv_freq : tensor<64xf32>) layout bhsd
+          rotary <alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128>
+          causal
+          : tensor<1x32x33x128xbf16>, tensor<1x8x33x128xbf16>, tensor<1x8x33x128xbf16>
+          -> tensor<1x32x33x128xbf16>
+      return %0 : tensor<1x32x33x128xbf16>
+    }
     ```
   }];
   let arguments = (ins MRope_FloatActivation:$q, MRope_FloatActivation:$k,

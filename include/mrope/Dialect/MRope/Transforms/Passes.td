@@ -12,12 +12,38 @@ def MRopeFuseRotaryIntoAttention
     Rewrites
 
     ```mlir
-    %qr, %kr = mrope.apply %q, %k positions(%p : ...) freqs(%f : ...) layout bhsd rotary <...> : ...
-    %o = mrope.attention %qr, %kr, %v layout bhsd : ...
+    func.func @before(%q: tensor<1x8x4x16xf32>, %k: tensor<1x8x4x16xf32>,
+                      %v: tensor<1x8x4x16xf32>, %positions: tensor<3x1x4xi64>,
+                      %inv_freq: tensor<8xf32>) -> tensor<1x8x4x16xf32> {
+      %q_out, %k_out = mrope.apply %q, %k
+          positions(%positions : tensor<3x1x4xi64>) freqs(%inv_freq : tensor<8xf32>)
+          layout bhsd rotary <alloc = <vanilla>, rotary_dim = 16>
+          : tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>
+      %0 = mrope.attention %q_out, %k_out, %v layout bhsd
+          : tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>
+          -> tensor<1x8x4x16xf32>
+      return %0 : tensor<1x8x4x16xf32>
+    }
     ```
 
     into a single `mrope.attention` with a rotary prologue
-    (`q_positions(%p) k_positions(%p) freqs(%f) rotary <...>`), so a lowering
+
+    ```mlir
+    func.func @after(%q: tensor<1x8x4x16xf32>, %k: tensor<1x8x4x16xf32>,
+                     %v: tensor<1x8x4x16xf32>, %positions: tensor<3x1x4xi64>,
+                     %inv_freq: tensor<8xf32>) -> tensor<1x8x4x16xf32> {
+      %0 = mrope.attention %q, %k, %v
+          q_positions(%positions : tensor<3x1x4xi64>)
+          k_positions(%positions : tensor<3x1x4xi64>)
+          freqs(%inv_freq : tensor<8xf32>) layout bhsd
+          rotary <alloc = <vanilla>, rotary_dim = 16>
+          : tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>, tensor<1x8x4x16xf32>
+          -> tensor<1x8x4x16xf32>
+      return %0 : tensor<1x8x4x16xf32>
+    }
+    ```
+
+    so a lowering
     can rotate each K block once and Q when its tile is loaded instead of
     spending an extra pass over q and k in memory.
 
