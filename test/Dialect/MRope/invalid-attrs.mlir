@@ -221,3 +221,8 @@ func.func @f() attributes {a = #mrope.alloc<chunked>} { return }
 
 // expected-error @+1 {{struct is missing required parameter: rotary_dim}}
 func.func @f() attributes {r = #mrope.rotary<alloc = <vanilla>>} { return }
+
+// -----
+
+// expected-error @+1 {{'yarn' scaling with convention = hf449 needs max_position_embeddings (4.49 takes the correction range from it)}}
+func.func @f() attributes {s = #mrope.scaling<kind = yarn, convention = hf449, factor = 4.0, original_max_position_embeddings = 4096>} { return }

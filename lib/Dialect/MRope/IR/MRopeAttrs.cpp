@@ -356,6 +356,10 @@ LogicalResult ScalingAttr::verify(
   if (yarn && !maxPositionEmbeddings && !originalMaxPositionEmbeddings)
     return emitError() << "'yarn' scaling needs original_max_position_"
                           "embeddings or max_position_embeddings";
+  if (yarn && convention == ScalingConvention::HF449 && !maxPositionEmbeddings)
+    return emitError() << "'yarn' scaling with convention = hf449 needs "
+                          "max_position_embeddings (4.49 takes the correction "
+                          "range from it)";
   if (yarn && betaFast && betaSlow && double(*betaFast) <= double(*betaSlow))
     return emitError() << "yarn beta_fast " << detail::formatF64(double(*betaFast))
                        << " must be greater than beta_slow "

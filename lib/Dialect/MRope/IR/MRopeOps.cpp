@@ -478,18 +478,49 @@ LogicalResult InvFreqOp::verify() {
   return success();
 }
 
-OpFoldResult InvFreqOp::fold(FoldAdaptor) {
-  std::optional<ScalingAttr> scaling = getScaling();
-  ScalingKind kind = scaling ? scaling->getKind() : ScalingKind::Default;
-  if (kind != ScalingKind::Default && kind != ScalingKind::Linear)
-    return {};
-  std::vector<float> invFreq = freq::defaultInvFreq(
-      getRotaryDim(), getTheta().convertToDouble());
-  if (kind == ScalingKind::Linear) {
-    auto factor = static_cast<float>(scaling->getFactor());
-    for (float &f : invFreq)
-      f /= factor;
+/// The plain-value form of a scaling attribute, for the reference math.
+static freq::ScalingParams getScalingParams(ScalingAttr attr) {
+  freq::ScalingParams params;
+  if (!attr)
+    return params;
+  auto toDouble = [](std::optional<F64> v) -> std::optional<double> {
+    if (v)
+      return double(*v);
+    return std::nullopt;
+  };
+  params.kind = attr.getKind();
+  params.convention = attr.getConvention();
+  params.factor = attr.getFactor();
+  params.maxPositionEmbeddings = attr.getMaxPositionEmbeddings();
+  params.originalMaxPositionEmbeddings =
+      attr.getOriginalMaxPositionEmbeddings();
+  params.betaFast = toDouble(attr.getBetaFast());
+  params.betaSlow = toDouble(attr.getBetaSlow());
+  params.mscale = toDouble(attr.getMscale());
+  params.mscaleAllDim = toDouble(attr.getMscaleAllDim());
+  params.attentionFactor = toDouble(attr.getAttentionFactor());
+  params.truncate = attr.getTruncate();
+  params.lowFreqFactor = toDouble(attr.getLowFreqFactor());
+  params.highFreqFactor = toDouble(attr.getHighFreqFactor());
+  params.shortFactor.assign(attr.getShortFactor().begin(),
+                            attr.getShortFactor().end());
+  params.longFactor.assign(attr.getLongFactor().begin(),
+                           attr.getLongFactor().end());
+  return params;
+}
+
+OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
+  // Fold with no runtime length, or with a constant one.
+  std::optional<int64_t> seqLen;
+  if (getSeqLen()) {
+    auto length = dyn_cast_or_null<IntegerAttr>(adaptor.getSeqLen());
+    if (!length)
+      return {};
+    seqLen = length.getValue().getSExtValue();
   }
+  std::vector<float> invFreq = freq::scaledInvFreq(
+      getRotaryDim(), getTheta().convertToDouble(),
+      getScalingParams(getScaling().value_or(ScalingAttr())), seqLen);
   return DenseElementsAttr::get(cast<ShapedType>(getInvFreq().getType()),
                                 ArrayRef<float>(invFreq));
 }
