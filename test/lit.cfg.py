@@ -21,6 +21,7 @@ config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%mrope_src_root", config.mrope_src_root))
 config.substitutions.append(("%mrope_obj_root", config.mrope_obj_root))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
 
 # lit scrubs the environment; the NVVM path needs to find the CUDA toolkit.
 llvm_config.with_system_environment(["HOME", "CUDA_HOME", "CUDA_PATH"])

@@ -5,7 +5,9 @@
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mrope/Dialect/MRope/IR/MRopeDialect.h"
+#include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/Transforms/Passes.h"
+#include "mrope/Pipelines/Pipelines.h"
 
 namespace mlir::mrope {
 
@@ -13,7 +15,11 @@ inline void registerAllMRopeDialects(DialectRegistry &registry) {
   registry.insert<MRopeDialect>();
 }
 
-inline void registerAllMRopePasses() { registerMRopePasses(); }
+inline void registerAllMRopePasses() {
+  registerMRopePasses();
+  registerMRopeConversionPasses();
+  registerMRopePipelines();
+}
 
 } // namespace mlir::mrope
 

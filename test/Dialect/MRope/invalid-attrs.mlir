@@ -226,3 +226,8 @@ func.func @f() attributes {r = #mrope.rotary<alloc = <vanilla>>} { return }
 
 // expected-error @+1 {{'yarn' scaling with convention = hf449 needs max_position_embeddings (4.49 takes the correction range from it)}}
 func.func @f() attributes {s = #mrope.scaling<kind = yarn, convention = hf449, factor = 4.0, original_max_position_embeddings = 4096>} { return }
+
+// -----
+
+// expected-error @+1 {{'videorope' sections [4, 4, 4] sum to 12 pairs, more than the 8 pairs of rotary_dim 16}}
+func.func @f() attributes {r = #mrope.rotary<alloc = <videorope, section = [4, 4, 4]>, rotary_dim = 16>} { return }

@@ -1,0 +1,36 @@
+//===- Passes.td - mrope conversion passes ------------------*- tablegen -*-===//
+
+#ifndef MROPE_CONVERSION_PASSES_TD
+#define MROPE_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
+  let summary = "Lower rotary ops to portable linalg-on-tensors";
+  let description = [{
+    Lowers `mrope.apply` and `mrope.cos_sin` to `linalg.generic`,
+    `tensor` slicing and `arith`/`math` ops on tensors, the form IREE and
+    Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and statically
+    known positions are folded first.
+
+    The frequency allocation is specialized at compile time: the pair -> axis
+    map is split into a few strided runs (contiguous: 3 unit-stride runs;
+    interleaved: stride-3 runs), each computing its angles from one row of
+    the positions, so no per-element axis lookup is left. Angles and cos/sin
+    are computed once per (token, pair), or per (KV head, token, pair) for
+    head-partitioned allocations, and shared by every head.
+
+    The rotation follows Hugging Face numerics: angles and cos/sin in f32,
+    cos/sin rounded to the activation type, then `x * cos + rotate(x) * sin`
+    in the activation type.
+
+    Ops without a lowering yet (`mrope.attention`, `mrope.rope_index`,
+    unfolded positions or frequencies) are reported as errors.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+  ];
+}
+
+#endif // MROPE_CONVERSION_PASSES_TD

@@ -1,0 +1,55 @@
+//===- Pipelines.cpp - mrope pass pipelines -------------------------------===//
+//
+// Pipelines are spelled as pass-pipeline strings: they name upstream passes
+// without pulling every conversion header into this file.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mrope/Pipelines/Pipelines.h"
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/ErrorHandling.h"
+
+using namespace mlir;
+
+static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
+  if (failed(parsePassPipeline(pipeline, pm)))
+    llvm::report_fatal_error("mrope: invalid built-in pipeline");
+}
+
+// Folding of positions and frequencies happens inside the conversion.
+static constexpr llvm::StringLiteral kToLinalg =
+    "convert-mrope-to-linalg,canonicalize,cse";
+
+// One-shot bufferization with identity layouts at function boundaries so the
+// JIT's memref descriptors are plain; bf16/f16 arithmetic is emulated in f32
+// with a rounding after every op, as torch does on CPU.
+static constexpr llvm::StringLiteral kCPU =
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-deallocation-pipeline,"
+    "convert-linalg-to-loops,"
+    "arith-emulate-unsupported-floats{source-types=bf16,f16 target-type=f32},"
+    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts";
+
+void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
+  addPipeline(pm, kToLinalg);
+}
+
+void mrope::buildMRopeCPUPipeline(OpPassManager &pm) {
+  addPipeline(pm, kToLinalg);
+  addPipeline(pm, kCPU);
+}
+
+void mrope::registerMRopePipelines() {
+  PassPipelineRegistration<>(
+      "mrope-to-linalg-pipeline",
+      "Lower mrope ops to portable linalg-on-tensors (IREE, Torch-MLIR)",
+      buildMRopeToLinalgPipeline);
+  PassPipelineRegistration<>(
+      "mrope-cpu-pipeline",
+      "Lower mrope ops to the LLVM dialect for the host CPU (JIT, mlir-runner)",
+      buildMRopeCPUPipeline);
+}
