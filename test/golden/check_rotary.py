@@ -11,7 +11,12 @@ compiled with `mrope-opt --mrope-cpu-pipeline` and run by `mlir-runner`.
 Prints one line per case and quantity and a summary; exits non-zero if any
 difference exceeds the tolerance (1e-5 absolute, f32) or is NaN.
 
-Usage: check_rotary.py MROPE_OPT MLIR_RUNNER LIB_DIR GOLDEN_DIR
+With `--portable MLIR_OPT`, mrope-opt only lowers to linalg-on-tensors
+(`--mrope-to-linalg-pipeline`) and upstream `mlir-opt` (no mrope dialect)
+takes it from there with stock passes: the check that another MLIR pipeline
+can consume the portable form.
+
+Usage: check_rotary.py MROPE_OPT MLIR_RUNNER LIB_DIR GOLDEN_DIR [--portable MLIR_OPT]
 """
 import json
 import math
@@ -20,6 +25,14 @@ import subprocess
 import sys
 
 TOLERANCE = 1e-5
+
+# Stock upstream passes from linalg-on-tensors to the LLVM dialect.
+UPSTREAM_CPU_PIPELINE = (
+    "builtin.module(one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-deallocation-pipeline,convert-linalg-to-loops,"
+    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts)")
 
 
 def shape_of(x):
@@ -196,15 +209,24 @@ def main():
     main_fn = "func.func @main() {\n" + "".join(
         f"  call @case{n}() : () -> ()\n" for n in range(len(funcs))) + "  return\n}\n"
     module = "\n".join(funcs) + main_fn
-    lowered = subprocess.run([opt, "-", "--mrope-cpu-pipeline"], input=module,
-                             capture_output=True, text=True)
-    if lowered.returncode != 0:
-        print(lowered.stderr[-4000:])
-        return 1
+    if "--portable" in sys.argv:
+        upstream = sys.argv[sys.argv.index("--portable") + 1]
+        steps = [[opt, "-", "--mrope-to-linalg-pipeline"],
+                 [upstream, "-", f"--pass-pipeline={UPSTREAM_CPU_PIPELINE}"]]
+    else:
+        steps = [[opt, "-", "--mrope-cpu-pipeline"]]
+    source = module
+    for step in steps:
+        lowered = subprocess.run(step, input=source, capture_output=True,
+                                 text=True)
+        if lowered.returncode != 0:
+            print(lowered.stderr[-4000:])
+            return 1
+        source = lowered.stdout
     libs = ",".join(os.path.join(libdir, f"libmlir_{l}.so")
                     for l in ("c_runner_utils", "runner_utils"))
     run = subprocess.run([runner, "-e", "main", "-entry-point-result=void",
-                          f"-shared-libs={libs}"], input=lowered.stdout,
+                          f"-shared-libs={libs}"], input=source,
                          capture_output=True, text=True)
     if run.returncode != 0:
         print(run.stderr[-4000:])

@@ -1,0 +1,25 @@
+// RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg -verify-diagnostics
+
+// Ops without a lowering yet are reported, not left behind silently.
+
+func.func @attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>) -> tensor<1x4x2x16xf32> {
+  // expected-error @+1 {{'mrope.attention' has no lowering to linalg yet}}
+  %0 = mrope.attention %q, %k, %k layout bhsd : tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32>, tensor<1x4x2x16xf32> -> tensor<1x4x2x16xf32>
+  return %0 : tensor<1x4x2x16xf32>
+}
+
+// -----
+
+func.func @runtime_length(%len: i64) -> tensor<8xf32> {
+  // expected-error @+1 {{'mrope.inv_freq' was not folded: inv_freq with a runtime seq_len has no lowering yet}}
+  %0 = mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64> seq_len(%len : i64) : tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @rope_index(%ids: tensor<1x8xi64>) -> tensor<3x1x8xi64> {
+  // expected-error @+1 {{'mrope.rope_index' (runtime position construction) has no lowering yet}}
+  %p, %d, %n = mrope.rope_index %ids design <mrope> : tensor<1x8xi64> -> tensor<3x1x8xi64>, tensor<1x1xi64>, tensor<1xi64>
+  return %p : tensor<3x1x8xi64>
+}

@@ -1,0 +1,21 @@
+// RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s
+// RUN: mrope-opt %s --mrope-to-linalg-pipeline | FileCheck %s --check-prefix=LINALG
+
+// The CPU pipeline ends in the LLVM dialect; the portable one in linalg on
+// tensors with no mrope op left. bf16 arithmetic is emulated in f32 with a
+// rounding after each op.
+// CHECK-LABEL: llvm.func @rotate
+// CHECK-NOT: mrope.
+// CHECK-NOT: linalg.
+// CHECK: llvm.intr.cos
+// CHECK: llvm.fptrunc {{.*}} : f32 to bf16
+// LINALG-LABEL: func.func @rotate
+// LINALG-NOT: mrope.
+// LINALG: linalg.generic
+// LINALG: return {{.*}} : tensor<1x4x6x16xbf16>, tensor<1x2x6x16xbf16>
+func.func @rotate(%q: tensor<1x4x6x16xbf16>, %k: tensor<1x2x6x16xbf16>) -> (tensor<1x4x6x16xbf16>, tensor<1x2x6x16xbf16>) {
+  %p, %d, %n = mrope.position_ids <qwen3vl> [[text 2, image 1x2x2]] : tensor<3x1x6xi64>, tensor<1x1xi64>, tensor<1xi64>
+  %f = mrope.inv_freq theta = 5.000000e+06 : tensor<8xf32>
+  %a, %b = mrope.apply %q, %k positions(%p : tensor<3x1x6xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <interleaved, section = [3, 3, 2]>, rotary_dim = 16> : tensor<1x4x6x16xbf16>, tensor<1x2x6x16xbf16>
+  return %a, %b : tensor<1x4x6x16xbf16>, tensor<1x2x6x16xbf16>
+}
