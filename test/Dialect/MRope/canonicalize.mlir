@@ -57,13 +57,19 @@ func.func @padding() -> (tensor<3x1x4xi64>, tensor<1x1xi64>, tensor<3x1x4xi64>, 
 
 // -----
 
-// Designs with fractional positions are not folded (yet): the op stays.
-// CHECK-LABEL: func.func @float_design_stays
-// CHECK: mrope.position_ids <videorope>
-func.func @float_design_stays() -> tensor<3x1x4xf32> {
-  %p, %d, %n = mrope.position_ids <videorope> [[text 4]] : tensor<3x1x4xf32>, tensor<1x1xf32>, tensor<1xf32>
-  return %p : tensor<3x1x4xf32>
+// VideoRoPE (f32): the image at start 2 has t = 2, h = t + eta - (H-1)/2,
+// w = t + omega - floor((W-1)/2); text resumes at the t-row max + 1 = 3 and
+// the deltas come from the t row (3 + 1 - 9 = -5).
+// CHECK-LABEL: func.func @videorope
+// CHECK-DAG: arith.constant dense<{{\[\[\[}}0.000000e+00, 1.000000e+00, 2.000000e+00, 2.000000e+00, 2.000000e+00, 2.000000e+00, 2.000000e+00, 2.000000e+00, 3.000000e+00]], {{\[\[}}0.000000e+00, 1.000000e+00, 2.000000e+00, 2.000000e+00, 2.000000e+00, 3.000000e+00, 3.000000e+00, 3.000000e+00, 3.000000e+00]], {{\[\[}}0.000000e+00, 1.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00, 3.000000e+00]]]> : tensor<3x1x9xf32>
+// CHECK-DAG: arith.constant dense<-5.000000e+00> : tensor<1x1xf32>
+// CHECK-DAG: arith.constant dense<4.000000e+00> : tensor<1xf32>
+func.func @videorope() -> (tensor<3x1x9xf32>, tensor<1x1xf32>, tensor<1xf32>) {
+  %p, %d, %n = mrope.position_ids <videorope> [[text 2, image 1x2x3, text 1]] : tensor<3x1x9xf32>, tensor<1x1xf32>, tensor<1xf32>
+  return %p, %d, %n : tensor<3x1x9xf32>, tensor<1x1xf32>, tensor<1xf32>
 }
+
+// -----
 
 // -----
 

@@ -231,3 +231,8 @@ func.func @f() attributes {s = #mrope.scaling<kind = yarn, convention = hf449, f
 
 // expected-error @+1 {{'videorope' sections [4, 4, 4] sum to 12 pairs, more than the 8 pairs of rotary_dim 16}}
 func.func @f() attributes {r = #mrope.rotary<alloc = <videorope, section = [4, 4, 4]>, rotary_dim = 16>} { return }
+
+// -----
+
+// expected-error @+1 {{radius, alpha, circle, dff_rate, move_to_origin and move_to_positive are used only by circlerope, not 'mrope'}}
+func.func @f() attributes {d = #mrope.design<mrope, radius = 10.0>} { return }

@@ -60,7 +60,7 @@ func.func @scaling() attributes {
 // CHECK-SAME: d4 = #mrope.design<spatial_reset>
 // CHECK-SAME: d5 = #mrope.design<videorope, temporal_stride = 2.0>
 // CHECK-SAME: d6 = #mrope.design<hope>
-// CHECK-SAME: d7 = #mrope.design<circlerope>
+// CHECK-SAME: d7 = #mrope.design<circlerope, radius = 10.0, alpha = 1.5e-07, circle = false, dff_rate = 1.0, move_to_origin = true, move_to_positive = 0.0>
 // CHECK-SAME: d8 = #mrope.design<v2pe, visual_stride = 16.0>
 // CHECK-SAME: d9 = #mrope.design<omnirope>
 // CHECK-SAME: dz = #mrope.design<mmrope, position_scale = [4.0, 8.0, 8.0]>
@@ -72,7 +72,7 @@ func.func @designs() attributes {
   d4 = #mrope.design<spatial_reset, compat = reference>,
   d5 = #mrope.design<videorope, temporal_stride = 2.0>,
   d6 = #mrope.design<hope>,
-  d7 = #mrope.design<circlerope>,
+  d7 = #mrope.design<circlerope, radius = 10.0, alpha = 1.5e-07, circle = false, dff_rate = 1.0, move_to_origin = true, move_to_positive = 0.0>,
   d8 = #mrope.design<v2pe, visual_stride = 16.0>,
   d9 = #mrope.design<omnirope>,
   dz = #mrope.design<mmrope, position_scale = [4.0, 8.0, 8.0]>

@@ -93,14 +93,21 @@ std::string mrope::detail::formatF64(double value) {
   // Shortest decimal that reads back as the same double, always with a '.'
   // or an exponent so that it reads as a float literal.
   char buffer[64];
+  if (std::isfinite(value) && value == std::trunc(value) &&
+      std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof(buffer), "%.1f", value);
+    return buffer;
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
     if (std::strtod(buffer, nullptr) == value)
       break;
   }
   std::string text(buffer);
-  if (text.find_first_of(".eEn") == std::string::npos)
-    text += ".0";
+  // MLIR float literals need a '.' in the mantissa ("1.5e-07", not "1e-07").
+  size_t exponent = text.find_first_of("eE");
+  if (text.find('.') == std::string::npos && std::isfinite(value))
+    text.insert(exponent == std::string::npos ? text.size() : exponent, ".0");
   return text;
 }
 
@@ -423,7 +430,9 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  F64 temporalStrideParam,
                                  F64 tokensPerSecondParam,
                                  ArrayRef<F64> positionScale,
-                                 F64 visualStrideParam) {
+                                 F64 visualStrideParam, F64 radius, F64 alpha,
+                                 bool circle, F64 dffRate, bool moveToOrigin,
+                                 std::optional<F64> moveToPositive) {
   double temporalStride = temporalStrideParam;
   double tokensPerSecond = tokensPerSecondParam;
   double visualStride = visualStrideParam;
@@ -463,6 +472,18 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (visualStride != 1.0 && kind != PositionDesign::V2PE)
     return emitError() << "visual_stride is used only by v2pe, not '" << name
                        << "'";
+  bool circleDesign = kind == PositionDesign::CircleRoPE;
+  bool circleFieldsSet = radius != -1.0 || alpha != -1.0 || !circle ||
+                         dffRate != 0.0 || moveToOrigin || moveToPositive;
+  if (circleFieldsSet && !circleDesign)
+    return emitError() << "radius, alpha, circle, dff_rate, move_to_origin and "
+                          "move_to_positive are used only by circlerope, not '"
+                       << name << "'";
+  for (auto [field, value] : {std::pair<StringRef, double>{"radius", radius},
+                              {"alpha", alpha},
+                              {"dff_rate", dffRate}})
+    if (!std::isfinite(value))
+      return emitError() << field << " must be finite";
   if (!std::isfinite(visualStride) || visualStride <= 0.0)
     return emitError() << "visual_stride " << detail::formatF64(visualStride)
                        << " must be finite and positive";

@@ -258,7 +258,8 @@ LogicalResult PositionIdsOp::verify() {
                                 "absolute_time design";
       if (seg.getKind() == SegmentKind::Video && seg.getShape()[0] != 1 &&
           (kind == PositionDesign::Qwen3VL ||
-           kind == PositionDesign::SpatialReset))
+           kind == PositionDesign::SpatialReset ||
+           kind == PositionDesign::CircleRoPE))
         return emitOpError()
                << "row " << b << ", visual block " << visual << ": design '"
                << stringifyPositionDesign(kind)
@@ -287,18 +288,23 @@ LogicalResult PositionIdsOp::verify() {
   return verifyPositionResults(*this, design, rows.size(), length);
 }
 
-/// Builds a dense constant of `type` from int64 values, or null if a value
-/// does not fit the element type.
-static DenseElementsAttr getIntConstant(Type type, ArrayRef<int64_t> values) {
+/// A dense constant of `type` from `values` (exact integers for integer
+/// element types), or null if a value does not fit the element type.
+static DenseElementsAttr getConstant(Type type, ArrayRef<double> values) {
   auto tensor = cast<RankedTensorType>(type);
-  unsigned width = tensor.getElementType().getIntOrFloatBitWidth();
+  Type elementType = tensor.getElementType();
+  if (isa<FloatType>(elementType)) {
+    SmallVector<float> floats(values.begin(), values.end());
+    return DenseElementsAttr::get(tensor, ArrayRef<float>(floats));
+  }
+  unsigned width = elementType.getIntOrFloatBitWidth();
+  double limit = std::ldexp(1.0, width - 1);
   SmallVector<APInt> ints;
   ints.reserve(values.size());
-  for (int64_t v : values) {
-    if (width < 64 && (v > (int64_t(1) << (width - 1)) - 1 ||
-                       v < -(int64_t(1) << (width - 1))))
+  for (double v : values) {
+    if (v >= limit || v < -limit)
       return {};
-    ints.push_back(APInt(width, v, /*isSigned=*/true));
+    ints.push_back(APInt(width, static_cast<int64_t>(v), /*isSigned=*/true));
   }
   return DenseElementsAttr::get(tensor, ints);
 }
@@ -306,7 +312,7 @@ static DenseElementsAttr getIntConstant(Type type, ArrayRef<int64_t> values) {
 LogicalResult PositionIdsOp::fold(FoldAdaptor,
                                   SmallVectorImpl<OpFoldResult> &results) {
   DesignAttr design = getDesign();
-  if (!rules::hasIntegerRules(design.getKind()))
+  if (!rules::hasRules(design.getKind()))
     return failure();
   // Very long prompts are left to the lowering rather than materialized as
   // huge constants.
@@ -320,6 +326,16 @@ LogicalResult PositionIdsOp::fold(FoldAdaptor,
   params.compat = design.getCompat();
   params.temporalStride = design.getTemporalStride();
   params.tokensPerSecond = design.getTokensPerSecond();
+  params.visualStride = design.getVisualStride();
+  params.radius = design.getRadius();
+  params.alpha = design.getAlpha();
+  params.circle = design.getCircle();
+  params.dffRate = design.getDffRate();
+  params.moveToOrigin = design.getMoveToOrigin();
+  if (design.getMoveToPositive())
+    params.moveToPositive = double(*design.getMoveToPositive());
+  for (auto [i, scale] : llvm::enumerate(design.getPositionScale()))
+    params.positionScale[i] = scale;
   std::vector<std::vector<rules::Segment>> rows;
   for (Attribute rowAttr : getRows()) {
     std::vector<rules::Segment> &row = rows.emplace_back();
@@ -338,15 +354,15 @@ LogicalResult PositionIdsOp::fold(FoldAdaptor,
         s.secondPerGrid = double(*seg.getSecondPerGrid());
     }
   }
-  rules::IntPositions out;
-  if (rules::computeIntPositions(params, rows, out))
+  rules::Positions out;
+  if (rules::computePositions(params, rows, out))
     return failure();
   DenseElementsAttr positions =
-      getIntConstant(getPositions().getType(), out.positions);
+      getConstant(getPositions().getType(), out.positions);
   DenseElementsAttr deltas =
-      getIntConstant(getRopeDeltas().getType(), out.ropeDeltas);
+      getConstant(getRopeDeltas().getType(), out.ropeDeltas);
   DenseElementsAttr next =
-      getIntConstant(getNextPositions().getType(), out.nextPositions);
+      getConstant(getNextPositions().getType(), out.nextPositions);
   if (!positions || !deltas || !next)
     return failure();
   results.push_back(positions);
@@ -442,12 +458,13 @@ OpFoldResult DecodePositionsOp::fold(FoldAdaptor adaptor) {
           values.push_back(starts[b] + static_cast<float>(k));
     return DenseElementsAttr::get(resultType, ArrayRef<float>(values));
   }
-  SmallVector<int64_t> values;
+  SmallVector<double> values;
   for (int64_t r = 0; r < 3; ++r)
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t k = 0; k < count; ++k)
-        values.push_back(next.getValues<APInt>()[b].getSExtValue() + k);
-  return getIntConstant(resultType, values);
+        values.push_back(static_cast<double>(
+            next.getValues<APInt>()[b].getSExtValue() + k));
+  return getConstant(resultType, values);
 }
 
 //===----------------------------------------------------------------------===//

@@ -235,6 +235,11 @@ def MRope_DesignAttr : MRope_Attr<"Design", "design"> {
     - `tokens_per_second`: Qwen2.5-VL absolute time (released checkpoints: 2).
     - `position_scale`: MM-RoPE per-axis scales `[s_t, s_h, s_w]`.
     - `visual_stride`: V2PE position budget per visual block.
+    - CircleRoPE (paper repo `CircleRopeConfig`, defaults as there, used
+      literally): `radius` (-1), `alpha` (-1), `circle` (map the grid onto a
+      circle, `method = "circle"`; false is `"no_circle"`), `dff_rate` (0;
+      `true` in the repo is 1.0), `move_to_origin` (false),
+      `move_to_positive` (absent: false; a value: the offset, `"auto"` = 0).
 
     ```mlir
     #mrope.design<mrope>
@@ -249,9 +254,15 @@ def MRope_DesignAttr : MRope_Attr<"Design", "design"> {
     MRope_F64Param<"1.0", "temporal stride">:$temporal_stride,
     MRope_F64Param<"2.0", "Qwen2.5-VL tokens_per_second">:$tokens_per_second,
     MRope_F64ArrayParam<"MM-RoPE position scales">:$position_scale,
-    MRope_F64Param<"1.0", "V2PE visual stride">:$visual_stride
+    MRope_F64Param<"1.0", "V2PE visual stride">:$visual_stride,
+    MRope_F64Param<"-1.0", "CircleRoPE radius">:$radius,
+    MRope_F64Param<"-1.0", "CircleRoPE alpha">:$alpha,
+    MRope_BoolParam<"true", "CircleRoPE circle mapping">:$circle,
+    MRope_F64Param<"0.0", "CircleRoPE dff_rate">:$dff_rate,
+    MRope_BoolParam<"false", "CircleRoPE move_to_origin">:$move_to_origin,
+    MRope_OptF64Param<"CircleRoPE move_to_positive offset">:$move_to_positive
   );
-  let assemblyFormat = "`<` $kind (`,` struct($compat, $temporal_stride, $tokens_per_second, $position_scale, $visual_stride)^)? `>`";
+  let assemblyFormat = "`<` $kind (`,` struct($compat, $temporal_stride, $tokens_per_second, $position_scale, $visual_stride, $radius, $alpha, $circle, $dff_rate, $move_to_origin, $move_to_positive)^)? `>`";
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// True when the design produces fractional positions (f32 results).

@@ -1,24 +1,24 @@
 //===- PositionRules.h - position-id rules of every design ------*- C++ -*-===//
 //
-// The reference semantics of position construction for a sequence whose
-// segments are known at compile time. Used by the folders of the static ops;
-// kept free of MLIR IR headers so runtime tools can share it.
+// The reference semantics of position construction for a batch whose
+// segments are known at compile time (SPEC.md §1-2). Used by the folder of
+// mrope.position_ids; depends only on the dialect's enums so that runtime
+// tools can share it.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef MROPE_DIALECT_MROPE_UTILS_POSITIONRULES_H
 #define MROPE_DIALECT_MROPE_UTILS_POSITIONRULES_H
 
+#include "mrope/Dialect/MRope/IR/MRopeEnums.h"
+
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "llvm/ADT/StringRef.h"
-#include "mrope/Dialect/MRope/IR/MRopeEnums.h"
-
 namespace mlir::mrope::rules {
-
 
 struct Segment {
   SegmentKind kind = SegmentKind::Text;
@@ -39,26 +39,33 @@ struct DesignParams {
   CompatMode compat = CompatMode::Reference;
   double temporalStride = 1.0;
   double tokensPerSecond = 2.0;
+  std::array<double, 3> positionScale = {1.0, 1.0, 1.0};
+  double visualStride = 1.0;
+  // CircleRoPE (paper repo CircleRopeConfig).
+  double radius = -1.0, alpha = -1.0, dffRate = 0.0;
+  bool circle = true, moveToOrigin = false;
+  std::optional<double> moveToPositive;
 };
 
-/// Integer positions of a batch: positions[(row * B + b) * N + n].
-struct IntPositions {
+/// Positions of a batch, positions[(row * batch + b) * length + n], with
+/// integer designs holding exact integers and float designs float32 values.
+struct Positions {
   int64_t batch = 0, length = 0;
-  std::vector<int64_t> positions;
-  std::vector<int64_t> ropeDeltas;
-  std::vector<int64_t> nextPositions;
+  std::vector<double> positions;
+  std::vector<double> ropeDeltas;
+  std::vector<double> nextPositions;
 };
 
-/// True when `design` is computed by computeIntPositions.
-bool hasIntegerRules(PositionDesign design);
+/// True when computePositions implements `design`.
+bool hasRules(PositionDesign design);
 
 /// Computes the positions of `rows` (all of the same token count). Returns an
 /// error message on inputs the rules cannot position (e.g. a spatial-reset
-/// block not followed by a token, or an overflowing position).
+/// block not followed by a token, or a position past 2^53).
 std::optional<std::string>
-computeIntPositions(const DesignParams &params,
-                    const std::vector<std::vector<Segment>> &rows,
-                    IntPositions &out);
+computePositions(const DesignParams &params,
+                 const std::vector<std::vector<Segment>> &rows,
+                 Positions &out);
 
 } // namespace mlir::mrope::rules
 
