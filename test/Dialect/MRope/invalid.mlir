@@ -100,7 +100,7 @@ func.func @f() {
 
 func.func @f(%ids: tensor<2x10xi64>, %mask: tensor<2x9xi64>) {
   // expected-error @+1 {{attention_mask must have the shape of input_ids 'tensor<2x10xi64>', got 'tensor<2x9xi64>'}}
-  %p, %d, %n = mrope.rope_index %ids mask(%mask : tensor<2x9xi64>) design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st0 = mrope.rope_index %ids mask(%mask : tensor<2x9xi64>) design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -108,7 +108,7 @@ func.func @f(%ids: tensor<2x10xi64>, %mask: tensor<2x9xi64>) {
 
 func.func @f(%ids: tensor<2x10xi64>, %img: tensor<1x2xi64>) {
   // expected-error @+1 {{image_grid_thw must be [num_grids, 3] (t, h, w), got 'tensor<1x2xi64>'}}
-  %p, %d, %n = mrope.rope_index %ids images(%img : tensor<1x2xi64>) design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st1 = mrope.rope_index %ids images(%img : tensor<1x2xi64>) design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -116,7 +116,7 @@ func.func @f(%ids: tensor<2x10xi64>, %img: tensor<1x2xi64>) {
 
 func.func @f(%ids: tensor<2x10xi64>, %spg: tensor<1xf32>) {
   // expected-error @+1 {{second_per_grid_ts needs video_grid_thw}}
-  %p, %d, %n = mrope.rope_index %ids second_per_grid(%spg : tensor<1xf32>) design <absolute_time> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st2 = mrope.rope_index %ids second_per_grid(%spg : tensor<1xf32>) design <absolute_time> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -124,7 +124,7 @@ func.func @f(%ids: tensor<2x10xi64>, %spg: tensor<1xf32>) {
 
 func.func @f(%ids: tensor<2x10xi64>, %vid: tensor<2x3xi64>, %spg: tensor<3xf32>) {
   // expected-error @+1 {{second_per_grid_ts must have one entry per video grid, got 'tensor<3xf32>'}}
-  %p, %d, %n = mrope.rope_index %ids videos(%vid : tensor<2x3xi64>) second_per_grid(%spg : tensor<3xf32>) design <absolute_time> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st3 = mrope.rope_index %ids videos(%vid : tensor<2x3xi64>) second_per_grid(%spg : tensor<3xf32>) design <absolute_time> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -132,7 +132,7 @@ func.func @f(%ids: tensor<2x10xi64>, %vid: tensor<2x3xi64>, %spg: tensor<3xf32>)
 
 func.func @f(%ids: tensor<2x10xi64>, %vid: tensor<2x3xi64>, %spg: tensor<2xf32>) {
   // expected-error @+1 {{second_per_grid_ts is read only by the absolute_time design}}
-  %p, %d, %n = mrope.rope_index %ids videos(%vid : tensor<2x3xi64>) second_per_grid(%spg : tensor<2xf32>) design <qwen3vl> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st4 = mrope.rope_index %ids videos(%vid : tensor<2x3xi64>) second_per_grid(%spg : tensor<2xf32>) design <qwen3vl> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -140,7 +140,7 @@ func.func @f(%ids: tensor<2x10xi64>, %vid: tensor<2x3xi64>, %spg: tensor<2xf32>)
 
 func.func @f(%ids: tensor<2x10xi64>) {
   // expected-error @+1 {{spatial_merge_size 0 must be positive}}
-  %p, %d, %n = mrope.rope_index %ids design <mrope> {spatial_merge_size = 0 : i64} : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st5 = mrope.rope_index %ids design <mrope> {spatial_merge_size = 0 : i64} : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 
@@ -148,7 +148,7 @@ func.func @f(%ids: tensor<2x10xi64>) {
 
 func.func @f(%ids: tensor<10xi64>) {
   // expected-error @+1 {{input_ids must be [B, N], got 'tensor<10xi64>'}}
-  %p, %d, %n = mrope.rope_index %ids design <mrope> : tensor<10xi64> -> tensor<3x1x10xi64>, tensor<1x1xi64>, tensor<1xi64>
+  %p, %d, %n, %st6 = mrope.rope_index %ids design <mrope> : tensor<10xi64> -> tensor<3x1x10xi64>, tensor<1x1xi64>, tensor<1xi64>, tensor<4xi64>
   return
 }
 
@@ -156,7 +156,7 @@ func.func @f(%ids: tensor<10xi64>) {
 
 func.func @f(%ids: tensor<2x10xi64>) {
   // expected-error @+1 {{positions must be [3, 2, 10], got 'tensor<3x2x11xi64>'}}
-  %p, %d, %n = mrope.rope_index %ids design <mrope> : tensor<2x10xi64> -> tensor<3x2x11xi64>, tensor<2x1xi64>, tensor<2xi64>
+  %p, %d, %n, %st7 = mrope.rope_index %ids design <mrope> : tensor<2x10xi64> -> tensor<3x2x11xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return
 }
 

@@ -21,10 +21,10 @@ func.func @positions() -> (tensor<3x2x33xi64>, tensor<3x1x20xf32>) {
 
 // CHECK-LABEL: func.func @rope_index
 func.func @rope_index(%ids: tensor<2x?xi64>, %mask: tensor<2x?xi64>, %img: tensor<?x3xi64>, %vid: tensor<?x3xi64>, %spg: tensor<?xf32>) -> tensor<3x2x?xi64> {
-  // CHECK: mrope.rope_index %{{.*}} design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>
-  %p0, %d0, %n0 = mrope.rope_index %ids design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>
-  // CHECK: mrope.rope_index %{{.*}} mask(%{{.*}} : tensor<2x?xi64>) images(%{{.*}} : tensor<?x3xi64>) videos(%{{.*}} : tensor<?x3xi64>) second_per_grid(%{{.*}} : tensor<?xf32>) design <absolute_time> tokens <vision_start = 7, video_pad = 9> {spatial_merge_size = 4 : i64} : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>
-  %p1, %d1, %n1 = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) images(%img : tensor<?x3xi64>) videos(%vid : tensor<?x3xi64>) second_per_grid(%spg : tensor<?xf32>) design <absolute_time> tokens <vision_start = 7, video_pad = 9> {spatial_merge_size = 4 : i64} : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>
+  // CHECK: mrope.rope_index %{{.*}} design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
+  %p0, %d0, %n0, %st0 = mrope.rope_index %ids design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
+  // CHECK: mrope.rope_index %{{.*}} mask(%{{.*}} : tensor<2x?xi64>) images(%{{.*}} : tensor<?x3xi64>) videos(%{{.*}} : tensor<?x3xi64>) second_per_grid(%{{.*}} : tensor<?xf32>) design <absolute_time> tokens <vision_start = 7, video_pad = 9> {spatial_merge_size = 4 : i64} : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
+  %p1, %d1, %n1, %st1 = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) images(%img : tensor<?x3xi64>) videos(%vid : tensor<?x3xi64>) second_per_grid(%spg : tensor<?xf32>) design <absolute_time> tokens <vision_start = 7, video_pad = 9> {spatial_merge_size = 4 : i64} : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return %p1 : tensor<3x2x?xi64>
 }
 

@@ -415,6 +415,10 @@ LogicalResult RopeIndexOp::verify() {
   if (getSpatialMergeSize() <= 0)
     return emitOpError() << "spatial_merge_size " << getSpatialMergeSize()
                          << " must be positive";
+  if (mismatch(cast<RankedTensorType>(getStatus().getType()).getDimSize(0), 4))
+    return emitOpError() << "status must be tensor<4xi64> ([code, sequence, "
+                            "block, detail]), got "
+                         << getStatus().getType();
   return verifyPositionResults(*this, getDesign(), ids.getDimSize(0),
                                ids.getDimSize(1));
 }

@@ -61,16 +61,36 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
   let description = [{
     The dynamic form of position construction: inputs are the tensors a
     Hugging Face processor produces. Visual blocks are found from the vision
-    token ids (`vision_tokens`); grids are *raw* (`image_grid_thw`,
-    `video_grid_thw`) and merged by `spatial_merge_size`.
+    token ids (`vision_tokens`, Qwen's by default) as transformers 4.49-4.57
+    and vLLM find them: a block starts at the first pad token of a kind while
+    blocks of that kind remain (counted as `<vision_start>` followed by that
+    pad), takes the next grid of that kind (grid lists are global across the
+    batch) and spans `t * (h / m) * (w / m)` tokens. Grids are *raw*
+    (`image_grid_thw`, `video_grid_thw`) and merged by `spatial_merge_size`;
+    the `qwen3vl` and `spatial_reset` designs split each video grid into
+    per-frame blocks.
+
+    Inputs that cannot be right are not positioned silently: `status` is
+    `[code, sequence, block, detail]`, with code 0 when the positions are
+    valid and otherwise
+
+    | code | rule |
+    |---|---|
+    | 1 | the block's grid token count does not match its pad tokens (`detail`: the pad tokens found) |
+    | 2 | more grids than blocks (`detail`: the unused grids) |
+    | 3 | a visual block with no grid left |
+    | 4 | a grid size is zero or negative |
+    | 5 | a grid's h or w is not divisible by `spatial_merge_size` |
+    | 6 | a position overflows 2^53 |
+    | 7 | a row has no unpadded token |
 
     ```mlir
     func.func @batch(%ids: tensor<2x40xi64>, %mask: tensor<2x40xi64>,
                      %grids: tensor<1x3xi64>) -> tensor<3x2x40xi64> {
-      %positions, %rope_deltas, %next_positions = mrope.rope_index %ids
+      %positions, %rope_deltas, %next_positions, %status = mrope.rope_index %ids
           mask(%mask : tensor<2x40xi64>) images(%grids : tensor<1x3xi64>)
           design <mrope>
-          : tensor<2x40xi64> -> tensor<3x2x40xi64>, tensor<2x1xi64>, tensor<2xi64>
+          : tensor<2x40xi64> -> tensor<3x2x40xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
       return %positions : tensor<3x2x40xi64>
     }
     ```
@@ -85,7 +105,8 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
                        DefaultValuedAttr<I64Attr, "2">:$spatial_merge_size);
   let results = (outs MRope_PositionTensor:$positions,
                       MRope_PositionTensor:$rope_deltas,
-                      MRope_PositionTensor:$next_positions);
+                      MRope_PositionTensor:$next_positions,
+                      1DTensorOf<[I64]>:$status);
   let assemblyFormat = [{
     $input_ids
     (`mask` `(` $attention_mask^ `:` type($attention_mask) `)`)?
