@@ -9,9 +9,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   let summary = "Lower rotary ops to portable linalg-on-tensors";
   let description = [{
     Lowers `mrope.apply` and `mrope.cos_sin` to `linalg.generic`,
-    `tensor` slicing and `arith`/`math` ops on tensors, the form IREE and
-    Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and statically
-    known positions are folded first.
+    `tensor` slicing and `arith`/`math` ops on tensors, and the runtime
+    position construction `mrope.rope_index` to `scf` loops over tensors: the
+    form IREE and Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and
+    statically known positions are folded first.
 
     The frequency allocation is specialized at compile time: the pair -> axis
     map is split into a few strided runs (contiguous: 3 unit-stride runs;
@@ -24,12 +25,14 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     cos/sin rounded to the activation type, then `x * cos + rotate(x) * sin`
     in the activation type.
 
-    Ops without a lowering yet (`mrope.attention`, `mrope.rope_index`,
-    unfolded positions or frequencies) are reported as errors.
+    Ops without a lowering yet (`mrope.attention`, `mrope.rope_index` of the
+    fractional-position designs, unfolded positions or frequencies) are
+    reported as errors.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
-    "::mlir::math::MathDialect", "::mlir::tensor::TensorDialect"
+    "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect"
   ];
 }
 

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
+#include "RopeIndexLowering.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
@@ -13,6 +14,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -419,7 +421,7 @@ std::string unsupportedReason(Operation *op) {
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
   if (isa<RopeIndexOp>(op))
-    return "(runtime position construction) has no lowering yet";
+    return "has no lowering for fractional-position designs yet";
   if (isa<PositionIdsOp>(op))
     return "was not folded: only integer position designs fold so far";
   if (isa<InvFreqOp>(op))
@@ -444,8 +446,13 @@ struct ConvertMRopeToLinalgPass
     populateMRopeToLinalgConversionPatterns(patterns);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           math::MathDialect, tensor::TensorDialect>();
+                           math::MathDialect, scf::SCFDialect,
+                           tensor::TensorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp>();
+    // Fractional-position designs have no runtime lowering yet; they stay
+    // and are reported below.
+    target.addDynamicallyLegalOp<RopeIndexOp>(
+        [](RopeIndexOp op) { return op.getDesign().hasFloatPositions(); });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
@@ -468,4 +475,5 @@ struct ConvertMRopeToLinalgPass
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
   patterns.add<ApplyOpLowering, CosSinOpLowering>(patterns.getContext());
+  populateRopeIndexLoweringPatterns(patterns);
 }

@@ -18,8 +18,8 @@ func.func @runtime_length(%len: i64) -> tensor<8xf32> {
 
 // -----
 
-func.func @rope_index(%ids: tensor<1x8xi64>) -> tensor<3x1x8xi64> {
-  // expected-error @+1 {{'mrope.rope_index' (runtime position construction) has no lowering yet}}
-  %p, %d, %n, %st0 = mrope.rope_index %ids design <mrope> : tensor<1x8xi64> -> tensor<3x1x8xi64>, tensor<1x1xi64>, tensor<1xi64>, tensor<4xi64>
-  return %p : tensor<3x1x8xi64>
+func.func @rope_index(%ids: tensor<1x8xi64>) -> tensor<3x1x8xf32> {
+  // expected-error @+1 {{'mrope.rope_index' has no lowering for fractional-position designs yet}}
+  %p, %d, %n, %st0 = mrope.rope_index %ids design <videorope> : tensor<1x8xi64> -> tensor<3x1x8xf32>, tensor<1x1xf32>, tensor<1xf32>, tensor<4xi64>
+  return %p : tensor<3x1x8xf32>
 }

@@ -1,0 +1,501 @@
+//===- RopeIndexLowering.cpp - mrope.rope_index to scf loops --------------===//
+//
+// The runtime form of position construction is a scan: per row, text tokens
+// advance one position, a visual block places T x H x W tokens around the
+// running start. It lowers to one scf.for over rows and, inside, a counting
+// pass and a positioning pass over the tokens, with the state (running start,
+// open block, grid cursors, first error) carried in iter_args. The result
+// runs on any target that runs scf; no per-design runtime library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "RopeIndexLowering.h"
+
+#include "mrope/Dialect/MRope/IR/MRopeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+/// Error codes of the status result (see the op description).
+enum StatusCode : int64_t {
+  kOk = 0,
+  kPadMismatch = 1,
+  kUnusedGrids = 2,
+  kNoGridLeft = 3,
+  kBadGridSize = 4,
+  kNotMergeable = 5,
+  kOverflow = 6,
+  kEmptyRow = 7,
+};
+
+/// Scalar helpers over an ImplicitLocOpBuilder, all on i64 unless noted.
+struct Scalars {
+  ImplicitLocOpBuilder &b;
+  Type i64, f32, f64, i1;
+  explicit Scalars(ImplicitLocOpBuilder &b)
+      : b(b), i64(b.getI64Type()), f32(b.getF32Type()), f64(b.getF64Type()),
+        i1(b.getI1Type()) {}
+
+  Value c(int64_t v) { return arith::ConstantIntOp::create(b, i64, v); }
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value boolean(bool v) { return arith::ConstantIntOp::create(b, i1, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value div(Value x, Value y) { return arith::DivSIOp::create(b, x, y); }
+  Value rem(Value x, Value y) { return arith::RemSIOp::create(b, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
+  Value eq(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, y);
+  }
+  Value ne(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, x, y);
+  }
+  Value lt(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::slt, x, y);
+  }
+  Value le(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, x, y);
+  }
+  Value gt(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, x, y);
+  }
+  Value andi(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value ori(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value notb(Value x) { return arith::XOrIOp::create(b, x, boolean(true)); }
+  Value sel(Value cond, Value x, Value y) {
+    return arith::SelectOp::create(b, cond, x, y);
+  }
+  Value toIndex(Value x) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), x);
+  }
+  Value toI64(Value x) {
+    if (x.getType() == i64)
+      return x;
+    if (x.getType().isIndex())
+      return arith::IndexCastOp::create(b, i64, x);
+    return arith::ExtSIOp::create(b, i64, x);
+  }
+  /// tensor[indices] as i64 (extending narrower integers).
+  Value load(Value tensor, ArrayRef<Value> indices) {
+    return toI64(tensor::ExtractOp::create(b, tensor, indices));
+  }
+};
+
+/// The first error wins: (code, sequence, block, detail).
+struct ErrorState {
+  Value code, seq, block, detail;
+
+  void record(Scalars &s, Value cond, int64_t newCode, Value newSeq,
+              Value newBlock, Value newDetail) {
+    Value first = s.andi(cond, s.eq(code, s.c(kOk)));
+    code = s.sel(first, s.c(newCode), code);
+    seq = s.sel(first, newSeq, seq);
+    block = s.sel(first, newBlock, block);
+    detail = s.sel(first, newDetail, detail);
+  }
+  SmallVector<Value> values() const { return {code, seq, block, detail}; }
+};
+
+struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RopeIndexOp op,
+                                PatternRewriter &rewriter) const override {
+    DesignAttr design = op.getDesign();
+    const PositionDesign kind = design.getKind();
+    if (design.hasFloatPositions())
+      return rewriter.notifyMatchFailure(op, "float position designs");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Scalars s(b);
+
+    const bool vanilla = kind == PositionDesign::Vanilla;
+    const bool perFrame = kind == PositionDesign::Qwen3VL ||
+                          kind == PositionDesign::SpatialReset;
+    const bool reset = kind == PositionDesign::SpatialReset;
+    const bool absoluteTime = kind == PositionDesign::AbsoluteTime;
+    const CompatMode compat = design.getCompat();
+    const bool hf5 = compat == CompatMode::HF5;
+    VisionTokensAttr tokens = op.getVisionTokensOrDefault();
+    const int64_t merge = op.getSpatialMergeSize();
+
+    auto posType = cast<RankedTensorType>(op.getPositions().getType());
+    Type posElem = posType.getElementType();
+    Value ids = op.getInputIds();
+    Value mask = op.getAttentionMask();
+    Value images = op.getImageGridThw();
+    Value videos = op.getVideoGridThw();
+    Value spgs = op.getSecondPerGridTs();
+    Value cB = tensor::DimOp::create(b, ids, 0);
+    Value cN = tensor::DimOp::create(b, ids, 1);
+    Value n64 = s.toI64(cN);
+    Value numImages =
+        images ? s.toI64(tensor::DimOp::create(b, images, 0)) : s.c(0);
+    Value numVideos =
+        videos ? s.toI64(tensor::DimOp::create(b, videos, 0)) : s.c(0);
+    Value c0 = s.idx(0), c1 = s.idx(1), c2 = s.idx(2);
+    Value zero = s.c(0), one = s.c(1), minusOne = s.c(-1);
+    Value imagePad = s.c(tokens.getImagePad());
+    Value videoPad = s.c(tokens.getVideoPad());
+    Value visionStart = s.c(tokens.getVisionStart());
+    Value mergeSize = s.c(merge);
+    Value maxPosition = s.c(int64_t(1) << 53);
+
+    auto toPos = [&](Scalars &t, Value v) -> Value {
+      return posElem == t.i64 ? v
+                              : Value(arith::TruncIOp::create(t.b, posElem, v));
+    };
+    // Outputs, padded slots pre-filled (1 legacy, 0 in hf5).
+    Value fill = arith::ConstantOp::create(
+        b, IntegerAttr::get(posElem, hf5 ? 0 : 1));
+    Value positions =
+        linalg::FillOp::create(
+            b, ValueRange{fill},
+            ValueRange{tensor::EmptyOp::create(
+                b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), cB, cN},
+                posElem)})
+            .getResult(0);
+    Value deltas = tensor::EmptyOp::create(
+        b, ArrayRef<OpFoldResult>{cB, b.getIndexAttr(1)}, posElem);
+    Value nexts =
+        tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{cB}, posElem);
+
+    // Only tokens with attention_mask == 1 are positioned (exactly 1, as
+    // the reference does).
+    auto isReal = [&](Scalars &t, Value row, Value i) -> Value {
+      if (!mask)
+        return t.boolean(true);
+      return t.eq(t.load(mask, {row, i}), one);
+    };
+
+    // Rows. Carried: outputs, grid cursors, first error.
+    SmallVector<Value> rowInit = {positions, deltas, nexts, zero, zero, zero,
+                                  zero,      zero,   zero,  zero};
+    auto rowLoop = scf::ForOp::create(
+        b, c0, cB, c1, rowInit,
+        [&](OpBuilder &nb, Location loc, Value row, ValueRange rowArgs) {
+          ImplicitLocOpBuilder rb(loc, nb);
+          Scalars r(rb);
+          Value row64 = r.toI64(row);
+          // Blocks of each kind in the row: <vision_start> followed (among
+          // the unpadded tokens) by that kind's pad token.
+          auto count = scf::ForOp::create(
+              rb, c0, cN, c1, ValueRange{zero, zero, r.boolean(false)},
+              [&](OpBuilder &cb, Location cloc, Value i, ValueRange a) {
+                ImplicitLocOpBuilder ib(cloc, cb);
+                Scalars t(ib);
+                Value real = isReal(t, row, i);
+                Value tok = t.load(ids, {row, i});
+                Value afterStart = t.andi(real, a[2]);
+                Value img = t.andi(afterStart, t.eq(tok, imagePad));
+                Value vid = t.andi(afterStart, t.eq(tok, videoPad));
+                Value nImg = t.sel(img, t.add(a[0], one), a[0]);
+                Value nVid = t.sel(vid, t.add(a[1], one), a[1]);
+                Value nStart = t.sel(real, t.eq(tok, visionStart), a[2]);
+                scf::YieldOp::create(ib, ValueRange{nImg, nVid, nStart});
+              });
+
+          // Token scan state.
+          enum {
+            Positions, Next, RowMax, Unpadded, RemImg, RemVid, ImgIdx, VidIdx,
+            Frame, Remaining, BlockStart, BlockH, BlockW, BlockTokens,
+            BlockVideo, BlockSpg, LocalMax, BlockCount, Code, Seq, Block,
+            Detail, NumState
+          };
+          SmallVector<Value> init(NumState);
+          init[Positions] = rowArgs[0];
+          init[Next] = zero;
+          init[RowMax] = s.c(std::numeric_limits<int64_t>::min());
+          init[Unpadded] = zero;
+          init[RemImg] = count.getResult(0);
+          init[RemVid] = count.getResult(1);
+          init[ImgIdx] = rowArgs[3];
+          init[VidIdx] = rowArgs[4];
+          init[Frame] = rowArgs[5];
+          init[Remaining] = zero;
+          init[BlockStart] = zero;
+          init[BlockH] = one;
+          init[BlockW] = one;
+          init[BlockTokens] = zero;
+          init[BlockVideo] = r.boolean(false);
+          init[BlockSpg] = arith::ConstantOp::create(rb, rb.getF32FloatAttr(0));
+          init[LocalMax] = zero;
+          init[BlockCount] = zero;
+          init[Code] = rowArgs[6];
+          init[Seq] = rowArgs[7];
+          init[Block] = rowArgs[8];
+          init[Detail] = rowArgs[9];
+
+          auto scan = scf::ForOp::create(
+              rb, c0, cN, c1, init,
+              [&](OpBuilder &sb, Location sloc, Value i, ValueRange a) {
+                ImplicitLocOpBuilder ib(sloc, sb);
+                Scalars t(ib);
+                SmallVector<Value> st(a.begin(), a.end());
+                ErrorState err{st[Code], st[Seq], st[Block], st[Detail]};
+                Value real = isReal(t, row, i);
+                Value tok = t.load(ids, {row, i});
+                Value isImgPad = t.eq(tok, imagePad);
+                Value isVidPad = t.eq(tok, videoPad);
+                Value inBlock = t.gt(st[Remaining], zero);
+
+                // A new block starts at the first pad token of a kind while
+                // blocks of that kind remain.
+                Value startImg = t.boolean(false), startVid = t.boolean(false);
+                if (!vanilla) {
+                  Value free = t.andi(real, t.notb(inBlock));
+                  startImg = t.andi(t.andi(free, isImgPad),
+                                    t.gt(st[RemImg], zero));
+                  startVid = t.andi(t.andi(free, isVidPad),
+                                    t.gt(st[RemVid], zero));
+                }
+                Value start = t.ori(startImg, startVid);
+                Value gridIdx = t.sel(startImg, st[ImgIdx], st[VidIdx]);
+                Value gridCount = t.sel(startImg, numImages, numVideos);
+                Value haveGrid = t.lt(gridIdx, gridCount);
+                Value fetch = t.andi(start, haveGrid);
+                // Read the grid only when one exists.
+                auto gridIf = scf::IfOp::create(
+                    ib, TypeRange{t.i64, t.i64, t.i64, t.f32}, fetch,
+                    /*withElseRegion=*/true);
+                {
+                  OpBuilder::InsertionGuard guard(ib);
+                  ib.setInsertionPointToStart(&gridIf.getThenRegion().front());
+                  Value gi = t.toIndex(gridIdx);
+                  auto readGrid = [&](Value grids) -> SmallVector<Value> {
+                    return {t.load(grids, {gi, c0}), t.load(grids, {gi, c1}),
+                            t.load(grids, {gi, c2})};
+                  };
+                  SmallVector<Value> img = images ? readGrid(images)
+                                                  : SmallVector<Value>{one, one, one};
+                  SmallVector<Value> vid = videos ? readGrid(videos)
+                                                  : SmallVector<Value>{one, one, one};
+                  Value spg = arith::ConstantOp::create(
+                      ib, ib.getF32FloatAttr(1.0f));
+                  if (spgs) {
+                    Value raw = tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
+                    if (raw.getType() != t.f32)
+                      raw = arith::TruncFOp::create(ib, t.f32, raw);
+                    spg = t.sel(startVid, raw, spg);
+                  }
+                  scf::YieldOp::create(
+                      ib, ValueRange{t.sel(startImg, img[0], vid[0]),
+                                     t.sel(startImg, img[1], vid[1]),
+                                     t.sel(startImg, img[2], vid[2]), spg});
+                  ib.setInsertionPointToStart(&gridIf.getElseRegion().front());
+                  Value unit = arith::ConstantOp::create(
+                      ib, ib.getF32FloatAttr(0.0f));
+                  scf::YieldOp::create(ib, ValueRange{one, mergeSize, mergeSize,
+                                                      unit});
+                }
+                Value gt = gridIf.getResult(0), gh = gridIf.getResult(1),
+                      gw = gridIf.getResult(2), gspg = gridIf.getResult(3);
+                err.record(t, t.andi(start, t.notb(haveGrid)), kNoGridLeft,
+                           row64, st[BlockCount], gridIdx);
+                Value badSize = t.andi(
+                    fetch, t.ori(t.le(gt, zero),
+                                 t.ori(t.le(gh, zero), t.le(gw, zero))));
+                err.record(t, badSize, kBadGridSize, row64, st[BlockCount],
+                           t.sel(t.le(gt, zero), gt,
+                                 t.sel(t.le(gh, zero), gh, gw)));
+                Value notMerged = t.andi(
+                    t.andi(fetch, t.notb(badSize)),
+                    t.ori(t.ne(t.rem(gh, mergeSize), zero),
+                          t.ne(t.rem(gw, mergeSize), zero)));
+                err.record(t, notMerged, kNotMergeable, row64, st[BlockCount],
+                           t.sel(t.ne(t.rem(gh, mergeSize), zero), gh, gw));
+                Value ok = t.andi(fetch, t.notb(t.ori(badSize, notMerged)));
+                Value H = t.div(gh, mergeSize), W = t.div(gw, mergeSize);
+                Value T = perFrame ? t.sel(startVid, one, gt) : gt;
+                Value tokensNew = t.mul(T, t.mul(H, W));
+
+                // Open the block.
+                st[Remaining] = t.sel(ok, tokensNew, st[Remaining]);
+                st[BlockTokens] = t.sel(ok, tokensNew, st[BlockTokens]);
+                st[BlockStart] = t.sel(ok, st[Next], st[BlockStart]);
+                st[BlockH] = t.sel(ok, H, st[BlockH]);
+                st[BlockW] = t.sel(ok, W, st[BlockW]);
+                st[BlockVideo] = t.sel(ok, startVid, st[BlockVideo]);
+                st[BlockSpg] = t.sel(ok, gspg, st[BlockSpg]);
+                st[LocalMax] = t.sel(ok, zero, st[LocalMax]);
+                // Grid cursors: one image grid per block; video grids are
+                // consumed a frame at a time by the per-frame designs.
+                Value tookImg = t.andi(startImg, haveGrid);
+                Value tookVid = t.andi(startVid, haveGrid);
+                st[ImgIdx] = t.sel(tookImg, t.add(st[ImgIdx], one), st[ImgIdx]);
+                st[RemImg] = t.sel(startImg, t.sub(st[RemImg], one), st[RemImg]);
+                st[RemVid] = t.sel(startVid, t.sub(st[RemVid], one), st[RemVid]);
+                if (perFrame) {
+                  Value frame = t.add(st[Frame], one);
+                  Value lastFrame = t.andi(tookVid, t.le(gt, frame));
+                  st[VidIdx] =
+                      t.sel(lastFrame, t.add(st[VidIdx], one), st[VidIdx]);
+                  st[Frame] = t.sel(lastFrame, zero,
+                                    t.sel(tookVid, frame, st[Frame]));
+                } else {
+                  st[VidIdx] =
+                      t.sel(tookVid, t.add(st[VidIdx], one), st[VidIdx]);
+                }
+                st[BlockCount] =
+                    t.sel(start, t.add(st[BlockCount], one), st[BlockCount]);
+
+                // Position the token.
+                Value visual = t.andi(real, t.gt(st[Remaining], zero));
+                Value k = t.sub(st[BlockTokens], st[Remaining]);
+                Value expectedPad = t.sel(st[BlockVideo], isVidPad, isImgPad);
+                err.record(t, t.andi(visual, t.notb(expectedPad)),
+                           kPadMismatch, row64, t.sub(st[BlockCount], one), k);
+                if (!vanilla)
+                  err.record(t,
+                             t.andi(t.andi(real, t.notb(visual)),
+                                    t.ori(isImgPad, isVidPad)),
+                             kPadMismatch, row64, st[BlockCount], minusOne);
+                Value hw = t.mul(st[BlockH], st[BlockW]);
+                Value safeHW = t.sel(t.gt(hw, zero), hw, one);
+                Value safeW = t.sel(t.gt(st[BlockW], zero), st[BlockW], one);
+                Value safeH = t.sel(t.gt(st[BlockH], zero), st[BlockH], one);
+                Value tau = t.div(k, safeHW);
+                Value eta = t.rem(t.div(k, safeW), safeH);
+                Value omega = t.rem(k, safeW);
+                Value dt = temporalIndex(t, design, tau, st[BlockVideo],
+                                         st[BlockSpg]);
+                Value spatial = reset ? zero : st[BlockStart];
+                Value tv = t.sel(visual, t.add(st[BlockStart], dt), st[Next]);
+                Value hv = t.sel(visual, t.add(spatial, eta), st[Next]);
+                Value wv = t.sel(visual, t.add(spatial, omega), st[Next]);
+                Value currentBlock = t.sel(visual, t.sub(st[BlockCount], one),
+                                           st[BlockCount]);
+                err.record(t, t.andi(real, t.gt(tv, maxPosition)), kOverflow,
+                           row64, currentBlock, tv);
+                Value pos = st[Positions];
+                for (auto [rowIdx, v] :
+                     llvm::enumerate(ArrayRef<Value>{tv, hv, wv})) {
+                  Value stored = t.sel(real, toPos(t, v), Value(fill));
+                  pos = tensor::InsertOp::create(
+                      ib, stored, pos, ValueRange{t.idx(rowIdx), row, i});
+                }
+                st[Positions] = pos;
+                Value tokenMax = t.max(tv, t.max(hv, wv));
+                st[RowMax] = t.sel(real, t.max(st[RowMax], tokenMax),
+                                   st[RowMax]);
+                Value local = t.max(dt, t.max(eta, omega));
+                st[LocalMax] = t.sel(visual, t.max(st[LocalMax], local),
+                                     st[LocalMax]);
+                st[Remaining] =
+                    t.sel(visual, t.sub(st[Remaining], one), st[Remaining]);
+                Value ends = t.andi(visual, t.eq(st[Remaining], zero));
+                Value advance = hf5 ? t.max(st[BlockH], st[BlockW])
+                                    : t.add(st[LocalMax], one);
+                Value afterText = t.sel(t.andi(real, t.notb(visual)),
+                                        t.add(st[Next], one), st[Next]);
+                st[Next] = t.sel(ends, t.add(st[BlockStart], advance),
+                                 afterText);
+                if (reset)
+                  st[RowMax] = t.sel(
+                      ends,
+                      t.max(st[RowMax], t.add(st[BlockStart], st[LocalMax])),
+                      st[RowMax]);
+                st[Unpadded] =
+                    t.sel(real, t.add(st[Unpadded], one), st[Unpadded]);
+                st[Code] = err.code;
+                st[Seq] = err.seq;
+                st[Block] = err.block;
+                st[Detail] = err.detail;
+                scf::YieldOp::create(ib, st);
+              });
+
+          SmallVector<Value> res(scan.getResults());
+          ErrorState err{res[Code], res[Seq], res[Block], res[Detail]};
+          // A block cut short by the end of the row.
+          err.record(r, r.gt(res[Remaining], zero), kPadMismatch, row64,
+                     r.sub(res[BlockCount], one),
+                     r.sub(res[BlockTokens], res[Remaining]));
+          err.record(r, r.eq(res[Unpadded], zero), kEmptyRow, row64, minusOne,
+                     zero);
+          Value next = r.add(res[RowMax], one);
+          Value delta = r.sub(next, hf5 ? res[Unpadded] : n64);
+          Value newDeltas = tensor::InsertOp::create(
+              rb, toPos(r, delta), rowArgs[1], ValueRange{row, c0});
+          Value newNexts = tensor::InsertOp::create(rb, toPos(r, next), rowArgs[2],
+                                                    ValueRange{row});
+          scf::YieldOp::create(
+              rb, ValueRange{res[Positions], newDeltas, newNexts, res[ImgIdx],
+                             res[VidIdx], res[Frame], err.code, err.seq,
+                             err.block, err.detail});
+        });
+
+    SmallVector<Value> out(rowLoop.getResults());
+    ErrorState err{out[6], out[7], out[8], out[9]};
+    if (!vanilla) {
+      // Grids left over after every block was positioned.
+      Value unused = s.add(s.sub(numImages, out[3]), s.sub(numVideos, out[4]));
+      err.record(s, s.ori(s.gt(unused, zero), s.gt(out[5], zero)),
+                 kUnusedGrids, minusOne, minusOne, unused);
+    }
+    Value status = tensor::FromElementsOp::create(
+        b, RankedTensorType::get({4}, s.i64), err.values());
+    SmallVector<Value> replacements = {out[0], out[1], out[2], status};
+    for (unsigned i = 0; i < replacements.size(); ++i)
+      if (replacements[i].getType() != op.getResult(i).getType())
+        replacements[i] =
+            tensor::CastOp::create(b, op.getResult(i).getType(), replacements[i]);
+    rewriter.replaceOp(op, replacements);
+    return success();
+  }
+
+  /// The temporal offset of temporal patch `tau` (i64) of a block.
+  static Value temporalIndex(Scalars &t, DesignAttr design, Value tau,
+                             Value isVideo, Value spg) {
+    ImplicitLocOpBuilder &b = t.b;
+    if (design.getKind() != PositionDesign::AbsoluteTime) {
+      double stride = design.getTemporalStride();
+      if (stride == 1.0)
+        return tau;
+      Value f = arith::SIToFPOp::create(b, t.f64, tau);
+      Value scaled = arith::MulFOp::create(
+          b, f, arith::ConstantOp::create(b, b.getF64FloatAttr(stride)));
+      return arith::FPToSIOp::create(b, t.i64, scaled); // truncates
+    }
+    double tps = design.getTokensPerSecond();
+    Value zero32 = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value s = t.sel(isVideo, spg, zero32); // images: s = 0 (legacy)
+    switch (design.getCompat()) {
+    case CompatMode::Reference: {
+      // (tau * s) * tps in float32, then .long().
+      Value f = arith::SIToFPOp::create(b, t.f32, tau);
+      Value product = arith::MulFOp::create(b, f, s);
+      product = arith::MulFOp::create(
+          b, product,
+          arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(tps))));
+      return arith::FPToSIOp::create(b, t.i64, product);
+    }
+    case CompatMode::HF457: {
+      Value sInt = arith::FPToSIOp::create(b, t.i64, s);
+      return t.mul(t.mul(tau, sInt), t.c(static_cast<int64_t>(tps)));
+    }
+    case CompatMode::HF5: {
+      Value sInt = arith::FPToSIOp::create(b, t.i64, s);
+      Value interval = t.sel(isVideo, t.mul(t.c(static_cast<int64_t>(tps)), sInt),
+                             t.c(1));
+      return t.mul(tau, interval);
+    }
+    }
+    return tau;
+  }
+};
+
+} // namespace
+
+void mlir::mrope::populateRopeIndexLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<RopeIndexLowering>(patterns.getContext());
+}
