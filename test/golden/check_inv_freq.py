@@ -2,9 +2,10 @@
 """Checks the folded `mrope.inv_freq` against every case of inv_freq_scaling.json.
 
 For each case and each transformers snapshot (v449, v457, head), writes the
-`mrope.inv_freq` op with the case's scaling, folds it with
-`mrope-opt --canonicalize`, and compares every frequency with the stored
-float32 value: at most `--ulp` units in the last place apart. Prints one line
+`mrope.inv_freq` and `mrope.attention_scaling` ops with the case's scaling,
+folds them with `mrope-opt --canonicalize`, and compares every frequency with
+the stored float32 value (at most `--ulp` units in the last place apart) and
+the attention scaling with the stored Python float (relative 1e-12). Prints one line
 per case and a summary; exits non-zero on any mismatch.
 
 Usage: check_inv_freq.py MROPE_OPT inv_freq_scaling.json [--ulp N]
@@ -95,36 +96,49 @@ def main():
                 body = f"  %len = arith.constant {seq} : i64\n"
                 operand = " seq_len(%len : i64)"
             name = f"c{n}_{snapshot}"
+            scale_op = (f"  %s = mrope.attention_scaling {attr} : f64\n" if attr
+                        else "  %s = arith.constant 1.0 : f64\n")
             funcs.append(
-                f"func.func @{name}() -> tensor<{dim // 2}xf32> {{\n{body}"
+                f"func.func @{name}() -> (tensor<{dim // 2}xf32>, f64) {{\n{body}"
                 f"  %0 = mrope.inv_freq theta = {fmt(params['rope_theta'])}"
-                f"{scaling}{operand} : tensor<{dim // 2}xf32>\n"
-                f"  return %0 : tensor<{dim // 2}xf32>\n}}\n")
+                f"{scaling}{operand} : tensor<{dim // 2}xf32>\n{scale_op}"
+                f"  return %0, %s : tensor<{dim // 2}xf32>, f64\n}}\n")
             label = f"{case['name']} theta={params['rope_theta']:g} D={dim}"
             if seq is not None:
                 label += f" seq_len={seq}"
             known = KNOWN_DEVIATIONS.get(
                 (case["name"], params["rope_theta"], dim, seq), max_ulp)
             expected.append((name, f"{label} [{snapshot}]", result["inv_freq"],
-                             known))
+                             known, result["attention_scaling"]))
     out = subprocess.run(
         [opt, "-", "--canonicalize", "--mlir-print-elementsattrs-with-hex-if-larger=-1"],
         input="\n".join(funcs), capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr)
         return 1
-    folded = {}
-    for m in re.finditer(r"func\.func @(\w+)\(\).*?arith\.constant dense<\[([^\]]*)\]>",
-                         out.stdout, re.S):
-        folded[m.group(1)] = [float(v) for v in m.group(2).split(",")]
+    folded, scales = {}, {}
+    for m in re.finditer(r"func\.func @(\w+)\(\)(.*?)\n  \}", out.stdout, re.S):
+        body = m.group(2)
+        freqs = re.search(r"arith\.constant dense<\[([^\]]*)\]>", body)
+        if freqs:
+            folded[m.group(1)] = [float(v) for v in freqs.group(1).split(",")]
+        scale = re.search(r"arith\.constant ([-0-9.e+]+) : f64", body)
+        if scale:
+            scales[m.group(1)] = float(scale.group(1))
     failures = known = 0
-    for name, label, want, allowed in expected:
+    for name, label, want, allowed, want_scale in expected:
         got = folded.get(name)
-        if got is None:
+        scale = scales.get(name)
+        if got is None or scale is None:
             print(f"FAIL {label}: not folded")
             failures += 1
             continue
         worst = max(ulp_distance(g, w) for g, w in zip(got, want))
+        scale_ok = abs(scale - want_scale) <= 1e-12 * abs(want_scale)
+        if not scale_ok:
+            print(f"FAIL {label}: attention_scaling {scale!r}, reference {want_scale!r}")
+            failures += 1
+            continue
         if len(got) != len(want) or worst > allowed:
             status = "FAIL"
             failures += 1
@@ -136,7 +150,8 @@ def main():
         print(f"{status} {label}: max {worst} ulp")
     passed = len(expected) - failures - known
     print(f"inv_freq: {passed} passed within {max_ulp} ulp, {known} known "
-          f"reference-pow deviations, {failures} failed")
+          f"reference-pow deviations, {failures} failed "
+          f"(attention_scaling checked in every case)")
     return 1 if failures else 0
 
 

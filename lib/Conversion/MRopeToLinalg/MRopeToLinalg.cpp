@@ -427,6 +427,8 @@ std::string unsupportedReason(Operation *op) {
   if (isa<InvFreqOp>(op))
     return "was not folded: inv_freq with a runtime seq_len has no lowering "
            "yet";
+  if (isa<AttentionScalingOp>(op))
+    return "was not folded";
   if (isa<DecodePositionsOp>(op))
     return "was not folded: decode positions of runtime values have no "
            "lowering yet";

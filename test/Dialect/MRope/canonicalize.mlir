@@ -130,3 +130,21 @@ func.func @inv_freq_runtime(%len: i64) -> tensor<2xf32> {
   %a = mrope.inv_freq theta = 100.0 scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64> seq_len(%len : i64) : tensor<2xf32>
   return %a : tensor<2xf32>
 }
+
+// -----
+
+// Attention scaling: YaRN mscale 0.1 ln(4) + 1; the 4.49 convention ignores
+// mscale/mscale_all_dim; LongRoPE sqrt(1 + ln(32) / ln(4096)) = sqrt(17/12)
+// with the factor 131072 / 4096; Llama-3 leaves cos/sin unscaled.
+// CHECK-LABEL: func.func @attention_scaling
+// CHECK-DAG: arith.constant 1.1386294361119891 : f64
+// CHECK-DAG: arith.constant 1.1902380714238083 : f64
+// CHECK-DAG: arith.constant 1.000000e+00 : f64
+// CHECK-NOT: mrope.attention_scaling
+func.func @attention_scaling() -> (f64, f64, f64, f64) {
+  %a = mrope.attention_scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096> : f64
+  %b = mrope.attention_scaling <kind = yarn, convention = hf449, factor = 4.0, max_position_embeddings = 4096, mscale = 1.0, mscale_all_dim = 0.707> : f64
+  %c = mrope.attention_scaling <kind = longrope, max_position_embeddings = 131072, original_max_position_embeddings = 4096, short_factor = [1.0], long_factor = [2.0]> : f64
+  %d = mrope.attention_scaling <kind = llama3, factor = 8.0, original_max_position_embeddings = 8192, low_freq_factor = 1.0, high_freq_factor = 4.0> : f64
+  return %a, %b, %c, %d : f64, f64, f64, f64
+}

@@ -51,6 +51,8 @@ func.func @inv_freq(%len: i64) -> tensor<64xf32> {
   %e = mrope.inv_freq theta = 1.000000e+04 scaling <kind = longrope, short_factor = [1.0, 1.5], long_factor = [2.0, 3.25], original_max_position_embeddings = 4096, max_position_embeddings = 8192> seq_len(%len : i64) : tensor<2xf32>
   // CHECK: mrope.inv_freq theta = 5.000000e+05 scaling <kind = llama3, factor = 8.0, original_max_position_embeddings = 8192, low_freq_factor = 1.0, high_freq_factor = 4.0> : tensor<64xf32>
   %f = mrope.inv_freq theta = 5.000000e+05 scaling <kind = llama3, factor = 8.0, low_freq_factor = 1.0, high_freq_factor = 4.0, original_max_position_embeddings = 8192> : tensor<64xf32>
+  // CHECK: mrope.attention_scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096, mscale = 1.0, mscale_all_dim = 0.707> : f32
+  %g = mrope.attention_scaling <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096, mscale = 1.0, mscale_all_dim = 0.707> : f32
   return %a : tensor<64xf32>
 }
 

@@ -547,6 +547,15 @@ OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
 }
 
 //===----------------------------------------------------------------------===//
+// AttentionScalingOp
+//===----------------------------------------------------------------------===//
+
+OpFoldResult AttentionScalingOp::fold(FoldAdaptor) {
+  double value = freq::attentionScaling(getScalingParams(getScaling()));
+  return FloatAttr::get(getResult().getType(), value);
+}
+
+//===----------------------------------------------------------------------===//
 // CosSinOp
 //===----------------------------------------------------------------------===//
 

@@ -156,4 +156,44 @@ std::vector<float> scaledInvFreq(int64_t rotaryDim, double theta,
   return defaultInvFreq(rotaryDim, theta);
 }
 
+/// YaRN's magnitude correction: 0.1 * m * ln(s) + 1 for s > 1.
+static double yarnMscale(double scale, double m = 1.0) {
+  return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+}
+
+double attentionScaling(const ScalingParams &s) {
+  switch (s.kind) {
+  case ScalingKind::YaRN:
+    if (s.attentionFactor)
+      return *s.attentionFactor;
+    if (s.convention == ScalingConvention::HF449)
+      return 0.1 * std::log(s.factor) + 1.0; // even for factor < 1
+    // `if mscale and mscale_all_dim`: zero counts as absent.
+    if (s.mscale && s.mscaleAllDim && *s.mscale != 0.0 &&
+        *s.mscaleAllDim != 0.0)
+      return yarnMscale(s.factor, *s.mscale) /
+             yarnMscale(s.factor, *s.mscaleAllDim);
+    return yarnMscale(s.factor);
+  case ScalingKind::LongRoPE: {
+    if (s.attentionFactor)
+      return *s.attentionFactor;
+    // With an original length the factor is the context extension ratio.
+    double factor = s.factor;
+    int64_t original = s.maxPositionEmbeddings.value_or(0);
+    if (s.originalMaxPositionEmbeddings) {
+      original = *s.originalMaxPositionEmbeddings;
+      if (s.maxPositionEmbeddings)
+        factor = static_cast<double>(*s.maxPositionEmbeddings) /
+                 static_cast<double>(original);
+    }
+    if (factor <= 1.0)
+      return 1.0;
+    return std::sqrt(1.0 + std::log(factor) /
+                               std::log(static_cast<double>(original)));
+  }
+  default:
+    return 1.0;
+  }
+}
+
 } // namespace mlir::mrope::freq

@@ -184,6 +184,28 @@ def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
   }];
 }
 
+def MRope_AttentionScalingOp : MRope_Op<"attention_scaling", [Pure]> {
+  let summary = "the factor a scaling applies to cos and sin";
+  let description = [{
+    The `attention_scaling` that the Hugging Face init function returns next
+    to `inv_freq` (YaRN's mscale, LongRoPE's sqrt(1 + ln s / ln L), or 1),
+    as a constant. Frontends put it into `#mrope.rotary<attention_scaling>`;
+    this op lets IR compute and check it. Always folds.
+
+    ```mlir
+    func.func @yarn_scale() -> f64 {
+      %0 = mrope.attention_scaling
+          <kind = yarn, factor = 4.0, original_max_position_embeddings = 4096> : f64
+      return %0 : f64
+    }
+    ```
+  }];
+  let arguments = (ins MRope_ScalingAttr:$scaling);
+  let results = (outs AnyFloat:$result);
+  let assemblyFormat = "$scaling attr-dict `:` type($result)";
+  let hasFolder = 1;
+}
+
 def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure,
     DeclareOpInterfaceMethods<MRope_RotaryOpInterface>]> {
   let summary = "Hugging Face style cos/sin tables after allocation";

@@ -43,6 +43,10 @@ std::vector<float> scaledInvFreq(int64_t rotaryDim, double theta,
                                  const ScalingParams &scaling,
                                  std::optional<int64_t> seqLen);
 
+/// The factor applied to cos and sin (`attention_scaling` of the Hugging
+/// Face init function), in double precision as Python computes it.
+double attentionScaling(const ScalingParams &scaling);
+
 } // namespace mlir::mrope::freq
 
 #endif // MROPE_DIALECT_MROPE_UTILS_FREQUENCYMATH_H
