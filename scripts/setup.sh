@@ -40,7 +40,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 
 echo "== building"
-cmake --build "$BUILD" --target mrope-opt mlir-doc
+cmake --build "$BUILD" --target all mlir-doc
 
 if [ -z "${MROPE_SKIP_DEMO:-}" ]; then
   "$ROOT/scripts/demo.sh"

@@ -22,6 +22,14 @@ config.substitutions.append(("%mrope_src_root", config.mrope_src_root))
 config.substitutions.append(("%mrope_obj_root", config.mrope_obj_root))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
+config.substitutions.append(("%golden", os.path.join(config.mrope_src_root, "test", "golden")))
+config.substitutions.append((
+    "%mrope_conform",
+    f"{config.python_executable} {config.mrope_tools_dir}/mrope-conform"
+    f" --mrope-opt {config.mrope_tools_dir}/mrope-opt"
+    f" --mlir-opt {config.llvm_tools_dir}/mlir-opt"
+    f" --mlir-runner {config.llvm_tools_dir}/mlir-runner"
+    f" --lib-dir {config.llvm_lib_dir}"))
 
 # lit scrubs the environment; the NVVM path needs to find the CUDA toolkit.
 llvm_config.with_system_environment(["HOME", "CUDA_HOME", "CUDA_PATH"])

@@ -8,7 +8,8 @@ include "mlir/Pass/PassBase.td"
 def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   let summary = "Lower rotary ops to portable linalg-on-tensors";
   let description = [{
-    Lowers `mrope.apply` and `mrope.cos_sin` to `linalg.generic`,
+    Lowers `mrope.apply`, `mrope.cos_sin` and `mrope.decode_positions` to
+    `linalg.generic`,
     `tensor` slicing and `arith`/`math` ops on tensors, and the runtime
     position construction `mrope.rope_index` to `scf` loops over tensors: the
     form IREE and Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and

@@ -414,9 +414,55 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
   }
 };
 
+/// positions[r, b, k] = next[b] + k for the K next tokens.
+struct DecodePositionsOpLowering : OpRewritePattern<DecodePositionsOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(DecodePositionsOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getPositions().getType());
+    Type elementType = type.getElementType();
+    SmallVector<OpFoldResult> sizes = {
+        rewriter.getIndexAttr(3),
+        tensor::getMixedSize(rewriter, loc, op.getNextPositions(), 0),
+        rewriter.getIndexAttr(type.getDimSize(2))};
+    Value init = emptyLike(rewriter, loc, sizes, elementType);
+    MLIRContext *ctx = rewriter.getContext();
+    AffineMap nextMap =
+        AffineMap::get(3, 0, {rewriter.getAffineDimExpr(1)}, ctx);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()},
+            ValueRange{op.getNextPositions()}, ValueRange{init},
+            ArrayRef<AffineMap>{nextMap, rewriter.getMultiDimIdentityMap(3)},
+            parallel(3),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              Value k = linalg::IndexOp::create(nb, nloc, 2);
+              Value sum;
+              if (isa<FloatType>(elementType)) {
+                Value k64 = arith::IndexCastOp::create(nb, nloc,
+                                                       nb.getI64Type(), k);
+                Value kf = arith::SIToFPOp::create(nb, nloc, elementType, k64);
+                sum = arith::AddFOp::create(nb, nloc, args[0], kf);
+              } else {
+                Value ki =
+                    arith::IndexCastOp::create(nb, nloc, elementType, k);
+                sum = arith::AddIOp::create(nb, nloc, args[0], ki);
+              }
+              linalg::YieldOp::create(nb, nloc, sum);
+            })
+            .getResult(0);
+    if (result.getType() != type)
+      result = tensor::CastOp::create(rewriter, loc, type, result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 /// Why an op has no lowering yet, or empty if it has one.
 std::string unsupportedReason(Operation *op) {
-  if (isa<ApplyOp, CosSinOp>(op))
+  if (isa<ApplyOp, CosSinOp, DecodePositionsOp>(op))
     return {};
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
@@ -429,9 +475,6 @@ std::string unsupportedReason(Operation *op) {
            "yet";
   if (isa<AttentionScalingOp>(op))
     return "was not folded";
-  if (isa<DecodePositionsOp>(op))
-    return "was not folded: decode positions of runtime values have no "
-           "lowering yet";
   return "has no lowering";
 }
 
@@ -450,7 +493,7 @@ struct ConvertMRopeToLinalgPass
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect>();
-    target.addIllegalOp<ApplyOp, CosSinOp>();
+    target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp>();
     // Fractional-position designs have no runtime lowering yet; they stay
     // and are reported below.
     target.addDynamicallyLegalOp<RopeIndexOp>(
@@ -476,6 +519,7 @@ struct ConvertMRopeToLinalgPass
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ApplyOpLowering, CosSinOpLowering>(patterns.getContext());
+  patterns.add<ApplyOpLowering, CosSinOpLowering, DecodePositionsOpLowering>(
+      patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
 }

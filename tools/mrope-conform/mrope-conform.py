@@ -1,0 +1,771 @@
+#!/usr/bin/env python3
+"""mrope-conform: runs golden-vector files through the compiled mrope path.
+
+    mrope-conform FILE.json [--emit] [--portable]
+
+FILE.json is read as it is, in the schema of the project's golden vectors
+(test/golden/*.json): hf_position_ids, paper_variants, rotary_*,
+allocation_axis_maps or inv_freq_scaling. For every case the tool writes the
+mrope IR (mrope.rope_index / mrope.position_ids, mrope.inv_freq,
+mrope.attention_scaling, mrope.cos_sin, mrope.apply, mrope.decode_positions),
+compiles it with `mrope-opt --mrope-cpu-pipeline`, runs it with
+`mlir-runner`, reads the outputs back bit-exactly and compares them with the
+stored ones: one line per case and quantity, then a summary
+"N passed, N failed, N known". With --emit it prints the computed outputs as
+JSON in the same schema instead. With --portable, mrope-opt only lowers to
+linalg-on-tensors and upstream mlir-opt compiles the rest.
+
+Tolerances: integers exactly; float positions 1e-6 (or one float32 ulp);
+inv_freq 1 ulp; attention_scaling 1e-12 relative; cos, sin and rotated q/k
+1e-5 absolute (f32). Deviations of the reference's own float32 libm calls
+(torch uses Sleef's pow/cos/sin/atan2, not correctly rounded) are listed with
+their bound below and reported as KNOWN; exceeding the bound fails.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import re
+import struct
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LLVM = "/usr/lib/llvm-22"
+
+# Known deviations of the reference, with the largest difference allowed.
+KNOWN_INV_FREQ_ULP = {  # (case name, theta, D, seq_len) -> ulps
+    ("llama3", 10000.0, 128, None): 4,
+    ("dynamic", 10000.0, 128, 8192): 2,
+    ("yarn_mscale", 1000000.0, 128, None): 2,
+}
+KNOWN_POSITION_ABS = {  # paper variant label -> absolute difference
+    "circlerope (pure circle (dff_rate=False), radius 10, alpha 0.5, move_to_origin)": 4e-6,
+}
+ROTARY_TOLERANCE = 1e-5
+
+
+# ----------------------------------------------------------------------------
+# IR text
+# ----------------------------------------------------------------------------
+
+def shape_of(x):
+    s = []
+    while isinstance(x, list):
+        s.append(len(x))
+        x = x[0] if x else None
+    return s
+
+
+def flatten(x):
+    if isinstance(x, list):
+        for v in x:
+            yield from flatten(v)
+    else:
+        yield x
+
+
+def fnum(v):
+    return repr(float(v))
+
+
+def ttype(shape, elem):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + elem + ">"
+
+
+class Builder:
+    """Accumulates functions whose outputs are printed bit-exactly."""
+
+    def __init__(self):
+        self.funcs = []
+        self.outputs = []  # (key, elem, shape)
+        self._n = 0
+
+    def fresh(self, prefix):
+        self._n += 1
+        return f"%{prefix}{self._n}"
+
+    def const(self, values, elem, shape=None):
+        shape = shape if shape is not None else shape_of(values)
+        flat = list(flatten(values))
+        fmt = fnum if elem.startswith("f") else (lambda v: str(int(v)))
+        name = self.fresh("c")
+        t = ttype(shape, elem)
+        count = len(flat)
+        body = ", ".join(fmt(v) for v in flat)
+        text = (f"  {name}_flat = arith.constant dense<[{body}]> : {ttype([count], elem)}\n"
+                f"  {name}_shape = arith.constant dense<[{', '.join(map(str, shape))}]> "
+                f": tensor<{len(shape)}xindex>\n"
+                f"  {name} = tensor.reshape {name}_flat({name}_shape) : "
+                f"({ttype([count], elem)}, tensor<{len(shape)}xindex>) -> {t}\n")
+        return text, name, t
+
+    def output(self, key, value, elem, shape):
+        """IR printing `value` (tensor of elem) as exact i64 words."""
+        self.outputs.append((key, elem, shape))
+        rank = len(shape)
+        t = ttype(shape, elem)
+        dims = ", ".join(f"d{i}" for i in range(rank))
+        out = self.fresh("o")
+        text = f"  {out}_init = tensor.empty() : {ttype(shape, 'i64')}\n"
+        if elem == "i64":
+            converted = value
+        else:
+            body = {"i32": "    %x = arith.extsi %a : i32 to i64\n",
+                    "f32": "    %b = arith.bitcast %a : f32 to i32\n"
+                           "    %x = arith.extsi %b : i32 to i64\n",
+                    "f64": "    %x = arith.bitcast %a : f64 to i64\n"}[elem]
+            converted = out
+            iterators = ", ".join(['"parallel"'] * rank)
+            text += (f"  {out} = linalg.generic {{indexing_maps = [affine_map<({dims}) -> ({dims})>, "
+                     f"affine_map<({dims}) -> ({dims})>], iterator_types = "
+                     f"[{iterators}]}} ins({value} : {t}) "
+                     f"outs({out}_init : {ttype(shape, 'i64')}) {{\n"
+                     f"  ^bb0(%a: {elem}, %unused: i64):\n{body}"
+                     f"    linalg.yield %x : i64\n  }} -> {ttype(shape, 'i64')}\n")
+        text += (f"  {out}_u = tensor.cast {converted} : {ttype(shape, 'i64')} to tensor<*xi64>\n"
+                 f"  {out}_m = bufferization.to_buffer {out}_u : tensor<*xi64> to memref<*xi64>\n"
+                 f"  call @printMemrefI64({out}_m) : (memref<*xi64>) -> ()\n")
+        return text
+
+    def add(self, body):
+        name = f"case{len(self.funcs)}"
+        self.funcs.append(f"func.func @{name}() {{\n{body}  return\n}}\n")
+
+    def module(self):
+        calls = "".join(f"  call @case{i}() : () -> ()\n" for i in range(len(self.funcs)))
+        return ("func.func private @printMemrefI64(memref<*xi64>)\n" +
+                "\n".join(self.funcs) +
+                f"func.func @main() {{\n{calls}  return\n}}\n")
+
+
+def decode(elem, words):
+    if elem in ("i64", "i32"):
+        return [int(w) for w in words]
+    if elem == "f32":
+        return [struct.unpack("<f", struct.pack("<i", int(w)))[0] for w in words]
+    return [struct.unpack("<d", struct.pack("<q", int(w)))[0] for w in words]
+
+
+def reshape(flat, shape):
+    if not shape:
+        return flat[0]
+    if len(shape) == 1:
+        return list(flat)
+    step = len(flat) // shape[0]
+    return [reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def run(builder, args):
+    source = builder.module()
+    if args.portable:
+        steps = [[args.mrope_opt, "-", "--mrope-to-linalg-pipeline"],
+                 [args.mlir_opt, "-", "--pass-pipeline=builtin.module("
+                  "one-shot-bufferize{bufferize-function-boundaries "
+                  "function-boundary-type-conversion=identity-layout-map},"
+                  "buffer-deallocation-pipeline,convert-linalg-to-loops,"
+                  "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+                  "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts)"]]
+    else:
+        steps = [[args.mrope_opt, "-", "--mrope-cpu-pipeline"]]
+    for step in steps:
+        result = subprocess.run(step, input=source, capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"mrope-conform: {os.path.basename(step[0])} failed:\n"
+                     f"{result.stderr[-4000:]}")
+        source = result.stdout
+    libs = ",".join(os.path.join(args.lib_dir, f"libmlir_{l}.so")
+                    for l in ("c_runner_utils", "runner_utils"))
+    result = subprocess.run([args.mlir_runner, "-e", "main", "-entry-point-result=void",
+                             f"-shared-libs={libs}"], input=source,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"mrope-conform: mlir-runner failed:\n{result.stderr[-4000:]}")
+    blocks = result.stdout.split("Unranked Memref")[1:]
+    if len(blocks) != len(builder.outputs):
+        sys.exit(f"mrope-conform: expected {len(builder.outputs)} outputs, "
+                 f"got {len(blocks)}")
+    values = {}
+    for block, (key, elem, shape) in zip(blocks, builder.outputs):
+        words = re.findall(r"-?\d+", block.split("data =", 1)[1])
+        values[key] = reshape(decode(elem, words), shape)
+    return values
+
+
+# ----------------------------------------------------------------------------
+# Comparison
+# ----------------------------------------------------------------------------
+
+class Report:
+    def __init__(self):
+        self.passed = self.failed = self.known = 0
+
+    def line(self, status, label, detail):
+        print(f"{status} {label}: {detail}")
+        if status == "PASS":
+            self.passed += 1
+        elif status == "KNOWN":
+            self.known += 1
+        else:
+            self.failed += 1
+
+    def summary(self):
+        print(f"{self.passed} passed, {self.failed} failed, {self.known} known")
+        return 1 if self.failed else 0
+
+
+def f32_ulp(x):
+    if x == 0:
+        return 2.0 ** -149
+    return 2.0 ** (math.frexp(abs(x))[1] - 24)
+
+
+def ulp_distance(a, b):
+    def key(x):
+        i = struct.unpack("<i", struct.pack("<f", x))[0]
+        return -2**31 - i if i < 0 else i
+    return abs(key(a) - key(b))
+
+
+def max_abs(got, want):
+    g, w = list(flatten(got)), list(flatten(want))
+    if len(g) != len(w):
+        return float("inf")
+    worst = 0.0
+    for a, b in zip(g, w):
+        d = abs(a - b)
+        if d != d:
+            return float("nan")
+        worst = max(worst, d)
+    return worst
+
+
+def check_abs(report, label, got, want, tol, known=None):
+    worst = max_abs(got, want)
+    if worst <= tol:
+        report.line("PASS", label, f"max abs diff {worst:.3g}")
+    elif known is not None and worst <= known:
+        report.line("KNOWN", label, f"max abs diff {worst:.3g} (reference libm, bound {known:g})")
+    else:
+        report.line("FAIL", label, f"max abs diff {worst:.3g} (tolerance {tol:g})")
+
+
+def check_positions(report, label, got, want, known=None):
+    g, w = list(flatten(got)), list(flatten(want))
+    worst, ok, within_known = 0.0, len(g) == len(w), True
+    for a, b in zip(g, w):
+        d = abs(a - b)
+        worst = max(worst, d)
+        if d > max(1e-6, f32_ulp(b)) if isinstance(b, float) else d != 0:
+            ok = False
+            within_known = within_known and known is not None and d <= known
+    if ok:
+        report.line("PASS", label, f"max abs diff {worst:.3g}")
+    elif within_known and len(g) == len(w):
+        report.line("KNOWN", label, f"max abs diff {worst:.3g} (reference libm, bound {known:g})")
+    else:
+        report.line("FAIL", label, f"max abs diff {worst:.3g}")
+
+
+# ----------------------------------------------------------------------------
+# Schemas
+# ----------------------------------------------------------------------------
+
+MERGE = 2
+VISION_START, IMAGE_PAD, VIDEO_PAD = 151652, 151655, 151656
+
+
+def segments_of_batch(input_ids, mask, image_grids, video_grids, split_frames):
+    """Static segments per row, found as transformers 4.49-4.57 find blocks."""
+    image_grids = list(image_grids or [])
+    videos = []
+    for g in video_grids or []:
+        videos += [[1, g[1], g[2]]] * g[0] if split_frames else [g]
+    rows = []
+    for b, ids in enumerate(input_ids):
+        m = mask[b] if mask else [1] * len(ids)
+        segs = []
+        i = 0
+        while i < len(ids):
+            if m[i] != 1:
+                kind, n = "pad", 1
+            elif ids[i] in (IMAGE_PAD, VIDEO_PAD):
+                grid = (image_grids if ids[i] == IMAGE_PAD else videos).pop(0)
+                t, h, w = grid[0], grid[1] // MERGE, grid[2] // MERGE
+                kind = ("image" if ids[i] == IMAGE_PAD else "video") + f" {t}x{h}x{w}"
+                n = t * h * w
+            else:
+                kind, n = "text", 1
+            if kind in ("pad", "text") and segs and segs[-1][0] == kind:
+                segs[-1][1] += n
+            else:
+                segs.append([kind, n])
+            i += n
+        rows.append(", ".join(k if k not in ("pad", "text") else f"{k} {n}"
+                              for k, n in segs))
+    return "[" + ", ".join(f"[{r}]" for r in rows) + "]"
+
+
+def hf_position_ids(data, args):
+    b = Builder()
+    plan = []
+    for case in data["cases"]:
+        rules = case["model_rules"]
+        tps = case.get("tokens_per_second")
+        for version in case["outputs"]:
+            compat = {"v449": "", "v457": ", compat = hf457", "head": ", compat = hf5"}[version]
+            if rules == "qwen2vl":
+                design = "<mrope" + (compat if version == "head" else "") + ">"
+            elif rules == "qwen25vl":
+                extra = f", tokens_per_second = {float(tps)!r}" if tps not in (None, 2) else ""
+                design = f"<absolute_time{compat}{extra}>"
+            else:
+                design = "<qwen3vl" + (compat if version == "head" else "") + ">"
+            ids = case["input_ids"]
+            batch, length = len(ids), len(ids[0])
+            text, v, t = b.const(ids, "i64")
+            body, operands = text, ""
+            for key, word, elem in (("attention_mask", "mask", "i64"),
+                                    ("image_grid_thw", "images", "i64"),
+                                    ("video_grid_thw", "videos", "i64")):
+                if case[key]:
+                    text, name, tt = b.const(case[key], elem)
+                    body += text
+                    operands += f" {word}({name} : {tt})"
+            if case["second_per_grid_ts"] is not None and rules == "qwen25vl" and case["video_grid_thw"]:
+                text, name, tt = b.const(case["second_per_grid_ts"], "f32")
+                body += text
+                operands += f" second_per_grid({name} : {tt})"
+            key = f"{rules}/{case['name']}/{version}"
+            res = (f"{ttype([3, batch, length], 'i64')}, {ttype([batch, 1], 'i64')}, "
+                   f"{ttype([batch], 'i64')}, tensor<4xi64>")
+            p, d, n, s = (b.fresh(x) for x in "pdns")
+            body += f"  {p}, {d}, {n}, {s} = mrope.rope_index {v}{operands} design {design} : {t} -> {res}\n"
+            dec = b.fresh("dec")
+            body += f"  {dec} = mrope.decode_positions {n} : {ttype([batch], 'i64')} -> {ttype([3, batch, 3], 'i64')}\n"
+            body += b.output(key + "/positions", p, "i64", [3, batch, length])
+            body += b.output(key + "/deltas", d, "i64", [batch, 1])
+            body += b.output(key + "/decode", dec, "i64", [3, batch, 3])
+            body += b.output(key + "/status", s, "i64", [4])
+            b.add(body)
+            plan.append((case, version, key))
+    values = run(b, args)
+    if args.emit:
+        out = copy.deepcopy(data)
+        for case in out["cases"]:
+            for version, result in case["outputs"].items():
+                key = f"{case['model_rules']}/{case['name']}/{version}"
+                result["position_ids"] = values[key + "/positions"]
+                result["rope_deltas"] = values[key + "/deltas"]
+                result["decode_positions_next3"] = values[key + "/decode"][0]
+                result["status"] = values[key + "/status"]
+        return out
+    report = Report()
+    for case, version, key in plan:
+        want = case["outputs"][version]
+        ok = (values[key + "/positions"] == want["position_ids"] and
+              values[key + "/deltas"] == want["rope_deltas"] and
+              values[key + "/decode"][0] == want["decode_positions_next3"] and
+              values[key + "/status"][0] == 0)
+        report.line("PASS" if ok else "FAIL", key,
+                    f"positions, rope_deltas, decode positions "
+                    f"{'exact' if ok else 'differ'}, status {values[key + '/status']}")
+    return report
+
+
+def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape):
+    """IR for inv_freq, cos_sin and apply (forward and inverse) of one case."""
+    text, pos, pos_t = b.const(positions, pos_elem)
+    body = text
+    text, qv, q_t = b.const(q, "f32")
+    body += text
+    text, kv, k_t = b.const(k, "f32")
+    body += text
+    inv_t = ttype([dim // 2], "f32")
+    f = b.fresh("f")
+    body += f"  {f} = mrope.inv_freq theta = {fnum(theta)} : {inv_t}\n"
+    rotary = f"rotary <alloc = {alloc}, rotary_dim = {dim}>"
+    qr, kr, qi, ki, c, s = (b.fresh(x) for x in ("qr", "kr", "qi", "ki", "cos", "sin"))
+    body += (f"  {qr}, {kr} = mrope.apply {qv}, {kv} positions({pos} : {pos_t}) "
+             f"freqs({f} : {inv_t}) layout bhsd {rotary} : {q_t}, {k_t}\n")
+    body += (f"  {qi}, {ki} = mrope.apply {qr}, {kr} positions({pos} : {pos_t}) "
+             f"freqs({f} : {inv_t}) layout bhsd {rotary} inverse : {q_t}, {k_t}\n")
+    cos_t = ttype(cos_shape, "f32")
+    body += f"  {c}, {s} = mrope.cos_sin {pos}, {f} {rotary} : {pos_t}, {inv_t} -> {cos_t}, {cos_t}\n"
+    body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
+    body += b.output(key + "/cos", c, "f32", cos_shape)
+    body += b.output(key + "/sin", s, "f32", cos_shape)
+    body += b.output(key + "/q_rot", qr, "f32", shape_of(q))
+    body += b.output(key + "/k_rot", kr, "f32", shape_of(k))
+    body += b.output(key + "/q_inverse", qi, "f32", shape_of(q))
+    return body
+
+
+def check_rotary(report, values, key, label, case, q):
+    check_abs(report, f"{label}: cos", values[key + "/cos"], case["cos"], ROTARY_TOLERANCE)
+    check_abs(report, f"{label}: sin", values[key + "/sin"], case["sin"], ROTARY_TOLERANCE)
+    check_abs(report, f"{label}: q_rot", values[key + "/q_rot"], case["q_rot"], ROTARY_TOLERANCE)
+    if case.get("k_rot") is not None:
+        check_abs(report, f"{label}: k_rot", values[key + "/k_rot"], case["k_rot"], ROTARY_TOLERANCE)
+    check_abs(report, f"{label}: inverse restores q", values[key + "/q_inverse"], q, ROTARY_TOLERANCE)
+
+
+def rotary_file(data, args):
+    b = Builder()
+    plan = []
+    for n, c in enumerate(data["cases"]):
+        per_head = "mrope_section_heads" in c
+        section = c["mrope_section_heads"] if per_head else c["mrope_section"]
+        kind = ("head_partitioned" if per_head else
+                "interleaved" if "interleaved" in c["allocation"] else "contiguous")
+        alloc = f"<{kind}, section = {section}>"
+        key = f"case{n}"
+        label = (f"{c['allocation']} D={c['head_dim']} theta={c['rope_theta']:g} "
+                 f"section={section}")
+        b.add(rotary_body(b, key, c["position_ids"], "i64", c["rope_theta"], alloc,
+                          c["head_dim"], c["q"], c["k"], shape_of(c["cos"])))
+        plan.append((key, label, c))
+    values = run(b, args)
+    if args.emit:
+        out = copy.deepcopy(data)
+        for (key, label, c), entry in zip(plan, out["cases"]):
+            # Per-axis tables are not something the compiled path produces.
+            entry.pop("cos_per_axis", None)
+            entry.pop("sin_per_axis", None)
+            for q in ("inv_freq", "cos", "sin", "q_rot", "k_rot"):
+                entry[q] = values[f"{key}/{q}"]
+        return out
+    report = Report()
+    for key, label, c in plan:
+        got = values[key + "/inv_freq"]
+        worst = max(ulp_distance(a, w) for a, w in zip(got, c["inv_freq"]))
+        report.line("PASS" if worst <= 1 else "FAIL", f"{label}: inv_freq", f"max {worst} ulp")
+        check_rotary(report, values, key, label, c, c["q"])
+    return report
+
+
+PAPER_ALLOC = {
+    "vanilla-rope": "<vanilla>", "mrope": "<contiguous, section = {s}>",
+    "mrope-interleave": "<interleaved, section = {s}>",
+    "mhrope": "<head_partitioned, section = {s}>",
+    "videorope": "<videorope, section = {s}>", "hope": "<hope, section = {s}>",
+    "circlerope": "<contiguous, section = {s}>", "v2pe": "<vanilla>",
+    "ilrope": "<interleaved, section = {s}>",
+    "omnirope": "<contiguous, section = {s}>", "mmrope": "<mmrope>",
+}
+FLOAT_DESIGNS = ("videorope", "hope", "circlerope", "v2pe", "ilrope", "omnirope", "mmrope")
+
+
+def paper_design(variant, kw):
+    stride = kw.get("temporal_stride", 1.0)
+    sf = f", temporal_stride = {float(stride)!r}" if stride != 1.0 else ""
+    if variant == "vanilla-rope":
+        return "<vanilla>"
+    if variant in ("mrope", "grape"):
+        stride = kw.get("temporal_stride", 2.0)
+        return "<mrope" + (f", temporal_stride = {float(stride)!r}" if stride != 1.0 else "") + ">"
+    if variant in ("mrope-interleave", "mhrope"):
+        return "<spatial_reset>" if kw.get("spatial_reset") else "<qwen3vl>"
+    if variant in ("videorope", "hope"):
+        return f"<{variant}{sf}>"
+    if variant == "v2pe":
+        return f"<v2pe, visual_stride = {float(kw.get('visual_stride', 1.0))!r}>"
+    if variant in ("omnirope", "ilrope"):
+        return f"<omnirope{sf}>"
+    if variant == "mmrope":
+        return ("<mmrope, position_scale = [" +
+                ", ".join(repr(float(x)) for x in kw["position_scale"]) + f"]{sf}>")
+    fields = []
+    if "radius" in kw:
+        fields.append(f"radius = {float(kw['radius'])!r}")
+    if "alpha" in kw:
+        fields.append(f"alpha = {float(kw['alpha'])!r}")
+    if kw.get("method", "circle") != "circle":
+        fields.append("circle = false")
+    if kw.get("dff_rate"):
+        fields.append(f"dff_rate = {float(kw['dff_rate'])!r}")
+    if kw.get("move_to_origin"):
+        fields.append("move_to_origin = true")
+    if kw.get("move_to_positive"):
+        mtp = kw["move_to_positive"]
+        fields.append(f"move_to_positive = {0.0 if mtp in ('auto', True) else float(mtp)!r}")
+    return "<circlerope" + "".join(", " + x for x in fields) + sf + ">"
+
+
+def q_formula(shape, scale, fn):
+    b, h, n, d = shape
+    f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
+    return [[[[f32(fn(scale * (bi + 1) * (hi + 1) * (ni + 1) * (di + 1)))
+               for di in range(d)] for ni in range(n)] for hi in range(h)]
+            for bi in range(b)]
+
+
+def paper_variants(data, args):
+    b = Builder()
+    plan = []
+    mixed = data["mixed_case"]
+    for n, v in enumerate(data["variants"]):
+        kw, name = v["kwargs"], v["variant"]
+        elem = "f32" if name in FLOAT_DESIGNS else "i64"
+        length = len(mixed["input_ids"])
+        rows = segments_of_batch([mixed["input_ids"]], None, mixed["image_grid_thw"],
+                                 mixed["video_grid_thw"], True)
+        types = (f"{ttype([3, 1, length], elem)}, {ttype([1, 1], elem)}, {ttype([1], elem)}")
+        p, d, nx = b.fresh("p"), b.fresh("d"), b.fresh("n")
+        body = (f"  {p}, {d}, {nx} = mrope.position_ids {paper_design(name, kw)} "
+                f"{rows} : {types}\n")
+        if name == "grape":
+            alloc = ("<grape_interleaved>" if kw.get("frequency_allocation") == "interleaved"
+                     else f"<contiguous, section = {kw['mrope_section']}>")
+        else:
+            alloc = PAPER_ALLOC[name].format(s=kw.get("mrope_section"))
+        qshape = shape_of(v["q_rot"])
+        kv = kw.get("num_key_value_heads", qshape[1])
+        q = q_formula(qshape, 0.1, math.sin)
+        k = q_formula([qshape[0], kv, qshape[2], qshape[3]], 0.05, math.cos)
+        key = f"v{n}"
+        dim = kw["dim"]
+        text, qv, q_t = b.const(q, "f32")
+        body += text
+        text, kvv, k_t = b.const(k, "f32")
+        body += text
+        inv_t = ttype([dim // 2], "f32")
+        f, qr, kr, qi, ki, c, s = (b.fresh(x) for x in ("f", "qr", "kr", "qi", "ki", "cos", "sin"))
+        pos_t = ttype([3, 1, length], elem)
+        rotary = f"rotary <alloc = {alloc}, rotary_dim = {dim}>"
+        body += f"  {f} = mrope.inv_freq theta = {fnum(kw['base'])} : {inv_t}\n"
+        body += (f"  {qr}, {kr} = mrope.apply {qv}, {kvv} positions({p} : {pos_t}) "
+                 f"freqs({f} : {inv_t}) layout bhsd {rotary} : {q_t}, {k_t}\n")
+        body += (f"  {qi}, {ki} = mrope.apply {qr}, {kr} positions({p} : {pos_t}) "
+                 f"freqs({f} : {inv_t}) layout bhsd {rotary} inverse : {q_t}, {k_t}\n")
+        cos_t = ttype(shape_of(v["cos"]), "f32")
+        body += f"  {c}, {s} = mrope.cos_sin {p}, {f} {rotary} : {pos_t}, {inv_t} -> {cos_t}, {cos_t}\n"
+        body += b.output(key + "/positions", p, elem, [3, 1, length])
+        body += b.output(key + "/deltas", d, elem, [1, 1])
+        body += b.output(key + "/cos", c, "f32", shape_of(v["cos"]))
+        body += b.output(key + "/sin", s, "f32", shape_of(v["cos"]))
+        body += b.output(key + "/q_rot", qr, "f32", qshape)
+        body += b.output(key + "/q_inverse", qi, "f32", qshape)
+        b.add(body)
+        plan.append((key, f"{name} ({v['label']})", v, q))
+    pb = data.get("padded_batch")
+    padded = []
+    if pb:
+        for n, r in enumerate(pb["results"]):
+            name, kw = r["variant"], r["kwargs"]
+            elem = "f32" if name in FLOAT_DESIGNS else "i64"
+            batch, length = len(pb["input_ids"]), len(pb["input_ids"][0])
+            rows = segments_of_batch(pb["input_ids"], pb["attention_mask"],
+                                     pb["image_grid_thw"], pb["video_grid_thw"], True)
+            types = (f"{ttype([3, batch, length], elem)}, {ttype([batch, 1], elem)}, "
+                     f"{ttype([batch], elem)}")
+            p, d, nx = b.fresh("p"), b.fresh("d"), b.fresh("n")
+            body = (f"  {p}, {d}, {nx} = mrope.position_ids {paper_design(name, kw)} "
+                    f"{rows} : {types}\n")
+            key = f"pb{n}"
+            body += b.output(key + "/positions", p, elem, [3, batch, length])
+            body += b.output(key + "/deltas", d, elem, [batch, 1])
+            b.add(body)
+            padded.append((key, f"padded batch {name}", r))
+    values = run(b, args)
+    if args.emit:
+        out = copy.deepcopy(data)
+        for (key, label, v, q), entry in zip(plan, out["variants"]):
+            entry["position_ids"] = values[key + "/positions"]
+            entry["rope_deltas"] = values[key + "/deltas"]
+            for name in ("cos", "sin", "q_rot"):
+                entry[name] = values[f"{key}/{name}"]
+        for (key, label, r), entry in zip(padded, out.get("padded_batch", {}).get("results", [])):
+            entry["position_ids"] = values[key + "/positions"]
+            entry["rope_deltas"] = values[key + "/deltas"]
+        return out
+    report = Report()
+    for key, label, v, q in plan:
+        check_positions(report, f"{label}: positions",
+                        values[key + "/positions"], v["position_ids"],
+                        KNOWN_POSITION_ABS.get(label))
+        check_positions(report, f"{label}: rope_deltas", values[key + "/deltas"],
+                        [[float(x) if isinstance(x, float) else x for x in row]
+                         for row in v["rope_deltas"]], KNOWN_POSITION_ABS.get(label))
+        check_rotary(report, values, key, label, v, q)
+    for key, label, r in padded:
+        check_positions(report, f"{label}: positions", values[key + "/positions"],
+                        r["position_ids"])
+        check_positions(report, f"{label}: rope_deltas", values[key + "/deltas"],
+                        r["rope_deltas"])
+    return report
+
+
+ALLOCATION_KINDS = {
+    "hf_qwen2vl_contiguous": "contiguous", "paper:mrope": "contiguous",
+    "paper:grape": "contiguous", "paper:circlerope": "contiguous",
+    "paper:omnirope": "contiguous", "hf_qwen3vl_interleaved": "interleaved",
+    "paper:mrope-interleave": "interleaved", "paper:ilrope": "interleaved",
+    "paper:videorope": "videorope", "paper:hope": "hope",
+    "paper:mmrope": "mmrope", "paper:grape(interleaved)": "grape_interleaved",
+}
+
+
+def allocation_maps(data, args):
+    funcs = []
+    for n, m in enumerate(data["maps"]):
+        d = m["head_dim"]
+        if m["alloc"].startswith("paper:mhrope"):
+            kv = m["num_key_value_heads"]
+            alloc = f"<head_partitioned, section = {m['mrope_section_heads']}>"
+            table = f"tensor<1x{kv}x4x{d}xf32>"
+        else:
+            alloc = f"<{ALLOCATION_KINDS[m['alloc']]}, section = {m['mrope_section']}>"
+            table = f"tensor<1x4x{d}xf32>"
+        funcs.append(f"func.func @m{n}(%p: tensor<3x1x4xi64>, %f: tensor<{d // 2}xf32>) {{\n"
+                     f"  %c, %s = mrope.cos_sin %p, %f rotary <alloc = {alloc}, rotary_dim = {d}>"
+                     f" : tensor<3x1x4xi64>, tensor<{d // 2}xf32> -> {table}, {table}\n  return\n}}\n")
+    result = subprocess.run([args.mrope_opt, "-", "--mrope-print-allocation", "-o", "/dev/null"],
+                            input="\n".join(funcs), capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(result.stderr[-4000:])
+    remarks = re.findall(r"remark: (pair axes|KV head axes): (\S+)", result.stderr)
+    if args.emit:
+        out = copy.deepcopy(data)
+        for entry, (kind, axes) in zip(out["maps"], remarks):
+            if kind == "KV head axes":
+                entry["kv_heads"] = [a * (entry["head_dim"] // 2) for a in axes]
+            else:
+                entry["pairs"] = axes
+        return out
+    report = Report()
+    for m, (kind, axes) in zip(data["maps"], remarks):
+        want = ("".join(h[0] for h in m["kv_heads"]) if "kv_heads" in m else m["pairs"])
+        label = f"{m['alloc']} D={m['head_dim']} section={m.get('mrope_section', m.get('mrope_section_heads'))}"
+        report.line("PASS" if axes == want else "FAIL", label, axes)
+    return report
+
+
+def scaling_attr(params, top, snapshot):
+    kind = params["rope_type"]
+    if kind == "default":
+        return None
+    fields = [f"kind = {kind}"]
+    if kind == "yarn" and snapshot == "v449":
+        fields.append("convention = hf449")
+    if "factor" in params:
+        fields.append(f"factor = {fnum(params['factor'])}")
+    if kind in ("dynamic", "yarn", "longrope"):
+        fields.append(f"max_position_embeddings = {top['max_position_embeddings']}")
+    original = params.get("original_max_position_embeddings",
+                          top.get("original_max_position_embeddings"))
+    if original is not None and kind in ("yarn", "longrope", "llama3"):
+        fields.append(f"original_max_position_embeddings = {original}")
+    for key in ("beta_fast", "beta_slow", "mscale", "mscale_all_dim",
+                "attention_factor", "low_freq_factor", "high_freq_factor"):
+        if key in params:
+            fields.append(f"{key} = {fnum(params[key])}")
+    if params.get("truncate") is False:
+        fields.append("truncate = false")
+    for key in ("short_factor", "long_factor"):
+        if key in params:
+            fields.append(f"{key} = [{', '.join(fnum(v) for v in params[key])}]")
+    return "<" + ", ".join(fields) + ">"
+
+
+def inv_freq_scaling(data, args):
+    b = Builder()
+    plan = []
+    for n, case in enumerate(data["cases"]):
+        params, top = case["rope_parameters"], case["config_top_level"]
+        dim = int(top["head_dim"] * params.get("partial_rotary_factor", 1.0))
+        seq = case["seq_len_arg"]
+        for snapshot in case["results"]:
+            attr = scaling_attr(params, top, snapshot)
+            body = ""
+            operand = ""
+            if seq is not None:
+                length = b.fresh("len")
+                body += f"  {length} = arith.constant {seq} : i64\n"
+                operand = f" seq_len({length} : i64)"
+            f, s, st = b.fresh("f"), b.fresh("s"), b.fresh("st")
+            body += (f"  {f} = mrope.inv_freq theta = {fnum(params['rope_theta'])}"
+                     f"{' scaling ' + attr if attr else ''}{operand} : {ttype([dim // 2], 'f32')}\n")
+            body += (f"  {s} = mrope.attention_scaling {attr} : f64\n" if attr
+                     else f"  {s} = arith.constant 1.0 : f64\n")
+            body += f"  {st} = tensor.from_elements {s} : tensor<1xf64>\n"
+            key = f"c{n}/{snapshot}"
+            body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
+            body += b.output(key + "/scaling", st, "f64", [1])
+            b.add(body)
+            label = f"{case['name']} theta={params['rope_theta']:g} D={dim}"
+            if seq is not None:
+                label += f" seq_len={seq}"
+            plan.append((key, f"{label} [{snapshot}]", case, snapshot,
+                         KNOWN_INV_FREQ_ULP.get((case["name"], params["rope_theta"], dim, seq))))
+    values = run(b, args)
+    if args.emit:
+        out = copy.deepcopy(data)
+        for n, entry in enumerate(out["cases"]):
+            for snapshot, result in entry["results"].items():
+                result["inv_freq"] = values[f"c{n}/{snapshot}/inv_freq"]
+                result["attention_scaling"] = values[f"c{n}/{snapshot}/scaling"][0]
+        return out
+    report = Report()
+    for key, label, case, snapshot, known in plan:
+        want = case["results"][snapshot]
+        got = values[key + "/inv_freq"]
+        worst = max(ulp_distance(a, w) for a, w in zip(got, want["inv_freq"]))
+        scale = values[key + "/scaling"][0]
+        scale_ok = abs(scale - want["attention_scaling"]) <= 1e-12 * abs(want["attention_scaling"])
+        if not scale_ok:
+            report.line("FAIL", label, f"attention_scaling {scale!r}, reference {want['attention_scaling']!r}")
+        elif worst <= 1:
+            report.line("PASS", label, f"inv_freq max {worst} ulp, attention_scaling exact")
+        elif known is not None and worst <= known:
+            report.line("KNOWN", label, f"inv_freq max {worst} ulp (reference pow, bound {known})")
+        else:
+            report.line("FAIL", label, f"inv_freq max {worst} ulp")
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("file")
+    parser.add_argument("--emit", action="store_true",
+                        help="print the computed outputs as JSON in the same schema")
+    parser.add_argument("--portable", action="store_true",
+                        help="lower with mrope-opt to linalg only, then upstream mlir-opt")
+    parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
+    parser.add_argument("--mlir-opt", default=os.path.join(LLVM, "bin", "mlir-opt"))
+    parser.add_argument("--mlir-runner", default=os.path.join(LLVM, "bin", "mlir-runner"))
+    parser.add_argument("--lib-dir", default=os.path.join(LLVM, "lib"))
+    args = parser.parse_args()
+    try:
+        data = json.load(open(args.file))
+    except (OSError, ValueError) as e:
+        sys.exit(f"mrope-conform: cannot read {args.file}: {e}")
+    if not isinstance(data, dict):
+        sys.exit(f"mrope-conform: {args.file}: expected a JSON object")
+    if "maps" in data:
+        handler = allocation_maps
+    elif "variants" in data:
+        handler = paper_variants
+    elif "cases" in data and data["cases"] and "outputs" in data["cases"][0]:
+        handler = hf_position_ids
+    elif "cases" in data and data["cases"] and "rope_parameters" in data["cases"][0]:
+        handler = inv_freq_scaling
+    elif "cases" in data and data["cases"] and "q_rot" in data["cases"][0]:
+        handler = rotary_file
+    else:
+        sys.exit(f"mrope-conform: {args.file}: not a golden-vector file "
+                 "(expected 'maps', 'variants' or 'cases' in a known schema)")
+    try:
+        result = handler(data, args)
+    except (KeyError, TypeError, IndexError, ValueError) as e:
+        sys.exit(f"mrope-conform: {args.file}: malformed case: {type(e).__name__}: {e}")
+    if args.emit:
+        json.dump(result, sys.stdout)
+        print()
+        return 0
+    return result.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
