@@ -699,9 +699,35 @@ def inv_freq_scaling(data, args):
                 label += f" seq_len={seq}"
             plan.append((key, f"{label} [{snapshot}]", case, snapshot,
                          KNOWN_INV_FREQ_ULP.get((case["name"], params["rope_theta"], dim, seq))))
+    module = data.get("dynamic_via_module")
+    if module:
+        # The runtime update: seq_len = max(position_ids) + 1 over all axes,
+        # inv_freq recomputed in float32, then cos/sin of the interleaved map.
+        cfg = module["config"]
+        dim = cfg["head_dim"]
+        text, pos, pos_t = b.const(module["position_ids"], "i64")
+        body = text
+        length, f, c, sn = b.fresh("len"), b.fresh("f"), b.fresh("cos"), b.fresh("sin")
+        inv_t = ttype([dim // 2], "f32")
+        body += f"  {length} = mrope.sequence_length {pos} : {pos_t}\n"
+        body += (f"  {f} = mrope.inv_freq theta = {fnum(cfg['rope_theta'])} scaling "
+                 f"<kind = dynamic, factor = {fnum(cfg['factor'])}, max_position_embeddings = "
+                 f"{cfg['max_position_embeddings']}> seq_len({length} : i64) : {inv_t}\n")
+        cos_t = ttype(shape_of(module["cos"]), "f32")
+        body += (f"  {c}, {sn} = mrope.cos_sin {pos}, {f} rotary <alloc = <interleaved, "
+                 f"section = {cfg['mrope_section']}>, rotary_dim = {dim}> : {pos_t}, {inv_t} "
+                 f"-> {cos_t}, {cos_t}\n")
+        body += b.output("module/inv_freq", f, "f32", [dim // 2])
+        body += b.output("module/cos", c, "f32", shape_of(module["cos"]))
+        body += b.output("module/sin", sn, "f32", shape_of(module["cos"]))
+        b.add(body)
     values = run(b, args)
     if args.emit:
         out = copy.deepcopy(data)
+        if module:
+            out["dynamic_via_module"]["inv_freq_after_call"] = values["module/inv_freq"]
+            out["dynamic_via_module"]["cos"] = values["module/cos"]
+            out["dynamic_via_module"]["sin"] = values["module/sin"]
         for n, entry in enumerate(out["cases"]):
             for snapshot, result in entry["results"].items():
                 result["inv_freq"] = values[f"c{n}/{snapshot}/inv_freq"]
@@ -722,6 +748,13 @@ def inv_freq_scaling(data, args):
             report.line("KNOWN", label, f"inv_freq max {worst} ulp (reference pow, bound {known})")
         else:
             report.line("FAIL", label, f"inv_freq max {worst} ulp")
+    if module:
+        label = "dynamic NTK at run time (seq_len = max position + 1)"
+        got = values["module/inv_freq"]
+        worst = max(ulp_distance(a, w) for a, w in zip(got, module["inv_freq_after_call"]))
+        report.line("PASS" if worst <= 1 else "FAIL", f"{label}: inv_freq", f"max {worst} ulp")
+        check_abs(report, f"{label}: cos", values["module/cos"], module["cos"], ROTARY_TOLERANCE)
+        check_abs(report, f"{label}: sin", values["module/sin"], module["sin"], ROTARY_TOLERANCE)
     return report
 
 

@@ -10,6 +10,7 @@
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
+#include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -460,9 +461,138 @@ struct DecodePositionsOpLowering : OpRewritePattern<DecodePositionsOp> {
   }
 };
 
+/// max(positions) + 1 as a reduction.
+struct SequenceLengthOpLowering : OpRewritePattern<SequenceLengthOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(SequenceLengthOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getPositions().getType());
+    Type elementType = type.getElementType();
+    Value lowest = arith::ConstantOp::create(
+        rewriter, loc,
+        IntegerAttr::get(elementType,
+                         APInt::getSignedMinValue(
+                             elementType.getIntOrFloatBitWidth())));
+    Value init = linalg::FillOp::create(
+                     rewriter, loc, ValueRange{lowest},
+                     ValueRange{tensor::EmptyOp::create(
+                         rewriter, loc, ArrayRef<int64_t>{}, elementType)})
+                     .getResult(0);
+    int64_t rank = type.getRank();
+    AffineMap scalar = AffineMap::get(rank, 0, {}, rewriter.getContext());
+    Value largest =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()},
+            ValueRange{op.getPositions()}, ValueRange{init},
+            ArrayRef<AffineMap>{rewriter.getMultiDimIdentityMap(rank), scalar},
+            SmallVector<utils::IteratorType>(rank,
+                                             utils::IteratorType::reduction),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              Value m = arith::MaxSIOp::create(nb, nloc, args[0], args[1]);
+              linalg::YieldOp::create(nb, nloc, m);
+            })
+            .getResult(0);
+    Value value = tensor::ExtractOp::create(rewriter, loc, largest);
+    if (elementType != rewriter.getI64Type())
+      value = arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(), value);
+    Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
+    rewriter.replaceOpWithNewOp<arith::AddIOp>(op, value, one);
+    return success();
+  }
+};
+
+/// inv_freq with a runtime length. Dynamic NTK follows the runtime update of
+/// transformers, where `seq_len` is a tensor and the rescaled base is
+/// computed in float32; LongRoPE selects the short or long factors.
+struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(InvFreqOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getSeqLen())
+      return rewriter.notifyMatchFailure(op, "folds instead");
+    ScalingAttr scaling = *op.getScaling();
+    freq::ScalingParams params = scaling.toParams();
+    Location loc = op.getLoc();
+    const int64_t dim = op.getRotaryDim();
+    const double theta = op.getTheta().convertToDouble();
+    auto type = cast<RankedTensorType>(op.getInvFreq().getType());
+    Value length = op.getSeqLen();
+    if (length.getType() != rewriter.getI64Type())
+      length = arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(),
+                                      length);
+
+    if (scaling.getKind() == ScalingKind::LongRoPE) {
+      int64_t original = params.originalMaxPositionEmbeddings.value_or(
+          params.maxPositionEmbeddings.value_or(0));
+      auto table = [&](std::optional<int64_t> seqLen) -> Value {
+        std::vector<float> values =
+            freq::scaledInvFreq(dim, theta, params, seqLen);
+        return arith::ConstantOp::create(
+            rewriter, loc,
+            DenseElementsAttr::get(type, ArrayRef<float>(values)));
+      };
+      Value isLong = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::sgt, length,
+          arith::ConstantIntOp::create(rewriter, loc, original, 64));
+      rewriter.replaceOpWithNewOp<arith::SelectOp>(
+          op, isLong, table(original + 1), table(std::nullopt));
+      return success();
+    }
+
+    // Dynamic NTK, in float32 as the runtime update computes it.
+    Type f32 = rewriter.getF32Type();
+    auto constant = [&](double v) -> Value {
+      return arith::ConstantOp::create(
+          rewriter, loc, rewriter.getF32FloatAttr(static_cast<float>(v)));
+    };
+    const auto l0 = *params.maxPositionEmbeddings;
+    Value clamped = arith::MaxSIOp::create(
+        rewriter, loc, length,
+        arith::ConstantIntOp::create(rewriter, loc, l0, 64));
+    Value lengthF = arith::SIToFPOp::create(rewriter, loc, f32, clamped);
+    Value ratio = arith::DivFOp::create(
+        rewriter, loc,
+        arith::MulFOp::create(rewriter, loc, constant(params.factor), lengthF),
+        constant(static_cast<double>(l0)));
+    Value grown =
+        arith::SubFOp::create(rewriter, loc, ratio, constant(params.factor - 1));
+    Value powered = math::PowFOp::create(
+        rewriter, loc, grown,
+        constant(static_cast<double>(dim) / static_cast<double>(dim - 2)));
+    Value base = arith::MulFOp::create(rewriter, loc, constant(theta), powered);
+    // inv_freq[j] = 1 / base^(float(2j) / D)
+    SmallVector<float> exponents;
+    for (int64_t j = 0; j < dim / 2; ++j)
+      exponents.push_back(static_cast<float>(2 * j) /
+                          static_cast<float>(dim));
+    Value exps = arith::ConstantOp::create(
+        rewriter, loc, DenseElementsAttr::get(type, ArrayRef<float>(exponents)));
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), f32);
+    AffineMap id = rewriter.getMultiDimIdentityMap(1);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{type}, ValueRange{exps}, ValueRange{init},
+            ArrayRef<AffineMap>{id, id}, parallel(1),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              Value p = math::PowFOp::create(nb, nloc, base, args[0]);
+              Value one = arith::ConstantOp::create(nb, nloc,
+                                                    nb.getF32FloatAttr(1.0f));
+              Value inv = arith::DivFOp::create(nb, nloc, one, p);
+              linalg::YieldOp::create(nb, nloc, inv);
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 /// Why an op has no lowering yet, or empty if it has one.
 std::string unsupportedReason(Operation *op) {
-  if (isa<ApplyOp, CosSinOp, DecodePositionsOp>(op))
+  if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
+          SequenceLengthOp>(op))
     return {};
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
@@ -470,9 +600,6 @@ std::string unsupportedReason(Operation *op) {
     return "has no lowering for fractional-position designs yet";
   if (isa<PositionIdsOp>(op))
     return "was not folded: only integer position designs fold so far";
-  if (isa<InvFreqOp>(op))
-    return "was not folded: inv_freq with a runtime seq_len has no lowering "
-           "yet";
   if (isa<AttentionScalingOp>(op))
     return "was not folded";
   return "has no lowering";
@@ -493,7 +620,8 @@ struct ConvertMRopeToLinalgPass
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect>();
-    target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp>();
+    target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
+                        SequenceLengthOp>();
     // Fractional-position designs have no runtime lowering yet; they stay
     // and are reported below.
     target.addDynamicallyLegalOp<RopeIndexOp>(
@@ -519,7 +647,8 @@ struct ConvertMRopeToLinalgPass
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<ApplyOpLowering, CosSinOpLowering, DecodePositionsOpLowering>(
+  patterns.add<ApplyOpLowering, CosSinOpLowering, DecodePositionsOpLowering,
+               InvFreqOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
 }

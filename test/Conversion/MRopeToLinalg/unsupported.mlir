@@ -10,14 +10,6 @@ func.func @attention(%q: tensor<1x4x2x16xf32>, %k: tensor<1x4x2x16xf32>) -> tens
 
 // -----
 
-func.func @runtime_length(%len: i64) -> tensor<8xf32> {
-  // expected-error @+1 {{'mrope.inv_freq' was not folded: inv_freq with a runtime seq_len has no lowering yet}}
-  %0 = mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64> seq_len(%len : i64) : tensor<8xf32>
-  return %0 : tensor<8xf32>
-}
-
-// -----
-
 func.func @rope_index(%ids: tensor<1x8xi64>) -> tensor<3x1x8xf32> {
   // expected-error @+1 {{'mrope.rope_index' has no lowering for fractional-position designs yet}}
   %p, %d, %n, %st0 = mrope.rope_index %ids design <videorope> : tensor<1x8xi64> -> tensor<3x1x8xf32>, tensor<1x1xf32>, tensor<1xf32>, tensor<4xi64>

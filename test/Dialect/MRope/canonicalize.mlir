@@ -148,3 +148,16 @@ func.func @attention_scaling() -> (f64, f64, f64, f64) {
   %d = mrope.attention_scaling <kind = llama3, factor = 8.0, original_max_position_embeddings = 8192, low_freq_factor = 1.0, high_freq_factor = 4.0> : f64
   return %a, %b, %c, %d : f64, f64, f64, f64
 }
+
+// -----
+
+// The dynamic-scaling length is max(positions) + 1 over all rows and rows of
+// the batch: 9 + 1 here.
+// CHECK-LABEL: func.func @sequence_length
+// CHECK: %[[C:.+]] = arith.constant 10 : i64
+// CHECK: return %[[C]]
+func.func @sequence_length() -> i64 {
+  %p = arith.constant dense<[[[0, 1, 2]], [[0, 9, 2]], [[0, 1, 5]]]> : tensor<3x1x3xi64>
+  %n = mrope.sequence_length %p : tensor<3x1x3xi64>
+  return %n : i64
+}

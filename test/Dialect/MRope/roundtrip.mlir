@@ -38,7 +38,9 @@ func.func @decode(%next: tensor<4xi64>, %fnext: tensor<4xf32>) -> (tensor<3x4x1x
 }
 
 // CHECK-LABEL: func.func @inv_freq
-func.func @inv_freq(%len: i64) -> tensor<64xf32> {
+func.func @inv_freq(%len: i64, %pos: tensor<3x2x?xi32>) -> tensor<64xf32> {
+  // CHECK: mrope.sequence_length %{{.*}} : tensor<3x2x?xi32>
+  %n = mrope.sequence_length %pos : tensor<3x2x?xi32>
   // CHECK: mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>
   %a = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>
   // CHECK: mrope.inv_freq theta = 1.000000e+04 scaling <kind = linear, factor = 4.0> : tensor<8xf32>

@@ -421,6 +421,35 @@ LogicalResult ScalingAttr::verifyRotaryDim(
   return success();
 }
 
+freq::ScalingParams ScalingAttr::toParams() const {
+  ScalingAttr attr = *this;
+  freq::ScalingParams params;
+  auto toDouble = [](std::optional<F64> v) -> std::optional<double> {
+    if (v)
+      return double(*v);
+    return std::nullopt;
+  };
+  params.kind = attr.getKind();
+  params.convention = attr.getConvention();
+  params.factor = attr.getFactor();
+  params.maxPositionEmbeddings = attr.getMaxPositionEmbeddings();
+  params.originalMaxPositionEmbeddings =
+      attr.getOriginalMaxPositionEmbeddings();
+  params.betaFast = toDouble(attr.getBetaFast());
+  params.betaSlow = toDouble(attr.getBetaSlow());
+  params.mscale = toDouble(attr.getMscale());
+  params.mscaleAllDim = toDouble(attr.getMscaleAllDim());
+  params.attentionFactor = toDouble(attr.getAttentionFactor());
+  params.truncate = attr.getTruncate();
+  params.lowFreqFactor = toDouble(attr.getLowFreqFactor());
+  params.highFreqFactor = toDouble(attr.getHighFreqFactor());
+  params.shortFactor.assign(attr.getShortFactor().begin(),
+                            attr.getShortFactor().end());
+  params.longFactor.assign(attr.getLongFactor().begin(),
+                           attr.getLongFactor().end());
+  return params;
+}
+
 //===----------------------------------------------------------------------===//
 // DesignAttr
 //===----------------------------------------------------------------------===//

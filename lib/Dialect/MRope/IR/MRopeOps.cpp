@@ -11,6 +11,7 @@
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::mrope;
@@ -472,6 +473,20 @@ OpFoldResult DecodePositionsOp::fold(FoldAdaptor adaptor) {
 }
 
 //===----------------------------------------------------------------------===//
+// SequenceLengthOp
+//===----------------------------------------------------------------------===//
+
+OpFoldResult SequenceLengthOp::fold(FoldAdaptor adaptor) {
+  auto positions = dyn_cast_or_null<DenseElementsAttr>(adaptor.getPositions());
+  if (!positions || positions.getNumElements() == 0)
+    return {};
+  int64_t largest = std::numeric_limits<int64_t>::min();
+  for (const APInt &v : positions.getValues<APInt>())
+    largest = std::max(largest, v.getSExtValue());
+  return IntegerAttr::get(getLength().getType(), largest + 1);
+}
+
+//===----------------------------------------------------------------------===//
 // InvFreqOp
 //===----------------------------------------------------------------------===//
 
@@ -499,37 +514,6 @@ LogicalResult InvFreqOp::verify() {
   return success();
 }
 
-/// The plain-value form of a scaling attribute, for the reference math.
-static freq::ScalingParams getScalingParams(ScalingAttr attr) {
-  freq::ScalingParams params;
-  if (!attr)
-    return params;
-  auto toDouble = [](std::optional<F64> v) -> std::optional<double> {
-    if (v)
-      return double(*v);
-    return std::nullopt;
-  };
-  params.kind = attr.getKind();
-  params.convention = attr.getConvention();
-  params.factor = attr.getFactor();
-  params.maxPositionEmbeddings = attr.getMaxPositionEmbeddings();
-  params.originalMaxPositionEmbeddings =
-      attr.getOriginalMaxPositionEmbeddings();
-  params.betaFast = toDouble(attr.getBetaFast());
-  params.betaSlow = toDouble(attr.getBetaSlow());
-  params.mscale = toDouble(attr.getMscale());
-  params.mscaleAllDim = toDouble(attr.getMscaleAllDim());
-  params.attentionFactor = toDouble(attr.getAttentionFactor());
-  params.truncate = attr.getTruncate();
-  params.lowFreqFactor = toDouble(attr.getLowFreqFactor());
-  params.highFreqFactor = toDouble(attr.getHighFreqFactor());
-  params.shortFactor.assign(attr.getShortFactor().begin(),
-                            attr.getShortFactor().end());
-  params.longFactor.assign(attr.getLongFactor().begin(),
-                           attr.getLongFactor().end());
-  return params;
-}
-
 OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
   // Fold with no runtime length, or with a constant one.
   std::optional<int64_t> seqLen;
@@ -541,7 +525,7 @@ OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
   }
   std::vector<float> invFreq = freq::scaledInvFreq(
       getRotaryDim(), getTheta().convertToDouble(),
-      getScalingParams(getScaling().value_or(ScalingAttr())), seqLen);
+      (getScaling() ? getScaling()->toParams() : freq::ScalingParams()), seqLen);
   return DenseElementsAttr::get(cast<ShapedType>(getInvFreq().getType()),
                                 ArrayRef<float>(invFreq));
 }
@@ -551,7 +535,7 @@ OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
 //===----------------------------------------------------------------------===//
 
 OpFoldResult AttentionScalingOp::fold(FoldAdaptor) {
-  double value = freq::attentionScaling(getScalingParams(getScaling()));
+  double value = freq::attentionScaling(getScaling().toParams());
   return FloatAttr::get(getResult().getType(), value);
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "mrope/Dialect/MRope/IR/MRopeEnums.h"
+#include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
 
 namespace mlir::mrope {
 /// A double attribute parameter. llvm::hash_combine cannot hash `double`, so

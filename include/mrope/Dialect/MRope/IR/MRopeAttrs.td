@@ -208,6 +208,8 @@ def MRope_ScalingAttr : MRope_Attr<"Scaling", "scaling"> {
     /// Checks the fields against a rotary dimension (LongRoPE factor lengths).
     ::mlir::LogicalResult verifyRotaryDim(int64_t rotaryDim,
         ::llvm::function_ref<::mlir::InFlightDiagnostic()> emitError) const;
+    /// The fields as plain values, for the reference math.
+    ::mlir::mrope::freq::ScalingParams toParams() const;
     /// True when inv_freq depends on the runtime sequence length.
     bool dependsOnSequenceLength() const {
       return getKind() == ScalingKind::Dynamic ||

@@ -146,6 +146,31 @@ def MRope_DecodePositionsOp : MRope_Op<"decode_positions", [Pure]> {
   let hasFolder = 1;
 }
 
+def MRope_SequenceLengthOp : MRope_Op<"sequence_length", [Pure]> {
+  let summary = "the length dynamic scaling reads: max position over all axes + 1";
+  let description = [{
+    What Hugging Face's `@dynamic_rope_update` passes to dynamic NTK and
+    LongRoPE: `max(position_ids) + 1`, over the three rows and the batch. With
+    multimodal positions this is much smaller than the token count, so the
+    scaling triggers later than with 1-D RoPE. Folds when the positions are
+    constant.
+
+    ```mlir
+    func.func @ntk(%positions: tensor<3x1x70xi64>) -> tensor<8xf32> {
+      %0 = mrope.sequence_length %positions : tensor<3x1x70xi64>
+      %1 = mrope.inv_freq theta = 1.000000e+04
+          scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64>
+          seq_len(%0 : i64) : tensor<8xf32>
+      return %1 : tensor<8xf32>
+    }
+    ```
+  }];
+  let arguments = (ins TensorOf<[I64, I32]>:$positions);
+  let results = (outs I64:$length);
+  let assemblyFormat = "$positions attr-dict `:` type($positions)";
+  let hasFolder = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Frequencies and tables
 //===----------------------------------------------------------------------===//
