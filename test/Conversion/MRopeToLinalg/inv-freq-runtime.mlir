@@ -23,9 +23,9 @@ func.func @dynamic(%pos: tensor<3x1x70xi64>) -> tensor<8xf32> {
 // LongRoPE: both factor sets are folded at compile time; the runtime length
 // only selects between them (long past original_max_position_embeddings).
 // CHECK-LABEL: func.func @longrope
+// CHECK: %[[IS_LONG:.+]] = arith.cmpi sgt, %{{.*}}, %c4096_i64 : i64
 // CHECK-DAG: %[[SHORT:.+]] = arith.constant dense<[1.000000e+00, 0.00999999977]> : tensor<2xf32>
 // CHECK-DAG: %[[LONG:.+]] = arith.constant dense<[5.000000e-01, 2.500000e-03]> : tensor<2xf32>
-// CHECK: %[[IS_LONG:.+]] = arith.cmpi sgt, %{{.*}}, %c4096_i64 : i64
 // CHECK: arith.select %[[IS_LONG]], %[[LONG]], %[[SHORT]] : tensor<2xf32>
 func.func @longrope(%len: i64) -> tensor<2xf32> {
   %f = mrope.inv_freq theta = 1.000000e+04 scaling <kind = longrope, max_position_embeddings = 131072, original_max_position_embeddings = 4096, short_factor = [1.0, 1.0], long_factor = [2.0, 4.0]> seq_len(%len : i64) : tensor<2xf32>
