@@ -23,14 +23,14 @@ static constexpr llvm::StringLiteral kToLinalg =
     "convert-mrope-to-linalg,canonicalize,cse";
 
 // One-shot bufferization with identity layouts at function boundaries so the
-// JIT's memref descriptors are plain; bf16/f16 arithmetic is emulated in f32
-// with a rounding after every op, as torch does on CPU.
+// JIT's memref descriptors are plain. bf16/f16 arithmetic stays in its type:
+// LLVM's x86 backend promotes each op to f32 and rounds the result, which is
+// what torch does on CPU.
 static constexpr llvm::StringLiteral kCPU =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-deallocation-pipeline,"
     "convert-linalg-to-loops,"
-    "arith-emulate-unsupported-floats{source-types=bf16,f16 target-type=f32},"
     "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
     "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts";
 

@@ -1,14 +1,16 @@
 // RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s
 // RUN: mrope-opt %s --mrope-to-linalg-pipeline | FileCheck %s --check-prefix=LINALG
 
-// The CPU pipeline ends in the LLVM dialect; the portable one in linalg on
-// tensors with no mrope op left. bf16 arithmetic is emulated in f32 with a
-// rounding after each op.
+// The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
+// can read it back); the portable one in linalg on tensors with no mrope op
+// left. bf16 arithmetic stays bf16 for LLVM to promote op by op.
 // CHECK-LABEL: llvm.func @rotate
 // CHECK-NOT: mrope.
 // CHECK-NOT: linalg.
+// CHECK-NOT: #arith
 // CHECK: llvm.intr.cos
 // CHECK: llvm.fptrunc {{.*}} : f32 to bf16
+// CHECK: llvm.fmul {{.*}} : bf16
 // LINALG-LABEL: func.func @rotate
 // LINALG-NOT: mrope.
 // LINALG: linalg.generic

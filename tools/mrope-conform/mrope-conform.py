@@ -89,7 +89,7 @@ class Builder:
     def const(self, values, elem, shape=None):
         shape = shape if shape is not None else shape_of(values)
         flat = list(flatten(values))
-        fmt = fnum if elem.startswith("f") else (lambda v: str(int(v)))
+        fmt = fnum if elem in ("f16", "bf16", "f32", "f64") else (lambda v: str(int(v)))
         name = self.fresh("c")
         t = ttype(shape, elem)
         count = len(flat)
@@ -113,6 +113,12 @@ class Builder:
             converted = value
         else:
             body = {"i32": "    %x = arith.extsi %a : i32 to i64\n",
+                    "bf16": "    %e = arith.extf %a : bf16 to f32\n"
+                            "    %b = arith.bitcast %e : f32 to i32\n"
+                            "    %x = arith.extsi %b : i32 to i64\n",
+                    "f16": "    %e = arith.extf %a : f16 to f32\n"
+                           "    %b = arith.bitcast %e : f32 to i32\n"
+                           "    %x = arith.extsi %b : i32 to i64\n",
                     "f32": "    %b = arith.bitcast %a : f32 to i32\n"
                            "    %x = arith.extsi %b : i32 to i64\n",
                     "f64": "    %x = arith.bitcast %a : f64 to i64\n"}[elem]
@@ -143,9 +149,50 @@ class Builder:
 def decode(elem, words):
     if elem in ("i64", "i32"):
         return [int(w) for w in words]
-    if elem == "f32":
+    if elem in ("f32", "bf16", "f16"):
         return [struct.unpack("<f", struct.pack("<i", int(w)))[0] for w in words]
     return [struct.unpack("<d", struct.pack("<q", int(w)))[0] for w in words]
+
+
+def round_to(x, dtype):
+    """x (a float32 value) rounded to nearest-even in dtype, as a float."""
+    if dtype == "f32":
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    if dtype == "f16":
+        return struct.unpack("<e", struct.pack("<e", x))[0]
+    bits = struct.unpack("<I", struct.pack("<f", x))[0]
+    bits += 0x7FFF + ((bits >> 16) & 1)
+    return struct.unpack("<f", struct.pack("<I", (bits >> 16) << 16))[0]
+
+
+def map_nested(fn, x):
+    return [map_nested(fn, v) for v in x] if isinstance(x, list) else fn(x)
+
+
+def hf_rotation(q, cos, sin, dtype):
+    """Hugging Face's q*cos + rotate_half(q)*sin in `dtype`: cos/sin rounded to
+    the activation type, every product and the sum rounded (torch CPU)."""
+    r = lambda v: round_to(v, dtype)
+    out = []
+    for b, heads in enumerate(q):
+        table = lambda t, h: t[b][h] if len(shape_of(t)) == 4 else t[b]
+        out.append([])
+        for h, tokens in enumerate(heads):
+            c_h, s_h = table(cos, h * len(cos[b]) // len(heads) if len(shape_of(cos)) == 4 else 0), \
+                table(sin, h * len(sin[b]) // len(heads) if len(shape_of(sin)) == 4 else 0)
+            rows = []
+            for n, x in enumerate(tokens):
+                d = len(x)
+                half = d // 2
+                row = []
+                for j in range(d):
+                    partner = -x[j + half] if j < half else x[j - half]
+                    a = r(x[j] * r(c_h[n][j]))
+                    t = r(partner * r(s_h[n][j]))
+                    row.append(r(a + t))
+                rows.append(row)
+            out[-1].append(rows)
+    return out
 
 
 def reshape(flat, shape):
@@ -374,13 +421,14 @@ def hf_position_ids(data, args):
     return report
 
 
-def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape):
+def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape,
+                dtype="f32"):
     """IR for inv_freq, cos_sin and apply (forward and inverse) of one case."""
     text, pos, pos_t = b.const(positions, pos_elem)
     body = text
-    text, qv, q_t = b.const(q, "f32")
+    text, qv, q_t = b.const(map_nested(lambda v: round_to(v, dtype), q), dtype)
     body += text
-    text, kv, k_t = b.const(k, "f32")
+    text, kv, k_t = b.const(map_nested(lambda v: round_to(v, dtype), k), dtype)
     body += text
     inv_t = ttype([dim // 2], "f32")
     f = b.fresh("f")
@@ -396,9 +444,9 @@ def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape)
     body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
     body += b.output(key + "/cos", c, "f32", cos_shape)
     body += b.output(key + "/sin", s, "f32", cos_shape)
-    body += b.output(key + "/q_rot", qr, "f32", shape_of(q))
-    body += b.output(key + "/k_rot", kr, "f32", shape_of(k))
-    body += b.output(key + "/q_inverse", qi, "f32", shape_of(q))
+    body += b.output(key + "/q_rot", qr, dtype, shape_of(q))
+    body += b.output(key + "/k_rot", kr, dtype, shape_of(k))
+    body += b.output(key + "/q_inverse", qi, dtype, shape_of(q))
     return body
 
 
@@ -424,9 +472,11 @@ def rotary_file(data, args):
         label = (f"{c['allocation']} D={c['head_dim']} theta={c['rope_theta']:g} "
                  f"section={section}")
         b.add(rotary_body(b, key, c["position_ids"], "i64", c["rope_theta"], alloc,
-                          c["head_dim"], c["q"], c["k"], shape_of(c["cos"])))
+                          c["head_dim"], c["q"], c["k"], shape_of(c["cos"]), args.dtype))
         plan.append((key, label, c))
     values = run(b, args)
+    if args.dtype != "f32":
+        return check_low_precision(values, plan, args.dtype)
     if args.emit:
         out = copy.deepcopy(data)
         for (key, label, c), entry in zip(plan, out["cases"]):
@@ -442,6 +492,32 @@ def rotary_file(data, args):
         worst = max(ulp_distance(a, w) for a, w in zip(got, c["inv_freq"]))
         report.line("PASS" if worst <= 1 else "FAIL", f"{label}: inv_freq", f"max {worst} ulp")
         check_rotary(report, values, key, label, c, c["q"])
+    return report
+
+
+def check_low_precision(values, plan, dtype):
+    """bf16/f16 activations: the compiled rotation must equal Hugging Face's
+    dtype arithmetic (emulated here from the reference cos/sin), allowing one
+    ulp of the activation type where our f32 cos/sin round differently, and
+    stays within the rounding bound of the f32 reference."""
+    report = Report()
+    unit = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}[dtype]
+    for key, label, c in plan:
+        for name, x, rot in (("q_rot", c["q"], c["q_rot"]), ("k_rot", c["k"], c["k_rot"])):
+            xr = map_nested(lambda v: round_to(v, dtype), x)
+            want = hf_rotation(xr, c["cos"], c["sin"], dtype)
+            got = values[f"{key}/{name}"]
+            ulps = max(abs(a - w) / max(round_to(abs(w), dtype) * unit * 2, unit * unit)
+                       for a, w in zip(flatten(got), flatten(want)))
+            vs_f32 = max_abs(got, rot)
+            # Each output element is |x1 c| + |x2 s| <= sqrt(2) max|x| after
+            # at most 4 roundings of relative size `unit` (inputs, cos/sin,
+            # products, sum): |error| <= 6 * unit * max|x|.
+            bound = 6 * unit * max(abs(v) for v in flatten(x))
+            ok = ulps <= 1.0 and vs_f32 <= bound
+            report.line("PASS" if ok else "FAIL", f"{label}: {name} ({dtype})",
+                        f"{ulps:.2g} ulp from HF {dtype} arithmetic, "
+                        f"{vs_f32:.3g} from f32 reference (bound {bound:.3g})")
     return report
 
 
@@ -763,6 +839,8 @@ def main():
     parser.add_argument("file")
     parser.add_argument("--emit", action="store_true",
                         help="print the computed outputs as JSON in the same schema")
+    parser.add_argument("--dtype", choices=["f32", "bf16", "f16"], default="f32",
+                        help="activation type for rotary_* files")
     parser.add_argument("--portable", action="store_true",
                         help="lower with mrope-opt to linalg only, then upstream mlir-opt")
     parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
