@@ -422,7 +422,7 @@ def hf_position_ids(data, args):
 
 
 def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape,
-                dtype="f32"):
+                dtype="f32", layout="bhsd", pairs="neox", scale=1.0):
     """IR for inv_freq, cos_sin and apply (forward and inverse) of one case."""
     text, pos, pos_t = b.const(positions, pos_elem)
     body = text
@@ -433,30 +433,94 @@ def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape,
     inv_t = ttype([dim // 2], "f32")
     f = b.fresh("f")
     body += f"  {f} = mrope.inv_freq theta = {fnum(theta)} : {inv_t}\n"
-    rotary = f"rotary <alloc = {alloc}, rotary_dim = {dim}>"
+    extra = (", pairs = gptj" if pairs == "gptj" else "") + \
+        (f", attention_scaling = {fnum(scale)}" if scale != 1.0 else "")
+    rotary = f"rotary <alloc = {alloc}{extra}, rotary_dim = {dim}>"
     qr, kr, qi, ki, c, s = (b.fresh(x) for x in ("qr", "kr", "qi", "ki", "cos", "sin"))
     body += (f"  {qr}, {kr} = mrope.apply {qv}, {kv} positions({pos} : {pos_t}) "
-             f"freqs({f} : {inv_t}) layout bhsd {rotary} : {q_t}, {k_t}\n")
+             f"freqs({f} : {inv_t}) layout {layout} {rotary} : {q_t}, {k_t}\n")
     body += (f"  {qi}, {ki} = mrope.apply {qr}, {kr} positions({pos} : {pos_t}) "
-             f"freqs({f} : {inv_t}) layout bhsd {rotary} inverse : {q_t}, {k_t}\n")
+             f"freqs({f} : {inv_t}) layout {layout} {rotary} inverse : {q_t}, {k_t}\n")
     cos_t = ttype(cos_shape, "f32")
-    body += f"  {c}, {s} = mrope.cos_sin {pos}, {f} {rotary} : {pos_t}, {inv_t} -> {cos_t}, {cos_t}\n"
+    if layout != "thd":
+        body += (f"  {c}, {s} = mrope.cos_sin {pos}, {f} {rotary} : {pos_t}, {inv_t} "
+                 f"-> {cos_t}, {cos_t}\n")
+        body += b.output(key + "/cos", c, "f32", cos_shape)
+        body += b.output(key + "/sin", s, "f32", cos_shape)
     body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
-    body += b.output(key + "/cos", c, "f32", cos_shape)
-    body += b.output(key + "/sin", s, "f32", cos_shape)
     body += b.output(key + "/q_rot", qr, dtype, shape_of(q))
     body += b.output(key + "/k_rot", kr, dtype, shape_of(k))
     body += b.output(key + "/q_inverse", qi, dtype, shape_of(q))
     return body
 
 
-def check_rotary(report, values, key, label, case, q):
-    check_abs(report, f"{label}: cos", values[key + "/cos"], case["cos"], ROTARY_TOLERANCE)
-    check_abs(report, f"{label}: sin", values[key + "/sin"], case["sin"], ROTARY_TOLERANCE)
+def transform_case(c, variant):
+    """The case seen through another layout, pair layout, partial rotary or
+    attention scaling: inputs and expected outputs transformed by identities
+    of the rotation, so the golden data checks those code paths too."""
+    c = copy.deepcopy(c)
+    cfg = {"layout": "bhsd", "pairs": "neox", "scale": 1.0, "inverse_gain": 1.0}
+    activations = ("q", "k", "q_rot", "k_rot")
+    if variant == "bshd":
+        for key in activations:
+            c[key] = [[[x[b][h][t] for h in range(len(x[b]))] for t in range(len(x[b][0]))]
+                      for b in range(len(x))] if (x := c[key]) else x
+        cfg["layout"] = "bshd"
+    elif variant == "thd":
+        # Packed: the single sequence's tokens, positions [3, T].
+        for key in activations:
+            x = c[key][0]
+            c[key] = [[x[h][t] for h in range(len(x))] for t in range(len(x[0]))]
+        c["position_ids"] = [row[0] for row in c["position_ids"]]
+        cfg["layout"] = "thd"
+    elif variant == "gptj":
+        # GPT-J rotates (2j, 2j+1); interleaving the NeoX halves maps one onto
+        # the other, for the inputs, the outputs and the tables alike.
+        def interleave(v):
+            half = len(v) // 2
+            return [v[j // 2] if j % 2 == 0 else v[half + j // 2] for j in range(len(v))]
+        for key in activations + ("cos", "sin"):
+            c[key] = map_rows(interleave, c[key])
+        cfg["pairs"] = "gptj"
+    elif variant == "partial":
+        # 8 extra channels that the rotation must pass through untouched.
+        for key, src in (("q", "q"), ("k", "k"), ("q_rot", "q"), ("k_rot", "k")):
+            c[key] = map_rows_with(lambda out, inp: out + inp[:8], c[key], c[src])
+        cfg["partial"] = True
+    elif variant == "scaled":
+        # attention_scaling s multiplies cos and sin, hence the rotated
+        # values, and the inverse (also scaled) gives s^2 * q.
+        scale = 1.25
+        for key in ("cos", "sin", "q_rot", "k_rot"):
+            c[key] = map_nested(lambda v: v * scale, c[key])
+        cfg["scale"] = scale
+        cfg["inverse_gain"] = scale * scale
+    return c, cfg
+
+
+def map_rows(fn, x):
+    """Applies fn to every innermost list of x."""
+    if isinstance(x[0], list):
+        return [map_rows(fn, v) for v in x]
+    return fn(x)
+
+
+def map_rows_with(fn, x, y):
+    if isinstance(x[0], list):
+        return [map_rows_with(fn, a, b) for a, b in zip(x, y)]
+    return fn(x, y)
+
+
+def check_rotary(report, values, key, label, case, q, inverse_gain=1.0):
+    if key + "/cos" in values:
+        check_abs(report, f"{label}: cos", values[key + "/cos"], case["cos"], ROTARY_TOLERANCE)
+        check_abs(report, f"{label}: sin", values[key + "/sin"], case["sin"], ROTARY_TOLERANCE)
     check_abs(report, f"{label}: q_rot", values[key + "/q_rot"], case["q_rot"], ROTARY_TOLERANCE)
     if case.get("k_rot") is not None:
         check_abs(report, f"{label}: k_rot", values[key + "/k_rot"], case["k_rot"], ROTARY_TOLERANCE)
-    check_abs(report, f"{label}: inverse restores q", values[key + "/q_inverse"], q, ROTARY_TOLERANCE)
+    expected = map_nested(lambda v: v * inverse_gain, q)
+    check_abs(report, f"{label}: inverse restores q", values[key + "/q_inverse"], expected,
+              ROTARY_TOLERANCE)
 
 
 def rotary_file(data, args):
@@ -471,15 +535,21 @@ def rotary_file(data, args):
         key = f"case{n}"
         label = (f"{c['allocation']} D={c['head_dim']} theta={c['rope_theta']:g} "
                  f"section={section}")
+        if args.variant:
+            c, cfg = transform_case(c, args.variant)
+            label += f" [{args.variant}]"
+        else:
+            cfg = {"layout": "bhsd", "pairs": "neox", "scale": 1.0, "inverse_gain": 1.0}
         b.add(rotary_body(b, key, c["position_ids"], "i64", c["rope_theta"], alloc,
-                          c["head_dim"], c["q"], c["k"], shape_of(c["cos"]), args.dtype))
-        plan.append((key, label, c))
+                          c["head_dim"], c["q"], c["k"], shape_of(c["cos"]), args.dtype,
+                          cfg["layout"], cfg["pairs"], cfg["scale"]))
+        plan.append((key, label, c, cfg))
     values = run(b, args)
     if args.dtype != "f32":
-        return check_low_precision(values, plan, args.dtype)
+        return check_low_precision(values, [p[:3] for p in plan], args.dtype)
     if args.emit:
         out = copy.deepcopy(data)
-        for (key, label, c), entry in zip(plan, out["cases"]):
+        for (key, label, c, cfg), entry in zip(plan, out["cases"]):
             # Per-axis tables are not something the compiled path produces.
             entry.pop("cos_per_axis", None)
             entry.pop("sin_per_axis", None)
@@ -487,37 +557,11 @@ def rotary_file(data, args):
                 entry[q] = values[f"{key}/{q}"]
         return out
     report = Report()
-    for key, label, c in plan:
+    for key, label, c, cfg in plan:
         got = values[key + "/inv_freq"]
         worst = max(ulp_distance(a, w) for a, w in zip(got, c["inv_freq"]))
         report.line("PASS" if worst <= 1 else "FAIL", f"{label}: inv_freq", f"max {worst} ulp")
-        check_rotary(report, values, key, label, c, c["q"])
-    return report
-
-
-def check_low_precision(values, plan, dtype):
-    """bf16/f16 activations: the compiled rotation must equal Hugging Face's
-    dtype arithmetic (emulated here from the reference cos/sin), allowing one
-    ulp of the activation type where our f32 cos/sin round differently, and
-    stays within the rounding bound of the f32 reference."""
-    report = Report()
-    unit = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}[dtype]
-    for key, label, c in plan:
-        for name, x, rot in (("q_rot", c["q"], c["q_rot"]), ("k_rot", c["k"], c["k_rot"])):
-            xr = map_nested(lambda v: round_to(v, dtype), x)
-            want = hf_rotation(xr, c["cos"], c["sin"], dtype)
-            got = values[f"{key}/{name}"]
-            ulps = max(abs(a - w) / max(round_to(abs(w), dtype) * unit * 2, unit * unit)
-                       for a, w in zip(flatten(got), flatten(want)))
-            vs_f32 = max_abs(got, rot)
-            # Each output element is |x1 c| + |x2 s| <= sqrt(2) max|x| after
-            # at most 4 roundings of relative size `unit` (inputs, cos/sin,
-            # products, sum): |error| <= 6 * unit * max|x|.
-            bound = 6 * unit * max(abs(v) for v in flatten(x))
-            ok = ulps <= 1.0 and vs_f32 <= bound
-            report.line("PASS" if ok else "FAIL", f"{label}: {name} ({dtype})",
-                        f"{ulps:.2g} ulp from HF {dtype} arithmetic, "
-                        f"{vs_f32:.3g} from f32 reference (bound {bound:.3g})")
+        check_rotary(report, values, key, label, c, c["q"], cfg["inverse_gain"])
     return report
 
 
@@ -839,6 +883,10 @@ def main():
     parser.add_argument("file")
     parser.add_argument("--emit", action="store_true",
                         help="print the computed outputs as JSON in the same schema")
+    parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled"],
+                        help="rotary_* files: check another activation layout, GPT-J "
+                             "pairs, partial rotary or an attention scaling, through "
+                             "identities of the rotation")
     parser.add_argument("--dtype", choices=["f32", "bf16", "f16"], default="f32",
                         help="activation type for rotary_* files")
     parser.add_argument("--portable", action="store_true",
