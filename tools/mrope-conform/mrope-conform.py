@@ -565,6 +565,32 @@ def rotary_file(data, args):
     return report
 
 
+def check_low_precision(values, plan, dtype):
+    """bf16/f16 activations: the compiled rotation must equal Hugging Face's
+    dtype arithmetic (emulated here from the reference cos/sin), allowing one
+    ulp of the activation type where our f32 cos/sin round differently, and
+    stays within the rounding bound of the f32 reference."""
+    report = Report()
+    unit = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}[dtype]
+    for key, label, c in plan:
+        for name, x, rot in (("q_rot", c["q"], c["q_rot"]), ("k_rot", c["k"], c["k_rot"])):
+            xr = map_nested(lambda v: round_to(v, dtype), x)
+            want = hf_rotation(xr, c["cos"], c["sin"], dtype)
+            got = values[f"{key}/{name}"]
+            ulps = max(abs(a - w) / max(round_to(abs(w), dtype) * unit * 2, unit * unit)
+                       for a, w in zip(flatten(got), flatten(want)))
+            vs_f32 = max_abs(got, rot)
+            # Each output element is |x1 c| + |x2 s| <= sqrt(2) max|x| after
+            # at most 4 roundings of relative size `unit` (inputs, cos/sin,
+            # products, sum): |error| <= 6 * unit * max|x|.
+            bound = 6 * unit * max(abs(v) for v in flatten(x))
+            ok = ulps <= 1.0 and vs_f32 <= bound
+            report.line("PASS" if ok else "FAIL", f"{label}: {name} ({dtype})",
+                        f"{ulps:.2g} ulp from HF {dtype} arithmetic, "
+                        f"{vs_f32:.3g} from f32 reference (bound {bound:.3g})")
+    return report
+
+
 PAPER_ALLOC = {
     "vanilla-rope": "<vanilla>", "mrope": "<contiguous, section = {s}>",
     "mrope-interleave": "<interleaved, section = {s}>",
