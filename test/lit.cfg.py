@@ -22,6 +22,7 @@ config.substitutions.append(("%mrope_src_root", config.mrope_src_root))
 config.substitutions.append(("%mrope_obj_root", config.mrope_obj_root))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%mlir_lib_dir", config.llvm_lib_dir))
+config.substitutions.append(("%mrope_plugin", os.path.join(config.mrope_obj_root, "lib", "MRopePlugin" + config.llvm_shlib_ext)))
 config.substitutions.append(("%golden", os.path.join(config.mrope_src_root, "test", "golden")))
 config.substitutions.append((
     "%mrope_conform",
