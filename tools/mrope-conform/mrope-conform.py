@@ -639,6 +639,37 @@ def paper_design(variant, kw):
     return "<circlerope" + "".join(", " + x for x in fields) + sf + ">"
 
 
+# Paper variants whose design the runtime form implements (the paper's mrope
+# and GRAPE positions use Qwen2-VL rules on per-frame input, which the mrope
+# design does not split; CircleRoPE has no runtime lowering yet).
+RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope",
+                         "hope", "v2pe", "ilrope", "omnirope", "mmrope")
+
+
+def rope_index_body(b, key, design, elem, input_ids, mask, grids):
+    """IR for mrope.rope_index on processor-style inputs, with its outputs."""
+    batch, length = len(input_ids), len(input_ids[0])
+    text, ids, ids_t = b.const(input_ids, "i64")
+    body, operands = text, ""
+    if mask is not None:
+        text, m, m_t = b.const(mask, "i64")
+        body += text
+        operands += f" mask({m} : {m_t})"
+    for field, word in (("image_grid_thw", "images"), ("video_grid_thw", "videos")):
+        if grids.get(field):
+            text, g, g_t = b.const(grids[field], "i64")
+            body += text
+            operands += f" {word}({g} : {g_t})"
+    p, d, n, st = (b.fresh(x) for x in ("rp", "rd", "rn", "rs"))
+    res = (f"{ttype([3, batch, length], elem)}, {ttype([batch, 1], elem)}, "
+           f"{ttype([batch], elem)}, tensor<4xi64>")
+    body += f"  {p}, {d}, {n}, {st} = mrope.rope_index {ids}{operands} design {design} : {ids_t} -> {res}\n"
+    body += b.output(key + "/runtime_positions", p, elem, [3, batch, length])
+    body += b.output(key + "/runtime_deltas", d, elem, [batch, 1])
+    body += b.output(key + "/runtime_status", st, "i64", [4])
+    return body
+
+
 def q_formula(shape, scale, fn):
     b, h, n, d = shape
     f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
@@ -693,6 +724,9 @@ def paper_variants(data, args):
         body += b.output(key + "/sin", s, "f32", shape_of(v["cos"]))
         body += b.output(key + "/q_rot", qr, "f32", qshape)
         body += b.output(key + "/q_inverse", qi, "f32", qshape)
+        if name in RUNTIME_PAPER_DESIGNS:
+            body += rope_index_body(b, key, paper_design(name, kw), elem,
+                                    [mixed["input_ids"]], None, mixed)
         b.add(body)
         plan.append((key, f"{name} ({v['label']})", v, q))
     pb = data.get("padded_batch")
@@ -712,6 +746,9 @@ def paper_variants(data, args):
             key = f"pb{n}"
             body += b.output(key + "/positions", p, elem, [3, batch, length])
             body += b.output(key + "/deltas", d, elem, [batch, 1])
+            if name in RUNTIME_PAPER_DESIGNS:
+                body += rope_index_body(b, key, paper_design(name, kw), elem,
+                                        pb["input_ids"], pb["attention_mask"], pb)
             b.add(body)
             padded.append((key, f"padded batch {name}", r))
     values = run(b, args)
@@ -735,12 +772,28 @@ def paper_variants(data, args):
                         [[float(x) if isinstance(x, float) else x for x in row]
                          for row in v["rope_deltas"]], KNOWN_POSITION_ABS.get(label))
         check_rotary(report, values, key, label, v, q)
+        if key + "/runtime_positions" in values:
+            check_runtime(report, values, key, label, v)
     for key, label, r in padded:
         check_positions(report, f"{label}: positions", values[key + "/positions"],
                         r["position_ids"])
         check_positions(report, f"{label}: rope_deltas", values[key + "/deltas"],
                         r["rope_deltas"])
+        if key + "/runtime_positions" in values:
+            check_runtime(report, values, key, label, r)
     return report
+
+
+def check_runtime(report, values, key, label, ref):
+    """The runtime form (mrope.rope_index from the token ids) of a variant."""
+    status = values[key + "/runtime_status"]
+    if status[0] != 0:
+        report.line("FAIL", f"{label}: runtime form", f"status {status}")
+        return
+    check_positions(report, f"{label}: runtime positions",
+                    values[key + "/runtime_positions"], ref["position_ids"])
+    check_positions(report, f"{label}: runtime rope_deltas",
+                    values[key + "/runtime_deltas"], ref["rope_deltas"])
 
 
 ALLOCATION_KINDS = {

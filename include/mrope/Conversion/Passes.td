@@ -27,8 +27,7 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     in the activation type.
 
     Ops without a lowering yet (`mrope.attention`, `mrope.rope_index` of the
-    fractional-position designs, unfolded positions or frequencies) are
-    reported as errors.
+    CircleRoPE design, unfolded static positions) are reported as errors.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

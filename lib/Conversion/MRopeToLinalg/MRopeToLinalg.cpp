@@ -597,7 +597,8 @@ std::string unsupportedReason(Operation *op) {
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
   if (isa<RopeIndexOp>(op))
-    return "has no lowering for fractional-position designs yet";
+    return "has no runtime lowering for the circlerope design yet (the "
+           "static mrope.position_ids folds it)";
   if (isa<PositionIdsOp>(op))
     return "was not folded: only integer position designs fold so far";
   if (isa<AttentionScalingOp>(op))
@@ -622,10 +623,10 @@ struct ConvertMRopeToLinalgPass
                            tensor::TensorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
                         SequenceLengthOp>();
-    // Fractional-position designs have no runtime lowering yet; they stay
-    // and are reported below.
-    target.addDynamicallyLegalOp<RopeIndexOp>(
-        [](RopeIndexOp op) { return op.getDesign().hasFloatPositions(); });
+    // CircleRoPE has no runtime lowering yet; it stays and is reported below.
+    target.addDynamicallyLegalOp<RopeIndexOp>([](RopeIndexOp op) {
+      return op.getDesign().getKind() == PositionDesign::CircleRoPE;
+    });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

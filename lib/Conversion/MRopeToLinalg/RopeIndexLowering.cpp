@@ -15,6 +15,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -113,14 +114,17 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                                 PatternRewriter &rewriter) const override {
     DesignAttr design = op.getDesign();
     const PositionDesign kind = design.getKind();
-    if (design.hasFloatPositions())
-      return rewriter.notifyMatchFailure(op, "float position designs");
+    if (kind == PositionDesign::CircleRoPE)
+      return rewriter.notifyMatchFailure(op, "circlerope");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Scalars s(b);
 
     const bool vanilla = kind == PositionDesign::Vanilla;
+    // Fractional designs compute positions in f64 and store float32.
+    const bool fractional = design.hasFloatPositions();
+    // The paper designs and Qwen3-VL position each video frame as a block.
     const bool perFrame = kind == PositionDesign::Qwen3VL ||
-                          kind == PositionDesign::SpatialReset;
+                          kind == PositionDesign::SpatialReset || fractional;
     const bool reset = kind == PositionDesign::SpatialReset;
     const bool absoluteTime = kind == PositionDesign::AbsoluteTime;
     const CompatMode compat = design.getCompat();
@@ -150,13 +154,43 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     Value mergeSize = s.c(merge);
     Value maxPosition = s.c(int64_t(1) << 53);
 
+    // Position arithmetic: i64 for integer designs, f64 for fractional ones.
+    Type pos = fractional ? s.f64 : s.i64;
+    auto P = [&](Scalars &t, double v) -> Value {
+      if (fractional)
+        return arith::ConstantOp::create(t.b, t.b.getF64FloatAttr(v));
+      return t.c(static_cast<int64_t>(v));
+    };
+    auto pAdd = [&](Scalars &t, Value x, Value y) -> Value {
+      return fractional ? Value(arith::AddFOp::create(t.b, x, y)) : t.add(x, y);
+    };
+    auto pSub = [&](Scalars &t, Value x, Value y) -> Value {
+      return fractional ? Value(arith::SubFOp::create(t.b, x, y)) : t.sub(x, y);
+    };
+    auto pMax = [&](Scalars &t, Value x, Value y) -> Value {
+      return fractional ? Value(arith::MaximumFOp::create(t.b, x, y))
+                        : t.max(x, y);
+    };
+    auto pGt = [&](Scalars &t, Value x, Value y) -> Value {
+      return fractional ? Value(arith::CmpFOp::create(
+                              t.b, arith::CmpFPredicate::OGT, x, y))
+                        : t.gt(x, y);
+    };
+    auto pFromInt = [&](Scalars &t, Value v) -> Value {
+      return fractional ? Value(arith::SIToFPOp::create(t.b, t.f64, v)) : v;
+    };
     auto toPos = [&](Scalars &t, Value v) -> Value {
+      if (fractional)
+        return arith::TruncFOp::create(t.b, posElem, v);
       return posElem == t.i64 ? v
                               : Value(arith::TruncIOp::create(t.b, posElem, v));
     };
     // Outputs, padded slots pre-filled (1 legacy, 0 in hf5).
-    Value fill = arith::ConstantOp::create(
-        b, IntegerAttr::get(posElem, hf5 ? 0 : 1));
+    Value fill = fractional
+                     ? Value(arith::ConstantOp::create(
+                           b, FloatAttr::get(posElem, 1.0)))
+                     : Value(arith::ConstantOp::create(
+                           b, IntegerAttr::get(posElem, hf5 ? 0 : 1)));
     Value positions =
         linalg::FillOp::create(
             b, ValueRange{fill},
@@ -209,12 +243,17 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             Positions, Next, RowMax, Unpadded, RemImg, RemVid, ImgIdx, VidIdx,
             Frame, Remaining, BlockStart, BlockH, BlockW, BlockTokens,
             BlockVideo, BlockSpg, LocalMax, BlockCount, Code, Seq, Block,
-            Detail, NumState
+            Detail, TMax, LastVisual, NumState
           };
           SmallVector<Value> init(NumState);
           init[Positions] = rowArgs[0];
-          init[Next] = zero;
-          init[RowMax] = s.c(std::numeric_limits<int64_t>::min());
+          init[Next] = P(s, 0);
+          init[RowMax] =
+              fractional
+                  ? P(s, -std::numeric_limits<double>::infinity())
+                  : s.c(std::numeric_limits<int64_t>::min());
+          init[TMax] = init[RowMax];
+          init[LastVisual] = P(s, 0);
           init[Unpadded] = zero;
           init[RemImg] = count.getResult(0);
           init[RemVid] = count.getResult(1);
@@ -222,13 +261,13 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           init[VidIdx] = rowArgs[4];
           init[Frame] = rowArgs[5];
           init[Remaining] = zero;
-          init[BlockStart] = zero;
+          init[BlockStart] = P(s, 0);
           init[BlockH] = one;
           init[BlockW] = one;
           init[BlockTokens] = zero;
           init[BlockVideo] = r.boolean(false);
           init[BlockSpg] = arith::ConstantOp::create(rb, rb.getF32FloatAttr(0));
-          init[LocalMax] = zero;
+          init[LocalMax] = P(s, 0);
           init[BlockCount] = zero;
           init[Code] = rowArgs[6];
           init[Seq] = rowArgs[7];
@@ -326,7 +365,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 st[BlockW] = t.sel(ok, W, st[BlockW]);
                 st[BlockVideo] = t.sel(ok, startVid, st[BlockVideo]);
                 st[BlockSpg] = t.sel(ok, gspg, st[BlockSpg]);
-                st[LocalMax] = t.sel(ok, zero, st[LocalMax]);
+                st[LocalMax] = t.sel(ok, P(t, 0), st[LocalMax]);
                 // Grid cursors: one image grid per block; video grids are
                 // consumed a frame at a time by the per-frame designs.
                 Value tookImg = t.andi(startImg, haveGrid);
@@ -366,16 +405,77 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value tau = t.div(k, safeHW);
                 Value eta = t.rem(t.div(k, safeW), safeH);
                 Value omega = t.rem(k, safeW);
-                Value dt = temporalIndex(t, design, tau, st[BlockVideo],
-                                         st[BlockSpg]);
-                Value spatial = reset ? zero : st[BlockStart];
-                Value tv = t.sel(visual, t.add(st[BlockStart], dt), st[Next]);
-                Value hv = t.sel(visual, t.add(spatial, eta), st[Next]);
-                Value wv = t.sel(visual, t.add(spatial, omega), st[Next]);
+                Value tv, hv, wv, local, tLocal;
+                if (!fractional) {
+                  Value dt = temporalIndex(t, design, tau, st[BlockVideo],
+                                           st[BlockSpg]);
+                  Value spatial = reset ? zero : st[BlockStart];
+                  tv = t.add(st[BlockStart], dt);
+                  hv = t.add(spatial, eta);
+                  wv = t.add(spatial, omega);
+                  local = t.max(dt, t.max(eta, omega));
+                  tLocal = dt;
+                } else {
+                  auto f64 = [&](Value v) { return pFromInt(t, v); };
+                  auto mulf = [&](Value x, Value y) -> Value {
+                    return arith::MulFOp::create(ib, x, y);
+                  };
+                  Value start = st[BlockStart];
+                  Value dt = mulf(f64(tau), P(t, design.getTemporalStride()));
+                  switch (kind) {
+                  case PositionDesign::VideoRoPE:
+                  case PositionDesign::HoPE: {
+                    // Diagonal: h and w straddle t.
+                    tv = pAdd(t, start, dt);
+                    Value hHalf = f64(t.div(t.sub(st[BlockH], one), s.c(2)));
+                    Value wHalf = f64(t.div(t.sub(st[BlockW], one), s.c(2)));
+                    hv = pSub(t, pAdd(t, tv, f64(eta)), hHalf);
+                    wv = pSub(t, pAdd(t, tv, f64(omega)), wHalf);
+                    break;
+                  }
+                  case PositionDesign::OmniRoPE:
+                    tv = pAdd(t, start, dt);
+                    hv = f64(eta);
+                    wv = f64(omega);
+                    break;
+                  case PositionDesign::MMRoPE: {
+                    ArrayRef<F64> scale = design.getPositionScale();
+                    auto scaled = [&](Value v, unsigned axis) -> Value {
+                      return scale.empty() ? v : mulf(v, P(t, scale[axis]));
+                    };
+                    tv = pAdd(t, start, scaled(dt, 0));
+                    hv = pAdd(t, start, scaled(f64(eta), 1));
+                    wv = pAdd(t, start, scaled(f64(omega), 2));
+                    break;
+                  }
+                  default: { // V2PE: n tokens share visual_stride positions.
+                    Value step = arith::DivFOp::create(
+                        ib, P(t, design.getVisualStride()),
+                        f64(st[BlockTokens]));
+                    Value v = pAdd(t, pSub(t, start, P(t, 1.0)),
+                                   mulf(step, f64(t.add(k, one))));
+                    // float32 positions, as torch.arange(..., float32).
+                    Value rounded = arith::TruncFOp::create(ib, t.f32, v);
+                    v = arith::ExtFOp::create(ib, t.f64, rounded);
+                    tv = hv = wv = v;
+                    break;
+                  }
+                  }
+                  local = pMax(t, pSub(t, tv, start),
+                               pMax(t, pSub(t, hv, start), pSub(t, wv, start)));
+                  tLocal = pSub(t, tv, start);
+                  st[LastVisual] = t.sel(visual, tv, st[LastVisual]);
+                }
+                tv = t.sel(visual, tv, st[Next]);
+                hv = t.sel(visual, hv, st[Next]);
+                wv = t.sel(visual, wv, st[Next]);
                 Value currentBlock = t.sel(visual, t.sub(st[BlockCount], one),
                                            st[BlockCount]);
-                err.record(t, t.andi(real, t.gt(tv, maxPosition)), kOverflow,
-                           row64, currentBlock, tv);
+                err.record(t, t.andi(real, pGt(t, tv, P(t, 9007199254740992.0))),
+                           kOverflow, row64, currentBlock,
+                           fractional ? Value(arith::FPToSIOp::create(
+                                            ib, t.i64, tv))
+                                      : tv);
                 Value pos = st[Positions];
                 for (auto [rowIdx, v] :
                      llvm::enumerate(ArrayRef<Value>{tv, hv, wv})) {
@@ -384,21 +484,44 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                       ib, stored, pos, ValueRange{t.idx(rowIdx), row, i});
                 }
                 st[Positions] = pos;
-                Value tokenMax = t.max(tv, t.max(hv, wv));
-                st[RowMax] = t.sel(real, t.max(st[RowMax], tokenMax),
+                Value tokenMax = pMax(t, tv, pMax(t, hv, wv));
+                st[RowMax] = t.sel(real, pMax(t, st[RowMax], tokenMax),
                                    st[RowMax]);
-                Value local = t.max(dt, t.max(eta, omega));
-                st[LocalMax] = t.sel(visual, t.max(st[LocalMax], local),
+                st[TMax] = t.sel(real, pMax(t, st[TMax], tv), st[TMax]);
+                // VideoRoPE/HoPE resume after the t extent only.
+                bool tOnly = kind == PositionDesign::VideoRoPE ||
+                             kind == PositionDesign::HoPE;
+                st[LocalMax] = t.sel(visual,
+                                     pMax(t, st[LocalMax], tOnly ? tLocal : local),
                                      st[LocalMax]);
                 st[Remaining] =
                     t.sel(visual, t.sub(st[Remaining], one), st[Remaining]);
                 Value ends = t.andi(visual, t.eq(st[Remaining], zero));
-                Value advance = hf5 ? t.max(st[BlockH], st[BlockW])
-                                    : t.add(st[LocalMax], one);
+                Value advance;
+                if (kind == PositionDesign::OmniRoPE) {
+                  // shift += max((T - 1) * stride + 1, H, W)
+                  Value frames = t.div(st[BlockTokens],
+                                       t.mul(st[BlockH], st[BlockW]));
+                  Value extent = pAdd(
+                      t,
+                      arith::MulFOp::create(ib, pFromInt(t, t.sub(frames, one)),
+                                            P(t, design.getTemporalStride())),
+                      P(t, 1.0));
+                  advance = pMax(t, extent,
+                                 pMax(t, pFromInt(t, st[BlockH]),
+                                      pFromInt(t, st[BlockW])));
+                } else if (hf5) {
+                  advance = t.max(st[BlockH], st[BlockW]);
+                } else {
+                  advance = pAdd(t, st[LocalMax], P(t, 1.0));
+                }
+                Value blockNext = pAdd(t, st[BlockStart], advance);
+                if (kind == PositionDesign::V2PE)
+                  blockNext = pAdd(t, math::CeilOp::create(ib, st[LastVisual]),
+                                   P(t, 1.0));
                 Value afterText = t.sel(t.andi(real, t.notb(visual)),
-                                        t.add(st[Next], one), st[Next]);
-                st[Next] = t.sel(ends, t.add(st[BlockStart], advance),
-                                 afterText);
+                                        pAdd(t, st[Next], P(t, 1.0)), st[Next]);
+                st[Next] = t.sel(ends, blockNext, afterText);
                 if (reset)
                   st[RowMax] = t.sel(
                       ends,
@@ -421,8 +544,13 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                      r.sub(res[BlockTokens], res[Remaining]));
           err.record(r, r.eq(res[Unpadded], zero), kEmptyRow, row64, minusOne,
                      zero);
-          Value next = r.add(res[RowMax], one);
-          Value delta = r.sub(next, hf5 ? res[Unpadded] : n64);
+          Value top = res[RowMax];
+          if (kind == PositionDesign::VideoRoPE || kind == PositionDesign::HoPE)
+            top = res[TMax]; // deltas from the t row
+          else if (kind == PositionDesign::V2PE)
+            top = math::CeilOp::create(rb, top);
+          Value next = pAdd(r, top, P(r, 1.0));
+          Value delta = pSub(r, next, pFromInt(r, hf5 ? res[Unpadded] : n64));
           Value newDeltas = tensor::InsertOp::create(
               rb, toPos(r, delta), rowArgs[1], ValueRange{row, c0});
           Value newNexts = tensor::InsertOp::create(rb, toPos(r, next), rowArgs[2],

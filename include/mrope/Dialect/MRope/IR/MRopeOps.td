@@ -67,8 +67,10 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
     pad), takes the next grid of that kind (grid lists are global across the
     batch) and spans `t * (h / m) * (w / m)` tokens. Grids are *raw*
     (`image_grid_thw`, `video_grid_thw`) and merged by `spatial_merge_size`;
-    the `qwen3vl` and `spatial_reset` designs split each video grid into
-    per-frame blocks.
+    the `qwen3vl`, `spatial_reset` and fractional paper designs (VideoRoPE,
+    HoPE, V2PE, Omni/IL-RoPE, MM-RoPE) split each video grid into per-frame
+    blocks, as their reference code does. Every design but CircleRoPE lowers
+    (`--convert-mrope-to-linalg`); CircleRoPE folds from the static form.
 
     Inputs that cannot be right are not positioned silently: `status` is
     `[code, sequence, block, detail]`, with code 0 when the positions are
