@@ -639,11 +639,11 @@ def paper_design(variant, kw):
     return "<circlerope" + "".join(", " + x for x in fields) + sf + ">"
 
 
-# Paper variants whose design the runtime form implements (the paper's mrope
-# and GRAPE positions use Qwen2-VL rules on per-frame input, which the mrope
-# design does not split; CircleRoPE has no runtime lowering yet).
+# Paper variants checked in the runtime form too (the paper's mrope and GRAPE
+# positions apply Qwen2-VL rules to per-frame input, which the Qwen2-VL design
+# does not split).
 RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope",
-                         "hope", "v2pe", "ilrope", "omnirope", "mmrope")
+                         "hope", "v2pe", "ilrope", "omnirope", "mmrope", "circlerope")
 
 
 def rope_index_body(b, key, design, elem, input_ids, mask, grids):
@@ -790,10 +790,11 @@ def check_runtime(report, values, key, label, ref):
     if status[0] != 0:
         report.line("FAIL", f"{label}: runtime form", f"status {status}")
         return
+    known = KNOWN_POSITION_ABS.get(label)
     check_positions(report, f"{label}: runtime positions",
-                    values[key + "/runtime_positions"], ref["position_ids"])
+                    values[key + "/runtime_positions"], ref["position_ids"], known)
     check_positions(report, f"{label}: runtime rope_deltas",
-                    values[key + "/runtime_deltas"], ref["rope_deltas"])
+                    values[key + "/runtime_deltas"], ref["rope_deltas"], known)
 
 
 ALLOCATION_KINDS = {

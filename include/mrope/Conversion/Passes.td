@@ -26,8 +26,8 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     cos/sin rounded to the activation type, then `x * cos + rotate(x) * sin`
     in the activation type.
 
-    Ops without a lowering yet (`mrope.attention`, `mrope.rope_index` of the
-    CircleRoPE design, unfolded static positions) are reported as errors.
+    Ops without a lowering yet (`mrope.attention`, static positions too large
+    to fold) are reported as errors.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

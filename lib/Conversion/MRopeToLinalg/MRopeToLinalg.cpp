@@ -592,15 +592,13 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
 /// Why an op has no lowering yet, or empty if it has one.
 std::string unsupportedReason(Operation *op) {
   if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
-          SequenceLengthOp>(op))
+          SequenceLengthOp, RopeIndexOp>(op))
     return {};
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
-  if (isa<RopeIndexOp>(op))
-    return "has no runtime lowering for the circlerope design yet (the "
-           "static mrope.position_ids folds it)";
   if (isa<PositionIdsOp>(op))
-    return "was not folded: only integer position designs fold so far";
+    return "was not folded: more than 2^22 positions; use mrope.rope_index "
+           "for prompts this long";
   if (isa<AttentionScalingOp>(op))
     return "was not folded";
   return "has no lowering";
@@ -623,10 +621,7 @@ struct ConvertMRopeToLinalgPass
                            tensor::TensorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
                         SequenceLengthOp>();
-    // CircleRoPE has no runtime lowering yet; it stays and is reported below.
-    target.addDynamicallyLegalOp<RopeIndexOp>([](RopeIndexOp op) {
-      return op.getDesign().getKind() == PositionDesign::CircleRoPE;
-    });
+    target.addIllegalOp<RopeIndexOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))

@@ -12,6 +12,7 @@
 #include "RopeIndexLowering.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
+#include "mrope/Dialect/MRope/Utils/PositionRules.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -114,8 +115,6 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                                 PatternRewriter &rewriter) const override {
     DesignAttr design = op.getDesign();
     const PositionDesign kind = design.getKind();
-    if (kind == PositionDesign::CircleRoPE)
-      return rewriter.notifyMatchFailure(op, "circlerope");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Scalars s(b);
 
@@ -243,7 +242,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             Positions, Next, RowMax, Unpadded, RemImg, RemVid, ImgIdx, VidIdx,
             Frame, Remaining, BlockStart, BlockH, BlockW, BlockTokens,
             BlockVideo, BlockSpg, LocalMax, BlockCount, Code, Seq, Block,
-            Detail, TMax, LastVisual, NumState
+            Detail, TMax, LastVisual, RunStart, RunLength, BlockTextLen,
+            BlockRunStart, CircleMin, CircleRange, CircleShift, NumState
           };
           SmallVector<Value> init(NumState);
           init[Positions] = rowArgs[0];
@@ -254,6 +254,14 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                   : s.c(std::numeric_limits<int64_t>::min());
           init[TMax] = init[RowMax];
           init[LastVisual] = P(s, 0);
+          init[RunStart] = P(s, 0);
+          init[RunLength] = zero;
+          init[BlockTextLen] = P(s, 0);
+          init[BlockRunStart] = P(s, 0);
+          Value f32zero = arith::ConstantOp::create(rb, rb.getF32FloatAttr(0));
+          init[CircleMin] = f32zero;
+          init[CircleRange] = f32zero;
+          init[CircleShift] = f32zero;
           init[Unpadded] = zero;
           init[RemImg] = count.getResult(0);
           init[RemVid] = count.getResult(1);
@@ -366,6 +374,31 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 st[BlockVideo] = t.sel(ok, startVid, st[BlockVideo]);
                 st[BlockSpg] = t.sel(ok, gspg, st[BlockSpg]);
                 st[LocalMax] = t.sel(ok, P(t, 0), st[LocalMax]);
+                // The text run before the block (CircleRoPE adds its length
+                // and start separately, in float32).
+                Value hadRun = t.gt(st[RunLength], zero);
+                st[BlockTextLen] =
+                    t.sel(ok, pFromInt(t, st[RunLength]), st[BlockTextLen]);
+                st[BlockRunStart] =
+                    t.sel(ok, t.sel(hadRun, st[RunStart], st[Next]),
+                          st[BlockRunStart]);
+                st[RunLength] = t.sel(ok, zero, st[RunLength]);
+                if (kind == PositionDesign::CircleRoPE) {
+                  auto constants = scf::IfOp::create(
+                      ib, TypeRange{t.f32, t.f32, t.f32}, ok, true);
+                  OpBuilder::InsertionGuard guard(ib);
+                  ib.setInsertionPointToStart(&constants.getThenRegion().front());
+                  SmallVector<Value> c = circleBlockConstants(t, design, H, W);
+                  scf::YieldOp::create(ib, c);
+                  ib.setInsertionPointToStart(&constants.getElseRegion().front());
+                  scf::YieldOp::create(ib, ValueRange{st[CircleMin],
+                                                      st[CircleRange],
+                                                      st[CircleShift]});
+                  ib.setInsertionPointAfter(constants);
+                  st[CircleMin] = constants.getResult(0);
+                  st[CircleRange] = constants.getResult(1);
+                  st[CircleShift] = constants.getResult(2);
+                }
                 // Grid cursors: one image grid per block; video grids are
                 // consumed a frame at a time by the per-frame designs.
                 Value tookImg = t.andi(startImg, haveGrid);
@@ -448,6 +481,25 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     wv = pAdd(t, start, scaled(f64(omega), 2));
                     break;
                   }
+                  case PositionDesign::CircleRoPE: {
+                    // (offset + text_len) + st_idx, in float32.
+                    SmallVector<Value> xyz = circleOffsets(
+                        t, design, k, st[BlockH], st[BlockW], st[CircleMin],
+                        st[CircleRange], st[CircleShift]);
+                    Value textLen = arith::TruncFOp::create(ib, t.f32,
+                                                            st[BlockTextLen]);
+                    Value runStart = arith::TruncFOp::create(ib, t.f32,
+                                                             st[BlockRunStart]);
+                    auto place = [&](Value offset) -> Value {
+                      Value a = arith::AddFOp::create(ib, offset, textLen);
+                      Value sum = arith::AddFOp::create(ib, a, runStart);
+                      return arith::ExtFOp::create(ib, t.f64, sum);
+                    };
+                    wv = place(xyz[0]);
+                    hv = place(xyz[1]);
+                    tv = place(xyz[2]);
+                    break;
+                  }
                   default: { // V2PE: n tokens share visual_stride positions.
                     Value step = arith::DivFOp::create(
                         ib, P(t, design.getVisualStride()),
@@ -461,8 +513,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     break;
                   }
                   }
-                  local = pMax(t, pSub(t, tv, start),
-                               pMax(t, pSub(t, hv, start), pSub(t, wv, start)));
+                  local = kind == PositionDesign::CircleRoPE
+                              ? pMax(t, tv, pMax(t, hv, wv)) // absolute
+                              : pMax(t, pSub(t, tv, start),
+                                     pMax(t, pSub(t, hv, start),
+                                          pSub(t, wv, start)));
                   tLocal = pSub(t, tv, start);
                   st[LastVisual] = t.sel(visual, tv, st[LastVisual]);
                 }
@@ -491,8 +546,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 // VideoRoPE/HoPE resume after the t extent only.
                 bool tOnly = kind == PositionDesign::VideoRoPE ||
                              kind == PositionDesign::HoPE;
+                Value firstToken = t.eq(k, zero);
+                Value previous = kind == PositionDesign::CircleRoPE
+                                     ? t.sel(firstToken, local, st[LocalMax])
+                                     : st[LocalMax];
                 st[LocalMax] = t.sel(visual,
-                                     pMax(t, st[LocalMax], tOnly ? tLocal : local),
+                                     pMax(t, previous, tOnly ? tLocal : local),
                                      st[LocalMax]);
                 st[Remaining] =
                     t.sel(visual, t.sub(st[Remaining], one), st[Remaining]);
@@ -519,8 +578,20 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 if (kind == PositionDesign::V2PE)
                   blockNext = pAdd(t, math::CeilOp::create(ib, st[LastVisual]),
                                    P(t, 1.0));
-                Value afterText = t.sel(t.andi(real, t.notb(visual)),
-                                        pAdd(t, st[Next], P(t, 1.0)), st[Next]);
+                if (kind == PositionDesign::CircleRoPE) {
+                  // max + 1 of the block, a float32 tensor op.
+                  Value top = arith::TruncFOp::create(ib, t.f32, st[LocalMax]);
+                  Value next = arith::AddFOp::create(
+                      ib, top, arith::ConstantOp::create(ib, ib.getF32FloatAttr(1)));
+                  blockNext = arith::ExtFOp::create(ib, t.f64, next);
+                }
+                Value isText = t.andi(real, t.notb(visual));
+                Value afterText =
+                    t.sel(isText, pAdd(t, st[Next], P(t, 1.0)), st[Next]);
+                Value runBegins = t.andi(isText, t.eq(st[RunLength], zero));
+                st[RunStart] = t.sel(runBegins, st[Next], st[RunStart]);
+                st[RunLength] =
+                    t.sel(isText, t.add(st[RunLength], one), st[RunLength]);
                 st[Next] = t.sel(ends, blockNext, afterText);
                 if (reset)
                   st[RowMax] = t.sel(
@@ -578,6 +649,137 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             tensor::CastOp::create(b, op.getResult(i).getType(), replacements[i]);
     rewriter.replaceOp(op, replacements);
     return success();
+  }
+
+  /// CircleRoPE's centred grid coordinates (x, y) of token k of an H x W
+  /// frame, in float32.
+  static std::pair<Value, Value> circleGrid(Scalars &t, DesignAttr design,
+                                            Value k, Value H, Value W) {
+    ImplicitLocOpBuilder &b = t.b;
+    Value x = arith::SIToFPOp::create(b, t.f32, t.rem(k, W));
+    Value y = arith::SIToFPOp::create(b, t.f32, t.div(k, W));
+    if (design.getMoveToOrigin()) {
+      // centre = (max + min) / 2 = (extent - 1) / 2
+      Value two = arith::ConstantOp::create(b, b.getF32FloatAttr(2.0f));
+      auto centre = [&](Value extent) -> Value {
+        Value last = arith::SIToFPOp::create(b, t.f32, t.sub(extent, t.c(1)));
+        return arith::DivFOp::create(b, last, two);
+      };
+      x = arith::SubFOp::create(b, x, centre(W));
+      y = arith::SubFOp::create(b, y, centre(H));
+    }
+    return {x, y};
+  }
+
+  /// The rotated (and blended, shifted) offsets (w, h, t) of token k, given
+  /// the block's atan2 minimum and range and its positive shift.
+  static SmallVector<Value> circleOffsets(Scalars &t, DesignAttr design,
+                                          Value k, Value H, Value W,
+                                          Value thetaMin, Value range,
+                                          Value shift) {
+    ImplicitLocOpBuilder &b = t.b;
+    auto cst = [&](float v) -> Value {
+      return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+    };
+    auto mul = [&](Value x, Value y) -> Value {
+      return arith::MulFOp::create(b, x, y);
+    };
+    auto add = [&](Value x, Value y) -> Value {
+      return arith::AddFOp::create(b, x, y);
+    };
+    auto [x, y] = circleGrid(t, design, k, H, W);
+    Value cx = x, cy = y;
+    if (design.getCircle()) {
+      const float twoPi = static_cast<float>(2.0 * M_PI);
+      Value theta = math::Atan2Op::create(b, y, x);
+      Value normalized = mul(
+          arith::DivFOp::create(b, arith::SubFOp::create(b, theta, thetaMin),
+                                range),
+          cst(twoPi));
+      Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
+                                             range, cst(0.0f));
+      normalized = t.sel(positive, normalized, theta);
+      Value n = arith::SIToFPOp::create(b, t.f32, t.mul(H, W));
+      Value kf = arith::SIToFPOp::create(b, t.f32, k);
+      Value byIndex = mul(arith::DivFOp::create(b, kf, n), cst(twoPi));
+      auto alpha = static_cast<float>(double(design.getAlpha()));
+      auto beta = static_cast<float>(1.0 - double(design.getAlpha()));
+      Value angle = add(mul(cst(alpha), normalized), mul(cst(beta), byIndex));
+      auto radius = static_cast<float>(double(design.getRadius()));
+      cx = mul(cst(radius), math::CosOp::create(b, angle));
+      cy = mul(cst(radius), math::SinOp::create(b, angle));
+    }
+    float u[3], v[3];
+    rules::circlePlaneBasis(u, v);
+    SmallVector<Value> out;
+    double dff = design.getDffRate();
+    for (int axis = 0; axis < 3; ++axis) {
+      Value c = add(mul(cx, cst(u[axis])), mul(cy, cst(v[axis])));
+      if (dff != 0.0) {
+        Value grid = add(mul(x, cst(u[axis])), mul(y, cst(v[axis])));
+        c = add(mul(cst(static_cast<float>(1.0 - dff)), c),
+                mul(cst(static_cast<float>(dff)), grid));
+      }
+      if (std::optional<F64> offset = design.getMoveToPositive())
+        c = add(add(c, shift), cst(static_cast<float>(double(*offset))));
+      out.push_back(c);
+    }
+    return out;
+  }
+
+  /// Per-block constants: the atan2 minimum and range over the frame, and
+  /// the move_to_positive shift |min over the transformed coordinates|.
+  static SmallVector<Value> circleBlockConstants(Scalars &t, DesignAttr design,
+                                                 Value H, Value W) {
+    ImplicitLocOpBuilder &b = t.b;
+    Value count = t.toIndex(t.mul(H, W));
+    Value c0 = t.idx(0), c1 = t.idx(1);
+    Value inf = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(std::numeric_limits<float>::infinity()));
+    Value ninf = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value thetaMin = zero, range = zero;
+    if (design.getCircle()) {
+      auto loop = scf::ForOp::create(
+          b, c0, count, c1, ValueRange{inf, ninf},
+          [&](OpBuilder &lb, Location loc, Value i, ValueRange acc) {
+            ImplicitLocOpBuilder ib(loc, lb);
+            Scalars s(ib);
+            auto [x, y] = circleGrid(s, design, s.toI64(i), H, W);
+            Value theta = math::Atan2Op::create(ib, y, x);
+            Value lo = arith::MinimumFOp::create(ib, acc[0], theta);
+            Value hi = arith::MaximumFOp::create(ib, acc[1], theta);
+            scf::YieldOp::create(ib, ValueRange{lo, hi});
+          });
+      thetaMin = loop.getResult(0);
+      range = arith::SubFOp::create(b, loop.getResult(1), thetaMin);
+    }
+    Value shift = zero;
+    if (design.getMoveToPositive()) {
+      // The offsets before the shift: a zero offset and shift, then the min.
+      DesignAttr unshifted = DesignAttr::get(
+          design.getContext(), design.getKind(), design.getCompat(),
+          design.getTemporalStride(), design.getTokensPerSecond(),
+          design.getPositionScale(), design.getVisualStride(),
+          design.getRadius(), design.getAlpha(), design.getCircle(),
+          design.getDffRate(), design.getMoveToOrigin(), std::nullopt);
+      auto loop = scf::ForOp::create(
+          b, c0, count, c1, ValueRange{inf},
+          [&](OpBuilder &lb, Location loc, Value i, ValueRange acc) {
+            ImplicitLocOpBuilder ib(loc, lb);
+            Scalars s(ib);
+            SmallVector<Value> xyz = circleOffsets(
+                s, unshifted, s.toI64(i), H, W, thetaMin, range, zero);
+            Value lo = arith::MinimumFOp::create(
+                ib, acc[0],
+                arith::MinimumFOp::create(
+                    ib, xyz[0], arith::MinimumFOp::create(ib, xyz[1], xyz[2])));
+            scf::YieldOp::create(ib, ValueRange{lo});
+          });
+      shift = math::AbsFOp::create(b, loop.getResult(0));
+    }
+    return {thetaMin, range, shift};
   }
 
   /// The temporal offset of temporal patch `tau` (i64) of a block.

@@ -16,6 +16,22 @@ namespace mlir::mrope::rules {
 
 bool hasRules(PositionDesign) { return true; }
 
+void circlePlaneBasis(float u[3], float v[3]) {
+  const float unit = 1.0f / std::sqrt(3.0f);
+  u[0] = -unit;
+  u[1] = unit;
+  u[2] = 0.0f;
+  float uNorm = std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+  for (int i = 0; i < 3; ++i)
+    u[i] /= uNorm;
+  v[0] = unit * u[2] - unit * u[1];
+  v[1] = unit * u[0] - unit * u[2];
+  v[2] = unit * u[1] - unit * u[0];
+  float vNorm = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  for (int i = 0; i < 3; ++i)
+    v[i] /= vNorm;
+}
+
 namespace {
 
 constexpr double kMaxPosition = 9007199254740992.0; // 2^53
@@ -85,18 +101,8 @@ void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
         v -= center;
     }
   }
-  // Orthonormal basis of the plane orthogonal to (1, 1, 1), in float32.
-  const float norm3 = std::sqrt(3.0f);
-  const float unit = 1.0f / norm3;
-  float u[3] = {-unit, unit, 0.0f};
-  float uNorm = std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
-  for (float &c : u)
-    c /= uNorm;
-  float v[3] = {unit * u[2] - unit * u[1], unit * u[0] - unit * u[2],
-                unit * u[1] - unit * u[0]};
-  float vNorm = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
-  for (float &c : v)
-    c /= vNorm;
+  float u[3], v[3];
+  circlePlaneBasis(u, v);
   auto rotate = [&](const std::vector<float> &a, const std::vector<float> &b,
                     int axis, std::vector<float> &out) {
     for (int64_t k = 0; k < n; ++k)

@@ -68,9 +68,9 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
     batch) and spans `t * (h / m) * (w / m)` tokens. Grids are *raw*
     (`image_grid_thw`, `video_grid_thw`) and merged by `spatial_merge_size`;
     the `qwen3vl`, `spatial_reset` and fractional paper designs (VideoRoPE,
-    HoPE, V2PE, Omni/IL-RoPE, MM-RoPE) split each video grid into per-frame
-    blocks, as their reference code does. Every design but CircleRoPE lowers
-    (`--convert-mrope-to-linalg`); CircleRoPE folds from the static form.
+    HoPE, CircleRoPE, V2PE, Omni/IL-RoPE, MM-RoPE) split each video grid into
+    per-frame blocks, as their reference code does. Every design lowers
+    (`--convert-mrope-to-linalg`) to loops over rows and tokens.
 
     Inputs that cannot be right are not positioned silently: `status` is
     `[code, sequence, block, detail]`, with code 0 when the positions are

@@ -56,6 +56,10 @@ struct Positions {
   std::vector<double> nextPositions;
 };
 
+/// CircleRoPE's orthonormal basis (u, v) of the plane orthogonal to (1, 1, 1),
+/// computed in float32 as the paper repo does.
+void circlePlaneBasis(float u[3], float v[3]);
+
 /// True when computePositions implements `design`.
 bool hasRules(PositionDesign design);
 
