@@ -244,6 +244,32 @@ def run(builder, args):
 # Comparison
 # ----------------------------------------------------------------------------
 
+STATUS_RULES = {
+    1: "the grid's token count does not match the block's pad tokens ({d} found)",
+    2: "more grids than visual blocks ({d} unused)",
+    3: "a visual block has no grid left (grid {d})",
+    4: "a grid size is zero or negative ({d})",
+    5: "a grid's h or w ({d}) is not divisible by spatial_merge_size",
+    6: "a position overflows 2^53 ({d})",
+    7: "the row has no unpadded token",
+}
+
+
+def describe_status(status):
+    """The rule a non-zero mrope.rope_index status names, in words."""
+    code, seq, block, detail = status
+    if code == 0:
+        return "ok"
+    if code == 1 and detail == -1:
+        rule = "more pad tokens than the grid's token count"
+    else:
+        rule = STATUS_RULES.get(code, f"unknown status code {code}").format(d=detail)
+    where = [] if seq < 0 else [f"sequence {seq}"]
+    if block >= 0:
+        where.append(f"block {block}")
+    return (", ".join(where) + ": " if where else "") + rule
+
+
 class Report:
     def __init__(self):
         self.passed = self.failed = self.known = 0
@@ -415,9 +441,10 @@ def hf_position_ids(data, args):
               values[key + "/deltas"] == want["rope_deltas"] and
               values[key + "/decode"][0] == want["decode_positions_next3"] and
               values[key + "/status"][0] == 0)
+        status = values[key + "/status"]
         report.line("PASS" if ok else "FAIL", key,
                     f"positions, rope_deltas, decode positions "
-                    f"{'exact' if ok else 'differ'}, status {values[key + '/status']}")
+                    f"{'exact' if ok else 'differ'}; {describe_status(status)}")
     return report
 
 
@@ -788,7 +815,7 @@ def check_runtime(report, values, key, label, ref):
     """The runtime form (mrope.rope_index from the token ids) of a variant."""
     status = values[key + "/runtime_status"]
     if status[0] != 0:
-        report.line("FAIL", f"{label}: runtime form", f"status {status}")
+        report.line("FAIL", f"{label}: runtime form", describe_status(status))
         return
     known = KNOWN_POSITION_ABS.get(label)
     check_positions(report, f"{label}: runtime positions",

@@ -426,11 +426,14 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value expectedPad = t.sel(st[BlockVideo], isVidPad, isImgPad);
                 err.record(t, t.andi(visual, t.notb(expectedPad)),
                            kPadMismatch, row64, t.sub(st[BlockCount], one), k);
+                // A pad token no block covers: the previous block's grid is
+                // smaller than its pad tokens.
                 if (!vanilla)
                   err.record(t,
                              t.andi(t.andi(real, t.notb(visual)),
                                     t.ori(isImgPad, isVidPad)),
-                             kPadMismatch, row64, st[BlockCount], minusOne);
+                             kPadMismatch, row64, t.sub(st[BlockCount], one),
+                             minusOne);
                 Value hw = t.mul(st[BlockH], st[BlockW]);
                 Value safeHW = t.sel(t.gt(hw, zero), hw, one);
                 Value safeW = t.sel(t.gt(st[BlockW], zero), st[BlockW], one);

@@ -31,8 +31,8 @@ func.func @main() {
   call @status(%s1) : (tensor<4xi64>) -> ()
 
   // Code 1 (detail -1): a pad token outside any block, i.e. more pad tokens
-  // than the grid covers.
-  // CHECK: [1,  0,  1,  -1]
+  // than the grid of block 0 covers.
+  // CHECK: [1,  0,  0,  -1]
   %ids2 = arith.constant dense<[[151652, 151655, 151655, 151655, 151655, 151655, 151653, 2]]> : tensor<1x8xi64>
   %p2, %d2, %n2, %s2 = mrope.rope_index %ids2 images(%img0 : tensor<1x3xi64>) design <mrope> : tensor<1x8xi64> -> tensor<3x1x8xi64>, tensor<1x1xi64>, tensor<1xi64>, tensor<4xi64>
   call @status(%s2) : (tensor<4xi64>) -> ()

@@ -78,7 +78,7 @@ def MRope_RopeIndexOp : MRope_Op<"rope_index", [Pure, AttrSizedOperandSegments]>
 
     | code | rule |
     |---|---|
-    | 1 | the block's grid token count does not match its pad tokens (`detail`: the pad tokens found) |
+    | 1 | the block's grid token count does not match its pad tokens (`detail`: the pad tokens found, or -1 for more pad tokens than the grid covers) |
     | 2 | more grids than blocks (`detail`: the unused grids) |
     | 3 | a visual block with no grid left |
     | 4 | a grid size is zero or negative |
