@@ -218,99 +218,83 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
   return pairs == PairLayout::NeoX ? d % numPairs : d.floorDiv(2);
 }
 
-/// Affine expression of the channel rotated together with `d`.
-AffineExpr partnerOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
-  return pairs == PairLayout::NeoX ? (d + numPairs) % (2 * numPairs)
-                                   : d + 1 - (d % 2) * 2;
-}
-
-/// Rotates the first rotary_dim channels of `x`:
-/// x' = x * cos + sign * partner * sin, with cos/sin rounded to x's type.
+/// Rotates the first rotary_dim channels of `x` pair by pair:
+///   y1 = x1 * cos - x2 * sin,  y2 = x2 * cos + x1 * sin
+/// where (x1, x2) are the two channels of each pair: the two halves for NeoX,
+/// the even and odd channels for GPT-J, taken as (strided) slices. cos/sin
+/// are rounded to x's type first, as Hugging Face does. The generic writes
+/// into the slices it reads, at the same indices, so bufferization can
+/// rotate in place when `x` is not used afterwards; the other channels
+/// (partial rotary) are untouched.
 Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
              Value sinTable, RotaryAttr rotary, TensorLayout layout,
              int64_t groupSize, bool inverse) {
   auto xType = cast<RankedTensorType>(x.getType());
   ActivationLayout l = ActivationLayout::get(layout);
   const int64_t rank = xType.getRank();
-  const int64_t rotaryDim = rotary.getRotaryDim();
-  const int64_t numPairs = rotaryDim / 2;
-  const bool partial = xType.getShape().back() != rotaryDim;
+  const int64_t numPairs = rotary.getRotaryDim() / 2;
+  const bool neox = rotary.getPairs() == PairLayout::NeoX;
   const bool perHead = rotary.getAlloc().isHeadPartitioned();
   MLIRContext *ctx = b.getContext();
+  Type elementType = xType.getElementType();
 
+  // The two channels of every pair, as slices of x.
   SmallVector<OpFoldResult> sizes = sizesOf(b, loc, x);
-  SmallVector<OpFoldResult> zeros(rank, b.getIndexAttr(0));
-  SmallVector<OpFoldResult> ones(rank, b.getIndexAttr(1));
-  sizes.back() = b.getIndexAttr(rotaryDim);
-  Value rotated = x;
-  if (partial) {
-    SmallVector<int64_t> shape(xType.getShape());
-    shape.back() = rotaryDim;
-    rotated = tensor::ExtractSliceOp::create(
-        b, loc, RankedTensorType::get(shape, xType.getElementType()), x, zeros,
-        sizes, ones);
-  }
+  sizes.back() = b.getIndexAttr(numPairs);
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  strides.back() = b.getIndexAttr(neox ? 1 : 2);
+  SmallVector<int64_t> shape(xType.getShape());
+  shape.back() = numPairs;
+  auto halfType = RankedTensorType::get(shape, elementType);
+  auto slice = [&](int64_t offset) {
+    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+    offsets.back() = b.getIndexAttr(offset);
+    return std::make_pair(
+        tensor::ExtractSliceOp::create(b, loc, halfType, x, offsets, sizes,
+                                       strides)
+            .getResult(),
+        offsets);
+  };
+  auto [x1, offsets1] = slice(0);
+  auto [x2, offsets2] = slice(neox ? numPairs : 1);
 
-  // Indexing maps over the activation's own dims.
-  AffineExpr d = b.getAffineDimExpr(rank - 1);
-  SmallVector<AffineExpr> partnerExprs, tableExprs;
-  for (int64_t i = 0; i < rank - 1; ++i)
-    partnerExprs.push_back(b.getAffineDimExpr(i));
-  partnerExprs.push_back(partnerOf(d, rotary.getPairs(), numPairs));
-  // Table dims: [B], [KV], S, P  (packed: [KV], T, P).
+  // Tables: [B], [KV], S, P  (packed: [KV], T, P), indexed by pair.
+  SmallVector<AffineExpr> tableExprs;
   if (!l.packed())
     tableExprs.push_back(b.getAffineDimExpr(l.batch));
   if (perHead)
     tableExprs.push_back(b.getAffineDimExpr(l.heads).floorDiv(groupSize));
   tableExprs.push_back(b.getAffineDimExpr(l.seq));
-  tableExprs.push_back(pairOf(d, rotary.getPairs(), numPairs));
+  tableExprs.push_back(b.getAffineDimExpr(rank - 1));
   AffineMap id = b.getMultiDimIdentityMap(rank);
-  AffineMap partnerMap = AffineMap::get(rank, 0, partnerExprs, ctx);
   AffineMap tableMap = AffineMap::get(rank, 0, tableExprs, ctx);
 
-  Type elementType = xType.getElementType();
-  Value init = emptyLike(b, loc, sizes, elementType);
-  const PairLayout pairs = rotary.getPairs();
-  Value result =
-      linalg::GenericOp::create(
-          b, loc, TypeRange{init.getType()},
-          ValueRange{rotated, rotated, cosTable, sinTable}, ValueRange{init},
-          ArrayRef<AffineMap>{id, partnerMap, tableMap, tableMap, id},
-          parallel(rank),
-          [&](OpBuilder &nb, Location nloc, ValueRange args) {
-            Value self = args[0], partner = args[1], c = args[2], s = args[3];
-            if (elementType != nb.getF32Type()) {
-              c = arith::TruncFOp::create(nb, nloc, elementType, c);
-              s = arith::TruncFOp::create(nb, nloc, elementType, s);
-            }
-            if (inverse)
-              s = arith::NegFOp::create(nb, nloc, s);
-            // The first channel of each pair takes -partner (rotate_half).
-            Value channel = linalg::IndexOp::create(nb, nloc, rank - 1);
-            Value first;
-            if (pairs == PairLayout::NeoX) {
-              Value half = arith::ConstantIndexOp::create(nb, nloc, numPairs);
-              first = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::ult,
-                                            channel, half);
-            } else {
-              Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
-              Value zeroIdx = arith::ConstantIndexOp::create(nb, nloc, 0);
-              Value bit = arith::AndIOp::create(nb, nloc, channel, one);
-              first = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::eq,
-                                            bit, zeroIdx);
-            }
-            Value negated = arith::NegFOp::create(nb, nloc, partner);
-            Value turned =
-                arith::SelectOp::create(nb, nloc, first, negated, partner);
-            Value a = arith::MulFOp::create(nb, nloc, self, c);
-            Value t = arith::MulFOp::create(nb, nloc, turned, s);
-            Value sum = arith::AddFOp::create(nb, nloc, a, t);
-            linalg::YieldOp::create(nb, nloc, sum);
-          })
-          .getResult(0);
-  if (!partial)
-    return result;
-  return tensor::InsertSliceOp::create(b, loc, result, x, zeros, sizes, ones);
+  auto rotated = linalg::GenericOp::create(
+      b, loc, TypeRange{halfType, halfType},
+      ValueRange{x1, x2, cosTable, sinTable}, ValueRange{x1, x2},
+      ArrayRef<AffineMap>{id, id, tableMap, tableMap, id, id}, parallel(rank),
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        Value a = args[0], c2 = args[1], c = args[2], s = args[3];
+        if (elementType != nb.getF32Type()) {
+          c = arith::TruncFOp::create(nb, nloc, elementType, c);
+          s = arith::TruncFOp::create(nb, nloc, elementType, s);
+        }
+        if (inverse)
+          s = arith::NegFOp::create(nb, nloc, s);
+        // x * cos + rotate_half(x) * sin, with rotate_half = (-x2, x1).
+        Value negated = arith::NegFOp::create(nb, nloc, c2);
+        Value y1 = arith::AddFOp::create(
+            nb, nloc, arith::MulFOp::create(nb, nloc, a, c),
+            arith::MulFOp::create(nb, nloc, negated, s));
+        Value y2 = arith::AddFOp::create(
+            nb, nloc, arith::MulFOp::create(nb, nloc, c2, c),
+            arith::MulFOp::create(nb, nloc, a, s));
+        linalg::YieldOp::create(nb, nloc, ValueRange{y1, y2});
+      });
+  Value result = tensor::InsertSliceOp::create(b, loc, rotated.getResult(0),
+                                               x, offsets1, sizes, strides);
+  return tensor::InsertSliceOp::create(b, loc, rotated.getResult(1), result,
+                                       offsets2, sizes, strides);
 }
 
 /// Returns the KV head count, failing on a dynamic one where it is needed.
