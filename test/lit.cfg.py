@@ -43,6 +43,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.mrope_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("mrope-opt", unresolved="fatal"),
+    ToolSubst("mrope-bench", unresolved="fatal"),
     ToolSubst("mlir-opt", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="ignore"),
     ToolSubst("mlir-translate", unresolved="ignore"),
