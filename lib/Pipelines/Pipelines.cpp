@@ -29,7 +29,9 @@ static constexpr llvm::StringLiteral kToLinalg =
 static constexpr llvm::StringLiteral kCPU =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
-    "buffer-deallocation-pipeline,"
+    "cse,canonicalize,"
+    "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+    "scf-forall-to-parallel,"
     "convert-linalg-to-loops,"
     "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
     "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts";
@@ -38,8 +40,12 @@ void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);
 }
 
+// The CPU pipeline rotates each row with vectors.
+static constexpr llvm::StringLiteral kToVectorRows =
+    "convert-mrope-to-linalg{vector-rows=true},canonicalize,cse";
+
 void mrope::buildMRopeCPUPipeline(OpPassManager &pm) {
-  addPipeline(pm, kToLinalg);
+  addPipeline(pm, kToVectorRows);
   addPipeline(pm, kCPU);
 }
 

@@ -3,14 +3,25 @@
 
 // The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
 // can read it back); the portable one in linalg on tensors with no mrope op
-// left. bf16 arithmetic stays bf16 for LLVM to promote op by op.
+// left. bf16 arithmetic stays bf16 for LLVM to promote op by op. Each
+// 16-channel row is one vector load, split into its NeoX halves, rotated as
+// vector<8xbf16> and stored back. Returning the rotated arguments clones them
+// for the caller (ownership-based deallocation); the clone must be lowered too.
 // CHECK-LABEL: llvm.func @rotate
 // CHECK-NOT: mrope.
 // CHECK-NOT: linalg.
+// CHECK-NOT: bufferization.
+// CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: #arith
 // CHECK: llvm.intr.cos
-// CHECK: llvm.fptrunc {{.*}} : f32 to bf16
-// CHECK: llvm.fmul {{.*}} : bf16
+// CHECK: %[[ROW:.+]] = llvm.load {{.*}} -> vector<16xbf16>
+// CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [0, 1, 2, 3, 4, 5, 6, 7]
+// CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [8, 9, 10, 11, 12, 13, 14, 15]
+// CHECK: llvm.fptrunc {{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK: llvm.fmul {{.*}} : vector<8xbf16>
+// CHECK: llvm.store {{.*}} : vector<16xbf16>, !llvm.ptr
+// CHECK-NOT: bufferization.
+// CHECK-NOT: unrealized_conversion_cast
 // LINALG-LABEL: func.func @rotate
 // LINALG-NOT: mrope.
 // LINALG: linalg.generic

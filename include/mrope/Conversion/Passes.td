@@ -29,8 +29,14 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     Ops without a lowering yet (`mrope.attention`, static positions too large
     to fold) are reported as errors.
   }];
+  let options = [
+    Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",
+           "Rotate each (token, head) row with vector ops (the CPU pipeline) "
+           "instead of a 1-D linalg.generic (the portable form)">
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
+    "::mlir::vector::VectorDialect",
     "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
   ];

@@ -13,10 +13,13 @@
 #include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -170,7 +173,17 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
         AffineMap::get(tableRank, 0, rowExprs, ctx),
         AffineMap::get(tableRank, 0, freqExprs, ctx),
         b.getMultiDimIdentityMap(tableRank)};
-    Value init = emptyLike(b, loc, runSizes, f32);
+    // Write the run straight into its strided slice of the table, so the
+    // table is filled in place.
+    auto runType = RankedTensorType::get(
+        llvm::map_to_vector(runSizes,
+                            [](OpFoldResult r) {
+                              std::optional<int64_t> c = getConstantIntValue(r);
+                              return c ? *c : ShapedType::kDynamic;
+                            }),
+        f32);
+    Value init = tensor::ExtractSliceOp::create(b, loc, runType, table, offsets,
+                                                runSizes, strides);
     Value angles =
         linalg::GenericOp::create(
             b, loc, TypeRange{init.getType()}, ValueRange{row, freqs},
@@ -221,80 +234,185 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
 /// Rotates the first rotary_dim channels of `x` pair by pair:
 ///   y1 = x1 * cos - x2 * sin,  y2 = x2 * cos + x1 * sin
 /// where (x1, x2) are the two channels of each pair: the two halves for NeoX,
-/// the even and odd channels for GPT-J, taken as (strided) slices. cos/sin
-/// are rounded to x's type first, as Hugging Face does. The generic writes
-/// into the slices it reads, at the same indices, so bufferization can
-/// rotate in place when `x` is not used afterwards; the other channels
-/// (partial rotary) are untouched.
+/// the even and odd channels for GPT-J (stride-2 slices). cos/sin are rounded
+/// to x's type first, as Hugging Face does.
+///
+/// The rotation is an scf.forall over every (token, head) row with `x` as its
+/// shared output: each row extracts its two channel slices, rotates them with
+/// a 1-D linalg.generic over the pairs, and writes them back with
+/// tensor.parallel_insert_slice. Bufferization then rotates in place when `x`
+/// is dead afterwards (no copies), the rows can run in parallel, and the
+/// inner loop is a contiguous (or stride-2) loop over pairs that vectorizes.
+/// Channels past rotary_dim (partial rotary) are never touched.
 Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
              Value sinTable, RotaryAttr rotary, TensorLayout layout,
-             int64_t groupSize, bool inverse) {
+             int64_t groupSize, bool inverse, bool vectorRows) {
   auto xType = cast<RankedTensorType>(x.getType());
   ActivationLayout l = ActivationLayout::get(layout);
   const int64_t rank = xType.getRank();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool neox = rotary.getPairs() == PairLayout::NeoX;
   const bool perHead = rotary.getAlloc().isHeadPartitioned();
-  MLIRContext *ctx = b.getContext();
   Type elementType = xType.getElementType();
+  Type f32 = b.getF32Type();
 
-  // The two channels of every pair, as slices of x.
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, x);
-  sizes.back() = b.getIndexAttr(numPairs);
-  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
-  strides.back() = b.getIndexAttr(neox ? 1 : 2);
-  SmallVector<int64_t> shape(xType.getShape());
-  shape.back() = numPairs;
-  auto halfType = RankedTensorType::get(shape, elementType);
-  auto slice = [&](int64_t offset) {
-    SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
-    offsets.back() = b.getIndexAttr(offset);
-    return std::make_pair(
-        tensor::ExtractSliceOp::create(b, loc, halfType, x, offsets, sizes,
-                                       strides)
-            .getResult(),
-        offsets);
-  };
-  auto [x1, offsets1] = slice(0);
-  auto [x2, offsets2] = slice(neox ? numPairs : 1);
-
-  // Tables: [B], [KV], S, P  (packed: [KV], T, P), indexed by pair.
-  SmallVector<AffineExpr> tableExprs;
-  if (!l.packed())
-    tableExprs.push_back(b.getAffineDimExpr(l.batch));
-  if (perHead)
-    tableExprs.push_back(b.getAffineDimExpr(l.heads).floorDiv(groupSize));
-  tableExprs.push_back(b.getAffineDimExpr(l.seq));
-  tableExprs.push_back(b.getAffineDimExpr(rank - 1));
-  AffineMap id = b.getMultiDimIdentityMap(rank);
-  AffineMap tableMap = AffineMap::get(rank, 0, tableExprs, ctx);
-
-  auto rotated = linalg::GenericOp::create(
-      b, loc, TypeRange{halfType, halfType},
-      ValueRange{x1, x2, cosTable, sinTable}, ValueRange{x1, x2},
-      ArrayRef<AffineMap>{id, id, tableMap, tableMap, id, id}, parallel(rank),
+  // One forall iteration per row: every dim but the channels.
+  SmallVector<OpFoldResult> rows = sizesOf(b, loc, x);
+  rows.pop_back();
+  auto forall = scf::ForallOp::create(
+      b, loc, rows, ValueRange{x}, /*mapping=*/std::nullopt,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        Value a = args[0], c2 = args[1], c = args[2], s = args[3];
-        if (elementType != nb.getF32Type()) {
-          c = arith::TruncFOp::create(nb, nloc, elementType, c);
-          s = arith::TruncFOp::create(nb, nloc, elementType, s);
+        ValueRange iv = args.take_front(rank - 1);
+        Value out = args.back();
+        // The row's two channel slices, [numPairs].
+        auto rowSlice = [&](Value source, int64_t offset, int64_t stride) {
+          SmallVector<OpFoldResult> offsets(iv.begin(), iv.end());
+          offsets.push_back(nb.getIndexAttr(offset));
+          SmallVector<OpFoldResult> sizes(rank - 1, nb.getIndexAttr(1));
+          sizes.push_back(nb.getIndexAttr(numPairs));
+          SmallVector<OpFoldResult> strides(rank - 1, nb.getIndexAttr(1));
+          strides.push_back(nb.getIndexAttr(stride));
+          return std::make_tuple(offsets, sizes, strides);
+        };
+        int64_t stride = neox ? 1 : 2;
+        auto [off1, sizes, strides] = rowSlice(out, 0, stride);
+        auto [off2, sizes2, strides2] = rowSlice(out, neox ? numPairs : 1,
+                                                 stride);
+        auto halfType = RankedTensorType::get({numPairs}, elementType);
+        Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
+                                                  off1, sizes, strides);
+        Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
+                                                  off2, sizes2, strides2);
+        // The row of cos/sin: [B], [KV], S of the table, all pairs.
+        SmallVector<OpFoldResult> tOffsets;
+        if (!l.packed())
+          tOffsets.push_back(iv[l.batch]);
+        if (perHead) {
+          Value head = iv[l.heads];
+          if (groupSize != 1)
+            head = arith::DivUIOp::create(
+                nb, nloc, head,
+                arith::ConstantIndexOp::create(nb, nloc, groupSize));
+          tOffsets.push_back(head);
         }
-        if (inverse)
-          s = arith::NegFOp::create(nb, nloc, s);
-        // x * cos + rotate_half(x) * sin, with rotate_half = (-x2, x1).
-        Value negated = arith::NegFOp::create(nb, nloc, c2);
-        Value y1 = arith::AddFOp::create(
-            nb, nloc, arith::MulFOp::create(nb, nloc, a, c),
-            arith::MulFOp::create(nb, nloc, negated, s));
-        Value y2 = arith::AddFOp::create(
-            nb, nloc, arith::MulFOp::create(nb, nloc, c2, c),
-            arith::MulFOp::create(nb, nloc, a, s));
-        linalg::YieldOp::create(nb, nloc, ValueRange{y1, y2});
+        tOffsets.push_back(iv[l.seq]);
+        tOffsets.push_back(nb.getIndexAttr(0));
+        int64_t tableRank = tOffsets.size();
+        SmallVector<OpFoldResult> tSizes(tableRank - 1, nb.getIndexAttr(1));
+        tSizes.push_back(nb.getIndexAttr(numPairs));
+        SmallVector<OpFoldResult> tStrides(tableRank, nb.getIndexAttr(1));
+        auto tableType = RankedTensorType::get({numPairs}, f32);
+        Value c = tensor::ExtractSliceOp::create(nb, nloc, tableType, cosTable,
+                                                 tOffsets, tSizes, tStrides);
+        Value s = tensor::ExtractSliceOp::create(nb, nloc, tableType, sinTable,
+                                                 tOffsets, tSizes, tStrides);
+        // y1 = x1 c - x2 s, y2 = x2 c + x1 s, with cos/sin rounded to the
+        // activation type: x * cos + rotate_half(x) * sin.
+        auto rotatePair = [&](OpBuilder &bb, Location bloc, Value v1, Value v2,
+                              Value cv, Value sv) -> std::pair<Value, Value> {
+          Type target = getElementTypeOrSelf(v1.getType());
+          if (target != f32) {
+            Type t = isa<VectorType>(cv.getType())
+                         ? Type(VectorType::get({numPairs}, target))
+                         : target;
+            cv = arith::TruncFOp::create(bb, bloc, t, cv);
+            sv = arith::TruncFOp::create(bb, bloc, t, sv);
+          }
+          if (inverse)
+            sv = arith::NegFOp::create(bb, bloc, sv);
+          Value negated = arith::NegFOp::create(bb, bloc, v2);
+          Value y1 = arith::AddFOp::create(
+              bb, bloc, arith::MulFOp::create(bb, bloc, v1, cv),
+              arith::MulFOp::create(bb, bloc, negated, sv));
+          Value y2 = arith::AddFOp::create(
+              bb, bloc, arith::MulFOp::create(bb, bloc, v2, cv),
+              arith::MulFOp::create(bb, bloc, v1, sv));
+          return {y1, y2};
+        };
+        if (vectorRows) {
+          // The whole rotated row as one vector: read it from the shared
+          // output, split it into the pair channels (halves for NeoX,
+          // deinterleave for GPT-J), rotate, join, and write it into the
+          // row slice -- one write-only slice per iteration, so it
+          // bufferizes in place.
+          const int64_t width = 2 * numPairs;
+          Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
+          auto rowType = VectorType::get({width}, elementType);
+          auto f32Vec = VectorType::get({numPairs}, f32);
+          Value pad = arith::ConstantOp::create(
+              nb, nloc, nb.getZeroAttr(elementType));
+          Value padF = arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(f32));
+          SmallVector<bool> inBounds = {true};
+          SmallVector<Value> rowIndices(iv.begin(), iv.end());
+          rowIndices.push_back(zero);
+          Value row = vector::TransferReadOp::create(nb, nloc, rowType, out,
+                                                     rowIndices, pad, inBounds);
+          Value v1, v2;
+          if (neox) {
+            v1 = vector::ExtractStridedSliceOp::create(nb, nloc, row, {0},
+                                                       {numPairs}, {1});
+            v2 = vector::ExtractStridedSliceOp::create(nb, nloc, row,
+                                                       {numPairs}, {numPairs},
+                                                       {1});
+          } else {
+            auto halves = vector::DeinterleaveOp::create(nb, nloc, row);
+            v1 = halves.getRes1();
+            v2 = halves.getRes2();
+          }
+          Value cv = vector::TransferReadOp::create(
+              nb, nloc, f32Vec, c, ValueRange{zero}, padF, inBounds);
+          Value sv = vector::TransferReadOp::create(
+              nb, nloc, f32Vec, s, ValueRange{zero}, padF, inBounds);
+          auto [y1, y2] = rotatePair(nb, nloc, v1, v2, cv, sv);
+          Value joined;
+          if (neox) {
+            Value empty = arith::ConstantOp::create(
+                nb, nloc, rowType, nb.getZeroAttr(rowType));
+            joined = vector::InsertStridedSliceOp::create(nb, nloc, y1, empty,
+                                                          {0}, {1});
+            joined = vector::InsertStridedSliceOp::create(nb, nloc, y2, joined,
+                                                          {numPairs}, {1});
+          } else {
+            joined = vector::InterleaveOp::create(nb, nloc, y1, y2);
+          }
+          SmallVector<OpFoldResult> rowOffsets(iv.begin(), iv.end());
+          rowOffsets.push_back(nb.getIndexAttr(0));
+          SmallVector<OpFoldResult> rowSizes(rank - 1, nb.getIndexAttr(1));
+          rowSizes.push_back(nb.getIndexAttr(width));
+          SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
+          auto sliceType = RankedTensorType::get({width}, elementType);
+          Value target = tensor::ExtractSliceOp::create(
+              nb, nloc, sliceType, out, rowOffsets, rowSizes, unit);
+          Value written = vector::TransferWriteOp::create(
+                              nb, nloc, joined, target, ValueRange{zero},
+                              inBounds)
+                              .getResult();
+          auto inParallel = scf::InParallelOp::create(nb, nloc);
+          OpBuilder::InsertionGuard guard(nb);
+          nb.setInsertionPointToStart(inParallel.getBody());
+          tensor::ParallelInsertSliceOp::create(nb, nloc, written, out,
+                                                rowOffsets, rowSizes, unit);
+          return;
+        }
+        // The portable form: a 1-D generic over the pairs of the row.
+        AffineMap id = nb.getMultiDimIdentityMap(1);
+        auto rotated = linalg::GenericOp::create(
+            nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
+            ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
+            parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
+              auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], a[2], a[3]);
+              linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
+            });
+        Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
+        auto inParallel = scf::InParallelOp::create(nb, nloc);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(nb, nloc, r1, out, off1, sizes,
+                                              strides);
+        tensor::ParallelInsertSliceOp::create(nb, nloc, r2, out, off2, sizes2,
+                                              strides2);
       });
-  Value result = tensor::InsertSliceOp::create(b, loc, rotated.getResult(0),
-                                               x, offsets1, sizes, strides);
-  return tensor::InsertSliceOp::create(b, loc, rotated.getResult(1), result,
-                                       offsets2, sizes, strides);
+  return forall.getResult(0);
 }
 
 /// Returns the KV head count, failing on a dynamic one where it is needed.
@@ -310,7 +428,9 @@ FailureOr<int64_t> staticKVHeads(Operation *op, RotaryAttr rotary,
 }
 
 struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
-  using OpRewritePattern::OpRewritePattern;
+  ApplyOpLowering(MLIRContext *context, bool vectorRows)
+      : OpRewritePattern(context), vectorRows(vectorRows) {}
+  bool vectorRows;
 
   LogicalResult matchAndRewrite(ApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -336,9 +456,10 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
     auto [cosTable, sinTable] = buildCosSin(
         rewriter, loc, angles, rotary.getAttentionScaling());
     Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
-                     op.getLayout(), groupSize, op.getInverse());
+                     op.getLayout(), groupSize, op.getInverse(), vectorRows);
     Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
-                     op.getLayout(), /*groupSize=*/1, op.getInverse());
+                     op.getLayout(), /*groupSize=*/1, op.getInverse(),
+                     vectorRows);
     rewriter.replaceOp(op, {q, k});
     return success();
   }
@@ -590,6 +711,7 @@ std::string unsupportedReason(Operation *op) {
 
 struct ConvertMRopeToLinalgPass
     : mrope::impl::ConvertMRopeToLinalgBase<ConvertMRopeToLinalgPass> {
+  using Base::Base;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     // Fold what is known at compile time (positions, frequencies) first: the
@@ -598,11 +720,11 @@ struct ConvertMRopeToLinalgPass
       return signalPassFailure();
 
     RewritePatternSet patterns(ctx);
-    populateMRopeToLinalgConversionPatterns(patterns);
+    populateMRopeToLinalgConversionPatterns(patterns, vectorRows);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
-                           tensor::TensorDialect>();
+                           tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
                         SequenceLengthOp>();
     target.addIllegalOp<RopeIndexOp>();
@@ -626,9 +748,9 @@ struct ConvertMRopeToLinalgPass
 } // namespace
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<ApplyOpLowering, CosSinOpLowering, DecodePositionsOpLowering,
-               InvFreqOpLowering, SequenceLengthOpLowering>(
-      patterns.getContext());
+    RewritePatternSet &patterns, bool vectorRows) {
+  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows);
+  patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
+               SequenceLengthOpLowering>(patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
 }

@@ -5,10 +5,10 @@
 // are computed once per (token, pair) and shared by q and k.
 
 // Contiguous [2, 3, 3]: three unit-stride runs T (pairs 0-1), H (2-4), W (5-7).
-// The rotation reads the two NeoX halves of q as slices and writes each pair
-// back in the same generic (no gathers, no per-element index math).
-// CHECK-DAG: #[[ID:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
-// CHECK-DAG: #[[TABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// The rotation is an scf.forall over (batch, head, token) rows; each row reads
+// the two NeoX halves of q as slices of the shared output and writes them back
+// with parallel_insert_slice (no gathers, no per-element index math, no copy).
+// CHECK-DAG: #[[ROW:.+]] = affine_map<(d0) -> (d0)>
 // CHECK-LABEL: func.func @contiguous
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[K:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
 // CHECK: %[[POSF:.+]] = linalg.generic {{.*}} ins(%[[POS]] : tensor<3x1x5xi64>)
@@ -26,13 +26,19 @@
 // CHECK: math.cos
 // CHECK: math.sin
 // CHECK-NOT: arith.mulf {{.*}}cst
-// CHECK: %[[Q1:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 0] [1, 2, 5, 8] [1, 1, 1, 1] : tensor<1x2x5x16xf32> to tensor<1x2x5x8xf32>
-// CHECK: %[[Q2:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 8] [1, 2, 5, 8] [1, 1, 1, 1]
-// CHECK: %[[R:.+]]:2 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[TABLE]], #[[TABLE]], #[[ID]], #[[ID]]]{{.*}} ins(%[[Q1]], %[[Q2]], %[[CS]]#0, %[[CS]]#1 : {{.*}}) outs(%[[Q1]], %[[Q2]] :
+// CHECK: scf.forall (%[[B:.+]], %[[H:.+]], %[[S:.+]]) in (1, 2, 5) shared_outs(%[[QO:.+]] = %[[Q]]) -> (tensor<1x2x5x16xf32>)
+// CHECK: %[[Q1:.+]] = tensor.extract_slice %[[QO]][%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x2x5x16xf32> to tensor<8xf32>
+// CHECK: %[[Q2:.+]] = tensor.extract_slice %[[QO]][%[[B]], %[[H]], %[[S]], 8] [1, 1, 1, 8] [1, 1, 1, 1]
+// The table row is shared by every head: indexed by (batch, token) only.
+// CHECK: %[[C:.+]] = tensor.extract_slice %[[CS]]#0[%[[B]], %[[S]], 0] [1, 1, 8] [1, 1, 1] : tensor<1x5x8xf32> to tensor<8xf32>
+// CHECK: %[[SN:.+]] = tensor.extract_slice %[[CS]]#1[%[[B]], %[[S]], 0] [1, 1, 8]
+// CHECK: %[[R:.+]]:2 = linalg.generic {indexing_maps = [#[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]]]{{.*}} ins(%[[Q1]], %[[Q2]], %[[C]], %[[SN]] : {{.*}}) outs(%[[Q1]], %[[Q2]] :
 // CHECK: arith.negf
-// CHECK: %[[QA:.+]] = tensor.insert_slice %[[R]]#0 into %[[Q]][0, 0, 0, 0] [1, 2, 5, 8] [1, 1, 1, 1]
-// CHECK: tensor.insert_slice %[[R]]#1 into %[[QA]][0, 0, 0, 8] [1, 2, 5, 8] [1, 1, 1, 1]
-// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %[[CS]]#0, %[[CS]]#1
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#0 into %[[QO]][%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1]
+// CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#1 into %[[QO]][%[[B]], %[[H]], %[[S]], 8] [1, 1, 1, 8] [1, 1, 1, 1]
+// CHECK: scf.forall {{.*}} in (1, 2, 5) shared_outs(%{{.+}} = %[[K]])
+// CHECK: tensor.extract_slice %[[CS]]#0
 // CHECK-NOT: mrope.
 func.func @contiguous(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16> : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
@@ -74,21 +80,23 @@ func.func @hope(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor
 // Packed thd, GPT-J pairs, partial rotary (8 of 16 channels), bf16, inverse,
 // attention scaling 1.5: cos/sin scaled in f32, rounded to bf16, sin negated;
 // the channels past 8 are never touched.
-// CHECK-DAG: #[[GPTJ_TABLE:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-LABEL: func.func @gptj_partial_bf16_inverse
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<7x4x16xbf16>
 // CHECK: tensor.extract_slice %{{.+}}[0, 0] [1, 7] [1, 1] : tensor<3x7xf32> to tensor<7xf32>
 // CHECK: %[[SCALE:.+]] = arith.constant 1.500000e+00 : f32
 // CHECK: arith.mulf %{{.+}}, %[[SCALE]] : f32
-// GPT-J pairs are the even and odd channels of the first 8: stride-2 slices.
-// CHECK: %[[EVEN:.+]] = tensor.extract_slice %[[Q]][0, 0, 0] [7, 4, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<7x4x4xbf16>
-// CHECK: %[[ODD:.+]] = tensor.extract_slice %[[Q]][0, 0, 1] [7, 4, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<7x4x4xbf16>
-// CHECK: %[[QR:.+]]:2 = linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[GPTJ_TABLE]], #[[GPTJ_TABLE]], #{{.+}}, #{{.+}}]{{.*}} ins(%[[EVEN]], %[[ODD]]
+// GPT-J pairs are the even and odd channels of the first 8: stride-2 slices
+// of each (token, head) row.
+// CHECK: scf.forall (%[[T:.+]], %[[H:.+]]) in (7, 4) shared_outs(%[[QO:.+]] = %[[Q]])
+// CHECK: %[[EVEN:.+]] = tensor.extract_slice %[[QO]][%[[T]], %[[H]], 0] [1, 1, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<4xbf16>
+// CHECK: %[[ODD:.+]] = tensor.extract_slice %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<4xbf16>
+// CHECK: tensor.extract_slice %{{.+}}#0[%[[T]], 0] [1, 4] [1, 1] : tensor<7x4xf32> to tensor<4xf32>
+// CHECK: %[[QR:.+]]:2 = linalg.generic {{.*}} ins(%[[EVEN]], %[[ODD]]
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
 // CHECK: %[[S:.+]] = arith.truncf %{{.+}} : f32 to bf16
 // CHECK: arith.negf %[[S]] : bf16
-// CHECK: %[[QE:.+]] = tensor.insert_slice %[[QR]]#0 into %[[Q]][0, 0, 0] [7, 4, 4] [1, 1, 2] : tensor<7x4x4xbf16> into tensor<7x4x16xbf16>
-// CHECK: tensor.insert_slice %[[QR]]#1 into %[[QE]][0, 0, 1] [7, 4, 4] [1, 1, 2]
+// CHECK: tensor.parallel_insert_slice %[[QR]]#0 into %[[QO]][%[[T]], %[[H]], 0] [1, 1, 4] [1, 1, 2] : tensor<4xbf16> into tensor<7x4x16xbf16>
+// CHECK-NEXT: tensor.parallel_insert_slice %[[QR]]#1 into %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2]
 func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16xbf16>, %pos: tensor<3x7xf32>, %f: tensor<4xf32>) -> (tensor<7x4x16xbf16>, tensor<7x2x16xbf16>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x7xf32>) freqs(%f : tensor<4xf32>) layout thd rotary <alloc = <mmrope>, pairs = gptj, rotary_dim = 8, attention_scaling = 1.5> inverse : tensor<7x4x16xbf16>, tensor<7x2x16xbf16>
   return %a, %b : tensor<7x4x16xbf16>, tensor<7x2x16xbf16>
@@ -99,16 +107,19 @@ func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16x
 // MHRoPE [1, 1, 1] on 4 KV heads (bshd): a [B, KV, S, P] table with one run
 // per axis over heads (head 3 is NoPE), every head using all 8 frequencies;
 // query head h reads KV head h floordiv 2.
-// CHECK-DAG: #[[QTABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2 floordiv 2, d1, d3)>
-// CHECK-DAG: #[[KTABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d1, d3)>
 // CHECK-LABEL: func.func @mhrope
 // CHECK: linalg.fill {{.*}} -> tensor<1x4x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1] : tensor<1x1x5x8xf32> into tensor<1x4x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 1, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1]
 // CHECK: tensor.insert_slice {{.*}}[0, 2, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1]
 // CHECK-NOT: tensor.insert_slice {{.*}}[0, 3, 0, 0]
-// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[QTABLE]], #[[QTABLE]], #{{.+}}, #{{.+}}]
-// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[KTABLE]], #[[KTABLE]], #{{.+}}, #{{.+}}]
+// CHECK: scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 8)
+// CHECK: %[[TWO:.+]] = arith.constant 2 : index
+// CHECK: %[[KV:.+]] = arith.divui %[[H]], %[[TWO]] : index
+// CHECK: tensor.extract_slice %{{.+}}#0[%[[B]], %[[KV]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
+// CHECK: scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 4)
+// CHECK-NOT: arith.divui
+// CHECK: tensor.extract_slice %{{.+}}#0[%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
 func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bshd rotary <alloc = <head_partitioned, section = [1, 1, 1]>, rotary_dim = 16> : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
   return %a, %b : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>

@@ -7,8 +7,10 @@ namespace mlir {
 class RewritePatternSet;
 namespace mrope {
 
-/// Patterns lowering mrope.apply and mrope.cos_sin to linalg-on-tensors.
-void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns);
+/// Patterns lowering the mrope ops to linalg/scf/tensor (and, with
+/// `vectorRows`, vector ops for each rotated row).
+void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns,
+                                             bool vectorRows = false);
 
 } // namespace mrope
 } // namespace mlir
