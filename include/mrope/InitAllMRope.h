@@ -4,8 +4,8 @@
 #define MROPE_INITALLMROPE_H
 
 #include "mlir/IR/DialectRegistry.h"
-#include "mrope/Dialect/MRope/IR/MRopeDialect.h"
 #include "mrope/Conversion/Passes.h"
+#include "mrope/Dialect/MRope/IR/MRopeDialect.h"
 #include "mrope/Dialect/MRope/Transforms/Passes.h"
 #include "mrope/Pipelines/Pipelines.h"
 

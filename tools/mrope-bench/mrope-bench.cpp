@@ -9,12 +9,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "mrope/Dialect/MRope/IR/MRopeAttrs.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
 #include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
 #include "mrope/Dialect/MRope/Utils/PositionRules.h"
-#include "mrope/Dialect/MRope/IR/MRopeAttrs.h"
 #include "mrope/InitAllMRope.h"
 
+#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -23,7 +24,6 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
-#include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -45,13 +45,13 @@ static llvm::cl::opt<bool> emitJson("json",
                                     llvm::cl::desc("Print JSON results"));
 static llvm::cl::opt<int> repetitions("reps", llvm::cl::init(7),
                                       llvm::cl::desc("Timed repetitions"));
-static llvm::cl::opt<int> tokensOpt(
-    "tokens", llvm::cl::init(16384),
-    llvm::cl::desc("Tokens of the large shape (S0: 16384)"));
-static llvm::cl::opt<std::string> runtimeLib(
-    "runtime-lib",
-    llvm::cl::init("/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"),
-    llvm::cl::desc("MLIR C runner utils (memrefCopy)"));
+static llvm::cl::opt<int>
+    tokensOpt("tokens", llvm::cl::init(16384),
+              llvm::cl::desc("Tokens of the large shape (S0: 16384)"));
+static llvm::cl::opt<std::string>
+    runtimeLib("runtime-lib",
+               llvm::cl::init("/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"),
+               llvm::cl::desc("MLIR C runner utils (memrefCopy)"));
 
 namespace {
 
@@ -136,8 +136,8 @@ void naiveRotate(std::vector<uint16_t> &q, std::vector<uint16_t> &k,
     // Tables for the t, h, w axes (MHRoPE picks one per head; NoPE: 0).
     for (int a = 0; a < 4; ++a)
       for (int64_t j = 0; j < kPairs; ++j) {
-        mrope::Axis axis = headAxes.empty() ? pairAxes[j]
-                                            : static_cast<mrope::Axis>(a);
+        mrope::Axis axis =
+            headAxes.empty() ? pairAxes[j] : static_cast<mrope::Axis>(a);
         float angle =
             axis == mrope::Axis::NoPE
                 ? 0.0f
@@ -184,20 +184,27 @@ std::string moduleText(int64_t tokens, const std::string &alloc) {
   std::string pt = "tensor<3x" + T + "xi64>";
   return "func.func @rotate(%qm: " + qm + ", %km: " + km + ", %pm: " + pm +
          ") attributes {llvm.emit_c_interface} {\n"
-         "  %q = bufferization.to_tensor %qm restrict writable : " + qm +
-         " to " + qType + "\n"
-         "  %k = bufferization.to_tensor %km restrict writable : " + km +
-         " to " + kType + "\n"
-         "  %p = bufferization.to_tensor %pm restrict : " + pm + " to " + pt +
+         "  %q = bufferization.to_tensor %qm restrict writable : " +
+         qm + " to " + qType +
+         "\n"
+         "  %k = bufferization.to_tensor %km restrict writable : " +
+         km + " to " + kType +
+         "\n"
+         "  %p = bufferization.to_tensor %pm restrict : " +
+         pm + " to " + pt +
          "\n"
          "  %f = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>\n"
-         "  %qr, %kr = mrope.apply %q, %k positions(%p : " + pt +
+         "  %qr, %kr = mrope.apply %q, %k positions(%p : " +
+         pt +
          ") freqs(%f : tensor<64xf32>) layout thd rotary <alloc = " + alloc +
-         ", rotary_dim = 128> : " + qType + ", " + kType + "\n"
+         ", rotary_dim = 128> : " + qType + ", " + kType +
+         "\n"
          "  bufferization.materialize_in_destination %qr in writable %qm : (" +
-         qType + ", " + qm + ") -> ()\n"
+         qType + ", " + qm +
+         ") -> ()\n"
          "  bufferization.materialize_in_destination %kr in writable %km : (" +
-         kType + ", " + km + ") -> ()\n"
+         kType + ", " + km +
+         ") -> ()\n"
          "  return\n}\n";
 }
 
@@ -227,10 +234,10 @@ int main(int argc, char **argv) {
   std::vector<float> invFreq = mrope::freq::defaultInvFreq(kDim, kTheta);
 
   if (!emitJson)
-    llvm::outs() << llvm::format(
-        "%-24s %6s %22s %22s %22s %9s %9s %10s\n", "allocation", "T",
-        "ours ms (min-max)", "naive ms (min-max)", "probe ms (min-max)",
-        "probe/us", "naive/us", "max err");
+    llvm::outs() << llvm::format("%-24s %6s %22s %22s %22s %9s %9s %10s\n",
+                                 "allocation", "T", "ours ms (min-max)",
+                                 "naive ms (min-max)", "probe ms (min-max)",
+                                 "probe/us", "naive/us", "max err");
   std::vector<std::string> json;
   bool allOk = true;
   for (int64_t tokens : shapes) {
@@ -242,8 +249,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < k0.size(); ++i)
       k0[i] = floatToBf16(std::cos(0.002f * static_cast<float>(i % 100019)));
     for (const Allocation &alloc : allocations) {
-      OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(
-          moduleText(tokens, alloc.attr), &context);
+      OwningOpRef<ModuleOp> module =
+          parseSourceString<ModuleOp>(moduleText(tokens, alloc.attr), &context);
       if (!module)
         return 1;
       PassManager pm(&context);
@@ -315,17 +322,19 @@ int main(int argc, char **argv) {
       // loop rounds once: a few bf16 ulps of |x| <= 1 apart at most.
       double err = 0;
       for (size_t i = 0; i < q.size(); ++i)
-        err = std::max(err, static_cast<double>(std::fabs(
-                                bf16ToFloat(q[i]) - bf16ToFloat(qn[i]))));
+        err = std::max(err, static_cast<double>(std::fabs(bf16ToFloat(q[i]) -
+                                                          bf16ToFloat(qn[i]))));
       for (size_t i = 0; i < k.size(); ++i)
-        err = std::max(err, static_cast<double>(std::fabs(
-                                bf16ToFloat(k[i]) - bf16ToFloat(kn[i]))));
+        err = std::max(err, static_cast<double>(std::fabs(bf16ToFloat(k[i]) -
+                                                          bf16ToFloat(kn[i]))));
       bool ok = err <= 6.0 / 256.0;
       allOk = allOk && ok;
 
       Timing ours = measure([&] { rotateFn(&qd, &kd, &pd); }, repetitions);
       Timing naive = measure(
-          [&] { naiveRotate(qn, kn, pos, tokens, invFreq, pairAxes, headAxes); },
+          [&] {
+            naiveRotate(qn, kn, pos, tokens, invFreq, pairAxes, headAxes);
+          },
           repetitions);
       Timing floor = measure([&] { probe(q, k); }, repetitions);
       double ratio = floor.median / ours.median;
@@ -335,7 +344,8 @@ int main(int argc, char **argv) {
         json.push_back(llvm::formatv(
             "{{\"allocation\": \"{0}\", \"tokens\": {1}, \"ours_ms\": {2}, "
             "\"ours_min_ms\": {3}, \"ours_max_ms\": {4}, "
-            "\"bandwidth_probe_ms\": {5}, \"naive_ms\": {6}, \"torch_ms\": null, "
+            "\"bandwidth_probe_ms\": {5}, \"naive_ms\": {6}, \"torch_ms\": "
+            "null, "
             "\"ratio_vs_probe\": {7}, \"speedup_vs_naive\": {8}, "
             "\"ours_gb_per_s\": {9}, \"max_abs_err_vs_naive\": {10}, "
             "\"check\": \"{11}\"}",
@@ -344,8 +354,7 @@ int main(int argc, char **argv) {
             ok ? "pass" : "FAIL"));
       } else {
         auto range = [](Timing t) {
-          return llvm::formatv("{0:f3} ({1:f3}-{2:f3})", t.median, t.min,
-                               t.max)
+          return llvm::formatv("{0:f3} ({1:f3}-{2:f3})", t.median, t.min, t.max)
               .str();
         };
         llvm::outs() << llvm::format(

@@ -19,8 +19,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/IR/TypeUtilities.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -83,8 +83,8 @@ Value positionsToF32(OpBuilder &b, Location loc, Value positions) {
              ValueRange{init}, ArrayRef<AffineMap>{id, id},
              parallel(type.getRank()),
              [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               Value f = arith::SIToFPOp::create(nb, nloc, nb.getF32Type(),
-                                                 args[0]);
+               Value f =
+                   arith::SIToFPOp::create(nb, nloc, nb.getF32Type(), args[0]);
                linalg::YieldOp::create(nb, nloc, f);
              })
       .getResult(0);
@@ -125,16 +125,15 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
   const int64_t headPos = perHead ? tokenRank - 1 : -1;
   SmallVector<OpFoldResult> tableSizes(tokenSizes);
   if (perHead)
-    tableSizes.insert(tableSizes.begin() + headPos,
-                      b.getIndexAttr(numKVHeads));
+    tableSizes.insert(tableSizes.begin() + headPos, b.getIndexAttr(numKVHeads));
   tableSizes.push_back(b.getIndexAttr(numPairs));
   const int64_t tableRank = tableSizes.size();
 
   Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
-  Value table = linalg::FillOp::create(b, loc, ValueRange{zero},
-                                       ValueRange{emptyLike(b, loc, tableSizes,
-                                                            f32)})
-                    .getResult(0);
+  Value table =
+      linalg::FillOp::create(b, loc, ValueRange{zero},
+                             ValueRange{emptyLike(b, loc, tableSizes, f32)})
+          .getResult(0);
 
   // Runs over pairs, or over KV heads (all pairs of a head read its axis).
   std::vector<AxisRun> runs =
@@ -169,10 +168,9 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
         rowExprs.push_back(b.getAffineDimExpr(d));
     }
     MLIRContext *ctx = b.getContext();
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(tableRank, 0, rowExprs, ctx),
-        AffineMap::get(tableRank, 0, freqExprs, ctx),
-        b.getMultiDimIdentityMap(tableRank)};
+    SmallVector<AffineMap> maps = {AffineMap::get(tableRank, 0, rowExprs, ctx),
+                                   AffineMap::get(tableRank, 0, freqExprs, ctx),
+                                   b.getMultiDimIdentityMap(tableRank)};
     // Write the run straight into its strided slice of the table, so the
     // table is filled in place.
     auto runType = RankedTensorType::get(
@@ -276,13 +274,13 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
         };
         int64_t stride = neox ? 1 : 2;
         auto [off1, sizes, strides] = rowSlice(out, 0, stride);
-        auto [off2, sizes2, strides2] = rowSlice(out, neox ? numPairs : 1,
-                                                 stride);
+        auto [off2, sizes2, strides2] =
+            rowSlice(out, neox ? numPairs : 1, stride);
         auto halfType = RankedTensorType::get({numPairs}, elementType);
-        Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
-                                                  off1, sizes, strides);
-        Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
-                                                  off2, sizes2, strides2);
+        Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out, off1,
+                                                  sizes, strides);
+        Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out, off2,
+                                                  sizes2, strides2);
         // The row of cos/sin: [B], [KV], S of the table, all pairs.
         SmallVector<OpFoldResult> tOffsets;
         if (!l.packed())
@@ -339,8 +337,8 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
           Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
           auto rowType = VectorType::get({width}, elementType);
           auto f32Vec = VectorType::get({numPairs}, f32);
-          Value pad = arith::ConstantOp::create(
-              nb, nloc, nb.getZeroAttr(elementType));
+          Value pad =
+              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(elementType));
           Value padF = arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(f32));
           SmallVector<bool> inBounds = {true};
           SmallVector<Value> rowIndices(iv.begin(), iv.end());
@@ -351,9 +349,8 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
           if (neox) {
             v1 = vector::ExtractStridedSliceOp::create(nb, nloc, row, {0},
                                                        {numPairs}, {1});
-            v2 = vector::ExtractStridedSliceOp::create(nb, nloc, row,
-                                                       {numPairs}, {numPairs},
-                                                       {1});
+            v2 = vector::ExtractStridedSliceOp::create(
+                nb, nloc, row, {numPairs}, {numPairs}, {1});
           } else {
             auto halves = vector::DeinterleaveOp::create(nb, nloc, row);
             v1 = halves.getRes1();
@@ -366,8 +363,8 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
           auto [y1, y2] = rotatePair(nb, nloc, v1, v2, cv, sv);
           Value joined;
           if (neox) {
-            Value empty = arith::ConstantOp::create(
-                nb, nloc, rowType, nb.getZeroAttr(rowType));
+            Value empty = arith::ConstantOp::create(nb, nloc, rowType,
+                                                    nb.getZeroAttr(rowType));
             joined = vector::InsertStridedSliceOp::create(nb, nloc, y1, empty,
                                                           {0}, {1});
             joined = vector::InsertStridedSliceOp::create(nb, nloc, y2, joined,
@@ -383,10 +380,10 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
           auto sliceType = RankedTensorType::get({width}, elementType);
           Value target = tensor::ExtractSliceOp::create(
               nb, nloc, sliceType, out, rowOffsets, rowSizes, unit);
-          Value written = vector::TransferWriteOp::create(
-                              nb, nloc, joined, target, ValueRange{zero},
-                              inBounds)
-                              .getResult();
+          Value written =
+              vector::TransferWriteOp::create(nb, nloc, joined, target,
+                                              ValueRange{zero}, inBounds)
+                  .getResult();
           auto inParallel = scf::InParallelOp::create(nb, nloc);
           OpBuilder::InsertionGuard guard(nb);
           nb.setInsertionPointToStart(inParallel.getBody());
@@ -451,15 +448,15 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
     }
     Location loc = op.getLoc();
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value angles = buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary,
-                               *numKV);
-    auto [cosTable, sinTable] = buildCosSin(
-        rewriter, loc, angles, rotary.getAttentionScaling());
+    Value angles =
+        buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary, *numKV);
+    auto [cosTable, sinTable] =
+        buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
     Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
                      op.getLayout(), groupSize, op.getInverse(), vectorRows);
-    Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
-                     op.getLayout(), /*groupSize=*/1, op.getInverse(),
-                     vectorRows);
+    Value k =
+        rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
+               op.getLayout(), /*groupSize=*/1, op.getInverse(), vectorRows);
     rewriter.replaceOp(op, {q, k});
     return success();
   }
@@ -477,10 +474,10 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
       return failure();
     Location loc = op.getLoc();
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value angles = buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary,
-                               *numKV);
-    auto [cosTable, sinTable] = buildCosSin(
-        rewriter, loc, angles, rotary.getAttentionScaling());
+    Value angles =
+        buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary, *numKV);
+    auto [cosTable, sinTable] =
+        buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
 
     // Expand [.., P] to the Hugging Face [.., D] layout.
     auto resultType = cast<RankedTensorType>(op.getCos().getType());
@@ -490,8 +487,7 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
       exprs.push_back(rewriter.getAffineDimExpr(i));
     exprs.push_back(pairOf(rewriter.getAffineDimExpr(rank - 1),
                            rotary.getPairs(), rotary.getRotaryDim() / 2));
-    AffineMap tableMap =
-        AffineMap::get(rank, 0, exprs, rewriter.getContext());
+    AffineMap tableMap = AffineMap::get(rank, 0, exprs, rewriter.getContext());
     AffineMap id = rewriter.getMultiDimIdentityMap(rank);
     SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, angles);
     sizes.back() = rewriter.getIndexAttr(rotary.getRotaryDim());
@@ -547,13 +543,12 @@ struct DecodePositionsOpLowering : OpRewritePattern<DecodePositionsOp> {
               Value k = linalg::IndexOp::create(nb, nloc, 2);
               Value sum;
               if (isa<FloatType>(elementType)) {
-                Value k64 = arith::IndexCastOp::create(nb, nloc,
-                                                       nb.getI64Type(), k);
+                Value k64 =
+                    arith::IndexCastOp::create(nb, nloc, nb.getI64Type(), k);
                 Value kf = arith::SIToFPOp::create(nb, nloc, elementType, k64);
                 sum = arith::AddFOp::create(nb, nloc, args[0], kf);
               } else {
-                Value ki =
-                    arith::IndexCastOp::create(nb, nloc, elementType, k);
+                Value ki = arith::IndexCastOp::create(nb, nloc, elementType, k);
                 sum = arith::AddIOp::create(nb, nloc, args[0], ki);
               }
               linalg::YieldOp::create(nb, nloc, sum);
@@ -577,9 +572,9 @@ struct SequenceLengthOpLowering : OpRewritePattern<SequenceLengthOp> {
     Type elementType = type.getElementType();
     Value lowest = arith::ConstantOp::create(
         rewriter, loc,
-        IntegerAttr::get(elementType,
-                         APInt::getSignedMinValue(
-                             elementType.getIntOrFloatBitWidth())));
+        IntegerAttr::get(
+            elementType,
+            APInt::getSignedMinValue(elementType.getIntOrFloatBitWidth())));
     Value init = linalg::FillOp::create(
                      rewriter, loc, ValueRange{lowest},
                      ValueRange{tensor::EmptyOp::create(
@@ -601,7 +596,8 @@ struct SequenceLengthOpLowering : OpRewritePattern<SequenceLengthOp> {
             .getResult(0);
     Value value = tensor::ExtractOp::create(rewriter, loc, largest);
     if (elementType != rewriter.getI64Type())
-      value = arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(), value);
+      value =
+          arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(), value);
     Value one = arith::ConstantIntOp::create(rewriter, loc, 1, 64);
     rewriter.replaceOpWithNewOp<arith::AddIOp>(op, value, one);
     return success();
@@ -626,8 +622,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
     auto type = cast<RankedTensorType>(op.getInvFreq().getType());
     Value length = op.getSeqLen();
     if (length.getType() != rewriter.getI64Type())
-      length = arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(),
-                                      length);
+      length =
+          arith::ExtSIOp::create(rewriter, loc, rewriter.getI64Type(), length);
 
     if (scaling.getKind() == ScalingKind::LongRoPE) {
       int64_t original = params.originalMaxPositionEmbeddings.value_or(
@@ -662,8 +658,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
         rewriter, loc,
         arith::MulFOp::create(rewriter, loc, constant(params.factor), lengthF),
         constant(static_cast<double>(l0)));
-    Value grown =
-        arith::SubFOp::create(rewriter, loc, ratio, constant(params.factor - 1));
+    Value grown = arith::SubFOp::create(rewriter, loc, ratio,
+                                        constant(params.factor - 1));
     Value powered = math::PowFOp::create(
         rewriter, loc, grown,
         constant(static_cast<double>(dim) / static_cast<double>(dim - 2)));
@@ -671,10 +667,10 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
     // inv_freq[j] = 1 / base^(float(2j) / D)
     SmallVector<float> exponents;
     for (int64_t j = 0; j < dim / 2; ++j)
-      exponents.push_back(static_cast<float>(2 * j) /
-                          static_cast<float>(dim));
+      exponents.push_back(static_cast<float>(2 * j) / static_cast<float>(dim));
     Value exps = arith::ConstantOp::create(
-        rewriter, loc, DenseElementsAttr::get(type, ArrayRef<float>(exponents)));
+        rewriter, loc,
+        DenseElementsAttr::get(type, ArrayRef<float>(exponents)));
     Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), f32);
     AffineMap id = rewriter.getMultiDimIdentityMap(1);
     Value result =
@@ -683,8 +679,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
             ArrayRef<AffineMap>{id, id}, parallel(1),
             [&](OpBuilder &nb, Location nloc, ValueRange args) {
               Value p = math::PowFOp::create(nb, nloc, base, args[0]);
-              Value one = arith::ConstantOp::create(nb, nloc,
-                                                    nb.getF32FloatAttr(1.0f));
+              Value one =
+                  arith::ConstantOp::create(nb, nloc, nb.getF32FloatAttr(1.0f));
               Value inv = arith::DivFOp::create(nb, nloc, one, p);
               linalg::YieldOp::create(nb, nloc, inv);
             })
@@ -696,8 +692,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
 
 /// Why an op has no lowering yet, or empty if it has one.
 std::string unsupportedReason(Operation *op) {
-  if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
-          SequenceLengthOp, RopeIndexOp>(op))
+  if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp, SequenceLengthOp,
+          RopeIndexOp>(op))
     return {};
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
@@ -736,8 +732,7 @@ struct ConvertMRopeToLinalgPass
     WalkResult leftover = getOperation()->walk([](Operation *op) {
       if (!isa<MRopeDialect>(op->getDialect()))
         return WalkResult::advance();
-      op->emitError() << "'" << op->getName() << "' "
-                      << unsupportedReason(op);
+      op->emitError() << "'" << op->getName() << "' " << unsupportedReason(op);
       return WalkResult::interrupt();
     });
     if (leftover.wasInterrupted())

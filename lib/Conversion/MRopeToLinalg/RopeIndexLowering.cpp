@@ -185,17 +185,16 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                               : Value(arith::TruncIOp::create(t.b, posElem, v));
     };
     // Outputs, padded slots pre-filled (1 legacy, 0 in hf5).
-    Value fill = fractional
-                     ? Value(arith::ConstantOp::create(
-                           b, FloatAttr::get(posElem, 1.0)))
-                     : Value(arith::ConstantOp::create(
-                           b, IntegerAttr::get(posElem, hf5 ? 0 : 1)));
+    Value fill =
+        fractional
+            ? Value(arith::ConstantOp::create(b, FloatAttr::get(posElem, 1.0)))
+            : Value(arith::ConstantOp::create(
+                  b, IntegerAttr::get(posElem, hf5 ? 0 : 1)));
     Value positions =
         linalg::FillOp::create(
             b, ValueRange{fill},
             ValueRange{tensor::EmptyOp::create(
-                b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), cB, cN},
-                posElem)})
+                b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), cB, cN}, posElem)})
             .getResult(0);
     Value deltas = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{cB, b.getIndexAttr(1)}, posElem);
@@ -211,8 +210,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     };
 
     // Rows. Carried: outputs, grid cursors, first error.
-    SmallVector<Value> rowInit = {positions, deltas, nexts, zero, zero, zero,
-                                  zero,      zero,   zero,  zero};
+    SmallVector<Value> rowInit = {positions, deltas, nexts, zero, zero,
+                                  zero,      zero,   zero,  zero, zero};
     auto rowLoop = scf::ForOp::create(
         b, c0, cB, c1, rowInit,
         [&](OpBuilder &nb, Location loc, Value row, ValueRange rowArgs) {
@@ -239,19 +238,45 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
 
           // Token scan state.
           enum {
-            Positions, Next, RowMax, Unpadded, RemImg, RemVid, ImgIdx, VidIdx,
-            Frame, Remaining, BlockStart, BlockH, BlockW, BlockTokens,
-            BlockVideo, BlockSpg, LocalMax, BlockCount, Code, Seq, Block,
-            Detail, TMax, LastVisual, RunStart, RunLength, BlockTextLen,
-            BlockRunStart, CircleMin, CircleRange, CircleShift, NumState
+            Positions,
+            Next,
+            RowMax,
+            Unpadded,
+            RemImg,
+            RemVid,
+            ImgIdx,
+            VidIdx,
+            Frame,
+            Remaining,
+            BlockStart,
+            BlockH,
+            BlockW,
+            BlockTokens,
+            BlockVideo,
+            BlockSpg,
+            LocalMax,
+            BlockCount,
+            Code,
+            Seq,
+            Block,
+            Detail,
+            TMax,
+            LastVisual,
+            RunStart,
+            RunLength,
+            BlockTextLen,
+            BlockRunStart,
+            CircleMin,
+            CircleRange,
+            CircleShift,
+            NumState
           };
           SmallVector<Value> init(NumState);
           init[Positions] = rowArgs[0];
           init[Next] = P(s, 0);
-          init[RowMax] =
-              fractional
-                  ? P(s, -std::numeric_limits<double>::infinity())
-                  : s.c(std::numeric_limits<int64_t>::min());
+          init[RowMax] = fractional
+                             ? P(s, -std::numeric_limits<double>::infinity())
+                             : s.c(std::numeric_limits<int64_t>::min());
           init[TMax] = init[RowMax];
           init[LastVisual] = P(s, 0);
           init[RunStart] = P(s, 0);
@@ -300,10 +325,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value startImg = t.boolean(false), startVid = t.boolean(false);
                 if (!vanilla) {
                   Value free = t.andi(real, t.notb(inBlock));
-                  startImg = t.andi(t.andi(free, isImgPad),
-                                    t.gt(st[RemImg], zero));
-                  startVid = t.andi(t.andi(free, isVidPad),
-                                    t.gt(st[RemVid], zero));
+                  startImg =
+                      t.andi(t.andi(free, isImgPad), t.gt(st[RemImg], zero));
+                  startVid =
+                      t.andi(t.andi(free, isVidPad), t.gt(st[RemVid], zero));
                 }
                 Value start = t.ori(startImg, startVid);
                 Value gridIdx = t.sel(startImg, st[ImgIdx], st[VidIdx]);
@@ -322,14 +347,17 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     return {t.load(grids, {gi, c0}), t.load(grids, {gi, c1}),
                             t.load(grids, {gi, c2})};
                   };
-                  SmallVector<Value> img = images ? readGrid(images)
-                                                  : SmallVector<Value>{one, one, one};
-                  SmallVector<Value> vid = videos ? readGrid(videos)
-                                                  : SmallVector<Value>{one, one, one};
-                  Value spg = arith::ConstantOp::create(
-                      ib, ib.getF32FloatAttr(1.0f));
+                  SmallVector<Value> img =
+                      images ? readGrid(images)
+                             : SmallVector<Value>{one, one, one};
+                  SmallVector<Value> vid =
+                      videos ? readGrid(videos)
+                             : SmallVector<Value>{one, one, one};
+                  Value spg =
+                      arith::ConstantOp::create(ib, ib.getF32FloatAttr(1.0f));
                   if (spgs) {
-                    Value raw = tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
+                    Value raw =
+                        tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
                     if (raw.getType() != t.f32)
                       raw = arith::TruncFOp::create(ib, t.f32, raw);
                     spg = t.sel(startVid, raw, spg);
@@ -339,25 +367,25 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                                      t.sel(startImg, img[1], vid[1]),
                                      t.sel(startImg, img[2], vid[2]), spg});
                   ib.setInsertionPointToStart(&gridIf.getElseRegion().front());
-                  Value unit = arith::ConstantOp::create(
-                      ib, ib.getF32FloatAttr(0.0f));
-                  scf::YieldOp::create(ib, ValueRange{one, mergeSize, mergeSize,
-                                                      unit});
+                  Value unit =
+                      arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
+                  scf::YieldOp::create(
+                      ib, ValueRange{one, mergeSize, mergeSize, unit});
                 }
                 Value gt = gridIf.getResult(0), gh = gridIf.getResult(1),
                       gw = gridIf.getResult(2), gspg = gridIf.getResult(3);
                 err.record(t, t.andi(start, t.notb(haveGrid)), kNoGridLeft,
                            row64, st[BlockCount], gridIdx);
-                Value badSize = t.andi(
-                    fetch, t.ori(t.le(gt, zero),
-                                 t.ori(t.le(gh, zero), t.le(gw, zero))));
-                err.record(t, badSize, kBadGridSize, row64, st[BlockCount],
-                           t.sel(t.le(gt, zero), gt,
-                                 t.sel(t.le(gh, zero), gh, gw)));
-                Value notMerged = t.andi(
-                    t.andi(fetch, t.notb(badSize)),
-                    t.ori(t.ne(t.rem(gh, mergeSize), zero),
-                          t.ne(t.rem(gw, mergeSize), zero)));
+                Value badSize =
+                    t.andi(fetch, t.ori(t.le(gt, zero),
+                                        t.ori(t.le(gh, zero), t.le(gw, zero))));
+                err.record(
+                    t, badSize, kBadGridSize, row64, st[BlockCount],
+                    t.sel(t.le(gt, zero), gt, t.sel(t.le(gh, zero), gh, gw)));
+                Value notMerged =
+                    t.andi(t.andi(fetch, t.notb(badSize)),
+                           t.ori(t.ne(t.rem(gh, mergeSize), zero),
+                                 t.ne(t.rem(gw, mergeSize), zero)));
                 err.record(t, notMerged, kNotMergeable, row64, st[BlockCount],
                            t.sel(t.ne(t.rem(gh, mergeSize), zero), gh, gw));
                 Value ok = t.andi(fetch, t.notb(t.ori(badSize, notMerged)));
@@ -387,10 +415,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                   auto constants = scf::IfOp::create(
                       ib, TypeRange{t.f32, t.f32, t.f32}, ok, true);
                   OpBuilder::InsertionGuard guard(ib);
-                  ib.setInsertionPointToStart(&constants.getThenRegion().front());
+                  ib.setInsertionPointToStart(
+                      &constants.getThenRegion().front());
                   SmallVector<Value> c = circleBlockConstants(t, design, H, W);
                   scf::YieldOp::create(ib, c);
-                  ib.setInsertionPointToStart(&constants.getElseRegion().front());
+                  ib.setInsertionPointToStart(
+                      &constants.getElseRegion().front());
                   scf::YieldOp::create(ib, ValueRange{st[CircleMin],
                                                       st[CircleRange],
                                                       st[CircleShift]});
@@ -404,15 +434,17 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value tookImg = t.andi(startImg, haveGrid);
                 Value tookVid = t.andi(startVid, haveGrid);
                 st[ImgIdx] = t.sel(tookImg, t.add(st[ImgIdx], one), st[ImgIdx]);
-                st[RemImg] = t.sel(startImg, t.sub(st[RemImg], one), st[RemImg]);
-                st[RemVid] = t.sel(startVid, t.sub(st[RemVid], one), st[RemVid]);
+                st[RemImg] =
+                    t.sel(startImg, t.sub(st[RemImg], one), st[RemImg]);
+                st[RemVid] =
+                    t.sel(startVid, t.sub(st[RemVid], one), st[RemVid]);
                 if (perFrame) {
                   Value frame = t.add(st[Frame], one);
                   Value lastFrame = t.andi(tookVid, t.le(gt, frame));
                   st[VidIdx] =
                       t.sel(lastFrame, t.add(st[VidIdx], one), st[VidIdx]);
-                  st[Frame] = t.sel(lastFrame, zero,
-                                    t.sel(tookVid, frame, st[Frame]));
+                  st[Frame] =
+                      t.sel(lastFrame, zero, t.sel(tookVid, frame, st[Frame]));
                 } else {
                   st[VidIdx] =
                       t.sel(tookVid, t.add(st[VidIdx], one), st[VidIdx]);
@@ -424,8 +456,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value visual = t.andi(real, t.gt(st[Remaining], zero));
                 Value k = t.sub(st[BlockTokens], st[Remaining]);
                 Value expectedPad = t.sel(st[BlockVideo], isVidPad, isImgPad);
-                err.record(t, t.andi(visual, t.notb(expectedPad)),
-                           kPadMismatch, row64, t.sub(st[BlockCount], one), k);
+                err.record(t, t.andi(visual, t.notb(expectedPad)), kPadMismatch,
+                           row64, t.sub(st[BlockCount], one), k);
                 // A pad token no block covers: the previous block's grid is
                 // smaller than its pad tokens.
                 if (!vanilla)
@@ -489,10 +521,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     SmallVector<Value> xyz = circleOffsets(
                         t, design, k, st[BlockH], st[BlockW], st[CircleMin],
                         st[CircleRange], st[CircleShift]);
-                    Value textLen = arith::TruncFOp::create(ib, t.f32,
-                                                            st[BlockTextLen]);
-                    Value runStart = arith::TruncFOp::create(ib, t.f32,
-                                                             st[BlockRunStart]);
+                    Value textLen =
+                        arith::TruncFOp::create(ib, t.f32, st[BlockTextLen]);
+                    Value runStart =
+                        arith::TruncFOp::create(ib, t.f32, st[BlockRunStart]);
                     auto place = [&](Value offset) -> Value {
                       Value a = arith::AddFOp::create(ib, offset, textLen);
                       Value sum = arith::AddFOp::create(ib, a, runStart);
@@ -527,13 +559,13 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 tv = t.sel(visual, tv, st[Next]);
                 hv = t.sel(visual, hv, st[Next]);
                 wv = t.sel(visual, wv, st[Next]);
-                Value currentBlock = t.sel(visual, t.sub(st[BlockCount], one),
-                                           st[BlockCount]);
-                err.record(t, t.andi(real, pGt(t, tv, P(t, 9007199254740992.0))),
-                           kOverflow, row64, currentBlock,
-                           fractional ? Value(arith::FPToSIOp::create(
-                                            ib, t.i64, tv))
-                                      : tv);
+                Value currentBlock =
+                    t.sel(visual, t.sub(st[BlockCount], one), st[BlockCount]);
+                err.record(
+                    t, t.andi(real, pGt(t, tv, P(t, 9007199254740992.0))),
+                    kOverflow, row64, currentBlock,
+                    fractional ? Value(arith::FPToSIOp::create(ib, t.i64, tv))
+                               : tv);
                 Value pos = st[Positions];
                 for (auto [rowIdx, v] :
                      llvm::enumerate(ArrayRef<Value>{tv, hv, wv})) {
@@ -543,8 +575,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 }
                 st[Positions] = pos;
                 Value tokenMax = pMax(t, tv, pMax(t, hv, wv));
-                st[RowMax] = t.sel(real, pMax(t, st[RowMax], tokenMax),
-                                   st[RowMax]);
+                st[RowMax] =
+                    t.sel(real, pMax(t, st[RowMax], tokenMax), st[RowMax]);
                 st[TMax] = t.sel(real, pMax(t, st[TMax], tv), st[TMax]);
                 // VideoRoPE/HoPE resume after the t extent only.
                 bool tOnly = kind == PositionDesign::VideoRoPE ||
@@ -553,17 +585,17 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value previous = kind == PositionDesign::CircleRoPE
                                      ? t.sel(firstToken, local, st[LocalMax])
                                      : st[LocalMax];
-                st[LocalMax] = t.sel(visual,
-                                     pMax(t, previous, tOnly ? tLocal : local),
-                                     st[LocalMax]);
+                st[LocalMax] =
+                    t.sel(visual, pMax(t, previous, tOnly ? tLocal : local),
+                          st[LocalMax]);
                 st[Remaining] =
                     t.sel(visual, t.sub(st[Remaining], one), st[Remaining]);
                 Value ends = t.andi(visual, t.eq(st[Remaining], zero));
                 Value advance;
                 if (kind == PositionDesign::OmniRoPE) {
                   // shift += max((T - 1) * stride + 1, H, W)
-                  Value frames = t.div(st[BlockTokens],
-                                       t.mul(st[BlockH], st[BlockW]));
+                  Value frames =
+                      t.div(st[BlockTokens], t.mul(st[BlockH], st[BlockW]));
                   Value extent = pAdd(
                       t,
                       arith::MulFOp::create(ib, pFromInt(t, t.sub(frames, one)),
@@ -585,7 +617,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                   // max + 1 of the block, a float32 tensor op.
                   Value top = arith::TruncFOp::create(ib, t.f32, st[LocalMax]);
                   Value next = arith::AddFOp::create(
-                      ib, top, arith::ConstantOp::create(ib, ib.getF32FloatAttr(1)));
+                      ib, top,
+                      arith::ConstantOp::create(ib, ib.getF32FloatAttr(1)));
                   blockNext = arith::ExtFOp::create(ib, t.f64, next);
                 }
                 Value isText = t.andi(real, t.notb(visual));
@@ -627,12 +660,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           Value delta = pSub(r, next, pFromInt(r, hf5 ? res[Unpadded] : n64));
           Value newDeltas = tensor::InsertOp::create(
               rb, toPos(r, delta), rowArgs[1], ValueRange{row, c0});
-          Value newNexts = tensor::InsertOp::create(rb, toPos(r, next), rowArgs[2],
-                                                    ValueRange{row});
-          scf::YieldOp::create(
-              rb, ValueRange{res[Positions], newDeltas, newNexts, res[ImgIdx],
-                             res[VidIdx], res[Frame], err.code, err.seq,
-                             err.block, err.detail});
+          Value newNexts = tensor::InsertOp::create(
+              rb, toPos(r, next), rowArgs[2], ValueRange{row});
+          scf::YieldOp::create(rb, ValueRange{res[Positions], newDeltas,
+                                              newNexts, res[ImgIdx],
+                                              res[VidIdx], res[Frame], err.code,
+                                              err.seq, err.block, err.detail});
         });
 
     SmallVector<Value> out(rowLoop.getResults());
@@ -640,16 +673,16 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     if (!vanilla) {
       // Grids left over after every block was positioned.
       Value unused = s.add(s.sub(numImages, out[3]), s.sub(numVideos, out[4]));
-      err.record(s, s.ori(s.gt(unused, zero), s.gt(out[5], zero)),
-                 kUnusedGrids, minusOne, minusOne, unused);
+      err.record(s, s.ori(s.gt(unused, zero), s.gt(out[5], zero)), kUnusedGrids,
+                 minusOne, minusOne, unused);
     }
     Value status = tensor::FromElementsOp::create(
         b, RankedTensorType::get({4}, s.i64), err.values());
     SmallVector<Value> replacements = {out[0], out[1], out[2], status};
     for (unsigned i = 0; i < replacements.size(); ++i)
       if (replacements[i].getType() != op.getResult(i).getType())
-        replacements[i] =
-            tensor::CastOp::create(b, op.getResult(i).getType(), replacements[i]);
+        replacements[i] = tensor::CastOp::create(b, op.getResult(i).getType(),
+                                                 replacements[i]);
     rewriter.replaceOp(op, replacements);
     return success();
   }
@@ -695,12 +728,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     if (design.getCircle()) {
       const float twoPi = static_cast<float>(2.0 * M_PI);
       Value theta = math::Atan2Op::create(b, y, x);
-      Value normalized = mul(
-          arith::DivFOp::create(b, arith::SubFOp::create(b, theta, thetaMin),
-                                range),
-          cst(twoPi));
-      Value positive = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                             range, cst(0.0f));
+      Value normalized =
+          mul(arith::DivFOp::create(
+                  b, arith::SubFOp::create(b, theta, thetaMin), range),
+              cst(twoPi));
+      Value positive =
+          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, range, cst(0.0f));
       normalized = t.sel(positive, normalized, theta);
       Value n = arith::SIToFPOp::create(b, t.f32, t.mul(H, W));
       Value kf = arith::SIToFPOp::create(b, t.f32, k);
@@ -772,8 +805,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           [&](OpBuilder &lb, Location loc, Value i, ValueRange acc) {
             ImplicitLocOpBuilder ib(loc, lb);
             Scalars s(ib);
-            SmallVector<Value> xyz = circleOffsets(
-                s, unshifted, s.toI64(i), H, W, thetaMin, range, zero);
+            SmallVector<Value> xyz = circleOffsets(s, unshifted, s.toI64(i), H,
+                                                   W, thetaMin, range, zero);
             Value lo = arith::MinimumFOp::create(
                 ib, acc[0],
                 arith::MinimumFOp::create(
@@ -808,7 +841,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       Value product = arith::MulFOp::create(b, f, s);
       product = arith::MulFOp::create(
           b, product,
-          arith::ConstantOp::create(b, b.getF32FloatAttr(static_cast<float>(tps))));
+          arith::ConstantOp::create(
+              b, b.getF32FloatAttr(static_cast<float>(tps))));
       return arith::FPToSIOp::create(b, t.i64, product);
     }
     case CompatMode::HF457: {
@@ -817,8 +851,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     }
     case CompatMode::HF5: {
       Value sInt = arith::FPToSIOp::create(b, t.i64, s);
-      Value interval = t.sel(isVideo, t.mul(t.c(static_cast<int64_t>(tps)), sInt),
-                             t.c(1));
+      Value interval =
+          t.sel(isVideo, t.mul(t.c(static_cast<int64_t>(tps)), sInt), t.c(1));
       return t.mul(tau, interval);
     }
     }

@@ -1,4 +1,5 @@
-//===- RopeIndexLowering.h - mrope.rope_index to scf -------------*- C++ -*-===//
+//===- RopeIndexLowering.h - mrope.rope_index to scf -------------*- C++
+//-*-===//
 
 #ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ROPEINDEXLOWERING_H
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ROPEINDEXLOWERING_H

@@ -115,8 +115,7 @@ void mrope::detail::printF64(AsmPrinter &printer, double value) {
   printer << formatF64(value);
 }
 
-void mrope::detail::printF64Array(AsmPrinter &printer,
-                                  ArrayRef<F64> values) {
+void mrope::detail::printF64Array(AsmPrinter &printer, ArrayRef<F64> values) {
   printer << '[';
   llvm::interleaveComma(values, printer.getStream(),
                         [&](F64 v) { printF64(printer, v); });
@@ -151,9 +150,8 @@ AllocationAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                             "T/H/W/- characters, one per rotary pair";
     for (auto [i, c] : llvm::enumerate(map))
       if (!StringRef("THW-").contains(c))
-        return emitError() << "allocation map character '" << c
-                           << "' at pair " << i
-                           << " is not one of T, H, W or - (NoPE)";
+        return emitError() << "allocation map character '" << c << "' at pair "
+                           << i << " is not one of T, H, W or - (NoPE)";
     if (!section.empty())
       return emitError() << "'explicit' allocation takes a map, not a section";
     return success();
@@ -195,17 +193,16 @@ LogicalResult AllocationAttr::verifyPairCount(
   bool tTakesRest =
       kind == AllocationKind::VideoRoPE || kind == AllocationKind::HoPE;
   if (tTakesRest && sum > numPairs)
-    return emitError() << "'" << stringifyAllocationKind(kind)
-                       << "' sections [" << section[0] << ", " << section[1]
-                       << ", " << section[2] << "] sum to " << sum
-                       << " pairs, more than the " << numPairs
-                       << " pairs of rotary_dim " << 2 * numPairs;
+    return emitError() << "'" << stringifyAllocationKind(kind) << "' sections ["
+                       << section[0] << ", " << section[1] << ", " << section[2]
+                       << "] sum to " << sum << " pairs, more than the "
+                       << numPairs << " pairs of rotary_dim " << 2 * numPairs;
   if (!tTakesRest && sum != numPairs)
-    return emitError() << "'" << stringifyAllocationKind(kind)
-                       << "' sections [" << section[0] << ", " << section[1]
-                       << ", " << section[2] << "] sum to " << sum
-                       << " pairs, but rotary_dim " << 2 * numPairs << " has "
-                       << numPairs << " pairs (sum(section) must be "
+    return emitError() << "'" << stringifyAllocationKind(kind) << "' sections ["
+                       << section[0] << ", " << section[1] << ", " << section[2]
+                       << "] sum to " << sum << " pairs, but rotary_dim "
+                       << 2 * numPairs << " has " << numPairs
+                       << " pairs (sum(section) must be "
                        << "rotary_dim / 2)";
   return success();
 }
@@ -218,10 +215,10 @@ LogicalResult AllocationAttr::verifyKVHeadCount(
   int64_t sum = std::accumulate(section.begin(), section.end(), int64_t(0));
   if (sum > numKVHeads)
     return emitError() << "head-partitioned sections [" << section[0] << ", "
-                       << section[1] << ", " << section[2] << "] assign "
-                       << sum << " KV heads, but there are only " << numKVHeads
-                       << " (the NoPE head count " << numKVHeads << " - "
-                       << sum << " would be negative)";
+                       << section[1] << ", " << section[2] << "] assign " << sum
+                       << " KV heads, but there are only " << numKVHeads
+                       << " (the NoPE head count " << numKVHeads << " - " << sum
+                       << " would be negative)";
   return success();
 }
 
@@ -245,8 +242,7 @@ SmallVector<Axis> AllocationAttr::getPairAxes(int64_t numPairs) const {
       break;
     case AllocationKind::VideoRoPE:
     case AllocationKind::HoPE: {
-      Axis temporal =
-          getKind() == AllocationKind::HoPE ? Axis::NoPE : Axis::T;
+      Axis temporal = getKind() == AllocationKind::HoPE ? Axis::NoPE : Axis::T;
       if (j % 2 == 1 && j < 2 * s[1])
         axes[j] = Axis::H;
       else if (j % 2 == 0 && j > 0 && j < 2 * s[2])
@@ -283,7 +279,7 @@ SmallVector<Axis> AllocationAttr::getHeadAxes(int64_t numKVHeads) const {
     return axes;
   ArrayRef<int64_t> s = getSection();
   for (int64_t g = 0; g < numKVHeads; ++g)
-    axes[g] = g < s[0]                ? Axis::T
+    axes[g] = g < s[0]                 ? Axis::T
               : g < s[0] + s[1]        ? Axis::H
               : g < s[0] + s[1] + s[2] ? Axis::W
                                        : Axis::NoPE;
@@ -305,7 +301,8 @@ LogicalResult RotaryAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << " must be positive and even (channels rotate in "
                           "pairs)";
   if (!std::isfinite(attentionScaling) || attentionScaling <= 0.0)
-    return emitError() << "attention_scaling " << detail::formatF64(attentionScaling)
+    return emitError() << "attention_scaling "
+                       << detail::formatF64(attentionScaling)
                        << " must be finite and positive";
   return alloc.verifyPairCount(rotaryDim / 2, emitError);
 }
@@ -332,12 +329,12 @@ LogicalResult ScalingAttr::verify(
     bool present;
     bool allowed;
   };
-  bool yarn = kind == ScalingKind::YaRN, longrope = kind == ScalingKind::LongRoPE,
+  bool yarn = kind == ScalingKind::YaRN,
+       longrope = kind == ScalingKind::LongRoPE,
        llama3 = kind == ScalingKind::Llama3,
        dynamic = kind == ScalingKind::Dynamic;
   Field fields[] = {
-      {"factor", factor != 1.0,
-       kind != ScalingKind::Default},
+      {"factor", factor != 1.0, kind != ScalingKind::Default},
       {"max_position_embeddings", maxPositionEmbeddings.has_value(),
        dynamic || yarn || longrope},
       {"original_max_position_embeddings",
@@ -378,7 +375,8 @@ LogicalResult ScalingAttr::verify(
                           "max_position_embeddings (4.49 takes the correction "
                           "range from it)";
   if (yarn && betaFast && betaSlow && double(*betaFast) <= double(*betaSlow))
-    return emitError() << "yarn beta_fast " << detail::formatF64(double(*betaFast))
+    return emitError() << "yarn beta_fast "
+                       << detail::formatF64(double(*betaFast))
                        << " must be greater than beta_slow "
                        << detail::formatF64(double(*betaSlow));
   if (llama3) {
@@ -406,7 +404,8 @@ LogicalResult ScalingAttr::verify(
   }
   if (attentionFactor && (!std::isfinite(double(*attentionFactor)) ||
                           double(*attentionFactor) <= 0.0))
-    return emitError() << "attention_factor " << detail::formatF64(double(*attentionFactor))
+    return emitError() << "attention_factor "
+                       << detail::formatF64(double(*attentionFactor))
                        << " must be finite and positive";
   return success();
 }
@@ -416,8 +415,8 @@ LogicalResult ScalingAttr::verifyRotaryDim(
   if (getKind() == ScalingKind::LongRoPE &&
       static_cast<int64_t>(getShortFactor().size()) != rotaryDim / 2)
     return emitError() << "longrope factors have " << getShortFactor().size()
-                       << " entries, but rotary_dim " << rotaryDim
-                       << " has " << rotaryDim / 2 << " pairs";
+                       << " entries, but rotary_dim " << rotaryDim << " has "
+                       << rotaryDim / 2 << " pairs";
   return success();
 }
 
@@ -466,10 +465,9 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   double tokensPerSecond = tokensPerSecondParam;
   double visualStride = visualStrideParam;
   StringRef name = stringifyPositionDesign(kind);
-  bool qwen = kind == PositionDesign::MRoPE ||
-              kind == PositionDesign::AbsoluteTime ||
-              kind == PositionDesign::Qwen3VL ||
-              kind == PositionDesign::Vanilla;
+  bool qwen =
+      kind == PositionDesign::MRoPE || kind == PositionDesign::AbsoluteTime ||
+      kind == PositionDesign::Qwen3VL || kind == PositionDesign::Vanilla;
   if (compat != CompatMode::Reference && !qwen)
     return emitError() << "compat = " << stringifyCompatMode(compat)
                        << " reproduces a transformers release and applies "
@@ -477,24 +475,27 @@ LogicalResult DesignAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                           "not '"
                        << name << "'";
   if (!std::isfinite(temporalStride) || temporalStride < 0.0)
-    return emitError() << "temporal_stride " << detail::formatF64(temporalStride)
+    return emitError() << "temporal_stride "
+                       << detail::formatF64(temporalStride)
                        << " must be finite and non-negative";
   if (tokensPerSecond != 2.0 && kind != PositionDesign::AbsoluteTime)
     return emitError() << "tokens_per_second is used only by absolute_time, "
                           "not '"
                        << name << "'";
   if (!std::isfinite(tokensPerSecond) || tokensPerSecond < 0.0)
-    return emitError() << "tokens_per_second " << detail::formatF64(tokensPerSecond)
+    return emitError() << "tokens_per_second "
+                       << detail::formatF64(tokensPerSecond)
                        << " must be finite and non-negative";
   if (kind == PositionDesign::AbsoluteTime && compat != CompatMode::Reference &&
       tokensPerSecond != std::floor(tokensPerSecond))
-    return emitError() << "tokens_per_second " << detail::formatF64(tokensPerSecond)
+    return emitError() << "tokens_per_second "
+                       << detail::formatF64(tokensPerSecond)
                        << " must be an integer for compat = "
                        << stringifyCompatMode(compat)
                        << " (transformers stores it as int)";
   if (!positionScale.empty() && kind != PositionDesign::MMRoPE)
-    return emitError() << "position_scale is used only by mmrope, not '"
-                       << name << "'";
+    return emitError() << "position_scale is used only by mmrope, not '" << name
+                       << "'";
   if (!positionScale.empty() && positionScale.size() != 3)
     return emitError() << "position_scale needs 3 entries [s_t, s_h, s_w], got "
                        << positionScale.size();
@@ -562,13 +563,14 @@ LogicalResult SegmentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (shape.size() != 1)
       return emitError() << "a text or pad segment takes one length";
     if (shape[0] < 0 || shape[0] > kMaxSegmentTokens)
-      return emitError() << "segment length " << shape[0]
-                         << " must be in [0, " << kMaxSegmentTokens << "]";
+      return emitError() << "segment length " << shape[0] << " must be in [0, "
+                         << kMaxSegmentTokens << "]";
   }
   if (secondPerGrid && kind != SegmentKind::Video)
     return emitError() << "second_per_grid applies only to video segments";
   if (secondPerGrid && (!std::isfinite(*secondPerGrid) || *secondPerGrid < 0))
-    return emitError() << "second_per_grid " << detail::formatF64(*secondPerGrid)
+    return emitError() << "second_per_grid "
+                       << detail::formatF64(*secondPerGrid)
                        << " must be finite and non-negative";
   return success();
 }

@@ -64,8 +64,8 @@ static ParseResult parseLayoutKeyword(OpAsmParser &parser,
     return failure();
   std::optional<TensorLayout> value = symbolizeTensorLayout(keyword);
   if (!value)
-    return parser.emitError(loc) << "unknown layout '" << keyword
-                                 << "' (expected bhsd, bshd or thd)";
+    return parser.emitError(loc)
+           << "unknown layout '" << keyword << "' (expected bhsd, bshd or thd)";
   layout = TensorLayoutAttr::get(parser.getContext(), *value);
   return success();
 }
@@ -105,10 +105,9 @@ static FailureOr<ActivationDims> getActivationDims(Operation *op,
   auto tensor = dyn_cast<RankedTensorType>(type);
   int64_t rank = layout == TensorLayout::THD ? 3 : 4;
   if (!tensor || tensor.getRank() != rank)
-    return op->emitOpError() << name << " must be a rank-" << rank
-                             << " tensor for layout "
-                             << stringifyTensorLayout(layout) << ", got "
-                             << type;
+    return op->emitOpError()
+           << name << " must be a rank-" << rank << " tensor for layout "
+           << stringifyTensorLayout(layout) << ", got " << type;
   ArrayRef<int64_t> s = tensor.getShape();
   switch (layout) {
   case TensorLayout::BHSD:
@@ -143,17 +142,17 @@ static LogicalResult verifyPositions(Operation *op, StringRef name, Type type,
            << stringifyTensorLayout(layout) << ", got " << type;
   ArrayRef<int64_t> s = tensor.getShape();
   if (mismatch(s[0], 3))
-    return op->emitOpError() << name << " must have 3 rows (t, h, w), got "
-                             << dimStr(s[0]);
+    return op->emitOpError()
+           << name << " must have 3 rows (t, h, w), got " << dimStr(s[0]);
   int64_t seq = s.back();
   if (rank == 3 && mismatch(s[1], dims.batch))
-    return op->emitOpError() << name << " batch " << dimStr(s[1])
-                             << " does not match the activation batch "
-                             << dimStr(dims.batch);
+    return op->emitOpError()
+           << name << " batch " << dimStr(s[1])
+           << " does not match the activation batch " << dimStr(dims.batch);
   if (mismatch(seq, dims.seq))
-    return op->emitOpError() << name << " has " << dimStr(seq)
-                             << " tokens, but the activation has "
-                             << dimStr(dims.seq);
+    return op->emitOpError()
+           << name << " has " << dimStr(seq)
+           << " tokens, but the activation has " << dimStr(dims.seq);
   return success();
 }
 
@@ -166,23 +165,22 @@ static LogicalResult verifyRotaryConfig(Operation *op, RotaryAttr rotary,
                                         Type invFreqType) {
   int64_t rotaryDim = rotary.getRotaryDim();
   if (mismatch(q.headDim, k.headDim))
-    return op->emitOpError() << "q head_dim " << dimStr(q.headDim)
-                             << " does not match k head_dim "
-                             << dimStr(k.headDim);
+    return op->emitOpError()
+           << "q head_dim " << dimStr(q.headDim)
+           << " does not match k head_dim " << dimStr(k.headDim);
   if (!ShapedType::isDynamic(q.headDim) && rotaryDim > q.headDim)
-    return op->emitOpError() << "rotary_dim " << rotaryDim
-                             << " exceeds head_dim " << q.headDim;
+    return op->emitOpError()
+           << "rotary_dim " << rotaryDim << " exceeds head_dim " << q.headDim;
   auto invFreq = cast<RankedTensorType>(invFreqType);
   if (mismatch(invFreq.getDimSize(0), rotaryDim / 2))
-    return op->emitOpError()
-           << "inv_freq has " << dimStr(invFreq.getDimSize(0))
-           << " entries, but rotary_dim " << rotaryDim << " needs "
-           << rotaryDim / 2 << " (one per pair)";
+    return op->emitOpError() << "inv_freq has " << dimStr(invFreq.getDimSize(0))
+                             << " entries, but rotary_dim " << rotaryDim
+                             << " needs " << rotaryDim / 2 << " (one per pair)";
   if (!ShapedType::isDynamic(q.heads) && !ShapedType::isDynamic(k.heads)) {
     if (k.heads <= 0 || q.heads % k.heads != 0)
-      return op->emitOpError()
-             << "query heads (" << q.heads << ") are not a multiple of KV heads ("
-             << k.heads << "): GQA cannot group them";
+      return op->emitOpError() << "query heads (" << q.heads
+                               << ") are not a multiple of KV heads ("
+                               << k.heads << "): GQA cannot group them";
   }
   if (!ShapedType::isDynamic(k.heads) &&
       failed(rotary.getAlloc().verifyKVHeadCount(
@@ -207,16 +205,16 @@ static LogicalResult verifyPositionResults(Operation *op, DesignAttr design,
   if (positions.getRank() != 3 || mismatch(positions.getDimSize(0), 3) ||
       mismatch(positions.getDimSize(1), batch) ||
       mismatch(positions.getDimSize(2), length))
-    return op->emitOpError() << "positions must be [3, " << dimStr(batch)
-                             << ", " << dimStr(length) << "], got "
-                             << positions;
+    return op->emitOpError()
+           << "positions must be [3, " << dimStr(batch) << ", "
+           << dimStr(length) << "], got " << positions;
   if (deltas.getRank() != 2 || mismatch(deltas.getDimSize(0), batch) ||
       mismatch(deltas.getDimSize(1), 1))
     return op->emitOpError() << "rope_deltas must be [" << dimStr(batch)
                              << ", 1], got " << deltas;
   if (next.getRank() != 1 || mismatch(next.getDimSize(0), batch))
-    return op->emitOpError() << "next_positions must be [" << dimStr(batch)
-                             << "], got " << next;
+    return op->emitOpError()
+           << "next_positions must be [" << dimStr(batch) << "], got " << next;
   Type elementType = positions.getElementType();
   if (deltas.getElementType() != elementType ||
       next.getElementType() != elementType)
@@ -389,9 +387,9 @@ LogicalResult RopeIndexOp::verify() {
                               "input_ids "
                            << ids << ", got " << maskType;
   }
-  for (auto [name, grid] : {std::pair<StringRef, Value>{"image_grid_thw",
-                                                        getImageGridThw()},
-                            {"video_grid_thw", getVideoGridThw()}}) {
+  for (auto [name, grid] :
+       {std::pair<StringRef, Value>{"image_grid_thw", getImageGridThw()},
+        {"video_grid_thw", getVideoGridThw()}}) {
     if (!grid)
       continue;
     auto gridType = cast<RankedTensorType>(grid.getType());
@@ -467,8 +465,8 @@ OpFoldResult DecodePositionsOp::fold(FoldAdaptor adaptor) {
   for (int64_t r = 0; r < 3; ++r)
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t k = 0; k < count; ++k)
-        values.push_back(static_cast<double>(
-            next.getValues<APInt>()[b].getSExtValue() + k));
+        values.push_back(
+            static_cast<double>(next.getValues<APInt>()[b].getSExtValue() + k));
   return getConstant(resultType, values);
 }
 
@@ -525,7 +523,8 @@ OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
   }
   std::vector<float> invFreq = freq::scaledInvFreq(
       getRotaryDim(), getTheta().convertToDouble(),
-      (getScaling() ? getScaling()->toParams() : freq::ScalingParams()), seqLen);
+      (getScaling() ? getScaling()->toParams() : freq::ScalingParams()),
+      seqLen);
   return DenseElementsAttr::get(cast<ShapedType>(getInvFreq().getType()),
                                 ArrayRef<float>(invFreq));
 }
@@ -559,15 +558,14 @@ LogicalResult CosSinOp::verify() {
                          << ", got " << cosType;
   ArrayRef<int64_t> s = cosType.getShape();
   ActivationDims dims{s[0], perHead ? s[1] : 1, s[rank - 2], s[rank - 1]};
-  if (failed(verifyPositions(*this, "positions", positions,
-                             TensorLayout::BHSD, dims)))
+  if (failed(verifyPositions(*this, "positions", positions, TensorLayout::BHSD,
+                             dims)))
     return failure();
   if (mismatch(dims.headDim, rotary.getRotaryDim()))
     return emitOpError() << "tables have " << dimStr(dims.headDim)
                          << " channels, but rotary_dim is "
                          << rotary.getRotaryDim();
-  return verifyRotaryConfig(*this, rotary, dims, dims,
-                            getInvFreq().getType());
+  return verifyRotaryConfig(*this, rotary, dims, dims, getInvFreq().getType());
 }
 
 RotaryAttr CosSinOp::getRotaryConfig() { return getRotary(); }
@@ -607,8 +605,7 @@ LogicalResult ApplyOp::verify() {
   if (failed(verifyPositions(*this, "positions", getPositions().getType(),
                              layout, *q)))
     return failure();
-  return verifyRotaryConfig(*this, getRotary(), *q, *k,
-                            getInvFreq().getType());
+  return verifyRotaryConfig(*this, getRotary(), *q, *k, getInvFreq().getType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -696,8 +693,7 @@ LogicalResult AttentionOp::verify() {
                          "cu_seqlens and causal");
     auto maskType = cast<RankedTensorType>(mask.getType());
     ArrayRef<int64_t> m = maskType.getShape();
-    if (maskType.getRank() != 4 ||
-        (mismatch(m[0], q->batch) && m[0] != 1) ||
+    if (maskType.getRank() != 4 || (mismatch(m[0], q->batch) && m[0] != 1) ||
         (mismatch(m[1], q->heads) && m[1] != 1) || mismatch(m[2], q->seq) ||
         mismatch(m[3], k->seq))
       return emitOpError() << "mask must be [B or 1, Hq or 1, Sq, Skv] = ["
@@ -709,7 +705,8 @@ LogicalResult AttentionOp::verify() {
   if (std::optional<APFloat> scale = getScale()) {
     double s = scale->convertToDouble();
     if (!std::isfinite(s) || s <= 0.0)
-      return emitOpError() << "scale " << mrope::detail::formatF64(s) << " must be finite and positive";
+      return emitOpError() << "scale " << mrope::detail::formatF64(s)
+                           << " must be finite and positive";
   }
 
   // Rotary prologue: all of rotary, freqs and at least one positions operand.
@@ -724,12 +721,12 @@ LogicalResult AttentionOp::verify() {
     return emitOpError("a rotary prologue needs freqs and q_positions and/or "
                        "k_positions");
   if (Value qPos = getQPositions())
-    if (failed(verifyPositions(*this, "q_positions", qPos.getType(), layout,
-                               *q)))
+    if (failed(
+            verifyPositions(*this, "q_positions", qPos.getType(), layout, *q)))
       return failure();
   if (Value kPos = getKPositions())
-    if (failed(verifyPositions(*this, "k_positions", kPos.getType(), layout,
-                               *k)))
+    if (failed(
+            verifyPositions(*this, "k_positions", kPos.getType(), layout, *k)))
       return failure();
   return verifyRotaryConfig(*this, *getRotary(), *q, *k,
                             getInvFreq().getType());

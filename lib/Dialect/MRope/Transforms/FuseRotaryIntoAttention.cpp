@@ -33,8 +33,8 @@ struct FuseApplyIntoAttention : OpRewritePattern<AttentionOp> {
       return rewriter.notifyMatchFailure(attention, "inverse rotation");
     if (apply.getLayout() != attention.getLayout())
       return rewriter.notifyMatchFailure(attention, "layouts differ");
-    if (!allowRecompute && (!apply.getQOut().hasOneUse() ||
-                            !apply.getKOut().hasOneUse()))
+    if (!allowRecompute &&
+        (!apply.getQOut().hasOneUse() || !apply.getKOut().hasOneUse()))
       return rewriter.notifyMatchFailure(
           attention, "rotated q/k have other users; fusing would rotate "
                      "them twice");

@@ -14,8 +14,7 @@
 namespace mlir::mrope::freq {
 
 /// `base ** (arange(0, D, 2).float() / D)` in float32.
-static std::vector<float> positionFrequencies(int64_t rotaryDim,
-                                              double theta) {
+static std::vector<float> positionFrequencies(int64_t rotaryDim, double theta) {
   std::vector<float> freqs(rotaryDim / 2);
   const float base = static_cast<float>(theta);
   for (int64_t j = 0; j < rotaryDim / 2; ++j) {
@@ -121,10 +120,9 @@ static std::vector<float> llama3InvFreq(int64_t dim, double theta,
     float scaled = wavelen > lowWavelen ? f / factor : f;
     bool medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
     if (medium) {
-      float smooth =
-          (static_cast<float>(oldContext) / wavelen -
-           static_cast<float>(lowFactor)) /
-          static_cast<float>(highFactor - lowFactor);
+      float smooth = (static_cast<float>(oldContext) / wavelen -
+                      static_cast<float>(lowFactor)) /
+                     static_cast<float>(highFactor - lowFactor);
       scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
     }
     f = scaled;

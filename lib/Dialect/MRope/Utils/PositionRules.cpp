@@ -63,15 +63,15 @@ double temporalIndex(const DesignParams &params, const Segment &seg,
     return static_cast<double>(tau * static_cast<int64_t>(spg) * tps);
   case CompatMode::HF5:
     // 5.x: time_interval = tps * int(s) for videos, 1 for images.
-    return static_cast<double>(
-        tau * (isVideo ? tps * static_cast<int64_t>(spg) : 1));
+    return static_cast<double>(tau *
+                               (isVideo ? tps * static_cast<int64_t>(spg) : 1));
   }
   return 0.0;
 }
 
 /// Per-row state while positioning chunks.
 struct RowState {
-  double next = 0.0;                                    // start of next chunk
+  double next = 0.0; // start of next chunk
   double rowMax = -std::numeric_limits<double>::infinity(); // 3-row max
   double tMax = -std::numeric_limits<double>::infinity();   // t-row max
   // The text run before the current block: where it started and its length
@@ -123,8 +123,7 @@ void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
     for (int64_t k = 0; k < n; ++k) {
       float normalized =
           range > 0.0f ? (theta[k] - thetaMin) / range * twoPi : theta[k];
-      float byIndex =
-          static_cast<float>(k) / static_cast<float>(n) * twoPi;
+      float byIndex = static_cast<float>(k) / static_cast<float>(n) * twoPi;
       float angle = alpha * normalized + beta * byIndex;
       cx[k] = radius * std::cos(angle);
       cy[k] = radius * std::sin(angle);
@@ -245,8 +244,8 @@ computePositions(const DesignParams &params,
         circleOffsets(params, seg.h, seg.w, dt, dh, dw);
         // (offset + text_len) + st_idx, as two float32 additions.
         const auto textLength = static_cast<float>(row.runLength);
-        const auto runStart = static_cast<float>(
-            row.runLength ? row.runStart : row.next);
+        const auto runStart =
+            static_cast<float>(row.runLength ? row.runStart : row.next);
         float blockMax = -std::numeric_limits<float>::infinity();
         for (int64_t k = 0; k < n; ++k) {
           float t = (dt[k] + textLength) + runStart;
@@ -313,8 +312,7 @@ computePositions(const DesignParams &params,
           row.next = tLast + 1.0;
           break;
         case PositionDesign::OmniRoPE: {
-          double temporalExtent =
-              temporalIndex(params, seg, seg.t - 1) + 1.0;
+          double temporalExtent = temporalIndex(params, seg, seg.t - 1) + 1.0;
           row.next = start + std::max({temporalExtent, H, W});
           break;
         }
@@ -355,8 +353,7 @@ computePositions(const DesignParams &params,
       break;
     }
     out.nextPositions[b] = next;
-    out.ropeDeltas[b] =
-        next - static_cast<double>(hf5 ? unpadded : length);
+    out.ropeDeltas[b] = next - static_cast<double>(hf5 ? unpadded : length);
   }
   return std::nullopt;
 }

@@ -68,8 +68,7 @@ bool hasRules(PositionDesign design);
 /// block not followed by a token, or a position past 2^53).
 std::optional<std::string>
 computePositions(const DesignParams &params,
-                 const std::vector<std::vector<Segment>> &rows,
-                 Positions &out);
+                 const std::vector<std::vector<Segment>> &rows, Positions &out);
 
 } // namespace mlir::mrope::rules
 
