@@ -104,13 +104,36 @@ Value positionRow(OpBuilder &b, Location loc, Value posF, Axis axis) {
                                         strides);
 }
 
+/// The KV heads of a head-partitioned allocation that share one axis, and so
+/// one slice of the angle table.
+struct HeadBlock {
+  int64_t firstKVHead, numKVHeads, tableSlot;
+};
+
+/// Splits the KV heads into maximal blocks of consecutive heads on the same
+/// axis (head-partitioned allocations give each axis one block).
+SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads) {
+  SmallVector<Axis> axes = alloc.getHeadAxes(numKVHeads);
+  SmallVector<HeadBlock> blocks;
+  for (int64_t h = 0; h < numKVHeads; ++h) {
+    if (h == 0 || axes[h] != axes[h - 1])
+      blocks.push_back({h, 0, int64_t(blocks.size())});
+    ++blocks.back().numKVHeads;
+  }
+  return blocks;
+}
+
 /// Selected angles `pos[axis(j)] * inv_freq[j]`.
 ///
 /// Shared tables: [B, S, P] ([T, P] packed). Head-partitioned: [B, KV, S, P]
-/// ([KV, T, P] packed). Every strided run of pairs (or of KV heads) reads one
-/// position row fixed at compile time; NoPE entries stay 0.
+/// ([KV, T, P] packed), or with `compactHeads` one slot per head block instead
+/// of per KV head ([B, blocks, S, P]): heads on the same axis have the same
+/// angles, so cos/sin are computed once per axis rather than once per head.
+/// Every strided run of pairs (or block of KV heads) reads one position row
+/// fixed at compile time; NoPE entries stay 0.
 Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
-                  RotaryAttr rotary, int64_t numKVHeads) {
+                  RotaryAttr rotary, int64_t numKVHeads,
+                  bool compactHeads = false) {
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool perHead = alloc.isHeadPartitioned();
@@ -124,8 +147,13 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
   // Index of the head dim in the table (before the tokens' seq dim).
   const int64_t headPos = perHead ? tokenRank - 1 : -1;
   SmallVector<OpFoldResult> tableSizes(tokenSizes);
-  if (perHead)
-    tableSizes.insert(tableSizes.begin() + headPos, b.getIndexAttr(numKVHeads));
+  SmallVector<HeadBlock> blocks;
+  if (perHead) {
+    blocks = headBlocks(alloc, numKVHeads);
+    tableSizes.insert(
+        tableSizes.begin() + headPos,
+        b.getIndexAttr(compactHeads ? int64_t(blocks.size()) : numKVHeads));
+  }
   tableSizes.push_back(b.getIndexAttr(numPairs));
   const int64_t tableRank = tableSizes.size();
 
@@ -135,10 +163,19 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
                              ValueRange{emptyLike(b, loc, tableSizes, f32)})
           .getResult(0);
 
-  // Runs over pairs, or over KV heads (all pairs of a head read its axis).
-  std::vector<AxisRun> runs =
-      perHead ? decomposeIntoRuns(alloc.getHeadAxes(numKVHeads))
-              : decomposeIntoRuns(alloc.getPairAxes(numPairs));
+  // Runs over pairs, or over table slots of head blocks (all pairs of a head
+  // read its axis).
+  std::vector<AxisRun> runs;
+  if (!perHead)
+    runs = decomposeIntoRuns(alloc.getPairAxes(numPairs));
+  SmallVector<Axis> headAxes = alloc.getHeadAxes(numKVHeads);
+  for (const HeadBlock &block : blocks) {
+    Axis axis = headAxes[block.firstKVHead];
+    if (compactHeads)
+      runs.push_back({axis, block.tableSlot, 1, 1});
+    else
+      runs.push_back({axis, block.firstKVHead, 1, block.numKVHeads});
+  }
   for (const AxisRun &run : runs) {
     if (run.axis == Axis::NoPE)
       continue;
@@ -242,9 +279,14 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
 /// is dead afterwards (no copies), the rows can run in parallel, and the
 /// inner loop is a contiguous (or stride-2) loop over pairs that vectorizes.
 /// Channels past rotary_dim (partial rotary) are never touched.
+///
+/// Head-partitioned tables have one slot per head block (see buildAngles): each
+/// block gets its own forall over its heads (query heads firstKVHead * group ..
+/// (firstKVHead + numKVHeads) * group), reading a slot fixed at compile time.
 Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
              Value sinTable, RotaryAttr rotary, TensorLayout layout,
-             int64_t groupSize, bool inverse, bool vectorRows) {
+             ArrayRef<HeadBlock> blocks, int64_t groupSize, bool inverse,
+             bool vectorRows) {
   auto xType = cast<RankedTensorType>(x.getType());
   ActivationLayout l = ActivationLayout::get(layout);
   const int64_t rank = xType.getRank();
@@ -254,162 +296,175 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
   Type elementType = xType.getElementType();
   Type f32 = b.getF32Type();
 
-  // One forall iteration per row: every dim but the channels.
-  SmallVector<OpFoldResult> rows = sizesOf(b, loc, x);
-  rows.pop_back();
-  auto forall = scf::ForallOp::create(
-      b, loc, rows, ValueRange{x}, /*mapping=*/std::nullopt,
-      [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        ValueRange iv = args.take_front(rank - 1);
-        Value out = args.back();
-        // The row's two channel slices, [numPairs].
-        auto rowSlice = [&](Value source, int64_t offset, int64_t stride) {
-          SmallVector<OpFoldResult> offsets(iv.begin(), iv.end());
-          offsets.push_back(nb.getIndexAttr(offset));
-          SmallVector<OpFoldResult> sizes(rank - 1, nb.getIndexAttr(1));
-          sizes.push_back(nb.getIndexAttr(numPairs));
-          SmallVector<OpFoldResult> strides(rank - 1, nb.getIndexAttr(1));
-          strides.push_back(nb.getIndexAttr(stride));
-          return std::make_tuple(offsets, sizes, strides);
-        };
-        int64_t stride = neox ? 1 : 2;
-        auto [off1, sizes, strides] = rowSlice(out, 0, stride);
-        auto [off2, sizes2, strides2] =
-            rowSlice(out, neox ? numPairs : 1, stride);
-        auto halfType = RankedTensorType::get({numPairs}, elementType);
-        Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out, off1,
-                                                  sizes, strides);
-        Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out, off2,
-                                                  sizes2, strides2);
-        // The row of cos/sin: [B], [KV], S of the table, all pairs.
-        SmallVector<OpFoldResult> tOffsets;
-        if (!l.packed())
-          tOffsets.push_back(iv[l.batch]);
-        if (perHead) {
-          Value head = iv[l.heads];
-          if (groupSize != 1)
-            head = arith::DivUIOp::create(
-                nb, nloc, head,
-                arith::ConstantIndexOp::create(nb, nloc, groupSize));
-          tOffsets.push_back(head);
-        }
-        tOffsets.push_back(iv[l.seq]);
-        tOffsets.push_back(nb.getIndexAttr(0));
-        int64_t tableRank = tOffsets.size();
-        SmallVector<OpFoldResult> tSizes(tableRank - 1, nb.getIndexAttr(1));
-        tSizes.push_back(nb.getIndexAttr(numPairs));
-        SmallVector<OpFoldResult> tStrides(tableRank, nb.getIndexAttr(1));
-        auto tableType = RankedTensorType::get({numPairs}, f32);
-        Value c = tensor::ExtractSliceOp::create(nb, nloc, tableType, cosTable,
-                                                 tOffsets, tSizes, tStrides);
-        Value s = tensor::ExtractSliceOp::create(nb, nloc, tableType, sinTable,
-                                                 tOffsets, tSizes, tStrides);
-        // y1 = x1 c - x2 s, y2 = x2 c + x1 s, with cos/sin rounded to the
-        // activation type: x * cos + rotate_half(x) * sin.
-        auto rotatePair = [&](OpBuilder &bb, Location bloc, Value v1, Value v2,
-                              Value cv, Value sv) -> std::pair<Value, Value> {
-          Type target = getElementTypeOrSelf(v1.getType());
-          if (target != f32) {
-            Type t = isa<VectorType>(cv.getType())
-                         ? Type(VectorType::get({numPairs}, target))
-                         : target;
-            cv = arith::TruncFOp::create(bb, bloc, t, cv);
-            sv = arith::TruncFOp::create(bb, bloc, t, sv);
+  auto rotateRows = [&](Value input, const HeadBlock *block) -> Value {
+    // One forall iteration per row: every dim but the channels.
+    SmallVector<OpFoldResult> rows = sizesOf(b, loc, input);
+    rows.pop_back();
+    if (block)
+      rows[l.heads] = b.getIndexAttr(block->numKVHeads * groupSize);
+    auto forall = scf::ForallOp::create(
+        b, loc, rows, ValueRange{input}, /*mapping=*/std::nullopt,
+        [&](OpBuilder &nb, Location nloc, ValueRange args) {
+          SmallVector<Value> iv(args.take_front(rank - 1));
+          if (block && block->firstKVHead != 0)
+            iv[l.heads] = arith::AddIOp::create(
+                nb, nloc, iv[l.heads],
+                arith::ConstantIndexOp::create(nb, nloc,
+                                               block->firstKVHead * groupSize));
+          Value out = args.back();
+          // The row's two channel slices, [numPairs].
+          auto rowSlice = [&](Value source, int64_t offset, int64_t stride) {
+            SmallVector<OpFoldResult> offsets(iv.begin(), iv.end());
+            offsets.push_back(nb.getIndexAttr(offset));
+            SmallVector<OpFoldResult> sizes(rank - 1, nb.getIndexAttr(1));
+            sizes.push_back(nb.getIndexAttr(numPairs));
+            SmallVector<OpFoldResult> strides(rank - 1, nb.getIndexAttr(1));
+            strides.push_back(nb.getIndexAttr(stride));
+            return std::make_tuple(offsets, sizes, strides);
+          };
+          int64_t stride = neox ? 1 : 2;
+          auto [off1, sizes, strides] = rowSlice(out, 0, stride);
+          auto [off2, sizes2, strides2] =
+              rowSlice(out, neox ? numPairs : 1, stride);
+          auto halfType = RankedTensorType::get({numPairs}, elementType);
+          Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
+                                                    off1, sizes, strides);
+          Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
+                                                    off2, sizes2, strides2);
+          // The row of cos/sin: [B], [KV], S of the table, all pairs.
+          SmallVector<OpFoldResult> tOffsets;
+          if (!l.packed())
+            tOffsets.push_back(iv[l.batch]);
+          if (perHead)
+            tOffsets.push_back(nb.getIndexAttr(block->tableSlot));
+          tOffsets.push_back(iv[l.seq]);
+          tOffsets.push_back(nb.getIndexAttr(0));
+          int64_t tableRank = tOffsets.size();
+          SmallVector<OpFoldResult> tSizes(tableRank - 1, nb.getIndexAttr(1));
+          tSizes.push_back(nb.getIndexAttr(numPairs));
+          SmallVector<OpFoldResult> tStrides(tableRank, nb.getIndexAttr(1));
+          auto tableType = RankedTensorType::get({numPairs}, f32);
+          Value c = tensor::ExtractSliceOp::create(
+              nb, nloc, tableType, cosTable, tOffsets, tSizes, tStrides);
+          Value s = tensor::ExtractSliceOp::create(
+              nb, nloc, tableType, sinTable, tOffsets, tSizes, tStrides);
+          // y1 = x1 c - x2 s, y2 = x2 c + x1 s, with cos/sin rounded to the
+          // activation type: x * cos + rotate_half(x) * sin.
+          auto rotatePair = [&](OpBuilder &bb, Location bloc, Value v1,
+                                Value v2, Value cv,
+                                Value sv) -> std::pair<Value, Value> {
+            Type target = getElementTypeOrSelf(v1.getType());
+            if (target != f32) {
+              Type t = isa<VectorType>(cv.getType())
+                           ? Type(VectorType::get({numPairs}, target))
+                           : target;
+              cv = arith::TruncFOp::create(bb, bloc, t, cv);
+              sv = arith::TruncFOp::create(bb, bloc, t, sv);
+            }
+            if (inverse)
+              sv = arith::NegFOp::create(bb, bloc, sv);
+            Value negated = arith::NegFOp::create(bb, bloc, v2);
+            Value y1 = arith::AddFOp::create(
+                bb, bloc, arith::MulFOp::create(bb, bloc, v1, cv),
+                arith::MulFOp::create(bb, bloc, negated, sv));
+            Value y2 = arith::AddFOp::create(
+                bb, bloc, arith::MulFOp::create(bb, bloc, v2, cv),
+                arith::MulFOp::create(bb, bloc, v1, sv));
+            return {y1, y2};
+          };
+          if (vectorRows) {
+            // The whole rotated row as one vector: read it from the shared
+            // output, split it into the pair channels (halves for NeoX,
+            // deinterleave for GPT-J), rotate, join, and write it into the
+            // row slice -- one write-only slice per iteration, so it
+            // bufferizes in place.
+            const int64_t width = 2 * numPairs;
+            Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
+            auto rowType = VectorType::get({width}, elementType);
+            auto f32Vec = VectorType::get({numPairs}, f32);
+            Value pad = arith::ConstantOp::create(nb, nloc,
+                                                  nb.getZeroAttr(elementType));
+            Value padF =
+                arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(f32));
+            SmallVector<bool> inBounds = {true};
+            SmallVector<Value> rowIndices(iv.begin(), iv.end());
+            rowIndices.push_back(zero);
+            Value row = vector::TransferReadOp::create(
+                nb, nloc, rowType, out, rowIndices, pad, inBounds);
+            Value v1, v2;
+            if (neox) {
+              v1 = vector::ExtractStridedSliceOp::create(nb, nloc, row, {0},
+                                                         {numPairs}, {1});
+              v2 = vector::ExtractStridedSliceOp::create(
+                  nb, nloc, row, {numPairs}, {numPairs}, {1});
+            } else {
+              auto halves = vector::DeinterleaveOp::create(nb, nloc, row);
+              v1 = halves.getRes1();
+              v2 = halves.getRes2();
+            }
+            Value cv = vector::TransferReadOp::create(
+                nb, nloc, f32Vec, c, ValueRange{zero}, padF, inBounds);
+            Value sv = vector::TransferReadOp::create(
+                nb, nloc, f32Vec, s, ValueRange{zero}, padF, inBounds);
+            auto [y1, y2] = rotatePair(nb, nloc, v1, v2, cv, sv);
+            Value joined;
+            if (neox) {
+              Value empty = arith::ConstantOp::create(nb, nloc, rowType,
+                                                      nb.getZeroAttr(rowType));
+              joined = vector::InsertStridedSliceOp::create(nb, nloc, y1, empty,
+                                                            {0}, {1});
+              joined = vector::InsertStridedSliceOp::create(
+                  nb, nloc, y2, joined, {numPairs}, {1});
+            } else {
+              joined = vector::InterleaveOp::create(nb, nloc, y1, y2);
+            }
+            SmallVector<OpFoldResult> rowOffsets(iv.begin(), iv.end());
+            rowOffsets.push_back(nb.getIndexAttr(0));
+            SmallVector<OpFoldResult> rowSizes(rank - 1, nb.getIndexAttr(1));
+            rowSizes.push_back(nb.getIndexAttr(width));
+            SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
+            auto sliceType = RankedTensorType::get({width}, elementType);
+            Value target = tensor::ExtractSliceOp::create(
+                nb, nloc, sliceType, out, rowOffsets, rowSizes, unit);
+            Value written =
+                vector::TransferWriteOp::create(nb, nloc, joined, target,
+                                                ValueRange{zero}, inBounds)
+                    .getResult();
+            auto inParallel = scf::InParallelOp::create(nb, nloc);
+            OpBuilder::InsertionGuard guard(nb);
+            nb.setInsertionPointToStart(inParallel.getBody());
+            tensor::ParallelInsertSliceOp::create(nb, nloc, written, out,
+                                                  rowOffsets, rowSizes, unit);
+            return;
           }
-          if (inverse)
-            sv = arith::NegFOp::create(bb, bloc, sv);
-          Value negated = arith::NegFOp::create(bb, bloc, v2);
-          Value y1 = arith::AddFOp::create(
-              bb, bloc, arith::MulFOp::create(bb, bloc, v1, cv),
-              arith::MulFOp::create(bb, bloc, negated, sv));
-          Value y2 = arith::AddFOp::create(
-              bb, bloc, arith::MulFOp::create(bb, bloc, v2, cv),
-              arith::MulFOp::create(bb, bloc, v1, sv));
-          return {y1, y2};
-        };
-        if (vectorRows) {
-          // The whole rotated row as one vector: read it from the shared
-          // output, split it into the pair channels (halves for NeoX,
-          // deinterleave for GPT-J), rotate, join, and write it into the
-          // row slice -- one write-only slice per iteration, so it
-          // bufferizes in place.
-          const int64_t width = 2 * numPairs;
-          Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
-          auto rowType = VectorType::get({width}, elementType);
-          auto f32Vec = VectorType::get({numPairs}, f32);
-          Value pad =
-              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(elementType));
-          Value padF = arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(f32));
-          SmallVector<bool> inBounds = {true};
-          SmallVector<Value> rowIndices(iv.begin(), iv.end());
-          rowIndices.push_back(zero);
-          Value row = vector::TransferReadOp::create(nb, nloc, rowType, out,
-                                                     rowIndices, pad, inBounds);
-          Value v1, v2;
-          if (neox) {
-            v1 = vector::ExtractStridedSliceOp::create(nb, nloc, row, {0},
-                                                       {numPairs}, {1});
-            v2 = vector::ExtractStridedSliceOp::create(
-                nb, nloc, row, {numPairs}, {numPairs}, {1});
-          } else {
-            auto halves = vector::DeinterleaveOp::create(nb, nloc, row);
-            v1 = halves.getRes1();
-            v2 = halves.getRes2();
-          }
-          Value cv = vector::TransferReadOp::create(
-              nb, nloc, f32Vec, c, ValueRange{zero}, padF, inBounds);
-          Value sv = vector::TransferReadOp::create(
-              nb, nloc, f32Vec, s, ValueRange{zero}, padF, inBounds);
-          auto [y1, y2] = rotatePair(nb, nloc, v1, v2, cv, sv);
-          Value joined;
-          if (neox) {
-            Value empty = arith::ConstantOp::create(nb, nloc, rowType,
-                                                    nb.getZeroAttr(rowType));
-            joined = vector::InsertStridedSliceOp::create(nb, nloc, y1, empty,
-                                                          {0}, {1});
-            joined = vector::InsertStridedSliceOp::create(nb, nloc, y2, joined,
-                                                          {numPairs}, {1});
-          } else {
-            joined = vector::InterleaveOp::create(nb, nloc, y1, y2);
-          }
-          SmallVector<OpFoldResult> rowOffsets(iv.begin(), iv.end());
-          rowOffsets.push_back(nb.getIndexAttr(0));
-          SmallVector<OpFoldResult> rowSizes(rank - 1, nb.getIndexAttr(1));
-          rowSizes.push_back(nb.getIndexAttr(width));
-          SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
-          auto sliceType = RankedTensorType::get({width}, elementType);
-          Value target = tensor::ExtractSliceOp::create(
-              nb, nloc, sliceType, out, rowOffsets, rowSizes, unit);
-          Value written =
-              vector::TransferWriteOp::create(nb, nloc, joined, target,
-                                              ValueRange{zero}, inBounds)
-                  .getResult();
+          // The portable form: a 1-D generic over the pairs of the row.
+          AffineMap id = nb.getMultiDimIdentityMap(1);
+          auto rotated = linalg::GenericOp::create(
+              nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
+              ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
+              parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
+                auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], a[2], a[3]);
+                linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
+              });
+          Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
           auto inParallel = scf::InParallelOp::create(nb, nloc);
           OpBuilder::InsertionGuard guard(nb);
           nb.setInsertionPointToStart(inParallel.getBody());
-          tensor::ParallelInsertSliceOp::create(nb, nloc, written, out,
-                                                rowOffsets, rowSizes, unit);
-          return;
-        }
-        // The portable form: a 1-D generic over the pairs of the row.
-        AffineMap id = nb.getMultiDimIdentityMap(1);
-        auto rotated = linalg::GenericOp::create(
-            nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
-            ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
-            parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
-              auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], a[2], a[3]);
-              linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
-            });
-        Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
-        auto inParallel = scf::InParallelOp::create(nb, nloc);
-        OpBuilder::InsertionGuard guard(nb);
-        nb.setInsertionPointToStart(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(nb, nloc, r1, out, off1, sizes,
-                                              strides);
-        tensor::ParallelInsertSliceOp::create(nb, nloc, r2, out, off2, sizes2,
-                                              strides2);
-      });
-  return forall.getResult(0);
+          tensor::ParallelInsertSliceOp::create(nb, nloc, r1, out, off1, sizes,
+                                                strides);
+          tensor::ParallelInsertSliceOp::create(nb, nloc, r2, out, off2, sizes2,
+                                                strides2);
+        });
+    return forall.getResult(0);
+  };
+  if (!perHead)
+    return rotateRows(x, nullptr);
+  // NoPE blocks are rotated too (by angle 0), so that attention scaling,
+  // rounding and signed zeros match the reference exactly.
+  Value result = x;
+  for (const HeadBlock &block : blocks)
+    result = rotateRows(result, &block);
+  return result;
 }
 
 /// Returns the KV head count, failing on a dynamic one where it is needed.
@@ -438,7 +493,9 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
       return failure();
     ActivationLayout l = ActivationLayout::get(op.getLayout());
     int64_t groupSize = 1;
+    SmallVector<HeadBlock> blocks;
     if (rotary.getAlloc().isHeadPartitioned()) {
+      blocks = headBlocks(rotary.getAlloc(), *numKV);
       int64_t qHeads =
           cast<RankedTensorType>(op.getQ().getType()).getDimSize(l.heads);
       if (ShapedType::isDynamic(qHeads))
@@ -448,15 +505,16 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
     }
     Location loc = op.getLoc();
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value angles =
-        buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary, *numKV);
+    Value angles = buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary,
+                               *numKV, /*compactHeads=*/true);
     auto [cosTable, sinTable] =
         buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
-    Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
-                     op.getLayout(), groupSize, op.getInverse(), vectorRows);
-    Value k =
-        rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
-               op.getLayout(), /*groupSize=*/1, op.getInverse(), vectorRows);
+    Value q =
+        rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
+               op.getLayout(), blocks, groupSize, op.getInverse(), vectorRows);
+    Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
+                     op.getLayout(), blocks, /*groupSize=*/1, op.getInverse(),
+                     vectorRows);
     rewriter.replaceOp(op, {q, k});
     return success();
   }

@@ -104,25 +104,58 @@ func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16x
 
 // -----
 
-// MHRoPE [1, 1, 1] on 4 KV heads (bshd): a [B, KV, S, P] table with one run
-// per axis over heads (head 3 is NoPE), every head using all 8 frequencies;
-// query head h reads KV head h floordiv 2.
+// MHRoPE [1, 1, 1] on 4 KV heads (bshd): heads on one axis share their
+// angles, so the table has one slot per head block, [B, blocks, S, P] (here
+// T, H, W and the NoPE head 3, whose slot stays 0), every head using all 8
+// frequencies. Each block is rotated by its own forall over its query heads
+// (2 per KV head) reading a slot fixed at compile time.
 // CHECK-LABEL: func.func @mhrope
 // CHECK: linalg.fill {{.*}} -> tensor<1x4x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1] : tensor<1x1x5x8xf32> into tensor<1x4x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 1, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1]
 // CHECK: tensor.insert_slice {{.*}}[0, 2, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1]
 // CHECK-NOT: tensor.insert_slice {{.*}}[0, 3, 0, 0]
-// CHECK: scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 8)
-// CHECK: %[[TWO:.+]] = arith.constant 2 : index
-// CHECK: %[[KV:.+]] = arith.divui %[[H]], %[[TWO]] : index
-// CHECK: tensor.extract_slice %{{.+}}#0[%[[B]], %[[KV]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
-// CHECK: scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 4)
+// CHECK: %[[CS:.+]]:2 = linalg.generic
+// CHECK: %[[Q0:.+]] = scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 2) shared_outs(%[[QO:.+]] = %arg0)
+// CHECK: tensor.extract_slice %[[CS]]#0[%[[B]], 0, %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
+// CHECK: tensor.parallel_insert_slice {{.*}} into %[[QO]][%[[B]], %[[S]], %[[H]], 0]
+// CHECK: %[[Q1:.+]] = scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 2) shared_outs(%[[QO:.+]] = %[[Q0]])
+// CHECK: %[[C2:.+]] = arith.constant 2 : index
+// CHECK: %[[QH:.+]] = arith.addi %[[H]], %[[C2]] : index
+// CHECK: tensor.extract_slice %[[CS]]#0[%[[B]], 1, %[[S]], 0]
+// CHECK: tensor.parallel_insert_slice {{.*}} into %[[QO]][%[[B]], %[[S]], %[[QH]], 0]
+// CHECK: %[[Q2:.+]] = scf.forall {{.*}} in (1, 5, 2) shared_outs(%{{.+}} = %[[Q1]])
+// CHECK: tensor.extract_slice %[[CS]]#0[%{{.+}}, 2, %{{.+}}, 0]
+// The NoPE head is still rotated (angle 0: cos 1, sin 0) for exact rounding.
+// CHECK: %[[Q3:.+]] = scf.forall {{.*}} in (1, 5, 2) shared_outs(%{{.+}} = %[[Q2]])
+// CHECK: arith.constant 6 : index
+// CHECK: tensor.extract_slice %[[CS]]#0[%{{.+}}, 3, %{{.+}}, 0]
+// The key heads are the KV heads: one per block.
+// CHECK: scf.forall {{.*}} in (1, 5, 1) shared_outs(%{{.+}} = %arg1)
 // CHECK-NOT: arith.divui
-// CHECK: tensor.extract_slice %{{.+}}#0[%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
+// CHECK: return %[[Q3]]
 func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bshd rotary <alloc = <head_partitioned, section = [1, 1, 1]>, rotary_dim = 16> : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
   return %a, %b : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
+}
+
+// -----
+
+// MHRoPE [4, 2, 2] on 8 KV heads: three blocks, so a 3-slot table instead of
+// 8 per-head tables (cos/sin computed once per axis), and three foralls over
+// query heads 0-3, 4-5 and 6-7 (GQA group 1).
+// CHECK-LABEL: func.func @mhrope_blocks
+// CHECK: linalg.fill {{.*}} -> tensor<4x3x6x8xf32>
+// CHECK: math.cos {{.*}} : f32
+// CHECK-NOT: math.cos
+// CHECK: scf.forall ({{.*}}) in (4, 4, 6) shared_outs
+// CHECK: scf.forall ({{.*}}) in (4, 2, 6) shared_outs
+// CHECK: arith.constant 4 : index
+// CHECK: scf.forall ({{.*}}) in (4, 2, 6) shared_outs
+// CHECK: arith.constant 6 : index
+func.func @mhrope_blocks(%q: tensor<4x8x6x16xf32>, %k: tensor<4x8x6x16xf32>, %pos: tensor<3x4x6xi64>, %f: tensor<8xf32>) -> (tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x4x6xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <head_partitioned, section = [4, 2, 2]>, rotary_dim = 16> : tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>
+  return %a, %b : tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>
 }
 
 // -----
