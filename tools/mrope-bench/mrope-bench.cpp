@@ -41,17 +41,23 @@
 
 using namespace mlir;
 
+static llvm::cl::OptionCategory benchCategory("mrope-bench options");
 static llvm::cl::opt<bool> emitJson("json",
-                                    llvm::cl::desc("Print JSON results"));
-static llvm::cl::opt<int> repetitions("reps", llvm::cl::init(7),
-                                      llvm::cl::desc("Timed repetitions"));
+                                    llvm::cl::desc("Print JSON results"),
+                                    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int>
+    repetitions("reps", llvm::cl::init(7),
+                llvm::cl::desc("Timed repetitions (>= 1)"),
+                llvm::cl::cat(benchCategory));
 static llvm::cl::opt<int>
     tokensOpt("tokens", llvm::cl::init(16384),
-              llvm::cl::desc("Tokens of the large shape (S0: 16384)"));
+              llvm::cl::desc("Tokens of the large shape (S0: 16384; >= 1)"),
+              llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string>
     runtimeLib("runtime-lib",
                llvm::cl::init("/usr/lib/llvm-22/lib/libmlir_c_runner_utils.so"),
-               llvm::cl::desc("MLIR C runner utils (memrefCopy)"));
+               llvm::cl::desc("MLIR C runner utils (memrefCopy)"),
+               llvm::cl::cat(benchCategory));
 
 namespace {
 
@@ -211,8 +217,14 @@ std::string moduleText(int64_t tokens, const std::string &alloc) {
 } // namespace
 
 int main(int argc, char **argv) {
+  llvm::cl::HideUnrelatedOptions(benchCategory);
   llvm::cl::ParseCommandLineOptions(
       argc, argv, "mrope-bench: compiled rotary vs naive loop vs bandwidth\n");
+  if (repetitions < 1 || tokensOpt < 1) {
+    llvm::errs() << "mrope-bench: --reps (" << repetitions << ") and --tokens ("
+                 << tokensOpt << ") must be at least 1\n";
+    return 1;
+  }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
 
