@@ -3,7 +3,8 @@
 
 // The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
 // can read it back); the portable one in linalg on tensors with no mrope op
-// left. bf16 arithmetic stays bf16 for LLVM to promote op by op. Each
+// left. bf16 arithmetic stays bf16 for LLVM to promote op by op. Per token,
+// cos/sin of all 8 pairs are one vector<8xf32> rounded to bf16 once; each
 // 16-channel row is one vector load, split into its NeoX halves, rotated as
 // vector<8xbf16> and stored back. Returning the rotated arguments clones them
 // for the caller (ownership-based deallocation); the clone must be lowered too.
@@ -13,11 +14,11 @@
 // CHECK-NOT: bufferization.
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: #arith
-// CHECK: llvm.intr.cos
+// CHECK: llvm.intr.cos({{.*}}) : (vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.fptrunc {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[ROW:.+]] = llvm.load {{.*}} -> vector<16xbf16>
 // CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [0, 1, 2, 3, 4, 5, 6, 7]
 // CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [8, 9, 10, 11, 12, 13, 14, 15]
-// CHECK: llvm.fptrunc {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: llvm.fmul {{.*}} : vector<8xbf16>
 // CHECK: llvm.store {{.*}} : vector<16xbf16>, !llvm.ptr
 // CHECK-NOT: bufferization.

@@ -31,8 +31,11 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   }];
   let options = [
     Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",
-           "Rotate each (token, head) row with vector ops (the CPU pipeline) "
-           "instead of a 1-D linalg.generic (the portable form)">
+           "Lower mrope.apply to one loop over tokens with vector ops: the "
+           "token's angles as one vector (no table in memory), cos/sin once, "
+           "every head's row rotated as a vector (the CPU pipeline). Default: "
+           "angle and cos/sin tables in linalg and a 1-D linalg.generic per "
+           "row (the portable form)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -1,7 +1,9 @@
 //===- MRopeToLinalg.cpp - mrope to linalg-on-tensors ---------------------===//
 //
 // mrope.apply / mrope.cos_sin  ->  angles per (token, pair) from strided runs
-// of the allocation  ->  cos/sin  ->  one linalg.generic per rotated tensor.
+// of the allocation  ->  cos/sin  ->  an scf.forall over rows of each rotated
+// tensor (portable form), or for apply with vector-rows one scf.forall over
+// tokens computing the token's angles as vectors and rotating every head.
 //
 //===----------------------------------------------------------------------===//
 
@@ -266,6 +268,26 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
   return pairs == PairLayout::NeoX ? d % numPairs : d.floorDiv(2);
 }
 
+/// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors), with cos/sin
+/// rounded to the activation type first, as Hugging Face does
+/// (x * cos + rotate_half(x) * sin); `inverse` negates sin.
+std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
+                                   Value x2, Value c, Value s, bool inverse) {
+  Type target = x1.getType();
+  if (getElementTypeOrSelf(target) != getElementTypeOrSelf(c.getType())) {
+    c = arith::TruncFOp::create(b, loc, target, c);
+    s = arith::TruncFOp::create(b, loc, target, s);
+  }
+  if (inverse)
+    s = arith::NegFOp::create(b, loc, s);
+  Value negated = arith::NegFOp::create(b, loc, x2);
+  Value y1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x1, c),
+                                   arith::MulFOp::create(b, loc, negated, s));
+  Value y2 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x2, c),
+                                   arith::MulFOp::create(b, loc, x1, s));
+  return {y1, y2};
+}
+
 /// Rotates the first rotary_dim channels of `x` pair by pair:
 ///   y1 = x1 * cos - x2 * sin,  y2 = x2 * cos + x1 * sin
 /// where (x1, x2) are the two channels of each pair: the two halves for NeoX,
@@ -285,8 +307,7 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
 /// (firstKVHead + numKVHeads) * group), reading a slot fixed at compile time.
 Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
              Value sinTable, RotaryAttr rotary, TensorLayout layout,
-             ArrayRef<HeadBlock> blocks, int64_t groupSize, bool inverse,
-             bool vectorRows) {
+             ArrayRef<HeadBlock> blocks, int64_t groupSize, bool inverse) {
   auto xType = cast<RankedTensorType>(x.getType());
   ActivationLayout l = ActivationLayout::get(layout);
   const int64_t rank = xType.getRank();
@@ -348,102 +369,14 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
               nb, nloc, tableType, cosTable, tOffsets, tSizes, tStrides);
           Value s = tensor::ExtractSliceOp::create(
               nb, nloc, tableType, sinTable, tOffsets, tSizes, tStrides);
-          // y1 = x1 c - x2 s, y2 = x2 c + x1 s, with cos/sin rounded to the
-          // activation type: x * cos + rotate_half(x) * sin.
-          auto rotatePair = [&](OpBuilder &bb, Location bloc, Value v1,
-                                Value v2, Value cv,
-                                Value sv) -> std::pair<Value, Value> {
-            Type target = getElementTypeOrSelf(v1.getType());
-            if (target != f32) {
-              Type t = isa<VectorType>(cv.getType())
-                           ? Type(VectorType::get({numPairs}, target))
-                           : target;
-              cv = arith::TruncFOp::create(bb, bloc, t, cv);
-              sv = arith::TruncFOp::create(bb, bloc, t, sv);
-            }
-            if (inverse)
-              sv = arith::NegFOp::create(bb, bloc, sv);
-            Value negated = arith::NegFOp::create(bb, bloc, v2);
-            Value y1 = arith::AddFOp::create(
-                bb, bloc, arith::MulFOp::create(bb, bloc, v1, cv),
-                arith::MulFOp::create(bb, bloc, negated, sv));
-            Value y2 = arith::AddFOp::create(
-                bb, bloc, arith::MulFOp::create(bb, bloc, v2, cv),
-                arith::MulFOp::create(bb, bloc, v1, sv));
-            return {y1, y2};
-          };
-          if (vectorRows) {
-            // The whole rotated row as one vector: read it from the shared
-            // output, split it into the pair channels (halves for NeoX,
-            // deinterleave for GPT-J), rotate, join, and write it into the
-            // row slice -- one write-only slice per iteration, so it
-            // bufferizes in place.
-            const int64_t width = 2 * numPairs;
-            Value zero = arith::ConstantIndexOp::create(nb, nloc, 0);
-            auto rowType = VectorType::get({width}, elementType);
-            auto f32Vec = VectorType::get({numPairs}, f32);
-            Value pad = arith::ConstantOp::create(nb, nloc,
-                                                  nb.getZeroAttr(elementType));
-            Value padF =
-                arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(f32));
-            SmallVector<bool> inBounds = {true};
-            SmallVector<Value> rowIndices(iv.begin(), iv.end());
-            rowIndices.push_back(zero);
-            Value row = vector::TransferReadOp::create(
-                nb, nloc, rowType, out, rowIndices, pad, inBounds);
-            Value v1, v2;
-            if (neox) {
-              v1 = vector::ExtractStridedSliceOp::create(nb, nloc, row, {0},
-                                                         {numPairs}, {1});
-              v2 = vector::ExtractStridedSliceOp::create(
-                  nb, nloc, row, {numPairs}, {numPairs}, {1});
-            } else {
-              auto halves = vector::DeinterleaveOp::create(nb, nloc, row);
-              v1 = halves.getRes1();
-              v2 = halves.getRes2();
-            }
-            Value cv = vector::TransferReadOp::create(
-                nb, nloc, f32Vec, c, ValueRange{zero}, padF, inBounds);
-            Value sv = vector::TransferReadOp::create(
-                nb, nloc, f32Vec, s, ValueRange{zero}, padF, inBounds);
-            auto [y1, y2] = rotatePair(nb, nloc, v1, v2, cv, sv);
-            Value joined;
-            if (neox) {
-              Value empty = arith::ConstantOp::create(nb, nloc, rowType,
-                                                      nb.getZeroAttr(rowType));
-              joined = vector::InsertStridedSliceOp::create(nb, nloc, y1, empty,
-                                                            {0}, {1});
-              joined = vector::InsertStridedSliceOp::create(
-                  nb, nloc, y2, joined, {numPairs}, {1});
-            } else {
-              joined = vector::InterleaveOp::create(nb, nloc, y1, y2);
-            }
-            SmallVector<OpFoldResult> rowOffsets(iv.begin(), iv.end());
-            rowOffsets.push_back(nb.getIndexAttr(0));
-            SmallVector<OpFoldResult> rowSizes(rank - 1, nb.getIndexAttr(1));
-            rowSizes.push_back(nb.getIndexAttr(width));
-            SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
-            auto sliceType = RankedTensorType::get({width}, elementType);
-            Value target = tensor::ExtractSliceOp::create(
-                nb, nloc, sliceType, out, rowOffsets, rowSizes, unit);
-            Value written =
-                vector::TransferWriteOp::create(nb, nloc, joined, target,
-                                                ValueRange{zero}, inBounds)
-                    .getResult();
-            auto inParallel = scf::InParallelOp::create(nb, nloc);
-            OpBuilder::InsertionGuard guard(nb);
-            nb.setInsertionPointToStart(inParallel.getBody());
-            tensor::ParallelInsertSliceOp::create(nb, nloc, written, out,
-                                                  rowOffsets, rowSizes, unit);
-            return;
-          }
           // The portable form: a 1-D generic over the pairs of the row.
           AffineMap id = nb.getMultiDimIdentityMap(1);
           auto rotated = linalg::GenericOp::create(
               nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
               ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
               parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
-                auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], a[2], a[3]);
+                auto [y1, y2] =
+                    rotatePair(bb, bloc, a[0], a[1], a[2], a[3], inverse);
                 linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
               });
           Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
@@ -465,6 +398,225 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
   for (const HeadBlock &block : blocks)
     result = rotateRows(result, &block);
   return result;
+}
+
+/// The CPU form of mrope.apply: one scf.forall over tokens, q and k as its
+/// shared outputs. Per token it
+///   - builds the angles of all pairs as one vector: the broadcast T, H and W
+///     positions chosen per pair by constant masks of the allocation (NoPE:
+///     0), times inv_freq -- no gathers and no table in memory;
+///   - takes cos and sin once (once per head block for MHRoPE);
+///   - rotates every head of q and k in an scf.for: one vector read of the
+///     row's rotary channels, split into the pair channels (NeoX halves or
+///     GPT-J even/odd), rotated, joined and written back.
+/// Each token writes only its own rows of q and k, so bufferization rotates
+/// in place and the tokens can run in parallel. The arithmetic is exactly the
+/// table form's: angle = f32(pos) * inv_freq, cos/sin (times the attention
+/// scaling) in f32, rounded to the activation type, then the rotation.
+std::pair<Value, Value>
+rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
+                        Value positions, Value invFreq, RotaryAttr rotary,
+                        TensorLayout layout, ArrayRef<HeadBlock> blocks,
+                        int64_t groupSize, bool inverse) {
+  ActivationLayout l = ActivationLayout::get(layout);
+  AllocationAttr alloc = rotary.getAlloc();
+  const int64_t numPairs = rotary.getRotaryDim() / 2;
+  const int64_t width = 2 * numPairs;
+  const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  const double scaling = rotary.getAttentionScaling();
+  Type f32 = b.getF32Type();
+  auto f32Vec = VectorType::get({numPairs}, f32);
+  auto maskVec = VectorType::get({numPairs}, b.getI1Type());
+
+  // Loop-invariant values: inv_freq as a vector and the per-pair axis masks.
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value padF = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32));
+  bool freqInBounds =
+      !cast<RankedTensorType>(invFreq.getType()).isDynamicDim(0);
+  Value freqs =
+      vector::TransferReadOp::create(b, loc, f32Vec, invFreq, ValueRange{zero},
+                                     padF, ArrayRef<bool>{freqInBounds});
+  Value zeroVec = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32Vec));
+  SmallVector<Axis> pairAxes = alloc.getPairAxes(numPairs);
+
+  // The token dims of q: [B, S] or [T] packed; positions are [3, B, S] / [3,
+  // T].
+  SmallVector<int64_t> tokenDims;
+  if (!l.packed())
+    tokenDims.push_back(l.batch);
+  tokenDims.push_back(l.seq);
+  SmallVector<OpFoldResult> qSizes = sizesOf(b, loc, q);
+  SmallVector<OpFoldResult> kSizes = sizesOf(b, loc, k);
+  SmallVector<OpFoldResult> tokenSizes;
+  for (int64_t d : tokenDims)
+    tokenSizes.push_back(qSizes[d]);
+
+  auto forall = scf::ForallOp::create(
+      b, loc, tokenSizes, ValueRange{q, k}, /*mapping=*/std::nullopt,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        ValueRange token = args.take_front(tokenDims.size());
+        Value qOut = args[tokenDims.size()], kOut = args[tokenDims.size() + 1];
+
+        // Position of this token on one axis, broadcast to all pairs.
+        auto positionOf = [&](Axis axis) -> Value {
+          SmallVector<Value> idx = {arith::ConstantIndexOp::create(
+              nb, nloc, static_cast<int64_t>(axis))};
+          idx.append(token.begin(), token.end());
+          Value p = tensor::ExtractOp::create(nb, nloc, positions, idx);
+          if (p.getType() != f32)
+            p = arith::SIToFPOp::create(nb, nloc, f32, p);
+          return vector::BroadcastOp::create(nb, nloc, f32Vec, p);
+        };
+        auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
+          Value angles = arith::MulFOp::create(nb, nloc, pos, freqs);
+          Value c = math::CosOp::create(nb, nloc, angles);
+          Value s = math::SinOp::create(nb, nloc, angles);
+          if (scaling != 1.0) {
+            Value scale = arith::ConstantOp::create(
+                nb, nloc,
+                DenseElementsAttr::get(
+                    f32Vec, nb.getF32FloatAttr(static_cast<float>(scaling))));
+            c = arith::MulFOp::create(nb, nloc, c, scale);
+            s = arith::MulFOp::create(nb, nloc, s, scale);
+          }
+          return {c, s};
+        };
+        // Per-pair positions: select each axis's position where the
+        // allocation puts it; NoPE pairs keep 0.
+        auto pairPositions = [&]() -> Value {
+          Value pos = zeroVec;
+          for (Axis axis : {Axis::W, Axis::H, Axis::T}) {
+            SmallVector<bool> mask;
+            for (Axis a : pairAxes)
+              mask.push_back(a == axis);
+            if (llvm::none_of(mask, [](bool m) { return m; }))
+              continue;
+            Value p = positionOf(axis);
+            if (llvm::all_of(mask, [](bool m) { return m; })) {
+              pos = p;
+              continue;
+            }
+            Value m = arith::ConstantOp::create(
+                nb, nloc, DenseElementsAttr::get(maskVec, ArrayRef(mask)));
+            pos = arith::SelectOp::create(nb, nloc, m, p, pos);
+          }
+          return pos;
+        };
+
+        // Head ranges [begin, end) of q (scaled by the GQA group) or k with
+        // their cos/sin.
+        struct HeadRange {
+          int64_t firstKVHead, numKVHeads;
+          Value c, s;
+        };
+        SmallVector<HeadRange> ranges;
+        if (blocks.empty()) {
+          auto [c, s] = cosSinOf(pairPositions());
+          ranges.push_back({0, ShapedType::kDynamic, c, s});
+        } else {
+          SmallVector<Axis> headAxes = alloc.getHeadAxes(
+              blocks.back().firstKVHead + blocks.back().numKVHeads);
+          for (const HeadBlock &block : blocks) {
+            Axis axis = headAxes[block.firstKVHead];
+            Value pos = axis == Axis::NoPE ? zeroVec : positionOf(axis);
+            auto [c, s] = cosSinOf(pos);
+            ranges.push_back({block.firstKVHead, block.numKVHeads, c, s});
+          }
+        }
+
+        // Rotates the heads of one token of `out` ([.., H, D] rows).
+        auto rotateHeads = [&](Value out, ArrayRef<OpFoldResult> sizes,
+                               int64_t group) {
+          auto type = cast<RankedTensorType>(out.getType());
+          Type elementType = type.getElementType();
+          const int64_t rank = type.getRank();
+          SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0));
+          SmallVector<OpFoldResult> sliceSizes(rank, nb.getIndexAttr(1));
+          for (auto [d, iv] : llvm::zip(tokenDims, token))
+            offsets[d] = iv;
+          sliceSizes[l.heads] = sizes[l.heads];
+          sliceSizes[rank - 1] = sizes[rank - 1];
+          SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
+          auto sliceType = RankedTensorType::get(
+              {type.getDimSize(l.heads), type.getDimSize(rank - 1)},
+              elementType);
+          Value slice = tensor::ExtractSliceOp::create(
+              nb, nloc, sliceType, out, offsets, sliceSizes, unit);
+          auto rowType = VectorType::get({width}, elementType);
+          Value pad =
+              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(elementType));
+          Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+          for (const HeadRange &range : ranges) {
+            // cos/sin in the activation type, once per token and range.
+            Value c = range.c, sn = range.s;
+            if (elementType != f32) {
+              auto halfType = VectorType::get({numPairs}, elementType);
+              c = arith::TruncFOp::create(nb, nloc, halfType, c);
+              sn = arith::TruncFOp::create(nb, nloc, halfType, sn);
+            }
+            Value begin = arith::ConstantIndexOp::create(
+                nb, nloc, range.firstKVHead * group);
+            Value end =
+                ShapedType::isDynamic(range.numKVHeads)
+                    ? getValueOrCreateConstantIndexOp(nb, nloc, sizes[l.heads])
+                    : arith::ConstantIndexOp::create(
+                          nb, nloc,
+                          (range.firstKVHead + range.numKVHeads) * group);
+            auto loop = scf::ForOp::create(
+                nb, nloc, begin, end, one, ValueRange{slice},
+                [&](OpBuilder &lb, Location lloc, Value head,
+                    ValueRange iterArgs) {
+                  Value rows = iterArgs[0];
+                  SmallVector<bool> inBounds = {true};
+                  Value row = vector::TransferReadOp::create(
+                      lb, lloc, rowType, rows, ValueRange{head, zero}, pad,
+                      inBounds);
+                  Value x1, x2;
+                  if (neox) {
+                    x1 = vector::ExtractStridedSliceOp::create(
+                        lb, lloc, row, {0}, {numPairs}, {1});
+                    x2 = vector::ExtractStridedSliceOp::create(
+                        lb, lloc, row, {numPairs}, {numPairs}, {1});
+                  } else {
+                    auto halves = vector::DeinterleaveOp::create(lb, lloc, row);
+                    x1 = halves.getRes1();
+                    x2 = halves.getRes2();
+                  }
+                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn, inverse);
+                  Value joined;
+                  if (neox) {
+                    Value empty = arith::ConstantOp::create(
+                        lb, lloc, rowType, lb.getZeroAttr(rowType));
+                    joined = vector::InsertStridedSliceOp::create(
+                        lb, lloc, y1, empty, {0}, {1});
+                    joined = vector::InsertStridedSliceOp::create(
+                        lb, lloc, y2, joined, {numPairs}, {1});
+                  } else {
+                    joined = vector::InterleaveOp::create(lb, lloc, y1, y2);
+                  }
+                  Value written = vector::TransferWriteOp::create(
+                                      lb, lloc, joined, rows,
+                                      ValueRange{head, zero}, inBounds)
+                                      .getResult();
+                  scf::YieldOp::create(lb, lloc, written);
+                });
+            slice = loop.getResult(0);
+          }
+          return std::make_tuple(slice, offsets, sliceSizes, unit);
+        };
+        auto [qRows, qOffsets, qSliceSizes, qUnit] =
+            rotateHeads(qOut, qSizes, groupSize);
+        auto [kRows, kOffsets, kSliceSizes, kUnit] =
+            rotateHeads(kOut, kSizes, 1);
+        auto inParallel = scf::InParallelOp::create(nb, nloc);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(nb, nloc, qRows, qOut, qOffsets,
+                                              qSliceSizes, qUnit);
+        tensor::ParallelInsertSliceOp::create(nb, nloc, kRows, kOut, kOffsets,
+                                              kSliceSizes, kUnit);
+      });
+  return {forall.getResult(0), forall.getResult(1)};
 }
 
 /// Returns the KV head count, failing on a dynamic one where it is needed.
@@ -504,17 +656,23 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
       groupSize = qHeads / *numKV;
     }
     Location loc = op.getLoc();
+    if (vectorRows) {
+      auto [q, k] = rotateTokensWithVectors(rewriter, loc, op.getQ(), op.getK(),
+                                            op.getPositions(), op.getInvFreq(),
+                                            rotary, op.getLayout(), blocks,
+                                            groupSize, op.getInverse());
+      rewriter.replaceOp(op, {q, k});
+      return success();
+    }
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
     Value angles = buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary,
                                *numKV, /*compactHeads=*/true);
     auto [cosTable, sinTable] =
         buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
-    Value q =
-        rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
-               op.getLayout(), blocks, groupSize, op.getInverse(), vectorRows);
+    Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
+                     op.getLayout(), blocks, groupSize, op.getInverse());
     Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
-                     op.getLayout(), blocks, /*groupSize=*/1, op.getInverse(),
-                     vectorRows);
+                     op.getLayout(), blocks, /*groupSize=*/1, op.getInverse());
     rewriter.replaceOp(op, {q, k});
     return success();
   }

@@ -8,7 +8,7 @@ class RewritePatternSet;
 namespace mrope {
 
 /// Patterns lowering the mrope ops to linalg/scf/tensor (and, with
-/// `vectorRows`, vector ops for each rotated row).
+/// `vectorRows`, mrope.apply as a loop over tokens with vector ops).
 void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns,
                                              bool vectorRows = false);
 

@@ -1,0 +1,107 @@
+// RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=vector-rows=true --cse | FileCheck %s
+
+// The CPU form of mrope.apply: one scf.forall over tokens with q and k as
+// shared outputs. Per token, the angles of all pairs are one vector: the T, H
+// and W positions broadcast and chosen per pair by constant masks of the
+// allocation (contiguous [2, 3, 3]: pairs 0-1 T, 2-4 H, 5-7 W), times
+// inv_freq; cos/sin are taken once and rounded to bf16 once, then every head
+// is rotated from one vector read of its row. No angle table is built.
+// CHECK-LABEL: func.func @contiguous
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xbf16>, %[[K:[a-z0-9]+]]: tensor<1x1x5x16xbf16>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
+// CHECK-NOT: tensor.empty
+// CHECK-NOT: linalg.
+// CHECK: %[[FREQ:.+]] = vector.transfer_read %[[F]]{{.*}} : tensor<8xf32>, vector<8xf32>
+// CHECK: scf.forall (%[[B:.+]], %[[S:.+]]) in (1, 5) shared_outs(%[[QO:.+]] = %[[Q]], %[[KO:.+]] = %[[K]])
+// CHECK: tensor.extract %[[POS]][%{{.+}}, %[[B]], %[[S]]] : tensor<3x1x5xi64>
+// CHECK: arith.constant dense<[false, false, false, false, false, true, true, true]> : vector<8xi1>
+// CHECK: arith.constant dense<[false, false, true, true, true, false, false, false]> : vector<8xi1>
+// CHECK: arith.constant dense<[true, true, false, false, false, false, false, false]> : vector<8xi1>
+// CHECK: %[[P:.+]] = arith.select
+// CHECK: %[[A:.+]] = arith.mulf %[[P]], %[[FREQ]] : vector<8xf32>
+// CHECK: %[[COS:.+]] = math.cos %[[A]] : vector<8xf32>
+// CHECK: %[[SIN:.+]] = math.sin %[[A]] : vector<8xf32>
+// CHECK-NOT: math.cos
+// CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x5x16xbf16> to tensor<2x16xbf16>
+// CHECK: %[[C:.+]] = arith.truncf %[[COS]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[SN:.+]] = arith.truncf %[[SIN]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[QR:.+]] = scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ROWS:.+]] = %[[QROWS]])
+// CHECK: %[[ROW:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %{{.+}}]{{.*}} : tensor<2x16xbf16>, vector<16xbf16>
+// CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
+// CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [8], sizes = [8], strides = [1]}
+// CHECK: %[[NX2:.+]] = arith.negf %[[X2]] : vector<8xbf16>
+// CHECK: arith.mulf %[[X1]], %[[C]] : vector<8xbf16>
+// CHECK: arith.mulf %[[NX2]], %[[SN]] : vector<8xbf16>
+// CHECK: arith.mulf %[[X2]], %[[C]] : vector<8xbf16>
+// CHECK: arith.mulf %[[X1]], %[[SN]] : vector<8xbf16>
+// CHECK: vector.transfer_write {{.*}}, %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
+// CHECK: %[[KR:.+]] = scf.for
+// CHECK-NOT: math.cos
+// CHECK: scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %[[QR]] into %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1]
+// CHECK-NEXT: tensor.parallel_insert_slice %[[KR]] into %[[KO]][%[[B]], 0, %[[S]], 0] [1, 1, 1, 16] [1, 1, 1, 1]
+func.func @contiguous(%q: tensor<1x2x5x16xbf16>, %k: tensor<1x1x5x16xbf16>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16> : tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>
+  return %a, %b : tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>
+}
+
+// -----
+
+// Vanilla: every pair on T, so no select; packed thd; GPT-J pairs split by
+// deinterleave and joined by interleave; partial rotary reads and writes only
+// the first 8 of 16 channels; f32 positions need no conversion; the
+// attention scaling multiplies cos and sin; inverse negates sin.
+// CHECK-LABEL: func.func @vanilla_gptj_partial
+// CHECK: scf.forall (%[[T:.+]]) in (7)
+// CHECK: %[[P:.+]] = tensor.extract %{{.+}}[%{{.+}}, %[[T]]] : tensor<3x7xf32>
+// CHECK-NOT: arith.sitofp
+// CHECK-NOT: arith.select
+// CHECK: vector.broadcast %[[P]] : f32 to vector<4xf32>
+// CHECK: math.cos
+// CHECK: arith.constant dense<1.500000e+00> : vector<4xf32>
+// CHECK: scf.for
+// CHECK: vector.transfer_read {{.*}} : tensor<4x16xf32>, vector<8xf32>
+// CHECK: vector.deinterleave {{.*}} : vector<8xf32> -> vector<4xf32>
+// CHECK: arith.negf
+// CHECK: vector.interleave {{.*}} : vector<4xf32> -> vector<8xf32>
+// CHECK: vector.transfer_write {{.*}} : vector<8xf32>, tensor<4x16xf32>
+func.func @vanilla_gptj_partial(%q: tensor<7x4x16xf32>, %k: tensor<7x2x16xf32>, %pos: tensor<3x7xf32>, %f: tensor<4xf32>) -> (tensor<7x4x16xf32>, tensor<7x2x16xf32>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x7xf32>) freqs(%f : tensor<4xf32>) layout thd rotary <alloc = <vanilla>, pairs = gptj, rotary_dim = 8, attention_scaling = 1.5> inverse : tensor<7x4x16xf32>, tensor<7x2x16xf32>
+  return %a, %b : tensor<7x4x16xf32>, tensor<7x2x16xf32>
+}
+
+// -----
+
+// MHRoPE [1, 1, 1] on 4 KV heads, 8 query heads: one cos/sin per head block
+// (T, H, W, and angle 0 for the NoPE head 3), each rotating its own range of
+// heads: query heads 2b..2b+1, key head b.
+// CHECK-LABEL: func.func @mhrope
+// CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, 5)
+// CHECK-COUNT-4: math.cos
+// CHECK-NOT: math.cos
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step
+// CHECK: scf.for %{{.+}} = %c2 to %c4 step
+// CHECK: scf.for %{{.+}} = %c4 to %c6 step
+// CHECK: scf.for %{{.+}} = %c6 to %c8 step
+// CHECK: scf.for %{{.+}} = %c0 to %c1 step
+// CHECK: scf.for %{{.+}} = %c1 to %c2 step
+// CHECK: scf.for %{{.+}} = %c2 to %c3 step
+// CHECK: scf.for %{{.+}} = %c3 to %c4 step
+// CHECK-NOT: scf.for %
+func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bshd rotary <alloc = <head_partitioned, section = [1, 1, 1]>, rotary_dim = 16> : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
+  return %a, %b : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
+}
+
+// -----
+
+// Dynamic batch, sequence and heads: the loops take their bounds from
+// tensor.dim.
+// CHECK-LABEL: func.func @dynamic
+// CHECK: tensor.dim
+// CHECK: scf.forall
+// CHECK: scf.for
+// CHECK-NOT: mrope.apply
+func.func @dynamic(%q: tensor<?x?x?x16xf16>, %k: tensor<?x?x?x16xf16>, %pos: tensor<3x?x?xi32>, %f: tensor<8xf32>) -> (tensor<?x?x?x16xf16>, tensor<?x?x?x16xf16>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x?x?xi32>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <vanilla>, rotary_dim = 16> : tensor<?x?x?x16xf16>, tensor<?x?x?x16xf16>
+  return %a, %b : tensor<?x?x?x16xf16>, tensor<?x?x?x16xf16>
+}
