@@ -14,7 +14,7 @@
 // CHECK-NOT: bufferization.
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: #arith
-// CHECK: llvm.intr.cos({{.*}}) : (vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.intr.sincos({{.*}}) : (vector<8xf32>) -> !llvm.struct<(vector<8xf32>, vector<8xf32>)>
 // CHECK: llvm.fptrunc {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[ROW:.+]] = llvm.load {{.*}} -> vector<16xbf16>
 // CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [0, 1, 2, 3, 4, 5, 6, 7]

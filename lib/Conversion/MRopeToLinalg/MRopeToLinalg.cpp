@@ -469,8 +469,10 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         };
         auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
           Value angles = arith::MulFOp::create(nb, nloc, pos, freqs);
-          Value c = math::CosOp::create(nb, nloc, angles);
-          Value s = math::SinOp::create(nb, nloc, angles);
+          // One sincos per pair: a single argument reduction for both.
+          auto sincos = math::SincosOp::create(nb, nloc, angles);
+          Value c = sincos.getCos();
+          Value s = sincos.getSin();
           if (scaling != 1.0) {
             Value scale = arith::ConstantOp::create(
                 nb, nloc,

@@ -4,7 +4,7 @@
 // shared outputs. Per token, the angles of all pairs are one vector: the T, H
 // and W positions broadcast and chosen per pair by constant masks of the
 // allocation (contiguous [2, 3, 3]: pairs 0-1 T, 2-4 H, 5-7 W), times
-// inv_freq; cos/sin are taken once and rounded to bf16 once, then every head
+// inv_freq; cos/sin are taken once (one sincos: one argument reduction) and rounded to bf16 once, then every head
 // is rotated from one vector read of its row. No angle table is built.
 // CHECK-LABEL: func.func @contiguous
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xbf16>, %[[K:[a-z0-9]+]]: tensor<1x1x5x16xbf16>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
@@ -18,9 +18,8 @@
 // CHECK: arith.constant dense<[true, true, false, false, false, false, false, false]> : vector<8xi1>
 // CHECK: %[[P:.+]] = arith.select
 // CHECK: %[[A:.+]] = arith.mulf %[[P]], %[[FREQ]] : vector<8xf32>
-// CHECK: %[[COS:.+]] = math.cos %[[A]] : vector<8xf32>
-// CHECK: %[[SIN:.+]] = math.sin %[[A]] : vector<8xf32>
-// CHECK-NOT: math.cos
+// CHECK: %[[SIN:.+]], %[[COS:.+]] = math.sincos %[[A]] : vector<8xf32>
+// CHECK-NOT: math.sincos
 // CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x5x16xbf16> to tensor<2x16xbf16>
 // CHECK: %[[C:.+]] = arith.truncf %[[COS]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[SN:.+]] = arith.truncf %[[SIN]] : vector<8xf32> to vector<8xbf16>
@@ -35,7 +34,7 @@
 // CHECK: arith.mulf %[[X1]], %[[SN]] : vector<8xbf16>
 // CHECK: vector.transfer_write {{.*}}, %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
 // CHECK: %[[KR:.+]] = scf.for
-// CHECK-NOT: math.cos
+// CHECK-NOT: math.sincos
 // CHECK: scf.forall.in_parallel
 // CHECK-NEXT: tensor.parallel_insert_slice %[[QR]] into %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1]
 // CHECK-NEXT: tensor.parallel_insert_slice %[[KR]] into %[[KO]][%[[B]], 0, %[[S]], 0] [1, 1, 1, 16] [1, 1, 1, 1]
@@ -56,7 +55,7 @@ func.func @contiguous(%q: tensor<1x2x5x16xbf16>, %k: tensor<1x1x5x16xbf16>, %pos
 // CHECK-NOT: arith.sitofp
 // CHECK-NOT: arith.select
 // CHECK: vector.broadcast %[[P]] : f32 to vector<4xf32>
-// CHECK: math.cos
+// CHECK: math.sincos
 // CHECK: arith.constant dense<1.500000e+00> : vector<4xf32>
 // CHECK: scf.for
 // CHECK: vector.transfer_read {{.*}} : tensor<4x16xf32>, vector<8xf32>
@@ -76,8 +75,8 @@ func.func @vanilla_gptj_partial(%q: tensor<7x4x16xf32>, %k: tensor<7x2x16xf32>, 
 // heads: query heads 2b..2b+1, key head b.
 // CHECK-LABEL: func.func @mhrope
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, 5)
-// CHECK-COUNT-4: math.cos
-// CHECK-NOT: math.cos
+// CHECK-COUNT-4: math.sincos
+// CHECK-NOT: math.sincos
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step
 // CHECK: scf.for %{{.+}} = %c2 to %c4 step
 // CHECK: scf.for %{{.+}} = %c4 to %c6 step
