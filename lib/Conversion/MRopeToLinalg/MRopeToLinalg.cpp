@@ -268,21 +268,29 @@ AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
   return pairs == PairLayout::NeoX ? d % numPairs : d.floorDiv(2);
 }
 
-/// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors), with cos/sin
-/// rounded to the activation type first, as Hugging Face does
-/// (x * cos + rotate_half(x) * sin); `inverse` negates sin.
-std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
-                                   Value x2, Value c, Value s, bool inverse) {
-  Type target = x1.getType();
+/// cos/sin (f32 scalars or vectors) as the rotation uses them: sin negated
+/// for the inverse rotation, both rounded to the activation type `target`, as
+/// Hugging Face does. Negating before rounding is exact (rounding is
+/// symmetric), so this can be hoisted out of the loop over heads.
+std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
+                                    Value s, Type target, bool inverse) {
+  if (inverse)
+    s = arith::NegFOp::create(b, loc, s);
   if (getElementTypeOrSelf(target) != getElementTypeOrSelf(c.getType())) {
     c = arith::TruncFOp::create(b, loc, target, c);
     s = arith::TruncFOp::create(b, loc, target, s);
   }
-  if (inverse)
-    s = arith::NegFOp::create(b, loc, s);
-  Value negated = arith::NegFOp::create(b, loc, x2);
-  Value y1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x1, c),
-                                   arith::MulFOp::create(b, loc, negated, s));
+  return {c, s};
+}
+
+/// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors, all of the
+/// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
+/// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
+/// bit (round(-a) = -round(a)), and saves the negation.
+std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
+                                   Value x2, Value c, Value s) {
+  Value y1 = arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, x1, c),
+                                   arith::MulFOp::create(b, loc, x2, s));
   Value y2 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x2, c),
                                    arith::MulFOp::create(b, loc, x1, s));
   return {y1, y2};
@@ -375,8 +383,9 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
               nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
               ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
               parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
-                auto [y1, y2] =
-                    rotatePair(bb, bloc, a[0], a[1], a[2], a[3], inverse);
+                auto [cv, sv] =
+                    roundCosSin(bb, bloc, a[2], a[3], a[0].getType(), inverse);
+                auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], cv, sv);
                 linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
               });
           Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
@@ -550,12 +559,10 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
           Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
           for (const HeadRange &range : ranges) {
             // cos/sin in the activation type, once per token and range.
-            Value c = range.c, sn = range.s;
-            if (elementType != f32) {
-              auto halfType = VectorType::get({numPairs}, elementType);
-              c = arith::TruncFOp::create(nb, nloc, halfType, c);
-              sn = arith::TruncFOp::create(nb, nloc, halfType, sn);
-            }
+            Value c, sn;
+            std::tie(c, sn) =
+                roundCosSin(nb, nloc, range.c, range.s,
+                            VectorType::get({numPairs}, elementType), inverse);
             Value begin = arith::ConstantIndexOp::create(
                 nb, nloc, range.firstKVHead * group);
             Value end =
@@ -584,7 +591,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                     x1 = halves.getRes1();
                     x2 = halves.getRes2();
                   }
-                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn, inverse);
+                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn);
                   Value joined;
                   if (neox) {
                     Value empty = arith::ConstantOp::create(

@@ -33,7 +33,14 @@
 // CHECK: %[[C:.+]] = tensor.extract_slice %[[CS]]#0[%[[B]], %[[S]], 0] [1, 1, 8] [1, 1, 1] : tensor<1x5x8xf32> to tensor<8xf32>
 // CHECK: %[[SN:.+]] = tensor.extract_slice %[[CS]]#1[%[[B]], %[[S]], 0] [1, 1, 8]
 // CHECK: %[[R:.+]]:2 = linalg.generic {indexing_maps = [#[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]]]{{.*}} ins(%[[Q1]], %[[Q2]], %[[C]], %[[SN]] : {{.*}}) outs(%[[Q1]], %[[Q2]] :
-// CHECK: arith.negf
+// CHECK: ^bb0(%[[X1:[a-z0-9_]+]]: f32, %[[X2:[a-z0-9_]+]]: f32, %[[CC:[a-z0-9_]+]]: f32, %[[SS:[a-z0-9_]+]]: f32,
+// CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[CC]] : f32
+// CHECK: %[[X2S:.+]] = arith.mulf %[[X2]], %[[SS]] : f32
+// CHECK: %[[Y1:.+]] = arith.subf %[[X1C]], %[[X2S]] : f32
+// CHECK: %[[X2C:.+]] = arith.mulf %[[X2]], %[[CC]] : f32
+// CHECK: %[[X1S:.+]] = arith.mulf %[[X1]], %[[SS]] : f32
+// CHECK: %[[Y2:.+]] = arith.addf %[[X2C]], %[[X1S]] : f32
+// CHECK: linalg.yield %[[Y1]], %[[Y2]]
 // CHECK: scf.forall.in_parallel
 // CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#0 into %[[QO]][%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1]
 // CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#1 into %[[QO]][%[[B]], %[[H]], %[[S]], 8] [1, 1, 1, 8] [1, 1, 1, 1]
@@ -92,9 +99,10 @@ func.func @hope(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor
 // CHECK: %[[ODD:.+]] = tensor.extract_slice %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<4xbf16>
 // CHECK: tensor.extract_slice %{{.+}}#0[%[[T]], 0] [1, 4] [1, 1] : tensor<7x4xf32> to tensor<4xf32>
 // CHECK: %[[QR:.+]]:2 = linalg.generic {{.*}} ins(%[[EVEN]], %[[ODD]]
+// The inverse negates sin in f32, then rounds (exact: rounding is symmetric).
+// CHECK: %[[NEG:.+]] = arith.negf %{{.+}} : f32
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
-// CHECK: %[[S:.+]] = arith.truncf %{{.+}} : f32 to bf16
-// CHECK: arith.negf %[[S]] : bf16
+// CHECK: arith.truncf %[[NEG]] : f32 to bf16
 // CHECK: tensor.parallel_insert_slice %[[QR]]#0 into %[[QO]][%[[T]], %[[H]], 0] [1, 1, 4] [1, 1, 2] : tensor<4xbf16> into tensor<7x4x16xbf16>
 // CHECK-NEXT: tensor.parallel_insert_slice %[[QR]]#1 into %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2]
 func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16xbf16>, %pos: tensor<3x7xf32>, %f: tensor<4xf32>) -> (tensor<7x4x16xbf16>, tensor<7x2x16xbf16>) {

@@ -27,11 +27,13 @@
 // CHECK: %[[ROW:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %{{.+}}]{{.*}} : tensor<2x16xbf16>, vector<16xbf16>
 // CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
 // CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [8], sizes = [8], strides = [1]}
-// CHECK: %[[NX2:.+]] = arith.negf %[[X2]] : vector<8xbf16>
-// CHECK: arith.mulf %[[X1]], %[[C]] : vector<8xbf16>
-// CHECK: arith.mulf %[[NX2]], %[[SN]] : vector<8xbf16>
-// CHECK: arith.mulf %[[X2]], %[[C]] : vector<8xbf16>
-// CHECK: arith.mulf %[[X1]], %[[SN]] : vector<8xbf16>
+// CHECK-NOT: arith.negf
+// CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[C]] : vector<8xbf16>
+// CHECK: %[[X2S:.+]] = arith.mulf %[[X2]], %[[SN]] : vector<8xbf16>
+// CHECK: arith.subf %[[X1C]], %[[X2S]] : vector<8xbf16>
+// CHECK: %[[X2C:.+]] = arith.mulf %[[X2]], %[[C]] : vector<8xbf16>
+// CHECK: %[[X1S:.+]] = arith.mulf %[[X1]], %[[SN]] : vector<8xbf16>
+// CHECK: arith.addf %[[X2C]], %[[X1S]] : vector<8xbf16>
 // CHECK: vector.transfer_write {{.*}}, %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
 // CHECK: %[[KR:.+]] = scf.for
 // CHECK-NOT: math.sincos
@@ -57,10 +59,12 @@ func.func @contiguous(%q: tensor<1x2x5x16xbf16>, %k: tensor<1x1x5x16xbf16>, %pos
 // CHECK: vector.broadcast %[[P]] : f32 to vector<4xf32>
 // CHECK: math.sincos
 // CHECK: arith.constant dense<1.500000e+00> : vector<4xf32>
+// The inverse negates sin once per token, outside the loop over heads.
+// CHECK: arith.negf {{.*}} : vector<4xf32>
 // CHECK: scf.for
 // CHECK: vector.transfer_read {{.*}} : tensor<4x16xf32>, vector<8xf32>
 // CHECK: vector.deinterleave {{.*}} : vector<8xf32> -> vector<4xf32>
-// CHECK: arith.negf
+// CHECK-NOT: arith.negf
 // CHECK: vector.interleave {{.*}} : vector<4xf32> -> vector<8xf32>
 // CHECK: vector.transfer_write {{.*}} : vector<8xf32>, tensor<4x16xf32>
 func.func @vanilla_gptj_partial(%q: tensor<7x4x16xf32>, %k: tensor<7x2x16xf32>, %pos: tensor<3x7xf32>, %f: tensor<4xf32>) -> (tensor<7x4x16xf32>, tensor<7x2x16xf32>) {
