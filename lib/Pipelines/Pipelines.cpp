@@ -8,6 +8,7 @@
 #include "mrope/Pipelines/Pipelines.h"
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/ErrorHandling.h"
 
@@ -26,12 +27,27 @@ static constexpr llvm::StringLiteral kToLinalg =
 // JIT's memref descriptors are plain. bf16/f16 arithmetic stays in its type:
 // LLVM's x86 backend promotes each op to f32 and rounds the result, which is
 // what torch does on CPU.
-static constexpr llvm::StringLiteral kCPU =
+static constexpr llvm::StringLiteral kBufferize =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "cse,canonicalize,"
     "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-    "scf-forall-to-parallel,"
+    "scf-forall-to-parallel";
+
+// With threads, every scf.parallel (the loop over tokens) is split into
+// tasks of at least `taskSize` iterations for the MLIR async runtime's thread
+// pool; shorter loops (decode sizes) stay on the calling thread.
+static std::string threadsPipeline(int64_t taskSize) {
+  return ("async-parallel-for{async-dispatch=true num-workers=-1 "
+          "min-task-size=" +
+          llvm::Twine(taskSize) +
+          "},"
+          "async-to-async-runtime,async-runtime-ref-counting,"
+          "async-runtime-ref-counting-opt,convert-async-to-llvm")
+      .str();
+}
+
+static constexpr llvm::StringLiteral kToLLVM =
     "convert-linalg-to-loops,"
     "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
     "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts";
@@ -40,22 +56,43 @@ void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);
 }
 
-// The CPU pipeline rotates each row with vectors.
+// The CPU pipeline rotates a token's rows with vectors.
 static constexpr llvm::StringLiteral kToVectorRows =
     "convert-mrope-to-linalg{vector-rows=true},canonicalize,cse";
 
-void mrope::buildMRopeCPUPipeline(OpPassManager &pm) {
+void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
+                                  int64_t taskSize) {
   addPipeline(pm, kToVectorRows);
-  addPipeline(pm, kCPU);
+  addPipeline(pm, kBufferize);
+  if (threads)
+    addPipeline(pm, threadsPipeline(taskSize));
+  addPipeline(pm, kToLLVM);
 }
+
+namespace {
+struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
+  Option<bool> threads{
+      *this, "threads",
+      llvm::cl::desc("Run the loop over tokens on all cores through the MLIR "
+                     "async runtime (link libmlir_async_runtime.so)"),
+      llvm::cl::init(false)};
+  Option<int64_t> taskSize{
+      *this, "task-size",
+      llvm::cl::desc("With threads: the fewest tokens per task (shorter "
+                     "loops run on the calling thread)"),
+      llvm::cl::init(1024)};
+};
+} // namespace
 
 void mrope::registerMRopePipelines() {
   PassPipelineRegistration<>(
       "mrope-to-linalg-pipeline",
       "Lower mrope ops to portable linalg-on-tensors (IREE, Torch-MLIR)",
       buildMRopeToLinalgPipeline);
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<CPUPipelineOptions>(
       "mrope-cpu-pipeline",
       "Lower mrope ops to the LLVM dialect for the host CPU (JIT, mlir-runner)",
-      buildMRopeCPUPipeline);
+      [](OpPassManager &pm, const CPUPipelineOptions &options) {
+        buildMRopeCPUPipeline(pm, options.threads, options.taskSize);
+      });
 }

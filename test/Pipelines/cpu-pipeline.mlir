@@ -1,5 +1,20 @@
 // RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s
 // RUN: mrope-opt %s --mrope-to-linalg-pipeline | FileCheck %s --check-prefix=LINALG
+// RUN: mrope-opt %s '--mrope-cpu-pipeline=threads=true task-size=2' | FileCheck %s --check-prefix=THREADS
+// RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s --check-prefix=NOASYNC
+
+// threads=true hands the loop over tokens to the MLIR async runtime in tasks
+// (the rotation body is outlined into parallel_compute_fn); the default
+// pipeline stays free of it (no runtime library needed).
+// THREADS-LABEL: llvm.func @rotate
+// THREADS: llvm.call @mlirAsyncRuntimeCreateGroup
+// THREADS: llvm.call @mlirAsyncRuntimeAwaitAllInGroup
+// THREADS-LABEL: llvm.func @parallel_compute_fn
+// THREADS: llvm.intr.sincos
+// THREADS: llvm.store {{.*}} : vector<16xbf16>, !llvm.ptr
+// NOASYNC-NOT: mlirAsync
+// NOASYNC: llvm.func @rotate
+// NOASYNC-NOT: mlirAsync
 
 // The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
 // can read it back); the portable one in linalg on tensors with no mrope op

@@ -3,6 +3,8 @@
 #ifndef MROPE_PIPELINES_PIPELINES_H
 #define MROPE_PIPELINES_PIPELINES_H
 
+#include <cstdint>
+
 namespace mlir {
 class OpPassManager;
 namespace mrope {
@@ -11,7 +13,11 @@ namespace mrope {
 void buildMRopeToLinalgPipeline(OpPassManager &pm);
 
 /// mrope -> LLVM dialect for the host CPU, ready for the JIT or mlir-runner.
-void buildMRopeCPUPipeline(OpPassManager &pm);
+/// With `threads`, the loop over tokens runs on the MLIR async runtime's
+/// thread pool (the executable must load libmlir_async_runtime.so), in tasks
+/// of at least `taskSize` tokens.
+void buildMRopeCPUPipeline(OpPassManager &pm, bool threads = false,
+                           int64_t taskSize = 1024);
 
 /// Registers `mrope-to-linalg-pipeline` and `mrope-cpu-pipeline`.
 void registerMRopePipelines();
