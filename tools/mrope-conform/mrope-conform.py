@@ -204,6 +204,14 @@ def reshape(flat, shape):
     return [reshape(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
+def excerpt(text, limit=4000):
+    """The start of a tool's error output (where the message is) and its end,
+    not a truncated stack trace only."""
+    if len(text) <= limit:
+        return text
+    return text[:limit // 2] + "\n[...]\n" + text[-limit // 2:]
+
+
 def run(builder, args):
     source = builder.module()
     if args.portable:
@@ -224,7 +232,7 @@ def run(builder, args):
         result = subprocess.run(step, input=source, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"mrope-conform: {os.path.basename(step[0])} failed:\n"
-                     f"{result.stderr[-4000:]}")
+                     f"{excerpt(result.stderr)}")
         source = result.stdout
     runtimes = ["c_runner_utils", "runner_utils"]
     if args.threads:
@@ -241,7 +249,7 @@ def run(builder, args):
                              f"-shared-libs={libs}"], input=source,
                             capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(f"mrope-conform: mlir-runner failed:\n{result.stderr[-4000:]}")
+        sys.exit(f"mrope-conform: mlir-runner failed:\n{excerpt(result.stderr)}")
     blocks = result.stdout.split("Unranked Memref")[1:]
     if len(blocks) != len(builder.outputs):
         sys.exit(f"mrope-conform: expected {len(builder.outputs)} outputs, "
@@ -864,7 +872,7 @@ def allocation_maps(data, args):
     result = subprocess.run([args.mrope_opt, "-", "--mrope-print-allocation", "-o", "/dev/null"],
                             input="\n".join(funcs), capture_output=True, text=True)
     if result.returncode != 0:
-        sys.exit(result.stderr[-4000:])
+        sys.exit(excerpt(result.stderr))
     remarks = re.findall(r"remark: (pair axes|KV head axes): (\S+)", result.stderr)
     if args.emit:
         out = copy.deepcopy(data)
