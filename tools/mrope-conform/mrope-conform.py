@@ -470,14 +470,34 @@ def hf_position_ids(data, args):
 
 
 def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape,
-                dtype="f32", layout="bhsd", pairs="neox", scale=1.0):
-    """IR for inv_freq, cos_sin and apply (forward and inverse) of one case."""
+                dtype="f32", layout="bhsd", pairs="neox", scale=1.0, dynamic=False):
+    """IR for inv_freq, cos_sin and apply (forward and inverse) of one case.
+    With `dynamic`, apply sees q, k and positions with every dim unknown but
+    the channels (and the head counts, which head-partitioned allocations
+    need), through tensor.cast."""
     text, pos, pos_t = b.const(positions, pos_elem)
     body = text
     text, qv, q_t = b.const(map_nested(lambda v: round_to(v, dtype), q), dtype)
     body += text
     text, kv, k_t = b.const(map_nested(lambda v: round_to(v, dtype), k), dtype)
     body += text
+    static = (pos, pos_t, qv, q_t, kv, k_t)
+    if dynamic:
+        head_dim = {"bhsd": 1, "bshd": 2, "thd": 1}[layout]
+        keep_heads = "head_partitioned" in alloc
+
+        def erase(t, keep):
+            dims = t[len("tensor<"):-1].split("x")
+            elem = dims.pop()
+            return ttype([d if i in keep else "?" for i, d in enumerate(dims)], elem)
+
+        act_keep = {len(shape_of(q)) - 1} | ({head_dim} if keep_heads else set())
+        casts = []
+        for value, t, keep in ((pos, pos_t, {0}), (qv, q_t, act_keep), (kv, k_t, act_keep)):
+            name, dyn_t = b.fresh("dyn"), erase(t, keep)
+            body += f"  {name} = tensor.cast {value} : {t} to {dyn_t}\n"
+            casts.append((name, dyn_t))
+        (pos, pos_t), (qv, q_t), (kv, k_t) = casts
     inv_t = ttype([dim // 2], "f32")
     f = b.fresh("f")
     body += f"  {f} = mrope.inv_freq theta = {fnum(theta)} : {inv_t}\n"
@@ -490,11 +510,19 @@ def rotary_body(b, key, positions, pos_elem, theta, alloc, dim, q, k, cos_shape,
     body += (f"  {qi}, {ki} = mrope.apply {qr}, {kr} positions({pos} : {pos_t}) "
              f"freqs({f} : {inv_t}) layout {layout} {rotary} inverse : {q_t}, {k_t}\n")
     cos_t = ttype(cos_shape, "f32")
+    if dynamic:
+        pos, pos_t = static[0], static[1]
     if layout != "thd":
         body += (f"  {c}, {s} = mrope.cos_sin {pos}, {f} {rotary} : {pos_t}, {inv_t} "
                  f"-> {cos_t}, {cos_t}\n")
         body += b.output(key + "/cos", c, "f32", cos_shape)
         body += b.output(key + "/sin", s, "f32", cos_shape)
+    if dynamic:
+        # Results back to their static types for printing; cos_sin on the
+        # static positions.
+        for name, t in ((qr, static[3]), (kr, static[5]), (qi, static[3])):
+            body += f"  {name}_s = tensor.cast {name} : {q_t if t == static[3] else k_t} to {t}\n"
+        qr, kr, qi = qr + "_s", kr + "_s", qi + "_s"
     body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
     body += b.output(key + "/q_rot", qr, dtype, shape_of(q))
     body += b.output(key + "/k_rot", kr, dtype, shape_of(k))
@@ -535,6 +563,9 @@ def transform_case(c, variant):
         for key, src in (("q", "q"), ("k", "k"), ("q_rot", "q"), ("k_rot", "k")):
             c[key] = map_rows_with(lambda out, inp: out + inp[:8], c[key], c[src])
         cfg["partial"] = True
+    elif variant == "dynamic":
+        # Same data; the IR hides the shapes (see rotary_body).
+        cfg["dynamic"] = True
     elif variant == "scaled":
         # attention_scaling s multiplies cos and sin, hence the rotated
         # values, and the inverse (also scaled) gives s^2 * q.
@@ -590,7 +621,8 @@ def rotary_file(data, args):
             cfg = {"layout": "bhsd", "pairs": "neox", "scale": 1.0, "inverse_gain": 1.0}
         b.add(rotary_body(b, key, c["position_ids"], "i64", c["rope_theta"], alloc,
                           c["head_dim"], c["q"], c["k"], shape_of(c["cos"]), args.dtype,
-                          cfg["layout"], cfg["pairs"], cfg["scale"]))
+                          cfg["layout"], cfg["pairs"], cfg["scale"],
+                          cfg.get("dynamic", False)))
         plan.append((key, label, c, cfg))
     values = run(b, args)
     if args.dtype != "f32":
@@ -1011,7 +1043,7 @@ def main():
     parser.add_argument("file")
     parser.add_argument("--emit", action="store_true",
                         help="print the computed outputs as JSON in the same schema")
-    parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled"],
+    parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled", "dynamic"],
                         help="rotary_* files: check another activation layout, GPT-J "
                              "pairs, partial rotary or an attention scaling, through "
                              "identities of the rotation")
