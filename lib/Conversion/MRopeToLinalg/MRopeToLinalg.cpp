@@ -302,17 +302,17 @@ std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
 /// the even and odd channels for GPT-J (stride-2 slices). cos/sin are rounded
 /// to x's type first, as Hugging Face does.
 ///
-/// The rotation is an scf.forall over every (token, head) row with `x` as its
-/// shared output: each row extracts its two channel slices, rotates them with
-/// a 1-D linalg.generic over the pairs, and writes them back with
-/// tensor.parallel_insert_slice. Bufferization then rotates in place when `x`
-/// is dead afterwards (no copies), the rows can run in parallel, and the
-/// inner loop is a contiguous (or stride-2) loop over pairs that vectorizes.
-/// Channels past rotary_dim (partial rotary) are never touched.
+/// This is the portable form, plain linalg on tensors as IREE and Torch-MLIR
+/// consume it: one linalg.generic over [.., pairs] reads the two channel
+/// slices of `x` and the table (broadcast over heads) and writes both back
+/// with tensor.insert_slice, so bufferization rotates in place when `x` is
+/// dead afterwards. Channels past rotary_dim (partial rotary) are never
+/// touched.
 ///
-/// Head-partitioned tables have one slot per head block (see buildAngles): each
-/// block gets its own forall over its heads (query heads firstKVHead * group ..
-/// (firstKVHead + numKVHeads) * group), reading a slot fixed at compile time.
+/// Head-partitioned tables have one slot per head block (see buildAngles):
+/// each block gets its own generic over its heads (query heads
+/// firstKVHead * group .. (firstKVHead + numKVHeads) * group), reading a slot
+/// fixed at compile time.
 Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
              Value sinTable, RotaryAttr rotary, TensorLayout layout,
              ArrayRef<HeadBlock> blocks, int64_t groupSize, bool inverse) {
@@ -321,91 +321,79 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
   const int64_t rank = xType.getRank();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool neox = rotary.getPairs() == PairLayout::NeoX;
-  const bool perHead = rotary.getAlloc().isHeadPartitioned();
-  Type elementType = xType.getElementType();
-  Type f32 = b.getF32Type();
+  MLIRContext *ctx = b.getContext();
 
-  auto rotateRows = [&](Value input, const HeadBlock *block) -> Value {
-    // One forall iteration per row: every dim but the channels.
-    SmallVector<OpFoldResult> rows = sizesOf(b, loc, input);
-    rows.pop_back();
-    if (block)
-      rows[l.heads] = b.getIndexAttr(block->numKVHeads * groupSize);
-    auto forall = scf::ForallOp::create(
-        b, loc, rows, ValueRange{input}, /*mapping=*/std::nullopt,
-        [&](OpBuilder &nb, Location nloc, ValueRange args) {
-          SmallVector<Value> iv(args.take_front(rank - 1));
-          if (block && block->firstKVHead != 0)
-            iv[l.heads] = arith::AddIOp::create(
-                nb, nloc, iv[l.heads],
-                arith::ConstantIndexOp::create(nb, nloc,
-                                               block->firstKVHead * groupSize));
-          Value out = args.back();
-          // The row's two channel slices, [numPairs].
-          auto rowSlice = [&](Value source, int64_t offset, int64_t stride) {
-            SmallVector<OpFoldResult> offsets(iv.begin(), iv.end());
-            offsets.push_back(nb.getIndexAttr(offset));
-            SmallVector<OpFoldResult> sizes(rank - 1, nb.getIndexAttr(1));
-            sizes.push_back(nb.getIndexAttr(numPairs));
-            SmallVector<OpFoldResult> strides(rank - 1, nb.getIndexAttr(1));
-            strides.push_back(nb.getIndexAttr(stride));
-            return std::make_tuple(offsets, sizes, strides);
-          };
-          int64_t stride = neox ? 1 : 2;
-          auto [off1, sizes, strides] = rowSlice(out, 0, stride);
-          auto [off2, sizes2, strides2] =
-              rowSlice(out, neox ? numPairs : 1, stride);
-          auto halfType = RankedTensorType::get({numPairs}, elementType);
-          Value x1 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
-                                                    off1, sizes, strides);
-          Value x2 = tensor::ExtractSliceOp::create(nb, nloc, halfType, out,
-                                                    off2, sizes2, strides2);
-          // The row of cos/sin: [B], [KV], S of the table, all pairs.
-          SmallVector<OpFoldResult> tOffsets;
-          if (!l.packed())
-            tOffsets.push_back(iv[l.batch]);
-          if (perHead)
-            tOffsets.push_back(nb.getIndexAttr(block->tableSlot));
-          tOffsets.push_back(iv[l.seq]);
-          tOffsets.push_back(nb.getIndexAttr(0));
-          int64_t tableRank = tOffsets.size();
-          SmallVector<OpFoldResult> tSizes(tableRank - 1, nb.getIndexAttr(1));
-          tSizes.push_back(nb.getIndexAttr(numPairs));
-          SmallVector<OpFoldResult> tStrides(tableRank, nb.getIndexAttr(1));
-          auto tableType = RankedTensorType::get({numPairs}, f32);
-          Value c = tensor::ExtractSliceOp::create(
-              nb, nloc, tableType, cosTable, tOffsets, tSizes, tStrides);
-          Value s = tensor::ExtractSliceOp::create(
-              nb, nloc, tableType, sinTable, tOffsets, tSizes, tStrides);
-          // The portable form: a 1-D generic over the pairs of the row.
-          AffineMap id = nb.getMultiDimIdentityMap(1);
-          auto rotated = linalg::GenericOp::create(
-              nb, nloc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
-              ValueRange{x1, x2}, ArrayRef<AffineMap>{id, id, id, id, id, id},
-              parallel(1), [&](OpBuilder &bb, Location bloc, ValueRange a) {
-                auto [cv, sv] =
-                    roundCosSin(bb, bloc, a[2], a[3], a[0].getType(), inverse);
-                auto [y1, y2] = rotatePair(bb, bloc, a[0], a[1], cv, sv);
-                linalg::YieldOp::create(bb, bloc, ValueRange{y1, y2});
-              });
-          Value r1 = rotated.getResult(0), r2 = rotated.getResult(1);
-          auto inParallel = scf::InParallelOp::create(nb, nloc);
-          OpBuilder::InsertionGuard guard(nb);
-          nb.setInsertionPointToStart(inParallel.getBody());
-          tensor::ParallelInsertSliceOp::create(nb, nloc, r1, out, off1, sizes,
-                                                strides);
-          tensor::ParallelInsertSliceOp::create(nb, nloc, r2, out, off2, sizes2,
-                                                strides2);
+  auto rotateHeads = [&](Value input, const HeadBlock *block) -> Value {
+    SmallVector<OpFoldResult> sizes = sizesOf(b, loc, input);
+    SmallVector<OpFoldResult> offsets1(rank, b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+    SmallVector<int64_t> shape(xType.getShape());
+    if (block) {
+      offsets1[l.heads] = b.getIndexAttr(block->firstKVHead * groupSize);
+      sizes[l.heads] = b.getIndexAttr(block->numKVHeads * groupSize);
+      shape[l.heads] = block->numKVHeads * groupSize;
+    }
+    sizes.back() = b.getIndexAttr(numPairs);
+    shape.back() = numPairs;
+    strides.back() = b.getIndexAttr(neox ? 1 : 2);
+    SmallVector<OpFoldResult> offsets2(offsets1);
+    offsets2.back() = b.getIndexAttr(neox ? numPairs : 1);
+    auto halfType = RankedTensorType::get(shape, xType.getElementType());
+    Value x1 = tensor::ExtractSliceOp::create(b, loc, halfType, input, offsets1,
+                                              sizes, strides);
+    Value x2 = tensor::ExtractSliceOp::create(b, loc, halfType, input, offsets2,
+                                              sizes, strides);
+
+    // The table rows: [B, S, P] ([T, P] packed), for a head block its slot.
+    Value c = cosTable, s = sinTable;
+    if (block) {
+      auto tableType = cast<RankedTensorType>(cosTable.getType());
+      const int64_t headPos = tableType.getRank() - 3;
+      SmallVector<OpFoldResult> tOffsets(tableType.getRank(),
+                                         b.getIndexAttr(0));
+      SmallVector<OpFoldResult> tSizes = sizesOf(b, loc, cosTable);
+      SmallVector<OpFoldResult> tStrides(tableType.getRank(),
+                                         b.getIndexAttr(1));
+      tOffsets[headPos] = b.getIndexAttr(block->tableSlot);
+      tSizes[headPos] = b.getIndexAttr(1);
+      SmallVector<int64_t> rowShape(tableType.getShape());
+      rowShape.erase(rowShape.begin() + headPos);
+      auto rowType =
+          RankedTensorType::get(rowShape, tableType.getElementType());
+      c = tensor::ExtractSliceOp::create(b, loc, rowType, cosTable, tOffsets,
+                                         tSizes, tStrides);
+      s = tensor::ExtractSliceOp::create(b, loc, rowType, sinTable, tOffsets,
+                                         tSizes, tStrides);
+    }
+    SmallVector<AffineExpr> tableExprs;
+    if (!l.packed())
+      tableExprs.push_back(b.getAffineDimExpr(l.batch));
+    tableExprs.push_back(b.getAffineDimExpr(l.seq));
+    tableExprs.push_back(b.getAffineDimExpr(rank - 1));
+    AffineMap id = b.getMultiDimIdentityMap(rank);
+    AffineMap tableMap = AffineMap::get(rank, 0, tableExprs, ctx);
+    auto rotated = linalg::GenericOp::create(
+        b, loc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
+        ValueRange{x1, x2},
+        ArrayRef<AffineMap>{id, id, tableMap, tableMap, id, id}, parallel(rank),
+        [&](OpBuilder &nb, Location nloc, ValueRange a) {
+          auto [cv, sv] =
+              roundCosSin(nb, nloc, a[2], a[3], a[0].getType(), inverse);
+          auto [y1, y2] = rotatePair(nb, nloc, a[0], a[1], cv, sv);
+          linalg::YieldOp::create(nb, nloc, ValueRange{y1, y2});
         });
-    return forall.getResult(0);
+    Value result = tensor::InsertSliceOp::create(
+        b, loc, rotated.getResult(0), input, offsets1, sizes, strides);
+    return tensor::InsertSliceOp::create(b, loc, rotated.getResult(1), result,
+                                         offsets2, sizes, strides);
   };
-  if (!perHead)
-    return rotateRows(x, nullptr);
+  if (blocks.empty())
+    return rotateHeads(x, nullptr);
   // NoPE blocks are rotated too (by angle 0), so that attention scaling,
   // rounding and signed zeros match the reference exactly.
   Value result = x;
   for (const HeadBlock &block : blocks)
-    result = rotateRows(result, &block);
+    result = rotateHeads(result, &block);
   return result;
 }
 

@@ -5,10 +5,11 @@
 // are computed once per (token, pair) and shared by q and k.
 
 // Contiguous [2, 3, 3]: three unit-stride runs T (pairs 0-1), H (2-4), W (5-7).
-// The rotation is an scf.forall over (batch, head, token) rows; each row reads
-// the two NeoX halves of q as slices of the shared output and writes them back
-// with parallel_insert_slice (no gathers, no per-element index math, no copy).
-// CHECK-DAG: #[[ROW:.+]] = affine_map<(d0) -> (d0)>
+// The rotation reads the two NeoX halves of q as slices and writes each pair
+// back in the same generic (no gathers, no per-element index math); the
+// table is broadcast over heads by its indexing map.
+// CHECK-DAG: #[[ID:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[TABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 // CHECK-LABEL: func.func @contiguous
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[K:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
 // CHECK: %[[POSF:.+]] = linalg.generic {{.*}} ins(%[[POS]] : tensor<3x1x5xi64>)
@@ -26,13 +27,9 @@
 // CHECK: math.cos
 // CHECK: math.sin
 // CHECK-NOT: arith.mulf {{.*}}cst
-// CHECK: scf.forall (%[[B:.+]], %[[H:.+]], %[[S:.+]]) in (1, 2, 5) shared_outs(%[[QO:.+]] = %[[Q]]) -> (tensor<1x2x5x16xf32>)
-// CHECK: %[[Q1:.+]] = tensor.extract_slice %[[QO]][%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x2x5x16xf32> to tensor<8xf32>
-// CHECK: %[[Q2:.+]] = tensor.extract_slice %[[QO]][%[[B]], %[[H]], %[[S]], 8] [1, 1, 1, 8] [1, 1, 1, 1]
-// The table row is shared by every head: indexed by (batch, token) only.
-// CHECK: %[[C:.+]] = tensor.extract_slice %[[CS]]#0[%[[B]], %[[S]], 0] [1, 1, 8] [1, 1, 1] : tensor<1x5x8xf32> to tensor<8xf32>
-// CHECK: %[[SN:.+]] = tensor.extract_slice %[[CS]]#1[%[[B]], %[[S]], 0] [1, 1, 8]
-// CHECK: %[[R:.+]]:2 = linalg.generic {indexing_maps = [#[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]], #[[ROW]]]{{.*}} ins(%[[Q1]], %[[Q2]], %[[C]], %[[SN]] : {{.*}}) outs(%[[Q1]], %[[Q2]] :
+// CHECK: %[[Q1:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 0] [1, 2, 5, 8] [1, 1, 1, 1] : tensor<1x2x5x16xf32> to tensor<1x2x5x8xf32>
+// CHECK: %[[Q2:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 8] [1, 2, 5, 8] [1, 1, 1, 1]
+// CHECK: %[[R:.+]]:2 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[TABLE]], #[[TABLE]], #[[ID]], #[[ID]]]{{.*}} ins(%[[Q1]], %[[Q2]], %[[CS]]#0, %[[CS]]#1 : {{.*}}) outs(%[[Q1]], %[[Q2]] :
 // CHECK: ^bb0(%[[X1:[a-z0-9_]+]]: f32, %[[X2:[a-z0-9_]+]]: f32, %[[CC:[a-z0-9_]+]]: f32, %[[SS:[a-z0-9_]+]]: f32,
 // CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[CC]] : f32
 // CHECK: %[[X2S:.+]] = arith.mulf %[[X2]], %[[SS]] : f32
@@ -41,11 +38,10 @@
 // CHECK: %[[X1S:.+]] = arith.mulf %[[X1]], %[[SS]] : f32
 // CHECK: %[[Y2:.+]] = arith.addf %[[X2C]], %[[X1S]] : f32
 // CHECK: linalg.yield %[[Y1]], %[[Y2]]
-// CHECK: scf.forall.in_parallel
-// CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#0 into %[[QO]][%[[B]], %[[H]], %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1]
-// CHECK-NEXT: tensor.parallel_insert_slice %[[R]]#1 into %[[QO]][%[[B]], %[[H]], %[[S]], 8] [1, 1, 1, 8] [1, 1, 1, 1]
-// CHECK: scf.forall {{.*}} in (1, 2, 5) shared_outs(%{{.+}} = %[[K]])
-// CHECK: tensor.extract_slice %[[CS]]#0
+// CHECK: %[[QA:.+]] = tensor.insert_slice %[[R]]#0 into %[[Q]][0, 0, 0, 0] [1, 2, 5, 8] [1, 1, 1, 1]
+// CHECK: tensor.insert_slice %[[R]]#1 into %[[QA]][0, 0, 0, 8] [1, 2, 5, 8] [1, 1, 1, 1]
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}}, %[[CS]]#0, %[[CS]]#1
+// CHECK-NOT: scf.forall
 // CHECK-NOT: mrope.
 func.func @contiguous(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16> : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
@@ -87,24 +83,22 @@ func.func @hope(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor
 // Packed thd, GPT-J pairs, partial rotary (8 of 16 channels), bf16, inverse,
 // attention scaling 1.5: cos/sin scaled in f32, rounded to bf16, sin negated;
 // the channels past 8 are never touched.
+// CHECK-DAG: #[[GPTJ_TABLE:.+]] = affine_map<(d0, d1, d2) -> (d0, d2)>
 // CHECK-LABEL: func.func @gptj_partial_bf16_inverse
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<7x4x16xbf16>
 // CHECK: tensor.extract_slice %{{.+}}[0, 0] [1, 7] [1, 1] : tensor<3x7xf32> to tensor<7xf32>
 // CHECK: %[[SCALE:.+]] = arith.constant 1.500000e+00 : f32
 // CHECK: arith.mulf %{{.+}}, %[[SCALE]] : f32
-// GPT-J pairs are the even and odd channels of the first 8: stride-2 slices
-// of each (token, head) row.
-// CHECK: scf.forall (%[[T:.+]], %[[H:.+]]) in (7, 4) shared_outs(%[[QO:.+]] = %[[Q]])
-// CHECK: %[[EVEN:.+]] = tensor.extract_slice %[[QO]][%[[T]], %[[H]], 0] [1, 1, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<4xbf16>
-// CHECK: %[[ODD:.+]] = tensor.extract_slice %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<4xbf16>
-// CHECK: tensor.extract_slice %{{.+}}#0[%[[T]], 0] [1, 4] [1, 1] : tensor<7x4xf32> to tensor<4xf32>
-// CHECK: %[[QR:.+]]:2 = linalg.generic {{.*}} ins(%[[EVEN]], %[[ODD]]
+// GPT-J pairs are the even and odd channels of the first 8: stride-2 slices.
+// CHECK: %[[EVEN:.+]] = tensor.extract_slice %[[Q]][0, 0, 0] [7, 4, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<7x4x4xbf16>
+// CHECK: %[[ODD:.+]] = tensor.extract_slice %[[Q]][0, 0, 1] [7, 4, 4] [1, 1, 2] : tensor<7x4x16xbf16> to tensor<7x4x4xbf16>
+// CHECK: %[[QR:.+]]:2 = linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[GPTJ_TABLE]], #[[GPTJ_TABLE]], #{{.+}}, #{{.+}}]{{.*}} ins(%[[EVEN]], %[[ODD]]
 // The inverse negates sin in f32, then rounds (exact: rounding is symmetric).
 // CHECK: %[[NEG:.+]] = arith.negf %{{.+}} : f32
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
 // CHECK: arith.truncf %[[NEG]] : f32 to bf16
-// CHECK: tensor.parallel_insert_slice %[[QR]]#0 into %[[QO]][%[[T]], %[[H]], 0] [1, 1, 4] [1, 1, 2] : tensor<4xbf16> into tensor<7x4x16xbf16>
-// CHECK-NEXT: tensor.parallel_insert_slice %[[QR]]#1 into %[[QO]][%[[T]], %[[H]], 1] [1, 1, 4] [1, 1, 2]
+// CHECK: %[[QE:.+]] = tensor.insert_slice %[[QR]]#0 into %[[Q]][0, 0, 0] [7, 4, 4] [1, 1, 2] : tensor<7x4x4xbf16> into tensor<7x4x16xbf16>
+// CHECK: tensor.insert_slice %[[QR]]#1 into %[[QE]][0, 0, 1] [7, 4, 4] [1, 1, 2]
 func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16xbf16>, %pos: tensor<3x7xf32>, %f: tensor<4xf32>) -> (tensor<7x4x16xbf16>, tensor<7x2x16xbf16>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x7xf32>) freqs(%f : tensor<4xf32>) layout thd rotary <alloc = <mmrope>, pairs = gptj, rotary_dim = 8, attention_scaling = 1.5> inverse : tensor<7x4x16xbf16>, tensor<7x2x16xbf16>
   return %a, %b : tensor<7x4x16xbf16>, tensor<7x2x16xbf16>
@@ -115,8 +109,9 @@ func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16x
 // MHRoPE [1, 1, 1] on 4 KV heads (bshd): heads on one axis share their
 // angles, so the table has one slot per head block, [B, blocks, S, P] (here
 // T, H, W and the NoPE head 3, whose slot stays 0), every head using all 8
-// frequencies. Each block is rotated by its own forall over its query heads
+// frequencies. Each block is rotated by its own generic over its query heads
 // (2 per KV head) reading a slot fixed at compile time.
+// CHECK-DAG: #[[BLOCK_TABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
 // CHECK-LABEL: func.func @mhrope
 // CHECK: linalg.fill {{.*}} -> tensor<1x4x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1] : tensor<1x1x5x8xf32> into tensor<1x4x5x8xf32>
@@ -124,24 +119,19 @@ func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16x
 // CHECK: tensor.insert_slice {{.*}}[0, 2, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1]
 // CHECK-NOT: tensor.insert_slice {{.*}}[0, 3, 0, 0]
 // CHECK: %[[CS:.+]]:2 = linalg.generic
-// CHECK: %[[Q0:.+]] = scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 2) shared_outs(%[[QO:.+]] = %arg0)
-// CHECK: tensor.extract_slice %[[CS]]#0[%[[B]], 0, %[[S]], 0] [1, 1, 1, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<8xf32>
-// CHECK: tensor.parallel_insert_slice {{.*}} into %[[QO]][%[[B]], %[[S]], %[[H]], 0]
-// CHECK: %[[Q1:.+]] = scf.forall (%[[B:.+]], %[[S:.+]], %[[H:.+]]) in (1, 5, 2) shared_outs(%[[QO:.+]] = %[[Q0]])
-// CHECK: %[[C2:.+]] = arith.constant 2 : index
-// CHECK: %[[QH:.+]] = arith.addi %[[H]], %[[C2]] : index
-// CHECK: tensor.extract_slice %[[CS]]#0[%[[B]], 1, %[[S]], 0]
-// CHECK: tensor.parallel_insert_slice {{.*}} into %[[QO]][%[[B]], %[[S]], %[[QH]], 0]
-// CHECK: %[[Q2:.+]] = scf.forall {{.*}} in (1, 5, 2) shared_outs(%{{.+}} = %[[Q1]])
-// CHECK: tensor.extract_slice %[[CS]]#0[%{{.+}}, 2, %{{.+}}, 0]
+// CHECK: %[[H0:.+]] = tensor.extract_slice %arg0[0, 0, 0, 0] [1, 5, 2, 8] [1, 1, 1, 1] : tensor<1x5x8x16xf32> to tensor<1x5x2x8xf32>
+// CHECK: %[[C0:.+]] = tensor.extract_slice %[[CS]]#0[0, 0, 0, 0] [1, 1, 5, 8] [1, 1, 1, 1] : tensor<1x4x5x8xf32> to tensor<1x5x8xf32>
+// CHECK: linalg.generic {indexing_maps = [#{{.+}}, #{{.+}}, #[[BLOCK_TABLE]], #[[BLOCK_TABLE]], #{{.+}}, #{{.+}}]{{.*}} ins(%[[H0]], %{{.+}}, %[[C0]],
+// CHECK: tensor.extract_slice %{{.+}}[0, 0, 2, 0] [1, 5, 2, 8] [1, 1, 1, 1] : tensor<1x5x8x16xf32> to tensor<1x5x2x8xf32>
+// CHECK: tensor.extract_slice %[[CS]]#0[0, 1, 0, 0] [1, 1, 5, 8]
+// CHECK: tensor.extract_slice %{{.+}}[0, 0, 4, 0] [1, 5, 2, 8]
+// CHECK: tensor.extract_slice %[[CS]]#0[0, 2, 0, 0] [1, 1, 5, 8]
 // The NoPE head is still rotated (angle 0: cos 1, sin 0) for exact rounding.
-// CHECK: %[[Q3:.+]] = scf.forall {{.*}} in (1, 5, 2) shared_outs(%{{.+}} = %[[Q2]])
-// CHECK: arith.constant 6 : index
-// CHECK: tensor.extract_slice %[[CS]]#0[%{{.+}}, 3, %{{.+}}, 0]
+// CHECK: tensor.extract_slice %{{.+}}[0, 0, 6, 0] [1, 5, 2, 8]
+// CHECK: tensor.extract_slice %[[CS]]#0[0, 3, 0, 0] [1, 1, 5, 8]
 // The key heads are the KV heads: one per block.
-// CHECK: scf.forall {{.*}} in (1, 5, 1) shared_outs(%{{.+}} = %arg1)
-// CHECK-NOT: arith.divui
-// CHECK: return %[[Q3]]
+// CHECK: tensor.extract_slice %arg1[0, 0, 0, 0] [1, 5, 1, 8] [1, 1, 1, 1] : tensor<1x5x4x16xf32> to tensor<1x5x1x8xf32>
+// CHECK-NOT: scf.forall
 func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bshd rotary <alloc = <head_partitioned, section = [1, 1, 1]>, rotary_dim = 16> : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
   return %a, %b : tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>
@@ -150,17 +140,15 @@ func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tens
 // -----
 
 // MHRoPE [4, 2, 2] on 8 KV heads: three blocks, so a 3-slot table instead of
-// 8 per-head tables (cos/sin computed once per axis), and three foralls over
+// 8 per-head tables (cos/sin computed once per axis), and three generics over
 // query heads 0-3, 4-5 and 6-7 (GQA group 1).
 // CHECK-LABEL: func.func @mhrope_blocks
 // CHECK: linalg.fill {{.*}} -> tensor<4x3x6x8xf32>
 // CHECK: math.cos {{.*}} : f32
 // CHECK-NOT: math.cos
-// CHECK: scf.forall ({{.*}}) in (4, 4, 6) shared_outs
-// CHECK: scf.forall ({{.*}}) in (4, 2, 6) shared_outs
-// CHECK: arith.constant 4 : index
-// CHECK: scf.forall ({{.*}}) in (4, 2, 6) shared_outs
-// CHECK: arith.constant 6 : index
+// CHECK: tensor.extract_slice %arg0[0, 0, 0, 0] [4, 4, 6, 8] [1, 1, 1, 1]
+// CHECK: tensor.extract_slice %{{.+}}[0, 4, 0, 0] [4, 2, 6, 8] [1, 1, 1, 1]
+// CHECK: tensor.extract_slice %{{.+}}[0, 6, 0, 0] [4, 2, 6, 8] [1, 1, 1, 1]
 func.func @mhrope_blocks(%q: tensor<4x8x6x16xf32>, %k: tensor<4x8x6x16xf32>, %pos: tensor<3x4x6xi64>, %f: tensor<8xf32>) -> (tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x4x6xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <head_partitioned, section = [4, 2, 2]>, rotary_dim = 16> : tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>
   return %a, %b : tensor<4x8x6x16xf32>, tensor<4x8x6x16xf32>
