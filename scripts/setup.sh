@@ -9,7 +9,7 @@ BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
 LLVM_PREFIX=/usr/lib/llvm-22
 
 PACKAGES=(clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
-          mlir-22-tools ninja-build cmake ccache python3)
+          mlir-22-tools ninja-build cmake ccache python3 python3-venv)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -41,6 +41,19 @@ fi
 
 echo "== building"
 cmake --build "$BUILD" --target all mlir-doc
+
+# Python packages for the integration tests (IREE), in a virtual environment
+# inside the build directory. If pip cannot install them, the tests that need
+# them are reported as unsupported (skipped) by lit, never silently passed.
+PYENV="$BUILD/pyenv"
+if [ -z "${MROPE_SKIP_PIP:-}" ] && [ ! -x "$PYENV/bin/iree-compile" ]; then
+  echo "== python test environment (iree-base-compiler, iree-base-runtime, numpy) in $PYENV"
+  if ! { python3 -m venv "$PYENV" &&
+         "$PYENV/bin/pip" install -q --disable-pip-version-check \
+           iree-base-compiler iree-base-runtime numpy; }; then
+    echo "== warning: could not install the IREE packages; IREE tests will be skipped"
+  fi
+fi
 
 if [ -z "${MROPE_SKIP_DEMO:-}" ]; then
   "$ROOT/scripts/demo.sh"

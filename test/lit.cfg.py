@@ -50,6 +50,19 @@ tools = [
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# Python packages installed by scripts/setup.sh into build/pyenv (pip).
+pyenv_python = os.path.join(config.mrope_obj_root, "pyenv", "bin", "python")
+iree_compile = os.path.join(config.mrope_obj_root, "pyenv", "bin", "iree-compile")
+if os.path.exists(iree_compile) and subprocess.run(
+        [pyenv_python, "-c", "import iree.runtime, numpy"],
+        capture_output=True).returncode == 0:
+    config.available_features.add("iree")
+    config.substitutions.append(("%iree_python", pyenv_python))
+    config.substitutions.append(("%iree_compile", iree_compile))
+else:
+    lit_config.note("IREE tests unsupported: no iree-base-compiler/runtime in "
+                    + os.path.dirname(os.path.dirname(pyenv_python)))
+
 # Hardware and toolkit features that execution tests opt into.
 ptxas = os.path.join(cuda_home, "bin", "ptxas")
 if os.path.exists(ptxas):
