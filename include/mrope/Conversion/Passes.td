@@ -34,8 +34,8 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "Lower mrope.apply to one loop over tokens with vector ops: the "
            "token's angles as one vector (no table in memory), cos/sin once, "
            "every head's row rotated as a vector (the CPU pipeline). Default: "
-           "angle and cos/sin tables in linalg and a 1-D linalg.generic per "
-           "row (the portable form)">
+           "angle and cos/sin tables in linalg and one linalg.generic per "
+           "rotated tensor (the portable form)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -1,9 +1,9 @@
 //===- MRopeToLinalg.cpp - mrope to linalg-on-tensors ---------------------===//
 //
 // mrope.apply / mrope.cos_sin  ->  angles per (token, pair) from strided runs
-// of the allocation  ->  cos/sin  ->  an scf.forall over rows of each rotated
-// tensor (portable form), or for apply with vector-rows one scf.forall over
-// tokens computing the token's angles as vectors and rotating every head.
+// of the allocation  ->  cos/sin  ->  one linalg.generic per rotated tensor
+// (portable form), or for apply with vector-rows one scf.forall over tokens
+// computing the token's angles as vectors and rotating every head.
 //
 //===----------------------------------------------------------------------===//
 
