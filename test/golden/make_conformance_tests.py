@@ -225,14 +225,18 @@ def paper_files():
     return files
 
 
-ALLOCATION_KINDS = {
-    "hf_qwen2vl_contiguous": "contiguous", "paper:mrope": "contiguous",
-    "paper:grape": "contiguous", "paper:circlerope": "contiguous",
-    "paper:omnirope": "contiguous", "hf_qwen3vl_interleaved": "interleaved",
-    "paper:mrope-interleave": "interleaved", "paper:ilrope": "interleaved",
-    "paper:videorope": "videorope", "paper:hope": "hope",
-    "paper:mmrope": "mmrope", "paper:grape(interleaved)": "grape_interleaved",
-}
+def load_conform():
+    """mrope-conform as a module: the golden-label -> allocation table lives
+    there, and the generated tests must name allocations the same way."""
+    import importlib.util
+    path = os.path.join(HERE, "..", "..", "tools", "mrope-conform", "mrope-conform.py")
+    spec = importlib.util.spec_from_file_location("mrope_conform", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ALLOCATION_KINDS = load_conform().ALLOCATION_KINDS
 
 
 def allocation_files():

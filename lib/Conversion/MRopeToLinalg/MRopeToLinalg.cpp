@@ -66,6 +66,13 @@ SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value value) {
   return tensor::getMixedSizes(b, loc, value);
 }
 
+/// `value` as `type` (a tensor.cast where only static-ness differs).
+Value castTo(OpBuilder &b, Location loc, Value value, Type type) {
+  if (value.getType() == type)
+    return value;
+  return tensor::CastOp::create(b, loc, type, value);
+}
+
 Value emptyLike(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
                 Type elementType) {
   return tensor::EmptyOp::create(b, loc, sizes, elementType);
@@ -109,6 +116,7 @@ Value positionRow(OpBuilder &b, Location loc, Value posF, Axis axis) {
 /// The KV heads of a head-partitioned allocation that share one axis, and so
 /// one slice of the angle table.
 struct HeadBlock {
+  Axis axis;
   int64_t firstKVHead, numKVHeads, tableSlot;
 };
 
@@ -119,7 +127,7 @@ SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads) {
   SmallVector<HeadBlock> blocks;
   for (int64_t h = 0; h < numKVHeads; ++h) {
     if (h == 0 || axes[h] != axes[h - 1])
-      blocks.push_back({h, 0, int64_t(blocks.size())});
+      blocks.push_back({axes[h], h, 0, int64_t(blocks.size())});
     ++blocks.back().numKVHeads;
   }
   return blocks;
@@ -170,13 +178,11 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
   std::vector<AxisRun> runs;
   if (!perHead)
     runs = decomposeIntoRuns(alloc.getPairAxes(numPairs));
-  SmallVector<Axis> headAxes = alloc.getHeadAxes(numKVHeads);
   for (const HeadBlock &block : blocks) {
-    Axis axis = headAxes[block.firstKVHead];
     if (compactHeads)
-      runs.push_back({axis, block.tableSlot, 1, 1});
+      runs.push_back({block.axis, block.tableSlot, 1, 1});
     else
-      runs.push_back({axis, block.firstKVHead, 1, block.numKVHeads});
+      runs.push_back({block.axis, block.firstKVHead, 1, block.numKVHeads});
   }
   for (const AxisRun &run : runs) {
     if (run.axis == Axis::NoPE)
@@ -513,11 +519,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
           auto [c, s] = cosSinOf(pairPositions());
           ranges.push_back({0, ShapedType::kDynamic, c, s});
         } else {
-          SmallVector<Axis> headAxes = alloc.getHeadAxes(
-              blocks.back().firstKVHead + blocks.back().numKVHeads);
           for (const HeadBlock &block : blocks) {
-            Axis axis = headAxes[block.firstKVHead];
-            Value pos = axis == Axis::NoPE ? zeroVec : positionOf(axis);
+            Value pos =
+                block.axis == Axis::NoPE ? zeroVec : positionOf(block.axis);
             auto [c, s] = cosSinOf(pos);
             ranges.push_back({block.firstKVHead, block.numKVHeads, c, s});
           }
@@ -719,12 +723,9 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
           }
           linalg::YieldOp::create(nb, nloc, ValueRange{c, s});
         });
-    Value cos = generic.getResult(0), sin = generic.getResult(1);
-    if (cos.getType() != resultType) {
-      cos = tensor::CastOp::create(rewriter, loc, resultType, cos);
-      sin = tensor::CastOp::create(rewriter, loc, resultType, sin);
-    }
-    rewriter.replaceOp(op, {cos, sin});
+    rewriter.replaceOp(
+        op, {castTo(rewriter, loc, generic.getResult(0), resultType),
+             castTo(rewriter, loc, generic.getResult(1), resultType)});
     return success();
   }
 };
@@ -767,9 +768,7 @@ struct DecodePositionsOpLowering : OpRewritePattern<DecodePositionsOp> {
               linalg::YieldOp::create(nb, nloc, sum);
             })
             .getResult(0);
-    if (result.getType() != type)
-      result = tensor::CastOp::create(rewriter, loc, type, result);
-    rewriter.replaceOp(op, result);
+    rewriter.replaceOp(op, castTo(rewriter, loc, result, type));
     return success();
   }
 };
