@@ -120,6 +120,20 @@ static FailureOr<ActivationDims> getActivationDims(Operation *op,
   llvm_unreachable("unknown layout");
 }
 
+/// The dims of q and k in `layout` (each diagnosed by name if malformed).
+static FailureOr<std::pair<ActivationDims, ActivationDims>>
+getQueryKeyDims(Operation *op, Value q, Value k, TensorLayout layout) {
+  FailureOr<ActivationDims> qDims =
+      getActivationDims(op, "q", q.getType(), layout);
+  if (failed(qDims))
+    return failure();
+  FailureOr<ActivationDims> kDims =
+      getActivationDims(op, "k", k.getType(), layout);
+  if (failed(kDims))
+    return failure();
+  return std::make_pair(*qDims, *kDims);
+}
+
 /// The head count of an activation in `layout`, or kDynamic.
 static int64_t getNumHeads(Type type, TensorLayout layout) {
   auto tensor = dyn_cast<RankedTensorType>(type);
@@ -587,14 +601,10 @@ int64_t ApplyOp::getNumKVHeads() {
 
 LogicalResult ApplyOp::verify() {
   TensorLayout layout = getLayout();
-  FailureOr<ActivationDims> q =
-      getActivationDims(*this, "q", getQ().getType(), layout);
-  if (failed(q))
+  auto qk = getQueryKeyDims(*this, getQ(), getK(), layout);
+  if (failed(qk))
     return failure();
-  FailureOr<ActivationDims> k =
-      getActivationDims(*this, "k", getK().getType(), layout);
-  if (failed(k))
-    return failure();
+  const ActivationDims *q = &qk->first, *k = &qk->second;
   if (mismatch(q->batch, k->batch) || mismatch(q->seq, k->seq))
     return emitOpError() << "q and k must have the same batch and sequence "
                             "length, got "
@@ -629,14 +639,10 @@ double AttentionOp::getEffectiveScale() {
 
 LogicalResult AttentionOp::verify() {
   TensorLayout layout = getLayout();
-  FailureOr<ActivationDims> q =
-      getActivationDims(*this, "q", getQ().getType(), layout);
-  if (failed(q))
+  auto qk = getQueryKeyDims(*this, getQ(), getK(), layout);
+  if (failed(qk))
     return failure();
-  FailureOr<ActivationDims> k =
-      getActivationDims(*this, "k", getK().getType(), layout);
-  if (failed(k))
-    return failure();
+  const ActivationDims *q = &qk->first, *k = &qk->second;
   FailureOr<ActivationDims> v =
       getActivationDims(*this, "v", getV().getType(), layout);
   if (failed(v))
