@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: set-up and build if needed (scripts/setup.sh),
-# then every lit test under test/. Ends with one summary line
-# "N passed, N failed, N skipped" and exits non-zero on any failure.
+# every lit test under test/, then the same suite again on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (scripts/sanitize.sh;
+# MROPE_SKIP_SANITIZERS=1 skips it). Ends with one summary line
+# "N passed, N failed, N skipped" over both runs and exits non-zero on any
+# failure.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
 export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 
-if ! MROPE_SKIP_DEMO=1 "$ROOT/scripts/setup.sh"; then
+if [ -z "${MROPE_LIT_ONLY:-}" ] && ! MROPE_SKIP_DEMO=1 "$ROOT/scripts/setup.sh"; then
   echo "set-up or build failed"
   echo "0 passed, 1 failed, 0 skipped"
   exit 1
@@ -20,13 +23,27 @@ lit_rc=${PIPESTATUS[0]}
 
 # lit's summary lines look like "  Passed    : 41 (95.35%)".
 count() {
-  sed -nE "s/^ *$1 *: *([0-9]+).*/\1/p" "$LOG" | awk '{s += $1} END {print s + 0}'
+  sed -nE "s/^ *$1 *: *([0-9]+).*/\1/p" "$2" | awk '{s += $1} END {print s + 0}'
 }
-passed=$(( $(count "Passed") + $(count "Expectedly Failed") ))
-failed=$(( $(count "Failed") + $(count "Unresolved") + $(count "Timed Out") + $(count "Unexpectedly Passed") ))
-skipped=$(( $(count "Unsupported") + $(count "Excluded") + $(count "Skipped") ))
+passed=$(( $(count "Passed" "$LOG") + $(count "Expectedly Failed" "$LOG") ))
+failed=$(( $(count "Failed" "$LOG") + $(count "Unresolved" "$LOG") + $(count "Timed Out" "$LOG") + $(count "Unexpectedly Passed" "$LOG") ))
+skipped=$(( $(count "Unsupported" "$LOG") + $(count "Excluded" "$LOG") + $(count "Skipped" "$LOG") ))
 if [ "$lit_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1  # lit itself failed (e.g. a configuration error)
+fi
+
+# The sanitizer run adds its own summary line; fold it into this one.
+if [ -z "${MROPE_LIT_ONLY:-}" ] && [ -z "${MROPE_SKIP_SANITIZERS:-}" ]; then
+  echo "$passed passed, $failed failed, $skipped skipped (release build)"
+  SAN_LOG="$BUILD/sanitizer-results.txt"
+  "$ROOT/scripts/sanitize.sh" "$@" 2>&1 | tee "$SAN_LOG"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$SAN_LOG" | tail -1)
+  if [ -z "$line" ]; then
+    line="0 passed, 1 failed, 0 skipped"
+  fi
+  echo "$line (sanitizer build)"
+  read -r sp _ sf _ ss _ <<<"$line"
+  passed=$((passed + sp)); failed=$((failed + sf)); skipped=$((skipped + ss))
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

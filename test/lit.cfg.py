@@ -33,11 +33,18 @@ config.substitutions.append((
     f" --lib-dir {config.llvm_lib_dir}"))
 
 # lit scrubs the environment; the NVVM path needs to find the CUDA toolkit.
-llvm_config.with_system_environment(["HOME", "CUDA_HOME", "CUDA_PATH"])
+llvm_config.with_system_environment(["HOME", "CUDA_HOME", "CUDA_PATH", "ASAN_OPTIONS",
+                                     "UBSAN_OPTIONS", "LSAN_OPTIONS"])
 cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
 config.environment["CUDA_HOME"] = cuda_home
 
 llvm_config.use_default_substitutions()
+
+# The AddressSanitizer + UBSan build (scripts/sanitize.sh): our plugins cannot
+# load into Debian's uninstrumented mlir-opt-22 (the sanitizer runtime must
+# come first), so those tests declare `UNSUPPORTED: sanitizers`.
+if config.mrope_sanitizers:
+    config.available_features.add("sanitizers")
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 tool_dirs = [config.mrope_tools_dir, config.llvm_tools_dir]

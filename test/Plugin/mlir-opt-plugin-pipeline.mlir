@@ -1,6 +1,7 @@
 // The registered pipelines come with the pass plugin: Debian's mlir-opt lowers
 // mrope to LLVM and mlir-runner executes it (positions of a Qwen2-VL prompt
 // <vision_start>, a 1x2 image, text: t = 1, 1; h = 1, 1; w = 1, 2; then 3).
+// UNSUPPORTED: sanitizers
 // RUN: mlir-opt %s --load-dialect-plugin=%mrope_plugin --load-pass-plugin=%mrope_plugin \
 // RUN:   --pass-pipeline="builtin.module(mrope-cpu-pipeline)" \
 // RUN: | mlir-runner -e main -entry-point-result=void \

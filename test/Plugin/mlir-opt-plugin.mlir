@@ -3,6 +3,7 @@
 // (the lowering: mlir-opt-plugin-pipeline.mlir).
 // (Plugin passes are named in --pass-pipeline: mlir-opt parses its flags
 // before it loads the plugins.)
+// UNSUPPORTED: sanitizers
 // RUN: mlir-opt %s --load-dialect-plugin=%mrope_plugin --load-pass-plugin=%mrope_plugin \
 // RUN:   --pass-pipeline="builtin.module(canonicalize,mrope-fuse-rotary-into-attention)" | FileCheck %s
 // RUN: not mlir-opt %s --load-dialect-plugin=%mrope_plugin \

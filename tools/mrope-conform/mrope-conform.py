@@ -1038,6 +1038,152 @@ def inv_freq_scaling(data, args):
     return report
 
 
+# ----------------------------------------------------------------------------
+# Long-context numerics (the project's own file, test/Numerics/*.json)
+# ----------------------------------------------------------------------------
+
+def bf16_ulp(x):
+    """The spacing of bfloat16 numbers (8 significant bits) at |x|."""
+    if x == 0:
+        return 2.0 ** -133
+    return 2.0 ** (math.frexp(abs(x))[1] - 8)
+
+
+def contiguous_axis(section):
+    """Pair -> position row of a contiguous MRoPE section (Qwen2-VL)."""
+    axes = []
+    for axis, count in enumerate(section):
+        axes += [axis] * count
+    return axes
+
+
+def long_context(data, args):
+    """cos/sin at positions up to 2^20 against a float64 evaluation.
+
+    Each config is compiled twice, with `angles = reference` (the f32 angle
+    of Hugging Face) and `angles = exact` (the exactly reduced angle), through
+    mrope.cos_sin (the table form) and mrope.apply of unit vectors, whose
+    rotation y1 = 1*cos - 0*sin, y2 = 0*cos + 1*sin is exact and so exposes
+    the vector form's cos/sin. References, in float64 from the f32 inv_freq
+    the compiled code used:
+      exact:     cos(pos * inv_freq), the true angle;
+      reference: cos(f32(pos * inv_freq)), the reference formula's angle.
+    Both must be within 1 bfloat16 ulp (and finite); the reference formula's
+    distance from the true angle is printed for information."""
+    spec = data["long_context"]
+    rng_spec = spec["random_positions"]
+    import random
+    rng = random.Random(rng_spec["seed"])
+    positions = list(spec["positions"]) + [rng.randrange(rng_spec["max"] + 1)
+                                           for _ in range(rng_spec["count"])]
+    for p in positions:
+        if not isinstance(p, int) or p < 0 or p >= 2 ** 24:
+            raise ValueError(f"position {p!r}: expected an integer in [0, 2^24)")
+    rows = [positions, [p // 2 + 7 for p in positions], [(3 * p) // 4 + 1 for p in positions]]
+    tokens = len(positions)
+    b = Builder()
+    plan = []
+    for n, config in enumerate(spec["configs"]):
+        params, top = config["rope_parameters"], config["config_top_level"]
+        dim = top["head_dim"]
+        section = config["mrope_section"]
+        if sum(section) != dim // 2:
+            raise ValueError(f"{config['name']}: mrope_section {section} does not sum to {dim // 2}")
+        attr = scaling_attr(params, top, "v457")
+        scale = float(config.get("attention_scaling", 1.0))
+        for precision in ("reference", "exact"):
+            key = f"c{n}/{precision}"
+            text, pos, pos_t = b.const([[r] for r in rows], "i64", [3, 1, tokens])
+            body = text
+            operand = ""
+            if config.get("seq_len") is not None:
+                length = b.fresh("len")
+                body += f"  {length} = arith.constant {config['seq_len']} : i64\n"
+                operand = f" seq_len({length} : i64)"
+            f, sc, st = b.fresh("f"), b.fresh("s"), b.fresh("st")
+            inv_t = ttype([dim // 2], "f32")
+            body += (f"  {f} = mrope.inv_freq theta = {fnum(params['rope_theta'])}"
+                     f"{' scaling ' + attr if attr else ''}{operand} : {inv_t}\n")
+            body += (f"  {sc} = mrope.attention_scaling {attr} : f64\n" if attr
+                     else f"  {sc} = arith.constant 1.0 : f64\n")
+            body += f"  {st} = tensor.from_elements {sc} : tensor<1xf64>\n"
+            rotary = (f"rotary <alloc = <contiguous, section = {section}>, rotary_dim = {dim}"
+                      f"{', attention_scaling = ' + fnum(scale) if scale != 1.0 else ''}"
+                      f", angles = {precision}>")
+            c, sn = b.fresh("cos"), b.fresh("sin")
+            cos_t = ttype([1, tokens, dim], "f32")
+            body += (f"  {c}, {sn} = mrope.cos_sin {pos}, {f} {rotary} : {pos_t}, {inv_t} "
+                     f"-> {cos_t}, {cos_t}\n")
+            unit = [[[[1.0] * (dim // 2) + [0.0] * (dim // 2)] for _ in range(tokens)]]
+            text, qv, q_t = b.const(unit, "f32", [1, 1, tokens, dim])
+            body += text
+            qr, kr = b.fresh("qr"), b.fresh("kr")
+            body += (f"  {qr}, {kr} = mrope.apply {qv}, {qv} positions({pos} : {pos_t}) "
+                     f"freqs({f} : {inv_t}) layout bhsd {rotary} : {q_t}, {q_t}\n")
+            body += b.output(key + "/inv_freq", f, "f32", [dim // 2])
+            body += b.output(key + "/scaling", st, "f64", [1])
+            body += b.output(key + "/cos", c, "f32", [1, tokens, dim])
+            body += b.output(key + "/sin", sn, "f32", [1, tokens, dim])
+            body += b.output(key + "/unit", qr, "f32", [1, 1, tokens, dim])
+            b.add(body)
+            plan.append((key, config, precision, section, dim, scale))
+    values = run(b, args)
+    if args.emit:
+        out = copy.deepcopy(data)
+        out["long_context"]["results"] = {
+            f"{config['name']}/{precision}": {k: values[f"{key}/{k}"]
+                                               for k in ("inv_freq", "cos", "sin")}
+            for key, config, precision, *_ in plan}
+        return out
+    report = Report()
+    for key, config, precision, section, dim, scale in plan:
+        label = f"{config['name']} angles={precision} ({tokens} tokens, max position {max(positions)})"
+        got_scale = values[key + "/scaling"][0]
+        if abs(got_scale - scale) > 1e-12 * scale:
+            report.line("FAIL", label, f"attention_scaling is {got_scale!r}, the config says {scale!r}")
+            continue
+        inv_freq = values[key + "/inv_freq"]
+        scale32 = struct.unpack("<f", struct.pack("<f", scale))[0]
+        axes = contiguous_axis(section)
+        half = dim // 2
+        worst = {"cos_sin": 0.0, "apply": 0.0}
+        worst_abs, worst_ref_drift, where = 0.0, 0.0, None
+        finite = True
+        for i in range(tokens):
+            for j in range(half):
+                exact_angle = rows[axes[j]][i] * inv_freq[j]  # exact in float64
+                f32_angle = struct.unpack("<f", struct.pack("<f", exact_angle))[0]
+                angle = exact_angle if precision == "exact" else f32_angle
+                want_c, want_s = math.cos(angle) * scale32, math.sin(angle) * scale32
+                worst_ref_drift = max(worst_ref_drift, abs(math.cos(f32_angle) - math.cos(exact_angle)),
+                                      abs(math.sin(f32_angle) - math.sin(exact_angle)))
+                table_c, table_s = values[key + "/cos"][0][i][j], values[key + "/sin"][0][i][j]
+                unit = values[key + "/unit"][0][0][i]
+                for form, (gc, gs) in (("cos_sin", (table_c, table_s)), ("apply", (unit[j], unit[j + half]))):
+                    for g, w in ((gc, want_c), (gs, want_s)):
+                        if not math.isfinite(g):
+                            finite = False
+                            continue
+                        ulps = abs(g - w) / bf16_ulp(w)
+                        if ulps > worst[form]:
+                            worst[form] = ulps
+                            if form == "cos_sin":
+                                where = (rows[axes[j]][i], j)
+                        worst_abs = max(worst_abs, abs(g - w))
+        if not finite:
+            report.line("FAIL", label, "NaN or Inf in cos/sin")
+            continue
+        detail = (f"cos_sin max {worst['cos_sin']:.2g} bf16 ulp, apply max {worst['apply']:.2g} bf16 ulp, "
+                  f"max abs {worst_abs:.2g}")
+        if where:
+            detail += f" (worst at position {where[0]}, pair {where[1]})"
+        if precision == "reference":
+            detail += f"; the f32 angle itself is off the true one by up to {worst_ref_drift:.2g} in cos/sin"
+        ok = max(worst.values()) <= 1.0
+        report.line("PASS" if ok else "FAIL", label, detail)
+    return report
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file")
@@ -1070,7 +1216,9 @@ def main():
         sys.exit(f"mrope-conform: cannot read {args.file}: {e}")
     if not isinstance(data, dict):
         sys.exit(f"mrope-conform: {args.file}: expected a JSON object")
-    if "maps" in data:
+    if "long_context" in data:
+        handler = long_context
+    elif "maps" in data:
         handler = allocation_maps
     elif "variants" in data:
         handler = paper_variants

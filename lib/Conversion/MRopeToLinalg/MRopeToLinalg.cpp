@@ -9,6 +9,7 @@
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
 #include "RopeIndexLowering.h"
+#include "RotaryAngles.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
@@ -133,23 +134,24 @@ SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads) {
   return blocks;
 }
 
-/// Selected angles `pos[axis(j)] * inv_freq[j]`.
+/// The position each pair rotates by, `pos[axis(j)]` (the angle is this
+/// times inv_freq[j]).
 ///
 /// Shared tables: [B, S, P] ([T, P] packed). Head-partitioned: [B, KV, S, P]
 /// ([KV, T, P] packed), or with `compactHeads` one slot per head block instead
 /// of per KV head ([B, blocks, S, P]): heads on the same axis have the same
 /// angles, so cos/sin are computed once per axis rather than once per head.
 /// Every strided run of pairs (or block of KV heads) reads one position row
-/// fixed at compile time; NoPE entries stay 0.
-Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
-                  RotaryAttr rotary, int64_t numKVHeads,
-                  bool compactHeads = false) {
+/// fixed at compile time; NoPE entries stay 0 (angle 0).
+Value buildPairPositions(OpBuilder &b, Location loc, Value posF,
+                         RotaryAttr rotary, int64_t numKVHeads,
+                         bool compactHeads = false) {
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool perHead = alloc.isHeadPartitioned();
   Type f32 = b.getF32Type();
 
-  // Angle table shape: position dims (without the row dim), [KV], pairs.
+  // Table shape: position dims (without the row dim), [KV], pairs.
   auto posType = cast<RankedTensorType>(posF.getType());
   SmallVector<OpFoldResult> tokenSizes = sizesOf(b, loc, posF);
   tokenSizes.erase(tokenSizes.begin()); // [B, S] or [T]
@@ -188,7 +190,6 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
     if (run.axis == Axis::NoPE)
       continue;
     Value row = positionRow(b, loc, posF, run.axis);
-    Value freqs = invFreq;
     SmallVector<OpFoldResult> runSizes(tableSizes);
     SmallVector<OpFoldResult> offsets(tableRank, b.getIndexAttr(0));
     SmallVector<OpFoldResult> strides(tableRank, b.getIndexAttr(1));
@@ -196,25 +197,13 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
     runSizes[runDim] = b.getIndexAttr(run.count);
     offsets[runDim] = b.getIndexAttr(run.start);
     strides[runDim] = b.getIndexAttr(run.stride);
-    if (!perHead) {
-      auto freqType = RankedTensorType::get({run.count}, f32);
-      freqs = tensor::ExtractSliceOp::create(
-          b, loc, freqType, invFreq,
-          ArrayRef<OpFoldResult>{b.getIndexAttr(run.start)},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(run.count)},
-          ArrayRef<OpFoldResult>{b.getIndexAttr(run.stride)});
-    }
-    // angles[..tokens.., (head), j] = row[..tokens..] * freqs[j]
-    SmallVector<AffineExpr> rowExprs, freqExprs;
-    for (int64_t d = 0; d < tableRank; ++d) {
-      if (d == tableRank - 1)
-        freqExprs.push_back(b.getAffineDimExpr(d));
-      else if (d != headPos)
+    // table[..tokens.., (head), j] = row[..tokens..] for the run's j (heads)
+    SmallVector<AffineExpr> rowExprs;
+    for (int64_t d = 0; d < tableRank - 1; ++d)
+      if (d != headPos)
         rowExprs.push_back(b.getAffineDimExpr(d));
-    }
     MLIRContext *ctx = b.getContext();
     SmallVector<AffineMap> maps = {AffineMap::get(tableRank, 0, rowExprs, ctx),
-                                   AffineMap::get(tableRank, 0, freqExprs, ctx),
                                    b.getMultiDimIdentityMap(tableRank)};
     // Write the run straight into its strided slice of the table, so the
     // table is filled in place.
@@ -227,43 +216,40 @@ Value buildAngles(OpBuilder &b, Location loc, Value posF, Value invFreq,
         f32);
     Value init = tensor::ExtractSliceOp::create(b, loc, runType, table, offsets,
                                                 runSizes, strides);
-    Value angles =
-        linalg::GenericOp::create(
-            b, loc, TypeRange{init.getType()}, ValueRange{row, freqs},
-            ValueRange{init}, maps, parallel(tableRank),
-            [&](OpBuilder &nb, Location nloc, ValueRange args) {
-              Value a = arith::MulFOp::create(nb, nloc, args[0], args[1]);
-              linalg::YieldOp::create(nb, nloc, a);
-            })
-            .getResult(0);
-    table = tensor::InsertSliceOp::create(b, loc, angles, table, offsets,
+    Value selected = linalg::GenericOp::create(
+                         b, loc, TypeRange{init.getType()}, ValueRange{row},
+                         ValueRange{init}, maps, parallel(tableRank),
+                         [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                           linalg::YieldOp::create(nb, nloc, args[0]);
+                         })
+                         .getResult(0);
+    table = tensor::InsertSliceOp::create(b, loc, selected, table, offsets,
                                           runSizes, strides);
   }
   return table;
 }
 
-/// cos and sin of the angles times the attention scaling, in f32.
-std::pair<Value, Value> buildCosSin(OpBuilder &b, Location loc, Value angles,
-                                    double attentionScaling) {
-  auto type = cast<RankedTensorType>(angles.getType());
-  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, angles);
+/// cos and sin (times the attention scaling, in f32) of the angles
+/// `pairPositions[.., j] * inv_freq[j]`.
+std::pair<Value, Value> buildCosSin(OpBuilder &b, Location loc,
+                                    Value pairPositions, Value invFreq,
+                                    RotaryAttr rotary) {
+  auto type = cast<RankedTensorType>(pairPositions.getType());
+  const int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, pairPositions);
   Value cosInit = emptyLike(b, loc, sizes, b.getF32Type());
   Value sinInit = emptyLike(b, loc, sizes, b.getF32Type());
-  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  AffineMap id = b.getMultiDimIdentityMap(rank);
+  AffineMap pair =
+      AffineMap::get(rank, 0, b.getAffineDimExpr(rank - 1), b.getContext());
   auto generic = linalg::GenericOp::create(
       b, loc, TypeRange{cosInit.getType(), sinInit.getType()},
-      ValueRange{angles}, ValueRange{cosInit, sinInit},
-      ArrayRef<AffineMap>{id, id, id}, parallel(type.getRank()),
+      ValueRange{pairPositions, invFreq}, ValueRange{cosInit, sinInit},
+      ArrayRef<AffineMap>{id, pair, id, id}, parallel(rank),
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        Value c = math::CosOp::create(nb, nloc, args[0]);
-        Value s = math::SinOp::create(nb, nloc, args[0]);
-        if (attentionScaling != 1.0) {
-          Value scale = arith::ConstantOp::create(
-              nb, nloc,
-              nb.getF32FloatAttr(static_cast<float>(attentionScaling)));
-          c = arith::MulFOp::create(nb, nloc, c, scale);
-          s = arith::MulFOp::create(nb, nloc, s, scale);
-        }
+        auto [c, s] = buildRotaryCosSin(
+            nb, nloc, args[0], args[1], rotary.getAngles(),
+            rotary.getAttentionScaling(), /*combinedSinCos=*/false);
         linalg::YieldOp::create(nb, nloc, ValueRange{c, s});
       });
   return {generic.getResult(0), generic.getResult(1)};
@@ -414,8 +400,9 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
 ///     GPT-J even/odd), rotated, joined and written back.
 /// Each token writes only its own rows of q and k, so bufferization rotates
 /// in place and the tokens can run in parallel. The arithmetic is exactly the
-/// table form's: angle = f32(pos) * inv_freq, cos/sin (times the attention
-/// scaling) in f32, rounded to the activation type, then the rotation.
+/// table form's: cos/sin of the angle pos * inv_freq (buildRotaryCosSin, per
+/// the rotary's `angles`) times the attention scaling in f32, rounded to the
+/// activation type, then the rotation.
 std::pair<Value, Value>
 rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                         Value positions, Value invFreq, RotaryAttr rotary,
@@ -471,20 +458,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
           return vector::BroadcastOp::create(nb, nloc, f32Vec, p);
         };
         auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
-          Value angles = arith::MulFOp::create(nb, nloc, pos, freqs);
-          // One sincos per pair: a single argument reduction for both.
-          auto sincos = math::SincosOp::create(nb, nloc, angles);
-          Value c = sincos.getCos();
-          Value s = sincos.getSin();
-          if (scaling != 1.0) {
-            Value scale = arith::ConstantOp::create(
-                nb, nloc,
-                DenseElementsAttr::get(
-                    f32Vec, nb.getF32FloatAttr(static_cast<float>(scaling))));
-            c = arith::MulFOp::create(nb, nloc, c, scale);
-            s = arith::MulFOp::create(nb, nloc, s, scale);
-          }
-          return {c, s};
+          return buildRotaryCosSin(nb, nloc, pos, freqs, rotary.getAngles(),
+                                   scaling, /*combinedSinCos=*/true);
         };
         // Per-pair positions: select each axis's position where the
         // allocation puts it; NoPE pairs keep 0.
@@ -666,10 +641,10 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
       return success();
     }
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value angles = buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary,
-                               *numKV, /*compactHeads=*/true);
+    Value pairPositions = buildPairPositions(rewriter, loc, posF, rotary,
+                                             *numKV, /*compactHeads=*/true);
     auto [cosTable, sinTable] =
-        buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
+        buildCosSin(rewriter, loc, pairPositions, op.getInvFreq(), rotary);
     Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
                      op.getLayout(), blocks, groupSize, op.getInverse());
     Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
@@ -691,10 +666,10 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
       return failure();
     Location loc = op.getLoc();
     Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value angles =
-        buildAngles(rewriter, loc, posF, op.getInvFreq(), rotary, *numKV);
+    Value pairPositions =
+        buildPairPositions(rewriter, loc, posF, rotary, *numKV);
     auto [cosTable, sinTable] =
-        buildCosSin(rewriter, loc, angles, rotary.getAttentionScaling());
+        buildCosSin(rewriter, loc, pairPositions, op.getInvFreq(), rotary);
 
     // Expand [.., P] to the Hugging Face [.., D] layout.
     auto resultType = cast<RankedTensorType>(op.getCos().getType());
@@ -706,7 +681,7 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
                            rotary.getPairs(), rotary.getRotaryDim() / 2));
     AffineMap tableMap = AffineMap::get(rank, 0, exprs, rewriter.getContext());
     AffineMap id = rewriter.getMultiDimIdentityMap(rank);
-    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, angles);
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, pairPositions);
     sizes.back() = rewriter.getIndexAttr(rotary.getRotaryDim());
     Type elementType = resultType.getElementType();
     Value cosInit = emptyLike(rewriter, loc, sizes, elementType);

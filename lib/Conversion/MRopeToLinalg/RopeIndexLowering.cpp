@@ -125,7 +125,6 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     const bool perFrame = kind == PositionDesign::Qwen3VL ||
                           kind == PositionDesign::SpatialReset || fractional;
     const bool reset = kind == PositionDesign::SpatialReset;
-    const bool absoluteTime = kind == PositionDesign::AbsoluteTime;
     const CompatMode compat = design.getCompat();
     const bool hf5 = compat == CompatMode::HF5;
     VisionTokensAttr tokens = op.getVisionTokensOrDefault();
@@ -151,10 +150,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     Value videoPad = s.c(tokens.getVideoPad());
     Value visionStart = s.c(tokens.getVisionStart());
     Value mergeSize = s.c(merge);
-    Value maxPosition = s.c(int64_t(1) << 53);
 
     // Position arithmetic: i64 for integer designs, f64 for fractional ones.
-    Type pos = fractional ? s.f64 : s.i64;
     auto P = [&](Scalars &t, double v) -> Value {
       if (fractional)
         return arith::ConstantOp::create(t.b, t.b.getF64FloatAttr(v));
@@ -567,8 +564,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     fractional ? Value(arith::FPToSIOp::create(ib, t.i64, tv))
                                : tv);
                 Value pos = st[Positions];
-                for (auto [rowIdx, v] :
-                     llvm::enumerate(ArrayRef<Value>{tv, hv, wv})) {
+                // A named array: the backing array of a braced list in a
+                // range-for's initializer dies before the loop body runs
+                // (AddressSanitizer: stack-use-after-scope).
+                Value rowValues[] = {tv, hv, wv};
+                for (auto [rowIdx, v] : llvm::enumerate(rowValues)) {
                   Value stored = t.sel(real, toPos(t, v), Value(fill));
                   pos = tensor::InsertOp::create(
                       ib, stored, pos, ValueRange{t.idx(rowIdx), row, i});

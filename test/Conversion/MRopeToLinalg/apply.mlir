@@ -1,8 +1,9 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg | FileCheck %s
 
 // The allocation is specialized at compile time: each strided run of pairs
-// reads one fixed row of the positions (no per-element axis lookup), angles
-// are computed once per (token, pair) and shared by q and k.
+// reads one fixed row of the positions (no per-element axis lookup) into a
+// table of per-pair positions; cos/sin of pos * inv_freq are computed once per
+// (token, pair) and shared by q and k.
 
 // Contiguous [2, 3, 3]: three unit-stride runs T (pairs 0-1), H (2-4), W (5-7).
 // The rotation reads the two NeoX halves of q as slices and writes each pair
@@ -10,22 +11,23 @@
 // table is broadcast over heads by its indexing map.
 // CHECK-DAG: #[[ID:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 // CHECK-DAG: #[[TABLE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-DAG: #[[PAIR:.+]] = affine_map<(d0, d1, d2) -> (d2)>
 // CHECK-LABEL: func.func @contiguous
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[K:[a-z0-9]+]]: tensor<1x2x5x16xf32>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
 // CHECK: %[[POSF:.+]] = linalg.generic {{.*}} ins(%[[POS]] : tensor<3x1x5xi64>)
 // CHECK: arith.sitofp
 // CHECK: tensor.extract_slice %[[POSF]][0, 0, 0] [1, 1, 5] [1, 1, 1] : tensor<3x1x5xf32> to tensor<1x5xf32>
-// CHECK: tensor.extract_slice %[[F]][0] [2] [1] : tensor<8xf32> to tensor<2xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 0] [1, 5, 2] [1, 1, 1] : tensor<1x5x2xf32> into tensor<1x5x8xf32>
 // CHECK: tensor.extract_slice %[[POSF]][1, 0, 0]
-// CHECK: tensor.extract_slice %[[F]][2] [3] [1]
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 2] [1, 5, 3] [1, 1, 1]
 // CHECK: tensor.extract_slice %[[POSF]][2, 0, 0]
-// CHECK: tensor.extract_slice %[[F]][5] [3] [1]
-// CHECK: tensor.insert_slice {{.*}}[0, 0, 5] [1, 5, 3] [1, 1, 1]
-// CHECK: %[[CS:.+]]:2 = linalg.generic
-// CHECK: math.cos
-// CHECK: math.sin
+// CHECK: %[[PP:.+]] = tensor.insert_slice {{.*}}[0, 0, 5] [1, 5, 3] [1, 1, 1]
+// The reference angle: one f32 product, then cos and sin.
+// CHECK: %[[CS:.+]]:2 = linalg.generic {indexing_maps = [#{{.+}}, #[[PAIR]], #{{.+}}, #{{.+}}]{{.*}} ins(%[[PP]], %[[F]] : tensor<1x5x8xf32>, tensor<8xf32>)
+// CHECK-NEXT: ^bb0(%[[P:[a-z0-9_]+]]: f32, %[[FJ:[a-z0-9_]+]]: f32,
+// CHECK-NEXT: %[[ANGLE:.+]] = arith.mulf %[[P]], %[[FJ]] : f32
+// CHECK-NEXT: math.cos %[[ANGLE]] : f32
+// CHECK-NEXT: math.sin %[[ANGLE]] : f32
 // CHECK-NOT: arith.mulf {{.*}}cst
 // CHECK: %[[Q1:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 0] [1, 2, 5, 8] [1, 1, 1, 1] : tensor<1x2x5x16xf32> to tensor<1x2x5x8xf32>
 // CHECK: %[[Q2:.+]] = tensor.extract_slice %[[Q]][0, 0, 0, 8] [1, 2, 5, 8] [1, 1, 1, 1]
@@ -52,12 +54,9 @@ func.func @contiguous(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: 
 
 // Interleaved [3, 3, 2] on 8 pairs is T,H,W,T,H,W,T,H: stride-3 runs.
 // CHECK-LABEL: func.func @interleaved
-// CHECK: tensor.extract_slice %{{.+}}[0] [3] [3] : tensor<8xf32> to tensor<3xf32>
-// CHECK: tensor.insert_slice {{.*}}[0, 0, 0] [1, 5, 3] [1, 1, 3]
-// CHECK: tensor.extract_slice %{{.+}}[1] [3] [3] : tensor<8xf32> to tensor<3xf32>
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 0] [1, 5, 3] [1, 1, 3] : tensor<1x5x3xf32> into tensor<1x5x8xf32>
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 1] [1, 5, 3] [1, 1, 3]
-// CHECK: tensor.extract_slice %{{.+}}[2] [2] [3] : tensor<8xf32> to tensor<2xf32>
-// CHECK: tensor.insert_slice {{.*}}[0, 0, 2] [1, 5, 2] [1, 1, 3]
+// CHECK: tensor.insert_slice {{.*}}[0, 0, 2] [1, 5, 2] [1, 1, 3] : tensor<1x5x2xf32> into tensor<1x5x8xf32>
 func.func @interleaved(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <interleaved, section = [3, 3, 2]>, rotary_dim = 16> : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
   return %a, %b : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
@@ -67,7 +66,7 @@ func.func @interleaved(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos:
 
 // HoPE [2, 2, 2] on 8 pairs: H on odd pairs < 4, W on even 0 < j < 4, the
 // rest (T in VideoRoPE) NoPE: -,H,W,H,-,-,-,-. NoPE pairs keep angle 0 (the
-// zero-filled table), so only the H run (1, 3) and the W pair 2 are computed.
+// zero-filled table), so only the H run (1, 3) and the W pair 2 are written.
 // CHECK-LABEL: func.func @hope
 // CHECK: linalg.fill
 // CHECK: tensor.insert_slice {{.*}}[0, 0, 1] [1, 5, 2] [1, 1, 2] : tensor<1x5x2xf32> into tensor<1x5x8xf32>
@@ -107,7 +106,7 @@ func.func @gptj_partial_bf16_inverse(%q: tensor<7x4x16xbf16>, %k: tensor<7x2x16x
 // -----
 
 // MHRoPE [1, 1, 1] on 4 KV heads (bshd): heads on one axis share their
-// angles, so the table has one slot per head block, [B, blocks, S, P] (here
+// positions, so the table has one slot per head block, [B, blocks, S, P] (here
 // T, H, W and the NoPE head 3, whose slot stays 0), every head using all 8
 // frequencies. Each block is rotated by its own generic over its query heads
 // (2 per KV head) reading a slot fixed at compile time.
@@ -164,4 +163,35 @@ func.func @mhrope_blocks(%q: tensor<4x8x6x16xf32>, %k: tensor<4x8x6x16xf32>, %po
 func.func @dynamic(%q: tensor<?x2x?x16xf16>, %k: tensor<?x2x?x16xf16>, %pos: tensor<3x?x?xi32>, %f: tensor<8xf32>) -> (tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x?x?xi32>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <vanilla>, rotary_dim = 16> : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>
   return %a, %b : tensor<?x2x?x16xf16>, tensor<?x2x?x16xf16>
+}
+
+// -----
+
+// angles = exact: the product pos * inv_freq is kept as two f32 words (an FMA
+// recovers the rounding error), whole turns k = roundeven(hi / 2pi) are taken
+// away with the three words of 2pi (products split exactly by FMAs, sums by
+// TwoSum), and the remaining tail corrects cos/sin of the reduced angle.
+// CHECK-LABEL: func.func @exact_angles
+// CHECK: linalg.generic {{.*}} ins(%{{.+}}, %{{.+}} : tensor<1x5x8xf32>, tensor<8xf32>)
+// CHECK-NEXT: ^bb0(%[[P:[a-z0-9_]+]]: f32, %[[FJ:[a-z0-9_]+]]: f32,
+// CHECK-NEXT: %[[HI:.+]] = arith.mulf %[[P]], %[[FJ]] : f32
+// CHECK-NEXT: %[[NHI:.+]] = arith.negf %[[HI]] : f32
+// CHECK-NEXT: %[[LO:.+]] = math.fma %[[P]], %[[FJ]], %[[NHI]] : f32
+// CHECK-NEXT: %[[INV:.+]] = arith.constant 0.159154937 : f32
+// CHECK-NEXT: %[[TURNS:.+]] = arith.mulf %[[HI]], %[[INV]] : f32
+// CHECK-NEXT: %[[K:.+]] = math.roundeven %[[TURNS]] : f32
+// CHECK-NEXT: %[[C1:.+]] = arith.constant 6.28318548 : f32
+// CHECK-NEXT: %[[P1:.+]] = arith.mulf %[[K]], %[[C1]] : f32
+// CHECK: %[[R:.+]] = arith.subf %[[HI]], %[[P1]] : f32
+// CHECK: arith.constant -6.86049804E-15 : f32
+// CHECK-NEXT: %[[TAIL:.+]] = math.fma
+// CHECK-NEXT: %[[C:.+]] = math.cos %[[REDUCED:[0-9]+]] : f32
+// CHECK-NEXT: %[[S:.+]] = math.sin %[[REDUCED]] : f32
+// CHECK-NEXT: %[[NT:.+]] = arith.negf %[[TAIL]] : f32
+// CHECK-NEXT: %[[COS:.+]] = math.fma %[[NT]], %[[S]], %[[C]] : f32
+// CHECK-NEXT: %[[SIN:.+]] = math.fma %[[TAIL]], %[[C]], %[[S]] : f32
+// CHECK-NEXT: linalg.yield %[[COS]], %[[SIN]] : f32, f32
+func.func @exact_angles(%q: tensor<1x2x5x16xf32>, %k: tensor<1x2x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <interleaved, section = [3, 3, 2]>, rotary_dim = 16, angles = exact> : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
+  return %a, %b : tensor<1x2x5x16xf32>, tensor<1x2x5x16xf32>
 }

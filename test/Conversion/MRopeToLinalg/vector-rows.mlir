@@ -108,3 +108,21 @@ func.func @dynamic(%q: tensor<?x?x?x16xf16>, %k: tensor<?x?x?x16xf16>, %pos: ten
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x?x?xi32>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <vanilla>, rotary_dim = 16> : tensor<?x?x?x16xf16>, tensor<?x?x?x16xf16>
   return %a, %b : tensor<?x?x?x16xf16>, tensor<?x?x?x16xf16>
 }
+
+// -----
+
+// angles = exact on the vector form: the same reduction on the token's whole
+// angle vector, then one sincos of the reduced angle and the tail correction.
+// CHECK-LABEL: func.func @exact_angles
+// CHECK: scf.forall
+// CHECK: %[[HI:.+]] = arith.mulf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: math.fma %{{.+}}, %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: math.roundeven %{{.+}} : vector<8xf32>
+// CHECK: %[[SIN:.+]], %[[COS:.+]] = math.sincos %{{.+}} : vector<8xf32>
+// CHECK: math.fma %{{.+}}, %[[SIN]], %[[COS]] : vector<8xf32>
+// CHECK: math.fma %{{.+}}, %[[COS]], %[[SIN]] : vector<8xf32>
+// CHECK: scf.for
+func.func @exact_angles(%q: tensor<1x2x5x16xf32>, %k: tensor<1x1x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16, angles = exact> : tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>
+  return %a, %b : tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>
+}

@@ -67,6 +67,12 @@ func.func @f() attributes {r = #mrope.rotary<alloc = <vanilla>, rotary_dim = 16,
 
 // -----
 
+// expected-error @+2 {{expected one of [reference, exact] for how the rotary angle pos * inv_freq is formed before cos/sin, got: precise}}
+// expected-error @+1 {{failed to parse MRope_RotaryAttr parameter 'angles'}}
+func.func @f() attributes {r = #mrope.rotary<alloc = <vanilla>, rotary_dim = 16, angles = precise>} { return }
+
+// -----
+
 // expected-error @+1 {{'factor' is not used by 'default' scaling}}
 func.func @f() attributes {s = #mrope.scaling<kind = default, factor = 2.0>} { return }
 

@@ -29,9 +29,14 @@ func.func @allocations() attributes {
 // CHECK-LABEL: func.func @rotary()
 // CHECK-SAME: r0 = #mrope.rotary<alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16>
 // CHECK-SAME: r1 = #mrope.rotary<alloc = <interleaved, section = [11, 11, 10]>, pairs = gptj, rotary_dim = 64, attention_scaling = 1.138629436111989>
+// CHECK-SAME: r2 = #mrope.rotary<alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128, angles = exact>
+// The default angle precision is not printed.
+// CHECK-SAME: r3 = #mrope.rotary<alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128>}
 func.func @rotary() attributes {
   r0 = #mrope.rotary<alloc = <contiguous, section = [2, 3, 3]>, pairs = neox, rotary_dim = 16, attention_scaling = 1.0>,
-  r1 = #mrope.rotary<rotary_dim = 64, pairs = gptj, alloc = <interleaved, section = [11, 11, 10]>, attention_scaling = 1.1386294361119891>
+  r1 = #mrope.rotary<rotary_dim = 64, pairs = gptj, alloc = <interleaved, section = [11, 11, 10]>, attention_scaling = 1.1386294361119891>,
+  r2 = #mrope.rotary<angles = exact, alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128>,
+  r3 = #mrope.rotary<alloc = <interleaved, section = [24, 20, 20]>, rotary_dim = 128, angles = reference>
 } { return }
 
 // CHECK-LABEL: func.func @scaling()

@@ -292,7 +292,8 @@ SmallVector<Axis> AllocationAttr::getHeadAxes(int64_t numKVHeads) const {
 
 LogicalResult RotaryAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  AllocationAttr alloc, PairLayout pairs,
-                                 int64_t rotaryDim, F64 attentionScalingParam) {
+                                 int64_t rotaryDim, F64 attentionScalingParam,
+                                 AnglePrecision) {
   double attentionScaling = attentionScalingParam;
   if (!alloc)
     return emitError() << "rotary needs an allocation (alloc = <...>)";
@@ -548,7 +549,8 @@ LogicalResult SegmentAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (visual) {
     if (shape.size() != 3)
       return emitError() << "a visual segment needs a t x h x w grid";
-    for (auto [name, v] : llvm::zip(ArrayRef<StringRef>{"t", "h", "w"}, shape))
+    static constexpr StringLiteral kGridNames[] = {"t", "h", "w"};
+    for (auto [name, v] : llvm::zip(kGridNames, shape))
       if (v <= 0)
         return emitError() << "grid size " << name << " = " << v
                            << " must be positive";

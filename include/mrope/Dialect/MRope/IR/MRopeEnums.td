@@ -48,6 +48,18 @@ def MRope_PairLayout : MRope_I32Enum<"PairLayout",
   I32EnumAttrCase<"GPTJ", 1, "gptj">
 ]>;
 
+def MRope_AnglePrecision : MRope_I32Enum<"AnglePrecision",
+    "how the rotary angle pos * inv_freq is formed before cos/sin", [
+  // fp32(pos * inv_freq), then cos/sin: bit-for-bit the Hugging Face and
+  // vLLM formula (and the golden data). Its error grows with the position:
+  // half an f32 ulp of the angle, 0.03 rad at position 10^6.
+  I32EnumAttrCase<"Reference", 0, "reference">,
+  // The exact product pos * inv_freq (two f32 words), reduced modulo 2*pi in
+  // f32 arithmetic to a two-word angle in [-pi, pi]: cos/sin accurate to
+  // about 1 f32 ulp for any position below 2^24.
+  I32EnumAttrCase<"Exact", 1, "exact">
+]>;
+
 def MRope_TensorLayout : MRope_I32Enum<"TensorLayout",
     "dimension order of q/k/v activations", [
   I32EnumAttrCase<"BHSD", 0, "bhsd">,
