@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the project with AddressSanitizer + UndefinedBehaviorSanitizer into
-# build-asan/ and runs the whole lit suite against those binaries. Any
+# Builds the project with AddressSanitizer + UndefinedBehaviorSanitizer (and
+# libFuzzer's coverage instrumentation, so the fuzz targets are real fuzzers
+# here: scripts/fuzz.sh) into build-asan/ and runs the whole lit suite
+# against those binaries. Any
 # sanitizer report aborts the process under test, so it fails that test.
 #
 # Tests that must load our code into a program that is not instrumented
@@ -16,8 +18,10 @@ BUILD="${MROPE_ASAN_BUILD_DIR:-$ROOT/build-asan}"
 LLVM_PREFIX=/usr/lib/llvm-22
 export CCACHE_BASEDIR="$ROOT"
 
-if [ ! -f "$BUILD/build.ninja" ]; then
-  echo "== configuring $BUILD (AddressSanitizer + UndefinedBehaviorSanitizer)"
+# Configured every time (seconds): a tree from an older checkout picks up
+# new options.
+{
+  echo "== configuring $BUILD (AddressSanitizer + UndefinedBehaviorSanitizer + libFuzzer coverage)"
   mkdir -p "$BUILD"
   # -O1: sanitizer builds compile about twice as fast as -O3 and keep
   # reports readable; LLVM_USE_SANITIZER adds -fno-omit-frame-pointer,
@@ -26,7 +30,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
       -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
       -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
       -DLLVM_USE_LINKER=lld -DLLVM_USE_SANITIZER="Address;Undefined" \
-      -DMROPE_SANITIZERS=ON \
+      -DLLVM_USE_SANITIZE_COVERAGE=ON -DMROPE_SANITIZERS=ON \
       -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
       -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
       -DPython3_EXECUTABLE=/usr/bin/python3 \
@@ -36,7 +40,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
   fi
-fi
+}
 
 echo "== building $BUILD"
 if ! cmake --build "$BUILD" --target all; then

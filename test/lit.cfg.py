@@ -51,6 +51,7 @@ tool_dirs = [config.mrope_tools_dir, config.llvm_tools_dir]
 tools = [
     ToolSubst("mrope-opt", unresolved="fatal"),
     ToolSubst("mrope-bench", unresolved="fatal"),
+    ToolSubst("mrope-fuzz-ir", unresolved="fatal"),
     ToolSubst("mlir-opt", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="ignore"),
     ToolSubst("mlir-translate", unresolved="ignore"),

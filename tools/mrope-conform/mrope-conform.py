@@ -262,6 +262,271 @@ def run(builder, args):
 
 
 # ----------------------------------------------------------------------------
+# Input validation: each file kind's fields, checked before any IR is
+# written, so bad input ends with "FILE: path.to.field: rule".
+# ----------------------------------------------------------------------------
+
+class BadInput(Exception):
+    """A field breaks a rule; str() is "path: rule"."""
+
+    def __init__(self, path, rule):
+        super().__init__(f"{path or '(top level)'}: {rule}")
+
+
+def kind_of(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+class Int:
+    """An integer (not a boolean) in [lo, hi]."""
+
+    def __init__(self, lo=-(2 ** 62), hi=2 ** 62):
+        self.lo, self.hi = lo, hi
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadInput(path, f"expected an integer, got {kind_of(value)}")
+        if not self.lo <= value <= self.hi:
+            raise BadInput(path, f"{value} is outside [{self.lo}, {self.hi}]")
+
+
+class Num:
+    """A finite number (integer or float, not a boolean), optionally > 0,
+    optionally within float32's range (values compared as float32)."""
+
+    def __init__(self, positive=False, f32=False):
+        self.positive, self.f32 = positive, f32
+
+    def check(self, value, path):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadInput(path, f"expected a number, got {kind_of(value)}")
+        if isinstance(value, int) and abs(value) > 2 ** 62 or \
+                isinstance(value, float) and not math.isfinite(value) or \
+                abs(value) > 1e300:
+            raise BadInput(path, f"{value!r} is not a finite number of sensible size")
+        if self.positive and not value > 0:
+            raise BadInput(path, f"{value!r} must be positive")
+        if self.f32 and abs(value) > 3.4028234663852886e38:
+            raise BadInput(path, f"{value!r} is outside the float32 range")
+
+
+class Str:
+    def __init__(self, choices=None):
+        self.choices = choices
+
+    def check(self, value, path):
+        if not isinstance(value, str) or not value:
+            raise BadInput(path, f"expected a non-empty string, got {kind_of(value)}")
+        if self.choices is not None and value not in self.choices:
+            raise BadInput(path, f"{value!r} is not one of {', '.join(sorted(self.choices))}")
+
+
+class Bool:
+    def check(self, value, path):
+        if not isinstance(value, bool):
+            raise BadInput(path, f"expected true or false, got {kind_of(value)}")
+
+
+class AnyOf:
+    def __init__(self, *options):
+        self.options = options
+
+    def check(self, value, path):
+        errors = []
+        for option in self.options:
+            try:
+                option.check(value, path)
+                return
+            except BadInput as e:
+                errors.append(str(e).split(": ", 1)[1])
+        raise BadInput(path, " or ".join(errors))
+
+
+class Nullable:
+    """null, or a value following `schema` (whose rule a non-null value gets)."""
+
+    def __init__(self, schema):
+        self.schema = schema
+
+    def check(self, value, path):
+        if value is not None:
+            self.schema.check(value, path)
+
+
+class ListOf:
+    def __init__(self, item, min_len=1, max_len=100000):
+        self.item, self.min_len, self.max_len = item, min_len, max_len
+
+    def check(self, value, path):
+        if not isinstance(value, list):
+            raise BadInput(path, f"expected a list, got {kind_of(value)}")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise BadInput(path, f"has {len(value)} entries, expected "
+                                 f"{self.min_len} to {self.max_len}")
+        for i, v in enumerate(value):
+            self.item.check(v, f"{path}[{i}]")
+
+
+class Tensor:
+    """A rectangular nested list of `rank` non-empty dims (any rank if None)
+    whose elements follow `elem`; at most 2^22 elements."""
+
+    def __init__(self, elem, rank=None):
+        self.elem, self.rank = elem, rank
+
+    def check(self, value, path):
+        shape, x = [], value
+        while isinstance(x, list):
+            if not x:
+                raise BadInput(path, "has an empty dimension")
+            shape.append(len(x))
+            x = x[0]
+        if not shape:
+            raise BadInput(path, f"expected a nested list (tensor), got {kind_of(value)}")
+        if self.rank is not None and len(shape) != self.rank:
+            raise BadInput(path, f"expected rank {self.rank}, got shape {shape}")
+        if math.prod(shape) > 2 ** 22:
+            raise BadInput(path, f"shape {shape} is too large")
+
+        def walk(x, depth, where):
+            if depth == len(shape):
+                self.elem.check(x, where)
+                return
+            if not isinstance(x, list) or len(x) != shape[depth]:
+                raise BadInput(where, f"is not rectangular (expected {shape[depth]} "
+                                      f"entries like the first, got "
+                                      f"{len(x) if isinstance(x, list) else kind_of(x)})")
+            for i, v in enumerate(x):
+                walk(v, depth + 1, f"{where}[{i}]")
+        walk(value, 0, path)
+
+
+class Obj:
+    """An object with `required` and `optional` fields (others are ignored)."""
+
+    def __init__(self, required, optional=None):
+        self.required, self.optional = required, optional or {}
+
+    def check(self, value, path):
+        if not isinstance(value, dict):
+            raise BadInput(path, f"expected an object, got {kind_of(value)}")
+        for key, schema in self.required.items():
+            if key not in value:
+                raise BadInput(f"{path}.{key}" if path else key, "is missing")
+            schema.check(value[key], f"{path}.{key}" if path else key)
+        for key, schema in self.optional.items():
+            if key in value:
+                schema.check(value[key], f"{path}.{key}" if path else key)
+
+
+class MapOf:
+    """An object whose keys are among `keys` (at least one), each a `value`."""
+
+    def __init__(self, value, keys):
+        self.value, self.keys = value, keys
+
+    def check(self, value, path):
+        if not isinstance(value, dict) or not value:
+            raise BadInput(path, f"expected a non-empty object, got {kind_of(value)}")
+        for key, v in value.items():
+            if key not in self.keys:
+                raise BadInput(f"{path}.{key}", f"unknown key (expected one of "
+                                                f"{', '.join(self.keys)})")
+            self.value.check(v, f"{path}.{key}")
+
+
+INT, NUM, POSITIVE, F32 = Int(), Num(), Num(positive=True), Num(f32=True)
+DIM = Int(1, 1 << 16)
+SECTION = Tensor(Int(0, 1 << 16), 1)
+VERSIONS = ("v449", "v457", "head")
+ROPE_PARAMETERS = Obj(
+    {"rope_type": Str({"default", "linear", "dynamic", "yarn", "longrope", "llama3"}),
+     "rope_theta": POSITIVE},
+    {k: POSITIVE for k in ("factor", "partial_rotary_factor", "beta_fast", "beta_slow",
+                           "mscale", "mscale_all_dim", "attention_factor",
+                           "low_freq_factor", "high_freq_factor")} |
+    {"original_max_position_embeddings": DIM, "truncate": Bool(),
+     "short_factor": Tensor(POSITIVE, 1), "long_factor": Tensor(POSITIVE, 1)})
+CONFIG_TOP_LEVEL = Obj({"head_dim": DIM, "max_position_embeddings": Int(1, 1 << 40)},
+                       {"original_max_position_embeddings": Int(1, 1 << 40)})
+PAPER_VARIANT_NAMES = {"circlerope", "grape", "hope", "ilrope", "mhrope", "mmrope", "mrope",
+                       "mrope-interleave", "omnirope", "v2pe", "vanilla-rope", "videorope"}
+PAPER_KWARGS = {"mrope_section": SECTION, "frequency_allocation": Str(),
+                "temporal_stride": NUM, "spatial_reset": Bool(), "move_to_origin": Bool(),
+                "dff_rate": AnyOf(Bool(), NUM), "method": Str(), "radius": NUM, "alpha": NUM,
+                "move_to_positive": AnyOf(Bool(), Str(), NUM), "visual_stride": NUM,
+                "position_scale": Tensor(NUM, 1), "num_key_value_heads": DIM}
+SCHEMAS = {
+    "hf_position_ids": Obj({"cases": ListOf(Obj(
+        {"name": Str(), "model_rules": Str({"qwen2vl", "qwen25vl", "qwen3vl"}),
+         "input_ids": Tensor(INT, 2),
+         "image_grid_thw": Nullable(Tensor(INT, 2)), "video_grid_thw": Nullable(Tensor(INT, 2)),
+         "attention_mask": Nullable(Tensor(INT, 2)),
+         "second_per_grid_ts": Nullable(Tensor(F32, 1)),
+         "outputs": MapOf(Obj({"position_ids": Tensor(INT, 3), "rope_deltas": Tensor(INT, 2),
+                               "decode_positions_next3": Tensor(INT, 2)}), VERSIONS)},
+        {"tokens_per_second": Nullable(POSITIVE)}))}),
+    "inv_freq_scaling": Obj({"cases": ListOf(Obj(
+        {"name": Str(), "rope_parameters": ROPE_PARAMETERS, "config_top_level": CONFIG_TOP_LEVEL,
+         "seq_len_arg": Nullable(Int(1, 1 << 40)),
+         "results": MapOf(Obj({"inv_freq": Tensor(F32, 1), "attention_scaling": NUM}),
+                          VERSIONS)}))},
+        {"dynamic_via_module": Obj(
+            {"config": Obj({"head_dim": DIM, "rope_theta": POSITIVE, "factor": POSITIVE,
+                            "max_position_embeddings": Int(1, 1 << 40),
+                            "mrope_section": SECTION}),
+             "position_ids": Tensor(INT, 3), "inv_freq_after_call": Tensor(F32, 1),
+             "cos": Tensor(F32, 3), "sin": Tensor(F32, 3)})}),
+    "rotary": Obj({"cases": ListOf(Obj(
+        {"allocation": Str(), "head_dim": DIM, "rope_theta": POSITIVE,
+         "position_ids": Tensor(INT, 3), "inv_freq": Tensor(F32, 1),
+         "cos": Tensor(F32), "sin": Tensor(F32), "q": Tensor(F32, 4), "k": Tensor(F32, 4),
+         "q_rot": Tensor(F32, 4), "k_rot": Tensor(F32, 4)},
+        {"mrope_section": SECTION, "mrope_section_heads": SECTION}))}),
+    "paper_variants": Obj(
+        {"mixed_case": Obj({"input_ids": Tensor(INT, 1), "image_grid_thw": Tensor(INT, 2),
+                            "video_grid_thw": Tensor(INT, 2)}),
+         "variants": ListOf(Obj(
+             {"variant": Str(PAPER_VARIANT_NAMES), "label": Str(),
+              "kwargs": Obj({"dim": DIM, "base": POSITIVE}, PAPER_KWARGS),
+              "position_ids": Tensor(F32, 3), "rope_deltas": Tensor(F32, 2),
+              "cos": Tensor(F32), "sin": Tensor(F32), "q_rot": Tensor(F32, 4)}), min_len=0)},
+        {"padded_batch": Obj(
+            {"input_ids": Tensor(INT, 2), "attention_mask": Tensor(INT, 2),
+             "image_grid_thw": Tensor(INT, 2), "video_grid_thw": Tensor(INT, 2),
+             "results": ListOf(Obj({"variant": Str(PAPER_VARIANT_NAMES),
+                                    "kwargs": Obj({}, PAPER_KWARGS),
+                                    "position_ids": Tensor(F32, 3),
+                                    "rope_deltas": Tensor(F32, 2)}))})}),
+    "allocation_maps": Obj({"maps": ListOf(Obj(
+        {"alloc": Str(), "head_dim": DIM},
+        {"mrope_section": SECTION, "pairs": Str(), "num_key_value_heads": DIM,
+         "mrope_section_heads": SECTION, "kv_heads": ListOf(Str())}))}),
+    "long_context": Obj({"long_context": Obj(
+        {"positions": ListOf(Int(0, (1 << 24) - 1), min_len=0, max_len=4096),
+         "random_positions": Obj({"seed": INT, "count": Int(0, 4096),
+                                  "max": Int(0, (1 << 24) - 1)}),
+         "configs": ListOf(Obj(
+             {"name": Str(), "rope_parameters": ROPE_PARAMETERS,
+              "config_top_level": CONFIG_TOP_LEVEL, "mrope_section": SECTION},
+             {"attention_scaling": POSITIVE, "seq_len": Nullable(Int(1, 1 << 40))}),
+             max_len=16)})}),
+}
+
+
+# ----------------------------------------------------------------------------
 # Comparison
 # ----------------------------------------------------------------------------
 
@@ -370,8 +635,17 @@ MERGE = 2
 VISION_START, IMAGE_PAD, VIDEO_PAD = 151652, 151655, 151656
 
 
-def segments_of_batch(input_ids, mask, image_grids, video_grids, split_frames):
-    """Static segments per row, found as transformers 4.49-4.57 find blocks."""
+def segments_of_batch(input_ids, mask, image_grids, video_grids, split_frames,
+                      where="mixed_case"):
+    """Static segments per row, found as transformers 4.49-4.57 find blocks.
+    Grids that cannot describe a block raise BadInput naming the field."""
+    for field, grids in (("image_grid_thw", image_grids), ("video_grid_thw", video_grids)):
+        for n, g in enumerate(grids or []):
+            if len(g) != 3 or min(g) < 1:
+                raise BadInput(f"{where}.{field}[{n}]", f"{g} must be three positive sizes t, h, w")
+            if g[1] % MERGE or g[2] % MERGE:
+                raise BadInput(f"{where}.{field}[{n}]",
+                               f"h and w of {g} must be divisible by spatial_merge_size {MERGE}")
     image_grids = list(image_grids or [])
     videos = []
     for g in video_grids or []:
@@ -385,7 +659,12 @@ def segments_of_batch(input_ids, mask, image_grids, video_grids, split_frames):
             if m[i] != 1:
                 kind, n = "pad", 1
             elif ids[i] in (IMAGE_PAD, VIDEO_PAD):
-                grid = (image_grids if ids[i] == IMAGE_PAD else videos).pop(0)
+                grids = image_grids if ids[i] == IMAGE_PAD else videos
+                if not grids:
+                    raise BadInput(f"{where}.input_ids" + (f"[{b}]" if mask else "") + f"[{i}]",
+                                   "a vision pad token with no grid left in "
+                                   + ("image_grid_thw" if ids[i] == IMAGE_PAD else "video_grid_thw"))
+                grid = grids.pop(0)
                 t, h, w = grid[0], grid[1] // MERGE, grid[2] // MERGE
                 kind = ("image" if ids[i] == IMAGE_PAD else "video") + f" {t}x{h}x{w}"
                 n = t * h * w
@@ -607,6 +886,8 @@ def rotary_file(data, args):
     plan = []
     for n, c in enumerate(data["cases"]):
         per_head = "mrope_section_heads" in c
+        if not per_head and "mrope_section" not in c:
+            raise BadInput(f"cases[{n}]", "needs mrope_section (or mrope_section_heads for MHRoPE)")
         section = c["mrope_section_heads"] if per_head else c["mrope_section"]
         kind = ("head_partitioned" if per_head else
                 "interleaved" if "interleaved" in c["allocation"] else "contiguous")
@@ -764,6 +1045,13 @@ def paper_variants(data, args):
     mixed = data["mixed_case"]
     for n, v in enumerate(data["variants"]):
         kw, name = v["kwargs"], v["variant"]
+        needed = ["position_scale"] if name == "mmrope" else []
+        if "{s}" in PAPER_ALLOC.get(name, "") or \
+                name == "grape" and kw.get("frequency_allocation") != "interleaved":
+            needed.append("mrope_section")
+        for key in needed:
+            if key not in kw:
+                raise BadInput(f"variants[{n}].kwargs.{key}", f"is missing (variant {name} needs it)")
         elem = "f32" if name in FLOAT_DESIGNS else "i64"
         length = len(mixed["input_ids"])
         rows = segments_of_batch([mixed["input_ids"]], None, mixed["image_grid_thw"],
@@ -814,10 +1102,14 @@ def paper_variants(data, args):
     if pb:
         for n, r in enumerate(pb["results"]):
             name, kw = r["variant"], r["kwargs"]
+            if name == "mmrope" and "position_scale" not in kw:
+                raise BadInput(f"padded_batch.results[{n}].kwargs.position_scale",
+                               "is missing (variant mmrope needs it)")
             elem = "f32" if name in FLOAT_DESIGNS else "i64"
             batch, length = len(pb["input_ids"]), len(pb["input_ids"][0])
             rows = segments_of_batch(pb["input_ids"], pb["attention_mask"],
-                                     pb["image_grid_thw"], pb["video_grid_thw"], True)
+                                     pb["image_grid_thw"], pb["video_grid_thw"], True,
+                                     "padded_batch")
             types = (f"{ttype([3, batch, length], elem)}, {ttype([batch, 1], elem)}, "
                      f"{ttype([batch], elem)}")
             p, d, nx = b.fresh("p"), b.fresh("d"), b.fresh("n")
@@ -891,7 +1183,15 @@ def allocation_maps(data, args):
     funcs = []
     for n, m in enumerate(data["maps"]):
         d = m["head_dim"]
-        if m["alloc"].startswith("paper:mhrope"):
+        mhrope = m["alloc"].startswith("paper:mhrope")
+        if not mhrope and m["alloc"] not in ALLOCATION_KINDS:
+            raise BadInput(f"maps[{n}].alloc", f"{m['alloc']!r} is not one of paper:mhrope*, "
+                           + ", ".join(sorted(ALLOCATION_KINDS)))
+        for key in (("num_key_value_heads", "mrope_section_heads", "kv_heads") if mhrope
+                    else ("mrope_section", "pairs")):
+            if key not in m:
+                raise BadInput(f"maps[{n}].{key}", "is missing")
+        if mhrope:
             kv = m["num_key_value_heads"]
             alloc = f"<head_partitioned, section = {m['mrope_section_heads']}>"
             table = f"tensor<1x{kv}x4x{d}xf32>"
@@ -1076,9 +1376,6 @@ def long_context(data, args):
     rng = random.Random(rng_spec["seed"])
     positions = list(spec["positions"]) + [rng.randrange(rng_spec["max"] + 1)
                                            for _ in range(rng_spec["count"])]
-    for p in positions:
-        if not isinstance(p, int) or p < 0 or p >= 2 ** 24:
-            raise ValueError(f"position {p!r}: expected an integer in [0, 2^24)")
     rows = [positions, [p // 2 + 7 for p in positions], [(3 * p) // 4 + 1 for p in positions]]
     tokens = len(positions)
     b = Builder()
@@ -1088,7 +1385,8 @@ def long_context(data, args):
         dim = top["head_dim"]
         section = config["mrope_section"]
         if sum(section) != dim // 2:
-            raise ValueError(f"{config['name']}: mrope_section {section} does not sum to {dim // 2}")
+            raise BadInput(f"long_context.configs[{n}].mrope_section",
+                           f"{section} does not sum to head_dim / 2 = {dim // 2}")
         attr = scaling_attr(params, top, "v457")
         scale = float(config.get("attention_scaling", 1.0))
         for precision in ("reference", "exact"):
@@ -1212,34 +1510,52 @@ def main():
         parser.error("--threads applies to the CPU pipeline, not --portable")
     try:
         data = json.load(open(args.file))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         sys.exit(f"mrope-conform: cannot read {args.file}: {e}")
-    if not isinstance(data, dict):
-        sys.exit(f"mrope-conform: {args.file}: expected a JSON object")
-    if "long_context" in data:
-        handler = long_context
-    elif "maps" in data:
-        handler = allocation_maps
-    elif "variants" in data:
-        handler = paper_variants
-    elif "cases" in data and data["cases"] and "outputs" in data["cases"][0]:
-        handler = hf_position_ids
-    elif "cases" in data and data["cases"] and "rope_parameters" in data["cases"][0]:
-        handler = inv_freq_scaling
-    elif "cases" in data and data["cases"] and "q_rot" in data["cases"][0]:
-        handler = rotary_file
-    else:
-        sys.exit(f"mrope-conform: {args.file}: not a golden-vector file "
-                 "(expected 'maps', 'variants' or 'cases' in a known schema)")
-    try:
-        result = handler(data, args)
-    except (KeyError, TypeError, IndexError, ValueError) as e:
-        sys.exit(f"mrope-conform: {args.file}: malformed case: {type(e).__name__}: {e}")
+    result = conform(data, args, args.file)
     if args.emit:
         json.dump(result, sys.stdout)
         print()
         return 0
     return result.summary()
+
+
+def conform(data, args, name):
+    """Checks (or with args.emit computes) one parsed file: a Report, or the
+    emitted JSON. Bad input exits with a message naming the file and the
+    problem (SystemExit); any other exception is a bug (the fuzz target
+    tools/mrope-fuzz/mrope-fuzz-json.py looks for them)."""
+    if not isinstance(data, dict):
+        sys.exit(f"mrope-conform: {name}: expected a JSON object")
+    if "long_context" in data:
+        kind, handler = "long_context", long_context
+    elif "maps" in data:
+        kind, handler = "allocation_maps", allocation_maps
+    elif "variants" in data:
+        kind, handler = "paper_variants", paper_variants
+    elif "cases" in data:
+        cases = data["cases"]
+        if not isinstance(cases, list) or not cases or \
+                not all(isinstance(c, dict) for c in cases):
+            sys.exit(f"mrope-conform: {name}: cases: must be a non-empty list of objects")
+        first = cases[0]
+        if "outputs" in first:
+            kind, handler = "hf_position_ids", hf_position_ids
+        elif "rope_parameters" in first:
+            kind, handler = "inv_freq_scaling", inv_freq_scaling
+        elif "q_rot" in first:
+            kind, handler = "rotary", rotary_file
+        else:
+            sys.exit(f"mrope-conform: {name}: cases[0]: has none of 'outputs' "
+                     "(position IDs), 'rope_parameters' (inv_freq) or 'q_rot' (rotary)")
+    else:
+        sys.exit(f"mrope-conform: {name}: not a golden-vector file "
+                 "(expected 'maps', 'variants', 'long_context' or 'cases' in a known schema)")
+    try:
+        SCHEMAS[kind].check(data, "")
+        return handler(data, args)
+    except BadInput as e:
+        sys.exit(f"mrope-conform: {name}: {e}")
 
 
 if __name__ == "__main__":
