@@ -15,13 +15,19 @@
 // NOASYNC-NOT: mlirAsync
 // NOASYNC: llvm.func @rotate
 // NOASYNC-NOT: mlirAsync
+// bf16 <-> f32 conversions are integer vector ops (arith-expand), never
+// fptrunc/fpext, which LLVM turns into a libcall per element on CPUs
+// without AVX512-BF16.
+// NOASYNC-NOT: llvm.fptrunc
+// NOASYNC-NOT: llvm.fpext
 
 // The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
 // can read it back); the portable one in linalg on tensors with no mrope op
-// left. bf16 arithmetic stays bf16 for LLVM to promote op by op. Per token,
-// cos/sin of all 8 pairs are one vector<8xf32> rounded to bf16 once; each
-// 16-channel row is one vector load, split into its NeoX halves, rotated as
-// vector<8xbf16> and stored back. Returning the rotated arguments clones them
+// left. bf16 arithmetic is f32 arithmetic rounded to bf16 after each op
+// (the reference's bits). Per token, cos/sin of all 8 pairs are one
+// vector<8xf32> rounded to bf16 once; each 16-channel row is one vector
+// load, split into its NeoX halves, rotated in vector<8xf32> ops and stored
+// back. Returning the rotated arguments clones them
 // for the caller (ownership-based deallocation); the clone must be lowered too.
 // CHECK-LABEL: llvm.func @rotate
 // CHECK-NOT: mrope.
@@ -30,7 +36,9 @@
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: #arith
 // CHECK: llvm.intr.sincos({{.*}}) : (vector<8xf32>) -> !llvm.struct<(vector<8xf32>, vector<8xf32>)>
-// CHECK: llvm.fptrunc {{.*}} : vector<8xf32> to vector<8xbf16>
+// Rounding to bf16: add the round-to-nearest-even bias, keep the high half.
+// CHECK: llvm.lshr {{.*}} : vector<8xi32>
+// CHECK: llvm.trunc {{.*}} : vector<8xi32> to vector<8xi16>
 // The loop over heads (row load to row store) is vector code with no calls
 // and no sin/cos: those are per token.
 // CHECK: %[[ROW:.+]] = llvm.load {{.*}} -> vector<16xbf16>
@@ -41,10 +49,10 @@
 // CHECK: llvm.shufflevector %[[ROW]], %[[ROW]] [8, 9, 10, 11, 12, 13, 14, 15]
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: llvm.fmul {{.*}} : vector<8xbf16>
+// CHECK: llvm.fmul {{.*}} : vector<8xf32>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: llvm.fsub {{.*}} : vector<8xbf16>
+// CHECK: llvm.fsub {{.*}} : vector<8xf32>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
 // CHECK: llvm.store {{.*}} : vector<16xbf16>, !llvm.ptr

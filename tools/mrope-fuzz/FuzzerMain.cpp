@@ -42,8 +42,8 @@ int main(int argc, char **argv) {
       continue;
     if (llvm::sys::fs::is_directory(arg)) {
       std::error_code ec;
-      for (llvm::sys::fs::directory_iterator it(arg, ec), end;
-           it != end && !ec; it.increment(ec)) {
+      for (llvm::sys::fs::directory_iterator it(arg, ec), end; it != end && !ec;
+           it.increment(ec)) {
         if (llvm::sys::fs::is_regular_file(it->path())) {
           ok &= runFile(it->path());
           ++count;

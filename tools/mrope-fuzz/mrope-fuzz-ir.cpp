@@ -8,6 +8,7 @@
 //     target traps on it;
 //   - the registered pipelines (mrope-to-linalg-pipeline, mrope-cpu-pipeline
 //     with and without threads) to the LLVM dialect.
+// Mutations are mostly token-level (see LLVMFuzzerCustomMutator below).
 // Diagnostics are expected (most mutations are invalid) and swallowed; a
 // crash, a sanitizer report, a trap or a hang is a finding.
 //
@@ -37,8 +38,13 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
 
 using namespace mlir;
 
@@ -96,11 +102,121 @@ void runOnCopy(ModuleOp module, llvm::StringRef pipeline, bool checkOutput) {
 
 } // namespace
 
+//===----------------------------------------------------------------------===//
+// Token-level mutation. Byte-level mutations of MLIR text almost never parse,
+// so most of the time one word or number is swapped for another of its kind
+// (an allocation for another allocation, a shape for an edge-case shape, an
+// element type for another), which keeps the module parseable and moves it
+// into the corners the verifiers and lowerings must handle.
+//===----------------------------------------------------------------------===//
+
+// Weak: the plain driver (FuzzerMain.cpp) never mutates.
+extern "C" __attribute__((weak)) size_t
+LLVMFuzzerMutate(uint8_t *data, size_t size, size_t maxSize);
+
+namespace {
+
+const std::vector<std::vector<std::string>> &wordClasses() {
+  static const std::vector<std::vector<std::string>> classes = {
+      {"contiguous", "interleaved", "head_partitioned", "videorope", "hope",
+       "mmrope", "grape_interleaved", "vanilla", "explicit"},
+      {"bhsd", "bshd", "thd"},
+      {"neox", "gptj"},
+      {"reference", "exact"},
+      {"f32", "f16", "bf16", "f64", "i64", "i32", "index"},
+      {"mrope.apply", "mrope.cos_sin", "mrope.attention"},
+      {"yarn", "dynamic", "linear", "longrope", "llama3", "default"},
+      {"mrope", "qwen3vl", "absolute_time", "spatial_reset", "circlerope",
+       "v2pe", "omnirope"},
+      {"true", "false"},
+  };
+  return classes;
+}
+
+const std::vector<std::string> kEdgeNumbers = {"0",
+                                               "1",
+                                               "2",
+                                               "3",
+                                               "-1",
+                                               "7",
+                                               "8",
+                                               "16",
+                                               "63",
+                                               "64",
+                                               "65",
+                                               "128",
+                                               "4294967296",
+                                               "9223372036854775807",
+                                               "-9223372036854775808",
+                                               "0.0",
+                                               "-0.0",
+                                               "1.0e+38",
+                                               "1.0e-45",
+                                               "0x7FC00000",
+                                               "?"};
+
+/// Replaces one word of a class, or one number, with another; 0 if none.
+size_t mutateToken(uint8_t *data, size_t size, size_t maxSize, unsigned seed) {
+  std::string text(reinterpret_cast<char *>(data), size);
+  std::mt19937 rng(seed);
+  // Candidate spans: [begin, end) with the replacement list.
+  struct Span {
+    size_t begin, end;
+    const std::vector<std::string> *options;
+  };
+  std::vector<Span> spans;
+  for (const auto &words : wordClasses())
+    for (const std::string &w : words)
+      for (size_t at = text.find(w); at != std::string::npos;
+           at = text.find(w, at + 1))
+        spans.push_back({at, at + w.size(), &words});
+  for (size_t i = 0; i < text.size();) {
+    if (std::isdigit(static_cast<unsigned char>(text[i]))) {
+      size_t j = i;
+      while (
+          j < text.size() &&
+          (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '.'))
+        ++j;
+      // Dims inside shapes ("2x5x16") are numbers too: split at 'x'.
+      size_t k = i;
+      while (k < j && std::isdigit(static_cast<unsigned char>(text[k])))
+        ++k;
+      spans.push_back({i, k, &kEdgeNumbers});
+      i = k + 1;
+    } else {
+      ++i;
+    }
+  }
+  if (spans.empty())
+    return 0;
+  const Span &span = spans[rng() % spans.size()];
+  const std::string &replacement =
+      (*span.options)[rng() % span.options->size()];
+  std::string out =
+      text.substr(0, span.begin) + replacement + text.substr(span.end);
+  if (out.size() > maxSize)
+    return 0;
+  std::copy(out.begin(), out.end(), data);
+  return out.size();
+}
+
+} // namespace
+
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size,
+                                          size_t maxSize, unsigned int seed) {
+  if (seed % 4 != 0)
+    if (size_t n = mutateToken(data, size, maxSize, seed))
+      return n;
+  return LLVMFuzzerMutate(data, size, maxSize);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MLIRContext &ctx = context();
   // Diagnostics are the expected outcome for most inputs.
   ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  // The MLIR lexer reads one past the end (a NUL ends the buffer, as in
+  // files read through MemoryBuffer), so parse from a NUL-terminated copy.
+  std::string text(reinterpret_cast<const char *>(data), size);
   ParserConfig config(&ctx, /*verifyAfterParse=*/true);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
   static const bool verbose = std::getenv("MROPE_FUZZ_VERBOSE") != nullptr;

@@ -120,7 +120,10 @@ def mutate_structure(value, rng):
     elif choice < 0.9 and isinstance(parent, dict):
         del parent[key]
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
-        parent[key] = node * rng.choice([-1, 2, 1000, 0.5]) + rng.choice([0, 1, -1])
+        try:
+            parent[key] = node * rng.choice([-1, 2, 1000, 0.5]) + rng.choice([0, 1, -1])
+        except OverflowError:  # a huge int times 0.5
+            parent[key] = rng.choice(EDGE_VALUES)
     else:
         parent[key] = rng.choice(EDGE_VALUES)
     return value

@@ -279,12 +279,34 @@ std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
 /// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
 /// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
 /// bit (round(-a) = -round(a)), and saves the negation.
+/// y1 = x1 c - x2 s, y2 = x2 c + x1 s in the type of x. With
+/// `bf16ViaF32` and bf16 operands every op is written as its f32 op rounded
+/// back to bf16 -- the same bits (the product of two bf16 values is exact in
+/// f32; LLVM legalizes bf16 add/sub exactly so) but in a form whose only
+/// bf16 ops are conversions, which arith-expand turns into integer vector
+/// ops. Left as bf16 arithmetic, LLVM calls __truncsfbf2 per element on CPUs
+/// without AVX512-BF16.
 std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
-                                   Value x2, Value c, Value s) {
-  Value y1 = arith::SubFOp::create(b, loc, arith::MulFOp::create(b, loc, x1, c),
-                                   arith::MulFOp::create(b, loc, x2, s));
-  Value y2 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x2, c),
-                                   arith::MulFOp::create(b, loc, x1, s));
+                                   Value x2, Value c, Value s,
+                                   bool bf16ViaF32 = false) {
+  Type type = x1.getType();
+  bool widen = bf16ViaF32 && getElementTypeOrSelf(type).isBF16();
+  Type wide = widen ? cast<VectorType>(type).clone(b.getF32Type()) : type;
+  auto ext = [&](Value v) {
+    return widen ? Value(arith::ExtFOp::create(b, loc, wide, v)) : v;
+  };
+  auto round = [&](Value v) {
+    return widen ? ext(arith::TruncFOp::create(b, loc, type, v)) : v;
+  };
+  auto mul = [&](Value x, Value y) {
+    return round(arith::MulFOp::create(b, loc, ext(x), ext(y)));
+  };
+  Value y1 = round(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
+  Value y2 = round(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
+  if (widen) {
+    y1 = arith::TruncFOp::create(b, loc, type, y1);
+    y2 = arith::TruncFOp::create(b, loc, type, y2);
+  }
   return {y1, y2};
 }
 
@@ -558,7 +580,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                     x1 = halves.getRes1();
                     x2 = halves.getRes2();
                   }
-                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn);
+                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn,
+                                             /*bf16ViaF32=*/true);
                   Value joined;
                   if (neox) {
                     Value empty = arith::ConstantOp::create(

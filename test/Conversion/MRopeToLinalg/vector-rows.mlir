@@ -28,12 +28,17 @@
 // CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
 // CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [8], sizes = [8], strides = [1]}
 // CHECK-NOT: arith.negf
-// CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[C]] : vector<8xbf16>
-// CHECK: %[[X2S:.+]] = arith.mulf %[[X2]], %[[SN]] : vector<8xbf16>
-// CHECK: arith.subf %[[X1C]], %[[X2S]] : vector<8xbf16>
-// CHECK: %[[X2C:.+]] = arith.mulf %[[X2]], %[[C]] : vector<8xbf16>
-// CHECK: %[[X1S:.+]] = arith.mulf %[[X1]], %[[SN]] : vector<8xbf16>
-// CHECK: arith.addf %[[X2C]], %[[X1S]] : vector<8xbf16>
+// bf16 arithmetic written as f32 ops, each rounded to bf16 (truncf, extf):
+// the reference's bits, with no bf16 arithmetic left for LLVM to legalize.
+// CHECK: %[[X1W:.+]] = arith.extf %[[X1]] : vector<8xbf16> to vector<8xf32>
+// CHECK: %[[CW:.+]] = arith.extf %[[C]] : vector<8xbf16> to vector<8xf32>
+// CHECK: %[[X1C:.+]] = arith.mulf %[[X1W]], %[[CW]] : vector<8xf32>
+// CHECK: arith.truncf %[[X1C]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[Y1:.+]] = arith.subf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: arith.truncf %[[Y1]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[Y2:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: arith.truncf %[[Y2]] : vector<8xf32> to vector<8xbf16>
+// CHECK-NOT: arith.mulf {{.*}} : vector<8xbf16>
 // CHECK: vector.transfer_write {{.*}}, %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
 // CHECK: %[[KR:.+]] = scf.for
 // CHECK-NOT: math.sincos
