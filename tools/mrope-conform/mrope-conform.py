@@ -1527,30 +1527,27 @@ def conform(data, args, name):
     tools/mrope-fuzz/mrope-fuzz-json.py looks for them)."""
     if not isinstance(data, dict):
         sys.exit(f"mrope-conform: {name}: expected a JSON object")
-    if "long_context" in data:
-        kind, handler = "long_context", long_context
-    elif "maps" in data:
-        kind, handler = "allocation_maps", allocation_maps
-    elif "variants" in data:
-        kind, handler = "paper_variants", paper_variants
-    elif "cases" in data:
+    # (the key that marks the kind, its schema, its handler)
+    file_kinds = [("long_context", "long_context", long_context),
+                  ("maps", "allocation_maps", allocation_maps),
+                  ("variants", "paper_variants", paper_variants)]
+    case_kinds = [("outputs", "hf_position_ids", hf_position_ids),
+                  ("rope_parameters", "inv_freq_scaling", inv_freq_scaling),
+                  ("q_rot", "rotary", rotary_file)]
+    found = [(kind, handler) for key, kind, handler in file_kinds if key in data]
+    if not found and "cases" in data:
         cases = data["cases"]
         if not isinstance(cases, list) or not cases or \
                 not all(isinstance(c, dict) for c in cases):
             sys.exit(f"mrope-conform: {name}: cases: must be a non-empty list of objects")
-        first = cases[0]
-        if "outputs" in first:
-            kind, handler = "hf_position_ids", hf_position_ids
-        elif "rope_parameters" in first:
-            kind, handler = "inv_freq_scaling", inv_freq_scaling
-        elif "q_rot" in first:
-            kind, handler = "rotary", rotary_file
-        else:
+        found = [(kind, handler) for key, kind, handler in case_kinds if key in cases[0]]
+        if not found:
             sys.exit(f"mrope-conform: {name}: cases[0]: has none of 'outputs' "
                      "(position IDs), 'rope_parameters' (inv_freq) or 'q_rot' (rotary)")
-    else:
+    if not found:
         sys.exit(f"mrope-conform: {name}: not a golden-vector file "
                  "(expected 'maps', 'variants', 'long_context' or 'cases' in a known schema)")
+    kind, handler = found[0]
     try:
         SCHEMAS[kind].check(data, "")
         return handler(data, args)

@@ -34,6 +34,7 @@ CONFORM = os.environ.get("MROPE_CONFORM", os.path.join(ROOT, "tools", "mrope-con
 MROPE_OPT = os.environ.get("MROPE_OPT", os.path.join(ROOT, "build", "bin", "mrope-opt"))
 
 import contextlib
+import copy
 import io
 import json
 
@@ -107,25 +108,28 @@ def mutate_structure(value, rng):
         key = rng.randrange(len(node)) if isinstance(node, list) else rng.choice(list(node))
         path.append((node, key))
         node = node[key]
+    # Copies: a shared edge value or a duplicated element would alias, and a
+    # later edit could make the value contain itself.
+    edge = lambda: copy.deepcopy(rng.choice(EDGE_VALUES))
     if not path:
-        return rng.choice(EDGE_VALUES)
+        return edge()
     parent, key = path[-1]
     choice = rng.random()
     if choice < 0.5:
-        parent[key] = rng.choice(EDGE_VALUES)
+        parent[key] = edge()
     elif choice < 0.65 and isinstance(parent, list):
         del parent[key]
     elif choice < 0.8 and isinstance(parent, list):
-        parent.insert(key, parent[key])
+        parent.insert(key, copy.deepcopy(parent[key]))
     elif choice < 0.9 and isinstance(parent, dict):
         del parent[key]
     elif isinstance(node, (int, float)) and not isinstance(node, bool):
         try:
             parent[key] = node * rng.choice([-1, 2, 1000, 0.5]) + rng.choice([0, 1, -1])
         except OverflowError:  # a huge int times 0.5
-            parent[key] = rng.choice(EDGE_VALUES)
+            parent[key] = edge()
     else:
-        parent[key] = rng.choice(EDGE_VALUES)
+        parent[key] = edge()
     return value
 
 
