@@ -646,6 +646,13 @@ def segments_of_batch(input_ids, mask, image_grids, video_grids, split_frames,
             if g[1] % MERGE or g[2] % MERGE:
                 raise BadInput(f"{where}.{field}[{n}]",
                                f"h and w of {g} must be divisible by spatial_merge_size {MERGE}")
+            # Checked before frames are expanded: a huge t would otherwise
+            # build a list of t frames.
+            tokens = g[0] * (g[1] // MERGE) * (g[2] // MERGE)
+            available = sum(len(row) for row in input_ids)
+            if tokens > available:
+                raise BadInput(f"{where}.{field}[{n}]",
+                               f"{g} covers {tokens} tokens, more than input_ids holds ({available})")
     image_grids = list(image_grids or [])
     videos = []
     for g in video_grids or []:
