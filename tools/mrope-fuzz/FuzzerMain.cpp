@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
     ok &= runFile(arg);
     ++count;
   }
-  llvm::outs() << "Executed " << count << " inputs\n";
+  // The same last line as libFuzzer prints.
+  llvm::outs() << "Done " << count << " runs\n";
   return ok ? 0 : 1;
 }
