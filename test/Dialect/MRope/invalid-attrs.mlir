@@ -242,3 +242,15 @@ func.func @f() attributes {r = #mrope.rotary<alloc = <videorope, section = [4, 4
 
 // expected-error @+1 {{radius, alpha, circle, dff_rate, move_to_origin and move_to_positive are used only by circlerope, not 'mrope'}}
 func.func @f() attributes {d = #mrope.design<mrope, radius = 10.0>} { return }
+
+// -----
+
+// A grid on a text segment does not parse (the verifier's "a text or pad
+// segment takes one length" guards attributes built through the C++ API).
+// expected-error @+1 {{expected '>'}}
+func.func @f() attributes {g = #mrope.segment<text 2x3>} { return }
+
+// -----
+
+// expected-error @+1 {{segment length -4 must be in [0, }}
+func.func @f() attributes {g = #mrope.segment<pad -4>} { return }

@@ -455,3 +455,43 @@ func.func @f(%q: tensor<1x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x
   %o = mrope.attention %q, %k, %v q_positions(%pos : tensor<3x1x8xi64>) k_positions(%pos : tensor<3x1x8xi64>) freqs(%f : tensor<32xf32>) layout bhsd rotary <alloc = <head_partitioned, section = [2, 2, 2]>, rotary_dim = 64> : tensor<1x8x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32> -> tensor<1x8x8x64xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<2x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x8x64xf32>) {
+  // expected-error @+1 {{q, k and v must have the same batch size}}
+  %o = mrope.attention %q, %k, %v layout bhsd : tensor<2x8x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32> -> tensor<2x8x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<2xi32>) {
+  // expected-error @+1 {{packed (thd) attention needs q and k over the same tokens}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<2xi32>) layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<16x4x64xf32>, %v: tensor<16x4x64xf32>, %cu: tensor<2x2xi32>) {
+  // expected-error @+1 {{cu_seqlens must be a 1-D tensor [B + 1]}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<2x2xi32>) layout thd causal : tensor<16x8x64xf32>, tensor<16x4x64xf32>, tensor<16x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<16x4x64xf32>, %v: tensor<16x4x64xf32>, %cu: tensor<2xi32>, %m: tensor<16x16xf32>) {
+  // expected-error @+1 {{an explicit mask is not supported with thd; use cu_seqlens and causal}}
+  %o = mrope.attention %q, %k, %v mask(%m : tensor<16x16xf32>) cu_seqlens(%cu : tensor<2xi32>) layout thd : tensor<16x8x64xf32>, tensor<16x4x64xf32>, tensor<16x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%ids: tensor<2x10xi64>) {
+  // expected-error @+1 {{status must be tensor<4xi64> ([code, sequence, block, detail]), got 'tensor<3xi64>'}}
+  %p, %d, %n, %st = mrope.rope_index %ids design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<3xi64>
+  return
+}
