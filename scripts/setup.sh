@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
 LLVM_PREFIX=/usr/lib/llvm-22
 
-PACKAGES=(clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
+PACKAGES=(clang-22 libclang-rt-22-dev lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
           mlir-22-tools ninja-build cmake ccache python3 python3-venv)
 
 missing=()

@@ -65,10 +65,13 @@ static llvm::cl::opt<bool> useThreads(
                    "cores, MLIR async runtime) and run the bandwidth probe on "
                    "as many threads; the naive loop stays single-threaded"),
     llvm::cl::cat(benchCategory));
-static llvm::cl::opt<std::string> angleMode(
-    "angles", llvm::cl::init("reference"),
-    llvm::cl::desc("The rotary's angle precision: reference (the f32 "
-                   "product, as Hugging Face) or exact (reduced modulo 2pi)"),
+static llvm::cl::opt<mrope::AnglePrecision> angleMode(
+    "angles", llvm::cl::init(mrope::AnglePrecision::Reference),
+    llvm::cl::desc("The rotary's angle precision"),
+    llvm::cl::values(clEnumValN(mrope::AnglePrecision::Reference, "reference",
+                                "the f32 product, as Hugging Face (default)"),
+                     clEnumValN(mrope::AnglePrecision::Exact, "exact",
+                                "the exact product reduced modulo 2pi")),
     llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> asyncRuntimeLib(
     "async-runtime-lib",
@@ -237,8 +240,9 @@ std::string moduleText(int64_t tokens, const std::string &alloc) {
          "  %qr, %kr = mrope.apply %q, %k positions(%p : " +
          pt +
          ") freqs(%f : tensor<64xf32>) layout thd rotary <alloc = " + alloc +
-         ", rotary_dim = 128, angles = " + angleMode.getValue() +
-         "> : " + qType + ", " + kType +
+         ", rotary_dim = 128, angles = " +
+         mrope::stringifyAnglePrecision(angleMode).str() + "> : " + qType +
+         ", " + kType +
          "\n"
          "  bufferization.materialize_in_destination %qr in writable %qm : (" +
          qType + ", " + qm +
@@ -258,11 +262,6 @@ int main(int argc, char **argv) {
   if (repetitions < 1 || tokensOpt < 1) {
     llvm::errs() << "mrope-bench: --reps (" << repetitions << ") and --tokens ("
                  << tokensOpt << ") must be at least 1\n";
-    return 1;
-  }
-  if (angleMode != "reference" && angleMode != "exact") {
-    llvm::errs() << "mrope-bench: --angles must be reference or exact, not '"
-                 << angleMode << "'\n";
     return 1;
   }
   llvm::InitializeNativeTarget();

@@ -26,6 +26,7 @@ import copy
 import json
 import math
 import os
+import random
 import re
 import struct
 import subprocess
@@ -1379,7 +1380,6 @@ def long_context(data, args):
     distance from the true angle is printed for information."""
     spec = data["long_context"]
     rng_spec = spec["random_positions"]
-    import random
     rng = random.Random(rng_spec["seed"])
     positions = list(spec["positions"]) + [rng.randrange(rng_spec["max"] + 1)
                                            for _ in range(rng_spec["count"])]
@@ -1460,8 +1460,10 @@ def long_context(data, args):
                 f32_angle = struct.unpack("<f", struct.pack("<f", exact_angle))[0]
                 angle = exact_angle if precision == "exact" else f32_angle
                 want_c, want_s = math.cos(angle) * scale32, math.sin(angle) * scale32
-                worst_ref_drift = max(worst_ref_drift, abs(math.cos(f32_angle) - math.cos(exact_angle)),
-                                      abs(math.sin(f32_angle) - math.sin(exact_angle)))
+                if precision == "reference":
+                    worst_ref_drift = max(worst_ref_drift,
+                                          abs(math.cos(f32_angle) - math.cos(exact_angle)),
+                                          abs(math.sin(f32_angle) - math.sin(exact_angle)))
                 table_c, table_s = values[key + "/cos"][0][i][j], values[key + "/sin"][0][i][j]
                 unit = values[key + "/unit"][0][0][i]
                 for form, (gc, gs) in (("cos_sin", (table_c, table_s)), ("apply", (unit[j], unit[j + half]))):

@@ -279,13 +279,14 @@ std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
 /// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
 /// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
 /// bit (round(-a) = -round(a)), and saves the negation.
-/// y1 = x1 c - x2 s, y2 = x2 c + x1 s in the type of x. With
-/// `bf16ViaF32` and bf16 operands every op is written as its f32 op rounded
-/// back to bf16 -- the same bits (the product of two bf16 values is exact in
-/// f32; LLVM legalizes bf16 add/sub exactly so) but in a form whose only
-/// bf16 ops are conversions, which arith-expand turns into integer vector
-/// ops. Left as bf16 arithmetic, LLVM calls __truncsfbf2 per element on CPUs
-/// without AVX512-BF16.
+///
+/// With `bf16ViaF32` and bf16 vectors every op is written as its f32 op
+/// rounded back to bf16 -- the same bits (a product of two bf16 values is
+/// exact in f32; LLVM legalizes bf16 add/sub the same way) but with
+/// conversions as the only bf16 ops, which arith-expand turns into integer
+/// vector ops; left as bf16 arithmetic, LLVM calls __truncsfbf2 per element
+/// on CPUs without AVX512-BF16. c and s may then be given already widened
+/// to f32 (bf16 values), so a caller can widen them once outside its loop.
 std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
                                    Value x2, Value c, Value s,
                                    bool bf16ViaF32 = false) {
@@ -293,20 +294,17 @@ std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
   bool widen = bf16ViaF32 && getElementTypeOrSelf(type).isBF16();
   Type wide = widen ? cast<VectorType>(type).clone(b.getF32Type()) : type;
   auto ext = [&](Value v) {
-    return widen ? Value(arith::ExtFOp::create(b, loc, wide, v)) : v;
+    return v.getType() == wide ? v
+                               : Value(arith::ExtFOp::create(b, loc, wide, v));
   };
-  auto round = [&](Value v) {
-    return widen ? ext(arith::TruncFOp::create(b, loc, type, v)) : v;
+  auto narrow = [&](Value v) {
+    return widen ? Value(arith::TruncFOp::create(b, loc, type, v)) : v;
   };
   auto mul = [&](Value x, Value y) {
-    return round(arith::MulFOp::create(b, loc, ext(x), ext(y)));
+    return ext(narrow(arith::MulFOp::create(b, loc, ext(x), ext(y))));
   };
-  Value y1 = round(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
-  Value y2 = round(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
-  if (widen) {
-    y1 = arith::TruncFOp::create(b, loc, type, y1);
-    y2 = arith::TruncFOp::create(b, loc, type, y2);
-  }
+  Value y1 = narrow(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
+  Value y2 = narrow(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
   return {y1, y2};
 }
 
@@ -552,6 +550,12 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
             std::tie(c, sn) =
                 roundCosSin(nb, nloc, range.c, range.s,
                             VectorType::get({numPairs}, elementType), inverse);
+            // bf16 rows are rotated in f32 ops (rotatePair): widen the
+            // rounded cos/sin here, once, not in every head's iteration.
+            if (elementType.isBF16()) {
+              c = arith::ExtFOp::create(nb, nloc, f32Vec, c);
+              sn = arith::ExtFOp::create(nb, nloc, f32Vec, sn);
+            }
             Value begin = arith::ConstantIndexOp::create(
                 nb, nloc, range.firstKVHead * group);
             Value end =

@@ -23,6 +23,9 @@
 // CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x5x16xbf16> to tensor<2x16xbf16>
 // CHECK: %[[C:.+]] = arith.truncf %[[COS]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[SN:.+]] = arith.truncf %[[SIN]] : vector<8xf32> to vector<8xbf16>
+// The rounded cos/sin are widened once per token, outside the loop over heads.
+// CHECK: %[[CW:.+]] = arith.extf %[[C]] : vector<8xbf16> to vector<8xf32>
+// CHECK: arith.extf %[[SN]] : vector<8xbf16> to vector<8xf32>
 // CHECK: %[[QR:.+]] = scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ROWS:.+]] = %[[QROWS]])
 // CHECK: %[[ROW:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %{{.+}}]{{.*}} : tensor<2x16xbf16>, vector<16xbf16>
 // CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
@@ -31,7 +34,7 @@
 // bf16 arithmetic written as f32 ops, each rounded to bf16 (truncf, extf):
 // the reference's bits, with no bf16 arithmetic left for LLVM to legalize.
 // CHECK: %[[X1W:.+]] = arith.extf %[[X1]] : vector<8xbf16> to vector<8xf32>
-// CHECK: %[[CW:.+]] = arith.extf %[[C]] : vector<8xbf16> to vector<8xf32>
+// CHECK-NOT: arith.extf %[[C]]
 // CHECK: %[[X1C:.+]] = arith.mulf %[[X1W]], %[[CW]] : vector<8xf32>
 // CHECK: arith.truncf %[[X1C]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[Y1:.+]] = arith.subf %{{.+}}, %{{.+}} : vector<8xf32>
