@@ -9,7 +9,7 @@ BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
 LLVM_PREFIX=/usr/lib/llvm-22
 
 PACKAGES=(clang-22 libclang-rt-22-dev lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
-          mlir-22-tools ninja-build cmake ccache python3 python3-venv)
+          mlir-22-tools ninja-build cmake ccache python3 python3-venv python3-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -27,7 +27,36 @@ fi
 export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 export CCACHE_BASEDIR="$ROOT"
 
-if [ ! -f "$BUILD/build.ninja" ]; then
+# Python packages, in a virtual environment inside the build directory:
+# nanobind (to build the mrope Python extension), pytest and numpy (its
+# tests), the IREE compiler and runtime (integration tests). If pip cannot
+# install them, the tests that need them are reported as skipped, never
+# silently passed.
+PYENV="$BUILD/pyenv"
+mkdir -p "$BUILD"
+if [ -z "${MROPE_SKIP_PIP:-}" ]; then
+  if [ ! -x "$PYENV/bin/python" ]; then
+    python3 -m venv "$PYENV" || echo "== warning: could not create $PYENV"
+  fi
+  pip_install() {
+    "$PYENV/bin/pip" install -q --disable-pip-version-check "$@"
+  }
+  if ! "$PYENV/bin/python" -c "import nanobind, pytest, numpy" 2>/dev/null; then
+    echo "== python packages (nanobind, pytest, numpy) in $PYENV"
+    pip_install nanobind pytest numpy ||
+      echo "== warning: could not install nanobind/pytest/numpy; the Python package and its tests will be skipped"
+  fi
+  if [ ! -x "$PYENV/bin/iree-compile" ]; then
+    echo "== python packages (iree-base-compiler, iree-base-runtime) in $PYENV"
+    pip_install iree-base-compiler iree-base-runtime ||
+      echo "== warning: could not install the IREE packages; IREE tests will be skipped"
+  fi
+fi
+NANOBIND_DIR="$("$PYENV/bin/python" -m nanobind --cmake_dir 2>/dev/null || true)"
+
+# Configure on the first run, and again when nanobind appeared or moved.
+if [ ! -f "$BUILD/build.ninja" ] ||
+   ! grep -qxF "nanobind_DIR:PATH=$NANOBIND_DIR" "$BUILD/CMakeCache.txt"; then
   echo "== configuring $BUILD"
   cmake -S "$ROOT" -B "$BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release \
@@ -36,24 +65,13 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit" \
     -DPython3_EXECUTABLE=/usr/bin/python3 \
+    -DPython_EXECUTABLE=/usr/bin/python3 \
+    -Dnanobind_DIR:PATH="$NANOBIND_DIR" \
     -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir"
 fi
 
 echo "== building"
 cmake --build "$BUILD" --target all mlir-doc
-
-# Python packages for the integration tests (IREE), in a virtual environment
-# inside the build directory. If pip cannot install them, the tests that need
-# them are reported as unsupported (skipped) by lit, never silently passed.
-PYENV="$BUILD/pyenv"
-if [ -z "${MROPE_SKIP_PIP:-}" ] && [ ! -x "$PYENV/bin/iree-compile" ]; then
-  echo "== python test environment (iree-base-compiler, iree-base-runtime, numpy) in $PYENV"
-  if ! { python3 -m venv "$PYENV" &&
-         "$PYENV/bin/pip" install -q --disable-pip-version-check \
-           iree-base-compiler iree-base-runtime numpy; }; then
-    echo "== warning: could not install the IREE packages; IREE tests will be skipped"
-  fi
-fi
 
 if [ -z "${MROPE_SKIP_DEMO:-}" ]; then
   "$ROOT/scripts/demo.sh"

@@ -1,0 +1,145 @@
+"""MLIR text for the functions the Python API compiles.
+
+Every function is written in destination-passing style for
+:mod:`mrope.runtime`: memref arguments (inputs, then outputs), tensors made
+with ``bufferization.to_tensor ... restrict`` and results written with
+``bufferization.materialize_in_destination``.
+"""
+
+from typing import List, Optional, Sequence, Tuple
+
+from .config import RopeConfig, _number
+
+
+def tensor_type(shape: Sequence[int], element: str) -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + element + ">"
+
+
+def memref_type(shape: Sequence[int], element: str) -> str:
+    return "memref<" + "".join(f"{d}x" for d in shape) + element + ">"
+
+
+class _Function:
+    """Collects arguments and body lines of one callable function."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.arguments: List[str] = []
+        self.lines: List[str] = []
+
+    def input(self, name: str, shape: Sequence[int], element: str,
+              writable: bool = False) -> Tuple[str, str]:
+        memref = memref_type(shape, element)
+        tensor = tensor_type(shape, element)
+        self.arguments.append(f"%{name}_m: {memref}")
+        mode = "restrict writable" if writable else "restrict"
+        self.lines.append(f"%{name} = bufferization.to_tensor %{name}_m {mode} : "
+                          f"{memref} to {tensor}")
+        return f"%{name}", tensor
+
+    def output(self, name: str, shape: Sequence[int], element: str) -> None:
+        self.arguments.append(f"%{name}_out: {memref_type(shape, element)}")
+
+    def store(self, value: str, destination: str, shape: Sequence[int], element: str) -> None:
+        self.lines.append(
+            f"bufferization.materialize_in_destination {value} in writable "
+            f"%{destination} : ({tensor_type(shape, element)}, "
+            f"{memref_type(shape, element)}) -> ()")
+
+    def text(self) -> str:
+        body = "".join(f"  {line}\n" for line in self.lines + ["return"])
+        return (f"func.func @{self.name}({', '.join(self.arguments)}) "
+                f"attributes {{llvm.emit_c_interface}} {{\n{body}}}\n")
+
+
+def position_ids_function(config: RopeConfig, batch: int, length: int, has_mask: bool,
+                          images: int, videos: int, second_per_grid: Optional[int]) -> str:
+    """``@position_ids(input_ids, [mask], [images], [videos], [second_per_grid],
+    positions_out, rope_deltas_out, next_positions_out, status_out)``."""
+    fn = _Function("position_ids")
+    elem = config.position_type
+    ids, ids_t = fn.input("ids", [batch, length], "i64")
+    operands = ""
+    if has_mask:
+        v, t = fn.input("mask", [batch, length], "i64")
+        operands += f" mask({v} : {t})"
+    if images:
+        v, t = fn.input("images", [images, 3], "i64")
+        operands += f" images({v} : {t})"
+    if videos:
+        v, t = fn.input("videos", [videos, 3], "i64")
+        operands += f" videos({v} : {t})"
+    if second_per_grid:
+        v, t = fn.input("second_per_grid", [second_per_grid], "f32")
+        operands += f" second_per_grid({v} : {t})"
+    shapes = ([3, batch, length], [batch, 1], [batch], [4])
+    elements = (elem, elem, elem, "i64")
+    names = ("positions", "rope_deltas", "next_positions", "status")
+    for name, shape, element in zip(names, shapes, elements):
+        fn.output(name, shape, element)
+    results = ", ".join(tensor_type(s, e) for s, e in zip(shapes, elements))
+    fn.lines.append(
+        f"%p, %d, %n, %s = mrope.rope_index {ids}{operands} design {config.design} "
+        f"tokens {config.vision_tokens_attr()} "
+        f"{{spatial_merge_size = {config.spatial_merge_size} : i64}} : {ids_t} -> {results}")
+    for value, name, shape, element in zip(("%p", "%d", "%n", "%s"), names, shapes, elements):
+        fn.store(value, name + "_out", shape, element)
+    return fn.text()
+
+
+def decode_positions_function(batch: int, count: int, element: str) -> str:
+    """``@decode_positions(next_positions, positions_out)``."""
+    fn = _Function("decode_positions")
+    n, n_t = fn.input("next", [batch], element)
+    fn.output("positions", [3, batch, count], element)
+    out_t = tensor_type([3, batch, count], element)
+    fn.lines.append(f"%p = mrope.decode_positions {n} : {n_t} -> {out_t}")
+    fn.store("%p", "positions_out", [3, batch, count], element)
+    return fn.text()
+
+
+def inv_freq_line(config: RopeConfig, seq_len: Optional[str]) -> str:
+    scaling = f" scaling {config.scaling}" if config.scaling else ""
+    length = f" seq_len({seq_len} : i64)" if seq_len else ""
+    return (f"%f = mrope.inv_freq theta = {_number(config.theta)}{scaling}{length} : "
+            f"{tensor_type([config.rotary_dim // 2], 'f32')}")
+
+
+def inv_freq_function(config: RopeConfig, runtime_length: bool) -> str:
+    """``@inv_freq([seq_len], inv_freq_out)``."""
+    fn = _Function("inv_freq")
+    length = None
+    if runtime_length:
+        length = _read_length(fn)
+    fn.output("inv_freq", [config.rotary_dim // 2], "f32")
+    fn.lines.append(inv_freq_line(config, length))
+    fn.store("%f", "inv_freq_out", [config.rotary_dim // 2], "f32")
+    return fn.text()
+
+
+def _read_length(fn: _Function) -> str:
+    v, t = fn.input("seq_len", [1], "i64")
+    fn.lines.append("%c0 = arith.constant 0 : index")
+    fn.lines.append(f"%len = tensor.extract {v}[%c0] : {t}")
+    return "%len"
+
+
+def rotary_function(config: RopeConfig, layout: str, q_shape: Sequence[int],
+                    k_shape: Sequence[int], position_shape: Sequence[int], element: str,
+                    inverse: bool, angles: str, attention_scaling: float,
+                    runtime_length: bool) -> str:
+    """``@rotary(q, k, positions, [seq_len])``: rotates q and k in place."""
+    fn = _Function("rotary")
+    q, q_t = fn.input("q", q_shape, element, writable=True)
+    k, k_t = fn.input("k", k_shape, element, writable=True)
+    p, p_t = fn.input("positions", position_shape, config.position_type)
+    length = _read_length(fn) if runtime_length else None
+    fn.lines.append(inv_freq_line(config, length))
+    f_t = tensor_type([config.rotary_dim // 2], "f32")
+    fn.lines.append(
+        f"%qr, %kr = mrope.apply {q}, {k} positions({p} : {p_t}) freqs(%f : {f_t}) "
+        f"layout {layout} rotary {config.rotary_attr(angles, attention_scaling)}"
+        f"{' inverse' if inverse else ''} : {q_t}, {k_t}")
+    fn.store("%qr", "q_m", q_shape, element)
+    fn.store("%kr", "k_m", k_shape, element)
+    return fn.text()

@@ -1,0 +1,248 @@
+"""The user-facing operations: position IDs from a Hugging Face style batch,
+decode positions, inverse frequencies and rotary application.
+
+Each call builds the mrope IR for its shapes, compiles it once (cached) with
+the project's CPU pipeline, and runs it. NumPy arrays and, when torch is
+installed, CPU torch tensors are accepted; results come back in the kind the
+activations came in.
+"""
+
+from typing import NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from . import ir, runtime
+from .config import RopeConfig
+from .errors import InputError
+
+# rope_index status codes (docs/reference/MRopeDialect.md, mrope.rope_index).
+_STATUS_RULES = {
+    1: "the block's grid token count does not match its pad tokens",
+    2: "more grids than visual blocks",
+    3: "a visual block (vision start followed by a pad token) has no grid left",
+    4: "a grid size is zero or negative",
+    5: "a grid's h or w is not divisible by spatial_merge_size",
+    6: "a position overflows 2^53",
+    7: "the row has no unpadded token (attention_mask is all zero)",
+}
+
+
+class PositionIds(NamedTuple):
+    """``position_ids`` ``[3, B, S]``, ``rope_deltas`` ``[B, 1]`` and
+    ``next_positions`` ``[B]`` (the position of each sequence's next token)."""
+    position_ids: np.ndarray
+    rope_deltas: np.ndarray
+    next_positions: np.ndarray
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _to_numpy(x, name: str) -> np.ndarray:
+    if _is_torch(x):
+        import torch
+        x = x.detach().cpu()
+        if x.dtype == torch.bfloat16:
+            bits = x.view(torch.int16).numpy().view(np.uint16)
+            try:
+                import ml_dtypes
+                return bits.view(ml_dtypes.bfloat16)
+            except ImportError:
+                raise InputError(f"{name}: bfloat16 torch tensors need the ml_dtypes "
+                                 f"package") from None
+        return x.numpy()
+    try:
+        return np.asarray(x)
+    except Exception as e:  # noqa: BLE001 - anything NumPy cannot take
+        raise InputError(f"{name}: not an array ({e})") from None
+
+
+def _like(result: np.ndarray, original):
+    if not _is_torch(original):
+        return result
+    import torch
+    if result.dtype.name == "bfloat16":
+        return torch.from_numpy(result.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(result)
+
+
+def _integer_array(x, name: str, ndim: int, optional: bool = True) -> Optional[np.ndarray]:
+    if x is None:
+        if optional:
+            return None
+        raise InputError(f"{name}: is required")
+    a = _to_numpy(x, name)
+    if a.dtype.kind not in "iub":
+        raise InputError(f"{name}: must hold integers, got {a.dtype}")
+    if a.ndim != ndim:
+        raise InputError(f"{name}: must have {ndim} dimensions, got shape {a.shape}")
+    return np.ascontiguousarray(a, dtype=np.int64).copy()
+
+
+def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_thw=None,
+                 video_grid_thw=None, second_per_grid_ts=None) -> PositionIds:
+    """Position ids of a batch, as the config's reference model computes them
+    (``get_rope_index``). Inputs are what a Hugging Face processor returns;
+    grids are raw (before the spatial merge) and global across the batch.
+    Inconsistent inputs raise :class:`InputError` naming the sequence, the
+    block and the rule."""
+    ids = _integer_array(input_ids, "input_ids", 2, optional=False)
+    batch, length = ids.shape
+    if batch < 1 or length < 1:
+        raise InputError(f"input_ids: needs at least one sequence and one token, "
+                         f"got shape {ids.shape}")
+    mask = _integer_array(attention_mask, "attention_mask", 2)
+    if mask is not None and mask.shape != ids.shape:
+        raise InputError(f"attention_mask: shape {mask.shape} differs from input_ids "
+                         f"{ids.shape}")
+    grids = []
+    for name, value in (("image_grid_thw", image_grid_thw), ("video_grid_thw", video_grid_thw)):
+        g = _integer_array(value, name, 2)
+        if g is not None and g.shape[1] != 3:
+            raise InputError(f"{name}: must be [N, 3] (t, h, w), got shape {g.shape}")
+        grids.append(g if g is not None and g.shape[0] else None)
+    images, videos = grids
+    spg = None
+    if second_per_grid_ts is not None:
+        spg = _to_numpy(second_per_grid_ts, "second_per_grid_ts")
+        if spg.dtype.kind not in "iuf" or spg.ndim != 1:
+            raise InputError(f"second_per_grid_ts: must be a 1-D list of numbers, got "
+                             f"{spg.dtype} of shape {spg.shape}")
+        spg = np.ascontiguousarray(spg, dtype=np.float32).copy()
+        if not np.all(np.isfinite(spg)) or np.any(spg < 0):
+            raise InputError("second_per_grid_ts: must be finite and non-negative")
+        n_videos = 0 if videos is None else videos.shape[0]
+        if spg.shape[0] != n_videos:
+            raise InputError(f"second_per_grid_ts: has {spg.shape[0]} entries for "
+                             f"{n_videos} video grids")
+        if not n_videos or "absolute_time" not in config.design:
+            spg = None  # only Qwen2.5-VL's absolute time reads it
+
+    source = ir.position_ids_function(
+        config, batch, length, mask is not None,
+        0 if images is None else images.shape[0], 0 if videos is None else videos.shape[0],
+        None if spg is None else spg.shape[0])
+    element = np.float32 if config.float_positions else np.int64
+    outputs = (np.zeros((3, batch, length), element), np.zeros((batch, 1), element),
+               np.zeros((batch,), element), np.zeros((4,), np.int64))
+    inputs = [a for a in (ids, mask, images, videos, spg) if a is not None]
+    runtime.compile(source).call("position_ids", *inputs, *outputs)
+    code, sequence, block, detail = (int(v) for v in outputs[3])
+    if code:
+        rule = _STATUS_RULES.get(code, f"status code {code}")
+        where = f"sequence {sequence}" + (f", visual block {block}" if block >= 0 else "")
+        raise InputError(f"{where}: {rule} (detail {detail})")
+    return PositionIds(*outputs[:3])
+
+
+def decode_positions(next_positions, count: int = 1) -> np.ndarray:
+    """Positions ``[3, B, count]`` of the next ``count`` generated tokens of
+    each sequence (the same value on the three rows)."""
+    nxt = _to_numpy(next_positions, "next_positions")
+    if nxt.ndim != 1 or nxt.dtype.kind not in "iuf":
+        raise InputError(f"next_positions: must be a 1-D array of numbers, got "
+                         f"{nxt.dtype} of shape {nxt.shape}")
+    if not isinstance(count, int) or count < 1:
+        raise InputError(f"count: must be a positive integer, got {count!r}")
+    element = "f32" if nxt.dtype.kind == "f" else "i64"
+    dtype = np.float32 if element == "f32" else np.int64
+    nxt = np.ascontiguousarray(nxt, dtype=dtype).copy()
+    out = np.zeros((3, nxt.shape[0], count), dtype)
+    runtime.compile(ir.decode_positions_function(nxt.shape[0], count, element)).call(
+        "decode_positions", nxt, out)
+    return out
+
+
+def _needs_length(config: RopeConfig) -> bool:
+    return bool(config.scaling) and any(
+        f"kind = {k}" in config.scaling for k in ("dynamic", "longrope"))
+
+
+def inv_freq(config: RopeConfig, seq_len: Optional[int] = None) -> np.ndarray:
+    """``inv_freq`` ``[rotary_dim / 2]`` (f32) under the config's scaling;
+    dynamic NTK and LongRoPE read ``seq_len`` (None: their initial value)."""
+    runtime_length = _needs_length(config) and seq_len is not None
+    out = np.zeros((config.rotary_dim // 2,), np.float32)
+    args = []
+    if runtime_length:
+        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+            raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
+        args.append(np.array([seq_len], np.int64))
+    runtime.compile(ir.inv_freq_function(config, runtime_length)).call("inv_freq", *args, out)
+    return out
+
+
+def attention_scaling(config: RopeConfig) -> float:
+    """The factor the config's scaling applies to cos and sin."""
+    return runtime.attention_scaling(config.scaling) if config.scaling else 1.0
+
+
+_LAYOUTS = {"bhsd": 4, "bshd": 4, "thd": 3}
+
+
+def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
+                 inverse: bool = False, angles: str = "reference",
+                 seq_len: Optional[int] = None, threads: bool = False) -> Tuple:
+    """Rotates q and k by their multimodal positions; returns new arrays.
+
+    ``layout`` is ``bhsd`` (``[B, H, S, D]``), ``bshd`` or packed ``thd``
+    (``[T, H, D]``, positions ``[3, T]``); positions are ``[3, B, S]``
+    otherwise. q and k share the dtype (float32, float16 or bfloat16 through
+    ml_dtypes); angles are f32. ``inverse`` rotates by the negated angle (the
+    backward pass). Dynamic NTK and LongRoPE use ``seq_len``, by default the
+    largest position + 1 as Hugging Face does. ``angles = "exact"`` reduces
+    angles exactly (long contexts); ``threads`` uses all cores."""
+    if layout not in _LAYOUTS:
+        raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
+    if angles not in ("reference", "exact"):
+        raise InputError(f"angles: must be 'reference' or 'exact', got {angles!r}")
+    qa, ka = _to_numpy(q, "q"), _to_numpy(k, "k")
+    rank = _LAYOUTS[layout]
+    for name, a in (("q", qa), ("k", ka)):
+        if a.ndim != rank:
+            raise InputError(f"{name}: layout {layout} needs {rank} dimensions, got shape "
+                             f"{a.shape}")
+        if a.shape[-1] != config.head_dim:
+            raise InputError(f"{name}: last dimension {a.shape[-1]} is not head_dim "
+                             f"{config.head_dim}")
+    if qa.dtype != ka.dtype:
+        raise InputError(f"q and k: dtypes differ ({qa.dtype} vs {ka.dtype})")
+    element = runtime.element_type_of(qa.dtype)
+    head_axis = {"bhsd": 1, "bshd": 2, "thd": 1}[layout]
+    token_axes = {"bhsd": (0, 2), "bshd": (0, 1), "thd": (0,)}[layout]
+    q_tokens = tuple(qa.shape[a] for a in token_axes)
+    if tuple(ka.shape[a] for a in token_axes) != q_tokens:
+        raise InputError(f"q and k: batch/sequence dimensions differ ({qa.shape} vs "
+                         f"{ka.shape})")
+    if qa.shape[head_axis] % ka.shape[head_axis]:
+        raise InputError(f"q heads ({qa.shape[head_axis]}) must be a multiple of k heads "
+                         f"({ka.shape[head_axis]})")
+    positions = _to_numpy(position_ids, "position_ids")
+    if positions.shape != (3,) + q_tokens:
+        raise InputError(f"position_ids: expected shape {(3,) + q_tokens} for layout "
+                         f"{layout}, got {positions.shape}")
+    if config.float_positions:
+        if positions.dtype.kind not in "iuf":
+            raise InputError(f"position_ids: must be numbers, got {positions.dtype}")
+        positions = np.ascontiguousarray(positions, dtype=np.float32).copy()
+    else:
+        if positions.dtype.kind not in "iu":
+            raise InputError(f"position_ids: must be integers for design {config.design}, "
+                             f"got {positions.dtype}")
+        positions = np.ascontiguousarray(positions, dtype=np.int64).copy()
+
+    args = []
+    runtime_length = _needs_length(config)
+    if runtime_length:
+        if seq_len is None:
+            seq_len = int(np.max(positions)) + 1 if positions.size else 1
+        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+            raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
+        args.append(np.array([seq_len], np.int64))
+    source = ir.rotary_function(config, layout, qa.shape, ka.shape, positions.shape, element,
+                                inverse, angles, attention_scaling(config), runtime_length)
+    q_out, k_out = runtime.carrier_array(qa), runtime.carrier_array(ka)
+    runtime.compile(source, threads).call("rotary", q_out, k_out, positions, *args)
+    return (_like(runtime.as_dtype(q_out, qa.dtype), q),
+            _like(runtime.as_dtype(k_out, ka.dtype), k))
