@@ -41,9 +41,9 @@ if [ -z "${MROPE_SKIP_PIP:-}" ]; then
   pip_install() {
     "$PYENV/bin/pip" install -q --disable-pip-version-check "$@"
   }
-  if ! "$PYENV/bin/python" -c "import nanobind, pytest, numpy" 2>/dev/null; then
-    echo "== python packages (nanobind, pytest, numpy) in $PYENV"
-    pip_install nanobind pytest numpy ||
+  if ! "$PYENV/bin/python" -c "import nanobind, pytest, numpy, setuptools, wheel" 2>/dev/null; then
+    echo "== python packages (nanobind, pytest, numpy, setuptools, wheel) in $PYENV"
+    pip_install nanobind pytest numpy setuptools wheel ||
       echo "== warning: could not install nanobind/pytest/numpy; the Python package and its tests will be skipped"
   fi
   if [ ! -x "$PYENV/bin/iree-compile" ]; then

@@ -80,7 +80,12 @@ private:
     llvm::raw_string_ostream os(text);
     if (!text.empty())
       os << "\n";
-    os << diag.getLocation() << ": ";
+    Location loc = diag.getLocation();
+    if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+      os << fileLoc.getFilename().getValue() << ":" << fileLoc.getLine() << ":"
+         << fileLoc.getColumn() << ": ";
+    else
+      os << loc << ": ";
     switch (diag.getSeverity()) {
     case DiagnosticSeverity::Error:
       os << "error: ";

@@ -45,6 +45,12 @@ _PAPER_ALLOCATIONS = {
     "omnirope": "<contiguous, section = {s}>",
     "mmrope": "<mmrope>",
 }
+_PAPER_KEYWORDS = {"temporal_stride", "spatial_reset", "visual_stride", "position_scale",
+                   "radius", "alpha", "method", "dff_rate", "move_to_origin",
+                   "move_to_positive", "frequency_allocation",
+                   # HoPE draws its per-block scale from this list at random;
+                   # with per-frame blocks the draw has no effect (SPEC 2.6.4).
+                   "temporal_stride_lst"}
 _FLOAT_POSITION_VARIANTS = ("videorope", "hope", "circlerope", "v2pe", "ilrope",
                             "omnirope", "mmrope")
 
@@ -148,8 +154,8 @@ def _int_field(where: str, value: Any, minimum: int = 1) -> int:
     return value
 
 
-def _scaling_body(params: Mapping[str, Any], where: str,
-                  max_positions: Optional[int]) -> Optional[str]:
+def _scaling_body(params: Mapping[str, Any], where: str, max_positions: Optional[int],
+                  original_default: Optional[int] = None) -> Optional[str]:
     """``#mrope.scaling`` body from HF ``rope_parameters``/``rope_scaling``."""
     kind = params.get("rope_type", params.get("type", "default"))
     if kind in ("default", "mrope"):  # Qwen2-VL spells the default "mrope"
@@ -163,7 +169,8 @@ def _scaling_body(params: Mapping[str, Any], where: str,
         if max_positions is None:
             raise ConfigError(f"max_position_embeddings: {kind} scaling needs it")
         fields.append(f"max_position_embeddings = {max_positions}")
-    original = params.get("original_max_position_embeddings")
+    # transformers reads it from rope_scaling or, failing that, the config.
+    original = params.get("original_max_position_embeddings", original_default)
     if original is not None and kind in ("yarn", "longrope", "llama3"):
         fields.append(f"original_max_position_embeddings = "
                       f"{_int_field(where + '.original_max_position_embeddings', original)}")
@@ -215,6 +222,9 @@ def from_hf(config: Any, compat: str = "reference",
 
     heads = _int_field("num_attention_heads", field("num_attention_heads"))
     kv_heads = _int_field("num_key_value_heads", field("num_key_value_heads", heads))
+    if heads % kv_heads:
+        raise ConfigError(f"num_key_value_heads: {kv_heads} does not divide "
+                          f"num_attention_heads {heads}")
     head_dim = field("head_dim")
     if head_dim is None:
         head_dim = _int_field("hidden_size", field("hidden_size")) // heads
@@ -265,7 +275,8 @@ def from_hf(config: Any, compat: str = "reference",
         head_dim=head_dim, rotary_dim=rotary_dim, theta=float(theta),
         allocation=f"<{alloc_kind}, section = [{', '.join(str(s) for s in section)}]>",
         design="<" + ", ".join(design) + ">",
-        scaling=_scaling_body(params, params_key, max_positions),
+        scaling=_scaling_body(params, params_key, max_positions,
+                              field("original_max_position_embeddings")),
         num_heads=heads, num_kv_heads=kv_heads, spatial_merge_size=merge,
         vision_tokens=tuple(tokens), model_type=model_type)
 
@@ -281,6 +292,10 @@ def paper(variant: str, dim: int, base: float = 10000.0,
     ``spatial_reset``, ``visual_stride``, ``position_scale``, CircleRoPE's
     ``radius``/``alpha``/``method``/``dff_rate``/``move_to_origin``/
     ``move_to_positive``)."""
+    unknown = sorted(set(design) - _PAPER_KEYWORDS)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a keyword of the paper variants (known: "
+                          f"{', '.join(sorted(_PAPER_KEYWORDS))})")
     if variant == "grape":
         allocation = ("<grape_interleaved>" if design.pop("frequency_allocation", None) ==
                       "interleaved" else "<contiguous, section = {s}>")

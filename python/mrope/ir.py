@@ -105,12 +105,13 @@ def inv_freq_line(config: RopeConfig, seq_len: Optional[str]) -> str:
             f"{tensor_type([config.rotary_dim // 2], 'f32')}")
 
 
-def inv_freq_function(config: RopeConfig, runtime_length: bool) -> str:
-    """``@inv_freq([seq_len], inv_freq_out)``."""
+def inv_freq_function(config: RopeConfig, seq_len: Optional[int]) -> str:
+    """``@inv_freq(inv_freq_out)``, for a known ``seq_len`` (or none)."""
     fn = _Function("inv_freq")
     length = None
-    if runtime_length:
-        length = _read_length(fn)
+    if seq_len is not None:
+        fn.lines.append(f"%len = arith.constant {int(seq_len)} : i64")
+        length = "%len"
     fn.output("inv_freq", [config.rotary_dim // 2], "f32")
     fn.lines.append(inv_freq_line(config, length))
     fn.store("%f", "inv_freq_out", [config.rotary_dim // 2], "f32")

@@ -131,7 +131,8 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
     code, sequence, block, detail = (int(v) for v in outputs[3])
     if code:
         rule = _STATUS_RULES.get(code, f"status code {code}")
-        where = f"sequence {sequence}" + (f", visual block {block}" if block >= 0 else "")
+        where = ("the batch" if sequence < 0 else f"sequence {sequence}") + (
+            f", visual block {block}" if block >= 0 else "")
         raise InputError(f"{where}: {rule} (detail {detail})")
     return PositionIds(*outputs[:3])
 
@@ -160,16 +161,20 @@ def _needs_length(config: RopeConfig) -> bool:
 
 
 def inv_freq(config: RopeConfig, seq_len: Optional[int] = None) -> np.ndarray:
-    """``inv_freq`` ``[rotary_dim / 2]`` (f32) under the config's scaling;
-    dynamic NTK and LongRoPE read ``seq_len`` (None: their initial value)."""
-    runtime_length = _needs_length(config) and seq_len is not None
+    """``inv_freq`` ``[rotary_dim / 2]`` (f32) under the config's scaling, as
+    the Hugging Face init function returns it for the Python integer
+    ``seq_len`` (dynamic NTK and LongRoPE read it; None: their initial value).
+
+    :func:`apply_rotary` instead follows the model's runtime update, which
+    passes ``seq_len`` as a tensor: dynamic NTK then forms the rescaled base
+    in float32, a few ulps from this double-precision value."""
+    if seq_len is not None and not _needs_length(config):
+        seq_len = None
+    if seq_len is not None and (isinstance(seq_len, bool) or
+                                not isinstance(seq_len, (int, np.integer)) or seq_len < 1):
+        raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
     out = np.zeros((config.rotary_dim // 2,), np.float32)
-    args = []
-    if runtime_length:
-        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
-            raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
-        args.append(np.array([seq_len], np.int64))
-    runtime.compile(ir.inv_freq_function(config, runtime_length)).call("inv_freq", *args, out)
+    runtime.compile(ir.inv_freq_function(config, seq_len)).call("inv_freq", out)
     return out
 
 

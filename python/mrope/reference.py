@@ -161,19 +161,27 @@ def _rotate_half(x: np.ndarray) -> np.ndarray:
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
-def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, inverse: bool = False) -> np.ndarray:
-    """``x * cos + rotate_half(x) * sin`` in float32 over the first
-    ``cos.shape[-1]`` channels; the rest pass through."""
+def rotate(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, inverse: bool = False,
+           dtype=None) -> np.ndarray:
+    """``x * cos + rotate_half(x) * sin`` over the first ``cos.shape[-1]``
+    channels; the rest pass through. With ``dtype`` (float16 or bfloat16 via
+    ml_dtypes) every operation is rounded to it, as torch computes in the
+    activation dtype with cos/sin cast to it; otherwise float32."""
     dim = cos.shape[-1]
-    rot = x[..., :dim].astype(np.float32)
-    s = -sin if inverse else sin
-    out = (rot * cos).astype(np.float32) + (_rotate_half(rot) * s).astype(np.float32)
-    return np.concatenate([out.astype(np.float32), x[..., dim:].astype(np.float32)], axis=-1)
+    dtype = np.dtype(np.float32) if dtype is None else np.dtype(dtype)
+
+    def rounded(a):
+        return np.asarray(a, np.float32).astype(dtype).astype(np.float32)
+
+    rot = rounded(x[..., :dim])
+    c, s = rounded(cos), rounded(-sin if inverse else sin)
+    out = rounded(rounded(rot * c) + rounded(_rotate_half(rot) * s))
+    return np.concatenate([out, rounded(x[..., dim:])], axis=-1).astype(dtype)
 
 
 def apply_rotary(q: np.ndarray, k: np.ndarray, positions: np.ndarray, inv_freq: np.ndarray,
                  allocation: str, section: Sequence[int], attention_scaling: float = 1.0,
-                 inverse: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+                 inverse: bool = False, dtype=None) -> Tuple[np.ndarray, np.ndarray]:
     """q ``[B, Hq, S, D]`` and k ``[B, Hk, S, D]`` rotated (NeoX pairs) by
     positions ``[3, B, S]``. ``allocation``: contiguous, interleaved or
     head_partitioned (MHRoPE, ``section`` counts KV heads, query head q uses
@@ -187,9 +195,10 @@ def apply_rotary(q: np.ndarray, k: np.ndarray, positions: np.ndarray, inv_freq: 
         cos = np.stack([c for c, _ in tables], axis=1)  # [B, Hk, S, D]
         sin = np.stack([s for _, s in tables], axis=1)
         group = q.shape[1] // kv_heads
-        return (rotate(q, np.repeat(cos, group, axis=1), np.repeat(sin, group, axis=1), inverse),
-                rotate(k, cos, sin, inverse))
+        return (rotate(q, np.repeat(cos, group, axis=1), np.repeat(sin, group, axis=1), inverse,
+                       dtype),
+                rotate(k, cos, sin, inverse, dtype))
     cos, sin = cos_sin(positions, inv_freq, axis_of_pairs(allocation, section, pairs),
                        attention_scaling)
-    return (rotate(q, cos[:, None], sin[:, None], inverse),
-            rotate(k, cos[:, None], sin[:, None], inverse))
+    return (rotate(q, cos[:, None], sin[:, None], inverse, dtype),
+            rotate(k, cos[:, None], sin[:, None], inverse, dtype))

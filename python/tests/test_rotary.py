@@ -1,0 +1,225 @@
+"""Rotary application through the compiled path: golden vectors of the real
+reference models, the NumPy reference, layouts, pair layouts, partial rotary,
+GQA, low precision, scaling and threads."""
+
+import numpy as np
+import pytest
+
+import mrope
+from mrope import reference
+from conftest import load_golden
+from hf_configs import QWEN2_VL_7B, QWEN3_5_27B
+
+ROTARY_TOLERANCE = 1e-5  # f32 absolute, as mrope-conform
+
+FILES = ["rotary_contiguous_mrope.json", "rotary_interleaved_mrope.json", "rotary_mhrope.json"]
+CASES = [(f, n, c) for f in FILES for n, c in enumerate(load_golden(f)["cases"])]
+
+
+def case_config(case):
+    per_head = "mrope_section_heads" in case
+    section = case["mrope_section_heads"] if per_head else case["mrope_section"]
+    kind = ("head_partitioned" if per_head else
+            "interleaved" if "interleaved" in case["allocation"] else "contiguous")
+    config = mrope.RopeConfig(head_dim=case["head_dim"], rotary_dim=case["head_dim"],
+                              theta=case["rope_theta"],
+                              allocation=f"<{kind}, section = {section}>")
+    return config, kind, section
+
+
+@pytest.mark.parametrize("file, n, case", CASES, ids=[f"{f}[{n}]" for f, n, _ in CASES])
+def test_golden_rotary(file, n, case):
+    config, kind, section = case_config(case)
+    q, k = np.array(case["q"], np.float32), np.array(case["k"], np.float32)
+    positions = np.array(case["position_ids"])
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    np.testing.assert_allclose(q_rot, case["q_rot"], rtol=0, atol=ROTARY_TOLERANCE)
+    np.testing.assert_allclose(k_rot, case["k_rot"], rtol=0, atol=ROTARY_TOLERANCE)
+    # The NumPy reference, fed the golden inv_freq, agrees with both.
+    inv_freq = np.array(case["inv_freq"], np.float32)
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, kind, section)
+    np.testing.assert_allclose(ref_q, case["q_rot"], rtol=0, atol=ROTARY_TOLERANCE)
+    np.testing.assert_allclose(ref_k, case["k_rot"], rtol=0, atol=ROTARY_TOLERANCE)
+    np.testing.assert_allclose(q_rot, ref_q, rtol=0, atol=1e-6)
+    # inv_freq within 1 f32 ulp of the reference's, both for ours and NumPy's.
+    for got in (mrope.inv_freq(config), reference.default_inv_freq(case["head_dim"],
+                                                                   case["rope_theta"])):
+        assert np.abs(got.view(np.int32) - inv_freq.view(np.int32)).max() <= 1
+    # The inverse rotation restores q and k.
+    q_back, k_back = mrope.apply_rotary(config, q_rot, k_rot, positions, inverse=True)
+    np.testing.assert_allclose(q_back, q, rtol=0, atol=ROTARY_TOLERANCE)
+    np.testing.assert_allclose(k_back, k, rtol=0, atol=ROTARY_TOLERANCE)
+
+
+def test_layouts_agree():
+    case = load_golden("rotary_interleaved_mrope.json")["cases"][0]
+    config, _, _ = case_config(case)
+    q, k = np.array(case["q"], np.float32), np.array(case["k"], np.float32)
+    positions = np.array(case["position_ids"])
+    q_bhsd, k_bhsd = mrope.apply_rotary(config, q, k, positions, layout="bhsd")
+    q_bshd, k_bshd = mrope.apply_rotary(config, q.transpose(0, 2, 1, 3),
+                                        k.transpose(0, 2, 1, 3), positions, layout="bshd")
+    np.testing.assert_array_equal(q_bshd.transpose(0, 2, 1, 3), q_bhsd)
+    np.testing.assert_array_equal(k_bshd.transpose(0, 2, 1, 3), k_bhsd)
+    q_thd, k_thd = mrope.apply_rotary(config, q[0].transpose(1, 0, 2), k[0].transpose(1, 0, 2),
+                                      positions[:, 0], layout="thd")
+    np.testing.assert_array_equal(q_thd.transpose(1, 0, 2), q_bhsd[0])
+    np.testing.assert_array_equal(k_thd.transpose(1, 0, 2), k_bhsd[0])
+
+
+def test_gptj_pairs_are_interleaved_neox():
+    case = load_golden("rotary_contiguous_mrope.json")["cases"][0]
+    config, _, _ = case_config(case)
+    q, k = np.array(case["q"], np.float32), np.array(case["k"], np.float32)
+    positions = np.array(case["position_ids"])
+    half = q.shape[-1] // 2
+    order = np.empty(2 * half, np.int64)  # GPT-J channel 2j <- j, 2j+1 <- j + D/2
+    order[0::2], order[1::2] = np.arange(half), np.arange(half) + half
+    q_neox, k_neox = mrope.apply_rotary(config, q, k, positions)
+    q_gptj, k_gptj = mrope.apply_rotary(config.replace(pairs="gptj"), q[..., order],
+                                        k[..., order], positions)
+    np.testing.assert_array_equal(q_gptj, q_neox[..., order])
+    np.testing.assert_array_equal(k_gptj, k_neox[..., order])
+
+
+def random_qk(rng, q_shape, k_shape, dtype=np.float32):
+    return (rng.standard_normal(q_shape).astype(np.float32).astype(dtype),
+            rng.standard_normal(k_shape).astype(np.float32).astype(dtype))
+
+
+def test_qwen35_partial_rotary():
+    config = mrope.from_hf(QWEN3_5_27B)
+    rng = np.random.default_rng(7)
+    tokens = 40
+    q, k = random_qk(rng, (1, 6, tokens, 256), (1, 2, tokens, 256))
+    positions = rng.integers(0, 5000, (3, 1, tokens))
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    np.testing.assert_array_equal(q_rot[..., 64:], q[..., 64:])
+    np.testing.assert_array_equal(k_rot[..., 64:], k[..., 64:])
+    inv_freq = mrope.inv_freq(config)
+    ref_inv_freq = reference.default_inv_freq(64, 1e7)
+    assert np.abs(inv_freq.view(np.int32) - ref_inv_freq.view(np.int32)).max() <= 1
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, "interleaved", [11, 11, 10])
+    np.testing.assert_allclose(q_rot, ref_q, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(k_rot, ref_k, rtol=0, atol=1e-5)
+    assert not np.allclose(q_rot[..., :64], q[..., :64])  # the rotation did happen
+
+
+def test_mhrope_gqa_matches_reference():
+    config = mrope.paper("mhrope", dim=128, mrope_section=[2, 3, 3], num_key_value_heads=8)
+    rng = np.random.default_rng(3)
+    q, k = random_qk(rng, (2, 16, 9, 128), (2, 8, 9, 128))
+    positions = rng.integers(0, 300, (3, 2, 9))
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, mrope.inv_freq(config),
+                                          "head_partitioned", [2, 3, 3])
+    np.testing.assert_allclose(q_rot, ref_q, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(k_rot, ref_k, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
+def test_low_precision_rounds_like_torch(dtype_name):
+    if dtype_name == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+        dtype = np.dtype(ml_dtypes.bfloat16)
+    else:
+        dtype = np.dtype(np.float16)
+    config = mrope.from_hf(QWEN2_VL_7B)
+    rng = np.random.default_rng(11)
+    q, k = random_qk(rng, (1, 4, 64, 128), (1, 2, 64, 128), dtype)
+    positions = rng.integers(0, 2000, (3, 1, 64))
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    assert q_rot.dtype == dtype and k_rot.dtype == dtype
+    inv_freq = mrope.inv_freq(config)
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, "contiguous", [16, 24, 24],
+                                          dtype=dtype)
+    for got, want in ((q_rot, ref_q), (k_rot, ref_k)):
+        got32, want32 = got.astype(np.float32), want.astype(np.float32)
+        # Every op rounded to the activation type, as torch does: the same
+        # bits except where cos/sin themselves round differently (libm vs
+        # NumPy's), then by at most one ulp of the result.
+        ulp = np.spacing(np.abs(want32).astype(dtype)).astype(np.float32)
+        assert np.all(np.abs(got32 - want32) <= 2 * ulp)
+        assert np.mean(got32 == want32) >= 0.99
+
+
+def scaling_cases():
+    data = load_golden("inv_freq_scaling.json")
+    return [c for c in data["cases"] if "v457" in c["results"]]
+
+
+# Known deviations of the reference's float32 pow (torch's Sleef), as in
+# mrope-conform: (case name, theta, D, seq_len) -> ulps.
+KNOWN_INV_FREQ_ULP = {("llama3", 10000.0, 128, None): 4, ("dynamic", 10000.0, 128, 8192): 2,
+                      ("yarn_mscale", 1000000.0, 128, None): 2}
+
+
+@pytest.mark.parametrize("case", scaling_cases(),
+                         ids=lambda c: f"{c['name']}-{c['rope_parameters'].get('rope_theta')}-"
+                                       f"{c['seq_len_arg']}")
+def test_golden_scaling_through_hf_config(case):
+    params = dict(case["rope_parameters"])
+    top = case["config_top_level"]
+    dim = top.get("head_dim", 128)
+    section = [dim // 8, 3 * dim // 16, dim // 2 - dim // 8 - 3 * dim // 16]
+    raw = {"model_type": "qwen2_vl", "num_attention_heads": 8, "head_dim": dim,
+           "rope_scaling": dict(params, mrope_section=section),
+           **{k: v for k, v in top.items() if k != "head_dim"}}
+    config = mrope.from_hf(raw)
+    want = case["results"]["v457"]
+    got = mrope.inv_freq(config, case["seq_len_arg"])
+    expected = np.array(want["inv_freq"], np.float32)
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - expected.view(np.int32)).max()
+    bound = KNOWN_INV_FREQ_ULP.get((case["name"], params["rope_theta"], dim,
+                                    case["seq_len_arg"]), 1)
+    assert ulps <= bound
+    scale = mrope.attention_scaling(config)
+    assert abs(scale - want["attention_scaling"]) <= 1e-12 * abs(want["attention_scaling"])
+
+
+def test_dynamic_ntk_reads_the_largest_position():
+    raw = dict(QWEN2_VL_7B, rope_scaling={"type": "dynamic", "factor": 4.0,
+                                          "mrope_section": [16, 24, 24]},
+               max_position_embeddings=1024)
+    config = mrope.from_hf(raw)
+    rng = np.random.default_rng(5)
+    q, k = random_qk(rng, (1, 2, 8, 128), (1, 2, 8, 128))
+    # Only the w row reaches past max_position_embeddings. The model's runtime
+    # update forms the base in float32 (a few ulps from the double-precision
+    # init value used as the reference here): t and h stay small so that
+    # difference stays far below the tolerance; the w pairs have tiny
+    # frequencies. A seq_len from the t row alone would leave inv_freq
+    # unscaled and move the w angles by radians.
+    positions = np.array([[[1, 2, 3, 4, 5, 6, 7, 8]],
+                          [[5, 5, 5, 5, 5, 5, 5, 5]],
+                          [[1, 2, 3, 4, 5, 6, 7, 5000]]])
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    inv_freq = mrope.inv_freq(config, seq_len=5001)  # max over all axes + 1
+    assert not np.array_equal(inv_freq, mrope.inv_freq(config))
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, "contiguous", [16, 24, 24])
+    np.testing.assert_allclose(q_rot, ref_q, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(k_rot, ref_k, rtol=0, atol=1e-5)
+
+
+def test_threads_give_the_same_bits():
+    config = mrope.from_hf(QWEN2_VL_7B)
+    rng = np.random.default_rng(9)
+    tokens = 4096
+    q, k = random_qk(rng, (tokens, 4, 128), (tokens, 2, 128))
+    positions = rng.integers(0, 100000, (3, tokens))
+    single = mrope.apply_rotary(config, q, k, positions, layout="thd")
+    threaded = mrope.apply_rotary(config, q, k, positions, layout="thd", threads=True)
+    np.testing.assert_array_equal(single[0], threaded[0])
+    np.testing.assert_array_equal(single[1], threaded[1])
+
+
+def test_exact_angles_at_long_context():
+    config = mrope.from_hf(QWEN2_VL_7B)
+    q = np.ones((1, 1, 2, 128), np.float32)
+    positions = np.full((3, 1, 2), 1_000_000, np.int64)
+    q_rot, _ = mrope.apply_rotary(config, q, q.copy(), positions, angles="exact")
+    # cos/sin of the exact angle (float64) against the rotated ones.
+    inv_freq = mrope.inv_freq(config).astype(np.float64)
+    angle = inv_freq * 1_000_000
+    want = np.cos(angle) - np.sin(angle)  # x*cos - x*sin for the first half, x = 1
+    np.testing.assert_allclose(q_rot[0, 0, 0, :64], want, rtol=0, atol=2e-6)
