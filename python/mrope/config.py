@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from . import designs
 from .errors import ConfigError
 
 # Qwen2-VL / Qwen2.5-VL / Qwen3-VL token ids (vision_start, vision_end,
@@ -30,35 +31,7 @@ _QWEN_MODELS = {
 
 _COMPAT = ("reference", "hf457", "hf5")
 
-# Paper variants ("Revisiting Multimodal Positional Encoding", ICLR 2026, and
-# the designs it compares): allocation, with {s} the mrope_section.
-_PAPER_ALLOCATIONS = {
-    "vanilla-rope": "<vanilla>",
-    "mrope": "<contiguous, section = {s}>",
-    "mrope-interleave": "<interleaved, section = {s}>",
-    "mhrope": "<head_partitioned, section = {s}>",
-    "videorope": "<videorope, section = {s}>",
-    "hope": "<hope, section = {s}>",
-    "circlerope": "<contiguous, section = {s}>",
-    "v2pe": "<vanilla>",
-    "ilrope": "<interleaved, section = {s}>",
-    "omnirope": "<contiguous, section = {s}>",
-    "mmrope": "<mmrope>",
-}
-_PAPER_KEYWORDS = {"temporal_stride", "spatial_reset", "visual_stride", "position_scale",
-                   "radius", "alpha", "method", "dff_rate", "move_to_origin",
-                   "move_to_positive", "frequency_allocation",
-                   # HoPE draws its per-block scale from this list at random;
-                   # with per-frame blocks the draw has no effect (SPEC 2.6.4).
-                   "temporal_stride_lst"}
-_FLOAT_POSITION_VARIANTS = ("videorope", "hope", "circlerope", "v2pe", "ilrope",
-                            "omnirope", "mmrope")
-
-
-def _number(value: float) -> str:
-    """A float in MLIR's syntax (always with a decimal point or exponent)."""
-    text = repr(float(value))
-    return text if any(c in text for c in ".eEn") else text + ".0"
+_number = designs.mlir_float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,61 +265,20 @@ def paper(variant: str, dim: int, base: float = 10000.0,
     ``spatial_reset``, ``visual_stride``, ``position_scale``, CircleRoPE's
     ``radius``/``alpha``/``method``/``dff_rate``/``move_to_origin``/
     ``move_to_positive``)."""
-    unknown = sorted(set(design) - _PAPER_KEYWORDS)
+    if variant not in designs.PAPER_VARIANTS:
+        raise ConfigError(f"variant: unknown paper variant {variant!r} (one of "
+                          f"{', '.join(designs.PAPER_VARIANTS)})")
+    unknown = sorted(set(design) - designs.PAPER_KEYWORDS)
     if unknown:
         raise ConfigError(f"{unknown[0]}: not a keyword of the paper variants (known: "
-                          f"{', '.join(sorted(_PAPER_KEYWORDS))})")
-    if variant == "grape":
-        allocation = ("<grape_interleaved>" if design.pop("frequency_allocation", None) ==
-                      "interleaved" else "<contiguous, section = {s}>")
-    elif variant in _PAPER_ALLOCATIONS:
-        allocation = _PAPER_ALLOCATIONS[variant]
-    else:
-        raise ConfigError(f"variant: unknown paper variant {variant!r} (one of "
-                          f"{', '.join(sorted(_PAPER_ALLOCATIONS) + ['grape'])})")
-    if "{s}" in allocation:
-        if mrope_section is None:
-            raise ConfigError(f"mrope_section: variant {variant} needs it")
-        allocation = allocation.format(s="[" + ", ".join(str(int(s)) for s in mrope_section) + "]")
+                          f"{', '.join(sorted(designs.PAPER_KEYWORDS))})")
+    if designs.needs_section(variant, design) and mrope_section is None:
+        raise ConfigError(f"mrope_section: variant {variant} needs it")
+    if variant == "mmrope" and "position_scale" not in design:
+        raise ConfigError("position_scale: variant mmrope needs it")
     return RopeConfig(head_dim=dim, rotary_dim=dim, theta=float(base),
-                      allocation=allocation, design=_paper_design(variant, design),
+                      allocation=designs.paper_allocation(variant, design, mrope_section),
+                      design=designs.paper_design(variant, design),
                       num_heads=num_heads, num_kv_heads=num_key_value_heads,
-                      float_positions=variant in _FLOAT_POSITION_VARIANTS,
+                      float_positions=variant in designs.FLOAT_POSITION_VARIANTS,
                       model_type=f"paper:{variant}")
-
-
-def _paper_design(variant: str, kw: Mapping[str, Any]) -> str:
-    stride = kw.get("temporal_stride", 1.0)
-    stride_field = f", temporal_stride = {_number(stride)}" if stride != 1.0 else ""
-    if variant == "vanilla-rope":
-        return "<vanilla>"
-    if variant in ("mrope", "grape"):
-        stride = kw.get("temporal_stride", 2.0)
-        return "<mrope" + (f", temporal_stride = {_number(stride)}" if stride != 1.0 else "") + ">"
-    if variant in ("mrope-interleave", "mhrope"):
-        return "<spatial_reset>" if kw.get("spatial_reset") else "<qwen3vl>"
-    if variant in ("videorope", "hope"):
-        return f"<{variant}{stride_field}>"
-    if variant == "v2pe":
-        return f"<v2pe, visual_stride = {_number(kw.get('visual_stride', 1.0))}>"
-    if variant in ("omnirope", "ilrope"):
-        return f"<omnirope{stride_field}>"
-    if variant == "mmrope":
-        if "position_scale" not in kw:
-            raise ConfigError("position_scale: variant mmrope needs it")
-        scales = ", ".join(_number(x) for x in kw["position_scale"])
-        return f"<mmrope, position_scale = [{scales}]{stride_field}>"
-    fields = []  # circlerope
-    for key in ("radius", "alpha"):
-        if key in kw:
-            fields.append(f"{key} = {_number(kw[key])}")
-    if kw.get("method", "circle") != "circle":
-        fields.append("circle = false")
-    if kw.get("dff_rate"):
-        fields.append(f"dff_rate = {_number(kw['dff_rate'])}")
-    if kw.get("move_to_origin"):
-        fields.append("move_to_origin = true")
-    if kw.get("move_to_positive"):
-        offset = kw["move_to_positive"]
-        fields.append(f"move_to_positive = {_number(0.0 if offset in ('auto', True) else offset)}")
-    return "<circlerope" + "".join(", " + x for x in fields) + stride_field + ">"

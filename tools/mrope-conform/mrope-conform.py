@@ -29,11 +29,29 @@ import os
 import random
 import re
 import struct
+import importlib.util
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LLVM = "/usr/lib/llvm-22"
+
+
+def load_designs():
+    """The Python package's paper-variant spellings (python/mrope/designs.py),
+    from the build (bin/../python_packages) or the source tree."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, "..", "python_packages", "mrope", "designs.py"),
+                 os.path.join(here, "..", "..", "python", "mrope", "designs.py")):
+        if os.path.exists(path):
+            spec = importlib.util.spec_from_file_location("mrope_designs", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    sys.exit("mrope-conform: cannot find mrope/designs.py (build the project)")
+
+
+designs = load_designs()
 
 # Known deviations of the reference, with the largest difference allowed.
 KNOWN_INV_FREQ_ULP = {  # (case name, theta, D, seq_len) -> ulps
@@ -960,54 +978,6 @@ def check_low_precision(values, plan, dtype):
     return report
 
 
-PAPER_ALLOC = {
-    "vanilla-rope": "<vanilla>", "mrope": "<contiguous, section = {s}>",
-    "mrope-interleave": "<interleaved, section = {s}>",
-    "mhrope": "<head_partitioned, section = {s}>",
-    "videorope": "<videorope, section = {s}>", "hope": "<hope, section = {s}>",
-    "circlerope": "<contiguous, section = {s}>", "v2pe": "<vanilla>",
-    "ilrope": "<interleaved, section = {s}>",
-    "omnirope": "<contiguous, section = {s}>", "mmrope": "<mmrope>",
-}
-FLOAT_DESIGNS = ("videorope", "hope", "circlerope", "v2pe", "ilrope", "omnirope", "mmrope")
-
-
-def paper_design(variant, kw):
-    stride = kw.get("temporal_stride", 1.0)
-    sf = f", temporal_stride = {float(stride)!r}" if stride != 1.0 else ""
-    if variant == "vanilla-rope":
-        return "<vanilla>"
-    if variant in ("mrope", "grape"):
-        stride = kw.get("temporal_stride", 2.0)
-        return "<mrope" + (f", temporal_stride = {float(stride)!r}" if stride != 1.0 else "") + ">"
-    if variant in ("mrope-interleave", "mhrope"):
-        return "<spatial_reset>" if kw.get("spatial_reset") else "<qwen3vl>"
-    if variant in ("videorope", "hope"):
-        return f"<{variant}{sf}>"
-    if variant == "v2pe":
-        return f"<v2pe, visual_stride = {float(kw.get('visual_stride', 1.0))!r}>"
-    if variant in ("omnirope", "ilrope"):
-        return f"<omnirope{sf}>"
-    if variant == "mmrope":
-        return ("<mmrope, position_scale = [" +
-                ", ".join(repr(float(x)) for x in kw["position_scale"]) + f"]{sf}>")
-    fields = []
-    if "radius" in kw:
-        fields.append(f"radius = {float(kw['radius'])!r}")
-    if "alpha" in kw:
-        fields.append(f"alpha = {float(kw['alpha'])!r}")
-    if kw.get("method", "circle") != "circle":
-        fields.append("circle = false")
-    if kw.get("dff_rate"):
-        fields.append(f"dff_rate = {float(kw['dff_rate'])!r}")
-    if kw.get("move_to_origin"):
-        fields.append("move_to_origin = true")
-    if kw.get("move_to_positive"):
-        mtp = kw["move_to_positive"]
-        fields.append(f"move_to_positive = {0.0 if mtp in ('auto', True) else float(mtp)!r}")
-    return "<circlerope" + "".join(", " + x for x in fields) + sf + ">"
-
-
 # Paper variants checked in the runtime form too (the paper's mrope and GRAPE
 # positions apply Qwen2-VL rules to per-frame input, which the Qwen2-VL design
 # does not split).
@@ -1054,25 +1024,20 @@ def paper_variants(data, args):
     for n, v in enumerate(data["variants"]):
         kw, name = v["kwargs"], v["variant"]
         needed = ["position_scale"] if name == "mmrope" else []
-        if "{s}" in PAPER_ALLOC.get(name, "") or \
-                name == "grape" and kw.get("frequency_allocation") != "interleaved":
+        if designs.needs_section(name, kw):
             needed.append("mrope_section")
         for key in needed:
             if key not in kw:
                 raise BadInput(f"variants[{n}].kwargs.{key}", f"is missing (variant {name} needs it)")
-        elem = "f32" if name in FLOAT_DESIGNS else "i64"
+        elem = "f32" if name in designs.FLOAT_POSITION_VARIANTS else "i64"
         length = len(mixed["input_ids"])
         rows = segments_of_batch([mixed["input_ids"]], None, mixed["image_grid_thw"],
                                  mixed["video_grid_thw"], True)
         types = (f"{ttype([3, 1, length], elem)}, {ttype([1, 1], elem)}, {ttype([1], elem)}")
         p, d, nx = b.fresh("p"), b.fresh("d"), b.fresh("n")
-        body = (f"  {p}, {d}, {nx} = mrope.position_ids {paper_design(name, kw)} "
+        body = (f"  {p}, {d}, {nx} = mrope.position_ids {designs.paper_design(name, kw)} "
                 f"{rows} : {types}\n")
-        if name == "grape":
-            alloc = ("<grape_interleaved>" if kw.get("frequency_allocation") == "interleaved"
-                     else f"<contiguous, section = {kw['mrope_section']}>")
-        else:
-            alloc = PAPER_ALLOC[name].format(s=kw.get("mrope_section"))
+        alloc = designs.paper_allocation(name, kw, kw.get("mrope_section"))
         qshape = shape_of(v["q_rot"])
         kv = kw.get("num_key_value_heads", qshape[1])
         q = q_formula(qshape, 0.1, math.sin)
@@ -1101,7 +1066,7 @@ def paper_variants(data, args):
         body += b.output(key + "/q_rot", qr, "f32", qshape)
         body += b.output(key + "/q_inverse", qi, "f32", qshape)
         if name in RUNTIME_PAPER_DESIGNS:
-            body += rope_index_body(b, key, paper_design(name, kw), elem,
+            body += rope_index_body(b, key, designs.paper_design(name, kw), elem,
                                     [mixed["input_ids"]], None, mixed)
         b.add(body)
         plan.append((key, f"{name} ({v['label']})", v, q))
@@ -1113,7 +1078,7 @@ def paper_variants(data, args):
             if name == "mmrope" and "position_scale" not in kw:
                 raise BadInput(f"padded_batch.results[{n}].kwargs.position_scale",
                                "is missing (variant mmrope needs it)")
-            elem = "f32" if name in FLOAT_DESIGNS else "i64"
+            elem = "f32" if name in designs.FLOAT_POSITION_VARIANTS else "i64"
             batch, length = len(pb["input_ids"]), len(pb["input_ids"][0])
             rows = segments_of_batch(pb["input_ids"], pb["attention_mask"],
                                      pb["image_grid_thw"], pb["video_grid_thw"], True,
@@ -1121,13 +1086,13 @@ def paper_variants(data, args):
             types = (f"{ttype([3, batch, length], elem)}, {ttype([batch, 1], elem)}, "
                      f"{ttype([batch], elem)}")
             p, d, nx = b.fresh("p"), b.fresh("d"), b.fresh("n")
-            body = (f"  {p}, {d}, {nx} = mrope.position_ids {paper_design(name, kw)} "
+            body = (f"  {p}, {d}, {nx} = mrope.position_ids {designs.paper_design(name, kw)} "
                     f"{rows} : {types}\n")
             key = f"pb{n}"
             body += b.output(key + "/positions", p, elem, [3, batch, length])
             body += b.output(key + "/deltas", d, elem, [batch, 1])
             if name in RUNTIME_PAPER_DESIGNS:
-                body += rope_index_body(b, key, paper_design(name, kw), elem,
+                body += rope_index_body(b, key, designs.paper_design(name, kw), elem,
                                         pb["input_ids"], pb["attention_mask"], pb)
             b.add(body)
             padded.append((key, f"padded batch {name}", r))
