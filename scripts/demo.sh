@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The built-in example: a Qwen2-VL prefill layer written in the mrope dialect
-# (docs/examples/qwen2vl.mlir), shown after each step of the pipeline.
+# (docs/examples/qwen2vl.mlir), shown after each step of the pipeline, then
+# a Qwen2.5-VL batch through the Python package.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OPT="${MROPE_BUILD_DIR:-$ROOT/build}/bin/mrope-opt"
@@ -17,3 +18,11 @@ echo
 echo "== After --mrope-fuse-rotary-into-attention: rotation moved into attention"
 "$OPT" --canonicalize --mrope-fuse-rotary-into-attention \
   --mlir-elide-elementsattrs-if-larger=8 "$EXAMPLE"
+echo
+BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
+if compgen -G "$BUILD/python_packages/mrope/_mrope*.so" >/dev/null; then
+  echo "== The same from Python (python/examples/demo.py): a Qwen2.5-VL batch"
+  PYTHONPATH="$BUILD/python_packages" "$BUILD/pyenv/bin/python" "$ROOT/python/examples/demo.py"
+else
+  echo "== (Python package not built: nanobind was not installed)"
+fi
