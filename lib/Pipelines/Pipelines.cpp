@@ -50,12 +50,15 @@ static std::string threadsPipeline(int64_t taskSize) {
 // The bf16 <-> f32 conversions as integer vector ops (shift; round-to-
 // nearest-even add and mask): on CPUs without AVX512-BF16, LLVM otherwise
 // calls __truncsfbf2 per element (40x slower on an AVX2 Zen 3). The CPU
-// form of apply writes bf16 arithmetic as f32 ops between conversions.
+// form of apply writes bf16 arithmetic as f32 ops between conversions, and
+// bf16 loads and stores become i16 ones (which LLVM would otherwise
+// legalize one element at a time).
 static constexpr llvm::StringLiteral kToLLVM =
     "arith-expand{include-bf16=true},"
     "convert-linalg-to-loops,"
     "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-    "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts";
+    "convert-vector-to-llvm,convert-to-llvm,mrope-bf16-memory-as-i16,"
+    "reconcile-unrealized-casts";
 
 void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);

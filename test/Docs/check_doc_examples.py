@@ -78,7 +78,7 @@ def main():
             where = f"{os.path.relpath(path, docs)} example {n + 1}"
             body = [l.strip() for l in block.splitlines()
                     if l.strip() and not l.strip().startswith("//")]
-            if any(l.startswith(("func.func", "module")) for l in body):
+            if any(l.startswith(("func.func", "llvm.func", "module")) for l in body):
                 errors.append(check_module(opt, where, block))
             elif body and all(l.startswith("#mrope.") for l in body):
                 errors.append(check_attributes(opt, where, block))

@@ -280,31 +280,29 @@ std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
 /// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
 /// bit (round(-a) = -round(a)), and saves the negation.
 ///
-/// With `bf16ViaF32` and bf16 vectors every op is written as its f32 op
-/// rounded back to bf16 -- the same bits (a product of two bf16 values is
-/// exact in f32; LLVM legalizes bf16 add/sub the same way) but with
-/// conversions as the only bf16 ops, which arith-expand turns into integer
-/// vector ops; left as bf16 arithmetic, LLVM calls __truncsfbf2 per element
-/// on CPUs without AVX512-BF16. c and s may then be given already widened
-/// to f32 (bf16 values), so a caller can widen them once outside its loop.
+/// With `roundTo` (bf16) the operands are f32 vectors holding bf16 values and
+/// every op is its f32 op rounded to bf16 and widened back -- the same bits
+/// (a product of two bf16 values is exact in f32; LLVM legalizes bf16
+/// add/sub the same way) but with conversions as the only bf16 ops, which
+/// arith-expand turns into integer vector ops; left as bf16 arithmetic, LLVM
+/// calls __truncsfbf2 per element on CPUs without AVX512-BF16.
 std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
                                    Value x2, Value c, Value s,
-                                   bool bf16ViaF32 = false) {
+                                   Type roundTo = {}) {
   Type type = x1.getType();
-  bool widen = bf16ViaF32 && getElementTypeOrSelf(type).isBF16();
-  Type wide = widen ? cast<VectorType>(type).clone(b.getF32Type()) : type;
-  auto ext = [&](Value v) {
-    return v.getType() == wide ? v
-                               : Value(arith::ExtFOp::create(b, loc, wide, v));
-  };
-  auto narrow = [&](Value v) {
-    return widen ? Value(arith::TruncFOp::create(b, loc, type, v)) : v;
+  bool round = roundTo && roundTo != getElementTypeOrSelf(type);
+  auto rounded = [&](Value v) -> Value {
+    if (!round)
+      return v;
+    Value narrow = arith::TruncFOp::create(
+        b, loc, cast<VectorType>(type).clone(roundTo), v);
+    return arith::ExtFOp::create(b, loc, type, narrow);
   };
   auto mul = [&](Value x, Value y) {
-    return ext(narrow(arith::MulFOp::create(b, loc, ext(x), ext(y))));
+    return rounded(arith::MulFOp::create(b, loc, x, y));
   };
-  Value y1 = narrow(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
-  Value y2 = narrow(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
+  Value y1 = rounded(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
+  Value y2 = rounded(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
   return {y1, y2};
 }
 
@@ -573,6 +571,17 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                   Value row = vector::TransferReadOp::create(
                       lb, lloc, rowType, rows, ValueRange{head, zero}, pad,
                       inBounds);
+                  // bf16 rows are widened whole, right after the load (and
+                  // narrowed right before the store): the only bf16 vectors
+                  // left are loaded and stored, which LLVM does as i16
+                  // vectors; split or shuffled, they would be scalarized.
+                  VectorType workType = rowType;
+                  Type roundTo;
+                  if (elementType.isBF16()) {
+                    workType = rowType.clone(nb.getF32Type());
+                    roundTo = elementType;
+                    row = arith::ExtFOp::create(lb, lloc, workType, row);
+                  }
                   Value x1, x2;
                   if (neox) {
                     x1 = vector::ExtractStridedSliceOp::create(
@@ -584,18 +593,33 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                     x1 = halves.getRes1();
                     x2 = halves.getRes2();
                   }
-                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn,
-                                             /*bf16ViaF32=*/true);
+                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn, roundTo);
                   Value joined;
                   if (neox) {
                     Value empty = arith::ConstantOp::create(
-                        lb, lloc, rowType, lb.getZeroAttr(rowType));
+                        lb, lloc, workType, lb.getZeroAttr(workType));
                     joined = vector::InsertStridedSliceOp::create(
                         lb, lloc, y1, empty, {0}, {1});
                     joined = vector::InsertStridedSliceOp::create(
                         lb, lloc, y2, joined, {numPairs}, {1});
                   } else {
                     joined = vector::InterleaveOp::create(lb, lloc, y1, y2);
+                  }
+                  if (workType != rowType) {
+                    // The values are bf16 already: keep the high halves
+                    // (a shift), no rounding and no NaN check.
+                    auto i32Type = workType.clone(lb.getI32Type());
+                    Value bits =
+                        arith::BitcastOp::create(lb, lloc, i32Type, joined);
+                    Value sixteen = arith::ConstantOp::create(
+                        lb, lloc, i32Type,
+                        DenseElementsAttr::get(i32Type,
+                                               lb.getI32IntegerAttr(16)));
+                    Value high =
+                        arith::ShRUIOp::create(lb, lloc, bits, sixteen);
+                    Value half = arith::TruncIOp::create(
+                        lb, lloc, workType.clone(lb.getI16Type()), high);
+                    joined = arith::BitcastOp::create(lb, lloc, rowType, half);
                   }
                   Value written = vector::TransferWriteOp::create(
                                       lb, lloc, joined, rows,

@@ -28,21 +28,30 @@
 // CHECK: arith.extf %[[SN]] : vector<8xbf16> to vector<8xf32>
 // CHECK: %[[QR:.+]] = scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ROWS:.+]] = %[[QROWS]])
 // CHECK: %[[ROW:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %{{.+}}]{{.*}} : tensor<2x16xbf16>, vector<16xbf16>
-// CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [0], sizes = [8], strides = [1]}
-// CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROW]] {offsets = [8], sizes = [8], strides = [1]}
+// The bf16 row is widened whole right after the load (so the only bf16
+// vectors are loaded and stored, never split or shuffled).
+// CHECK: %[[ROWW:.+]] = arith.extf %[[ROW]] : vector<16xbf16> to vector<16xf32>
+// CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROWW]] {offsets = [0], sizes = [8], strides = [1]}
+// CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROWW]] {offsets = [8], sizes = [8], strides = [1]}
 // CHECK-NOT: arith.negf
 // bf16 arithmetic written as f32 ops, each rounded to bf16 (truncf, extf):
 // the reference's bits, with no bf16 arithmetic left for LLVM to legalize.
-// CHECK: %[[X1W:.+]] = arith.extf %[[X1]] : vector<8xbf16> to vector<8xf32>
 // CHECK-NOT: arith.extf %[[C]]
-// CHECK: %[[X1C:.+]] = arith.mulf %[[X1W]], %[[CW]] : vector<8xf32>
+// CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[CW]] : vector<8xf32>
 // CHECK: arith.truncf %[[X1C]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[Y1:.+]] = arith.subf %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: arith.truncf %[[Y1]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[Y2:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: arith.truncf %[[Y2]] : vector<8xf32> to vector<8xbf16>
 // CHECK-NOT: arith.mulf {{.*}} : vector<8xbf16>
-// CHECK: vector.transfer_write {{.*}}, %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
+// The joined row holds bf16 values in f32: narrowed by keeping the high
+// halves, without a second rounding.
+// CHECK: %[[JOINED:.+]] = vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [8], strides = [1]} : vector<8xf32> into vector<16xf32>
+// CHECK: %[[BITS:.+]] = arith.bitcast %[[JOINED]] : vector<16xf32> to vector<16xi32>
+// CHECK: %[[HIGH:.+]] = arith.shrui %[[BITS]], %{{.+}} : vector<16xi32>
+// CHECK: %[[HALF:.+]] = arith.trunci %[[HIGH]] : vector<16xi32> to vector<16xi16>
+// CHECK: %[[OUT:.+]] = arith.bitcast %[[HALF]] : vector<16xi16> to vector<16xbf16>
+// CHECK: vector.transfer_write %[[OUT]], %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
 // CHECK: %[[KR:.+]] = scf.for
 // CHECK-NOT: math.sincos
 // CHECK: scf.forall.in_parallel

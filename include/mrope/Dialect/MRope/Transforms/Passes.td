@@ -76,4 +76,38 @@ def MRopePrintAllocation : Pass<"mrope-print-allocation"> {
   }];
 }
 
+def MRopeBF16MemoryAsI16 : Pass<"mrope-bf16-memory-as-i16"> {
+  let summary = "Load and store bf16 values (LLVM dialect) as their i16 bits";
+  let description = [{
+    Rewrites every `llvm.load` and `llvm.store` of bf16 (scalar or vector) to
+    the same access of i16 bits with an `llvm.bitcast` next to it:
+
+    ```mlir
+    llvm.func @before(%arg0: vector<8xbf16>, %arg1: !llvm.ptr) {
+      llvm.store %arg0, %arg1 : vector<8xbf16>, !llvm.ptr
+      llvm.return
+    }
+    ```
+
+    becomes
+
+    ```mlir
+    llvm.func @after(%arg0: vector<8xbf16>, %arg1: !llvm.ptr) {
+      %0 = llvm.bitcast %arg0 : vector<8xbf16> to vector<8xi16>
+      llvm.store %0, %arg1 : vector<8xi16>, !llvm.ptr
+      llvm.return
+    }
+    ```
+
+    On x86 CPUs without AVX512-BF16, LLVM legalizes a bf16 vector store by
+    widening every element to f32 and rounding it back one at a time (a NaN
+    check and a 16-bit store per element), and splits shuffled bf16 loads
+    into single-element inserts. As i16 accesses they are plain vector
+    moves; the bitcasts fold into the integer bf16 <-> f32 conversions that
+    `arith-expand{include-bf16=true}` leaves. Run it after the conversion to
+    the LLVM dialect (`mrope-cpu-pipeline` does).
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // MROPE_TRANSFORMS_PASSES_TD
