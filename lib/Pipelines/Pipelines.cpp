@@ -11,6 +11,8 @@
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
 
@@ -64,13 +66,28 @@ void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);
 }
 
-// The CPU pipeline rotates a token's rows with vectors.
-static constexpr llvm::StringLiteral kToVectorRows =
-    "convert-mrope-to-linalg{vector-rows=true},canonicalize,cse";
+int64_t mrope::hostVectorBits() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  if (features.lookup("avx512f"))
+    return 512;
+  if (features.lookup("avx"))
+    return 256;
+  return 128;
+}
+
+// The CPU pipeline rotates a token's rows with vectors of the given width
+// (0: the host's; negative: a whole row at once).
+static std::string toVectorRows(int64_t vectorBits) {
+  if (vectorBits == 0)
+    vectorBits = mrope::hostVectorBits();
+  return ("convert-mrope-to-linalg{vector-rows=true vector-bits=" +
+          llvm::Twine(std::max<int64_t>(vectorBits, 0)) + "},canonicalize,cse")
+      .str();
+}
 
 void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
-                                  int64_t taskSize) {
-  addPipeline(pm, kToVectorRows);
+                                  int64_t taskSize, int64_t vectorBits) {
+  addPipeline(pm, toVectorRows(vectorBits));
   addPipeline(pm, kBufferize);
   if (threads)
     addPipeline(pm, threadsPipeline(taskSize));
@@ -89,6 +106,12 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("With threads: the fewest tokens per task (shorter "
                      "loops run on the calling thread)"),
       llvm::cl::init(1024)};
+  Option<int64_t> vectorBits{
+      *this, "vector-bits",
+      llvm::cl::desc("Vector width for rotating rows: 256 (AVX2), 512 "
+                     "(AVX-512); 0 (default): the host's widest; -1: a "
+                     "whole row at once"),
+      llvm::cl::init(0)};
 };
 } // namespace
 
@@ -101,6 +124,7 @@ void mrope::registerMRopePipelines() {
       "mrope-cpu-pipeline",
       "Lower mrope ops to the LLVM dialect for the host CPU (JIT, mlir-runner)",
       [](OpPassManager &pm, const CPUPipelineOptions &options) {
-        buildMRopeCPUPipeline(pm, options.threads, options.taskSize);
+        buildMRopeCPUPipeline(pm, options.threads, options.taskSize,
+                              options.vectorBits);
       });
 }

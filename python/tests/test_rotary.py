@@ -223,3 +223,25 @@ def test_exact_angles_at_long_context():
     angle = inv_freq * 1_000_000
     want = np.cos(angle) - np.sin(angle)  # x*cos - x*sin for the first half, x = 1
     np.testing.assert_allclose(q_rot[0, 0, 0, :64], want, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("pairs", ["neox", "gptj"])
+def test_pair_count_not_a_multiple_of_the_vector_width(pairs):
+    # 10 pairs: rotated as a chunk of 8 (AVX2) or 16 (AVX-512) lanes and a
+    # shorter remainder; 4 channels past rotary_dim pass through.
+    config = mrope.RopeConfig(head_dim=24, rotary_dim=20, theta=10000.0,
+                              allocation="<contiguous, section = [2, 4, 4]>", pairs=pairs)
+    rng = np.random.default_rng(13)
+    q, k = random_qk(rng, (2, 3, 5, 24), (2, 3, 5, 24))
+    positions = rng.integers(0, 50, (3, 2, 5))
+    q_rot, k_rot = mrope.apply_rotary(config, q, k, positions)
+    half = 10
+    order = np.arange(24)
+    if pairs == "gptj":  # GPT-J channel 2j <- j, 2j+1 <- j + D/2 of the NeoX layout
+        order[0:20:2], order[1:20:2] = np.arange(half), np.arange(half) + half
+    inverse = np.argsort(order)
+    ref_q, ref_k = reference.apply_rotary(q[..., inverse], k[..., inverse], positions,
+                                          mrope.inv_freq(config), "contiguous", [2, 4, 4])
+    np.testing.assert_allclose(q_rot, ref_q[..., order], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(k_rot, ref_k[..., order], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(q_rot[..., 20:], q[..., 20:])

@@ -11,7 +11,7 @@
 // THREADS: llvm.call @mlirAsyncRuntimeAwaitAllInGroup
 // THREADS-LABEL: llvm.func @parallel_compute_fn
 // THREADS: llvm.intr.sincos
-// THREADS: llvm.store {{.*}} : vector<16xi16>, !llvm.ptr
+// THREADS: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
 // NOASYNC-NOT: mlirAsync
 // NOASYNC: llvm.func @rotate
 // NOASYNC-NOT: mlirAsync
@@ -25,9 +25,8 @@
 // can read it back); the portable one in linalg on tensors with no mrope op
 // left. bf16 arithmetic is f32 arithmetic rounded to bf16 after each op
 // (the reference's bits). Per token, cos/sin of all 8 pairs are one
-// vector<8xf32> rounded to bf16 once; each 16-channel row is one vector
-// load, split into its NeoX halves, rotated in vector<8xf32> ops and stored
-// back. Returning the rotated arguments clones them
+// vector<8xf32> rounded to bf16 once; each NeoX half of a 16-channel row is
+// one vector load, rotated in vector<8xf32> ops and stored back. Returning the rotated arguments clones them
 // for the caller (ownership-based deallocation); the clone must be lowered too.
 // CHECK-LABEL: llvm.func @rotate
 // CHECK-NOT: mrope.
@@ -40,25 +39,26 @@
 // CHECK: llvm.lshr {{.*}} : vector<8xi32>
 // CHECK: llvm.trunc {{.*}} : vector<8xi32> to vector<8xi16>
 // The loop over heads (row load to row store) is vector code with no calls
-// and no sin/cos: those are per token. bf16 rows are loaded and stored as
-// i16 vectors (mrope-bf16-memory-as-i16), widened to f32 right after the
-// load: no bf16 vector is split or shuffled.
-// CHECK: %[[ROW:.+]] = llvm.load {{.*}} -> vector<16xi16>
+// and no sin/cos: those are per token. Each NeoX half of a bf16 row is
+// loaded and stored as an i16 vector (mrope-bf16-memory-as-i16) and widened
+// to f32 right after the load: no bf16 vector is split or shuffled.
+// CHECK: llvm.load {{.*}} -> vector<8xi16>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: %[[WIDE:.+]] = llvm.bitcast %{{.+}} : vector<16xi32> to vector<16xf32>
-// CHECK: llvm.shufflevector %[[WIDE]], %[[WIDE]] [0, 1, 2, 3, 4, 5, 6, 7]
-// CHECK-NOT: llvm.call
-// CHECK: llvm.shufflevector %[[WIDE]], %[[WIDE]] [8, 9, 10, 11, 12, 13, 14, 15]
+// CHECK: llvm.load {{.*}} -> vector<8xi16>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
+// CHECK-NOT: llvm.shufflevector
 // CHECK: llvm.fmul {{.*}} : vector<8xf32>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
+// CHECK-NOT: llvm.shufflevector
 // CHECK: llvm.fsub {{.*}} : vector<8xf32>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: llvm.store {{.*}} : vector<16xi16>, !llvm.ptr
+// CHECK: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
+// CHECK-NOT: llvm.call
+// CHECK: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
 // NOASYNC-NOT: llvm.store {{.*}} : vector<{{.*}}bf16>
 // NOASYNC-NOT: llvm.load {{.*}} -> vector<{{.*}}bf16>
 // CHECK-NOT: bufferization.

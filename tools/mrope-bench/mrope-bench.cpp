@@ -73,6 +73,11 @@ static llvm::cl::opt<mrope::AnglePrecision> angleMode(
                      clEnumValN(mrope::AnglePrecision::Exact, "exact",
                                 "the exact product reduced modulo 2pi")),
     llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> vectorBits(
+    "vector-bits", llvm::cl::init(0),
+    llvm::cl::desc("Vector width of the row rotation (256: AVX2, 512: "
+                   "AVX-512; 0: the host's widest, -1: a whole row at once)"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> asyncRuntimeLib(
     "async-runtime-lib",
     llvm::cl::init("/usr/lib/llvm-22/lib/libmlir_async_runtime.so"),
@@ -311,7 +316,8 @@ int main(int argc, char **argv) {
       if (!module)
         return 1;
       PassManager pm(&context);
-      mrope::buildMRopeCPUPipeline(pm, useThreads);
+      mrope::buildMRopeCPUPipeline(pm, useThreads, /*taskSize=*/1024,
+                                   vectorBits);
       if (failed(pm.run(*module)))
         return 1;
       auto transformer = makeOptimizingTransformer(3, 0, nullptr);

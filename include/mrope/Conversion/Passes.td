@@ -35,7 +35,12 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "token's angles as one vector (no table in memory), cos/sin once, "
            "every head's row rotated as a vector (the CPU pipeline). Default: "
            "angle and cos/sin tables in linalg and one linalg.generic per "
-           "rotated tensor (the portable form)">
+           "rotated tensor (the portable form)">,
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
+           "With vector-rows: rotate a row in chunks of vector-bits / 32 "
+           "pairs (256: AVX2, 512: AVX-512), one loop over the heads per "
+           "chunk so only the chunk's cos/sin stay in registers. 0: the "
+           "whole row at once">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -275,6 +275,21 @@ std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
   return {c, s};
 }
 
+/// A vector of f32 values that are bf16 values, as bf16: the high halves of
+/// the bits (a shift), with no rounding and no NaN check.
+Value narrowExactBF16(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<VectorType>(v.getType());
+  auto i32Type = type.clone(b.getI32Type());
+  Value bits = arith::BitcastOp::create(b, loc, i32Type, v);
+  Value sixteen = arith::ConstantOp::create(
+      b, loc, i32Type,
+      DenseElementsAttr::get(i32Type, b.getI32IntegerAttr(16)));
+  Value high = arith::ShRUIOp::create(b, loc, bits, sixteen);
+  Value half =
+      arith::TruncIOp::create(b, loc, type.clone(b.getI16Type()), high);
+  return arith::BitcastOp::create(b, loc, type.clone(b.getBF16Type()), half);
+}
+
 /// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors, all of the
 /// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
 /// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
@@ -425,12 +440,13 @@ std::pair<Value, Value>
 rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                         Value positions, Value invFreq, RotaryAttr rotary,
                         TensorLayout layout, ArrayRef<HeadBlock> blocks,
-                        int64_t groupSize, bool inverse) {
+                        int64_t groupSize, bool inverse, int64_t chunkPairs) {
   ActivationLayout l = ActivationLayout::get(layout);
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
-  const int64_t width = 2 * numPairs;
   const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  if (chunkPairs <= 0 || chunkPairs > numPairs)
+    chunkPairs = numPairs;
   const double scaling = rotary.getAttentionScaling();
   Type f32 = b.getF32Type();
   auto f32Vec = VectorType::get({numPairs}, f32);
@@ -538,19 +554,20 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
               elementType);
           Value slice = tensor::ExtractSliceOp::create(
               nb, nloc, sliceType, out, offsets, sliceSizes, unit);
-          auto rowType = VectorType::get({width}, elementType);
           Value pad =
               arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(elementType));
           Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+          // bf16 is rotated in f32 ops (rotatePair): vectors are widened
+          // right after the load and narrowed right before the store, so the
+          // only bf16 vectors are loaded and stored, never split or shuffled.
+          const bool widen = elementType.isBF16();
           for (const HeadRange &range : ranges) {
             // cos/sin in the activation type, once per token and range.
             Value c, sn;
             std::tie(c, sn) =
                 roundCosSin(nb, nloc, range.c, range.s,
                             VectorType::get({numPairs}, elementType), inverse);
-            // bf16 rows are rotated in f32 ops (rotatePair): widen the
-            // rounded cos/sin here, once, not in every head's iteration.
-            if (elementType.isBF16()) {
+            if (widen) {
               c = arith::ExtFOp::create(nb, nloc, f32Vec, c);
               sn = arith::ExtFOp::create(nb, nloc, f32Vec, sn);
             }
@@ -562,72 +579,70 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                     : arith::ConstantIndexOp::create(
                           nb, nloc,
                           (range.firstKVHead + range.numKVHeads) * group);
-            auto loop = scf::ForOp::create(
-                nb, nloc, begin, end, one, ValueRange{slice},
-                [&](OpBuilder &lb, Location lloc, Value head,
-                    ValueRange iterArgs) {
-                  Value rows = iterArgs[0];
-                  SmallVector<bool> inBounds = {true};
-                  Value row = vector::TransferReadOp::create(
-                      lb, lloc, rowType, rows, ValueRange{head, zero}, pad,
-                      inBounds);
-                  // bf16 rows are widened whole, right after the load (and
-                  // narrowed right before the store): the only bf16 vectors
-                  // left are loaded and stored, which LLVM does as i16
-                  // vectors; split or shuffled, they would be scalarized.
-                  VectorType workType = rowType;
-                  Type roundTo;
-                  if (elementType.isBF16()) {
-                    workType = rowType.clone(nb.getF32Type());
-                    roundTo = elementType;
-                    row = arith::ExtFOp::create(lb, lloc, workType, row);
-                  }
-                  Value x1, x2;
-                  if (neox) {
-                    x1 = vector::ExtractStridedSliceOp::create(
-                        lb, lloc, row, {0}, {numPairs}, {1});
-                    x2 = vector::ExtractStridedSliceOp::create(
-                        lb, lloc, row, {numPairs}, {numPairs}, {1});
-                  } else {
-                    auto halves = vector::DeinterleaveOp::create(lb, lloc, row);
-                    x1 = halves.getRes1();
-                    x2 = halves.getRes2();
-                  }
-                  auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, sn, roundTo);
-                  Value joined;
-                  if (neox) {
-                    Value empty = arith::ConstantOp::create(
-                        lb, lloc, workType, lb.getZeroAttr(workType));
-                    joined = vector::InsertStridedSliceOp::create(
-                        lb, lloc, y1, empty, {0}, {1});
-                    joined = vector::InsertStridedSliceOp::create(
-                        lb, lloc, y2, joined, {numPairs}, {1});
-                  } else {
-                    joined = vector::InterleaveOp::create(lb, lloc, y1, y2);
-                  }
-                  if (workType != rowType) {
-                    // The values are bf16 already: keep the high halves
-                    // (a shift), no rounding and no NaN check.
-                    auto i32Type = workType.clone(lb.getI32Type());
-                    Value bits =
-                        arith::BitcastOp::create(lb, lloc, i32Type, joined);
-                    Value sixteen = arith::ConstantOp::create(
-                        lb, lloc, i32Type,
-                        DenseElementsAttr::get(i32Type,
-                                               lb.getI32IntegerAttr(16)));
-                    Value high =
-                        arith::ShRUIOp::create(lb, lloc, bits, sixteen);
-                    Value half = arith::TruncIOp::create(
-                        lb, lloc, workType.clone(lb.getI16Type()), high);
-                    joined = arith::BitcastOp::create(lb, lloc, rowType, half);
-                  }
-                  Value written = vector::TransferWriteOp::create(
-                                      lb, lloc, joined, rows,
-                                      ValueRange{head, zero}, inBounds)
-                                      .getResult();
-                  scf::YieldOp::create(lb, lloc, written);
-                });
-            slice = loop.getResult(0);
+            // One loop over the heads per chunk of `chunkPairs` pairs: only
+            // the chunk's cos/sin are live in the loop (a few registers),
+            // and the token's rows stay in L1 between chunks.
+            for (int64_t first = 0; first < numPairs; first += chunkPairs) {
+              const int64_t n = std::min(chunkPairs, numPairs - first);
+              Value cChunk = c, sChunk = sn;
+              if (n != numPairs) {
+                cChunk = vector::ExtractStridedSliceOp::create(
+                    nb, nloc, c, {first}, {n}, {1});
+                sChunk = vector::ExtractStridedSliceOp::create(
+                    nb, nloc, sn, {first}, {n}, {1});
+              }
+              auto loop = scf::ForOp::create(
+                  nb, nloc, begin, end, one, ValueRange{slice},
+                  [&](OpBuilder &lb, Location lloc, Value head,
+                      ValueRange iterArgs) {
+                    Value rows = iterArgs[0];
+                    SmallVector<bool> inBounds = {true};
+                    auto at = [&](int64_t channel) {
+                      return arith::ConstantIndexOp::create(lb, lloc, channel);
+                    };
+                    auto read = [&](int64_t channel, int64_t count) -> Value {
+                      Value v = vector::TransferReadOp::create(
+                          lb, lloc, VectorType::get({count}, elementType), rows,
+                          ValueRange{head, at(channel)}, pad, inBounds);
+                      if (widen)
+                        v = arith::ExtFOp::create(
+                            lb, lloc, VectorType::get({count}, f32), v);
+                      return v;
+                    };
+                    auto write = [&](Value v, int64_t channel, Value into) {
+                      if (widen)
+                        v = narrowExactBF16(lb, lloc, v);
+                      return vector::TransferWriteOp::create(
+                                 lb, lloc, v, into,
+                                 ValueRange{head, at(channel)}, inBounds)
+                          .getResult();
+                    };
+                    Type roundTo = widen ? elementType : Type();
+                    Value written;
+                    if (neox) {
+                      // Pair j is channels j and j + D/2.
+                      Value x1 = read(first, n);
+                      Value x2 = read(numPairs + first, n);
+                      auto [y1, y2] =
+                          rotatePair(lb, lloc, x1, x2, cChunk, sChunk, roundTo);
+                      written = write(y1, first, rows);
+                      written = write(y2, numPairs + first, written);
+                    } else {
+                      // Pair j is channels 2j and 2j + 1.
+                      Value row = read(2 * first, 2 * n);
+                      auto halves =
+                          vector::DeinterleaveOp::create(lb, lloc, row);
+                      auto [y1, y2] =
+                          rotatePair(lb, lloc, halves.getRes1(),
+                                     halves.getRes2(), cChunk, sChunk, roundTo);
+                      Value joined =
+                          vector::InterleaveOp::create(lb, lloc, y1, y2);
+                      written = write(joined, 2 * first, rows);
+                    }
+                    scf::YieldOp::create(lb, lloc, written);
+                  });
+              slice = loop.getResult(0);
+            }
           }
           return std::make_tuple(slice, offsets, sliceSizes, unit);
         };
@@ -659,9 +674,11 @@ FailureOr<int64_t> staticKVHeads(Operation *op, RotaryAttr rotary,
 }
 
 struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
-  ApplyOpLowering(MLIRContext *context, bool vectorRows)
-      : OpRewritePattern(context), vectorRows(vectorRows) {}
+  ApplyOpLowering(MLIRContext *context, bool vectorRows, int64_t vectorBits)
+      : OpRewritePattern(context), vectorRows(vectorRows),
+        vectorBits(vectorBits) {}
   bool vectorRows;
+  int64_t vectorBits;
 
   LogicalResult matchAndRewrite(ApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -687,7 +704,8 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
       auto [q, k] = rotateTokensWithVectors(rewriter, loc, op.getQ(), op.getK(),
                                             op.getPositions(), op.getInvFreq(),
                                             rotary, op.getLayout(), blocks,
-                                            groupSize, op.getInverse());
+                                            groupSize, op.getInverse(),
+                                            /*chunkPairs=*/vectorBits / 32);
       rewriter.replaceOp(op, {q, k});
       return success();
     }
@@ -954,7 +972,7 @@ struct ConvertMRopeToLinalgPass
       return signalPassFailure();
 
     RewritePatternSet patterns(ctx);
-    populateMRopeToLinalgConversionPatterns(patterns, vectorRows);
+    populateMRopeToLinalgConversionPatterns(patterns, vectorRows, vectorBits);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
@@ -981,8 +999,8 @@ struct ConvertMRopeToLinalgPass
 } // namespace
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
-    RewritePatternSet &patterns, bool vectorRows) {
-  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows);
+    RewritePatternSet &patterns, bool vectorRows, int64_t vectorBits) {
+  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows, vectorBits);
   patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
                SequenceLengthOpLowering>(patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);

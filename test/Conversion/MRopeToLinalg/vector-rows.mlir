@@ -1,4 +1,5 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=vector-rows=true --cse | FileCheck %s
+// RUN: mrope-opt %s -split-input-file '--convert-mrope-to-linalg=vector-rows=true vector-bits=128' --cse | FileCheck %s --check-prefix=CHUNK
 
 // The CPU form of mrope.apply: one scf.forall over tokens with q and k as
 // shared outputs. Per token, the angles of all pairs are one vector: the T, H
@@ -27,12 +28,12 @@
 // CHECK: %[[CW:.+]] = arith.extf %[[C]] : vector<8xbf16> to vector<8xf32>
 // CHECK: arith.extf %[[SN]] : vector<8xbf16> to vector<8xf32>
 // CHECK: %[[QR:.+]] = scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ROWS:.+]] = %[[QROWS]])
-// CHECK: %[[ROW:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %{{.+}}]{{.*}} : tensor<2x16xbf16>, vector<16xbf16>
-// The bf16 row is widened whole right after the load (so the only bf16
-// vectors are loaded and stored, never split or shuffled).
-// CHECK: %[[ROWW:.+]] = arith.extf %[[ROW]] : vector<16xbf16> to vector<16xf32>
-// CHECK: %[[X1:.+]] = vector.extract_strided_slice %[[ROWW]] {offsets = [0], sizes = [8], strides = [1]}
-// CHECK: %[[X2:.+]] = vector.extract_strided_slice %[[ROWW]] {offsets = [8], sizes = [8], strides = [1]}
+// The two NeoX halves are read as vectors and widened right after the load
+// (so the only bf16 vectors are loaded and stored, never split or shuffled).
+// CHECK: %[[X1B:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %[[C0:[a-z0-9_]+]]]{{.*}} : tensor<2x16xbf16>, vector<8xbf16>
+// CHECK: %[[X1:.+]] = arith.extf %[[X1B]] : vector<8xbf16> to vector<8xf32>
+// CHECK: %[[X2B:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %[[C8:[a-z0-9_]+]]]{{.*}} : tensor<2x16xbf16>, vector<8xbf16>
+// CHECK: %[[X2:.+]] = arith.extf %[[X2B]] : vector<8xbf16> to vector<8xf32>
 // CHECK-NOT: arith.negf
 // bf16 arithmetic written as f32 ops, each rounded to bf16 (truncf, extf):
 // the reference's bits, with no bf16 arithmetic left for LLVM to legalize.
@@ -40,23 +41,44 @@
 // CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[CW]] : vector<8xf32>
 // CHECK: arith.truncf %[[X1C]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[Y1:.+]] = arith.subf %{{.+}}, %{{.+}} : vector<8xf32>
-// CHECK: arith.truncf %[[Y1]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[Y1R:.+]] = arith.truncf %[[Y1]] : vector<8xf32> to vector<8xbf16>
 // CHECK: %[[Y2:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: arith.truncf %[[Y2]] : vector<8xf32> to vector<8xbf16>
 // CHECK-NOT: arith.mulf {{.*}} : vector<8xbf16>
-// The joined row holds bf16 values in f32: narrowed by keeping the high
-// halves, without a second rounding.
-// CHECK: %[[JOINED:.+]] = vector.insert_strided_slice %{{.+}}, %{{.+}} {offsets = [8], strides = [1]} : vector<8xf32> into vector<16xf32>
-// CHECK: %[[BITS:.+]] = arith.bitcast %[[JOINED]] : vector<16xf32> to vector<16xi32>
-// CHECK: %[[HIGH:.+]] = arith.shrui %[[BITS]], %{{.+}} : vector<16xi32>
-// CHECK: %[[HALF:.+]] = arith.trunci %[[HIGH]] : vector<16xi32> to vector<16xi16>
-// CHECK: %[[OUT:.+]] = arith.bitcast %[[HALF]] : vector<16xi16> to vector<16xbf16>
-// CHECK: vector.transfer_write %[[OUT]], %[[ROWS]][%[[H]], %{{.+}}] {in_bounds = [true]} : vector<16xbf16>, tensor<2x16xbf16>
+// The results hold bf16 values in f32: narrowed by keeping the high halves,
+// without a second rounding, and written back to the halves they came from.
+// CHECK: %[[BITS:.+]] = arith.bitcast %{{.+}} : vector<8xf32> to vector<8xi32>
+// CHECK: %[[HIGH:.+]] = arith.shrui %[[BITS]], %{{.+}} : vector<8xi32>
+// CHECK: %[[HALF:.+]] = arith.trunci %[[HIGH]] : vector<8xi32> to vector<8xi16>
+// CHECK: %[[OUT1:.+]] = arith.bitcast %[[HALF]] : vector<8xi16> to vector<8xbf16>
+// CHECK: %[[W1:.+]] = vector.transfer_write %[[OUT1]], %[[ROWS]][%[[H]], %[[C0]]] {in_bounds = [true]} : vector<8xbf16>, tensor<2x16xbf16>
+// CHECK: vector.transfer_write %{{.+}}, %[[W1]][%[[H]], %[[C8]]] {in_bounds = [true]} : vector<8xbf16>, tensor<2x16xbf16>
 // CHECK: %[[KR:.+]] = scf.for
 // CHECK-NOT: math.sincos
 // CHECK: scf.forall.in_parallel
 // CHECK-NEXT: tensor.parallel_insert_slice %[[QR]] into %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1]
 // CHECK-NEXT: tensor.parallel_insert_slice %[[KR]] into %[[KO]][%[[B]], 0, %[[S]], 0] [1, 1, 1, 16] [1, 1, 1, 1]
+// With vector-bits=128 (4 f32 lanes) a row's 8 pairs are rotated in two
+// chunks of 4, one loop over the heads per chunk, each reading its chunk's
+// cos/sin and the matching channels of both halves.
+// CHUNK-LABEL: func.func @contiguous
+// CHUNK: %[[SIN:.+]], %[[COS:.+]] = math.sincos %{{.+}} : vector<8xf32>
+// CHUNK: %[[CW:.+]] = arith.extf %{{.+}} : vector<8xbf16> to vector<8xf32>
+// CHUNK: %[[SW:.+]] = arith.extf %{{.+}} : vector<8xbf16> to vector<8xf32>
+// CHUNK: %[[C0:.+]] = vector.extract_strided_slice %[[CW]] {offsets = [0], sizes = [4], strides = [1]} : vector<8xf32> to vector<4xf32>
+// CHUNK: scf.for
+// CHUNK: vector.transfer_read %{{.+}}[%{{.+}}, %c0]{{.*}} : tensor<2x16xbf16>, vector<4xbf16>
+// CHUNK: vector.transfer_read %{{.+}}[%{{.+}}, %c8]{{.*}} : tensor<2x16xbf16>, vector<4xbf16>
+// CHUNK: arith.mulf %{{.+}}, %[[C0]] : vector<4xf32>
+// CHUNK: vector.transfer_write %{{.+}}[%{{.+}}, %c0] {{.*}} : vector<4xbf16>, tensor<2x16xbf16>
+// CHUNK: vector.transfer_write %{{.+}}[%{{.+}}, %c8] {{.*}} : vector<4xbf16>, tensor<2x16xbf16>
+// CHUNK: %[[C4:.+]] = vector.extract_strided_slice %[[CW]] {offsets = [4], sizes = [4], strides = [1]} : vector<8xf32> to vector<4xf32>
+// CHUNK: scf.for
+// CHUNK: vector.transfer_read %{{.+}}[%{{.+}}, %c4]{{.*}} : tensor<2x16xbf16>, vector<4xbf16>
+// CHUNK: vector.transfer_read %{{.+}}[%{{.+}}, %c12]{{.*}} : tensor<2x16xbf16>, vector<4xbf16>
+// CHUNK: arith.mulf %{{.+}}, %[[C4]] : vector<4xf32>
+// CHUNK: vector.transfer_write %{{.+}}[%{{.+}}, %c4] {{.*}} : vector<4xbf16>, tensor<2x16xbf16>
+// CHUNK: vector.transfer_write %{{.+}}[%{{.+}}, %c12] {{.*}} : vector<4xbf16>, tensor<2x16xbf16>
 func.func @contiguous(%q: tensor<1x2x5x16xbf16>, %k: tensor<1x1x5x16xbf16>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16> : tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>
   return %a, %b : tensor<1x2x5x16xbf16>, tensor<1x1x5x16xbf16>

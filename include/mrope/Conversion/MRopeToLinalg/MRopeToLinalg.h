@@ -3,14 +3,18 @@
 #ifndef MROPE_CONVERSION_MROPETOLINALG_MROPETOLINALG_H
 #define MROPE_CONVERSION_MROPETOLINALG_MROPETOLINALG_H
 
+#include <cstdint>
+
 namespace mlir {
 class RewritePatternSet;
 namespace mrope {
 
 /// Patterns lowering the mrope ops to linalg/scf/tensor (and, with
-/// `vectorRows`, mrope.apply as a loop over tokens with vector ops).
+/// `vectorRows`, mrope.apply as a loop over tokens with vector ops that
+/// rotate `vectorBits / 32` pairs at a time; 0: a whole row at once).
 void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns,
-                                             bool vectorRows = false);
+                                             bool vectorRows = false,
+                                             int64_t vectorBits = 0);
 
 } // namespace mrope
 } // namespace mlir
