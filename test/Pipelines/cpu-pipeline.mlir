@@ -10,11 +10,15 @@
 // THREADS: llvm.call @mlirAsyncRuntimeCreateGroup
 // THREADS: llvm.call @mlirAsyncRuntimeAwaitAllInGroup
 // THREADS-LABEL: llvm.func @parallel_compute_fn
-// THREADS: llvm.intr.sincos
+// THREADS: llvm.intr.roundeven
 // THREADS: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
 // NOASYNC-NOT: mlirAsync
 // NOASYNC: llvm.func @rotate
 // NOASYNC-NOT: mlirAsync
+// NOASYNC-NOT: llvm.call @{{.*}}sin
+// NOASYNC-NOT: llvm.call @{{.*}}cos
+// NOASYNC-NOT: llvm.intr.sin
+// NOASYNC-NOT: llvm.intr.cos
 // bf16 <-> f32 conversions are integer vector ops (arith-expand), never
 // fptrunc/fpext, which LLVM turns into a libcall per element on CPUs
 // without AVX512-BF16.
@@ -34,7 +38,10 @@
 // CHECK-NOT: bufferization.
 // CHECK-NOT: unrealized_conversion_cast
 // CHECK-NOT: #arith
-// CHECK: llvm.intr.sincos({{.*}}) : (vector<8xf32>) -> !llvm.struct<(vector<8xf32>, vector<8xf32>)>
+// cos/sin in arithmetic only: reduction by pi/2 (roundeven, FMAs), the
+// polynomials, no libm call anywhere.
+// CHECK: llvm.intr.roundeven({{.*}}) : (vector<8xf32>) -> vector<8xf32>
+// CHECK: llvm.intr.fma({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // Rounding to bf16: add the round-to-nearest-even bias, keep the high half.
 // CHECK: llvm.lshr {{.*}} : vector<8xi32>
 // CHECK: llvm.trunc {{.*}} : vector<8xi32> to vector<8xi16>

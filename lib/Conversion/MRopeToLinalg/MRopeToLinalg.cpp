@@ -249,7 +249,7 @@ std::pair<Value, Value> buildCosSin(OpBuilder &b, Location loc,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         auto [c, s] = buildRotaryCosSin(
             nb, nloc, args[0], args[1], rotary.getAngles(),
-            rotary.getAttentionScaling(), /*combinedSinCos=*/false);
+            rotary.getAttentionScaling(), SinCosLowering::Separate);
         linalg::YieldOp::create(nb, nloc, ValueRange{c, s});
       });
   return {generic.getResult(0), generic.getResult(1)};
@@ -493,7 +493,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         };
         auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
           return buildRotaryCosSin(nb, nloc, pos, freqs, rotary.getAngles(),
-                                   scaling, /*combinedSinCos=*/true);
+                                   scaling, SinCosLowering::Polynomial);
         };
         // Per-pair positions: select each axis's position where the
         // allocation puts it; NoPE pairs keep 0.

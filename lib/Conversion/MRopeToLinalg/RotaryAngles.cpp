@@ -30,6 +30,13 @@ struct F32Emitter {
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
   Value neg(Value x) { return arith::NegFOp::create(b, loc, x); }
+  /// c0 + z * (c1 + z * (c2 + ...)) by Horner's rule with FMAs.
+  Value horner(Value z, ArrayRef<float> coefficients) {
+    Value acc = constant(coefficients.back());
+    for (float c : llvm::reverse(coefficients.drop_back()))
+      acc = fma(acc, z, constant(c));
+    return acc;
+  }
   Value fma(Value x, Value y, Value z) {
     return math::FmaOp::create(b, loc, x, y, z);
   }
@@ -55,18 +62,72 @@ constexpr float kTwoPi2 = -0x1.777a5cp-23f; // -1.74845553e-07
 constexpr float kTwoPi3 = -0x1.ee59dap-48f; // -6.86049804e-15
 constexpr float kInvTwoPi = 0x1.45f306p-3f; // 0.159154937
 
+// pi/2 = kPiOver2_1 + kPiOver2_2 + kPiOver2_3 + O(3e-23), each the f32 nearest
+// the remainder; kTwoOverPi = f32(2 / pi).
+constexpr float kPiOver2_1 = 0x1.921fb6p+0f;   // 1.57079637
+constexpr float kPiOver2_2 = -0x1.777a5cp-25f; // -4.37113883e-08
+constexpr float kPiOver2_3 = -0x1.ee59dap-50f; // -1.71512451e-15
+constexpr float kTwoOverPi = 0x1.45f306p-1f;   // 0.636619747
+
+// Minimax polynomials on [-pi/4, pi/4] (the single-precision ones of the
+// Cephes library): sin r = r + r^3 S(r^2), cos r = 1 - r^2/2 + r^4 C(r^2).
+constexpr float kSinCoefficients[] = {-1.6666654611e-1f, 8.3321608736e-3f,
+                                      -1.9515295891e-4f};
+constexpr float kCosCoefficients[] = {
+    4.166664568298827e-2f, -1.388731625493765e-3f, 2.443315711809948e-5f};
+
+/// cos and sin of `x` in arithmetic only (see SinCosLowering::Polynomial).
+std::pair<Value, Value> polynomialCosSin(F32Emitter &e, Value x) {
+  OpBuilder &b = e.b;
+  Location loc = e.loc;
+  // x = k * pi/2 + r: the first FMA is exact (x and k * kPiOver2_1 are close
+  // multiples of the same ulp), the others round once each.
+  Value k = math::RoundEvenOp::create(b, loc, e.mul(x, e.constant(kTwoOverPi)));
+  Value negK = e.neg(k);
+  Value r = e.fma(negK, e.constant(kPiOver2_1), x);
+  r = e.fma(negK, e.constant(kPiOver2_2), r);
+  r = e.fma(negK, e.constant(kPiOver2_3), r);
+  Value z = e.mul(r, r);
+  Value sinR = e.fma(e.mul(r, z), e.horner(z, kSinCoefficients), r);
+  Value cosR = e.fma(e.mul(z, z), e.horner(z, kCosCoefficients),
+                     e.fma(e.constant(-0.5f), z, e.constant(1.0f)));
+  // Quadrant q = k mod 4: sin x = (s, c, -s, -c)[q], cos x = (c, -s, -c, s)[q].
+  Type intType = IntegerType::get(b.getContext(), 32);
+  if (auto vec = dyn_cast<VectorType>(e.type))
+    intType = vec.clone(intType);
+  auto intConstant = [&](int32_t v) -> Value {
+    TypedAttr attr = b.getI32IntegerAttr(v);
+    if (auto vec = dyn_cast<VectorType>(intType))
+      attr = DenseElementsAttr::get(vec, attr);
+    return arith::ConstantOp::create(b, loc, attr);
+  };
+  Value q = arith::FPToSIOp::create(b, loc, intType, k);
+  auto bitSet = [&](Value v, int32_t bit) -> Value {
+    Value masked = arith::AndIOp::create(b, loc, v, intConstant(bit));
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, masked,
+                                 intConstant(0));
+  };
+  Value swap = bitSet(q, 1);
+  Value s = arith::SelectOp::create(b, loc, swap, cosR, sinR);
+  Value c = arith::SelectOp::create(b, loc, swap, sinR, cosR);
+  Value negateSin = bitSet(q, 2);
+  Value negateCos = bitSet(arith::AddIOp::create(b, loc, q, intConstant(1)), 2);
+  s = arith::SelectOp::create(b, loc, negateSin, e.neg(s), s);
+  c = arith::SelectOp::create(b, loc, negateCos, e.neg(c), c);
+  return {c, s};
+}
+
 } // namespace
 
 std::pair<Value, Value>
 mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
                                Value invFreq, AnglePrecision precision,
-                               double attentionScaling, bool combinedSinCos) {
+                               double attentionScaling,
+                               SinCosLowering lowering) {
   F32Emitter e{b, loc, pos.getType()};
   auto cosAndSin = [&](Value angle) -> std::pair<Value, Value> {
-    if (combinedSinCos) {
-      auto sincos = math::SincosOp::create(b, loc, angle);
-      return {sincos.getCos(), sincos.getSin()};
-    }
+    if (lowering == SinCosLowering::Polynomial)
+      return polynomialCosSin(e, angle);
     return {math::CosOp::create(b, loc, angle),
             math::SinOp::create(b, loc, angle)};
   };

@@ -31,14 +31,25 @@ namespace mlir::mrope {
 /// second-order term is below 2^-46). Valid while pos * invFreq < 2^24 * 2*pi
 /// (k, the number of turns, stays an exact f32 integer).
 ///
-/// `combinedSinCos` emits one math.sincos (one argument reduction for both,
-/// the CPU lowering's choice) instead of math.cos and math.sin, which every
-/// consumer of the portable form (IREE included) lowers.
+/// How cos and sin of an angle become IR.
+enum class SinCosLowering {
+  /// math.cos and math.sin: every consumer of the portable form (IREE
+  /// included) lowers them.
+  Separate,
+  /// Arithmetic only (the CPU lowering): Cody-Waite reduction by pi/2 with
+  /// a three-word pi/2 and FMAs (|r| <= pi/4, r accurate to an ulp for
+  /// angles below 2^24), minimax polynomials of sin and cos on r, and the
+  /// quadrant's swap and signs as selects -- vector code with no libm call,
+  /// within 2 f32 ulps of cos/sin of the angle (python/tests checks it
+  /// against float64 over 10^5 angles up to 1.6e5 rad).
+  Polynomial,
+};
+
 std::pair<Value, Value> buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
                                           Value invFreq,
                                           AnglePrecision precision,
                                           double attentionScaling,
-                                          bool combinedSinCos);
+                                          SinCosLowering lowering);
 
 } // namespace mlir::mrope
 
