@@ -27,7 +27,13 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -35,7 +41,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +85,15 @@ static llvm::cl::opt<int64_t> vectorBits(
     "vector-bits", llvm::cl::init(0),
     llvm::cl::desc("Vector width of the row rotation (256: AVX2, 512: "
                    "AVX-512; 0: the host's widest, -1: a whole row at once)"),
+    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<std::string> torchPython(
+    "torch-python", llvm::cl::init(""),
+    llvm::cl::desc("Python with torch for the PyTorch eager peer (default: "
+                   "$MROPE_TORCH_PYTHON, else python3; 'none' skips it)"),
+    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<std::string> torchPeerScript(
+    "torch-peer-script", llvm::cl::init(MROPE_TORCH_PEER_SCRIPT),
+    llvm::cl::desc("The PyTorch eager peer (tools/mrope-bench/torch_peer.py)"),
     llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> asyncRuntimeLib(
     "async-runtime-lib",
@@ -222,6 +239,120 @@ void probe(std::vector<uint16_t> &q, std::vector<uint16_t> &k,
     t.join();
 }
 
+/// The Python that runs the torch peer, or "" when torch cannot be imported.
+std::string findTorchPython() {
+  std::string python = torchPython;
+  if (python.empty())
+    if (const char *env = std::getenv("MROPE_TORCH_PYTHON"))
+      python = env;
+  if (python.empty())
+    python = "python3";
+  if (python == "none")
+    return "";
+  auto path = llvm::sys::findProgramByName(python);
+  if (!path)
+    return "";
+  llvm::StringRef args[] = {*path, "-c", "import torch, numpy"};
+  std::optional<llvm::StringRef> quiet[] = {std::nullopt, llvm::StringRef(""),
+                                            llvm::StringRef("")};
+  if (llvm::sys::ExecuteAndWait(*path, args, std::nullopt, quiet) != 0)
+    return "";
+  return *path;
+}
+
+struct TorchResult {
+  double ms = 0, minMs = 0, maxMs = 0;
+  double maxErr = 0;
+};
+
+template <typename T>
+bool writeRaw(const std::string &path, const std::vector<T> &v) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return false;
+  os.write(reinterpret_cast<const char *>(v.data()), v.size() * sizeof(T));
+  return !os.has_error();
+}
+
+/// Runs the Hugging Face formulas in PyTorch eager on q0/k0 and compares the
+/// rotated result with ours (`q`, `k`: one rotation of q0/k0).
+std::optional<TorchResult>
+runTorchPeer(const std::string &python, llvm::StringRef allocation,
+             int64_t tokens, const std::vector<uint16_t> &q0,
+             const std::vector<uint16_t> &k0, const std::vector<int64_t> &pos,
+             const std::vector<uint16_t> &q, const std::vector<uint16_t> &k,
+             std::string &error) {
+  llvm::SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("mrope-bench-torch", dir)) {
+    error = "cannot create a temporary directory";
+    return std::nullopt;
+  }
+  auto file = [&](llvm::StringRef name) {
+    llvm::SmallString<128> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  };
+  auto cleanup = llvm::make_scope_exit([&] {
+    for (const char *name :
+         {"q.bin", "k.bin", "pos.bin", "q_out.bin", "k_out.bin", "out.json"})
+      llvm::sys::fs::remove(file(name));
+    llvm::sys::fs::remove(dir);
+  });
+  if (!writeRaw(file("q.bin"), q0) || !writeRaw(file("k.bin"), k0) ||
+      !writeRaw(file("pos.bin"), pos)) {
+    error = "cannot write the peer's inputs";
+    return std::nullopt;
+  }
+  std::string tokensText = std::to_string(tokens),
+              repsText = std::to_string(repetitions.getValue());
+  llvm::StringRef args[] = {python,     torchPeerScript, dir,
+                            tokensText, allocation,      repsText};
+  std::string out = file("out.json");
+  std::optional<llvm::StringRef> redirects[] = {
+      std::nullopt, llvm::StringRef(out), std::nullopt};
+  if (llvm::sys::ExecuteAndWait(python, args, std::nullopt, redirects) != 0) {
+    error = "torch_peer.py failed";
+    return std::nullopt;
+  }
+  auto text = llvm::MemoryBuffer::getFile(out);
+  auto qOut = llvm::MemoryBuffer::getFile(file("q_out.bin"));
+  auto kOut = llvm::MemoryBuffer::getFile(file("k_out.bin"));
+  if (!text || !qOut || !kOut || (*qOut)->getBufferSize() != q.size() * 2 ||
+      (*kOut)->getBufferSize() != k.size() * 2) {
+    error = "torch_peer.py wrote no or malformed outputs";
+    return std::nullopt;
+  }
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*text)->getBuffer());
+  const llvm::json::Object *object = json ? json->getAsObject() : nullptr;
+  if (!object || !object->getNumber("torch_ms")) {
+    if (!json)
+      llvm::consumeError(json.takeError());
+    error = "torch_peer.py printed no timing";
+    return std::nullopt;
+  }
+  TorchResult result;
+  result.ms = *object->getNumber("torch_ms");
+  result.minMs = object->getNumber("min_ms").value_or(result.ms);
+  result.maxMs = object->getNumber("max_ms").value_or(result.ms);
+  auto compare = [&](const llvm::MemoryBuffer &buffer,
+                     const std::vector<uint16_t> &ours) {
+    const auto *theirs =
+        reinterpret_cast<const uint16_t *>(buffer.getBufferStart());
+    for (size_t i = 0; i < ours.size(); ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, theirs + i, sizeof(bits));
+      result.maxErr = std::max(result.maxErr,
+                               static_cast<double>(std::fabs(
+                                   bf16ToFloat(ours[i]) - bf16ToFloat(bits))));
+    }
+  };
+  compare(**qOut, q);
+  compare(**kOut, k);
+  return result;
+}
+
 std::string moduleText(int64_t tokens, const std::string &alloc) {
   std::string T = std::to_string(tokens);
   std::string qType = "tensor<" + T + "x32x128xbf16>";
@@ -291,11 +422,16 @@ int main(int argc, char **argv) {
   const unsigned threads =
       useThreads ? std::max(1u, std::thread::hardware_concurrency()) : 1u;
 
-  if (!emitJson)
-    llvm::outs() << llvm::format("%-24s %6s %22s %22s %22s %9s %9s %10s\n",
-                                 "allocation", "T", "ours ms (min-max)",
-                                 "naive ms (min-max)", "probe ms (min-max)",
-                                 "probe/us", "naive/us", "max err");
+  const std::string torchPy = findTorchPython();
+  if (!emitJson) {
+    if (torchPy.empty())
+      llvm::outs() << "torch: not available (no Python with torch; "
+                      "--torch-python or $MROPE_TORCH_PYTHON)\n";
+    llvm::outs() << llvm::format(
+        "%-24s %6s %22s %22s %22s %22s %9s %9s %9s %10s\n", "allocation", "T",
+        "ours ms (min-max)", "naive ms (min-max)", "probe ms (min-max)",
+        "torch ms (min-max)", "probe/us", "naive/us", "torch/us", "max err");
+  }
   std::vector<std::string> json;
   // Engines stay alive to the end: destroying one runs the async runtime's
   // __mlir_execution_engine_destroy, which tears down the process-wide
@@ -394,6 +530,20 @@ int main(int argc, char **argv) {
         err = std::max(err, static_cast<double>(std::fabs(bf16ToFloat(k[i]) -
                                                           bf16ToFloat(kn[i]))));
       bool ok = err <= 6.0 / 256.0;
+      // The PyTorch eager peer on the same inputs: the reference formulas,
+      // so ours must agree to within a bf16 ulp or two (cos/sin differ by an
+      // f32 ulp here and there: Sleef vs our polynomial).
+      std::optional<TorchResult> torch;
+      if (!torchPy.empty()) {
+        std::string error;
+        torch =
+            runTorchPeer(torchPy, llvm::StringRef(alloc.name).split(' ').first,
+                         tokens, q0, k0, pos, q, k, error);
+        if (!torch)
+          llvm::errs() << "torch peer: " << error << "\n";
+        else
+          ok = ok && torch->maxErr <= 1.0 / 64.0;
+      }
       allOk = allOk && ok;
 
       Timing ours = measure([&] { rotateFn(&qd, &kd, &pd); }, repetitions);
@@ -414,23 +564,36 @@ int main(int argc, char **argv) {
             "{{\"allocation\": \"{0}\", \"tokens\": {1}, \"ours_ms\": {2}, "
             "\"ours_min_ms\": {3}, \"ours_max_ms\": {4}, "
             "\"bandwidth_probe_ms\": {5}, \"naive_ms\": {6}, \"torch_ms\": "
-            "null, "
+            "{13}, "
             "\"ratio_vs_probe\": {7}, \"speedup_vs_naive\": {8}, "
+            "\"speedup_vs_torch\": {14}, "
             "\"ours_gb_per_s\": {9}, \"max_abs_err_vs_naive\": {10}, "
+            "\"max_abs_err_vs_torch\": {15}, "
             "\"check\": \"{11}\", \"threads\": {12}}",
             alloc.name, tokens, ours.median, ours.min, ours.max, floor.median,
             naive.median, ratio, naiveRatio, bytes / ours.median / 1e6, err,
-            ok ? "pass" : "FAIL", threads));
+            ok ? "pass" : "FAIL", threads,
+            torch ? std::to_string(torch->ms) : "null",
+            torch ? std::to_string(torch->ms / ours.median) : "null",
+            torch ? std::to_string(torch->maxErr) : "null"));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f3} ({1:f3}-{2:f3})", t.median, t.min, t.max)
               .str();
         };
+        std::string torchRange = "-", torchRatio = "-";
+        if (torch) {
+          torchRange = llvm::formatv("{0:f3} ({1:f3}-{2:f3})", torch->ms,
+                                     torch->minMs, torch->maxMs)
+                           .str();
+          torchRatio = llvm::formatv("{0:f1}", torch->ms / ours.median).str();
+        }
         llvm::outs() << llvm::format(
-            "%-24s %6lld %22s %22s %22s %9.2f %9.2f %10.2e %s\n",
+            "%-24s %6lld %22s %22s %22s %22s %9.2f %9.2f %9s %10.2e %s\n",
             alloc.name.c_str(), static_cast<long long>(tokens),
             range(ours).c_str(), range(naive).c_str(), range(floor).c_str(),
-            ratio, naiveRatio, err, ok ? "ok" : "MISMATCH");
+            torchRange.c_str(), ratio, naiveRatio, torchRatio.c_str(),
+            std::max(err, torch ? torch->maxErr : 0.0), ok ? "ok" : "MISMATCH");
       }
     }
   }
@@ -442,7 +605,9 @@ int main(int argc, char **argv) {
   } else {
     llvm::outs() << "probe/us = bandwidth-probe time / ours (1.0 = at the "
                     "in-place read-modify-write floor); naive/us = naive "
-                    "loop time / ours (naive: single thread). Threads for ours "
+                    "loop time / ours (naive: single thread); torch/us = "
+                    "PyTorch eager (Hugging Face formulas, its own threads) / "
+                    "ours; max err: vs naive and torch. Threads for ours "
                     "and the probe (T >= 1024): "
                  << threads << "\n";
   }
