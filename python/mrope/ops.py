@@ -185,10 +185,14 @@ def attention_scaling(config: RopeConfig) -> float:
 
 _LAYOUTS = {"bhsd": 4, "bshd": 4, "thd": 3}
 
+# apply_rotary uses all cores from this many tokens on: the pipeline's tasks
+# are at least 1024 tokens, so smaller inputs would run on one core anyway.
+THREADS_MIN_TOKENS = 2048
+
 
 def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
                  inverse: bool = False, angles: str = "reference",
-                 seq_len: Optional[int] = None, threads: bool = False) -> Tuple:
+                 seq_len: Optional[int] = None, threads: Optional[bool] = None) -> Tuple:
     """Rotates q and k by their multimodal positions; returns new arrays.
 
     ``layout`` is ``bhsd`` (``[B, H, S, D]``), ``bshd`` or packed ``thd``
@@ -197,7 +201,9 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     ml_dtypes); angles are f32. ``inverse`` rotates by the negated angle (the
     backward pass). Dynamic NTK and LongRoPE use ``seq_len``, by default the
     largest position + 1 as Hugging Face does. ``angles = "exact"`` reduces
-    angles exactly (long contexts); ``threads`` uses all cores."""
+    angles exactly (long contexts). ``threads``: run the loop over tokens on
+    all cores (MLIR async runtime); by default only for inputs of at least
+    ``THREADS_MIN_TOKENS`` tokens, where each core gets whole tasks."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
     if angles not in ("reference", "exact"):
@@ -245,6 +251,8 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
         if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
             raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
         args.append(np.array([seq_len], np.int64))
+    if threads is None:
+        threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS
     source = ir.rotary_function(config, layout, qa.shape, ka.shape, positions.shape, element,
                                 inverse, angles, attention_scaling(config), runtime_length)
     q_out, k_out = runtime.carrier_array(qa), runtime.carrier_array(ka)

@@ -214,8 +214,10 @@ def test_threads_give_the_same_bits():
     tokens = 4096
     q, k = random_qk(rng, (tokens, 4, 128), (tokens, 2, 128))
     positions = rng.integers(0, 100000, (3, tokens))
-    single = mrope.apply_rotary(config, q, k, positions, layout="thd")
+    single = mrope.apply_rotary(config, q, k, positions, layout="thd", threads=False)
     threaded = mrope.apply_rotary(config, q, k, positions, layout="thd", threads=True)
+    by_default = mrope.apply_rotary(config, q, k, positions, layout="thd")  # 4096 tokens
+    np.testing.assert_array_equal(by_default[0], threaded[0])
     np.testing.assert_array_equal(single[0], threaded[0])
     np.testing.assert_array_equal(single[1], threaded[1])
 
