@@ -144,3 +144,24 @@ def rotary_function(config: RopeConfig, layout: str, q_shape: Sequence[int],
     fn.store("%qr", "q_m", q_shape, element)
     fn.store("%kr", "k_m", k_shape, element)
     return fn.text()
+
+
+def cos_sin_function(config: RopeConfig, position_shape: Sequence[int],
+                     table_shape: Sequence[int], element: str,
+                     attention_scaling: float, runtime_length: bool) -> str:
+    """``@cos_sin(positions, [seq_len], cos_out, sin_out)``: the Hugging Face
+    cos/sin tables ``[B, S, D]`` (``[B, KV, S, D]`` for MHRoPE)."""
+    fn = _Function("cos_sin")
+    p, p_t = fn.input("positions", position_shape, config.position_type)
+    length = _read_length(fn) if runtime_length else None
+    fn.output("cos", table_shape, element)
+    fn.output("sin", table_shape, element)
+    fn.lines.append(inv_freq_line(config, length))
+    f_t = tensor_type([config.rotary_dim // 2], "f32")
+    t_t = tensor_type(table_shape, element)
+    fn.lines.append(f"%c, %s = mrope.cos_sin {p}, %f rotary "
+                    f"{config.rotary_attr('reference', attention_scaling)} : {p_t}, {f_t} -> "
+                    f"{t_t}, {t_t}")
+    fn.store("%c", "cos_out", table_shape, element)
+    fn.store("%s", "sin_out", table_shape, element)
+    return fn.text()

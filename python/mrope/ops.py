@@ -183,6 +183,41 @@ def attention_scaling(config: RopeConfig) -> float:
     return runtime.attention_scaling(config.scaling) if config.scaling else 1.0
 
 
+def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None,
+            seq_len: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The Hugging Face cos/sin tables (f32) for positions ``[3, B, S]``:
+    ``[B, S, rotary_dim]`` after the allocation, or ``[B, KV, S, rotary_dim]``
+    for head-partitioned (MHRoPE) allocations (``num_kv_heads``, default the
+    config's). For attention kernels of your own."""
+    positions = _to_numpy(position_ids, "position_ids")
+    if positions.ndim != 3 or positions.shape[0] != 3:
+        raise InputError(f"position_ids: must be [3, B, S], got shape {positions.shape}")
+    kind = "f" if config.float_positions else "iu"
+    if positions.dtype.kind not in kind:
+        raise InputError(f"position_ids: must be {'numbers' if config.float_positions else 'integers'}"
+                         f", got {positions.dtype}")
+    positions = np.ascontiguousarray(
+        positions, dtype=np.float32 if config.float_positions else np.int64).copy()
+    batch, length = positions.shape[1:]
+    table = [batch, length, config.rotary_dim]
+    if "head_partitioned" in config.allocation:
+        kv = num_kv_heads or config.num_kv_heads
+        if not kv:
+            raise InputError("num_kv_heads: head-partitioned allocations need it")
+        table = [batch, kv, length, config.rotary_dim]
+    args = []
+    runtime_length = _needs_length(config)
+    if runtime_length:
+        if seq_len is None:
+            seq_len = int(np.max(positions)) + 1 if positions.size else 1
+        args.append(np.array([seq_len], np.int64))
+    source = ir.cos_sin_function(config, positions.shape, table, "f32",
+                                 attention_scaling(config), runtime_length)
+    cos, sin = np.zeros(table, np.float32), np.zeros(table, np.float32)
+    runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
+    return cos, sin
+
+
 _LAYOUTS = {"bhsd": 4, "bshd": 4, "thd": 3}
 
 # apply_rotary uses all cores from this many tokens on: the pipeline's tasks

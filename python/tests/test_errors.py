@@ -138,3 +138,13 @@ def test_compile_and_call_errors():
     module.call("f", out)
     # 4 pairs: D = 8, inv_freq[j] = 1e4^(-2j/8).
     np.testing.assert_allclose(out, [1.0, 0.1, 0.01, 0.001], rtol=1e-6)
+
+
+def test_cos_sin_errors():
+    with pytest.raises(mrope.InputError, match=r"position_ids: must be \[3, B, S\]"):
+        mrope.cos_sin(CONFIG, np.zeros((3, 8), np.int64))
+    with pytest.raises(mrope.InputError, match="position_ids: must be integers"):
+        mrope.cos_sin(CONFIG, np.zeros((3, 1, 8), np.float32))
+    mhrope = mrope.paper("mhrope", dim=16, mrope_section=[1, 1, 1])
+    with pytest.raises(mrope.InputError, match="num_kv_heads"):
+        mrope.cos_sin(mhrope, np.zeros((3, 1, 8), np.int64))

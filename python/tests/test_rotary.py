@@ -45,6 +45,10 @@ def test_golden_rotary(file, n, case):
     for got in (mrope.inv_freq(config), reference.default_inv_freq(case["head_dim"],
                                                                    case["rope_theta"])):
         assert np.abs(got.view(np.int32) - inv_freq.view(np.int32)).max() <= 1
+    # The cos/sin tables in the Hugging Face layout.
+    cos, sin = mrope.cos_sin(config, positions, num_kv_heads=k.shape[1])
+    np.testing.assert_allclose(cos, case["cos"], rtol=0, atol=ROTARY_TOLERANCE)
+    np.testing.assert_allclose(sin, case["sin"], rtol=0, atol=ROTARY_TOLERANCE)
     # The inverse rotation restores q and k.
     q_back, k_back = mrope.apply_rotary(config, q_rot, k_rot, positions, inverse=True)
     np.testing.assert_allclose(q_back, q, rtol=0, atol=ROTARY_TOLERANCE)
