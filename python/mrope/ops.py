@@ -168,11 +168,10 @@ def inv_freq(config: RopeConfig, seq_len: Optional[int] = None) -> np.ndarray:
     :func:`apply_rotary` instead follows the model's runtime update, which
     passes ``seq_len`` as a tensor: dynamic NTK then forms the rescaled base
     in float32, a few ulps from this double-precision value."""
-    if seq_len is not None and not _needs_length(config):
-        seq_len = None
-    if seq_len is not None and (isinstance(seq_len, bool) or
-                                not isinstance(seq_len, (int, np.integer)) or seq_len < 1):
-        raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
+    if seq_len is not None:
+        seq_len = _checked_seq_len(seq_len)
+        if not _needs_length(config):
+            seq_len = None  # only dynamic NTK and LongRoPE read it
     out = np.zeros((config.rotary_dim // 2,), np.float32)
     runtime.compile(ir.inv_freq_function(config, seq_len)).call("inv_freq", out)
     return out
@@ -183,21 +182,49 @@ def attention_scaling(config: RopeConfig) -> float:
     return runtime.attention_scaling(config.scaling) if config.scaling else 1.0
 
 
+def _positions_array(config: RopeConfig, position_ids, shape=None) -> np.ndarray:
+    """position_ids as the contiguous i64 (f32 for fractional designs) array
+    the compiled code reads; ``shape`` is the expected one ([3, B, S] when
+    None)."""
+    positions = _to_numpy(position_ids, "position_ids")
+    if shape is not None and positions.shape != tuple(shape):
+        raise InputError(f"position_ids: expected shape {tuple(shape)}, got {positions.shape}")
+    if shape is None and (positions.ndim != 3 or positions.shape[0] != 3):
+        raise InputError(f"position_ids: must be [3, B, S], got shape {positions.shape}")
+    if config.float_positions:
+        if positions.dtype.kind not in "iuf":
+            raise InputError(f"position_ids: must be numbers, got {positions.dtype}")
+        return np.ascontiguousarray(positions, dtype=np.float32).copy()
+    if positions.dtype.kind not in "iu":
+        raise InputError(f"position_ids: must be integers for design {config.design}, "
+                         f"got {positions.dtype}")
+    return np.ascontiguousarray(positions, dtype=np.int64).copy()
+
+
+def _checked_seq_len(seq_len):
+    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+        raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
+    return int(seq_len)
+
+
+def _runtime_length(config: RopeConfig, positions: np.ndarray, seq_len):
+    """The seq_len argument of a compiled rotary, as a list of arrays (empty
+    when the scaling does not read it): by default the largest position + 1
+    over all axes, as Hugging Face's dynamic update computes it."""
+    if not _needs_length(config):
+        return []
+    if seq_len is None:
+        seq_len = int(np.max(positions)) + 1 if positions.size else 1
+    return [np.array([_checked_seq_len(seq_len)], np.int64)]
+
+
 def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None,
             seq_len: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """The Hugging Face cos/sin tables (f32) for positions ``[3, B, S]``:
     ``[B, S, rotary_dim]`` after the allocation, or ``[B, KV, S, rotary_dim]``
     for head-partitioned (MHRoPE) allocations (``num_kv_heads``, default the
     config's). For attention kernels of your own."""
-    positions = _to_numpy(position_ids, "position_ids")
-    if positions.ndim != 3 or positions.shape[0] != 3:
-        raise InputError(f"position_ids: must be [3, B, S], got shape {positions.shape}")
-    kind = "f" if config.float_positions else "iu"
-    if positions.dtype.kind not in kind:
-        raise InputError(f"position_ids: must be {'numbers' if config.float_positions else 'integers'}"
-                         f", got {positions.dtype}")
-    positions = np.ascontiguousarray(
-        positions, dtype=np.float32 if config.float_positions else np.int64).copy()
+    positions = _positions_array(config, position_ids)
     batch, length = positions.shape[1:]
     table = [batch, length, config.rotary_dim]
     if "head_partitioned" in config.allocation:
@@ -205,14 +232,9 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
         if not kv:
             raise InputError("num_kv_heads: head-partitioned allocations need it")
         table = [batch, kv, length, config.rotary_dim]
-    args = []
-    runtime_length = _needs_length(config)
-    if runtime_length:
-        if seq_len is None:
-            seq_len = int(np.max(positions)) + 1 if positions.size else 1
-        args.append(np.array([seq_len], np.int64))
+    args = _runtime_length(config, positions, seq_len)
     source = ir.cos_sin_function(config, positions.shape, table, "f32",
-                                 attention_scaling(config), runtime_length)
+                                 attention_scaling(config), bool(args))
     cos, sin = np.zeros(table, np.float32), np.zeros(table, np.float32)
     runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
     return cos, sin
@@ -264,32 +286,12 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     if qa.shape[head_axis] % ka.shape[head_axis]:
         raise InputError(f"q heads ({qa.shape[head_axis]}) must be a multiple of k heads "
                          f"({ka.shape[head_axis]})")
-    positions = _to_numpy(position_ids, "position_ids")
-    if positions.shape != (3,) + q_tokens:
-        raise InputError(f"position_ids: expected shape {(3,) + q_tokens} for layout "
-                         f"{layout}, got {positions.shape}")
-    if config.float_positions:
-        if positions.dtype.kind not in "iuf":
-            raise InputError(f"position_ids: must be numbers, got {positions.dtype}")
-        positions = np.ascontiguousarray(positions, dtype=np.float32).copy()
-    else:
-        if positions.dtype.kind not in "iu":
-            raise InputError(f"position_ids: must be integers for design {config.design}, "
-                             f"got {positions.dtype}")
-        positions = np.ascontiguousarray(positions, dtype=np.int64).copy()
-
-    args = []
-    runtime_length = _needs_length(config)
-    if runtime_length:
-        if seq_len is None:
-            seq_len = int(np.max(positions)) + 1 if positions.size else 1
-        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
-            raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
-        args.append(np.array([seq_len], np.int64))
+    positions = _positions_array(config, position_ids, (3,) + q_tokens)
+    args = _runtime_length(config, positions, seq_len)
     if threads is None:
         threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS
     source = ir.rotary_function(config, layout, qa.shape, ka.shape, positions.shape, element,
-                                inverse, angles, attention_scaling(config), runtime_length)
+                                inverse, angles, attention_scaling(config), bool(args))
     q_out, k_out = runtime.carrier_array(qa), runtime.carrier_array(ka)
     runtime.compile(source, threads).call("rotary", q_out, k_out, positions, *args)
     return (_like(runtime.as_dtype(q_out, qa.dtype), q),

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from . import _build_config
-from .errors import CompileError, InputError
+from .errors import CompileError, ConfigError, InputError
 
 try:
     from . import _mrope
@@ -99,7 +99,6 @@ def attention_scaling(scaling: str) -> float:
     try:
         return _extension().attention_scaling(scaling)
     except ValueError as e:
-        from .errors import ConfigError
         raise ConfigError(str(e)) from None
 
 

@@ -62,12 +62,12 @@ constexpr float kTwoPi2 = -0x1.777a5cp-23f; // -1.74845553e-07
 constexpr float kTwoPi3 = -0x1.ee59dap-48f; // -6.86049804e-15
 constexpr float kInvTwoPi = 0x1.45f306p-3f; // 0.159154937
 
-// pi/2 = kPiOver2_1 + kPiOver2_2 + kPiOver2_3 + O(3e-23), each the f32 nearest
-// the remainder; kTwoOverPi = f32(2 / pi).
-constexpr float kPiOver2_1 = 0x1.921fb6p+0f;   // 1.57079637
-constexpr float kPiOver2_2 = -0x1.777a5cp-25f; // -4.37113883e-08
-constexpr float kPiOver2_3 = -0x1.ee59dap-50f; // -1.71512451e-15
-constexpr float kTwoOverPi = 0x1.45f306p-1f;   // 0.636619747
+// pi/2 in three words: the words of 2*pi divided by 4 (exact); kTwoOverPi =
+// f32(2 / pi) = 4 * kInvTwoPi.
+constexpr float kPiOver2_1 = kTwoPi1 / 4;
+constexpr float kPiOver2_2 = kTwoPi2 / 4;
+constexpr float kPiOver2_3 = kTwoPi3 / 4;
+constexpr float kTwoOverPi = kInvTwoPi * 4;
 
 // Minimax polynomials on [-pi/4, pi/4] (the single-precision ones of the
 // Cephes library): sin r = r + r^3 S(r^2), cos r = 1 - r^2/2 + r^4 C(r^2).
