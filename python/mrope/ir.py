@@ -165,3 +165,40 @@ def cos_sin_function(config: RopeConfig, position_shape: Sequence[int],
     fn.store("%c", "cos_out", table_shape, element)
     fn.store("%s", "sin_out", table_shape, element)
     return fn.text()
+
+
+def tensor_entry_point(source: str, name: str, entry: str = "run") -> str:
+    """``source`` plus ``@entry``: a destination-passing wrapper of the
+    tensor function ``@name`` (static shapes), so that IR from other
+    frontends (Torch-MLIR, IREE inputs) can be compiled with
+    :func:`mrope.compile` and called on arrays: its arguments, then one
+    output array per result."""
+    import re
+
+    match = re.search(r"func\.func @%s\((.*?)\)\s*(?:->\s*(\(.*?\)|tensor<[^>]*>))?\s*"
+                      r"(?:attributes\s*\{[^}]*\}\s*)?\{" % re.escape(name), source, re.S)
+    if match is None:
+        raise ValueError(f"no function @{name} in the source")
+    arguments = re.findall(r"%[\w.$-]+\s*:\s*(tensor<[^>]*>|[^,]+)", match.group(1))
+    results = re.findall(r"tensor<[^>]*>|[^,()\s]+", match.group(2) or "")
+    for t in arguments + results:
+        if not t.startswith("tensor<") or "?" in t:
+            raise ValueError(f"@{name}: only statically shaped tensors are supported, got {t}")
+
+    def memref(t: str) -> str:
+        return "memref" + t[len("tensor"):]
+
+    params = ([f"%a{i}: {memref(t)}" for i, t in enumerate(arguments)] +
+              [f"%r{i}: {memref(t)}" for i, t in enumerate(results)])
+    lines = [f"%t{i} = bufferization.to_tensor %a{i} restrict : {memref(t)} to {t}"
+             for i, t in enumerate(arguments)]
+    call = (f"func.call @{name}({', '.join(f'%t{i}' for i in range(len(arguments)))}) : "
+            f"({', '.join(arguments)}) -> ({', '.join(results)})")
+    lines.append(f"%res:{len(results)} = {call}" if results else call)
+    lines += [f"bufferization.materialize_in_destination %res#{i} in writable %r{i} : "
+              f"({t}, {memref(t)}) -> ()" for i, t in enumerate(results)]
+    body = "".join(f"    {line}\n" for line in lines + ["return"])
+    wrapper = (f"  func.func @{entry}({', '.join(params)}) attributes "
+               f"{{llvm.emit_c_interface}} {{\n{body}  }}\n")
+    end = source.rindex("}")  # the module's closing brace
+    return source[:end] + wrapper + source[end:]

@@ -8,7 +8,8 @@ include "mlir/Pass/PassBase.td"
 def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   let summary = "Lower rotary ops to portable linalg-on-tensors";
   let description = [{
-    Lowers `mrope.apply`, `mrope.cos_sin` and `mrope.decode_positions` to
+    Lowers `mrope.apply`, `mrope.rotate`, `mrope.cos_sin` and
+    `mrope.decode_positions` to
     `linalg.generic`,
     `tensor` slicing and `arith`/`math` ops on tensors, and the runtime
     position construction `mrope.rope_index` to `scf` loops over tensors: the
@@ -47,6 +48,44 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     "::mlir::vector::VectorDialect",
     "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
     "::mlir::tensor::TensorDialect"
+  ];
+}
+
+def RaiseLinalgRotary : Pass<"mrope-raise-linalg-rotary", "func::FuncOp"> {
+  let summary = "Recognize Hugging Face rotary in linalg-on-tensors and raise it to mrope ops";
+  let description = [{
+    Finds tensors computed as `x * cos + rotate_half(x) * sin` (or with
+    GPT-J's `rotate_every_two`, partial rotary channels passed through) in
+    linalg-on-tensors IR such as Torch-MLIR imports of Hugging Face models,
+    and replaces them:
+
+    - when cos/sin are computed in the function from positions `[3, B, S]`
+      and `inv_freq` (`cos(pos * inv_freq)`, with the section split/cat or
+      the interleaving of the allocation, an optional attention scaling and
+      the rounding to the activation type): by `mrope.apply`, two rotated
+      tensors sharing positions and frequencies in one op (q and k);
+    - when cos/sin come from elsewhere (function arguments, a cache): by
+      `mrope.rotate` on those tables, with the allocation when the tables
+      are per-axis `[3, B, S, R]` rows selected per channel.
+
+    The recognition does not depend on how the frontend spelled the ops:
+    each element of a candidate is evaluated symbolically through views
+    (slices, concat, reshapes, transposes, broadcasts, insert_slice),
+    elementwise `linalg.generic` bodies (including index arithmetic and
+    selects, as Torch-MLIR emits for in-place assignment) and K=1 matmuls,
+    down to elements of tensors it does not look into. A candidate is raised
+    only if every element has the rotary form with one consistent layout,
+    pair layout, allocation and frequency per channel; so fused generics and
+    unfused chains are both recognized, and anything else is left unchanged.
+    Unfused producers that become dead are erased.
+  }];
+  let options = [
+    Option<"maxElements", "max-elements", "int64_t", /*default=*/"16777216",
+           "Candidates with more elements than this are not verified and "
+           "are left unchanged (with a remark)">
+  ];
+  let dependentDialects = [
+    "::mlir::mrope::MRopeDialect", "::mlir::tensor::TensorDialect"
   ];
 }
 

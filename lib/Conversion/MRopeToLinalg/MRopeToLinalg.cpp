@@ -723,6 +723,132 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
   }
 };
 
+/// `[.., R]` slices of `value` along its last dimension: channels `first`,
+/// `first + stride`, ... (`count` of them).
+Value sliceChannels(OpBuilder &b, Location loc, Value value, int64_t first,
+                    int64_t count, int64_t stride) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = sizesOf(b, loc, value);
+  SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+  offsets.back() = b.getIndexAttr(first);
+  sizes.back() = b.getIndexAttr(count);
+  strides.back() = b.getIndexAttr(stride);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = count;
+  return tensor::ExtractSliceOp::create(
+      b, loc, RankedTensorType::get(shape, type.getElementType()), value,
+      offsets, sizes, strides);
+}
+
+/// The `[B, S, R]` table that per-axis tables `[3, B, S, R]` mean under an
+/// allocation: each channel from the row of its pair's axis. The pair map is
+/// split into strided runs (AxisRuns), so this is a few slice copies with
+/// every axis fixed at compile time.
+Value selectAxisRows(OpBuilder &b, Location loc, Value tables,
+                     AllocationAttr alloc, PairLayout pairs) {
+  auto type = cast<RankedTensorType>(tables.getType());
+  int64_t rank = type.getRank();
+  int64_t numChannels = type.getShape().back();
+  int64_t numPairs = numChannels / 2;
+  SmallVector<OpFoldResult> rowSizes = sizesOf(b, loc, tables);
+  rowSizes.erase(rowSizes.begin());
+  Value result = emptyLike(b, loc, rowSizes, type.getElementType());
+  // Pair j's two channels: (j, j + R/2) for neox, (2j, 2j + 1) for gptj.
+  bool neox = pairs == PairLayout::NeoX;
+  for (const AxisRun &run : decomposeIntoRuns(alloc.getPairAxes(numPairs))) {
+    for (int64_t member = 0; member < 2; ++member) {
+      int64_t first =
+          neox ? run.start + member * numPairs : 2 * run.start + member;
+      int64_t stride = neox ? run.stride : 2 * run.stride;
+      SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes = sizesOf(b, loc, tables);
+      SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+      offsets[0] = b.getIndexAttr(static_cast<int64_t>(run.axis));
+      sizes[0] = b.getIndexAttr(1);
+      offsets.back() = b.getIndexAttr(first);
+      sizes.back() = b.getIndexAttr(run.count);
+      strides.back() = b.getIndexAttr(stride);
+      SmallVector<int64_t> shape(type.getShape().drop_front());
+      shape.back() = run.count;
+      auto rowType = RankedTensorType::get(shape, type.getElementType());
+      Value row = tensor::ExtractSliceOp::create(b, loc, rowType, tables,
+                                                 offsets, sizes, strides);
+      SmallVector<OpFoldResult> dOffsets(offsets.begin() + 1, offsets.end());
+      SmallVector<OpFoldResult> dSizes(sizes.begin() + 1, sizes.end());
+      SmallVector<OpFoldResult> dStrides(strides.begin() + 1, strides.end());
+      result = tensor::InsertSliceOp::create(b, loc, row, result, dOffsets,
+                                             dSizes, dStrides);
+    }
+  }
+  return result;
+}
+
+/// mrope.rotate: y1 = x1 c1 - x2 s1, y2 = x2 c2 + x1 s2 over the pairs, each
+/// op in the activation type (Hugging Face's x * cos + rotate_half(x) * sin
+/// bit for bit: x1 c1 + (-x2) s1 rounds as x1 c1 - x2 s1). Unlike mrope.apply
+/// the two channels of a pair may have different table entries.
+struct RotateOpLowering : OpRewritePattern<RotateOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(RotateOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    bool neox = op.getPairs() == PairLayout::NeoX;
+    Value cosTable = op.getCos(), sinTable = op.getSin();
+    if (std::optional<AllocationAttr> alloc = op.getAlloc()) {
+      cosTable = selectAxisRows(rewriter, loc, cosTable, *alloc, op.getPairs());
+      sinTable = selectAxisRows(rewriter, loc, sinTable, *alloc, op.getPairs());
+    }
+    int64_t numPairs = op.getRotaryDim() / 2;
+    int64_t second = neox ? numPairs : 1, stride = neox ? 1 : 2;
+    Value x = op.getX();
+    Value x1 = sliceChannels(rewriter, loc, x, 0, numPairs, stride);
+    Value x2 = sliceChannels(rewriter, loc, x, second, numPairs, stride);
+    Value c1 = sliceChannels(rewriter, loc, cosTable, 0, numPairs, stride);
+    Value c2 = sliceChannels(rewriter, loc, cosTable, second, numPairs, stride);
+    Value s1 = sliceChannels(rewriter, loc, sinTable, 0, numPairs, stride);
+    Value s2 = sliceChannels(rewriter, loc, sinTable, second, numPairs, stride);
+
+    ActivationLayout l = ActivationLayout::get(op.getLayout());
+    int64_t rank = l.rank;
+    SmallVector<AffineExpr> tableExprs;
+    if (!l.packed())
+      tableExprs.push_back(rewriter.getAffineDimExpr(l.batch));
+    tableExprs.push_back(rewriter.getAffineDimExpr(l.seq));
+    tableExprs.push_back(rewriter.getAffineDimExpr(rank - 1));
+    AffineMap id = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap table = AffineMap::get(rank, 0, tableExprs, op.getContext());
+    auto rotated = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{x1.getType(), x2.getType()},
+        ValueRange{x1, x2, c1, c2, s1, s2}, ValueRange{x1, x2},
+        ArrayRef<AffineMap>{id, id, table, table, table, table, id, id},
+        parallel(rank), [&](OpBuilder &b, Location nloc, ValueRange a) {
+          Value y1 = arith::SubFOp::create(
+              b, nloc, arith::MulFOp::create(b, nloc, a[0], a[2]),
+              arith::MulFOp::create(b, nloc, a[1], a[4]));
+          Value y2 = arith::AddFOp::create(
+              b, nloc, arith::MulFOp::create(b, nloc, a[1], a[3]),
+              arith::MulFOp::create(b, nloc, a[0], a[5]));
+          linalg::YieldOp::create(b, nloc, ValueRange{y1, y2});
+        });
+    auto insert = [&](Value part, Value into, int64_t first) -> Value {
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+      SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, part);
+      SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+      offsets.back() = rewriter.getIndexAttr(first);
+      strides.back() = rewriter.getIndexAttr(stride);
+      return tensor::InsertSliceOp::create(rewriter, loc, part, into, offsets,
+                                           sizes, strides);
+    };
+    Value result = insert(rotated.getResult(0), x, 0);
+    result = insert(rotated.getResult(1), result, second);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -948,8 +1074,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
 
 /// Why an op has no lowering yet, or empty if it has one.
 std::string unsupportedReason(Operation *op) {
-  if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp, SequenceLengthOp,
-          RopeIndexOp>(op))
+  if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp, RotateOp,
+          SequenceLengthOp, RopeIndexOp>(op))
     return {};
   if (isa<AttentionOp>(op))
     return "has no lowering to linalg yet";
@@ -978,7 +1104,7 @@ struct ConvertMRopeToLinalgPass
                            math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
-                        SequenceLengthOp>();
+                        RotateOp, SequenceLengthOp>();
     target.addIllegalOp<RopeIndexOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
@@ -1002,6 +1128,7 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns, bool vectorRows, int64_t vectorBits) {
   patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows, vectorBits);
   patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
-               SequenceLengthOpLowering>(patterns.getContext());
+               RotateOpLowering, SequenceLengthOpLowering>(
+      patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
 }

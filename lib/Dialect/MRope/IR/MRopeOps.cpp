@@ -75,6 +75,26 @@ static void printLayoutKeyword(OpAsmPrinter &printer, Operation *,
   printer << stringifyTensorLayout(layout.getValue());
 }
 
+/// `neox` or `gptj`, without the attribute's angle brackets.
+static ParseResult parsePairsKeyword(OpAsmParser &parser,
+                                     PairLayoutAttr &pairs) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<PairLayout> value = symbolizePairLayout(keyword);
+  if (!value)
+    return parser.emitError(loc)
+           << "unknown pair layout '" << keyword << "' (expected neox or gptj)";
+  pairs = PairLayoutAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printPairsKeyword(OpAsmPrinter &printer, Operation *,
+                              PairLayoutAttr pairs) {
+  printer << stringifyPairLayout(pairs.getValue());
+}
+
 #include "mrope/Dialect/MRope/IR/MRopeInterfaces.cpp.inc"
 
 #define GET_OP_CLASSES
@@ -616,6 +636,74 @@ LogicalResult ApplyOp::verify() {
                              layout, *q)))
     return failure();
   return verifyRotaryConfig(*this, getRotary(), *q, *k, getInvFreq().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// RotateOp
+//===----------------------------------------------------------------------===//
+
+int64_t RotateOp::getRotaryDim() {
+  return cast<RankedTensorType>(getCos().getType()).getShape().back();
+}
+
+LogicalResult RotateOp::verify() {
+  TensorLayout layout = getLayout();
+  FailureOr<ActivationDims> x =
+      getActivationDims(*this, "x", getX().getType(), layout);
+  if (failed(x))
+    return failure();
+  auto table = cast<RankedTensorType>(getCos().getType());
+  if (table.getElementType() != getElementTypeOrSelf(getX().getType()))
+    return emitOpError() << "cos/sin element type " << table.getElementType()
+                         << " must match the activation's "
+                         << getElementTypeOrSelf(getX().getType());
+  // Expected table dims, outermost first; the optional axis row comes first.
+  SmallVector<int64_t> expected;
+  std::string expectedText;
+  if (std::optional<AllocationAttr> alloc = getAlloc()) {
+    expected.push_back(3);
+    expectedText = "[3, ";
+  } else {
+    expectedText = "[";
+  }
+  if (layout == TensorLayout::THD) {
+    expected.append({x->seq, ShapedType::kDynamic});
+    expectedText += "T, R]";
+  } else {
+    expected.append({x->batch, x->seq, ShapedType::kDynamic});
+    expectedText += "B, S, R]";
+  }
+  if (table.getRank() != static_cast<int64_t>(expected.size()))
+    return emitOpError() << "cos/sin must be " << expectedText
+                         << " tables for layout "
+                         << stringifyTensorLayout(layout)
+                         << (getAlloc() ? " with an allocation" : "")
+                         << ", got " << table;
+  for (auto [i, want] : llvm::enumerate(expected))
+    if (mismatch(table.getDimSize(i), want))
+      return emitOpError() << "cos/sin dim " << i << " is "
+                           << dimStr(table.getDimSize(i)) << ", expected "
+                           << dimStr(want) << " (" << expectedText << ")";
+  int64_t rotaryDim = getRotaryDim();
+  if (ShapedType::isDynamic(rotaryDim) || rotaryDim <= 0 || rotaryDim % 2)
+    return emitOpError() << "the tables' channel count R must be static, "
+                            "positive and even, got "
+                         << dimStr(rotaryDim);
+  if (!ShapedType::isDynamic(x->headDim) && rotaryDim > x->headDim)
+    return emitOpError() << "the tables have " << rotaryDim
+                         << " channels, more than head_dim " << x->headDim;
+  if (std::optional<AllocationAttr> alloc = getAlloc()) {
+    if (alloc->isHeadPartitioned())
+      return emitOpError("head_partitioned allocations assign heads, not "
+                         "table rows; use per-head tables or mrope.apply");
+    auto emitError = [&] { return emitOpError(); };
+    if (failed(alloc->verifyPairCount(rotaryDim / 2, emitError)))
+      return failure();
+    if (llvm::is_contained(alloc->getPairAxes(rotaryDim / 2), Axis::NoPE))
+      return emitOpError("the allocation has NoPE pairs, which read no table "
+                         "row; give them cos = 1, sin = 0 in a table instead");
+  }
+  return success();
 }
 
 //===----------------------------------------------------------------------===//

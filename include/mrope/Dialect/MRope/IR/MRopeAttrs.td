@@ -58,6 +58,13 @@ def MRope_TensorLayoutAttr
   let assemblyFormat = "`<` $value `>`";
 }
 
+def MRope_PairLayoutAttr
+    : EnumAttr<MRope_Dialect, MRope_PairLayout, "pairs"> {
+  let summary = "which channels form a rotary pair: neox or gptj";
+  // Standalone: #mrope.pairs<neox>; ops print the bare keyword.
+  let assemblyFormat = "`<` $value `>`";
+}
+
 //===----------------------------------------------------------------------===//
 // Frequency allocation
 //===----------------------------------------------------------------------===//

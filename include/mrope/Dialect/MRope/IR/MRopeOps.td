@@ -309,6 +309,54 @@ def MRope_ApplyOp : MRope_Op<"apply", [Pure,
   let hasVerifier = 1;
 }
 
+def MRope_RotateOp : MRope_Op<"rotate", [Pure,
+    AllTypesMatch<["x", "result"]>, AllTypesMatch<["cos", "sin"]>]> {
+  let summary = "rotate one tensor by given cos/sin tables";
+  let description = [{
+    Hugging Face's `x * cos + rotate_half(x) * sin` (`neox` pairs) or
+    `x * cos + rotate_every_two(x) * sin` (`gptj`), with the cos/sin tables
+    given as operands, every operation in the activation type. This is what
+    code that computes its tables elsewhere (a model's rotary embedding
+    module, a cache of tables) means; `mrope.apply` is the form that owns
+    the angles. `-mrope-raise-linalg-rotary` produces it from imported
+    linalg when the tables are not computed in the same function.
+
+    The tables have R channels (R even, at most the head dim); channels past
+    R pass through (partial rotary). Without `alloc` they are `[B, S, R]`
+    (`[T, R]` for `thd`) and channel `c` of the result reads channel `c` of
+    the table. With `alloc` they are per-axis tables `[3, B, S, R]`
+    (`[3, T, R]`) and the pairs of channel `c` read the table row of its
+    pair's axis: Qwen2-VL's `apply_multimodal_rotary_pos_emb` section
+    split/cat, or Qwen3-VL's interleaving.
+
+    ```mlir
+    func.func @rotate(%q: tensor<1x32x33x128xbf16>, %cos: tensor<3x1x33x128xbf16>,
+                      %sin: tensor<3x1x33x128xbf16>) -> tensor<1x32x33x128xbf16> {
+      %0 = mrope.rotate %q, %cos, %sin layout bhsd pairs neox
+          alloc <contiguous, section = [16, 24, 24]>
+          : tensor<1x32x33x128xbf16>, tensor<3x1x33x128xbf16>
+      return %0 : tensor<1x32x33x128xbf16>
+    }
+    ```
+  }];
+  let arguments = (ins MRope_FloatActivation:$x, MRope_FloatActivation:$cos,
+                       MRope_FloatActivation:$sin,
+                       MRope_TensorLayoutAttr:$layout,
+                       MRope_PairLayoutAttr:$pairs,
+                       OptionalAttr<MRope_AllocationAttr>:$alloc);
+  let results = (outs MRope_FloatActivation:$result);
+  let assemblyFormat = [{
+    $x `,` $cos `,` $sin `layout` custom<LayoutKeyword>($layout)
+    `pairs` custom<PairsKeyword>($pairs) (`alloc` $alloc^)? attr-dict `:`
+    type($x) `,` type($cos)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// R, the number of rotated channels: the tables' last dimension.
+    int64_t getRotaryDim();
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Attention
 //===----------------------------------------------------------------------===//
