@@ -200,5 +200,7 @@ def tensor_entry_point(source: str, name: str, entry: str = "run") -> str:
     body = "".join(f"    {line}\n" for line in lines + ["return"])
     wrapper = (f"  func.func @{entry}({', '.join(params)}) attributes "
                f"{{llvm.emit_c_interface}} {{\n{body}  }}\n")
+    if not re.search(r"^\s*module\b", source, re.M):
+        return source + "\n" + wrapper  # top-level functions: an implicit module
     end = source.rindex("}")  # the module's closing brace
     return source[:end] + wrapper + source[end:]

@@ -29,10 +29,12 @@ CASES = [
 ]
 
 
-def raise_rotary(text):
+def raise_rotary(text, fuse=False):
+    """The raising pass (after upstream elementwise fusion with ``fuse``)."""
     if not os.path.exists(MROPE_OPT):
         pytest.skip(f"{MROPE_OPT} not built")
-    done = subprocess.run([MROPE_OPT, "--mrope-raise-linalg-rotary", "-"], input=text,
+    passes = ["--linalg-fuse-elementwise-ops"] if fuse else []
+    done = subprocess.run([MROPE_OPT, *passes, "--mrope-raise-linalg-rotary", "-"], input=text,
                           capture_output=True, text=True, check=True)
     return done.stdout
 
@@ -62,13 +64,14 @@ def selected_tables(cos3, sin3, allocation):
     return cos3[axes, ..., channels].transpose(1, 2, 0), sin3[axes, ..., channels].transpose(1, 2, 0)
 
 
+@pytest.mark.parametrize("fuse", [False, True], ids=["imported", "fused"])
 @pytest.mark.parametrize("element", ["f32", "bf16"])
 @pytest.mark.parametrize("stem,function,op,allocation", CASES)
-def test_raised_runs_and_matches(stem, function, op, allocation, element):
+def test_raised_runs_and_matches(stem, function, op, allocation, element, fuse):
     dtype = dtype_of(element)
     with open(os.path.join(INPUTS, f"{stem}_{element}.mlir")) as f:
         imported = f.read()
-    raised = raise_rotary(imported)
+    raised = raise_rotary(imported, fuse)
     # Every rotary computation became the mrope op; nothing of it is left.
     assert raised.count(op) == (1 if op == "mrope.apply" else 2)
     for leftover in ("linalg.generic", "math.cos", "tensor.concat"):
@@ -148,3 +151,31 @@ func.func @not_rotary(%q: tensor<1x2x4x8xf32>, %c: tensor<1x2x4x8xf32>, %s: tens
 """
     raised = raise_rotary(text)
     assert "mrope." not in raised and "linalg.generic" in raised
+
+
+def lit_functions():
+    """The raisable functions of the hand-written FileCheck test."""
+    path = os.path.join(ROOT, "test", "Conversion", "LinalgToMRope", "raise-rotary.mlir")
+    with open(path) as f:
+        chunks = f.read().split("// -----")
+    return [pytest.param(c, id=n) for c in chunks for n in ("gptj_bshd", "partial_thd")
+            if f"func.func @{n}(" in c]
+
+
+@pytest.mark.parametrize("chunk", lit_functions())
+def test_hand_written_spellings_run_bit_exact(chunk):
+    import re
+
+    name = re.search(r"func\.func @(\w+)\(", chunk).group(1)
+    raised = raise_rotary(chunk)
+    assert "mrope.rotate" in raised and "linalg.generic" not in raised
+    arguments = re.findall(r"%\w+: tensor<([0-9x]+)x(f32|bf16)>", chunk.split("{")[0])
+    dtype = dtype_of(arguments[0][1])
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal([int(d) for d in shape.split("x")]).astype(np.float32)
+              .astype(dtype) for shape, _ in arguments]
+    shapes = [arrays[0].shape]
+    (want,) = run(chunk, name, arrays, shapes, dtype)
+    (got,) = run(raised, name, arrays, shapes, dtype)
+    # The same operations in the same order: the same bits.
+    assert np.array_equal(got.astype(np.float32), want.astype(np.float32))

@@ -291,16 +291,26 @@ const Term *TermBuilder::compute(Value tensor, ArrayRef<int64_t> index) {
     return leaf(tensor, index);
   }
   if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
-    // Elementwise generics whose result map is a permutation: the loop point
-    // of an element is that permutation inverted.
+    // The loop point of an element: the result map inverted. Loops the
+    // result does not index must be single-iteration reductions (a fused
+    // K=1 matmul), which run at 0.
     unsigned result = cast<OpResult>(tensor).getResultNumber();
     AffineMap outMap =
         generic.getIndexingMapMatchingResult(cast<OpResult>(tensor));
-    if (generic.getNumReductionLoops() != 0 || !outMap.isPermutation())
+    if (!outMap.isProjectedPermutation())
       return leaf(tensor, index);
-    SmallVector<int64_t, 4> loop(outMap.getNumDims());
+    SmallVector<int64_t, 4> ranges = generic.getStaticLoopRanges();
+    SmallVector<int64_t, 4> loop(outMap.getNumDims(), -1);
     for (auto [i, expr] : llvm::enumerate(outMap.getResults()))
       loop[cast<AffineDimExpr>(expr).getPosition()] = index[i];
+    for (auto [d, iterator] : llvm::enumerate(generic.getIteratorTypesArray()))
+      if (loop[d] < 0) {
+        if (iterator != utils::IteratorType::reduction || ranges[d] != 1)
+          return leaf(tensor, index);
+        loop[d] = 0;
+      } else if (iterator != utils::IteratorType::parallel) {
+        return leaf(tensor, index);
+      }
     Operation *yield = generic.getBody()->getTerminator();
     return scalar(yield->getOperand(result), generic, loop);
   }
@@ -430,6 +440,14 @@ const Term *TermBuilder::scalar(Value v, linalg::GenericOp generic,
   if (allConstant && !t.operands.empty() && !isa<FloatType>(t.type))
     if (std::optional<int64_t> folded = foldInteger(op, ints))
       return intConstant(*folded);
+  // Accumulating into a zero (a single-iteration reduction) adds nothing
+  // but the sign of a zero sum; angles are never -0 (positions are integers
+  // or non-negative and inv_freq is positive).
+  if (isa<arith::AddFOp>(op))
+    for (int i = 0; i < 2; ++i)
+      if (t.operands[i]->kind == Term::Kind::Constant &&
+          t.operands[i]->f == 0.0)
+        return t.operands[1 - i];
   return make(std::move(t));
 }
 

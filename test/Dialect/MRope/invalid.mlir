@@ -495,3 +495,75 @@ func.func @f(%ids: tensor<2x10xi64>) {
   %p, %d, %n, %st = mrope.rope_index %ids design <mrope> : tensor<2x10xi64> -> tensor<3x2x10xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<3xi64>
   return
 }
+
+// -----
+
+func.func @rotate_table_type(%x: tensor<1x2x4x8xbf16>, %t: tensor<1x4x8xf32>) -> tensor<1x2x4x8xbf16> {
+  // expected-error @+1 {{cos/sin element type 'f32' must match the activation's 'bf16'}}
+  %0 = mrope.rotate %x, %t, %t layout bhsd pairs neox : tensor<1x2x4x8xbf16>, tensor<1x4x8xf32>
+  return %0 : tensor<1x2x4x8xbf16>
+}
+
+// -----
+
+func.func @rotate_table_rank(%x: tensor<1x2x4x8xf32>, %t: tensor<1x4x8xf32>) -> tensor<1x2x4x8xf32> {
+  // expected-error @+1 {{cos/sin must be [3, B, S, R] tables for layout bhsd with an allocation, got 'tensor<1x4x8xf32>'}}
+  %0 = mrope.rotate %x, %t, %t layout bhsd pairs neox alloc <contiguous, section = [2, 1, 1]> : tensor<1x2x4x8xf32>, tensor<1x4x8xf32>
+  return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @rotate_table_tokens(%x: tensor<1x4x2x8xf32>, %t: tensor<1x2x8xf32>) -> tensor<1x4x2x8xf32> {
+  // expected-error @+1 {{cos/sin dim 1 is 2, expected 4 ([B, S, R])}}
+  %0 = mrope.rotate %x, %t, %t layout bshd pairs neox : tensor<1x4x2x8xf32>, tensor<1x2x8xf32>
+  return %0 : tensor<1x4x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_odd_channels(%x: tensor<6x2x8xf32>, %t: tensor<6x5xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{the tables' channel count R must be static, positive and even, got 5}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs gptj : tensor<6x2x8xf32>, tensor<6x5xf32>
+  return %0 : tensor<6x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_too_many_channels(%x: tensor<6x2x8xf32>, %t: tensor<6x10xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{the tables have 10 channels, more than head_dim 8}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs neox : tensor<6x2x8xf32>, tensor<6x10xf32>
+  return %0 : tensor<6x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_head_partitioned(%x: tensor<6x2x8xf32>, %t: tensor<3x6x8xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{head_partitioned allocations assign heads, not table rows}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs neox alloc <head_partitioned, section = [1, 1, 0]> : tensor<6x2x8xf32>, tensor<3x6x8xf32>
+  return %0 : tensor<6x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_nope(%x: tensor<6x2x8xf32>, %t: tensor<3x6x8xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{the allocation has NoPE pairs}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs neox alloc <explicit, map = "TH-W"> : tensor<6x2x8xf32>, tensor<3x6x8xf32>
+  return %0 : tensor<6x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_section_sum(%x: tensor<6x2x8xf32>, %t: tensor<3x6x8xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{'contiguous' sections [2, 2, 2] sum to 6 pairs, but rotary_dim 8 has 4 pairs}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs neox alloc <contiguous, section = [2, 2, 2]> : tensor<6x2x8xf32>, tensor<3x6x8xf32>
+  return %0 : tensor<6x2x8xf32>
+}
+
+// -----
+
+func.func @rotate_pairs_keyword(%x: tensor<6x2x8xf32>, %t: tensor<6x8xf32>) -> tensor<6x2x8xf32> {
+  // expected-error @+1 {{unknown pair layout 'halves' (expected neox or gptj)}}
+  %0 = mrope.rotate %x, %t, %t layout thd pairs halves : tensor<6x2x8xf32>, tensor<6x8xf32>
+  return %0 : tensor<6x2x8xf32>
+}

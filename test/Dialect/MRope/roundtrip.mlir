@@ -100,3 +100,14 @@ func.func @attention(%q: tensor<1x32x33x128xbf16>, %k: tensor<1x8x33x128xbf16>, 
   %3 = mrope.attention %qt, %kt, %vt cu_seqlens(%cu : tensor<3xi32>) layout thd causal : tensor<50x8x64xf16>, tensor<50x2x64xf16>, tensor<50x2x32xf16> -> tensor<50x8x32xf16>
   return
 }
+
+// CHECK-LABEL: func.func @rotate_with_tables
+func.func @rotate_with_tables(%x: tensor<1x4x6x8xbf16>, %t: tensor<1x6x8xbf16>, %t3: tensor<3x1x6x8xbf16>, %p: tensor<6x2x8xf32>, %pt: tensor<6x4xf32>) -> (tensor<1x4x6x8xbf16>, tensor<1x4x6x8xbf16>, tensor<6x2x8xf32>) {
+  // CHECK: mrope.rotate %{{.*}}, %{{.*}}, %{{.*}} layout bhsd pairs neox : tensor<1x4x6x8xbf16>, tensor<1x6x8xbf16>
+  %0 = mrope.rotate %x, %t, %t layout bhsd pairs neox : tensor<1x4x6x8xbf16>, tensor<1x6x8xbf16>
+  // CHECK: mrope.rotate %{{.*}}, %{{.*}}, %{{.*}} layout bhsd pairs gptj alloc <interleaved, section = [2, 1, 1]> : tensor<1x4x6x8xbf16>, tensor<3x1x6x8xbf16>
+  %1 = mrope.rotate %x, %t3, %t3 layout bhsd pairs gptj alloc <interleaved, section = [2, 1, 1]> : tensor<1x4x6x8xbf16>, tensor<3x1x6x8xbf16>
+  // CHECK: mrope.rotate %{{.*}}, %{{.*}}, %{{.*}} layout thd pairs neox : tensor<6x2x8xf32>, tensor<6x4xf32>
+  %2 = mrope.rotate %p, %pt, %pt layout thd pairs neox : tensor<6x2x8xf32>, tensor<6x4xf32>
+  return %0, %1, %2 : tensor<1x4x6x8xbf16>, tensor<1x4x6x8xbf16>, tensor<6x2x8xf32>
+}
