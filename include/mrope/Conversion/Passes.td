@@ -69,7 +69,9 @@ def RaiseLinalgRotary : Pass<"mrope-raise-linalg-rotary", "func::FuncOp"> {
       are per-axis `[3, B, S, R]` rows selected per channel.
 
     The recognition does not depend on how the frontend spelled the ops:
-    each element of a candidate is evaluated symbolically through views
+    each channel of a candidate is evaluated symbolically (its batch, head
+    and token indices as affine expressions, so the cost does not depend on
+    the sizes) through views
     (slices, concat, reshapes, transposes, broadcasts, insert_slice),
     elementwise `linalg.generic` bodies (including index arithmetic and
     selects, as Torch-MLIR emits for in-place assignment) and K=1 matmuls,
@@ -79,11 +81,6 @@ def RaiseLinalgRotary : Pass<"mrope-raise-linalg-rotary", "func::FuncOp"> {
     unfused chains are both recognized, and anything else is left unchanged.
     Unfused producers that become dead are erased.
   }];
-  let options = [
-    Option<"maxElements", "max-elements", "int64_t", /*default=*/"16777216",
-           "Candidates with more elements than this are not verified and "
-           "are left unchanged (with a remark)">
-  ];
   let dependentDialects = [
     "::mlir::mrope::MRopeDialect", "::mlir::tensor::TensorDialect"
   ];

@@ -13,8 +13,9 @@
 //   out[..c] = x[..c] * cos[c] + (+-x[..partner(c)]) * sin[c]
 //
 // with one consistent pair layout, layout, allocation and frequency per
-// channel. The analysis is exact (no sampling), so its cost is bounded by
-// the `max-elements` option.
+// channel. Indices are affine expressions in the candidate's batch, head and
+// token dimensions with the channel constant, so each channel is evaluated
+// once: exact for every element, at a cost independent of the sizes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,8 +48,15 @@ namespace {
 // Symbolic element evaluation
 //===----------------------------------------------------------------------===//
 
-/// What one element of a tensor is: a constant, an element of a tensor the
-/// analysis does not look into (a leaf), or a scalar op applied to terms.
+/// An index into a tensor: one affine expression per dimension, over the
+/// candidate's non-channel dimensions (d0, d1, ...). The channel is always a
+/// constant, so a candidate is evaluated once per channel, whatever its
+/// batch, head and token counts.
+using Index = SmallVector<AffineExpr, 4>;
+
+/// What the elements of a tensor at a symbolic index are: a constant, an
+/// element of a tensor the analysis does not look into (a leaf), or a scalar
+/// op applied to terms.
 struct Term {
   enum class Kind { Constant, Element, Op };
   explicit Term(Kind kind) : kind(kind) {}
@@ -56,9 +64,9 @@ struct Term {
   // Constant: the value (floats in `f`, integers, indices and i1 in `i`).
   double f = 0;
   int64_t i = 0;
-  // Element: the tensor and the index into it.
+  // Element: the tensor and the index into it (empty for a scalar).
   Value tensor;
-  SmallVector<int64_t, 4> index;
+  Index index;
   // Op: the scalar op's name and result type, and its operand terms.
   StringRef name;
   Type type;
@@ -66,9 +74,6 @@ struct Term {
 
   bool isOp(StringRef opName) const {
     return kind == Kind::Op && name == opName;
-  }
-  bool isElementOf(Value v) const {
-    return kind == Kind::Element && tensor == v;
   }
 };
 
@@ -80,46 +85,48 @@ std::optional<ArrayRef<int64_t>> staticShape(Value v) {
   return type.getShape();
 }
 
-int64_t linearize(ArrayRef<int64_t> index, ArrayRef<int64_t> shape) {
-  int64_t linear = 0;
-  for (auto [i, size] : llvm::zip_equal(index, shape))
-    linear = linear * size + i;
-  return linear;
+bool allStatic(ArrayRef<int64_t> values) {
+  return llvm::none_of(values, ShapedType::isDynamic);
 }
 
-/// Builds the Term of elements. Tensor elements computed by ops it looks
-/// into are memoized, so a table shared by every head is evaluated once.
+std::optional<int64_t> constantOf(AffineExpr e) {
+  if (auto c = dyn_cast<AffineConstantExpr>(e))
+    return c.getValue();
+  return std::nullopt;
+}
+
+/// Builds terms. Index expressions are kept simple with the ranges of the
+/// candidate's dimensions (every index of valid IR is in bounds), which is
+/// what reshapes of unit dimensions need: (d2 * 8 + d3) with d2 in [0, 1)
+/// is d3, d3 mod 8 with d3 in [0, 8) is d3.
 class TermBuilder {
 public:
-  explicit TermBuilder(int64_t budget) : budget(budget) {}
+  TermBuilder(MLIRContext *ctx, ArrayRef<int64_t> dimSizes, int64_t budget)
+      : ctx(ctx), dimSizes(dimSizes), budget(budget) {}
 
   /// The term of `tensor[index]`, or null when the budget is exhausted.
-  const Term *element(Value tensor, SmallVector<int64_t, 4> index) {
+  const Term *element(Value tensor, Index index) {
     if (--budget < 0)
       return nullptr;
-    followViews(tensor, index);
-    std::optional<ArrayRef<int64_t>> shape = staticShape(tensor);
-    if (!shape)
+    if (!followViews(tensor, index))
       return leaf(tensor, index);
-    auto key =
-        std::make_pair(tensor.getAsOpaquePointer(), linearize(index, *shape));
-    if (auto it = memo.find(key); it != memo.end())
-      return it->second;
-    const Term *term = compute(tensor, index);
-    memo[key] = term;
-    return term;
+    return compute(tensor, index);
   }
 
+  /// `e` simplified with the dimension ranges.
+  AffineExpr tidy(AffineExpr e);
+
 private:
+  MLIRContext *ctx;
+  ArrayRef<int64_t> dimSizes;
   int64_t budget;
   std::deque<Term> arena;
-  llvm::DenseMap<std::pair<const void *, int64_t>, const Term *> memo;
 
   const Term *make(Term term) {
     arena.push_back(std::move(term));
     return &arena.back();
   }
-  const Term *leaf(Value tensor, ArrayRef<int64_t> index) {
+  const Term *leaf(Value tensor, ArrayRef<AffineExpr> index) {
     Term t(Term::Kind::Element);
     t.tensor = tensor;
     t.index.assign(index.begin(), index.end());
@@ -135,45 +142,100 @@ private:
     t.f = value;
     return make(std::move(t));
   }
-  const Term *constantOf(Attribute attr) {
+  const Term *constantTerm(Attribute attr) {
     if (auto f = dyn_cast<FloatAttr>(attr))
       return floatConstant(f.getValueAsDouble());
     if (auto i = dyn_cast<IntegerAttr>(attr))
       return intConstant(i.getValue().getSExtValue());
     if (auto splat = dyn_cast<SplatElementsAttr>(attr))
-      return constantOf(splat.getSplatValue<Attribute>());
+      return constantTerm(splat.getSplatValue<Attribute>());
     return nullptr;
   }
+  AffineExpr constant(int64_t v) { return getAffineConstantExpr(v, ctx); }
 
-  /// Moves (tensor, index) back through ops that only move data.
-  void followViews(Value &tensor, SmallVector<int64_t, 4> &index);
+  /// [lo, hi] of `e` over the dimension ranges, when known.
+  std::optional<std::pair<int64_t, int64_t>> bounds(AffineExpr e);
+  /// Moves (tensor, index) back through ops that only move data; false when
+  /// the index cannot be followed symbolically.
+  bool followViews(Value &tensor, Index &index);
   /// The term of an element of a tensor that is not a view.
-  const Term *compute(Value tensor, ArrayRef<int64_t> index);
+  const Term *compute(Value tensor, ArrayRef<AffineExpr> index);
   /// The term of scalar `v` in the body of `generic` at loop point `loop`.
   const Term *scalar(Value v, linalg::GenericOp generic,
-                     ArrayRef<int64_t> loop);
+                     ArrayRef<AffineExpr> loop);
 };
 
-bool allStatic(ArrayRef<int64_t> values) {
-  return llvm::none_of(values, ShapedType::isDynamic);
+std::optional<std::pair<int64_t, int64_t>> TermBuilder::bounds(AffineExpr e) {
+  if (auto c = dyn_cast<AffineConstantExpr>(e))
+    return std::make_pair(c.getValue(), c.getValue());
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return std::make_pair<int64_t, int64_t>(0, dimSizes[d.getPosition()] - 1);
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!bin)
+    return std::nullopt;
+  auto l = bounds(bin.getLHS()), r = bounds(bin.getRHS());
+  if (!l || !r)
+    return std::nullopt;
+  switch (e.getKind()) {
+  case AffineExprKind::Add:
+    return std::make_pair(l->first + r->first, l->second + r->second);
+  case AffineExprKind::Mul: {
+    int64_t c[] = {l->first * r->first, l->first * r->second,
+                   l->second * r->first, l->second * r->second};
+    return std::make_pair(*std::min_element(c, c + 4),
+                          *std::max_element(c, c + 4));
+  }
+  case AffineExprKind::FloorDiv:
+  case AffineExprKind::Mod:
+    if (r->first != r->second || r->first <= 0 || l->first < 0)
+      return std::nullopt;
+    if (e.getKind() == AffineExprKind::FloorDiv)
+      return std::make_pair(l->first / r->first, l->second / r->first);
+    return std::make_pair<int64_t, int64_t>(0, r->first - 1);
+  default:
+    return std::nullopt;
+  }
 }
 
-void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
+AffineExpr TermBuilder::tidy(AffineExpr e) {
+  auto bin = dyn_cast<AffineBinaryOpExpr>(e);
+  if (!bin)
+    return e;
+  AffineExpr lhs = tidy(bin.getLHS()), rhs = tidy(bin.getRHS());
+  switch (e.getKind()) {
+  case AffineExprKind::Add:
+    return lhs + rhs;
+  case AffineExprKind::Mul:
+    return lhs * rhs;
+  case AffineExprKind::FloorDiv:
+  case AffineExprKind::Mod: {
+    std::optional<int64_t> k = constantOf(rhs);
+    auto range = bounds(lhs);
+    if (k && *k > 0 && range && range->first >= 0 && range->second < *k)
+      return e.getKind() == AffineExprKind::Mod ? lhs : constant(0);
+    return e.getKind() == AffineExprKind::Mod ? lhs % rhs : lhs.floorDiv(rhs);
+  }
+  default:
+    return e;
+  }
+}
+
+bool TermBuilder::followViews(Value &tensor, Index &index) {
   while (Operation *op = tensor.getDefiningOp()) {
     if (!staticShape(tensor))
-      return;
+      return false;
     if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
       if (!allStatic(slice.getStaticOffsets()) ||
           !allStatic(slice.getStaticStrides()))
-        return;
+        return false;
       llvm::SmallBitVector dropped = slice.getDroppedDims();
-      SmallVector<int64_t, 4> source;
+      Index source;
       unsigned k = 0;
       for (auto [d, offset] : llvm::enumerate(slice.getStaticOffsets()))
         source.push_back(dropped.test(d)
-                             ? offset
-                             : offset +
-                                   slice.getStaticStrides()[d] * index[k++]);
+                             ? constant(offset)
+                             : tidy(constant(offset) +
+                                    index[k++] * slice.getStaticStrides()[d]));
       tensor = slice.getSource();
       index = std::move(source);
       continue;
@@ -183,18 +245,28 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
           !allStatic(insert.getStaticStrides()) ||
           !allStatic(insert.getStaticSizes()) ||
           insert.getSourceType().getRank() != insert.getDestType().getRank())
-        return;
+        return false;
+      // Inside the inserted slice or not, decided per dimension: by value
+      // for constant indices; a symbolic index must span a whole dimension.
+      ArrayRef<int64_t> destShape = insert.getDestType().getShape();
       bool inside = true;
-      SmallVector<int64_t, 4> source;
-      for (auto [d, i] : llvm::enumerate(index)) {
-        int64_t rel = i - insert.getStaticOffsets()[d];
+      Index source;
+      for (auto [d, e] : llvm::enumerate(index)) {
+        int64_t offset = insert.getStaticOffsets()[d];
         int64_t stride = insert.getStaticStrides()[d];
-        if (rel < 0 || rel % stride ||
-            rel / stride >= insert.getStaticSizes()[d]) {
-          inside = false;
-          break;
+        int64_t size = insert.getStaticSizes()[d];
+        if (std::optional<int64_t> c = constantOf(e)) {
+          int64_t rel = *c - offset;
+          if (rel < 0 || rel % stride || rel / stride >= size) {
+            inside = false;
+            break;
+          }
+          source.push_back(constant(rel / stride));
+        } else if (offset == 0 && stride == 1 && size == destShape[d]) {
+          source.push_back(e);
+        } else {
+          return false;
         }
-        source.push_back(rel / stride);
       }
       if (inside) {
         tensor = insert.getSource();
@@ -206,28 +278,32 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
     }
     if (auto concat = dyn_cast<tensor::ConcatOp>(op)) {
       int64_t dim = concat.getDim();
+      std::optional<int64_t> at = constantOf(index[dim]);
+      if (!at)
+        return false;
       Value part;
       for (Value input : concat.getInputs()) {
         std::optional<ArrayRef<int64_t>> shape = staticShape(input);
         if (!shape)
-          return;
-        if (index[dim] < (*shape)[dim]) {
+          return false;
+        if (*at < (*shape)[dim]) {
           part = input;
           break;
         }
-        index[dim] -= (*shape)[dim];
+        *at -= (*shape)[dim];
       }
+      index[dim] = constant(*at);
       tensor = part;
       continue;
     }
     if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op)) {
       ArrayRef<int64_t> shape = expand.getResultType().getShape();
-      SmallVector<int64_t, 4> source;
+      Index source;
       for (ReassociationIndices group : expand.getReassociationIndices()) {
-        int64_t linear = 0;
+        AffineExpr linear = constant(0);
         for (int64_t d : group)
           linear = linear * shape[d] + index[d];
-        source.push_back(linear);
+        source.push_back(tidy(linear));
       }
       tensor = expand.getSrc();
       index = std::move(source);
@@ -236,14 +312,14 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
     if (auto collapse = dyn_cast<tensor::CollapseShapeOp>(op)) {
       std::optional<ArrayRef<int64_t>> shape = staticShape(collapse.getSrc());
       if (!shape)
-        return;
-      SmallVector<int64_t, 4> source(shape->size());
+        return false;
+      Index source(shape->size());
       for (auto [g, group] :
            llvm::enumerate(collapse.getReassociationIndices())) {
-        int64_t linear = index[g];
+        AffineExpr linear = index[g];
         for (int64_t d : llvm::reverse(group)) {
-          source[d] = linear % (*shape)[d];
-          linear /= (*shape)[d];
+          source[d] = tidy(linear % (*shape)[d]);
+          linear = tidy(linear.floorDiv((*shape)[d]));
         }
       }
       tensor = collapse.getSrc();
@@ -251,7 +327,7 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
       continue;
     }
     if (auto transpose = dyn_cast<linalg::TransposeOp>(op)) {
-      SmallVector<int64_t, 4> source(index.size());
+      Index source(index.size());
       for (auto [i, p] : llvm::enumerate(transpose.getPermutation()))
         source[p] = index[i];
       tensor = transpose.getInput();
@@ -259,10 +335,10 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
       continue;
     }
     if (auto broadcast = dyn_cast<linalg::BroadcastOp>(op)) {
-      SmallVector<int64_t, 4> source;
-      for (auto [d, i] : llvm::enumerate(index))
+      Index source;
+      for (auto [d, e] : llvm::enumerate(index))
         if (!llvm::is_contained(broadcast.getDimensions(), (int64_t)d))
-          source.push_back(i);
+          source.push_back(e);
       tensor = broadcast.getInput();
       index = std::move(source);
       continue;
@@ -271,22 +347,22 @@ void TermBuilder::followViews(Value &tensor, SmallVector<int64_t, 4> &index) {
       tensor = cast.getSource();
       continue;
     }
-    return;
+    return true;
   }
+  return true;
 }
 
-const Term *TermBuilder::compute(Value tensor, ArrayRef<int64_t> index) {
+const Term *TermBuilder::compute(Value tensor, ArrayRef<AffineExpr> index) {
   Operation *op = tensor.getDefiningOp();
   if (!op)
     return leaf(tensor, index);
-  Attribute constant;
-  if (matchPattern(tensor, m_Constant(&constant)))
-    if (const Term *t = constantOf(constant))
+  Attribute value;
+  if (matchPattern(tensor, m_Constant(&value)))
+    if (const Term *t = constantTerm(value))
       return t;
   if (auto fill = dyn_cast<linalg::FillOp>(op)) {
-    Attribute value;
     if (matchPattern(fill.getInputs()[0], m_Constant(&value)))
-      if (const Term *t = constantOf(value))
+      if (const Term *t = constantTerm(value))
         return t;
     return leaf(tensor, index);
   }
@@ -300,17 +376,19 @@ const Term *TermBuilder::compute(Value tensor, ArrayRef<int64_t> index) {
     if (!outMap.isProjectedPermutation())
       return leaf(tensor, index);
     SmallVector<int64_t, 4> ranges = generic.getStaticLoopRanges();
-    SmallVector<int64_t, 4> loop(outMap.getNumDims(), -1);
+    SmallVector<AffineExpr, 4> loop(outMap.getNumDims());
     for (auto [i, expr] : llvm::enumerate(outMap.getResults()))
       loop[cast<AffineDimExpr>(expr).getPosition()] = index[i];
-    for (auto [d, iterator] : llvm::enumerate(generic.getIteratorTypesArray()))
-      if (loop[d] < 0) {
+    for (auto [d, iterator] :
+         llvm::enumerate(generic.getIteratorTypesArray())) {
+      if (!loop[d]) {
         if (iterator != utils::IteratorType::reduction || ranges[d] != 1)
           return leaf(tensor, index);
-        loop[d] = 0;
+        loop[d] = constant(0);
       } else if (iterator != utils::IteratorType::parallel) {
         return leaf(tensor, index);
       }
+    }
     Operation *yield = generic.getBody()->getTerminator();
     return scalar(yield->getOperand(result), generic, loop);
   }
@@ -325,15 +403,14 @@ const Term *TermBuilder::compute(Value tensor, ArrayRef<int64_t> index) {
     std::optional<ArrayRef<int64_t>> aShape = staticShape(a);
     if (!aShape || aShape->back() != 1)
       return leaf(tensor, index);
-    SmallVector<int64_t, 4> aIndex(index.begin(), index.end() - 1);
-    aIndex.push_back(0);
-    SmallVector<int64_t, 4> bIndex(index.begin(), index.end() - 2);
-    bIndex.push_back(0);
+    Index aIndex(index.begin(), index.end() - 1);
+    aIndex.push_back(constant(0));
+    Index bIndex(index.begin(), index.end() - 2);
+    bIndex.push_back(constant(0));
     bIndex.push_back(index.back());
     const Term *lhs = element(a, aIndex);
     const Term *rhs = element(b, bIndex);
-    const Term *init =
-        element(contraction.getDpsInits()[0], SmallVector<int64_t, 4>(index));
+    const Term *init = element(contraction.getDpsInits()[0], Index(index));
     if (!lhs || !rhs || !init)
       return nullptr;
     Term product(Term::Kind::Op);
@@ -386,34 +463,32 @@ std::optional<int64_t> foldInteger(Operation *op, ArrayRef<int64_t> v) {
 }
 
 const Term *TermBuilder::scalar(Value v, linalg::GenericOp generic,
-                                ArrayRef<int64_t> loop) {
+                                ArrayRef<AffineExpr> loop) {
   if (auto arg = dyn_cast<BlockArgument>(v)) {
     if (arg.getOwner() != generic.getBody())
       return nullptr;
     OpOperand *operand = generic.getMatchingOpOperand(arg);
-    AffineMap map = generic.getMatchingIndexingMap(operand);
-    SmallVector<int64_t, 4> index;
-    for (AffineExpr expr : map.getResults()) {
-      if (auto dim = dyn_cast<AffineDimExpr>(expr))
-        index.push_back(loop[dim.getPosition()]);
-      else if (auto c = dyn_cast<AffineConstantExpr>(expr))
-        index.push_back(c.getValue());
-      else
-        return leaf(operand->get(), {});
-    }
     if (!isa<RankedTensorType>(operand->get().getType()))
       return leaf(operand->get(), {});
+    AffineMap map = generic.getMatchingIndexingMap(operand);
+    Index index;
+    for (AffineExpr expr : map.getResults())
+      index.push_back(tidy(expr.replaceDims(loop)));
     return element(operand->get(), index);
   }
   Operation *op = v.getDefiningOp();
-  Attribute constant;
-  if (matchPattern(v, m_Constant(&constant)))
-    if (const Term *t = constantOf(constant))
+  Attribute value;
+  if (matchPattern(v, m_Constant(&value)))
+    if (const Term *t = constantTerm(value))
       return t;
   if (!generic->isProperAncestor(op))
     return leaf(v, {}); // a scalar from outside, not a constant
-  if (auto index = dyn_cast<linalg::IndexOp>(op))
-    return intConstant(loop[index.getDim()]);
+  if (auto index = dyn_cast<linalg::IndexOp>(op)) {
+    // A loop index is a value only where the element's index fixes it.
+    if (std::optional<int64_t> c = constantOf(loop[index.getDim()]))
+      return intConstant(*c);
+    return leaf(v, {});
+  }
   if (auto select = dyn_cast<arith::SelectOp>(op)) {
     const Term *cond = scalar(select.getCondition(), generic, loop);
     if (!cond)
@@ -458,7 +533,7 @@ const Term *TermBuilder::scalar(Value v, linalg::GenericOp generic,
 /// An activation element: x[index], maybe negated.
 struct ActivationRef {
   Value x;
-  ArrayRef<int64_t> index;
+  ArrayRef<AffineExpr> index;
   bool negated;
 };
 
@@ -481,11 +556,11 @@ struct TableRef {
   bool isSin = false;
   double scale = 1.0;
   Value positions, invFreq;
-  ArrayRef<int64_t> positionIndex; // [axis, batch?, token]
+  ArrayRef<AffineExpr> positionIndex; // [axis, batch?, token]
   int64_t pair = 0;
   // Read form.
   Value table;
-  ArrayRef<int64_t> tableIndex;
+  ArrayRef<AffineExpr> tableIndex;
 };
 
 std::optional<TableRef> matchTable(const Term *t, Type activationType) {
@@ -531,11 +606,14 @@ std::optional<TableRef> matchTable(const Term *t, Type activationType) {
     if (freqType.getRank() != 1 || !freqType.getElementType().isF32() ||
         posType.getRank() < 2 || posType.getDimSize(0) != 3)
       continue;
+    std::optional<int64_t> pair = constantOf(freq->index[0]);
+    if (!pair)
+      continue;
+    ref.pair = *pair;
     ref.computed = true;
     ref.positions = pos->tensor;
     ref.positionIndex = pos->index;
     ref.invFreq = freq->tensor;
-    ref.pair = freq->index[0];
     return ref;
   }
   return std::nullopt;
@@ -594,25 +672,13 @@ struct Recognized {
   Value cos, sin;
 };
 
-/// Per-channel facts that must be the same at every element.
+/// What each channel of a candidate is.
 struct ChannelFacts {
   bool rotated = false;
   int64_t partner = -1;
   bool negated = false;
   int64_t axis = -1; // table row (computed: the positions row)
   int64_t pair = -1; // computed: the inv_freq entry
-};
-
-class Recognizer {
-public:
-  Recognizer(int64_t maxElements) : maxElements(maxElements) {}
-
-  /// Recognizes `root`, or explains (for a remark) why a plausible candidate
-  /// was not verified.
-  std::optional<Recognized> recognize(Value root, std::string &whyNot);
-
-private:
-  int64_t maxElements;
 };
 
 /// The allocation whose pair map is `axes`: the named kinds first, so IR
@@ -641,145 +707,131 @@ AllocationAttr inferAllocation(MLIRContext *ctx, ArrayRef<Axis> axes) {
   return AllocationAttr::get(ctx, AllocationKind::Explicit, {}, map);
 }
 
-std::optional<Recognized> Recognizer::recognize(Value root,
-                                                std::string &whyNot) {
+/// Recognizes `root` as a rotation, evaluating each channel once with the
+/// other dimensions symbolic; nullopt when any channel does not fit.
+std::optional<Recognized> recognize(Value root) {
   auto type = dyn_cast<RankedTensorType>(root.getType());
   if (!type || !type.hasStaticShape() ||
       (type.getRank() != 3 && type.getRank() != 4) ||
       !isa<Float32Type, Float16Type, BFloat16Type>(type.getElementType()))
     return std::nullopt;
+  MLIRContext *ctx = root.getContext();
   ArrayRef<int64_t> shape = type.getShape();
   const int64_t rank = type.getRank(), numChannels = shape.back();
-  const int64_t numElements = type.getNumElements();
+  // The index of every channel: d0, d1, ... for the other dimensions (0 for
+  // unit ones), the channel itself constant.
+  Index base;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    base.push_back(shape[d] == 1 ? getAffineConstantExpr(0, ctx)
+                                 : getAffineDimExpr(d, ctx));
+  auto dim = [&](int64_t d) { return base[d]; };
 
-  // Cheap look at the first element before the exact check.
-  {
-    TermBuilder probe(/*budget=*/4096);
-    const Term *t = probe.element(root, SmallVector<int64_t, 4>(rank, 0));
-    if (!t || !matchRotated(t, type))
-      return std::nullopt;
-  }
-  if (numElements > maxElements) {
-    whyNot = "looks like rotary, but its " + std::to_string(numElements) +
-             " elements are more than max-elements (" +
-             std::to_string(maxElements) + ") allows to verify";
-    return std::nullopt;
-  }
-
-  TermBuilder builder(/*budget=*/64 * maxElements);
+  TermBuilder builder(ctx, shape, /*budget=*/4096 * numChannels);
   Recognized r;
   r.root = root;
   SmallVector<ChannelFacts> channels(numChannels);
-  SmallVector<bool> seen(numChannels, false);
   // Which activation dims the table's batch and token indices follow.
   // Candidates: bhsd (token = dim 2), bshd (token = dim 1); thd: dim 0.
   bool maybeBHSD = rank == 4, maybeBSHD = rank == 4;
-  bool first = true;
 
   auto fail = [&]() -> std::optional<Recognized> { return std::nullopt; };
-  SmallVector<int64_t, 4> index(rank, 0);
-  for (int64_t linear = 0; linear < numElements; ++linear) {
-    for (int64_t d = rank - 1, rest = linear; d >= 0; --d) {
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    const int64_t c = index.back();
+  for (int64_t c = 0; c < numChannels; ++c) {
+    Index index(base);
+    index.push_back(getAffineConstantExpr(c, ctx));
     const Term *t = builder.element(root, index);
     if (!t)
       return fail();
-    ChannelFacts facts;
+    ChannelFacts &facts = channels[c];
     // A channel passed through unchanged (partial rotary).
     if (t->kind == Term::Kind::Element && t->index == ArrayRef(index) &&
         t->tensor.getType() == root.getType() && t->tensor != root) {
-      if (first)
-        r.x = t->tensor;
-      else if (r.x != t->tensor)
+      if (c == 0)
+        return fail(); // rotated channels come first
+      if (r.x != t->tensor)
         return fail();
-    } else {
-      std::optional<RotatedElement> e = matchRotated(t, type);
-      if (!e)
-        return fail();
-      // Which product reads x at this very element decides cos vs sin.
-      if (e->direct.index != ArrayRef(index) || e->direct.negated)
-        std::swap(e->direct, e->rotated), std::swap(e->cos, e->sin);
-      if (e->direct.index != ArrayRef(index) || e->direct.negated ||
-          e->direct.x != e->rotated.x ||
-          e->direct.x.getType() != root.getType())
-        return fail();
-      ArrayRef<int64_t> partnerIndex = e->rotated.index;
-      if (partnerIndex.drop_back() != ArrayRef(index).drop_back())
-        return fail();
-      if (first)
-        r.x = e->direct.x;
-      if (r.x != e->direct.x || e->cos.computed != e->sin.computed)
-        return fail();
-      facts.rotated = true;
-      facts.partner = partnerIndex.back();
-      facts.negated = e->rotated.negated;
-
-      // The table side: both tables read at this channel, same row.
-      const TableRef &cs = e->cos, &sn = e->sin;
-      ArrayRef<int64_t> batchToken; // the table's [batch?, token] indices
-      if (cs.computed) {
-        if (cs.isSin || !sn.isSin || cs.positions != sn.positions ||
-            cs.invFreq != sn.invFreq || cs.positionIndex != sn.positionIndex ||
-            cs.pair != sn.pair || cs.scale != sn.scale)
-          return fail();
-        if (first) {
-          r.computed = true;
-          r.positions = cs.positions;
-          r.invFreq = cs.invFreq;
-          r.scale = cs.scale;
-        }
-        if (!r.computed || r.positions != cs.positions ||
-            r.invFreq != cs.invFreq || r.scale != cs.scale)
-          return fail();
-        facts.axis = cs.positionIndex[0];
-        facts.pair = cs.pair;
-        batchToken = cs.positionIndex.drop_front();
-      } else {
-        if (cs.tableIndex != sn.tableIndex ||
-            cs.table.getType() != sn.table.getType())
-          return fail();
-        if (first) {
-          r.cos = cs.table;
-          r.sin = sn.table;
-        }
-        if (r.computed || r.cos != cs.table || r.sin != sn.table)
-          return fail();
-        int64_t tableRank = cs.tableIndex.size();
-        int64_t plainRank = rank == 4 ? 3 : 2; // [B, S, R] or [T, R]
-        if (tableRank != plainRank && tableRank != plainRank + 1)
-          return fail();
-        if (cs.tableIndex.back() != c)
-          return fail();
-        facts.axis = tableRank == plainRank ? -1 : cs.tableIndex[0];
-        batchToken = cs.tableIndex.drop_back().drop_front(
-            tableRank == plainRank ? 0 : 1);
-      }
-      // The table's batch/token indices follow the activation's.
-      if (rank == 4) {
-        if (batchToken.size() != 2 || batchToken[0] != index[0])
-          return fail();
-        maybeBHSD &= batchToken[1] == index[2];
-        maybeBSHD &= batchToken[1] == index[1];
-        if (!maybeBHSD && !maybeBSHD)
-          return fail();
-      } else if (batchToken.size() != 1 || batchToken[0] != index[0]) {
-        return fail();
-      }
+      continue;
     }
-    if (!seen[c]) {
-      channels[c] = facts;
-      seen[c] = true;
-    } else if (channels[c].rotated != facts.rotated ||
-               channels[c].partner != facts.partner ||
-               channels[c].negated != facts.negated ||
-               channels[c].axis != facts.axis ||
-               channels[c].pair != facts.pair) {
+    std::optional<RotatedElement> e = matchRotated(t, type);
+    if (!e)
+      return fail();
+    // Which product reads x at this very element decides cos vs sin.
+    if (e->direct.index != ArrayRef(index) || e->direct.negated) {
+      std::swap(e->direct, e->rotated);
+      std::swap(e->cos, e->sin);
+    }
+    if (e->direct.index != ArrayRef(index) || e->direct.negated ||
+        e->direct.x != e->rotated.x)
+      return fail();
+    ArrayRef<AffineExpr> partnerIndex = e->rotated.index;
+    std::optional<int64_t> partner = constantOf(partnerIndex.back());
+    if (!partner || partnerIndex.drop_back() != ArrayRef(index).drop_back())
+      return fail();
+    if (c == 0)
+      r.x = e->direct.x;
+    if (r.x != e->direct.x || e->cos.computed != e->sin.computed)
+      return fail();
+    facts.rotated = true;
+    facts.partner = *partner;
+    facts.negated = e->rotated.negated;
+
+    // The table side: both tables read at this channel, same row.
+    const TableRef &cs = e->cos, &sn = e->sin;
+    ArrayRef<AffineExpr> batchToken; // the table's [batch?, token] indices
+    std::optional<int64_t> axis;
+    if (cs.computed) {
+      if (cs.isSin || !sn.isSin || cs.positions != sn.positions ||
+          cs.invFreq != sn.invFreq || cs.positionIndex != sn.positionIndex ||
+          cs.pair != sn.pair || cs.scale != sn.scale)
+        return fail();
+      if (c == 0) {
+        r.computed = true;
+        r.positions = cs.positions;
+        r.invFreq = cs.invFreq;
+        r.scale = cs.scale;
+      }
+      if (!r.computed || r.positions != cs.positions ||
+          r.invFreq != cs.invFreq || r.scale != cs.scale)
+        return fail();
+      axis = constantOf(cs.positionIndex[0]);
+      if (!axis)
+        return fail();
+      facts.pair = cs.pair;
+      batchToken = cs.positionIndex.drop_front();
+    } else {
+      if (cs.tableIndex != sn.tableIndex ||
+          cs.table.getType() != sn.table.getType())
+        return fail();
+      if (c == 0) {
+        r.cos = cs.table;
+        r.sin = sn.table;
+      }
+      if (r.computed || r.cos != cs.table || r.sin != sn.table)
+        return fail();
+      int64_t tableRank = cs.tableIndex.size();
+      int64_t plainRank = rank == 4 ? 3 : 2; // [B, S, R] or [T, R]
+      if (tableRank != plainRank && tableRank != plainRank + 1)
+        return fail();
+      if (cs.tableIndex.back() != index.back())
+        return fail();
+      if (tableRank == plainRank + 1) {
+        axis = constantOf(cs.tableIndex[0]);
+        if (!axis)
+          return fail();
+      }
+      batchToken = cs.tableIndex.drop_back().drop_front(axis ? 1 : 0);
+    }
+    facts.axis = axis.value_or(-1);
+    // The table's batch/token indices follow the activation's.
+    if (rank == 4) {
+      if (batchToken.size() != 2 || batchToken[0] != dim(0))
+        return fail();
+      maybeBHSD &= batchToken[1] == dim(2);
+      maybeBSHD &= batchToken[1] == dim(1);
+      if (!maybeBHSD && !maybeBSHD)
+        return fail();
+    } else if (batchToken.size() != 1 || batchToken[0] != dim(0)) {
       return fail();
     }
-    first = false;
   }
 
   // Rotated channels first, then pass-through ones.
@@ -888,7 +940,6 @@ struct RaiseLinalgRotaryPass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    Recognizer recognizer(maxElements);
     SmallVector<Recognized> found;
     func.walk([&](Operation *op) {
       if (op->getNumRegions() && !isa<linalg::LinalgOp>(op))
@@ -896,11 +947,8 @@ struct RaiseLinalgRotaryPass
       if (!isa<linalg::LinalgOp, tensor::ConcatOp, tensor::InsertSliceOp>(op))
         return;
       for (Value result : op->getResults()) {
-        std::string whyNot;
-        if (std::optional<Recognized> r = recognizer.recognize(result, whyNot))
+        if (std::optional<Recognized> r = recognize(result))
           found.push_back(std::move(*r));
-        else if (!whyNot.empty())
-          op->emitRemark() << whyNot;
       }
     });
 
