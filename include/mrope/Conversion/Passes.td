@@ -27,8 +27,13 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     cos/sin rounded to the activation type, then `x * cos + rotate(x) * sin`
     in the activation type.
 
-    Ops without a lowering yet (`mrope.attention`, static positions too large
-    to fold) are reported as errors.
+    `mrope.attention` becomes online softmax (flash-attention style): one
+    `scf.forall` over query rows, a loop over each row's keys with the
+    running max, sum and f32 accumulator row as vectors over the head
+    dimension; its rotary prologue becomes `mrope.apply` first.
+
+    Ops without a lowering yet (`mrope.attention` with dynamic shapes, static
+    positions too large to fold) are reported as errors.
   }];
   let options = [
     Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",

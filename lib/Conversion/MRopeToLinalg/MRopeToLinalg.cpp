@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
+#include "AttentionLowering.h"
 #include "RopeIndexLowering.h"
 #include "RotaryAngles.h"
 #include "mrope/Conversion/Passes.h"
@@ -1078,7 +1079,7 @@ std::string unsupportedReason(Operation *op) {
           SequenceLengthOp, RopeIndexOp>(op))
     return {};
   if (isa<AttentionOp>(op))
-    return "has no lowering to linalg yet";
+    return "has no lowering for dynamic shapes yet";
   if (isa<PositionIdsOp>(op))
     return "was not folded: more than 2^22 positions; use mrope.rope_index "
            "for prompts this long";
@@ -1105,6 +1106,13 @@ struct ConvertMRopeToLinalgPass
                            tensor::TensorDialect, vector::VectorDialect>();
     target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
                         RotateOp, SequenceLengthOp>();
+    // Attention is lowered for static shapes; others are reported below.
+    target.addDynamicallyLegalOp<AttentionOp>([](AttentionOp op) {
+      return llvm::any_of(op->getOperandTypes(), [](Type t) {
+        auto shaped = dyn_cast<ShapedType>(t);
+        return shaped && !shaped.hasStaticShape();
+      });
+    });
     target.addIllegalOp<RopeIndexOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
@@ -1131,4 +1139,5 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
                RotateOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
+  populateAttentionLoweringPatterns(patterns);
 }

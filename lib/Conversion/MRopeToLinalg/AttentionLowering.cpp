@@ -1,0 +1,328 @@
+//===- AttentionLowering.cpp - mrope.attention to online softmax ---------===//
+//
+// mrope.attention as flash-attention-style online softmax on tensors: one
+// scf.forall over (batch, query head, query token) -- (token, head) packed --
+// and, per query row, one scf.for over its keys that keeps the running max
+// m, the running sum l and the f32 accumulator row acc:
+//
+//   s = (q . k_j) * scale (+ mask)     m' = max(m, s)
+//   c = exp(m - m'), p = exp(s - m')   l' = l c + p,  acc' = acc c + p v_j
+//
+// so the S x S score matrix is never materialized. Rows are vectors over the
+// head dimension; accumulation is f32 for every activation type. Keys come
+// from the row's KV head (GQA: query head h reads KV head h / (Hq / Hkv)),
+// limited to [0, i + Skv - Sq] when causal (bottom-right aligned) and to the
+// row's own sequence for packed varlen input (cu_seqlens). A row with no key
+// (fully masked) is 0, as flash-attention returns.
+//
+// A rotary prologue becomes mrope.apply on q and k before the loops (lowered
+// by the same conversion): each K row is rotated once, not once per query.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionLowering.h"
+
+#include "mrope/Dialect/MRope/IR/MRopeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/TypeUtilities.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+/// Dimension positions of an activation in a layout.
+struct Dims {
+  int batch; // -1 for the packed layout
+  int heads, seq;
+  static Dims of(TensorLayout layout) {
+    switch (layout) {
+    case TensorLayout::BHSD:
+      return {0, 1, 2};
+    case TensorLayout::BSHD:
+      return {0, 2, 1};
+    case TensorLayout::THD:
+      return {-1, 1, 0};
+    }
+    llvm_unreachable("unknown layout");
+  }
+  bool packed() const { return batch < 0; }
+};
+
+/// A tensor of `type`'s layout with other batch/heads/seq sizes.
+RankedTensorType withDims(RankedTensorType type, Dims d, int64_t batch,
+                          int64_t heads, int64_t seq) {
+  SmallVector<int64_t> shape(type.getShape());
+  if (!d.packed())
+    shape[d.batch] = batch;
+  shape[d.heads] = heads;
+  shape[d.seq] = seq;
+  return RankedTensorType::get(shape, type.getElementType());
+}
+
+/// q and k after the op's rotary prologue, as mrope.apply ops. apply rotates
+/// two tensors with one set of positions, so q and k share one op when they
+/// share positions (prefill) and otherwise each is rotated with a throwaway
+/// partner of the right shape (decode: new queries against a longer cache).
+std::pair<Value, Value> rotatePrologue(AttentionOp op,
+                                       PatternRewriter &rewriter) {
+  Location loc = op.getLoc();
+  Value q = op.getQ(), k = op.getK();
+  Value qPos = op.getQPositions(), kPos = op.getKPositions();
+  Dims d = Dims::of(op.getLayout());
+  auto qType = cast<RankedTensorType>(q.getType());
+  auto kType = cast<RankedTensorType>(k.getType());
+  auto layout = op.getLayoutAttr();
+  RotaryAttr rotary = *op.getRotary();
+  Value invFreq = op.getInvFreq();
+  auto apply = [&](Value a, Value b, Value positions) {
+    return ApplyOp::create(rewriter, loc, a.getType(), b.getType(), a, b,
+                           positions, invFreq, layout, rotary,
+                           /*inverse=*/nullptr);
+  };
+  if (qPos && kPos && qPos == kPos) {
+    ApplyOp both = apply(q, k, qPos);
+    return {both.getQOut(), both.getKOut()};
+  }
+  Value qOut = q, kOut = k;
+  if (qPos) {
+    // The partner has k's heads (MHRoPE assigns axes per KV head) and q's
+    // batch and tokens.
+    int64_t qBatch = d.packed() ? 1 : qType.getDimSize(d.batch);
+    auto partner = tensor::EmptyOp::create(rewriter, loc,
+                                           withDims(kType, d, qBatch,
+                                                    kType.getDimSize(d.heads),
+                                                    qType.getDimSize(d.seq)),
+                                           ValueRange{});
+    qOut = apply(q, partner, qPos).getQOut();
+  }
+  if (kPos)
+    kOut = apply(k, k, kPos).getKOut();
+  return {qOut, kOut};
+}
+
+struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    auto kType = cast<RankedTensorType>(op.getK().getType());
+    auto vType = cast<RankedTensorType>(op.getV().getType());
+    if (!qType.hasStaticShape() || !kType.hasStaticShape() ||
+        !vType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    Location loc = op.getLoc();
+    Value q = op.getQ(), k = op.getK();
+    if (op.hasRotaryPrologue())
+      std::tie(q, k) = rotatePrologue(op, rewriter);
+    Value v = op.getV(), mask = op.getMask(), cuSeqlens = op.getCuSeqlens();
+
+    Dims d = Dims::of(op.getLayout());
+    const int64_t headDim = qType.getShape().back();
+    const int64_t qHeads = qType.getDimSize(d.heads);
+    const int64_t kvHeads = kType.getDimSize(d.heads);
+    const int64_t group = qHeads / kvHeads;
+    const int64_t qSeq = qType.getDimSize(d.seq);
+    const int64_t kvSeq = kType.getDimSize(d.seq);
+    Type elementType = qType.getElementType();
+    Type f32 = rewriter.getF32Type();
+    auto rowF32 = VectorType::get({headDim}, f32);
+    auto rowElem = VectorType::get({headDim}, elementType);
+
+    Value init =
+        tensor::EmptyOp::create(rewriter, loc, qType.getShape(), elementType);
+    SmallVector<OpFoldResult> sizes;
+    if (d.packed())
+      sizes = {rewriter.getIndexAttr(qSeq), rewriter.getIndexAttr(qHeads)};
+    else
+      sizes = {rewriter.getIndexAttr(qType.getDimSize(d.batch)),
+               rewriter.getIndexAttr(qHeads), rewriter.getIndexAttr(qSeq)};
+
+    const double scale = op.getEffectiveScale();
+    const bool causal = op.getCausal();
+    auto forall = scf::ForallOp::create(
+        rewriter, loc, sizes, ValueRange{init}, /*mapping=*/std::nullopt,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value batch, head, token;
+          if (d.packed()) {
+            token = args[0];
+            head = args[1];
+          } else {
+            batch = args[0];
+            head = args[1];
+            token = args[2];
+          }
+          Value out = args.back();
+          auto index = [&](int64_t value) -> Value {
+            return arith::ConstantIndexOp::create(b, l, value);
+          };
+          auto f32Const = [&](double value) -> Value {
+            return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
+          };
+          Value zero = index(0), one = index(1);
+          // Indices of (batch, head, token, channel 0) in the layout.
+          auto at = [&](Value h, Value t) {
+            SmallVector<Value> idx(d.packed() ? 3 : 4, zero);
+            if (!d.packed())
+              idx[d.batch] = batch;
+            idx[d.heads] = h;
+            idx[d.seq] = t;
+            return idx;
+          };
+          Value pad =
+              arith::ConstantOp::create(b, l, b.getZeroAttr(elementType));
+          auto readRow = [&](Value tensor, Value h, Value t) -> Value {
+            Value row = vector::TransferReadOp::create(
+                b, l, rowElem, tensor, at(h, t), pad, ArrayRef<bool>{true});
+            return elementType == f32
+                       ? row
+                       : arith::ExtFOp::create(b, l, rowF32, row).getResult();
+          };
+          Value qRow = readRow(q, head, token);
+          Value kvHead =
+              arith::DivUIOp::create(b, l, head, index(group)).getResult();
+
+          // The keys this row attends: [begin, end).
+          Value begin = zero, end = index(kvSeq);
+          if (cuSeqlens) {
+            // The row's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
+            int64_t numSeqs =
+                cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
+            auto bounds = scf::ForOp::create(
+                b, l, zero, index(numSeqs), one, ValueRange{zero, zero},
+                [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
+                  auto boundary = [&](Value i) -> Value {
+                    Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
+                    return arith::IndexCastOp::create(lb, ll, lb.getIndexType(),
+                                                      c);
+                  };
+                  Value first = boundary(n);
+                  Value last = boundary(
+                      arith::AddIOp::create(lb, ll, n, one).getResult());
+                  Value inside = arith::AndIOp::create(
+                      lb, ll,
+                      arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::ule,
+                                            first, token),
+                      arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::ult,
+                                            token, last));
+                  scf::YieldOp::create(
+                      lb, ll,
+                      ValueRange{arith::SelectOp::create(lb, ll, inside, first,
+                                                         iter[0]),
+                                 arith::SelectOp::create(lb, ll, inside, last,
+                                                         iter[1])});
+                });
+            begin = bounds.getResult(0);
+            end = bounds.getResult(1);
+          }
+          if (causal) {
+            // Bottom-right aligned: query i sees keys up to i + Skv - Sq
+            // (packed: up to itself).
+            Value last = cuSeqlens ? token
+                                   : arith::AddIOp::create(b, l, token,
+                                                           index(kvSeq - qSeq))
+                                         .getResult();
+            // Signed: a query before the first key sees none.
+            Value limit = arith::AddIOp::create(b, l, last, one);
+            Value below = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
+                                                limit, end);
+            end = arith::SelectOp::create(b, l, below, limit, end);
+            Value empty = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
+                                                end, begin);
+            end = arith::SelectOp::create(b, l, empty, begin, end);
+          }
+
+          // Online softmax over the keys. m starts at the lowest finite
+          // value so that a -inf mask entry gives p = 0, never inf - inf.
+          Value scaleV = f32Const(scale);
+          Value lowest = f32Const(std::numeric_limits<float>::lowest());
+          Value zeroRow =
+              arith::ConstantOp::create(b, l, b.getZeroAttr(rowF32));
+          auto loop = scf::ForOp::create(
+              b, l, begin, end, one, ValueRange{lowest, f32Const(0), zeroRow},
+              [&](OpBuilder &lb, Location ll, Value key, ValueRange iter) {
+                Value m = iter[0], sum = iter[1], acc = iter[2];
+                Value kRow = readRow(k, kvHead, key);
+                Value dot = vector::ReductionOp::create(
+                    lb, ll, vector::CombiningKind::ADD,
+                    arith::MulFOp::create(lb, ll, qRow, kRow));
+                Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
+                if (mask) {
+                  auto maskType = cast<RankedTensorType>(mask.getType());
+                  Value maskHead = maskType.getDimSize(1) == 1 ? zero : head;
+                  Value mb = tensor::ExtractOp::create(
+                      lb, ll, mask, ValueRange{batch, maskHead, token, key});
+                  if (mb.getType() != f32)
+                    mb = arith::ExtFOp::create(lb, ll, f32, mb);
+                  s = arith::AddFOp::create(lb, ll, s, mb);
+                }
+                Value mNew = arith::MaximumFOp::create(lb, ll, m, s);
+                Value corr = math::ExpOp::create(
+                    lb, ll, arith::SubFOp::create(lb, ll, m, mNew));
+                Value p = math::ExpOp::create(
+                    lb, ll, arith::SubFOp::create(lb, ll, s, mNew));
+                Value sumNew = arith::AddFOp::create(
+                    lb, ll, arith::MulFOp::create(lb, ll, sum, corr), p);
+                Value vRow = readRow(v, kvHead, key);
+                Value corrRow =
+                    vector::BroadcastOp::create(lb, ll, rowF32, corr);
+                Value pRow = vector::BroadcastOp::create(lb, ll, rowF32, p);
+                Value accNew = vector::FMAOp::create(
+                    lb, ll, pRow, vRow,
+                    arith::MulFOp::create(lb, ll, acc, corrRow));
+                scf::YieldOp::create(lb, ll, ValueRange{mNew, sumNew, accNew});
+              });
+          Value sum = loop.getResult(1), acc = loop.getResult(2);
+          Value any = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
+                                            sum, f32Const(0));
+          Value safeSum = arith::SelectOp::create(b, l, any, sum, f32Const(1));
+          Value row = arith::DivFOp::create(
+              b, l, acc, vector::BroadcastOp::create(b, l, rowF32, safeSum));
+          row = arith::SelectOp::create(
+              b, l,
+              vector::BroadcastOp::create(
+                  b, l, VectorType::get({headDim}, b.getI1Type()), any),
+              row, zeroRow);
+          if (elementType != f32)
+            row = arith::TruncFOp::create(b, l, rowElem, row);
+
+          // Write the row into the output.
+          auto rowTensor = RankedTensorType::get({headDim}, elementType);
+          Value empty =
+              tensor::EmptyOp::create(b, l, rowTensor.getShape(), elementType);
+          Value written = vector::TransferWriteOp::create(b, l, row, empty,
+                                                          ValueRange{zero},
+                                                          ArrayRef<bool>{true})
+                              .getResult();
+          const int64_t rank = qType.getRank();
+          SmallVector<OpFoldResult> offsets, unit(rank, b.getIndexAttr(1)),
+              rowSizes(rank, b.getIndexAttr(1));
+          for (Value idx : at(head, token))
+            offsets.push_back(idx);
+          rowSizes.back() = b.getIndexAttr(headDim);
+          auto inParallel = scf::InParallelOp::create(b, l);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(inParallel.getBody());
+          tensor::ParallelInsertSliceOp::create(b, l, written, out, offsets,
+                                                rowSizes, unit);
+        });
+    rewriter.replaceOp(op, forall.getResult(0));
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::mrope::populateAttentionLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<AttentionOpLowering>(patterns.getContext());
+}

@@ -1,0 +1,233 @@
+"""mrope.attention compiled with the CPU pipeline (online softmax) against a
+plain NumPy reference, softmax(Q K^T * scale + mask) V in float64: layouts,
+GQA, causal (bottom-right aligned) and not, decode against a longer cache,
+additive masks, packed varlen sequences, f32 and bf16; and with a rotary
+prologue, fused (-mrope-fuse-rotary-into-attention) vs unfused (mrope.apply,
+then attention) vs the reference with the NumPy rotary, for each
+allocation."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import mrope
+from mrope import reference
+from mrope.ir import tensor_entry_point, tensor_type
+
+from conftest import ROOT
+
+MROPE_OPT = os.environ.get("MROPE_OPT", os.path.join(ROOT, "build", "bin", "mrope-opt"))
+
+
+def dtype_of(name):
+    if name == "bf16":
+        ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(np.float32)
+
+
+def run(text, arrays, out_shape, dtype):
+    module = mrope.compile(tensor_entry_point(text, "attn"))
+    out = mrope.runtime.carrier_array(np.zeros(out_shape, dtype))
+    module.call("run", *[mrope.runtime.carrier_array(a) for a in arrays], out)
+    return mrope.runtime.as_dtype(out, dtype)
+
+
+def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
+                 cu_seqlens=None, rotary=None, q_positions=None, k_positions=None, freqs=None):
+    """@attn(q, k, v, [mask], [cu_seqlens], [positions...], [freqs]) -> out."""
+    args, operands = [], ""
+
+    def arg(name, shape, elem):
+        args.append(f"%{name}: {tensor_type(shape, elem)}")
+        return f"%{name} : {tensor_type(shape, elem)}"
+
+    qt, kt, vt = (tensor_type(x.shape, element) for x in (q, k, v))
+    args += [f"%q: {qt}", f"%k: {kt}", f"%v: {vt}"]
+    if mask is not None:
+        operands += f" mask({arg('mask', mask.shape, element)})"
+    if cu_seqlens is not None:
+        operands += f" cu_seqlens({arg('cu', cu_seqlens.shape, 'i32')})"
+    if q_positions is not None:
+        operands += f" q_positions({arg('qp', q_positions.shape, 'i64')})"
+    if k_positions is not None:
+        operands += f" k_positions({arg('kp', k_positions.shape, 'i64')})"
+    if freqs is not None:
+        operands += f" freqs({arg('f', freqs.shape, 'f32')})"
+    attrs = f" rotary {rotary}" if rotary else ""
+    attrs += f" scale {scale!r}" if scale is not None else ""
+    attrs += " causal" if causal else ""
+    return (f"func.func @attn({', '.join(args)}) -> {qt} {{\n"
+            f"  %0 = mrope.attention %q, %k, %v{operands} layout {layout}{attrs} : "
+            f"{qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
+
+
+def reference_attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None):
+    """[B, H, S, D] (or packed [T, H, D] with cu_seqlens) in float64."""
+    if cu_seqlens is not None:
+        out = np.zeros(q.shape, np.float64)
+        for lo, hi in zip(cu_seqlens[:-1], cu_seqlens[1:]):
+            seq = [x[lo:hi].transpose(1, 0, 2)[None] for x in (q, k, v)]
+            out[lo:hi] = reference_attention(*seq, causal, scale)[0].transpose(1, 0, 2)
+        return out
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ k.transpose(0, 1, 3, 2) * scale
+    if mask is not None:
+        scores = scores + mask.astype(np.float64)
+    sq, skv = q.shape[2], k.shape[2]
+    if causal:
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + skv - sq
+        scores = np.where(allowed, scores, -np.inf)
+    top = scores.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    p = np.exp(scores - top)
+    total = p.sum(axis=-1, keepdims=True)
+    # A row with no key is 0 (flash-attention's convention).
+    return np.where(total > 0, (p / np.where(total > 0, total, 1)) @ v, 0)
+
+
+def to_bhsd(x, layout):
+    return x.transpose(0, 2, 1, 3) if layout == "bshd" else x
+
+
+def check(got, want, dtype):
+    got32 = got.astype(np.float64)
+    if dtype == np.float32:
+        np.testing.assert_allclose(got32, want, rtol=0, atol=1e-4)
+    else:
+        # bf16 output: rounding of the result (half an ulp) plus f32
+        # accumulation and bf16 inputs rounded like torch; one bf16 ulp of the
+        # value plus 2^-9 of the largest |v| covers both.
+        ulp = np.spacing(np.abs(want).astype(np.float32).astype(dtype)).astype(np.float64)
+        np.testing.assert_array_less(np.abs(got32 - want), ulp + 2.0 ** -9 + 1e-12)
+
+
+def random(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(np.float32).astype(dtype)
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+@pytest.mark.parametrize("layout", ["bhsd", "bshd"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("sq,skv", [(12, 12), (3, 12), (1, 9)], ids=["prefill", "decode3", "decode1"])
+def test_attention_matches_reference(element, layout, causal, sq, skv):
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(sq * 100 + skv + causal)
+    b, hq, hkv, d = 2, 4, 2, 16
+
+    def shaped(h, s):
+        return (b, s, h, d) if layout == "bshd" else (b, h, s, d)
+
+    q, k, v = random(rng, shaped(hq, sq), dtype), random(rng, shaped(hkv, skv), dtype), \
+        random(rng, shaped(hkv, skv), dtype)
+    got = run(attention_ir(q, k, v, element, layout, causal), [q, k, v], q.shape, dtype)
+    want = reference_attention(*(to_bhsd(x.astype(np.float32), layout) for x in (q, k, v)),
+                               causal=causal)
+    check(to_bhsd(got, layout), want, dtype)
+
+
+@pytest.mark.parametrize("per_head", [False, True])
+def test_additive_mask_and_scale(per_head):
+    rng = np.random.default_rng(7)
+    b, hq, hkv, s, d = 1, 4, 1, 6, 8  # MQA
+    q, k, v = random(rng, (b, hq, s, d), np.float32), random(rng, (b, hkv, s, d), np.float32), \
+        random(rng, (b, hkv, s, d), np.float32)
+    mask = rng.standard_normal((b, hq if per_head else 1, s, s)).astype(np.float32)
+    mask[..., 0, 2:] = -np.inf  # part of a row masked out
+    mask[..., 1, :] = -np.inf  # a whole row masked out: 0
+    got = run(attention_ir(q, k, v, "f32", "bhsd", scale=0.3, mask=mask), [q, k, v, mask],
+              q.shape, np.float32)
+    want = reference_attention(q, k, v, scale=0.3, mask=mask)
+    check(got, want, np.float32)
+    assert np.all(got[:, :, 1] == 0)
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_packed_varlen(element, causal):
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(11)
+    cu = np.array([0, 5, 6, 13], np.int32)
+    t, hq, hkv, d = 13, 4, 2, 16
+    q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
+        random(rng, (t, hkv, d), dtype)
+    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
+              q.shape, dtype)
+    want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
+                               cu_seqlens=cu)
+    check(got, want, dtype)
+
+
+ALLOCATIONS = [
+    ("contiguous", [2, 3, 3], "<contiguous, section = [2, 3, 3]>"),
+    ("interleaved", [2, 3, 3], "<interleaved, section = [2, 3, 3]>"),
+    ("head_partitioned", [1, 1, 0], "<head_partitioned, section = [1, 1, 0]>"),
+]
+
+
+def fuse(text):
+    if not os.path.exists(MROPE_OPT):
+        pytest.skip(f"{MROPE_OPT} not built")
+    done = subprocess.run([MROPE_OPT, "--mrope-fuse-rotary-into-attention", "-"], input=text,
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("allocation,section,alloc", ALLOCATIONS, ids=[a[0] for a in ALLOCATIONS])
+def test_fused_rotary_vs_unfused_vs_reference(allocation, section, alloc, causal, element):
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(3)
+    b, hq, hkv, s, d = 1, 4, 2, 10, 16
+    q, k, v = random(rng, (b, hq, s, d), dtype), random(rng, (b, hkv, s, d), dtype), \
+        random(rng, (b, hkv, s, d), dtype)
+    positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
+    inv_freq = reference.default_inv_freq(d, 10000.0)
+    rotary = f"<alloc = {alloc}, rotary_dim = {d}>"
+    qt, kt, vt = (tensor_type(x.shape, element) for x in (q, k, v))
+    pt, ft = tensor_type(positions.shape, "i64"), tensor_type(inv_freq.shape, "f32")
+    unfused = (
+        f"func.func @attn(%q: {qt}, %k: {kt}, %v: {vt}, %p: {pt}, %f: {ft}) -> {qt} {{\n"
+        f"  %qr, %kr = mrope.apply %q, %k positions(%p : {pt}) freqs(%f : {ft}) layout bhsd "
+        f"rotary {rotary} : {qt}, {kt}\n"
+        f"  %0 = mrope.attention %qr, %kr, %v layout bhsd{' causal' if causal else ''} : "
+        f"{qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
+    fused = fuse(unfused)
+    assert "mrope.apply" not in fused and "q_positions" in fused
+    arrays = [q, k, v, positions, inv_freq]
+    got_unfused = run(unfused, arrays, q.shape, dtype)
+    got_fused = run(fused, arrays, q.shape, dtype)
+    # The fused form rotates with the same code before the same loops.
+    assert np.array_equal(got_fused.astype(np.float32), got_unfused.astype(np.float32))
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, allocation, section,
+                                          dtype=None if element == "f32" else dtype)
+    want = reference_attention(ref_q.astype(np.float32), ref_k.astype(np.float32),
+                               v.astype(np.float32), causal=causal)
+    check(got_fused, want, dtype)
+
+
+def test_decode_rotates_queries_only():
+    """Decode: the cache's keys were rotated when written (k_positions
+    omitted); the new queries are rotated by their own positions."""
+    rng = np.random.default_rng(5)
+    b, hq, hkv, sq, skv, d = 1, 4, 2, 2, 9, 16
+    q, k, v = random(rng, (b, hq, sq, d), np.float32), random(rng, (b, hkv, skv, d), np.float32), \
+        random(rng, (b, hkv, skv, d), np.float32)
+    cache_positions = np.broadcast_to(np.arange(skv), (3, b, skv)).astype(np.int64).copy()
+    new_positions = cache_positions[:, :, -sq:].copy()
+    inv_freq = reference.default_inv_freq(d, 10000.0)
+    _, k_rot = reference.apply_rotary(k, k, cache_positions, inv_freq, "contiguous", [2, 3, 3])
+    q_rot, _ = reference.apply_rotary(q, q, new_positions, inv_freq, "contiguous", [2, 3, 3])
+    text = attention_ir(q, k_rot, v, "f32", "bhsd", causal=True,
+                        rotary="<alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16>",
+                        q_positions=new_positions, freqs=inv_freq)
+    got = run(text, [q, k_rot.astype(np.float32), v, new_positions, inv_freq], q.shape,
+              np.float32)
+    want = reference_attention(q_rot, k_rot, v, causal=True)
+    check(got, want, np.float32)
