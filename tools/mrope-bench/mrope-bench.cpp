@@ -14,6 +14,7 @@
 #include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
 #include "mrope/Dialect/MRope/Utils/PositionRules.h"
 #include "mrope/InitAllMRope.h"
+#include "mrope/Runtime/JitModule.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
@@ -100,6 +101,19 @@ static llvm::cl::opt<std::string> asyncRuntimeLib(
     llvm::cl::init("/usr/lib/llvm-22/lib/libmlir_async_runtime.so"),
     llvm::cl::desc("MLIR async runtime (with --all-cores)"),
     llvm::cl::cat(benchCategory));
+
+static llvm::cl::opt<bool> attentionMode(
+    "attention",
+    llvm::cl::desc("Benchmark mrope.attention instead of the rotary: fused "
+                   "rotary prologue vs the same attention without rotary vs "
+                   "separate mrope.apply + attention (bf16, B=1, 8 query and "
+                   "2 KV heads, head_dim 128), causal and not, TFLOP/s"),
+    llvm::cl::cat(benchCategory));
+static llvm::cl::list<int64_t>
+    attentionSeqLens("seq", llvm::cl::CommaSeparated,
+                     llvm::cl::desc("With --attention: sequence lengths "
+                                    "(default 512,2048)"),
+                     llvm::cl::cat(benchCategory));
 
 namespace {
 
@@ -389,6 +403,247 @@ std::string moduleText(int64_t tokens, const std::string &alloc) {
          "  return\n}\n";
 }
 
+//===----------------------------------------------------------------------===//
+// --attention
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kAttnQHeads = 8, kAttnKVHeads = 2;
+
+/// The benchmark's module: @fused (attention with the rotary prologue),
+/// @plain (attention alone) and @rotate (mrope.apply), destination-passing.
+std::string attentionModuleText(int64_t seq, bool causal) {
+  auto t = [&](int64_t heads, const char *kind) {
+    return std::string(kind) + "<1x" + std::to_string(heads) + "x" +
+           std::to_string(seq) + "x128xbf16>";
+  };
+  std::string qt = t(kAttnQHeads, "tensor"), kt = t(kAttnKVHeads, "tensor");
+  std::string qm = t(kAttnQHeads, "memref"), km = t(kAttnKVHeads, "memref");
+  std::string S = std::to_string(seq);
+  std::string pt = "tensor<3x1x" + S + "xi64>",
+              pm = "memref<3x1x" + S + "xi64>";
+  std::string rotary = "rotary <alloc = <interleaved, section = [24, 20, 20]>, "
+                       "rotary_dim = 128>";
+  std::string mode = causal ? " causal" : "";
+  auto in = [](const std::string &name, const std::string &m,
+               const std::string &tt) {
+    return "  %" + name + " = bufferization.to_tensor %" + name +
+           "m restrict : " + m + " to " + tt + "\n";
+  };
+  auto store = [](const std::string &value, const std::string &dest,
+                  const std::string &tt, const std::string &mt) {
+    return "  bufferization.materialize_in_destination " + value +
+           " in writable " + dest + " : (" + tt + ", " + mt + ") -> ()\n";
+  };
+  std::string freqs =
+      "  %f = mrope.inv_freq theta = 1.000000e+06 : tensor<64xf32>\n";
+  std::string attention =
+      " : " + qt + ", " + kt + ", " + kt + " -> " + qt + "\n";
+  std::string text;
+  text += "func.func @fused(%qm: " + qm + ", %km: " + km + ", %vm: " + km +
+          ", %pm: " + pm + ", %om: " + qm +
+          ") attributes {llvm.emit_c_interface} {\n" + in("q", qm, qt) +
+          in("k", km, kt) + in("v", km, kt) + in("p", pm, pt) + freqs +
+          "  %o = mrope.attention %q, %k, %v q_positions(%p : " + pt +
+          ") k_positions(%p : " + pt +
+          ") freqs(%f : tensor<64xf32>) layout bhsd " + rotary + mode +
+          attention + store("%o", "%om", qt, qm) + "  return\n}\n";
+  text += "func.func @plain(%qm: " + qm + ", %km: " + km + ", %vm: " + km +
+          ", %om: " + qm + ") attributes {llvm.emit_c_interface} {\n" +
+          in("q", qm, qt) + in("k", km, kt) + in("v", km, kt) +
+          "  %o = mrope.attention %q, %k, %v layout bhsd" + mode + attention +
+          store("%o", "%om", qt, qm) + "  return\n}\n";
+  text += "func.func @rotate(%qm: " + qm + ", %km: " + km + ", %pm: " + pm +
+          ", %qrm: " + qm + ", %krm: " + km +
+          ") attributes {llvm.emit_c_interface} {\n" + in("q", qm, qt) +
+          in("k", km, kt) + in("p", pm, pt) + freqs +
+          "  %qr, %kr = mrope.apply %q, %k positions(%p : " + pt +
+          ") freqs(%f : tensor<64xf32>) layout bhsd " + rotary + " : " + qt +
+          ", " + kt + "\n" + store("%qr", "%qrm", qt, qm) +
+          store("%kr", "%krm", kt, km) + "  return\n}\n";
+  return text;
+}
+
+/// softmax(q k^T / sqrt(D) (+ causal)) v in double for query rows `rows` of
+/// every head; bf16 inputs. Returns the largest error of `ours` measured in
+/// units of (one bf16 ulp of the reference + 2^-9), so <= 1 passes.
+double attentionError(const std::vector<uint16_t> &q,
+                      const std::vector<uint16_t> &k,
+                      const std::vector<uint16_t> &v,
+                      const std::vector<uint16_t> &ours, int64_t seq,
+                      bool causal, const std::vector<int64_t> &rows) {
+  double worst = 0;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
+  std::vector<double> scores(seq), acc(kDim);
+  for (int64_t h = 0; h < kAttnQHeads; ++h) {
+    int64_t g = h / (kAttnQHeads / kAttnKVHeads);
+    for (int64_t i : rows) {
+      const uint16_t *qi = &q[(h * seq + i) * kDim];
+      int64_t keys = causal ? i + 1 : seq;
+      double top = -1e300;
+      for (int64_t j = 0; j < keys; ++j) {
+        const uint16_t *kj = &k[(g * seq + j) * kDim];
+        double dot = 0;
+        for (int64_t c = 0; c < kDim; ++c)
+          dot += static_cast<double>(bf16ToFloat(qi[c])) * bf16ToFloat(kj[c]);
+        scores[j] = dot * scale;
+        top = std::max(top, scores[j]);
+      }
+      double total = 0;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t j = 0; j < keys; ++j) {
+        double p = std::exp(scores[j] - top);
+        total += p;
+        const uint16_t *vj = &v[(g * seq + j) * kDim];
+        for (int64_t c = 0; c < kDim; ++c)
+          acc[c] += p * bf16ToFloat(vj[c]);
+      }
+      for (int64_t c = 0; c < kDim; ++c) {
+        double want = acc[c] / total;
+        // One bf16 ulp at the value: 8 significant bits.
+        int exponent = 0;
+        std::frexp(want, &exponent);
+        double ulp = want == 0 ? 0 : std::ldexp(1.0, exponent - 8);
+        double got = bf16ToFloat(ours[(h * seq + i) * kDim + c]);
+        worst = std::max(worst,
+                         std::fabs(got - want) / (ulp + std::ldexp(1.0, -9)));
+      }
+    }
+  }
+  return worst;
+}
+
+int runAttentionBench() {
+  std::vector<int64_t> seqLens(attentionSeqLens.begin(),
+                               attentionSeqLens.end());
+  if (seqLens.empty())
+    seqLens = {512, 2048};
+  for (int64_t s : seqLens)
+    if (s < 1) {
+      llvm::errs() << "mrope-bench: --seq lengths must be at least 1\n";
+      return 1;
+    }
+  mrope::JitOptions options;
+  options.threads = useThreads;
+  options.runtimeLibDir =
+      llvm::sys::path::parent_path(runtimeLib.getValue()).str();
+  const unsigned threads =
+      useThreads ? std::max(1u, std::thread::hardware_concurrency()) : 1u;
+  if (!emitJson)
+    llvm::outs() << llvm::format("%-8s %6s %20s %20s %20s %9s %9s %8s %8s %s\n",
+                                 "mode", "S", "fused ms (min-max)",
+                                 "no-rotary ms", "separate ms", "fused/no",
+                                 "fused/sep", "TFLOP/s", "err", "check");
+  std::vector<std::string> json;
+  bool allOk = true;
+  // JIT modules stay alive to the end (see the rotary benchmark).
+  std::vector<std::unique_ptr<mrope::JitModule>> modules;
+  for (int64_t seq : seqLens) {
+    std::vector<int64_t> pos = makePositions(seq);
+    std::vector<uint16_t> q(kAttnQHeads * seq * kDim),
+        k(kAttnKVHeads * seq * kDim), v(k.size());
+    for (size_t i = 0; i < q.size(); ++i)
+      q[i] = floatToBf16(std::sin(0.37f * static_cast<float>(i % 100003)));
+    for (size_t i = 0; i < k.size(); ++i) {
+      k[i] = floatToBf16(std::cos(0.23f * static_cast<float>(i % 100019)));
+      v[i] = floatToBf16(std::sin(0.11f * static_cast<float>(i % 99991)));
+    }
+    for (bool causal : {false, true}) {
+      std::string error;
+      auto module = mrope::JitModule::compile(attentionModuleText(seq, causal),
+                                              options, error);
+      if (!module) {
+        llvm::errs() << "mrope-bench: " << error << "\n";
+        return 1;
+      }
+      mrope::JitModule &m = *module;
+      modules.push_back(std::move(module));
+      std::vector<uint16_t> fused(q.size()), plain(q.size()),
+          separate(q.size()), qr(q.size()), kr(k.size());
+      auto call = [&](const char *name, std::vector<void *> buffers) {
+        std::string err;
+        if (!m.invoke(name, buffers, err)) {
+          llvm::errs() << "mrope-bench: " << err << "\n";
+          std::exit(1);
+        }
+      };
+      auto runFused = [&] {
+        call("fused", {q.data(), k.data(), v.data(), pos.data(), fused.data()});
+      };
+      auto runPlain = [&] {
+        call("plain", {q.data(), k.data(), v.data(), plain.data()});
+      };
+      auto runSeparate = [&] {
+        call("rotate", {q.data(), k.data(), pos.data(), qr.data(), kr.data()});
+        call("plain", {qr.data(), kr.data(), v.data(), separate.data()});
+      };
+      // Correctness, same run: fused and separate agree bit for bit (the
+      // same rotation, the same loops), and both match a double-precision
+      // softmax(q k^T) v of the rotated inputs on sample rows.
+      runFused();
+      runSeparate();
+      bool same = fused == separate;
+      std::vector<int64_t> rows = {0, 1, seq / 3, seq / 2, seq - 2, seq - 1};
+      rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                [&](int64_t r) { return r < 0 || r >= seq; }),
+                 rows.end());
+      std::sort(rows.begin(), rows.end());
+      rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+      double err = attentionError(qr, kr, v, fused, seq, causal, rows);
+      runPlain();
+      err = std::max(err, attentionError(q, k, v, plain, seq, causal, rows));
+      bool ok = same && err <= 1.0;
+      allOk = allOk && ok;
+
+      Timing tf = measure(runFused, repetitions);
+      Timing tp = measure(runPlain, repetitions);
+      Timing ts = measure(runSeparate, repetitions);
+      double pairs = causal ? 0.5 * static_cast<double>(seq) * (seq + 1)
+                            : static_cast<double>(seq) * seq;
+      double flops = 4.0 * kAttnQHeads * kDim * pairs;
+      double tflops = flops / (tf.median * 1e-3) / 1e12;
+      const char *modeName = causal ? "causal" : "full";
+      if (emitJson) {
+        json.push_back(llvm::formatv(
+            "{{\"benchmark\": \"attention\", \"mode\": \"{0}\", \"seq\": {1}, "
+            "\"q_heads\": {2}, \"kv_heads\": {3}, \"head_dim\": {4}, "
+            "\"fused_ms\": {5}, \"no_rotary_ms\": {6}, \"separate_ms\": {7}, "
+            "\"fused_over_no_rotary\": {8}, \"fused_over_separate\": {9}, "
+            "\"fused_tflops\": {10}, \"max_err_ulps\": {11}, "
+            "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
+            "\"threads\": {14}}",
+            modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
+            tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
+            tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL",
+            threads));
+      } else {
+        auto range = [](Timing t) {
+          return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
+              .str();
+        };
+        llvm::outs() << llvm::format(
+            "%-8s %6lld %20s %20s %20s %9.3f %9.3f %8.4f %8.2f %s\n", modeName,
+            static_cast<long long>(seq), range(tf).c_str(), range(tp).c_str(),
+            range(ts).c_str(), tf.median / tp.median, tf.median / ts.median,
+            tflops, err, ok ? "ok" : "MISMATCH");
+      }
+    }
+  }
+  if (emitJson) {
+    llvm::outs() << "[\n";
+    for (size_t i = 0; i < json.size(); ++i)
+      llvm::outs() << "  " << json[i] << (i + 1 < json.size() ? ",\n" : "\n");
+    llvm::outs() << "]\n";
+  } else {
+    llvm::outs() << "fused: attention with the rotary prologue; no-rotary: "
+                    "the same attention without it; separate: mrope.apply, "
+                    "then the attention. err: worst error on sample rows vs "
+                    "double precision, in (1 bf16 ulp + 2^-9) units (<= 1 "
+                    "passes). Threads: "
+                 << threads << "\n";
+  }
+  return allOk ? 0 : 2;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -402,6 +657,8 @@ int main(int argc, char **argv) {
   }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
+  if (attentionMode)
+    return runAttentionBench();
 
   DialectRegistry registry;
   registerAllDialects(registry);

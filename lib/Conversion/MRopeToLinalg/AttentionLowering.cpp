@@ -252,9 +252,13 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
               [&](OpBuilder &lb, Location ll, Value key, ValueRange iter) {
                 Value m = iter[0], sum = iter[1], acc = iter[2];
                 Value kRow = readRow(k, kvHead, key);
+                // Reassociated: a tree of vector adds, not D dependent
+                // scalar adds (the order of an f32 dot product is not part
+                // of the contract; the tests compare with float64).
                 Value dot = vector::ReductionOp::create(
                     lb, ll, vector::CombiningKind::ADD,
-                    arith::MulFOp::create(lb, ll, qRow, kRow));
+                    arith::MulFOp::create(lb, ll, qRow, kRow), /*acc=*/Value(),
+                    arith::FastMathFlags::reassoc);
                 Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
                 if (mask) {
                   auto maskType = cast<RankedTensorType>(mask.getType());
