@@ -231,3 +231,16 @@ def test_decode_rotates_queries_only():
               np.float32)
     want = reference_attention(q_rot, k_rot, v, causal=True)
     check(got, want, np.float32)
+
+
+@pytest.mark.parametrize("scale", [40.0, 1e-3])
+def test_extreme_scores(scale):
+    """Scores hundreds apart (weights far below exp(-87), which the
+    polynomial exp flushes to 0, as their float64 values are negligible)
+    and nearly uniform weights."""
+    rng = np.random.default_rng(17)
+    b, h, s, d = 1, 2, 21, 16  # 21 keys: two full blocks of 8 and a tail
+    q, k, v = (random(rng, (b, h, s, d), np.float32) for _ in range(3))
+    got = run(attention_ir(q, k, v, "f32", "bhsd", scale=scale), [q, k, v], q.shape,
+              np.float32)
+    check(got, reference_attention(q, k, v, scale=scale), np.float32)

@@ -8,6 +8,8 @@
 //   s = (q . k_j) * scale (+ mask)     m' = max(m, s)
 //   c = exp(m - m'), p = exp(s - m')   l' = l c + p,  acc' = acc c + p v_j
 //
+// over blocks of keys (s and p as vectors, exp a polynomial),
+//
 // so the S x S score matrix is never materialized. Rows are vectors over the
 // head dimension; accumulation is f32 for every activation type. Keys come
 // from the row's KV head (GQA: query head h reads KV head h / (Hq / Hkv)),
@@ -21,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
+#include "RotaryAngles.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
@@ -38,6 +41,9 @@ using namespace mlir;
 using namespace mlir::mrope;
 
 namespace {
+
+/// Keys per step of the online softmax: one AVX2 vector of scores.
+constexpr int64_t kKeyBlock = 8;
 
 /// Dimension positions of an activation in a layout.
 struct Dims {
@@ -241,48 +247,80 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
             end = arith::SelectOp::create(b, l, empty, begin, end);
           }
 
-          // Online softmax over the keys. m starts at the lowest finite
-          // value so that a -inf mask entry gives p = 0, never inf - inf.
+          // Online softmax over the keys, kKeyBlock at a time: the block's
+          // scores as one vector, one max and one correction per block, the
+          // weights by a vector exp (no libm call). Slots past the last key
+          // read the last key again and get score -inf, so weight 0. m
+          // starts at the lowest finite value so that -inf scores (masks,
+          // padding) give weight 0, never inf - inf.
           Value scaleV = f32Const(scale);
           Value lowest = f32Const(std::numeric_limits<float>::lowest());
+          Value minusInf = f32Const(-std::numeric_limits<float>::infinity());
           Value zeroRow =
               arith::ConstantOp::create(b, l, b.getZeroAttr(rowF32));
+          auto blockType = VectorType::get({kKeyBlock}, f32);
+          Value lastKey = arith::SubIOp::create(b, l, end, one);
           auto loop = scf::ForOp::create(
-              b, l, begin, end, one, ValueRange{lowest, f32Const(0), zeroRow},
-              [&](OpBuilder &lb, Location ll, Value key, ValueRange iter) {
+              b, l, begin, end, index(kKeyBlock),
+              ValueRange{lowest, f32Const(0), zeroRow},
+              [&](OpBuilder &lb, Location ll, Value first, ValueRange iter) {
                 Value m = iter[0], sum = iter[1], acc = iter[2];
-                Value kRow = readRow(k, kvHead, key);
-                // Reassociated: a tree of vector adds, not D dependent
-                // scalar adds (the order of an f32 dot product is not part
-                // of the contract; the tests compare with float64).
-                Value dot = vector::ReductionOp::create(
-                    lb, ll, vector::CombiningKind::ADD,
-                    arith::MulFOp::create(lb, ll, qRow, kRow), /*acc=*/Value(),
-                    arith::FastMathFlags::reassoc);
-                Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
-                if (mask) {
-                  auto maskType = cast<RankedTensorType>(mask.getType());
-                  Value maskHead = maskType.getDimSize(1) == 1 ? zero : head;
-                  Value mb = tensor::ExtractOp::create(
-                      lb, ll, mask, ValueRange{batch, maskHead, token, key});
-                  if (mb.getType() != f32)
-                    mb = arith::ExtFOp::create(lb, ll, f32, mb);
-                  s = arith::AddFOp::create(lb, ll, s, mb);
+                SmallVector<Value> scores, vRows;
+                for (int64_t t = 0; t < kKeyBlock; ++t) {
+                  Value key = arith::AddIOp::create(
+                      lb, ll, first, arith::ConstantIndexOp::create(lb, ll, t));
+                  Value valid = arith::CmpIOp::create(
+                      lb, ll, arith::CmpIPredicate::slt, key, end);
+                  Value at = arith::MinSIOp::create(lb, ll, key, lastKey);
+                  Value kRow = readRow(k, kvHead, at);
+                  // Reassociated: a tree of vector adds, not D dependent
+                  // scalar adds (the order of an f32 dot product is not
+                  // part of the contract; tests compare with float64).
+                  Value dot = vector::ReductionOp::create(
+                      lb, ll, vector::CombiningKind::ADD,
+                      arith::MulFOp::create(lb, ll, qRow, kRow),
+                      /*acc=*/Value(), arith::FastMathFlags::reassoc);
+                  Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
+                  if (mask) {
+                    auto maskType = cast<RankedTensorType>(mask.getType());
+                    Value maskHead = maskType.getDimSize(1) == 1 ? zero : head;
+                    Value mb = tensor::ExtractOp::create(
+                        lb, ll, mask, ValueRange{batch, maskHead, token, at});
+                    if (mb.getType() != f32)
+                      mb = arith::ExtFOp::create(lb, ll, f32, mb);
+                    s = arith::AddFOp::create(lb, ll, s, mb);
+                  }
+                  scores.push_back(
+                      arith::SelectOp::create(lb, ll, valid, s, minusInf));
+                  vRows.push_back(readRow(v, kvHead, at));
                 }
-                Value mNew = arith::MaximumFOp::create(lb, ll, m, s);
-                Value corr = math::ExpOp::create(
+                Value block =
+                    vector::FromElementsOp::create(lb, ll, blockType, scores);
+                Value blockMax = vector::ReductionOp::create(
+                    lb, ll, vector::CombiningKind::MAXIMUMF, block);
+                Value mNew = arith::MaximumFOp::create(lb, ll, m, blockMax);
+                Value corr = buildExpOfNonPositive(
                     lb, ll, arith::SubFOp::create(lb, ll, m, mNew));
-                Value p = math::ExpOp::create(
-                    lb, ll, arith::SubFOp::create(lb, ll, s, mNew));
+                Value weights = buildExpOfNonPositive(
+                    lb, ll,
+                    arith::SubFOp::create(
+                        lb, ll, block,
+                        vector::BroadcastOp::create(lb, ll, blockType, mNew)));
                 Value sumNew = arith::AddFOp::create(
-                    lb, ll, arith::MulFOp::create(lb, ll, sum, corr), p);
-                Value vRow = readRow(v, kvHead, key);
-                Value corrRow =
-                    vector::BroadcastOp::create(lb, ll, rowF32, corr);
-                Value pRow = vector::BroadcastOp::create(lb, ll, rowF32, p);
-                Value accNew = vector::FMAOp::create(
-                    lb, ll, pRow, vRow,
-                    arith::MulFOp::create(lb, ll, acc, corrRow));
+                    lb, ll, arith::MulFOp::create(lb, ll, sum, corr),
+                    vector::ReductionOp::create(
+                        lb, ll, vector::CombiningKind::ADD, weights, Value(),
+                        arith::FastMathFlags::reassoc));
+                Value accNew = arith::MulFOp::create(
+                    lb, ll, acc,
+                    vector::BroadcastOp::create(lb, ll, rowF32, corr));
+                for (int64_t t = 0; t < kKeyBlock; ++t) {
+                  Value p = vector::ExtractOp::create(lb, ll, weights,
+                                                      ArrayRef<int64_t>{t});
+                  accNew = vector::FMAOp::create(
+                      lb, ll, vector::BroadcastOp::create(lb, ll, rowF32, p),
+                      vRows[t], accNew);
+                }
                 scf::YieldOp::create(lb, ll, ValueRange{mNew, sumNew, accNew});
               });
           Value sum = loop.getResult(1), acc = loop.getResult(2);

@@ -163,3 +163,42 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
   }
   return {c, s};
 }
+
+Value mlir::mrope::buildExpOfNonPositive(OpBuilder &b, Location loc, Value x) {
+  Type type = x.getType();
+  F32Emitter e{b, loc, type};
+  Type intType = b.getI32Type();
+  if (auto vec = dyn_cast<VectorType>(type))
+    intType = vec.clone(intType);
+  // exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 in two words.
+  constexpr float kLowest = -87.3f; // 2^n stays a normal f32 (n >= -126)
+  Value clamped = arith::MaximumFOp::create(b, loc, x, e.constant(kLowest));
+  Value n = math::FloorOp::create(
+      b, loc,
+      e.fma(clamped, e.constant(1.44269504088896341f), e.constant(0.5f)));
+  Value r = e.fma(n, e.constant(-0.693359375f), clamped);
+  r = e.fma(n, e.constant(2.12194440e-4f), r);
+  // exp(r) = 1 + r + r^2 P(r) on |r| <= ln(2)/2.
+  Value p = e.horner(r, {5.0000001201e-1f, 1.6666665459e-1f, 4.1665795894e-2f,
+                         8.3334519073e-3f, 1.3981999507e-3f, 1.9875691500e-4f});
+  Value expR = e.fma(e.mul(r, r), p, e.add(r, e.constant(1.0f)));
+  // 2^n from its exponent bits: (n + 127) << 23.
+  auto intConstant = [&](int32_t v) -> Value {
+    TypedAttr attr = b.getI32IntegerAttr(v);
+    if (auto vec = dyn_cast<VectorType>(intType))
+      attr = DenseElementsAttr::get(vec, attr);
+    return arith::ConstantOp::create(b, loc, attr);
+  };
+  Value bits = arith::ShLIOp::create(
+      b, loc,
+      arith::AddIOp::create(b, loc, arith::FPToSIOp::create(b, loc, intType, n),
+                            intConstant(127)),
+      intConstant(23));
+  Value result =
+      e.mul(expR, arith::BitcastOp::create(b, loc, type, bits).getResult());
+  Value tiny = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x,
+                                     e.constant(kLowest));
+  result = arith::SelectOp::create(b, loc, tiny, e.constant(0.0f), result);
+  Value nan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+  return arith::SelectOp::create(b, loc, nan, x, result);
+}

@@ -51,6 +51,13 @@ std::pair<Value, Value> buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
                                           double attentionScaling,
                                           SinCosLowering lowering);
 
+/// exp(x) for f32 scalars or vectors x <= 0 (softmax weights), in
+/// arithmetic only: Cody-Waite reduction by ln 2 (two words), the Cephes
+/// single-precision polynomial, and 2^n built in the exponent bits. Within
+/// 2 f32 ulps for x >= -87.3; below, where exp(x) < 1.2e-38, it is 0. NaN
+/// stays NaN, -inf gives 0.
+Value buildExpOfNonPositive(OpBuilder &b, Location loc, Value x);
+
 } // namespace mlir::mrope
 
 #endif // MROPE_LIB_CONVERSION_MROPETOLINALG_ROTARYANGLES_H

@@ -1,10 +1,12 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg | FileCheck %s
 
 // Online softmax: one scf.forall over (batch, query head, query token); per
-// row a loop over its keys carrying the running max, the running sum and the
-// f32 accumulator row. GQA: query head h reads KV head h / 2. Causal, bottom-
-// right aligned: row i sees keys [0, min(i + Skv - Sq + 1, Skv)). bf16 rows
-// are widened after the load; the result is narrowed once, at the end.
+// row a loop over its keys, 8 at a time, carrying the running max, the
+// running sum and the f32 accumulator row. GQA: query head h reads KV head
+// h / 2. Causal, bottom-right aligned: row i sees keys [0, min(i + Skv - Sq
+// + 1, Skv)); block slots past the end re-read the last key with score
+// -inf. bf16 rows are widened after the load; the result is narrowed once.
+// The weights' exp is arithmetic on a vector<8xf32> (no math.exp left).
 // CHECK-LABEL: func.func @gqa_causal
 // CHECK: scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (1, 4, 6)
 // CHECK: %[[QROW:.*]] = vector.transfer_read %arg0[%[[B]], %[[H]], %[[I]], %{{[a-z0-9_]+}}]{{.*}}: tensor<1x4x6x8xbf16>, vector<8xbf16>
@@ -12,14 +14,20 @@
 // CHECK: %[[KVH:.*]] = arith.divui %[[H]], %c2
 // CHECK-DAG: %[[SCALE:.*]] = arith.constant 0.353553385 : f32
 // CHECK-DAG: %[[LOWEST:.*]] = arith.constant -3.40282347E+38 : f32
-// CHECK: %[[R:.*]]:3 = scf.for %[[J:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[M:.*]] = %[[LOWEST]], %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (f32, f32, vector<8xf32>)
-// CHECK: vector.transfer_read %arg1[%[[B]], %[[KVH]], %[[J]], %{{.*}}]
-// CHECK: %[[DOT:.*]] = vector.reduction <add>
+// CHECK-DAG: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: %[[R:.*]]:3 = scf.for %[[J:.*]] = %{{.*}} to %[[END:.*]] step %c8 iter_args(%[[M:.*]] = %[[LOWEST]], %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (f32, f32, vector<8xf32>)
+// CHECK: %[[KEY:.*]] = arith.addi %[[J]]
+// CHECK: %[[VALID:.*]] = arith.cmpi slt, %[[KEY]], %[[END]]
+// CHECK: %[[AT:.*]] = arith.minsi %[[KEY]]
+// CHECK: vector.transfer_read %arg1[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK: %[[DOT:.*]] = vector.reduction <add>, %{{.*}} fastmath<reassoc>
 // CHECK: %[[S:.*]] = arith.mulf %[[DOT]], %[[SCALE]] : f32
-// CHECK: %[[MNEW:.*]] = arith.maximumf %[[M]], %[[S]] : f32
-// CHECK: math.exp
-// CHECK: math.exp
-// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[J]], %{{.*}}]
+// CHECK: arith.select %[[VALID]], %[[S]], %[[NEGINF]] : f32
+// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK: %[[BLOCK:.*]] = vector.from_elements {{.*}} : vector<8xf32>
+// CHECK: %[[BMAX:.*]] = vector.reduction <maximumf>, %[[BLOCK]]
+// CHECK: %[[MNEW:.*]] = arith.maximumf %[[M]], %[[BMAX]] : f32
+// CHECK-NOT: math.exp
 // CHECK: vector.fma
 // CHECK: scf.yield %[[MNEW]]
 // CHECK: arith.divf %[[R]]#2
