@@ -146,6 +146,47 @@ def rotary_function(config: RopeConfig, layout: str, q_shape: Sequence[int],
     return fn.text()
 
 
+def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: str,
+                       layout: str, causal: bool, scale: Optional[float],
+                       mask_shape: Optional[Sequence[int]] = None,
+                       cu_shape: Optional[Sequence[int]] = None,
+                       config: Optional[RopeConfig] = None,
+                       q_position_shape: Optional[Sequence[int]] = None,
+                       k_position_shape: Optional[Sequence[int]] = None,
+                       attention_scaling: float = 1.0) -> str:
+    """``@attention(q, k, v, [mask], [cu_seqlens], [q_positions],
+    [k_positions], out)``: mrope.attention, with a rotary prologue when
+    ``config`` is given (k_positions omitted: the keys are rotated)."""
+    fn = _Function("attention")
+    q, q_t = fn.input("q", q_shape, element)
+    k, k_t = fn.input("k", k_shape, element)
+    v, v_t = fn.input("v", k_shape, element)
+    operands = ""
+    if mask_shape is not None:
+        m, m_t = fn.input("mask", mask_shape, element)
+        operands += f" mask({m} : {m_t})"
+    if cu_shape is not None:
+        c, c_t = fn.input("cu", cu_shape, "i64")
+        operands += f" cu_seqlens({c} : {c_t})"
+    rotary = ""
+    if config is not None:
+        p, p_t = fn.input("qpos", q_position_shape, config.position_type)
+        operands += f" q_positions({p} : {p_t})"
+        if k_position_shape is not None:
+            kp, kp_t = fn.input("kpos", k_position_shape, config.position_type)
+            operands += f" k_positions({kp} : {kp_t})"
+        fn.lines.append(inv_freq_line(config, None))
+        operands += f" freqs(%f : {tensor_type([config.rotary_dim // 2], 'f32')})"
+        rotary = f" rotary {config.rotary_attr('reference', attention_scaling)}"
+    fn.output("out", q_shape, element)
+    attrs = rotary + (f" scale {float(scale)!r}" if scale is not None else "")
+    attrs += " causal" if causal else ""
+    fn.lines.append(f"%o = mrope.attention {q}, {k}, {v}{operands} layout {layout}{attrs} : "
+                    f"{q_t}, {k_t}, {v_t} -> {q_t}")
+    fn.store("%o", "out_out", q_shape, element)
+    return fn.text()
+
+
 def cos_sin_function(config: RopeConfig, position_shape: Sequence[int],
                      table_shape: Sequence[int], element: str,
                      attention_scaling: float, runtime_length: bool) -> str:

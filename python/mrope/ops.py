@@ -296,3 +296,96 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     runtime.compile(source, threads).call("rotary", q_out, k_out, positions, *args)
     return (_like(runtime.as_dtype(q_out, qa.dtype), q),
             _like(runtime.as_dtype(k_out, ka.dtype), k))
+
+
+def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
+              k_position_ids=None, keys_rotated: bool = False, causal: bool = False,
+              scale: Optional[float] = None, mask=None, cu_seqlens=None,
+              layout: str = "bhsd", threads: Optional[bool] = None):
+    """softmax(q k^T * scale + mask) v, computed with online softmax in f32
+    (``mrope.attention``); returns a new array of q's shape and dtype.
+
+    q ``[B, Hq, Sq, D]`` (``bshd``: ``[B, Sq, Hq, D]``; packed ``thd``:
+    ``[T, Hq, D]`` with ``cu_seqlens`` ``[N + 1]``), k and v with Hkv heads
+    dividing Hq (GQA/MQA). ``scale`` defaults to 1/sqrt(D); ``causal`` is
+    bottom-right aligned (query i sees keys up to i + Skv - Sq), ``mask`` an
+    additive ``[B, Hq or 1, Sq, Skv]`` array. With ``config`` and
+    ``position_ids`` q and k are rotated first (k by ``k_position_ids`` when
+    given, else by ``position_ids``; ``keys_rotated=True`` for a KV cache
+    whose keys were rotated when written). Rows that see no key are 0."""
+    if layout not in _LAYOUTS:
+        raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
+    qa, ka, va = _to_numpy(q, "q"), _to_numpy(k, "k"), _to_numpy(v, "v")
+    rank = _LAYOUTS[layout]
+    for name, a in (("q", qa), ("k", ka), ("v", va)):
+        if a.ndim != rank:
+            raise InputError(f"{name}: layout {layout} needs {rank} dimensions, got shape "
+                             f"{a.shape}")
+    if not qa.dtype == ka.dtype == va.dtype:
+        raise InputError(f"q, k and v: dtypes differ ({qa.dtype}, {ka.dtype}, {va.dtype})")
+    element = runtime.element_type_of(qa.dtype)
+    if ka.shape != va.shape:
+        raise InputError(f"k and v: shapes differ ({ka.shape} vs {va.shape})")
+    head_axis, seq_axis = {"bhsd": (1, 2), "bshd": (2, 1), "thd": (1, 0)}[layout]
+    if qa.shape[-1] != ka.shape[-1]:
+        raise InputError(f"q and k: head_dim differs ({qa.shape[-1]} vs {ka.shape[-1]})")
+    if layout != "thd" and qa.shape[0] != ka.shape[0]:
+        raise InputError(f"q and k: batch differs ({qa.shape[0]} vs {ka.shape[0]})")
+    if ka.shape[head_axis] == 0 or qa.shape[head_axis] % ka.shape[head_axis]:
+        raise InputError(f"q heads ({qa.shape[head_axis]}) must be a multiple of k heads "
+                         f"({ka.shape[head_axis]})")
+    if scale is not None and (isinstance(scale, bool) or not np.isfinite(scale)):
+        raise InputError(f"scale: must be a finite number, got {scale!r}")
+    sq, skv = qa.shape[seq_axis], ka.shape[seq_axis]
+    arrays = [qa, ka, va]
+    mask_shape = cu_shape = None
+    if mask is not None:
+        if layout == "thd":
+            raise InputError("mask: not supported with layout thd; use cu_seqlens and causal")
+        ma = np.ascontiguousarray(_to_numpy(mask, "mask"), dtype=qa.dtype)
+        if ma.ndim != 4 or ma.shape[0] != qa.shape[0] or ma.shape[1] not in (
+                1, qa.shape[head_axis]) or ma.shape[2:] != (sq, skv):
+            raise InputError(f"mask: expected shape [{qa.shape[0]}, {qa.shape[head_axis]} or 1, "
+                             f"{sq}, {skv}], got {ma.shape}")
+        arrays.append(ma)
+        mask_shape = ma.shape
+    if layout == "thd":
+        if cu_seqlens is None:
+            raise InputError("cu_seqlens: required with layout thd")
+        cu = _integer_array(cu_seqlens, "cu_seqlens", 1, optional=False).astype(np.int64)
+        if (len(cu) < 2 or cu[0] != 0 or cu[-1] != sq or np.any(np.diff(cu) < 0)
+                or sq != skv):
+            raise InputError(f"cu_seqlens: must start at 0, never decrease and end at the "
+                             f"{sq} packed tokens (shared by q, k and v), got {cu.tolist()}")
+        arrays.append(np.ascontiguousarray(cu))
+        cu_shape = cu.shape
+    elif cu_seqlens is not None:
+        raise InputError("cu_seqlens: only with layout thd")
+    token_shape = lambda a: (3, a.shape[0]) if layout == "thd" else (3, a.shape[0], a.shape[seq_axis])  # noqa: E731
+    q_pos_shape = k_pos_shape = None
+    if config is not None:
+        if position_ids is None:
+            raise InputError("position_ids: required with a config (the rotary prologue)")
+        if _needs_length(config):
+            raise InputError(f"config: {config.scaling} reads the sequence length at run "
+                             f"time; rotate with apply_rotary first")
+        if qa.shape[-1] != config.head_dim:
+            raise InputError(f"q: last dimension {qa.shape[-1]} is not head_dim "
+                             f"{config.head_dim}")
+        arrays.append(_positions_array(config, position_ids, token_shape(qa)))
+        q_pos_shape = arrays[-1].shape
+        if not keys_rotated:
+            kp = position_ids if k_position_ids is None else k_position_ids
+            arrays.append(_positions_array(config, kp, token_shape(ka)))
+            k_pos_shape = arrays[-1].shape
+    elif position_ids is not None or k_position_ids is not None:
+        raise InputError("position_ids: given without a config to rotate with")
+    if threads is None:
+        threads = sq * qa.shape[head_axis] * (1 if layout == "thd" else qa.shape[0]) >= 256
+    source = ir.attention_function(
+        qa.shape, ka.shape, element, layout, causal, scale, mask_shape, cu_shape, config,
+        q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0)
+    out = runtime.carrier_array(np.zeros(qa.shape, qa.dtype))
+    carriers = [runtime.carrier_array(a) for a in arrays]
+    runtime.compile(source, threads).call("attention", *carriers, out)
+    return _like(runtime.as_dtype(out, qa.dtype), q)

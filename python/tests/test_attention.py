@@ -244,3 +244,45 @@ def test_extreme_scores(scale):
     got = run(attention_ir(q, k, v, "f32", "bhsd", scale=scale), [q, k, v], q.shape,
               np.float32)
     check(got, reference_attention(q, k, v, scale=scale), np.float32)
+
+
+def test_python_api_prefill_and_decode():
+    """mrope.attention from a Hugging Face config: rotary prologue, GQA,
+    causal; then decode against the rotated cache (keys_rotated)."""
+    from hf_configs import QWEN2_VL_7B
+
+    config = mrope.from_hf(QWEN2_VL_7B)
+    rng = np.random.default_rng(23)
+    b, hq, hkv, s, d = 1, 4, 2, 9, config.head_dim
+    q, k, v = random(rng, (b, hq, s, d), np.float32), random(rng, (b, hkv, s, d), np.float32), \
+        random(rng, (b, hkv, s, d), np.float32)
+    positions = rng.integers(0, 400, (3, b, s))
+    out = mrope.attention(q, k, v, config, positions, causal=True)
+    inv_freq = mrope.inv_freq(config)
+    ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, "contiguous", [16, 24, 24])
+    check(out, reference_attention(ref_q, ref_k, v, causal=True), np.float32)
+    # Decode the last 2 tokens against the cache rotated above.
+    _, k_rot = mrope.apply_rotary(config, q, k, positions)
+    out2 = mrope.attention(q[:, :, -2:].copy(), k_rot, v, config, positions[:, :, -2:],
+                           keys_rotated=True, causal=True)
+    np.testing.assert_allclose(out2, out[:, :, -2:], rtol=0, atol=1e-5)
+
+
+def test_python_api_varlen_and_errors():
+    rng = np.random.default_rng(29)
+    q, k, v = (random(rng, (7, 2, 8), np.float32) for _ in range(3))
+    cu = [0, 3, 7]
+    out = mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, causal=True)
+    check(out, reference_attention(q, k, v, causal=True, cu_seqlens=np.array(cu)), np.float32)
+    with pytest.raises(mrope.InputError, match="cu_seqlens: must start at 0"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=[0, 5, 4])
+    with pytest.raises(mrope.InputError, match="cu_seqlens: required"):
+        mrope.attention(q, k, v, layout="thd")
+    with pytest.raises(mrope.InputError, match="multiple of k heads"):
+        mrope.attention(q, random(rng, (7, 3, 8), np.float32), random(rng, (7, 3, 8), np.float32),
+                        layout="thd", cu_seqlens=cu)
+    qb = random(rng, (1, 2, 4, 8), np.float32)
+    with pytest.raises(mrope.InputError, match=r"mask: expected shape \[1, 2 or 1, 4, 4\]"):
+        mrope.attention(qb, qb, qb, mask=np.zeros((1, 3, 4, 4), np.float32))
+    with pytest.raises(mrope.InputError, match="position_ids: given without a config"):
+        mrope.attention(qb, qb, qb, position_ids=np.zeros((3, 1, 4), np.int64))
