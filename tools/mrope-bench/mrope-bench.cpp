@@ -594,9 +594,26 @@ int runAttentionBench() {
       bool ok = same && err <= 1.0;
       allOk = allOk && ok;
 
-      Timing tf = measure(runFused, repetitions);
-      Timing tp = measure(runPlain, repetitions);
-      Timing ts = measure(runSeparate, repetitions);
+      // Round-robin repetitions: the three variants see the same machine
+      // state (this VM's speed drifts by tens of percent within a minute).
+      // (The correctness runs above were the warm-up.)
+      std::vector<double> fusedMs, plainMs, separateMs;
+      auto timeOnce = [](auto &fn) {
+        double start = now();
+        fn();
+        return now() - start;
+      };
+      for (int r = 0; r < repetitions; ++r) {
+        fusedMs.push_back(timeOnce(runFused));
+        plainMs.push_back(timeOnce(runPlain));
+        separateMs.push_back(timeOnce(runSeparate));
+      }
+      auto summary = [](std::vector<double> t) {
+        std::sort(t.begin(), t.end());
+        return Timing{t[t.size() / 2], t.front(), t.back()};
+      };
+      Timing tf = summary(fusedMs), tp = summary(plainMs),
+             ts = summary(separateMs);
       double pairs = causal ? 0.5 * static_cast<double>(seq) * (seq + 1)
                             : static_cast<double>(seq) * seq;
       double flops = 4.0 * kAttnQHeads * kDim * pairs;
