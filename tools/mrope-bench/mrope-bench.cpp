@@ -623,9 +623,10 @@ int runAttentionBench() {
         json.push_back(llvm::formatv(
             "{{\"benchmark\": \"attention\", \"mode\": \"{0}\", \"seq\": {1}, "
             "\"q_heads\": {2}, \"kv_heads\": {3}, \"head_dim\": {4}, "
-            "\"fused_ms\": {5}, \"no_rotary_ms\": {6}, \"separate_ms\": {7}, "
-            "\"fused_over_no_rotary\": {8}, \"fused_over_separate\": {9}, "
-            "\"fused_tflops\": {10}, \"max_err_ulps\": {11}, "
+            "\"fused_ms\": {5:f3}, \"no_rotary_ms\": {6:f3}, "
+            "\"separate_ms\": {7:f3}, "
+            "\"fused_over_no_rotary\": {8:f4}, \"fused_over_separate\": {9:f4}, "
+            "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
             "\"threads\": {14}}",
             modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
