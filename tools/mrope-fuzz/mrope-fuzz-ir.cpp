@@ -7,7 +7,9 @@
 //     leave IR that verifies -- invalid IR out of a pass is a bug, and the
 //     target traps on it;
 //   - the registered pipelines (mrope-to-linalg-pipeline, mrope-cpu-pipeline
-//     with and without threads) to the LLVM dialect.
+//     with and without threads) to the LLVM dialect;
+//   - for linalg-on-tensors input (what Torch-MLIR imports), the raising
+//     pass followed by convert-mrope-to-linalg, whose output must verify.
 // Mutations are mostly token-level (see LLVMFuzzerCustomMutator below).
 // Diagnostics are expected (most mutations are invalid) and swallowed; a
 // crash, a sanitizer report, a trap or a hang is a finding.
@@ -68,15 +70,27 @@ MLIRContext &context() {
 }
 
 /// True if every op belongs to the dialects an mrope user writes.
-bool inUserDomain(ModuleOp module) {
-  static const llvm::StringSet<> kDialects = {"builtin", "func", "arith",
-                                              "tensor", "mrope"};
+bool onlyDialects(ModuleOp module, const llvm::StringSet<> &dialects) {
   bool ok = true;
   module.walk([&](Operation *op) {
-    if (!kDialects.contains(op->getName().getDialectNamespace()))
+    if (!dialects.contains(op->getName().getDialectNamespace()))
       ok = false;
   });
   return ok;
+}
+
+bool inUserDomain(ModuleOp module) {
+  static const llvm::StringSet<> kDialects = {"builtin", "func", "arith",
+                                              "tensor", "mrope"};
+  return onlyDialects(module, kDialects);
+}
+
+/// What frontends hand to the raising pass: linalg-on-tensors (Torch-MLIR
+/// imports) with arith and math in the bodies.
+bool inRaisingDomain(ModuleOp module) {
+  static const llvm::StringSet<> kDialects = {
+      "builtin", "func", "arith", "tensor", "linalg", "math", "mrope"};
+  return onlyDialects(module, kDialects);
 }
 
 /// Runs `pipeline` on a copy of `module`. With `checkOutput`, the verifier
@@ -220,6 +234,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ParserConfig config(&ctx, /*verifyAfterParse=*/true);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
   static const bool verbose = std::getenv("MROPE_FUZZ_VERBOSE") != nullptr;
+  if (module && !inUserDomain(*module) && inRaisingDomain(*module)) {
+    // The raising pass must leave valid IR, and what it raised must lower.
+    if (verbose)
+      llvm::errs() << "raising\n";
+    runOnCopy(*module,
+              "builtin.module(func.func(mrope-raise-linalg-rotary),"
+              "convert-mrope-to-linalg)",
+              /*checkOutput=*/true);
+    return 0;
+  }
   if (!module || !inUserDomain(*module)) {
     if (verbose)
       llvm::errs() << (module ? "outside the user domain\n" : "invalid\n");
