@@ -286,3 +286,38 @@ def test_python_api_varlen_and_errors():
         mrope.attention(qb, qb, qb, mask=np.zeros((1, 3, 4, 4), np.float32))
     with pytest.raises(mrope.InputError, match="position_ids: given without a config"):
         mrope.attention(qb, qb, qb, position_ids=np.zeros((3, 1, 4), np.int64))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_rotary_packed_varlen(causal):
+    """thd with cu_seqlens and a rotary prologue (positions [3, T]), fused vs
+    unfused vs the reference per sequence."""
+    rng = np.random.default_rng(31)
+    cu = np.array([0, 4, 11], np.int64)
+    t, hq, hkv, d = 11, 4, 2, 16
+    q, k, v = random(rng, (t, hq, d), np.float32), random(rng, (t, hkv, d), np.float32), \
+        random(rng, (t, hkv, d), np.float32)
+    positions = rng.integers(0, 300, (3, t)).astype(np.int64)
+    inv_freq = reference.default_inv_freq(d, 10000.0)
+    rotary = "<alloc = <interleaved, section = [2, 3, 3]>, rotary_dim = 16>"
+    qt, kt = tensor_type(q.shape, "f32"), tensor_type(k.shape, "f32")
+    pt, ft, ct = (tensor_type(positions.shape, "i64"), tensor_type(inv_freq.shape, "f32"),
+                  tensor_type(cu.shape, "i64"))
+    unfused = (
+        f"func.func @attn(%q: {qt}, %k: {kt}, %v: {kt}, %cu: {ct}, %p: {pt}, %f: {ft}) -> {qt} {{\n"
+        f"  %qr, %kr = mrope.apply %q, %k positions(%p : {pt}) freqs(%f : {ft}) layout thd "
+        f"rotary {rotary} : {qt}, {kt}\n"
+        f"  %0 = mrope.attention %qr, %kr, %v cu_seqlens(%cu : {ct}) layout thd"
+        f"{' causal' if causal else ''} : {qt}, {kt}, {kt} -> {qt}\n  return %0 : {qt}\n}}\n")
+    fused = fuse(unfused)
+    assert "mrope.apply" not in fused and "q_positions" in fused
+    arrays = [q, k, v, cu, positions, inv_freq]
+    got_fused = run(fused, arrays, q.shape, np.float32)
+    assert np.array_equal(got_fused, run(unfused, arrays, q.shape, np.float32))
+    # The reference rotates the packed tokens as one batch row.
+    ref_q, ref_k = reference.apply_rotary(q.transpose(1, 0, 2)[None], k.transpose(1, 0, 2)[None],
+                                          positions[:, None, :], inv_freq, "interleaved",
+                                          [2, 3, 3])
+    want = reference_attention(ref_q[0].transpose(1, 0, 2), ref_k[0].transpose(1, 0, 2), v,
+                               causal=causal, cu_seqlens=cu)
+    check(got_fused, want, np.float32)
