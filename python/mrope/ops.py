@@ -287,6 +287,10 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
         raise InputError(f"q heads ({qa.shape[head_axis]}) must be a multiple of k heads "
                          f"({ka.shape[head_axis]})")
     positions = _positions_array(config, position_ids, (3,) + q_tokens)
+    if angles == "exact" and positions.size and np.abs(positions).max() >= 2 ** 24:
+        # The exact reduction's bound: an f32 holds every integer below 2^24.
+        raise InputError(f"position_ids: angles='exact' needs positions below 2^24 "
+                         f"(16777216), got {int(np.abs(positions).max())}")
     args = _runtime_length(config, positions, seq_len)
     if threads is None:
         threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS

@@ -84,6 +84,16 @@ def test_rotary_position_errors(positions, message):
         mrope.apply_rotary(CONFIG, *qk(), positions)
 
 
+def test_exact_angles_need_positions_below_2_24():
+    big = np.full((3, 1, 8), 2 ** 24, np.int64)
+    with pytest.raises(mrope.InputError, match=r"angles='exact' needs positions below 2\^24"):
+        mrope.apply_rotary(CONFIG, *qk(), big, angles="exact")
+    # Just below the bound is fine; the reference angles follow Hugging Face
+    # (float(position) * inv_freq) at any position.
+    mrope.apply_rotary(CONFIG, *qk(), big - 1, angles="exact")
+    mrope.apply_rotary(CONFIG, *qk(), big)
+
+
 def test_decode_errors():
     with pytest.raises(mrope.InputError, match="next_positions: must be a 1-D"):
         mrope.decode_positions([[1, 2]])
