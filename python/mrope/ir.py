@@ -98,14 +98,20 @@ def decode_positions_function(batch: int, count: int, element: str) -> str:
     return fn.text()
 
 
-def inv_freq_line(config: RopeConfig, seq_len: Optional[str]) -> str:
+def inv_freq_line(config: RopeConfig, seq_len: Optional[str], at_init: bool = False) -> str:
+    """``%f = mrope.inv_freq ...``; ``at_init``: a given ``seq_len`` with the
+    init function's (float64) dynamic-NTK arithmetic, not the runtime
+    update's (float32)."""
     scaling = f" scaling {config.scaling}" if config.scaling else ""
     length = f" seq_len({seq_len} : i64)" if seq_len else ""
+    if seq_len and at_init and config.scaling and "kind = dynamic" in config.scaling:
+        length += " at_init"
     return (f"%f = mrope.inv_freq theta = {_number(config.theta)}{scaling}{length} : "
             f"{tensor_type([config.rotary_dim // 2], 'f32')}")
 
 
-def inv_freq_function(config: RopeConfig, seq_len: Optional[int]) -> str:
+def inv_freq_function(config: RopeConfig, seq_len: Optional[int],
+                      at_init: bool = True) -> str:
     """``@inv_freq(inv_freq_out)``, for a known ``seq_len`` (or none)."""
     fn = _Function("inv_freq")
     length = None
@@ -113,7 +119,7 @@ def inv_freq_function(config: RopeConfig, seq_len: Optional[int]) -> str:
         fn.lines.append(f"%len = arith.constant {int(seq_len)} : i64")
         length = "%len"
     fn.output("inv_freq", [config.rotary_dim // 2], "f32")
-    fn.lines.append(inv_freq_line(config, length))
+    fn.lines.append(inv_freq_line(config, length, at_init))
     fn.store("%f", "inv_freq_out", [config.rotary_dim // 2], "f32")
     return fn.text()
 

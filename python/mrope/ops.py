@@ -160,20 +160,25 @@ def _needs_length(config: RopeConfig) -> bool:
         f"kind = {k}" in config.scaling for k in ("dynamic", "longrope"))
 
 
-def inv_freq(config: RopeConfig, seq_len: Optional[int] = None) -> np.ndarray:
-    """``inv_freq`` ``[rotary_dim / 2]`` (f32) under the config's scaling, as
-    the Hugging Face init function returns it for the Python integer
+def inv_freq(config: RopeConfig, seq_len: Optional[int] = None,
+             semantics: str = "init") -> np.ndarray:
+    """``inv_freq`` ``[rotary_dim / 2]`` (f32) under the config's scaling for
     ``seq_len`` (dynamic NTK and LongRoPE read it; None: their initial value).
 
-    :func:`apply_rotary` instead follows the model's runtime update, which
-    passes ``seq_len`` as a tensor: dynamic NTK then forms the rescaled base
-    in float32, a few ulps from this double-precision value."""
+    ``semantics`` picks which of transformers' two dynamic-NTK computations:
+    ``"init"`` (default), the init function called with the Python integer
+    ``seq_len`` (the rescaled base in float64); ``"update"``, the model's
+    runtime update, which passes ``seq_len`` as a tensor (the base in
+    float32, a few ulps away) -- what :func:`apply_rotary` uses."""
+    if semantics not in ("init", "update"):
+        raise InputError(f"semantics: must be 'init' or 'update', got {semantics!r}")
     if seq_len is not None:
         seq_len = _checked_seq_len(seq_len)
         if not _needs_length(config):
             seq_len = None  # only dynamic NTK and LongRoPE read it
     out = np.zeros((config.rotary_dim // 2,), np.float32)
-    runtime.compile(ir.inv_freq_function(config, seq_len)).call("inv_freq", out)
+    runtime.compile(ir.inv_freq_function(config, seq_len, semantics == "init")).call(
+        "inv_freq", out)
     return out
 
 

@@ -1236,7 +1236,9 @@ def inv_freq_scaling(data, args):
             if seq is not None:
                 length = b.fresh("len")
                 body += f"  {length} = arith.constant {seq} : i64\n"
-                operand = f" seq_len({length} : i64)"
+                # The golden calls the init function with an integer.
+                operand = f" seq_len({length} : i64)" + (
+                    " at_init" if params.get("rope_type") == "dynamic" else "")
             f, s, st = b.fresh("f"), b.fresh("s"), b.fresh("st")
             body += (f"  {f} = mrope.inv_freq theta = {fnum(params['rope_theta'])}"
                      f"{' scaling ' + attr if attr else ''}{operand} : {ttype([dim // 2], 'f32')}\n")

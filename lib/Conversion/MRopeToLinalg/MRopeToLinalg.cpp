@@ -989,7 +989,9 @@ struct SequenceLengthOpLowering : OpRewritePattern<SequenceLengthOp> {
 
 /// inv_freq with a runtime length. Dynamic NTK follows the runtime update of
 /// transformers, where `seq_len` is a tensor and the rescaled base is
-/// computed in float32; LongRoPE selects the short or long factors.
+/// computed in float32 (with `at_init`: the init function's float64, as the
+/// folder computes a constant length); LongRoPE selects the short or long
+/// factors.
 struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -1026,17 +1028,23 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
       return success();
     }
 
-    // Dynamic NTK, in float32 as the runtime update computes it.
+    // Dynamic NTK, in float32 as the runtime update computes it, or with
+    // `at_init` in float64 as the init function does (then the base is
+    // rounded to float32 and each power taken in float64).
     Type f32 = rewriter.getF32Type();
+    const bool atInit = op.getAtInit();
+    Type baseType = atInit ? Type(rewriter.getF64Type()) : f32;
     auto constant = [&](double v) -> Value {
-      return arith::ConstantOp::create(
-          rewriter, loc, rewriter.getF32FloatAttr(static_cast<float>(v)));
+      TypedAttr attr =
+          atInit ? TypedAttr(rewriter.getF64FloatAttr(v))
+                 : TypedAttr(rewriter.getF32FloatAttr(static_cast<float>(v)));
+      return arith::ConstantOp::create(rewriter, loc, attr);
     };
     const auto l0 = *params.maxPositionEmbeddings;
     Value clamped = arith::MaxSIOp::create(
         rewriter, loc, length,
         arith::ConstantIntOp::create(rewriter, loc, l0, 64));
-    Value lengthF = arith::SIToFPOp::create(rewriter, loc, f32, clamped);
+    Value lengthF = arith::SIToFPOp::create(rewriter, loc, baseType, clamped);
     Value ratio = arith::DivFOp::create(
         rewriter, loc,
         arith::MulFOp::create(rewriter, loc, constant(params.factor), lengthF),
@@ -1047,6 +1055,8 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
         rewriter, loc, grown,
         constant(static_cast<double>(dim) / static_cast<double>(dim - 2)));
     Value base = arith::MulFOp::create(rewriter, loc, constant(theta), powered);
+    if (atInit)
+      base = arith::TruncFOp::create(rewriter, loc, f32, base);
     // inv_freq[j] = 1 / base^(float(2j) / D)
     SmallVector<float> exponents;
     for (int64_t j = 0; j < dim / 2; ++j)
@@ -1061,7 +1071,17 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
             rewriter, loc, TypeRange{type}, ValueRange{exps}, ValueRange{init},
             ArrayRef<AffineMap>{id, id}, parallel(1),
             [&](OpBuilder &nb, Location nloc, ValueRange args) {
-              Value p = math::PowFOp::create(nb, nloc, base, args[0]);
+              Value p;
+              if (atInit) {
+                Type f64 = nb.getF64Type();
+                p = arith::TruncFOp::create(
+                    nb, nloc, f32,
+                    math::PowFOp::create(
+                        nb, nloc, arith::ExtFOp::create(nb, nloc, f64, base),
+                        arith::ExtFOp::create(nb, nloc, f64, args[0])));
+              } else {
+                p = math::PowFOp::create(nb, nloc, base, args[0]);
+              }
               Value one =
                   arith::ConstantOp::create(nb, nloc, nb.getF32FloatAttr(1.0f));
               Value inv = arith::DivFOp::create(nb, nloc, one, p);

@@ -203,6 +203,22 @@ func.func @f() {
 // -----
 
 func.func @f(%len: i64) {
+  // expected-error @+1 {{at_init selects how dynamic NTK rescales its base for a seq_len; it needs 'dynamic' scaling and a seq_len}}
+  %f = mrope.inv_freq theta = 1.0e4 scaling <kind = dynamic, factor = 2.0, max_position_embeddings = 64> at_init : tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%len: i64) {
+  // expected-error @+1 {{at_init selects how dynamic NTK rescales its base}}
+  %f = mrope.inv_freq theta = 1.0e4 scaling <kind = longrope, short_factor = [1.0, 1.5], long_factor = [2.0, 3.25], original_max_position_embeddings = 4096, max_position_embeddings = 8192> seq_len(%len : i64) at_init : tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%len: i64) {
   // expected-error @+1 {{seq_len is read only by 'dynamic' and 'longrope' scaling}}
   %f = mrope.inv_freq theta = 1.0e4 scaling <kind = linear, factor = 2.0> seq_len(%len : i64) : tensor<64xf32>
   return

@@ -47,6 +47,8 @@ func.func @inv_freq(%len: i64, %pos: tensor<3x2x?xi32>) -> tensor<64xf32> {
   %b = mrope.inv_freq theta = 1.000000e+04 scaling <kind = linear, factor = 4.0> : tensor<8xf32>
   // CHECK: mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 4.0, max_position_embeddings = 4096> seq_len(%{{.*}} : i64) : tensor<64xf32>
   %c = mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 4.0, max_position_embeddings = 4096> seq_len(%len : i64) : tensor<64xf32>
+  // CHECK: mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 4.0, max_position_embeddings = 4096> seq_len(%{{.*}} : i64) at_init : tensor<64xf32>
+  %c2 = mrope.inv_freq theta = 1.000000e+04 scaling <kind = dynamic, factor = 4.0, max_position_embeddings = 4096> seq_len(%len : i64) at_init : tensor<64xf32>
   // CHECK: mrope.inv_freq theta = 1.000000e+04 scaling <kind = yarn, convention = hf449, factor = 4.0, max_position_embeddings = 4096, beta_fast = 16.0, beta_slow = 2.0, truncate = false> : tensor<64xf32>
   %d = mrope.inv_freq theta = 1.000000e+04 scaling <kind = yarn, factor = 4.0, max_position_embeddings = 4096, beta_fast = 16.0, beta_slow = 2.0, truncate = false, convention = hf449> : tensor<64xf32>
   // CHECK: mrope.inv_freq theta = 1.000000e+04 scaling <kind = longrope, max_position_embeddings = 8192, original_max_position_embeddings = 4096, short_factor = [1.0, 1.5], long_factor = [2.0, 3.25]> seq_len(%{{.*}} : i64) : tensor<2xf32>

@@ -543,6 +543,11 @@ LogicalResult InvFreqOp::verify() {
   if (getSeqLen() && !(scaling && scaling->dependsOnSequenceLength()))
     return emitOpError("seq_len is read only by 'dynamic' and 'longrope' "
                        "scaling");
+  if (getAtInit() &&
+      (!getSeqLen() || scaling->getKind() != ScalingKind::Dynamic))
+    return emitOpError("at_init selects how dynamic NTK rescales its base "
+                       "for a seq_len; it needs 'dynamic' scaling and a "
+                       "seq_len");
   return success();
 }
 
@@ -555,10 +560,13 @@ OpFoldResult InvFreqOp::fold(FoldAdaptor adaptor) {
       return {};
     seqLen = length.getValue().getSExtValue();
   }
-  std::vector<float> invFreq = freq::scaledInvFreq(
-      getRotaryDim(), getTheta().convertToDouble(),
-      (getScaling() ? getScaling()->toParams() : freq::ScalingParams()),
-      seqLen);
+  freq::ScalingParams params =
+      getScaling() ? getScaling()->toParams() : freq::ScalingParams();
+  const double theta = getTheta().convertToDouble();
+  std::vector<float> invFreq =
+      seqLen && params.kind == ScalingKind::Dynamic && !getAtInit()
+          ? freq::dynamicInvFreqUpdate(getRotaryDim(), theta, params, *seqLen)
+          : freq::scaledInvFreq(getRotaryDim(), theta, params, seqLen);
   return DenseElementsAttr::get(cast<ShapedType>(getInvFreq().getType()),
                                 ArrayRef<float>(invFreq));
 }

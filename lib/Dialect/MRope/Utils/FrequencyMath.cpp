@@ -44,6 +44,29 @@ static std::vector<float> dynamicInvFreq(int64_t dim, double theta,
   return defaultInvFreq(dim, base);
 }
 
+std::vector<float> dynamicInvFreqUpdate(int64_t dim, double theta,
+                                        const ScalingParams &s,
+                                        int64_t seqLen) {
+  // One float32 operation per statement (no contraction), in the order of
+  // the lowering: factor * L / L0 - (factor - 1), ** (D / (D - 2)), * theta.
+  const int64_t l0 = *s.maxPositionEmbeddings;
+  const float length = static_cast<float>(std::max(seqLen, l0));
+  const float scaled = static_cast<float>(s.factor) * length;
+  const float ratio = scaled / static_cast<float>(l0);
+  const float grown = ratio - static_cast<float>(s.factor - 1.0);
+  const float powered =
+      std::pow(grown, static_cast<float>(static_cast<double>(dim) /
+                                         static_cast<double>(dim - 2)));
+  const float base = static_cast<float>(theta) * powered;
+  std::vector<float> invFreq(dim / 2);
+  for (int64_t j = 0; j < dim / 2; ++j) {
+    const float exponent = static_cast<float>(2 * j) / static_cast<float>(dim);
+    const float power = std::pow(base, exponent);
+    invFreq[j] = 1.0f / power;
+  }
+  return invFreq;
+}
+
 /// YaRN: blend of interpolated (divided by factor) and extrapolated
 /// frequencies with a linear ramp over the correction range.
 static std::vector<float> yarnInvFreq(int64_t dim, double theta,

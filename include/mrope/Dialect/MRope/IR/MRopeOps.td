@@ -182,9 +182,16 @@ def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
   let description = [{
     `inv_freq[j] = 1 / theta^(2j / D)` for the `D/2` pairs of the result,
     transformed by the optional scaling. Dynamic NTK and LongRoPE read the
-    runtime sequence length `seq_len`; without it they use their initial
+    sequence length `seq_len`; without it they use their initial
     (unscaled-length) value, as Hugging Face does at model construction.
-    Folds to a constant when no runtime length is involved.
+
+    Transformers computes dynamic NTK's rescaled base two ways, a few ulps
+    apart: the runtime update (`@dynamic_rope_update`, `seq_len` a tensor,
+    the base in float32) and the init function called with an integer
+    (`ROPE_INIT_FUNCTIONS["dynamic"](config, seq_len=n)`, the base in
+    float64). `seq_len` means the runtime update; `at_init` selects the init
+    function's arithmetic. The result does not depend on whether `seq_len`
+    is a constant: a constant folds to exactly what the lowering computes.
 
     ```mlir
     func.func @freqs() -> (tensor<64xf32>, tensor<64xf32>) {
@@ -197,11 +204,13 @@ def MRope_InvFreqOp : MRope_Op<"inv_freq", [Pure]> {
     ```
   }];
   let arguments = (ins F64Attr:$theta, OptionalAttr<MRope_ScalingAttr>:$scaling,
-                       Optional<AnySignlessInteger>:$seq_len);
+                       Optional<AnySignlessInteger>:$seq_len,
+                       UnitAttr:$at_init);
   let results = (outs 1DTensorOf<[F32]>:$inv_freq);
   let assemblyFormat = [{
     `theta` `=` $theta (`scaling` $scaling^)?
-    (`seq_len` `(` $seq_len^ `:` type($seq_len) `)`)? attr-dict `:` type($inv_freq)
+    (`seq_len` `(` $seq_len^ `:` type($seq_len) `)`)? (`at_init` $at_init^)?
+    attr-dict `:` type($inv_freq)
   }];
   let hasVerifier = 1;
   let hasFolder = 1;

@@ -43,6 +43,15 @@ std::vector<float> scaledInvFreq(int64_t rotaryDim, double theta,
                                  const ScalingParams &scaling,
                                  std::optional<int64_t> seqLen);
 
+/// Dynamic NTK as transformers' runtime update computes it for a `seqLen`
+/// tensor: the rescaled base and every power in float32 (powf), exactly the
+/// arithmetic of mrope.inv_freq's lowering, so a constant seq_len folds to
+/// the bits the compiled code produces. (scaledInvFreq is the init
+/// function's arithmetic: the base in float64.)
+std::vector<float> dynamicInvFreqUpdate(int64_t rotaryDim, double theta,
+                                        const ScalingParams &scaling,
+                                        int64_t seqLen);
+
 /// The factor applied to cos and sin (`attention_scaling` of the Hugging
 /// Face init function), in double precision as Python computes it.
 double attentionScaling(const ScalingParams &scaling);
