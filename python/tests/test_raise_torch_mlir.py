@@ -26,7 +26,10 @@ CASES = [
     ("apply_multimodal_rotary", "apply_multimodal_rotary", "mrope.rotate", "contiguous"),
     ("qwen2vl_rotary", "qwen2vl_rotary", "mrope.apply", "contiguous"),
     ("qwen3vl_rotary", "qwen3vl_rotary", "mrope.apply", "interleaved"),
+    ("qwen2vl_scaled_rotary", "qwen2vl_scaled_rotary", "mrope.apply", "contiguous"),
 ]
+# generate.py's attention scaling (YaRN, factor 4), as the f32 the import uses.
+ATTENTION_SCALING = float(np.float32(1.1386294361119891))
 
 
 def raise_rotary(text, fuse=False):
@@ -84,8 +87,10 @@ def test_raised_runs_and_matches(stem, function, op, allocation, element, fuse):
     inv_freq = reference.default_inv_freq(16, 10000.0)
     if op == "mrope.apply":
         arrays = [q, k, positions, inv_freq]
+        scaling = ATTENTION_SCALING if "scaled" in stem else 1.0
+        assert ("attention_scaling" in raised) == (scaling != 1.0)
         ref_q, ref_k = reference.apply_rotary(q, k, positions, inv_freq, allocation, SECTION,
-                                              dtype=dtype)
+                                              attention_scaling=scaling, dtype=dtype)
         ref_cos = None
     else:
         axes = np.zeros(8, np.int64)

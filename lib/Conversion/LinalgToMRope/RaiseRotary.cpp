@@ -515,6 +515,16 @@ const Term *TermBuilder::scalar(Value v, linalg::GenericOp generic,
   if (allConstant && !t.operands.empty() && !isa<FloatType>(t.type))
     if (std::optional<int64_t> folded = foldInteger(op, ints))
       return intConstant(*folded);
+  // A constant converted between float types (Torch-MLIR writes Python
+  // float scalars as f64 constants truncated to f32).
+  if (allConstant && isa<arith::TruncFOp, arith::ExtFOp>(op))
+    if (auto target = dyn_cast<FloatType>(t.type)) {
+      APFloat value(t.operands[0]->f);
+      bool lost = false;
+      value.convert(target.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                    &lost);
+      return floatConstant(value.convertToDouble());
+    }
   // Accumulating into a zero (a single-iteration reduction) adds nothing
   // but the sign of a zero sum; angles are never -0 (positions are integers
   // or non-negative and inv_freq is positive).

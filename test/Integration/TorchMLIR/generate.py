@@ -11,7 +11,8 @@ Needs torch and torch-mlir from pip (not needed to run the tests):
 The functions are the Hugging Face formulas (written out here): rotate_half,
 Qwen2-VL's apply_multimodal_rotary_pos_emb (section split/cat of the
 per-axis cos/sin), the rotary embedding's forward (inv_freq x positions), and
-Qwen3-VL's interleaved allocation. Shapes are small: 1 batch, 4 q heads, 2 KV
+Qwen3-VL's interleaved allocation, and the Qwen2-VL chain with an
+attention scaling (YaRN) applied to cos/sin. Shapes are small: 1 batch, 4 q heads, 2 KV
 heads, 8 tokens, head_dim 16, mrope_section [2, 3, 3].
 """
 
@@ -67,6 +68,21 @@ class Qwen2VLRotary(torch.nn.Module):
         return ApplyMultimodalRotary()(q, k, cos.to(q.dtype), sin.to(q.dtype))
 
 
+# YaRN's attention factor for factor 4 (0.1 ln 4 + 1, as an f32 constant).
+ATTENTION_SCALING = 1.1386294361119891
+
+
+class Qwen2VLScaledRotary(torch.nn.Module):
+    """The chain with the rotary embedding's attention scaling (YaRN,
+    LongRoPE): `cos = emb.cos() * self.attention_scaling`, as the module's
+    forward writes it, before the cast to q's dtype."""
+
+    def forward(self, q, k, position_ids, inv_freq):
+        cos, sin = multimodal_cos_sin(position_ids, inv_freq)
+        cos, sin = cos * ATTENTION_SCALING, sin * ATTENTION_SCALING
+        return ApplyMultimodalRotary()(q, k, cos.to(q.dtype), sin.to(q.dtype))
+
+
 class Qwen3VLRotary(torch.nn.Module):
     """Qwen3-VL: interleaved allocation of the per-axis frequencies."""
 
@@ -96,6 +112,7 @@ def main():
                                         (q, k, torch.randn(3, B, S, D).to(dtype),
                                          torch.randn(3, B, S, D).to(dtype))),
             "qwen2vl_rotary": (Qwen2VLRotary(), (q, k, positions, inv_freq)),
+            "qwen2vl_scaled_rotary": (Qwen2VLScaledRotary(), (q, k, positions, inv_freq)),
             "qwen3vl_rotary": (Qwen3VLRotary(), (q, k, positions, inv_freq)),
         }
         for name, (module, args) in cases.items():
