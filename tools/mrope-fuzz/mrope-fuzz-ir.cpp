@@ -37,6 +37,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -224,6 +225,26 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size,
   return LLVMFuzzerMutate(data, size, maxSize);
 }
 
+/// True when `text` has an integer array of a linalg named op
+/// (`permutation = [...]`, `dimensions = [...]`) with a non-integer element:
+/// MLIR 22's parser crashes on those after its diagnostic (mlir-opt-22 too;
+/// test/Fuzz/upstream-linalg-dense-array.test). Not mrope's code, so such
+/// inputs are skipped.
+bool hitsUpstreamDenseArrayCrash(llvm::StringRef text) {
+  for (llvm::StringRef key : {"permutation = [", "dimensions = ["}) {
+    for (size_t at = text.find(key); at != llvm::StringRef::npos;
+         at = text.find(key, at + 1)) {
+      llvm::StringRef rest = text.drop_front(at + key.size());
+      llvm::StringRef list = rest.take_until([](char c) { return c == ']'; });
+      if (list.find_if_not([](char c) {
+            return llvm::isDigit(c) || c == '-' || c == ',' || c == ' ';
+          }) != llvm::StringRef::npos)
+        return true;
+    }
+  }
+  return false;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   MLIRContext &ctx = context();
   // Diagnostics are the expected outcome for most inputs.
@@ -231,6 +252,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // The MLIR lexer reads one past the end (a NUL ends the buffer, as in
   // files read through MemoryBuffer), so parse from a NUL-terminated copy.
   std::string text(reinterpret_cast<const char *>(data), size);
+  if (hitsUpstreamDenseArrayCrash(text))
+    return 0;
   ParserConfig config(&ctx, /*verifyAfterParse=*/true);
   OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, config);
   static const bool verbose = std::getenv("MROPE_FUZZ_VERBOSE") != nullptr;
