@@ -27,7 +27,6 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
-#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -670,6 +669,9 @@ std::optional<RotatedElement> matchRotated(const Term *t, Type rootType) {
 /// What a recognized candidate is.
 struct Recognized {
   Value root, x;
+  /// root's defining op, kept to check whether it was erased without
+  /// touching the (then dangling) value.
+  Operation *rootOp = nullptr;
   TensorLayout layout = TensorLayout::BHSD;
   PairLayout pairs = PairLayout::NeoX;
   int64_t rotaryDim = 0;
@@ -739,6 +741,7 @@ std::optional<Recognized> recognize(Value root) {
   TermBuilder builder(ctx, shape, /*budget=*/4096 * numChannels);
   Recognized r;
   r.root = root;
+  r.rootOp = root.getDefiningOp();
   SmallVector<ChannelFacts> channels(numChannels);
   // Which activation dims the table's batch and token indices follow.
   // Candidates: bhsd (token = dim 2), bshd (token = dim 1); thd: dim 0.
@@ -950,6 +953,8 @@ struct RaiseLinalgRotaryPass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    erased.clear();
+    lastRaised = nullptr;
     SmallVector<Recognized> found;
     func.walk([&](Operation *op) {
       if (op->getNumRegions() && !isa<linalg::LinalgOp>(op))
@@ -966,7 +971,8 @@ struct RaiseLinalgRotaryPass
     // configuration into one mrope.apply (q and k).
     SmallVector<bool> done(found.size(), false);
     for (size_t i = 0; i < found.size(); ++i) {
-      if (done[i] || erased.contains(found[i].root.getDefiningOp()))
+      // A candidate inside another's dead producers is gone already.
+      if (done[i] || erased.contains(found[i].rootOp))
         continue;
       Recognized &a = found[i];
       done[i] = true;
@@ -977,11 +983,11 @@ struct RaiseLinalgRotaryPass
       std::optional<size_t> partner;
       for (size_t j = i + 1; j < found.size() && !partner; ++j) {
         Recognized &b = found[j];
-        if (!done[j] && !erased.contains(b.root.getDefiningOp()) &&
-            b.computed && b.positions == a.positions &&
-            b.invFreq == a.invFreq && b.layout == a.layout &&
-            b.pairs == a.pairs && b.rotaryDim == a.rotaryDim &&
-            b.pairAxes == a.pairAxes && b.scale == a.scale &&
+        if (!done[j] && !erased.contains(b.rootOp) && b.computed &&
+            b.positions == a.positions && b.invFreq == a.invFreq &&
+            b.layout == a.layout && b.pairs == a.pairs &&
+            b.rotaryDim == a.rotaryDim && b.pairAxes == a.pairAxes &&
+            b.scale == a.scale &&
             getElementTypeOrSelf(b.x.getType()) ==
                 getElementTypeOrSelf(a.x.getType()) &&
             raiseComputed(a, &b, /*dryRun=*/true)) {
