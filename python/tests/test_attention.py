@@ -321,3 +321,15 @@ def test_fused_rotary_packed_varlen(causal):
     want = reference_attention(ref_q[0].transpose(1, 0, 2), ref_k[0].transpose(1, 0, 2), v,
                                causal=causal, cu_seqlens=cu)
     check(got_fused, want, np.float32)
+
+
+def test_threads_bit_identical():
+    """All cores (MLIR async runtime over the query rows) give the same bits
+    as one thread: each row is computed by one task in the same order."""
+    rng = np.random.default_rng(37)
+    q = random(rng, (1, 4, 300, 32), np.float32)
+    k, v = random(rng, (1, 2, 300, 32), np.float32), random(rng, (1, 2, 300, 32), np.float32)
+    many = mrope.attention(q, k, v, causal=True, threads=True)
+    one = mrope.attention(q, k, v, causal=True, threads=False)
+    assert np.array_equal(many, one)
+    check(many, reference_attention(q, k, v, causal=True), np.float32)
