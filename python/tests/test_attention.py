@@ -170,6 +170,23 @@ ALLOCATIONS = [
 ]
 
 
+def unfused_ir(q, k, v, positions, inv_freq, element, layout, rotary, causal, cu=None):
+    """@attn(q, k, v, [cu], positions, inv_freq): mrope.apply, then
+    mrope.attention (what -mrope-fuse-rotary-into-attention fuses)."""
+    qt, kt, vt = (tensor_type(x.shape, element) for x in (q, k, v))
+    pt, ft = tensor_type(positions.shape, "i64"), tensor_type(inv_freq.shape, "f32")
+    cu_arg = cu_operand = ""
+    if cu is not None:
+        ct = tensor_type(cu.shape, "i64")
+        cu_arg, cu_operand = f", %cu: {ct}", f" cu_seqlens(%cu : {ct})"
+    return (
+        f"func.func @attn(%q: {qt}, %k: {kt}, %v: {vt}{cu_arg}, %p: {pt}, %f: {ft}) -> {qt} {{\n"
+        f"  %qr, %kr = mrope.apply %q, %k positions(%p : {pt}) freqs(%f : {ft}) layout {layout} "
+        f"rotary {rotary} : {qt}, {kt}\n"
+        f"  %0 = mrope.attention %qr, %kr, %v{cu_operand} layout {layout}"
+        f"{' causal' if causal else ''} : {qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
+
+
 def fuse(text):
     if not os.path.exists(MROPE_OPT):
         pytest.skip(f"{MROPE_OPT} not built")
@@ -190,14 +207,7 @@ def test_fused_rotary_vs_unfused_vs_reference(allocation, section, alloc, causal
     positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
     inv_freq = reference.default_inv_freq(d, 10000.0)
     rotary = f"<alloc = {alloc}, rotary_dim = {d}>"
-    qt, kt, vt = (tensor_type(x.shape, element) for x in (q, k, v))
-    pt, ft = tensor_type(positions.shape, "i64"), tensor_type(inv_freq.shape, "f32")
-    unfused = (
-        f"func.func @attn(%q: {qt}, %k: {kt}, %v: {vt}, %p: {pt}, %f: {ft}) -> {qt} {{\n"
-        f"  %qr, %kr = mrope.apply %q, %k positions(%p : {pt}) freqs(%f : {ft}) layout bhsd "
-        f"rotary {rotary} : {qt}, {kt}\n"
-        f"  %0 = mrope.attention %qr, %kr, %v layout bhsd{' causal' if causal else ''} : "
-        f"{qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
+    unfused = unfused_ir(q, k, v, positions, inv_freq, element, "bhsd", rotary, causal)
     fused = fuse(unfused)
     assert "mrope.apply" not in fused and "q_positions" in fused
     arrays = [q, k, v, positions, inv_freq]
@@ -300,15 +310,7 @@ def test_fused_rotary_packed_varlen(causal):
     positions = rng.integers(0, 300, (3, t)).astype(np.int64)
     inv_freq = reference.default_inv_freq(d, 10000.0)
     rotary = "<alloc = <interleaved, section = [2, 3, 3]>, rotary_dim = 16>"
-    qt, kt = tensor_type(q.shape, "f32"), tensor_type(k.shape, "f32")
-    pt, ft, ct = (tensor_type(positions.shape, "i64"), tensor_type(inv_freq.shape, "f32"),
-                  tensor_type(cu.shape, "i64"))
-    unfused = (
-        f"func.func @attn(%q: {qt}, %k: {kt}, %v: {kt}, %cu: {ct}, %p: {pt}, %f: {ft}) -> {qt} {{\n"
-        f"  %qr, %kr = mrope.apply %q, %k positions(%p : {pt}) freqs(%f : {ft}) layout thd "
-        f"rotary {rotary} : {qt}, {kt}\n"
-        f"  %0 = mrope.attention %qr, %kr, %v cu_seqlens(%cu : {ct}) layout thd"
-        f"{' causal' if causal else ''} : {qt}, {kt}, {kt} -> {qt}\n  return %0 : {qt}\n}}\n")
+    unfused = unfused_ir(q, k, v, positions, inv_freq, "f32", "thd", rotary, causal, cu)
     fused = fuse(unfused)
     assert "mrope.apply" not in fused and "q_positions" in fused
     arrays = [q, k, v, cu, positions, inv_freq]

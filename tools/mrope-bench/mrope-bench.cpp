@@ -160,6 +160,15 @@ template <typename Fn> Timing measure(Fn &&fn, int reps) {
   return {t[t.size() / 2], t.front(), t.back()};
 }
 
+/// `objects` (JSON object texts) as one JSON array, an object per line.
+void printJsonArray(const std::vector<std::string> &objects) {
+  llvm::outs() << "[\n";
+  for (size_t i = 0; i < objects.size(); ++i)
+    llvm::outs() << "  " << objects[i]
+                 << (i + 1 < objects.size() ? ",\n" : "\n");
+  llvm::outs() << "]\n";
+}
+
 /// Positions of a synthetic multimodal prompt of `tokens` tokens: text runs
 /// and 24x32 video frames, by the project's reference rules.
 std::vector<int64_t> makePositions(int64_t tokens) {
@@ -625,7 +634,8 @@ int runAttentionBench() {
             "\"q_heads\": {2}, \"kv_heads\": {3}, \"head_dim\": {4}, "
             "\"fused_ms\": {5:f3}, \"no_rotary_ms\": {6:f3}, "
             "\"separate_ms\": {7:f3}, "
-            "\"fused_over_no_rotary\": {8:f4}, \"fused_over_separate\": {9:f4}, "
+            "\"fused_over_no_rotary\": {8:f4}, \"fused_over_separate\": "
+            "{9:f4}, "
             "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
             "\"threads\": {14}}",
@@ -647,10 +657,7 @@ int runAttentionBench() {
     }
   }
   if (emitJson) {
-    llvm::outs() << "[\n";
-    for (size_t i = 0; i < json.size(); ++i)
-      llvm::outs() << "  " << json[i] << (i + 1 < json.size() ? ",\n" : "\n");
-    llvm::outs() << "]\n";
+    printJsonArray(json);
   } else {
     llvm::outs() << "fused: attention with the rotary prologue; no-rotary: "
                     "the same attention without it; separate: mrope.apply, "
@@ -873,10 +880,7 @@ int main(int argc, char **argv) {
     }
   }
   if (emitJson) {
-    llvm::outs() << "[\n";
-    for (size_t i = 0; i < json.size(); ++i)
-      llvm::outs() << "  " << json[i] << (i + 1 < json.size() ? ",\n" : "\n");
-    llvm::outs() << "]\n";
+    printJsonArray(json);
   } else {
     llvm::outs() << "probe/us = bandwidth-probe time / ours (1.0 = at the "
                     "in-place read-modify-write floor); naive/us = naive "
