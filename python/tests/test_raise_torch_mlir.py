@@ -135,7 +135,8 @@ def test_raised_runs_and_matches(stem, function, op, allocation, element, fuse):
             for got in (rai32, imp32):
                 bound = 2 * spacing(ref32) + spacing(x) + spacing(partner)
                 assert np.all(np.abs(got - ref32) <= bound)
-                assert np.mean(got == ref32) >= 0.95
+                # Measured: every element identical; a flip is 1/512 here.
+                assert np.mean(got == ref32) >= 0.99
 
 
 def test_unrecognized_ir_is_left_unchanged():

@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
+#include "ActivationLayout.h"
 #include "RotaryAngles.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
@@ -45,27 +46,9 @@ namespace {
 /// Keys per step of the online softmax: one AVX2 vector of scores.
 constexpr int64_t kKeyBlock = 8;
 
-/// Dimension positions of an activation in a layout.
-struct Dims {
-  int batch; // -1 for the packed layout
-  int heads, seq;
-  static Dims of(TensorLayout layout) {
-    switch (layout) {
-    case TensorLayout::BHSD:
-      return {0, 1, 2};
-    case TensorLayout::BSHD:
-      return {0, 2, 1};
-    case TensorLayout::THD:
-      return {-1, 1, 0};
-    }
-    llvm_unreachable("unknown layout");
-  }
-  bool packed() const { return batch < 0; }
-};
-
 /// A tensor of `type`'s layout with other batch/heads/seq sizes.
-RankedTensorType withDims(RankedTensorType type, Dims d, int64_t batch,
-                          int64_t heads, int64_t seq) {
+RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
+                          int64_t batch, int64_t heads, int64_t seq) {
   SmallVector<int64_t> shape(type.getShape());
   if (!d.packed())
     shape[d.batch] = batch;
@@ -83,7 +66,7 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
   Location loc = op.getLoc();
   Value q = op.getQ(), k = op.getK();
   Value qPos = op.getQPositions(), kPos = op.getKPositions();
-  Dims d = Dims::of(op.getLayout());
+  ActivationLayout d = ActivationLayout::get(op.getLayout());
   auto qType = cast<RankedTensorType>(q.getType());
   auto kType = cast<RankedTensorType>(k.getType());
   auto layout = op.getLayoutAttr();
@@ -132,7 +115,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
       std::tie(q, k) = rotatePrologue(op, rewriter);
     Value v = op.getV(), mask = op.getMask(), cuSeqlens = op.getCuSeqlens();
 
-    Dims d = Dims::of(op.getLayout());
+    ActivationLayout d = ActivationLayout::get(op.getLayout());
     const int64_t headDim = qType.getShape().back();
     const int64_t qHeads = qType.getDimSize(d.heads);
     const int64_t kvHeads = kType.getDimSize(d.heads);

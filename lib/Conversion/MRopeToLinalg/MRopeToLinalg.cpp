@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
+#include "ActivationLayout.h"
 #include "AttentionLowering.h"
 #include "RopeIndexLowering.h"
 #include "RotaryAngles.h"
@@ -37,27 +38,6 @@ using namespace mlir;
 using namespace mlir::mrope;
 
 namespace {
-
-/// Where batch, heads, tokens and channels sit in an activation.
-struct ActivationLayout {
-  int64_t rank;
-  int batch; // -1 for the packed layout
-  int heads;
-  int seq;
-
-  static ActivationLayout get(TensorLayout layout) {
-    switch (layout) {
-    case TensorLayout::BHSD:
-      return {4, 0, 1, 2};
-    case TensorLayout::BSHD:
-      return {4, 0, 2, 1};
-    case TensorLayout::THD:
-      return {3, -1, 1, 0};
-    }
-    llvm_unreachable("unknown layout");
-  }
-  bool packed() const { return batch < 0; }
-};
 
 SmallVector<utils::IteratorType> parallel(int64_t rank) {
   return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
@@ -391,13 +371,8 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
       s = tensor::ExtractSliceOp::create(b, loc, rowType, sinTable, tOffsets,
                                          tSizes, tStrides);
     }
-    SmallVector<AffineExpr> tableExprs;
-    if (!l.packed())
-      tableExprs.push_back(b.getAffineDimExpr(l.batch));
-    tableExprs.push_back(b.getAffineDimExpr(l.seq));
-    tableExprs.push_back(b.getAffineDimExpr(rank - 1));
     AffineMap id = b.getMultiDimIdentityMap(rank);
-    AffineMap tableMap = AffineMap::get(rank, 0, tableExprs, ctx);
+    AffineMap tableMap = l.tableMap(ctx);
     auto rotated = linalg::GenericOp::create(
         b, loc, TypeRange{halfType, halfType}, ValueRange{x1, x2, c, s},
         ValueRange{x1, x2},
@@ -814,13 +789,8 @@ struct RotateOpLowering : OpRewritePattern<RotateOp> {
 
     ActivationLayout l = ActivationLayout::get(op.getLayout());
     int64_t rank = l.rank;
-    SmallVector<AffineExpr> tableExprs;
-    if (!l.packed())
-      tableExprs.push_back(rewriter.getAffineDimExpr(l.batch));
-    tableExprs.push_back(rewriter.getAffineDimExpr(l.seq));
-    tableExprs.push_back(rewriter.getAffineDimExpr(rank - 1));
     AffineMap id = rewriter.getMultiDimIdentityMap(rank);
-    AffineMap table = AffineMap::get(rank, 0, tableExprs, op.getContext());
+    AffineMap table = l.tableMap(op.getContext());
     auto rotated = linalg::GenericOp::create(
         rewriter, loc, TypeRange{x1.getType(), x2.getType()},
         ValueRange{x1, x2, c1, c2, s1, s2}, ValueRange{x1, x2},

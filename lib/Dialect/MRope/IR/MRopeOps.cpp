@@ -55,19 +55,29 @@ static void printSegmentRows(OpAsmPrinter &printer, Operation *,
   printer << ']';
 }
 
-/// `bhsd`, `bshd` or `thd`, without the attribute's angle brackets.
-static ParseResult parseLayoutKeyword(OpAsmParser &parser,
-                                      TensorLayoutAttr &layout) {
+/// An enum attribute written as its bare keyword (no `#mrope.x<...>`):
+/// `what` names it in the error, `expected` lists the keywords.
+template <typename AttrT, typename EnumT>
+static ParseResult
+parseEnumKeyword(OpAsmParser &parser, AttrT &attr,
+                 std::optional<EnumT> (*symbolize)(StringRef), StringRef what,
+                 StringRef expected) {
   SMLoc loc = parser.getCurrentLocation();
   StringRef keyword;
   if (parser.parseKeyword(&keyword))
     return failure();
-  std::optional<TensorLayout> value = symbolizeTensorLayout(keyword);
+  std::optional<EnumT> value = symbolize(keyword);
   if (!value)
-    return parser.emitError(loc)
-           << "unknown layout '" << keyword << "' (expected bhsd, bshd or thd)";
-  layout = TensorLayoutAttr::get(parser.getContext(), *value);
+    return parser.emitError(loc) << "unknown " << what << " '" << keyword
+                                 << "' (expected " << expected << ")";
+  attr = AttrT::get(parser.getContext(), *value);
   return success();
+}
+
+static ParseResult parseLayoutKeyword(OpAsmParser &parser,
+                                      TensorLayoutAttr &layout) {
+  return parseEnumKeyword(parser, layout, symbolizeTensorLayout, "layout",
+                          "bhsd, bshd or thd");
 }
 
 static void printLayoutKeyword(OpAsmPrinter &printer, Operation *,
@@ -75,19 +85,10 @@ static void printLayoutKeyword(OpAsmPrinter &printer, Operation *,
   printer << stringifyTensorLayout(layout.getValue());
 }
 
-/// `neox` or `gptj`, without the attribute's angle brackets.
 static ParseResult parsePairsKeyword(OpAsmParser &parser,
                                      PairLayoutAttr &pairs) {
-  SMLoc loc = parser.getCurrentLocation();
-  StringRef keyword;
-  if (parser.parseKeyword(&keyword))
-    return failure();
-  std::optional<PairLayout> value = symbolizePairLayout(keyword);
-  if (!value)
-    return parser.emitError(loc)
-           << "unknown pair layout '" << keyword << "' (expected neox or gptj)";
-  pairs = PairLayoutAttr::get(parser.getContext(), *value);
-  return success();
+  return parseEnumKeyword(parser, pairs, symbolizePairLayout, "pair layout",
+                          "neox or gptj");
 }
 
 static void printPairsKeyword(OpAsmPrinter &printer, Operation *,
