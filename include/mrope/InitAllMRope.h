@@ -4,6 +4,7 @@
 #define MROPE_INITALLMROPE_H
 
 #include "mlir/IR/DialectRegistry.h"
+#include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeDialect.h"
 #include "mrope/Dialect/MRope/Transforms/Passes.h"
@@ -13,6 +14,7 @@ namespace mlir::mrope {
 
 inline void registerAllMRopeDialects(DialectRegistry &registry) {
   registry.insert<MRopeDialect>();
+  registerGPUBufferizationModel(registry);
 }
 
 inline void registerAllMRopePasses() {

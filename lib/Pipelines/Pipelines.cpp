@@ -10,8 +10,8 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 #include "mlir/Pass/PassRegistry.h"
-#include "llvm/Support/ErrorHandling.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/TargetParser/Host.h"
 
 using namespace mlir;
@@ -94,6 +94,28 @@ void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
   addPipeline(pm, kToLLVM);
 }
 
+// Kernels take their operands as device buffers: the function boundaries
+// bufferize to plain memrefs that the caller allocates on the device. The
+// kernels appear during bufferization and are outlined before anything can
+// hoist their constants out of the launch.
+void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
+                                  const GPUPipelineOptions &options) {
+  addPipeline(pm, ("canonicalize,convert-mrope-to-gpu{head-slices=" +
+                   llvm::Twine(options.headSlices) +
+                   " block-size=" + llvm::Twine(options.blockSize) + "}")
+                      .str());
+  // Copies that bufferization adds (q or k read after the rotation) are
+  // moved to the device. No deallocation pipeline: it would clone the
+  // rotated arguments the function returns, undoing the in-place rotation.
+  addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
+                  "function-boundary-type-conversion=identity-layout-map},"
+                  "func.func(mrope-gpu-device-allocations),"
+                  "gpu-kernel-outlining,cse,canonicalize");
+  addPipeline(pm, "gpu-lower-to-nvvm-pipeline{cubin-chip=" + options.chip +
+                      " cubin-features=" + options.features +
+                      " cubin-format=" + options.format + "}");
+}
+
 namespace {
 struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
   Option<bool> threads{
@@ -113,6 +135,27 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
                      "whole row at once"),
       llvm::cl::init(0)};
 };
+struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("Target GPU (sm_80, sm_90a, ...)"),
+                           llvm::cl::init("sm_90a")};
+  Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features (sm_90a needs +ptx80 or later)"),
+      llvm::cl::init("+ptx80")};
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("Kernel binary: fatbin (default), bin (cubin), isa "
+                     "(PTX text, JIT-compiled by the driver at load)"),
+      llvm::cl::init("fatbin")};
+  Option<int64_t> headSlices{
+      *this, "head-slices",
+      llvm::cl::desc("Threads splitting the heads of a token (0: automatic)"),
+      llvm::cl::init(0)};
+  Option<int64_t> blockSize{*this, "block-size",
+                            llvm::cl::desc("Threads per block"),
+                            llvm::cl::init(256)};
+};
 } // namespace
 
 void mrope::registerMRopePipelines() {
@@ -126,5 +169,18 @@ void mrope::registerMRopePipelines() {
       [](OpPassManager &pm, const CPUPipelineOptions &options) {
         buildMRopeCPUPipeline(pm, options.threads, options.taskSize,
                               options.vectorBits);
+      });
+  PassPipelineRegistration<GPUPipelineCLOptions>(
+      "mrope-gpu-pipeline",
+      "Lower mrope ops to NVIDIA GPU kernels through NVVM, with host code "
+      "calling libmrope_cuda_runtime.so (set CUDA_HOME for bin/fatbin)",
+      [](OpPassManager &pm, const GPUPipelineCLOptions &options) {
+        GPUPipelineOptions gpu;
+        gpu.chip = options.chip;
+        gpu.features = options.features;
+        gpu.format = options.format;
+        gpu.headSlices = options.headSlices;
+        gpu.blockSize = options.blockSize;
+        buildMRopeGPUPipeline(pm, gpu);
       });
 }

@@ -241,6 +241,12 @@ def run(builder, args):
                   "buffer-deallocation-pipeline,convert-linalg-to-loops,"
                   "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
                   "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts)"]]
+    elif args.gpu_kernel_on_host:
+        # The GPU lowering's kernel body, looped over thread ids on the host:
+        # its indexing and arithmetic checked without a GPU.
+        steps = [[args.mrope_opt, "-", "--canonicalize",
+                  "--convert-mrope-to-gpu=host-loop=true head-slices="
+                  f"{args.head_slices}", "--mrope-cpu-pipeline"]]
     elif args.threads:
         # Tasks of 4 tokens, so the golden cases' few dozen tokens are really
         # split across the thread pool.
@@ -932,8 +938,6 @@ def rotary_file(data, args):
                           cfg.get("dynamic", False)))
         plan.append((key, label, c, cfg))
     values = run(b, args)
-    if args.dtype != "f32":
-        return check_low_precision(values, [p[:3] for p in plan], args.dtype)
     if args.emit:
         out = copy.deepcopy(data)
         for (key, label, c, cfg), entry in zip(plan, out["cases"]):
@@ -943,6 +947,8 @@ def rotary_file(data, args):
             for q in ("inv_freq", "cos", "sin", "q_rot", "k_rot"):
                 entry[q] = values[f"{key}/{q}"]
         return out
+    if args.dtype != "f32":
+        return check_low_precision(values, [p[:3] for p in plan], args.dtype)
     report = Report()
     for key, label, c, cfg in plan:
         got = values[key + "/inv_freq"]
@@ -1462,7 +1468,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file")
     parser.add_argument("--emit", action="store_true",
-                        help="print the computed outputs as JSON in the same schema")
+                        help="print the computed outputs as JSON in the same schema "
+                             "(with --dtype: the rotated q/k in that type, exactly)")
     parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled", "dynamic"],
                         help="rotary_* files: check another activation layout, GPT-J "
                              "pairs, partial rotary or an attention scaling, through "
@@ -1474,16 +1481,26 @@ def main():
     parser.add_argument("--threads", action="store_true",
                         help="compile with --mrope-cpu-pipeline=threads=true (loop over "
                              "tokens on the MLIR async runtime's thread pool)")
+    parser.add_argument("--gpu-kernel-on-host", action="store_true",
+                        help="lower mrope.apply with the GPU lowering, running its "
+                             "kernel body in a host loop over the thread ids "
+                             "(convert-mrope-to-gpu=host-loop=true), then the CPU pipeline")
+    parser.add_argument("--head-slices", type=int, default=0,
+                        help="with --gpu-kernel-on-host: threads splitting the heads "
+                             "(0: the lowering's automatic choice)")
     parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
     parser.add_argument("--mlir-opt", default=os.path.join(LLVM, "bin", "mlir-opt"))
     parser.add_argument("--mlir-runner", default=os.path.join(LLVM, "bin", "mlir-runner"))
     parser.add_argument("--lib-dir", default=os.path.join(LLVM, "lib"))
     args = parser.parse_args()
+    if args.emit and args.variant:
+        parser.error("--emit writes the input's schema and shapes; it cannot be "
+                     "combined with --variant (which changes the layout)")
     if args.variant and args.dtype != "f32":
         parser.error(f"--dtype {args.dtype} cannot be combined with --variant: the "
                      "low-precision check emulates Hugging Face's bhsd NeoX arithmetic")
-    if args.threads and args.portable:
-        parser.error("--threads applies to the CPU pipeline, not --portable")
+    if sum(map(bool, (args.threads, args.portable, args.gpu_kernel_on_host))) > 1:
+        parser.error("choose one of --threads, --portable and --gpu-kernel-on-host")
     try:
         data = json.load(open(args.file))
     except (OSError, ValueError, RecursionError) as e:

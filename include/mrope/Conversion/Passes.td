@@ -56,6 +56,66 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   ];
 }
 
+def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
+  let summary = "Lower mrope.apply to a GPU kernel (gpu.launch on device buffers)";
+  let description = [{
+    Rewrites each `mrope.apply` into one `gpu.launch` that rotates q and k in
+    place: `bufferization.to_buffer` of the operands, the kernel, and
+    `bufferization.to_tensor` of the rotated buffers, so one-shot
+    bufferization afterwards makes the function take and return device
+    buffers (a copy where q or k is still read after the rotation).
+
+    One thread handles one token, one group of pairs that fills a 16-byte
+    vector (8 bf16/f16 or 4 f32 channels per half for NeoX, 2x that for
+    GPT-J) and a slice of the heads: it computes its pairs' angles and
+    cos/sin once in f32 (the allocation's pair -> axis map resolved at
+    compile time as strided runs; head-partitioned allocations: one cos/sin
+    per axis, chosen per head), then rotates every head of its slice of q
+    and k with 16-byte loads and stores. Consecutive threads cover
+    consecutive channel groups and then heads, so a warp reads whole rows.
+    The number of head slices is chosen so that long prefill and decode
+    sizes both fill the GPU. The arithmetic is the CPU lowering's, bit for
+    bit (shared RotaryMath: polynomial cos/sin, Hugging Face rounding).
+
+    Constant positions and frequencies become device globals of the kernel.
+    Needs static shapes. Other mrope ops are reported as having no GPU
+    lowering (their operands would be device buffers the host cannot read),
+    except with `host-loop`, which leaves them to the CPU lowering.
+  }];
+  let options = [
+    Option<"headSlices", "head-slices", "int64_t", /*default=*/"0",
+           "Threads per (token, channel group) that split the heads; 0: "
+           "chosen from the size (at least ~512K threads when possible)">,
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+    Option<"hostLoop", "host-loop", "bool", /*default=*/"false",
+           "Instead of gpu.launch, run the same kernel body in an scf.for "
+           "over the thread ids on the host: the CPU pipeline then executes "
+           "the GPU kernel's indexing and arithmetic, so it can be checked "
+           "against the golden data on machines without a GPU">
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
+def GPUDeviceAllocations : Pass<"mrope-gpu-device-allocations", "func::FuncOp"> {
+  let summary = "Allocate and copy the buffers of kernel-launching functions on the device";
+  let description = [{
+    After bufferization, a function that launches kernels works on device
+    buffers, but the copies bufferization inserts (q or k read after their
+    rotation) are host `memref.alloc` + `memref.copy`. This pass turns
+    `memref.alloc`, `memref.copy` and `memref.dealloc` outside kernels of
+    such functions into `gpu.alloc`, `gpu.memcpy` and `gpu.dealloc` (each
+    waited for), so every buffer a kernel sees is device memory. Functions
+    without kernels are left alone. Copies between non-contiguous views are
+    reported as errors.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def RaiseLinalgRotary : Pass<"mrope-raise-linalg-rotary", "func::FuncOp"> {
   let summary = "Recognize Hugging Face rotary in linalg-on-tensors and raise it to mrope ops";
   let description = [{

@@ -4,6 +4,7 @@
 #define MROPE_PIPELINES_PIPELINES_H
 
 #include <cstdint>
+#include <string>
 
 namespace mlir {
 class OpPassManager;
@@ -20,11 +21,29 @@ void buildMRopeToLinalgPipeline(OpPassManager &pm);
 void buildMRopeCPUPipeline(OpPassManager &pm, bool threads = false,
                            int64_t taskSize = 1024, int64_t vectorBits = 0);
 
+/// Options of the GPU pipeline (see `mrope-gpu-pipeline`).
+struct GPUPipelineOptions {
+  std::string chip = "sm_90a";
+  std::string features = "+ptx80";
+  /// gpu-module-to-binary format: fatbin, bin (cubin), isa (PTX), offload.
+  std::string format = "fatbin";
+  int64_t headSlices = 0;
+  int64_t blockSize = 256;
+};
+
+/// mrope -> GPU kernels through NVVM: host code in the LLVM dialect calling
+/// the mgpu* runtime (libmrope_cuda_runtime.so), kernels serialized by
+/// gpu-module-to-binary (PTX assembled by the CUDA toolkit's ptxas for bin
+/// and fatbin). The compiled functions take and return device buffers.
+void buildMRopeGPUPipeline(OpPassManager &pm,
+                           const GPUPipelineOptions &options = {});
+
 /// The widest vector register of the host: 512 with AVX-512, 256 with AVX,
 /// 128 otherwise.
 int64_t hostVectorBits();
 
-/// Registers `mrope-to-linalg-pipeline` and `mrope-cpu-pipeline`.
+/// Registers `mrope-to-linalg-pipeline`, `mrope-cpu-pipeline` and
+/// `mrope-gpu-pipeline`.
 void registerMRopePipelines();
 
 } // namespace mrope

@@ -23,8 +23,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
-#include "ActivationLayout.h"
-#include "RotaryAngles.h"
+#include "Common/ActivationLayout.h"
+#include "Common/RotaryMath.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 

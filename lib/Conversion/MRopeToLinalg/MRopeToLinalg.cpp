@@ -8,10 +8,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
-#include "ActivationLayout.h"
 #include "AttentionLowering.h"
+#include "Common/ActivationLayout.h"
+#include "Common/RotaryMath.h"
 #include "RopeIndexLowering.h"
-#include "RotaryAngles.h"
+#include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
@@ -93,26 +94,6 @@ Value positionRow(OpBuilder &b, Location loc, Value posF, Axis axis) {
                                        type.getElementType());
   return tensor::ExtractSliceOp::create(b, loc, rowType, posF, offsets, sizes,
                                         strides);
-}
-
-/// The KV heads of a head-partitioned allocation that share one axis, and so
-/// one slice of the angle table.
-struct HeadBlock {
-  Axis axis;
-  int64_t firstKVHead, numKVHeads, tableSlot;
-};
-
-/// Splits the KV heads into maximal blocks of consecutive heads on the same
-/// axis (head-partitioned allocations give each axis one block).
-SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads) {
-  SmallVector<Axis> axes = alloc.getHeadAxes(numKVHeads);
-  SmallVector<HeadBlock> blocks;
-  for (int64_t h = 0; h < numKVHeads; ++h) {
-    if (h == 0 || axes[h] != axes[h - 1])
-      blocks.push_back({axes[h], h, 0, int64_t(blocks.size())});
-    ++blocks.back().numKVHeads;
-  }
-  return blocks;
 }
 
 /// The position each pair rotates by, `pos[axis(j)]` (the angle is this
@@ -239,67 +220,6 @@ std::pair<Value, Value> buildCosSin(OpBuilder &b, Location loc,
 /// Affine expression of the pair that channel `d` belongs to.
 AffineExpr pairOf(AffineExpr d, PairLayout pairs, int64_t numPairs) {
   return pairs == PairLayout::NeoX ? d % numPairs : d.floorDiv(2);
-}
-
-/// cos/sin (f32 scalars or vectors) as the rotation uses them: sin negated
-/// for the inverse rotation, both rounded to the activation type `target`, as
-/// Hugging Face does. Negating before rounding is exact (rounding is
-/// symmetric), so this can be hoisted out of the loop over heads.
-std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
-                                    Value s, Type target, bool inverse) {
-  if (inverse)
-    s = arith::NegFOp::create(b, loc, s);
-  if (getElementTypeOrSelf(target) != getElementTypeOrSelf(c.getType())) {
-    c = arith::TruncFOp::create(b, loc, target, c);
-    s = arith::TruncFOp::create(b, loc, target, s);
-  }
-  return {c, s};
-}
-
-/// A vector of f32 values that are bf16 values, as bf16: the high halves of
-/// the bits (a shift), with no rounding and no NaN check.
-Value narrowExactBF16(OpBuilder &b, Location loc, Value v) {
-  auto type = cast<VectorType>(v.getType());
-  auto i32Type = type.clone(b.getI32Type());
-  Value bits = arith::BitcastOp::create(b, loc, i32Type, v);
-  Value sixteen = arith::ConstantOp::create(
-      b, loc, i32Type,
-      DenseElementsAttr::get(i32Type, b.getI32IntegerAttr(16)));
-  Value high = arith::ShRUIOp::create(b, loc, bits, sixteen);
-  Value half =
-      arith::TruncIOp::create(b, loc, type.clone(b.getI16Type()), high);
-  return arith::BitcastOp::create(b, loc, type.clone(b.getBF16Type()), half);
-}
-
-/// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors, all of the
-/// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
-/// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
-/// bit (round(-a) = -round(a)), and saves the negation.
-///
-/// With `roundTo` (bf16) the operands are f32 vectors holding bf16 values and
-/// every op is its f32 op rounded to bf16 and widened back -- the same bits
-/// (a product of two bf16 values is exact in f32; LLVM legalizes bf16
-/// add/sub the same way) but with conversions as the only bf16 ops, which
-/// arith-expand turns into integer vector ops; left as bf16 arithmetic, LLVM
-/// calls __truncsfbf2 per element on CPUs without AVX512-BF16.
-std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
-                                   Value x2, Value c, Value s,
-                                   Type roundTo = {}) {
-  Type type = x1.getType();
-  bool round = roundTo && roundTo != getElementTypeOrSelf(type);
-  auto rounded = [&](Value v) -> Value {
-    if (!round)
-      return v;
-    Value narrow = arith::TruncFOp::create(
-        b, loc, cast<VectorType>(type).clone(roundTo), v);
-    return arith::ExtFOp::create(b, loc, type, narrow);
-  };
-  auto mul = [&](Value x, Value y) {
-    return rounded(arith::MulFOp::create(b, loc, x, y));
-  };
-  Value y1 = rounded(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
-  Value y2 = rounded(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
-  return {y1, y2};
 }
 
 /// Rotates the first rotary_dim channels of `x` pair by pair:
@@ -658,6 +578,8 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
 
   LogicalResult matchAndRewrite(ApplyOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kGPUKernelAttrName))
+      return rewriter.notifyMatchFailure(op, "selected for the GPU");
     RotaryAttr rotary = op.getRotary();
     FailureOr<int64_t> numKV =
         staticKVHeads(op, rotary, op.getNumKVHeads(), rewriter);
@@ -1094,8 +1016,11 @@ struct ConvertMRopeToLinalgPass
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect, vector::VectorDialect>();
-    target.addIllegalOp<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp,
-                        RotateOp, SequenceLengthOp>();
+    target.addIllegalOp<CosSinOp, DecodePositionsOp, InvFreqOp, RotateOp,
+                        SequenceLengthOp>();
+    // Applies selected for the GPU become kernels when bufferized.
+    target.addDynamicallyLegalOp<ApplyOp>(
+        [](ApplyOp op) { return op->hasAttr(kGPUKernelAttrName); });
     // Attention is lowered for static shapes; others are reported below.
     target.addDynamicallyLegalOp<AttentionOp>([](AttentionOp op) {
       return llvm::any_of(op->getOperandTypes(), [](Type t) {
@@ -1110,7 +1035,8 @@ struct ConvertMRopeToLinalgPass
       return signalPassFailure();
 
     WalkResult leftover = getOperation()->walk([](Operation *op) {
-      if (!isa<MRopeDialect>(op->getDialect()))
+      if (!isa<MRopeDialect>(op->getDialect()) ||
+          op->hasAttr(kGPUKernelAttrName))
         return WalkResult::advance();
       op->emitError() << "'" << op->getName() << "' " << unsupportedReason(op);
       return WalkResult::interrupt();

@@ -1,10 +1,11 @@
-//===- RotaryAngles.cpp - cos/sin of rotary angles as IR ------------------===//
+//===- RotaryMath.cpp - rotary arithmetic as IR ---------------------------===//
 
-#include "RotaryAngles.h"
+#include "RotaryMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <tuple>
 
@@ -201,4 +202,60 @@ Value mlir::mrope::buildExpOfNonPositive(OpBuilder &b, Location loc, Value x) {
   result = arith::SelectOp::create(b, loc, tiny, e.constant(0.0f), result);
   Value nan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
   return arith::SelectOp::create(b, loc, nan, x, result);
+}
+
+std::pair<Value, Value> mrope::roundCosSin(OpBuilder &b, Location loc, Value c,
+                                           Value s, Type target, bool inverse) {
+  if (inverse)
+    s = arith::NegFOp::create(b, loc, s);
+  if (getElementTypeOrSelf(target) != getElementTypeOrSelf(c.getType())) {
+    c = arith::TruncFOp::create(b, loc, target, c);
+    s = arith::TruncFOp::create(b, loc, target, s);
+  }
+  return {c, s};
+}
+
+Value mrope::narrowExactBF16(OpBuilder &b, Location loc, Value v) {
+  auto type = cast<VectorType>(v.getType());
+  auto i32Type = type.clone(b.getI32Type());
+  Value bits = arith::BitcastOp::create(b, loc, i32Type, v);
+  Value sixteen = arith::ConstantOp::create(
+      b, loc, i32Type,
+      DenseElementsAttr::get(i32Type, b.getI32IntegerAttr(16)));
+  Value high = arith::ShRUIOp::create(b, loc, bits, sixteen);
+  Value half =
+      arith::TruncIOp::create(b, loc, type.clone(b.getI16Type()), high);
+  return arith::BitcastOp::create(b, loc, type.clone(b.getBF16Type()), half);
+}
+
+std::pair<Value, Value> mrope::rotatePair(OpBuilder &b, Location loc, Value x1,
+                                          Value x2, Value c, Value s,
+                                          Type roundTo) {
+  Type type = x1.getType();
+  bool round = roundTo && roundTo != getElementTypeOrSelf(type);
+  auto rounded = [&](Value v) -> Value {
+    if (!round)
+      return v;
+    Value narrow = arith::TruncFOp::create(
+        b, loc, cast<VectorType>(type).clone(roundTo), v);
+    return arith::ExtFOp::create(b, loc, type, narrow);
+  };
+  auto mul = [&](Value x, Value y) {
+    return rounded(arith::MulFOp::create(b, loc, x, y));
+  };
+  Value y1 = rounded(arith::SubFOp::create(b, loc, mul(x1, c), mul(x2, s)));
+  Value y2 = rounded(arith::AddFOp::create(b, loc, mul(x2, c), mul(x1, s)));
+  return {y1, y2};
+}
+
+SmallVector<HeadBlock> mrope::headBlocks(AllocationAttr alloc,
+                                         int64_t numKVHeads) {
+  SmallVector<Axis> axes = alloc.getHeadAxes(numKVHeads);
+  SmallVector<HeadBlock> blocks;
+  for (int64_t h = 0; h < numKVHeads; ++h) {
+    if (h == 0 || axes[h] != axes[h - 1])
+      blocks.push_back({axes[h], h, 0, int64_t(blocks.size())});
+    ++blocks.back().numKVHeads;
+  }
+  return blocks;
 }

@@ -1,13 +1,13 @@
-//===- RotaryAngles.h - cos/sin of rotary angles as IR ----------*- C++ -*-===//
+//===- RotaryMath.h - rotary arithmetic as IR -------------------*- C++ -*-===//
 //
-// The one place that turns (position, inv_freq) into cos/sin IR, shared by
-// the table (portable) and vector-row (CPU) lowerings so both compute the
-// same bits.
+// The one place that turns (position, inv_freq) into cos/sin IR and rotates
+// a pair, shared by the table (portable), vector-row (CPU) and GPU lowerings
+// so all compute the same bits.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ROTARYANGLES_H
-#define MROPE_LIB_CONVERSION_MROPETOLINALG_ROTARYANGLES_H
+#ifndef MROPE_LIB_CONVERSION_COMMON_ROTARYMATH_H
+#define MROPE_LIB_CONVERSION_COMMON_ROTARYMATH_H
 
 #include "mrope/Dialect/MRope/IR/MRopeAttrs.h"
 
@@ -58,6 +58,43 @@ std::pair<Value, Value> buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
 /// stays NaN, -inf gives 0.
 Value buildExpOfNonPositive(OpBuilder &b, Location loc, Value x);
 
+/// The KV heads of a head-partitioned allocation that share one axis, and so
+/// one slice of the angle table.
+struct HeadBlock {
+  Axis axis;
+  int64_t firstKVHead, numKVHeads, tableSlot;
+};
+
+/// Splits the KV heads into maximal blocks of consecutive heads on the same
+/// axis (head-partitioned allocations give each axis one block).
+SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads);
+
+/// cos/sin (f32 scalars or vectors) as the rotation uses them: sin negated
+/// for the inverse rotation, both rounded to the activation type `target`, as
+/// Hugging Face does. Negating before rounding is exact (rounding is
+/// symmetric), so this can be hoisted out of the loop over heads.
+std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
+                                    Value s, Type target, bool inverse);
+
+/// A vector of f32 values that are bf16 values, as bf16: the high halves of
+/// the bits (a shift), with no rounding and no NaN check.
+Value narrowExactBF16(OpBuilder &b, Location loc, Value v);
+
+/// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors, all of the
+/// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
+/// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
+/// bit (round(-a) = -round(a)), and saves the negation.
+///
+/// With `roundTo` (bf16) the operands are f32 vectors holding bf16 values and
+/// every op is its f32 op rounded to bf16 and widened back -- the same bits
+/// (a product of two bf16 values is exact in f32; LLVM legalizes bf16
+/// add/sub the same way) but with conversions as the only bf16 ops, which
+/// arith-expand turns into integer vector ops; left as bf16 arithmetic, LLVM
+/// calls __truncsfbf2 per element on CPUs without AVX512-BF16.
+std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
+                                   Value x2, Value c, Value s,
+                                   Type roundTo = {});
+
 } // namespace mlir::mrope
 
-#endif // MROPE_LIB_CONVERSION_MROPETOLINALG_ROTARYANGLES_H
+#endif // MROPE_LIB_CONVERSION_COMMON_ROTARYMATH_H

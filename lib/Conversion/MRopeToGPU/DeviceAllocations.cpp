@@ -1,0 +1,82 @@
+//===- DeviceAllocations.cpp - host buffers of GPU functions on the device ===//
+//
+// memref.alloc / copy / dealloc in a function that launches kernels become
+// gpu.alloc / memcpy / dealloc, each on its own wait so that ordering is the
+// host program's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mrope/Conversion/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::mrope {
+#define GEN_PASS_DEF_GPUDEVICEALLOCATIONS
+#include "mrope/Conversion/Passes.h.inc"
+} // namespace mlir::mrope
+
+using namespace mlir;
+
+namespace {
+
+struct GPUDeviceAllocationsPass
+    : mrope::impl::GPUDeviceAllocationsBase<GPUDeviceAllocationsPass> {
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    SmallVector<Operation *> hostOps;
+    bool launches = false;
+    func.walk([&](Operation *op) {
+      if (isa<gpu::LaunchOp, gpu::LaunchFuncOp>(op))
+        launches = true;
+      if (isa<memref::AllocOp, memref::CopyOp, memref::DeallocOp>(op) &&
+          !op->getParentOfType<gpu::LaunchOp>())
+        hostOps.push_back(op);
+    });
+    if (!launches)
+      return;
+
+    IRRewriter rewriter(&getContext());
+    Type token = gpu::AsyncTokenType::get(&getContext());
+    for (Operation *op : hostOps) {
+      Location loc = op->getLoc();
+      rewriter.setInsertionPoint(op);
+      Value ready = gpu::WaitOp::create(rewriter, loc, token, ValueRange{})
+                        .getAsyncToken();
+      Value done;
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto device = gpu::AllocOp::create(
+            rewriter, loc, alloc.getType(), token, ValueRange{ready},
+            alloc.getDynamicSizes(), alloc.getSymbolOperands());
+        done = device.getAsyncToken();
+        rewriter.replaceAllUsesWith(alloc.getResult(), device.getMemref());
+      } else if (auto copy = dyn_cast<memref::CopyOp>(op)) {
+        auto isContiguous = [](Type type) {
+          auto memref = cast<MemRefType>(type);
+          return memref.getLayout().isIdentity() ||
+                 memref.areTrailingDimsContiguous(memref.getRank());
+        };
+        if (!isContiguous(copy.getSource().getType()) ||
+            !isContiguous(copy.getTarget().getType())) {
+          copy.emitOpError("copies a non-contiguous view in a function that "
+                           "launches GPU kernels; the device copy needs "
+                           "contiguous buffers");
+          return signalPassFailure();
+        }
+        done = gpu::MemcpyOp::create(rewriter, loc, token, ValueRange{ready},
+                                     copy.getTarget(), copy.getSource())
+                   .getAsyncToken();
+      } else {
+        auto dealloc = cast<memref::DeallocOp>(op);
+        done = gpu::DeallocOp::create(rewriter, loc, token, ValueRange{ready},
+                                      dealloc.getMemref())
+                   .getAsyncToken();
+      }
+      gpu::WaitOp::create(rewriter, loc, Type(), ValueRange{done});
+      rewriter.eraseOp(op);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,339 @@
+//===- CudaRuntime.cpp - host side of gpu.launch_func over the driver API -===//
+//
+// The mgpu* functions that MLIR's gpu-to-llvm lowering calls (module load,
+// kernel launch, streams, events, memory), implemented over the CUDA driver
+// API. Debian ships no MLIR CUDA runtime, so compiled modules link this one
+// (mrope's JIT, mlir-runner -shared-libs=..., or AOT objects).
+//
+// The driver library is opened with dlopen on first use rather than linked:
+// the runtime loads on any machine, and where no NVIDIA driver or GPU is
+// present every entry point reports that plainly and exits non-zero instead
+// of failing inside the dynamic loader or crashing later. Any driver error
+// (a failed launch, an illegal address seen at synchronization) is reported
+// with the call that failed and exits too: a wrong result is never silent.
+//
+//===----------------------------------------------------------------------===//
+
+#include <cuda.h>
+
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#define MROPE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+[[noreturn]] void fail(const char *what, const char *detail) {
+  std::fprintf(stderr, "mrope CUDA runtime: %s%s%s\n", what, detail ? ": " : "",
+               detail ? detail : "");
+  std::fflush(stderr);
+  std::exit(1);
+}
+
+/// The driver entry points used here, resolved from libcuda.so.1. Names go
+/// through cuda.h's macros (cuMemAlloc -> cuMemAlloc_v2), so the versioned
+/// symbols are the ones the headers describe.
+struct Driver {
+#define MROPE_CUDA_FUNCTIONS(X)                                                \
+  X(cuInit)                                                                    \
+  X(cuGetErrorName)                                                            \
+  X(cuGetErrorString)                                                          \
+  X(cuDeviceGetCount)                                                          \
+  X(cuDeviceGet)                                                               \
+  X(cuDevicePrimaryCtxRetain)                                                  \
+  X(cuCtxSetCurrent)                                                           \
+  X(cuCtxSynchronize)                                                          \
+  X(cuModuleLoadData)                                                          \
+  X(cuModuleLoadDataEx)                                                        \
+  X(cuModuleUnload)                                                            \
+  X(cuModuleGetFunction)                                                       \
+  X(cuFuncSetAttribute)                                                        \
+  X(cuLaunchKernel)                                                            \
+  X(cuStreamCreate)                                                            \
+  X(cuStreamDestroy)                                                           \
+  X(cuStreamSynchronize)                                                       \
+  X(cuStreamWaitEvent)                                                         \
+  X(cuEventCreate)                                                             \
+  X(cuEventDestroy)                                                            \
+  X(cuEventRecord)                                                             \
+  X(cuEventSynchronize)                                                        \
+  X(cuEventElapsedTime)                                                        \
+  X(cuMemAlloc)                                                                \
+  X(cuMemAllocManaged)                                                         \
+  X(cuMemFree)                                                                 \
+  X(cuMemcpyAsync)                                                             \
+  X(cuMemsetD32Async)                                                          \
+  X(cuMemsetD16Async)                                                          \
+  X(cuMemHostRegister)                                                         \
+  X(cuMemHostUnregister)
+#define MROPE_STRINGIFY_EXPANDED(name) MROPE_STRINGIFY(name)
+#define MROPE_STRINGIFY(name) #name
+#define MROPE_DECLARE(name) decltype(&name) p_##name = nullptr;
+  MROPE_CUDA_FUNCTIONS(MROPE_DECLARE)
+#undef MROPE_DECLARE
+
+  CUdevice device = 0;
+  CUcontext context = nullptr;
+};
+
+int defaultDevice = -1;
+
+/// Opens the driver, initializes it and retains the primary context of the
+/// chosen device (mgpuSetDefaultDevice, else $MROPE_CUDA_DEVICE, else 0).
+Driver &driver() {
+  static Driver d;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+      fail("cannot load the NVIDIA driver library libcuda.so.1 (no NVIDIA "
+           "GPU driver on this machine?)",
+           dlerror());
+#define MROPE_RESOLVE(name)                                                    \
+  d.p_##name = reinterpret_cast<decltype(&name)>(                              \
+      dlsym(lib, MROPE_STRINGIFY_EXPANDED(name)));                             \
+  if (!d.p_##name)                                                             \
+    fail("the NVIDIA driver lacks " MROPE_STRINGIFY_EXPANDED(                  \
+             name) " (driver too old for CUDA 12 entry points?)",              \
+         nullptr);
+    MROPE_CUDA_FUNCTIONS(MROPE_RESOLVE)
+#undef MROPE_RESOLVE
+    auto check = [&](CUresult result, const char *call) {
+      if (result == CUDA_SUCCESS)
+        return;
+      const char *name = nullptr;
+      d.p_cuGetErrorName(result, &name);
+      fail(call, name);
+    };
+    check(d.p_cuInit(0), "cuInit failed (no usable NVIDIA GPU?)");
+    int count = 0;
+    check(d.p_cuDeviceGetCount(&count), "cuDeviceGetCount");
+    if (count == 0)
+      fail("no CUDA device found", nullptr);
+    int ordinal = defaultDevice;
+    if (ordinal < 0) {
+      const char *env = std::getenv("MROPE_CUDA_DEVICE");
+      ordinal = env ? std::atoi(env) : 0;
+    }
+    if (ordinal < 0 || ordinal >= count)
+      fail("device ordinal out of range (MROPE_CUDA_DEVICE or "
+           "mgpuSetDefaultDevice)",
+           nullptr);
+    check(d.p_cuDeviceGet(&d.device, ordinal), "cuDeviceGet");
+    check(d.p_cuDevicePrimaryCtxRetain(&d.context, d.device),
+          "cuDevicePrimaryCtxRetain");
+  });
+  // The primary context, current on whichever thread calls in.
+  thread_local bool current = false;
+  if (!current) {
+    CUresult result = d.p_cuCtxSetCurrent(d.context);
+    if (result != CUDA_SUCCESS)
+      fail("cuCtxSetCurrent failed", nullptr);
+    current = true;
+  }
+  return d;
+}
+
+void check(CUresult result, const char *call) {
+  if (result == CUDA_SUCCESS)
+    return;
+  Driver &d = driver();
+  const char *name = nullptr, *text = nullptr;
+  d.p_cuGetErrorName(result, &name);
+  d.p_cuGetErrorString(result, &text);
+  std::fprintf(stderr, "mrope CUDA runtime: %s failed: %s (%s)\n", call,
+               name ? name : "unknown error", text ? text : "");
+  std::fflush(stderr);
+  std::exit(1);
+}
+
+#define MROPE_CALL(name, ...) check(driver().p_##name(__VA_ARGS__), #name)
+
+/// A memref descriptor's data: rank, then {allocated, aligned, offset,
+/// sizes[rank], strides[rank]}.
+struct StridedData {
+  void *pointer;
+  size_t bytes;
+};
+
+StridedData dataOf(int64_t rank, void *descriptor, int64_t elementSize) {
+  auto *fields = static_cast<int64_t *>(descriptor);
+  char *aligned = reinterpret_cast<char *>(fields[1]);
+  int64_t offset = fields[2];
+  int64_t elements = 1;
+  for (int64_t i = 0; i < rank; ++i)
+    elements *= fields[3 + i];
+  return {aligned + offset * elementSize, size_t(elements * elementSize)};
+}
+
+} // namespace
+
+MROPE_EXPORT void mgpuSetDefaultDevice(int32_t device) {
+  defaultDevice = device;
+}
+
+MROPE_EXPORT CUmodule mgpuModuleLoad(void *data, size_t /*size*/) {
+  CUmodule module = nullptr;
+  MROPE_CALL(cuModuleLoadData, &module, data);
+  return module;
+}
+
+/// PTX (format=isa): the driver compiles it; its log is shown on failure.
+MROPE_EXPORT CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
+  char log[8192] = {0};
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
+                            CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_OPTIMIZATION_LEVEL};
+  void *values[] = {log, reinterpret_cast<void *>(sizeof(log)),
+                    reinterpret_cast<void *>(intptr_t(optLevel))};
+  CUmodule module = nullptr;
+  CUresult result =
+      driver().p_cuModuleLoadDataEx(&module, data, 3, options, values);
+  if (result != CUDA_SUCCESS) {
+    std::fprintf(stderr, "mrope CUDA runtime: PTX JIT log:\n%s\n", log);
+    check(result, "cuModuleLoadDataEx (PTX JIT)");
+  }
+  return module;
+}
+
+MROPE_EXPORT void mgpuModuleUnload(CUmodule module) {
+  MROPE_CALL(cuModuleUnload, module);
+}
+
+MROPE_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
+                                              const char *name) {
+  CUfunction function = nullptr;
+  MROPE_CALL(cuModuleGetFunction, &function, module, name);
+  return function;
+}
+
+MROPE_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
+                                   intptr_t gridY, intptr_t gridZ,
+                                   intptr_t blockX, intptr_t blockY,
+                                   intptr_t blockZ, int32_t sharedMemBytes,
+                                   CUstream stream, void **params, void **extra,
+                                   size_t /*paramsCount*/) {
+  // Above 48 KiB of dynamic shared memory a kernel must opt in.
+  if (sharedMemBytes > 48 * 1024)
+    MROPE_CALL(cuFuncSetAttribute, function,
+               CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedMemBytes);
+  MROPE_CALL(cuLaunchKernel, function, unsigned(gridX), unsigned(gridY),
+             unsigned(gridZ), unsigned(blockX), unsigned(blockY),
+             unsigned(blockZ), unsigned(sharedMemBytes), stream, params, extra);
+}
+
+MROPE_EXPORT CUstream mgpuStreamCreate() {
+  CUstream stream = nullptr;
+  MROPE_CALL(cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING);
+  return stream;
+}
+
+MROPE_EXPORT void mgpuStreamDestroy(CUstream stream) {
+  MROPE_CALL(cuStreamDestroy, stream);
+}
+
+MROPE_EXPORT void mgpuStreamSynchronize(CUstream stream) {
+  MROPE_CALL(cuStreamSynchronize, stream);
+}
+
+MROPE_EXPORT void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
+  MROPE_CALL(cuStreamWaitEvent, stream, event, 0);
+}
+
+MROPE_EXPORT CUevent mgpuEventCreate() {
+  CUevent event = nullptr;
+  MROPE_CALL(cuEventCreate, &event, CU_EVENT_DISABLE_TIMING);
+  return event;
+}
+
+MROPE_EXPORT void mgpuEventDestroy(CUevent event) {
+  MROPE_CALL(cuEventDestroy, event);
+}
+
+MROPE_EXPORT void mgpuEventSynchronize(CUevent event) {
+  MROPE_CALL(cuEventSynchronize, event);
+}
+
+MROPE_EXPORT void mgpuEventRecord(CUevent event, CUstream stream) {
+  MROPE_CALL(cuEventRecord, event, stream);
+}
+
+MROPE_EXPORT void *mgpuMemAlloc(uint64_t bytes, CUstream /*stream*/,
+                                bool isHostShared) {
+  if (bytes == 0)
+    return nullptr;
+  CUdeviceptr pointer = 0;
+  if (isHostShared)
+    MROPE_CALL(cuMemAllocManaged, &pointer, bytes, CU_MEM_ATTACH_GLOBAL);
+  else
+    MROPE_CALL(cuMemAlloc, &pointer, bytes);
+  return reinterpret_cast<void *>(pointer);
+}
+
+MROPE_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
+  if (pointer)
+    MROPE_CALL(cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+}
+
+MROPE_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,
+                             CUstream stream) {
+  MROPE_CALL(cuMemcpyAsync, reinterpret_cast<CUdeviceptr>(dst),
+             reinterpret_cast<CUdeviceptr>(src), bytes, stream);
+}
+
+MROPE_EXPORT void mgpuMemset32(void *dst, unsigned int value, size_t count,
+                               CUstream stream) {
+  MROPE_CALL(cuMemsetD32Async, reinterpret_cast<CUdeviceptr>(dst), value, count,
+             stream);
+}
+
+MROPE_EXPORT void mgpuMemset16(void *dst, unsigned short value, size_t count,
+                               CUstream stream) {
+  MROPE_CALL(cuMemsetD16Async, reinterpret_cast<CUdeviceptr>(dst), value, count,
+             stream);
+}
+
+MROPE_EXPORT void mgpuMemHostRegister(void *pointer, uint64_t bytes) {
+  MROPE_CALL(cuMemHostRegister, pointer, bytes, 0);
+}
+
+MROPE_EXPORT void mgpuMemHostRegisterMemRef(int64_t rank, void *descriptor,
+                                            int64_t elementSize) {
+  StridedData data = dataOf(rank, descriptor, elementSize);
+  mgpuMemHostRegister(data.pointer, data.bytes);
+}
+
+MROPE_EXPORT void mgpuMemHostUnregister(void *pointer) {
+  MROPE_CALL(cuMemHostUnregister, pointer);
+}
+
+MROPE_EXPORT void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
+                                              int64_t elementSize) {
+  mgpuMemHostUnregister(dataOf(rank, descriptor, elementSize).pointer);
+}
+
+//===----------------------------------------------------------------------===//
+// Timing for runners and benchmarks (not called by generated code).
+//===----------------------------------------------------------------------===//
+
+/// Blocks until all work on the current device is done.
+MROPE_EXPORT void mropeCudaSynchronize() { MROPE_CALL(cuCtxSynchronize); }
+
+/// A timing event (mgpuEventCreate's disable timing).
+MROPE_EXPORT CUevent mropeCudaTimerEventCreate() {
+  CUevent event = nullptr;
+  MROPE_CALL(cuEventCreate, &event, CU_EVENT_DEFAULT);
+  return event;
+}
+
+/// Milliseconds between two recorded events (waits for `end`).
+MROPE_EXPORT float mropeCudaElapsedMs(CUevent start, CUevent end) {
+  MROPE_CALL(cuEventSynchronize, end);
+  float ms = 0;
+  MROPE_CALL(cuEventElapsedTime, &ms, start, end);
+  return ms;
+}

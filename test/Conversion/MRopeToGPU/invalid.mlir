@@ -1,0 +1,27 @@
+// RUN: mrope-opt %s -split-input-file --convert-mrope-to-gpu -verify-diagnostics
+// RUN: not mrope-opt %s --convert-mrope-to-gpu=block-size=0 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not mrope-opt %s --convert-mrope-to-gpu=block-size=2048 2>&1 | FileCheck %s --check-prefix=BLOCK
+// RUN: not mrope-opt %s --convert-mrope-to-gpu=head-slices=-1 2>&1 | FileCheck %s --check-prefix=SLICES
+
+// BLOCK: block-size must be in [1, 1024]
+// SLICES: head-slices must be >= 0, got -1
+
+// What the GPU lowering rejects, with the reason.
+
+func.func @dynamic(%q: tensor<1x2x?x8xf32>, %k: tensor<1x2x?x8xf32>, %pos: tensor<3x1x?xi64>,
+                   %f: tensor<4xf32>) -> (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) {
+  // expected-error @+1 {{the GPU lowering needs static shapes (operand 'tensor<1x2x?x8xf32>')}}
+  %q1, %k1 = mrope.apply %q, %k positions(%pos : tensor<3x1x?xi64>) freqs(%f : tensor<4xf32>) layout bhsd
+      rotary <alloc = <vanilla>, rotary_dim = 8> : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
+  return %q1, %k1 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
+}
+
+// -----
+
+// Device buffers cannot be read by host code: other mrope ops are errors.
+func.func @cos_sin(%pos: tensor<3x1x4xi64>, %f: tensor<4xf32>) -> tensor<1x4x8xf32> {
+  // expected-error @+1 {{'mrope.cos_sin' op has no GPU lowering yet}}
+  %c, %s = mrope.cos_sin %pos, %f rotary <alloc = <vanilla>, rotary_dim = 8>
+      : tensor<3x1x4xi64>, tensor<4xf32> -> tensor<1x4x8xf32>, tensor<1x4x8xf32>
+  return %c : tensor<1x4x8xf32>
+}
