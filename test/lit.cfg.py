@@ -78,6 +78,14 @@ if os.path.exists(ptxas):
     config.substitutions.append(("%ptxas", ptxas))
 
 
+# The project's mgpu* runtime (built where cuda.h is found).
+cuda_runtime = os.path.join(config.mrope_obj_root, "lib",
+                            "libmrope_cuda_runtime" + config.llvm_shlib_ext)
+if os.path.exists(cuda_runtime):
+    config.available_features.add("cuda-runtime")
+    config.substitutions.append(("%mrope_cuda_runtime", cuda_runtime))
+
+
 def _has_cuda_device():
     smi = shutil.which("nvidia-smi")
     if not smi:

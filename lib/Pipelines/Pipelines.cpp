@@ -62,6 +62,15 @@ static constexpr llvm::StringLiteral kToLLVM =
     "convert-vector-to-llvm,convert-to-llvm,mrope-bf16-memory-as-i16,"
     "reconcile-unrealized-casts";
 
+// The same for host code that also launches kernels and moves GPU memory
+// (gpu.launch_func, gpu.alloc, gpu.memcpy become mgpu* runtime calls).
+static constexpr llvm::StringLiteral kHostToLLVM =
+    "arith-expand{include-bf16=true},"
+    "convert-linalg-to-loops,"
+    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+    "convert-vector-to-llvm,gpu-to-llvm,convert-to-llvm,"
+    "mrope-bf16-memory-as-i16,reconcile-unrealized-casts";
+
 void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);
 }
@@ -94,26 +103,45 @@ void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
   addPipeline(pm, kToLLVM);
 }
 
-// Kernels take their operands as device buffers: the function boundaries
-// bufferize to plain memrefs that the caller allocates on the device. The
-// kernels appear during bufferization and are outlined before anything can
-// hoist their constants out of the launch.
+// GPU: the kernels appear during bufferization, are outlined right away
+// (before canonicalization could hoist their constants into kernel
+// arguments), serialized through NVVM, and the host code is lowered like
+// the CPU pipeline's with the gpu runtime calls added.
+//
+// With device buffers (the default) the function's memrefs are device
+// memory and the copies bufferization adds are moved to the device; no
+// deallocation pipeline, which would clone the rotated arguments the
+// function returns and undo the in-place rotation. With host buffers the
+// kernels copy in and out and the rest of the function (other mrope ops
+// included) is an ordinary CPU program (single-threaded, temporaries not
+// freed: a mode for tests and small host programs).
 void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                                   const GPUPipelineOptions &options) {
   addPipeline(pm, ("canonicalize,convert-mrope-to-gpu{head-slices=" +
                    llvm::Twine(options.headSlices) +
-                   " block-size=" + llvm::Twine(options.blockSize) + "}")
+                   " block-size=" + llvm::Twine(options.blockSize) +
+                   " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
-  // Copies that bufferization adds (q or k read after the rotation) are
-  // moved to the device. No deallocation pipeline: it would clone the
-  // rotated arguments the function returns, undoing the in-place rotation.
+  if (options.hostBuffers)
+    addPipeline(pm, toVectorRows(0));
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
-                  "function-boundary-type-conversion=identity-layout-map},"
-                  "func.func(mrope-gpu-device-allocations),"
-                  "gpu-kernel-outlining,cse,canonicalize");
-  addPipeline(pm, "gpu-lower-to-nvvm-pipeline{cubin-chip=" + options.chip +
-                      " cubin-features=" + options.features +
-                      " cubin-format=" + options.format + "}");
+                  "function-boundary-type-conversion=identity-layout-map}");
+  if (!options.hostBuffers)
+    addPipeline(pm, "func.func(mrope-gpu-device-allocations)");
+  addPipeline(pm, "gpu-kernel-outlining,"
+                  "gpu.module(expand-strided-metadata,lower-affine,"
+                  "convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,"
+                  "reconcile-unrealized-casts),"
+                  "nvvm-attach-target{chip=" +
+                      options.chip + " features=" + options.features +
+                      "},gpu-module-to-binary{format=" + options.format + "}");
+  addPipeline(pm, "cse,canonicalize");
+  // Without the deallocation pipeline, which rejects the gpu ops (unknown
+  // memory effects): host temporaries of host-buffer programs are not
+  // freed, acceptable for the short programs this mode is for.
+  if (options.hostBuffers)
+    addPipeline(pm, "convert-bufferization-to-memref,scf-forall-to-parallel");
+  addPipeline(pm, kHostToLLVM);
 }
 
 namespace {
@@ -155,6 +183,11 @@ struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
   Option<int64_t> blockSize{*this, "block-size",
                             llvm::cl::desc("Threads per block"),
                             llvm::cl::init(256)};
+  Option<bool> hostBuffers{
+      *this, "host-buffers",
+      llvm::cl::desc("Functions take host memory: kernels copy their "
+                     "operands in and out, other mrope ops run on the CPU"),
+      llvm::cl::init(false)};
 };
 } // namespace
 
@@ -181,6 +214,7 @@ void mrope::registerMRopePipelines() {
         gpu.format = options.format;
         gpu.headSlices = options.headSlices;
         gpu.blockSize = options.blockSize;
+        gpu.hostBuffers = options.hostBuffers;
         buildMRopeGPUPipeline(pm, gpu);
       });
 }

@@ -241,6 +241,11 @@ def run(builder, args):
                   "buffer-deallocation-pipeline,convert-linalg-to-loops,"
                   "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
                   "convert-vector-to-llvm,convert-to-llvm,reconcile-unrealized-casts)"]]
+    elif args.gpu:
+        # Kernels on the GPU on copies of the host data; the rest on the CPU.
+        steps = [[args.mrope_opt, "-", "--mrope-gpu-pipeline=host-buffers=true "
+                  f"head-slices={args.head_slices} chip={args.gpu_chip} "
+                  f"features={args.gpu_features}"]]
     elif args.gpu_kernel_on_host:
         # The GPU lowering's kernel body, looped over thread ids on the host:
         # its indexing and arithmetic checked without a GPU.
@@ -264,6 +269,8 @@ def run(builder, args):
         runtimes.append("async_runtime")
     libs = ",".join(os.path.join(args.lib_dir, f"libmlir_{l}.so")
                     for l in runtimes)
+    if args.gpu:
+        libs += "," + args.cuda_runtime
     # With threads the runner must optimize: LLVM 22's instruction selection
     # fails on the unoptimized coroutine IR of the async runtime lowering
     # ("Do not know how to promote this operator's operand") at the runner's
@@ -1485,9 +1492,20 @@ def main():
                         help="lower mrope.apply with the GPU lowering, running its "
                              "kernel body in a host loop over the thread ids "
                              "(convert-mrope-to-gpu=host-loop=true), then the CPU pipeline")
+    parser.add_argument("--gpu", action="store_true",
+                        help="run mrope.apply on the GPU (mrope-gpu-pipeline with "
+                             "host-buffers=true, libmrope_cuda_runtime.so); needs an "
+                             "NVIDIA GPU and driver")
+    parser.add_argument("--gpu-chip", default="sm_90a",
+                        help="with --gpu: the target (sm_80, sm_90a, ...)")
+    parser.add_argument("--gpu-features", default="+ptx80",
+                        help="with --gpu: PTX features for the chip")
+    parser.add_argument("--cuda-runtime",
+                        default=os.path.join(HERE, "..", "lib", "libmrope_cuda_runtime.so"),
+                        help="with --gpu: the mgpu* runtime library")
     parser.add_argument("--head-slices", type=int, default=0,
-                        help="with --gpu-kernel-on-host: threads splitting the heads "
-                             "(0: the lowering's automatic choice)")
+                        help="with --gpu or --gpu-kernel-on-host: threads splitting "
+                             "the heads (0: the lowering's automatic choice)")
     parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
     parser.add_argument("--mlir-opt", default=os.path.join(LLVM, "bin", "mlir-opt"))
     parser.add_argument("--mlir-runner", default=os.path.join(LLVM, "bin", "mlir-runner"))
@@ -1499,8 +1517,10 @@ def main():
     if args.variant and args.dtype != "f32":
         parser.error(f"--dtype {args.dtype} cannot be combined with --variant: the "
                      "low-precision check emulates Hugging Face's bhsd NeoX arithmetic")
-    if sum(map(bool, (args.threads, args.portable, args.gpu_kernel_on_host))) > 1:
-        parser.error("choose one of --threads, --portable and --gpu-kernel-on-host")
+    if sum(map(bool, (args.threads, args.portable, args.gpu_kernel_on_host,
+                      args.gpu))) > 1:
+        parser.error("choose one of --threads, --portable, --gpu-kernel-on-host "
+                     "and --gpu")
     try:
         data = json.load(open(args.file))
     except (OSError, ValueError, RecursionError) as e:

@@ -80,7 +80,8 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
     Constant positions and frequencies become device globals of the kernel.
     Needs static shapes. Other mrope ops are reported as having no GPU
     lowering (their operands would be device buffers the host cannot read),
-    except with `host-loop`, which leaves them to the CPU lowering.
+    except with `host-buffers` or `host-loop`, which leave them to the CPU
+    lowering.
   }];
   let options = [
     Option<"headSlices", "head-slices", "int64_t", /*default=*/"0",
@@ -88,6 +89,11 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
            "chosen from the size (at least ~512K threads when possible)">,
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "Threads per block">,
+    Option<"hostBuffers", "host-buffers", "bool", /*default=*/"false",
+           "The function's buffers are host memory: each kernel runs on "
+           "device copies of q, k, positions and inv_freq (copied in, "
+           "rotated, copied back). For host programs that mix rotary with "
+           "other host code (the conformance runner); costs two transfers">,
     Option<"hostLoop", "host-loop", "bool", /*default=*/"false",
            "Instead of gpu.launch, run the same kernel body in an scf.for "
            "over the thread ids on the host: the CPU pipeline then executes "

@@ -29,12 +29,16 @@ struct GPUPipelineOptions {
   std::string format = "fatbin";
   int64_t headSlices = 0;
   int64_t blockSize = 256;
+  /// The compiled functions take host memory: kernels copy in and out, and
+  /// other mrope ops run on the CPU (for host programs and testing).
+  bool hostBuffers = false;
 };
 
 /// mrope -> GPU kernels through NVVM: host code in the LLVM dialect calling
 /// the mgpu* runtime (libmrope_cuda_runtime.so), kernels serialized by
 /// gpu-module-to-binary (PTX assembled by the CUDA toolkit's ptxas for bin
-/// and fatbin). The compiled functions take and return device buffers.
+/// and fatbin). The compiled functions take and return device buffers
+/// (host buffers with `hostBuffers`).
 void buildMRopeGPUPipeline(OpPassManager &pm,
                            const GPUPipelineOptions &options = {});
 

@@ -64,19 +64,42 @@ int64_t alignmentOf(int64_t bytes) {
   return align;
 }
 
+/// Where the kernel runs and where the function's buffers live.
+enum class Placement {
+  /// gpu.launch on the function's buffers, which are device memory.
+  Device,
+  /// gpu.launch on device copies of host buffers (copied in, rotated,
+  /// copied back): for host programs such as the conformance runner.
+  HostBuffers,
+  /// The kernel body in a host scf.for over the thread ids (no GPU).
+  HostLoop,
+};
+
+llvm::StringRef stringify(Placement placement) {
+  switch (placement) {
+  case Placement::Device:
+    return "device";
+  case Placement::HostBuffers:
+    return "host_buffers";
+  case Placement::HostLoop:
+    return "host_loop";
+  }
+  llvm_unreachable("unknown placement");
+}
+
 /// What convert-mrope-to-gpu chose for one mrope.apply, stored on the op as
 /// kGPUKernelAttrName until bufferization emits the kernel.
 struct KernelConfig {
   int64_t headSlices = 0;
   int64_t blockSize = 256;
-  bool hostLoop = false;
+  Placement placement = Placement::Device;
 
   DictionaryAttr toAttr(MLIRContext *ctx) const {
     Builder b(ctx);
     return b.getDictionaryAttr(
         {b.getNamedAttr("head_slices", b.getI64IntegerAttr(headSlices)),
          b.getNamedAttr("block_size", b.getI64IntegerAttr(blockSize)),
-         b.getNamedAttr("host_loop", b.getBoolAttr(hostLoop))});
+         b.getNamedAttr("placement", b.getStringAttr(stringify(placement)))});
   }
   static std::optional<KernelConfig> fromAttr(Attribute attr) {
     auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
@@ -84,11 +107,15 @@ struct KernelConfig {
       return std::nullopt;
     auto slices = dict.getAs<IntegerAttr>("head_slices");
     auto block = dict.getAs<IntegerAttr>("block_size");
-    auto hostLoop = dict.getAs<BoolAttr>("host_loop");
-    if (!slices || !block || !hostLoop || slices.getInt() < 0 ||
+    auto placement = dict.getAs<StringAttr>("placement");
+    if (!slices || !block || !placement || slices.getInt() < 0 ||
         block.getInt() < 1 || block.getInt() > 1024)
       return std::nullopt;
-    return KernelConfig{slices.getInt(), block.getInt(), hostLoop.getValue()};
+    for (Placement p :
+         {Placement::Device, Placement::HostBuffers, Placement::HostLoop})
+      if (placement.getValue() == stringify(p))
+        return KernelConfig{slices.getInt(), block.getInt(), p};
+    return std::nullopt;
   }
 };
 
@@ -96,7 +123,7 @@ class ApplyKernelBuilder {
 public:
   ApplyKernelBuilder(ApplyOp op, KernelConfig config)
       : op(op), headSlicesOpt(config.headSlices), blockSize(config.blockSize),
-        hostLoop(config.hostLoop),
+        placement(config.placement),
         layout(ActivationLayout::get(op.getLayout())) {}
 
   /// Checks the op and chooses the thread layout; diagnostics on the op.
@@ -118,6 +145,7 @@ private:
   Value readInKernel(OpBuilder &b, Value buffer);
   void buildKernel(OpBuilder &b, Value tid);
   void launchKernel(OpBuilder &b, int64_t threads);
+  void launchOnDeviceCopies(OpBuilder &b, int64_t threads);
   Value positionOf(OpBuilder &b, Axis axis);
   Value pairPositions(OpBuilder &b, Value pairIndex);
   CosSin cosSinOf(OpBuilder &b, Value pos, int64_t firstKVHead);
@@ -126,7 +154,7 @@ private:
 
   ApplyOp op;
   int64_t headSlicesOpt, blockSize;
-  bool hostLoop;
+  Placement placement;
   ActivationLayout layout;
 
   // The plan.
@@ -182,7 +210,7 @@ LogicalResult ApplyKernelBuilder::plan() {
 /// host address; other buffers are the function's device buffers.
 Value ApplyKernelBuilder::readInKernel(OpBuilder &b, Value buffer) {
   auto global = buffer.getDefiningOp<memref::GetGlobalOp>();
-  if (!global || hostLoop)
+  if (!global || placement != Placement::Device)
     return buffer;
   return memref::GetGlobalOp::create(b, loc(), global.getType(),
                                      global.getName());
@@ -398,7 +426,12 @@ void ApplyKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
   positionsIn = positions;
   freqsIn = freqs;
   const int64_t threads = tokens * groups * headSlices;
-  if (hostLoop) {
+  switch (placement) {
+  case Placement::Device:
+    return launchKernel(b, threads);
+  case Placement::HostBuffers:
+    return launchOnDeviceCopies(b, threads);
+  case Placement::HostLoop: {
     auto loop = scf::ForOp::create(b, loc(), constIndex(b, 0),
                                    constIndex(b, threads), constIndex(b, 1));
     OpBuilder::InsertionGuard guard(b);
@@ -406,7 +439,49 @@ void ApplyKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
     buildKernel(b, loop.getInductionVar());
     return;
   }
+  }
+}
+
+/// Copies the four buffers to the device, launches the kernel on the copies
+/// and copies q and k back; each step waited for.
+void ApplyKernelBuilder::launchOnDeviceCopies(OpBuilder &b, int64_t threads) {
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  auto wait = [&](ValueRange deps) {
+    return gpu::WaitOp::create(b, loc(), token, deps).getAsyncToken();
+  };
+  Value ready = wait({});
+  SmallVector<Value> host = {qBuf, kBuf, positionsIn, freqsIn};
+  SmallVector<Value> device, pending;
+  for (Value buffer : host) {
+    auto type = cast<MemRefType>(buffer.getType());
+    auto alloc = gpu::AllocOp::create(
+        b, loc(), MemRefType::get(type.getShape(), type.getElementType()),
+        token, ValueRange{ready}, ValueRange{}, ValueRange{});
+    device.push_back(alloc.getMemref());
+    pending.push_back(gpu::MemcpyOp::create(b, loc(), token,
+                                            ValueRange{alloc.getAsyncToken()},
+                                            alloc.getMemref(), buffer)
+                          .getAsyncToken());
+  }
+  gpu::WaitOp::create(b, loc(), Type(), pending);
+  qBuf = device[0];
+  kBuf = device[1];
+  positionsIn = device[2];
+  freqsIn = device[3];
   launchKernel(b, threads);
+  Value done = wait({});
+  pending.clear();
+  for (int i = 0; i < 2; ++i)
+    pending.push_back(gpu::MemcpyOp::create(b, loc(), token, ValueRange{done},
+                                            host[i], device[i])
+                          .getAsyncToken());
+  Value copied = wait(pending);
+  pending.clear();
+  for (Value buffer : device)
+    pending.push_back(
+        gpu::DeallocOp::create(b, loc(), token, ValueRange{copied}, buffer)
+            .getAsyncToken());
+  gpu::WaitOp::create(b, loc(), Type(), pending);
 }
 
 /// One gpu.launch of `threads` threads in blocks of blockSize, each running
@@ -484,6 +559,13 @@ struct ApplyOpGPUBufferization
           bufferization::getBuffer(rewriter, operand, options, state);
       if (failed(buffer))
         return failure();
+      // The kernel indexes rows as dense arrays and copies whole buffers.
+      auto type = cast<MemRefType>(buffer->getType());
+      if (config->placement != Placement::HostLoop &&
+          !type.areTrailingDimsContiguous(type.getRank()))
+        return op->emitOpError("needs contiguous buffers for the GPU kernel, "
+                               "got ")
+               << type;
       buffers.push_back(*buffer);
     }
     builder.emit(rewriter, buffers[0], buffers[1], buffers[2], buffers[3]);
@@ -519,7 +601,15 @@ struct ConvertMRopeToGPUPass
     // first: the greedy driver runs every op's folder.
     if (failed(applyPatternsGreedily(module, RewritePatternSet(&getContext()))))
       return signalPassFailure();
-    KernelConfig config{headSlices, blockSize, hostLoop};
+    if (hostLoop && hostBuffers) {
+      module.emitError("convert-mrope-to-gpu: host-loop and host-buffers "
+                       "exclude each other");
+      return signalPassFailure();
+    }
+    KernelConfig config{headSlices, blockSize,
+                        hostLoop      ? Placement::HostLoop
+                        : hostBuffers ? Placement::HostBuffers
+                                      : Placement::Device};
     WalkResult result = module.walk([&](ApplyOp op) {
       if (failed(ApplyKernelBuilder(op, config).plan()))
         return WalkResult::interrupt();
@@ -529,8 +619,8 @@ struct ConvertMRopeToGPUPass
     if (result.wasInterrupted())
       return signalPassFailure();
     // On the device path the function's buffers live on the GPU, so ops
-    // left for the host could not read them; with the host loop they can.
-    if (hostLoop)
+    // left for the host could not read them; with host buffers they can.
+    if (config.placement != Placement::Device)
       return;
     result = module.walk([](Operation *op) {
       if (!isa<MRopeDialect>(op->getDialect()) || isa<ApplyOp>(op))
