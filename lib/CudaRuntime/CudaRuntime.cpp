@@ -17,6 +17,7 @@
 #include <cuda.h>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -27,11 +28,19 @@
 
 namespace {
 
+/// Ends the program with status 1 after flushing every C stream. _exit, not
+/// exit: the first call may come from a module constructor running inside
+/// dlopen (e.g. ctypes in Python), where exit's atexit handlers deadlock on
+/// the loader lock.
+[[noreturn]] void terminate() {
+  std::fflush(nullptr);
+  _exit(1);
+}
+
 [[noreturn]] void fail(const char *what, const char *detail) {
   std::fprintf(stderr, "mrope CUDA runtime: %s%s%s\n", what, detail ? ": " : "",
                detail ? detail : "");
-  std::fflush(stderr);
-  std::exit(1);
+  terminate();
 }
 
 /// The driver entry points used here, resolved from libcuda.so.1. Names go
@@ -81,6 +90,11 @@ struct Driver {
 };
 
 int defaultDevice = -1;
+
+/// Set by mropeCudaUseStream: generated code launches into this stream and
+/// does not wait for it (the caller synchronizes).
+CUstream userStream = nullptr;
+bool useUserStream = false;
 
 /// Opens the driver, initializes it and retains the primary context of the
 /// chosen device (mgpuSetDefaultDevice, else $MROPE_CUDA_DEVICE, else 0).
@@ -147,8 +161,7 @@ void check(CUresult result, const char *call) {
   d.p_cuGetErrorString(result, &text);
   std::fprintf(stderr, "mrope CUDA runtime: %s failed: %s (%s)\n", call,
                name ? name : "unknown error", text ? text : "");
-  std::fflush(stderr);
-  std::exit(1);
+  terminate();
 }
 
 #define MROPE_CALL(name, ...) check(driver().p_##name(__VA_ARGS__), #name)
@@ -227,16 +240,22 @@ MROPE_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
 }
 
 MROPE_EXPORT CUstream mgpuStreamCreate() {
+  if (useUserStream)
+    return userStream;
   CUstream stream = nullptr;
   MROPE_CALL(cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING);
   return stream;
 }
 
 MROPE_EXPORT void mgpuStreamDestroy(CUstream stream) {
+  if (useUserStream && stream == userStream)
+    return;
   MROPE_CALL(cuStreamDestroy, stream);
 }
 
 MROPE_EXPORT void mgpuStreamSynchronize(CUstream stream) {
+  if (useUserStream && stream == userStream)
+    return;
   MROPE_CALL(cuStreamSynchronize, stream);
 }
 
@@ -319,6 +338,19 @@ MROPE_EXPORT void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
 //===----------------------------------------------------------------------===//
 // Timing for runners and benchmarks (not called by generated code).
 //===----------------------------------------------------------------------===//
+
+/// From now on, generated code enqueues its launches and copies on `stream`
+/// (e.g. PyTorch's current stream) and returns without waiting; the caller
+/// synchronizes. Ordering with the caller's other work on that stream is the
+/// stream's. mropeCudaUseOwnStreams() restores the default (a stream per
+/// operation, waited for).
+MROPE_EXPORT void mropeCudaUseStream(CUstream stream) {
+  driver();
+  userStream = stream;
+  useUserStream = true;
+}
+
+MROPE_EXPORT void mropeCudaUseOwnStreams() { useUserStream = false; }
 
 /// Blocks until all work on the current device is done.
 MROPE_EXPORT void mropeCudaSynchronize() { MROPE_CALL(cuCtxSynchronize); }

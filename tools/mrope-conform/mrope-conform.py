@@ -22,6 +22,7 @@ inv_freq 1 ulp; attention_scaling 1e-12 relative; cos, sin and rotated q/k
 their bound below and reported as KNOWN; exceeding the bound fails.
 """
 import argparse
+import hashlib
 import copy
 import json
 import math
@@ -231,8 +232,102 @@ def excerpt(text, limit=4000):
     return text[:limit // 2] + "\n[...]\n" + text[-limit // 2:]
 
 
+# The AOT executables' entry point and the one runtime function the printed
+# outputs need, so they run where no LLVM/MLIR is installed (the GPU machine).
+AOT_STUB = r"""
+#include <stdint.h>
+#include <stdio.h>
+void mrope_conform_main(void);
+/* printMemrefI64 of the MLIR runner utils, reduced to what is parsed: the
+   header and every element in row-major order. */
+void printMemrefI64(int64_t rank, void *descriptor) {
+  int64_t *f = (int64_t *)descriptor;
+  int64_t *data = (int64_t *)f[1] + f[2], *sizes = f + 3, *strides = f + 3 + rank;
+  int64_t count = 1;
+  for (int64_t r = 0; r < rank; ++r)
+    count *= sizes[r];
+  printf("Unranked Memref rank = %ld data = \n[", (long)rank);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t rest = i, offset = 0;
+    for (int64_t r = rank - 1; r >= 0; --r) {
+      offset += (rest % sizes[r]) * strides[r];
+      rest /= sizes[r];
+    }
+    printf(i ? ", %ld" : "%ld", (long)data[offset]);
+  }
+  printf("]\n");
+}
+int main(void) {
+  mrope_conform_main();
+  return 0;
+}
+"""
+
+
+def run_ahead_of_time(lowered, args):
+    """--aot-build DIR: links the lowered module into DIR/<hash of the input>
+    and exits; --prebuilt DIR: runs that executable (same input, same hash)."""
+    key = args.aot_key
+    if args.prebuilt:
+        exe = os.path.join(args.prebuilt, key)
+        if not os.path.exists(exe):
+            sys.exit(f"mrope-conform: no prebuilt executable {exe} for this input "
+                     "(build it with the same arguments and --aot-build)")
+        result = subprocess.run([exe], capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"mrope-conform: {exe} failed:\n{excerpt(result.stderr)}")
+        return result
+    os.makedirs(args.aot_build, exist_ok=True)
+    source = lowered.replace("llvm.func @main()", "llvm.func @mrope_conform_main()")
+    llvm_ir = subprocess.run([os.path.join(LLVM, "bin", "mlir-translate"), "--mlir-to-llvmir"],
+                             input=source, capture_output=True, text=True)
+    if llvm_ir.returncode != 0:
+        sys.exit(f"mrope-conform: mlir-translate failed:\n{excerpt(llvm_ir.stderr)}")
+    base = os.path.join(args.aot_build, key)
+    with open(base + ".ll", "w") as f:
+        f.write(llvm_ir.stdout)
+    with open(base + "_main.c", "w") as f:
+        f.write(AOT_STUB)
+    runtime = []
+    if args.gpu:
+        runtime = ["-L" + os.path.dirname(os.path.abspath(args.cuda_runtime)),
+                   "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"]
+    link = subprocess.run(["clang-22", "-O1", "-Wno-override-module", base + ".ll",
+                           base + "_main.c", "-o", base, "-lm", *runtime],
+                          capture_output=True, text=True)
+    os.remove(base + ".ll")
+    os.remove(base + "_main.c")
+    if link.returncode != 0:
+        sys.exit(f"mrope-conform: linking {base} failed:\n{excerpt(link.stderr)}")
+    print(f"mrope-conform: built {base}")
+    sys.exit(0)
+
+
 def run(builder, args):
     source = builder.module()
+    # Executables are named by the input and everything that selects how it
+    # is compiled, so a prebuilt one is only ever used for the same build.
+    mode = (f"gpu={args.gpu} on_host={args.gpu_kernel_on_host} "
+            f"slices={args.head_slices} chip={args.gpu_chip} {args.gpu_features}")
+    args.aot_key = hashlib.sha1((mode + "\n" + source).encode()).hexdigest()[:16]
+    if args.prebuilt:  # nothing to compile: the executable was built elsewhere
+        result = run_ahead_of_time(None, args)
+    else:
+        result = compile_and_run(source, args)
+    blocks = result.stdout.split("Unranked Memref")[1:]
+    if len(blocks) != len(builder.outputs):
+        sys.exit(f"mrope-conform: expected {len(builder.outputs)} outputs, "
+                 f"got {len(blocks)}")
+    values = {}
+    for block, (key, elem, shape) in zip(blocks, builder.outputs):
+        words = re.findall(r"-?\d+", block.split("data =", 1)[1])
+        values[key] = reshape(decode(elem, words), shape)
+    return values
+
+
+def compile_and_run(source, args):
+    """Lowers the module with the selected pipeline and runs it (or, with
+    --aot-build, builds the executable and exits)."""
     if args.portable:
         steps = [[args.mrope_opt, "-", "--mrope-to-linalg-pipeline"],
                  [args.mlir_opt, "-", "--pass-pipeline=builtin.module("
@@ -264,33 +359,28 @@ def run(builder, args):
             sys.exit(f"mrope-conform: {os.path.basename(step[0])} failed:\n"
                      f"{excerpt(result.stderr)}")
         source = result.stdout
-    runtimes = ["c_runner_utils", "runner_utils"]
-    if args.threads:
-        runtimes.append("async_runtime")
-    libs = ",".join(os.path.join(args.lib_dir, f"libmlir_{l}.so")
-                    for l in runtimes)
-    if args.gpu:
-        libs += "," + args.cuda_runtime
-    # With threads the runner must optimize: LLVM 22's instruction selection
-    # fails on the unoptimized coroutine IR of the async runtime lowering
-    # ("Do not know how to promote this operator's operand") at the runner's
-    # default levels; -O3 (IR and codegen) compiles it.
-    opt_level = ["-O3"] if args.threads else []
-    result = subprocess.run([args.mlir_runner, *opt_level, "-e", "main",
-                             "-entry-point-result=void",
-                             f"-shared-libs={libs}"], input=source,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"mrope-conform: mlir-runner failed:\n{excerpt(result.stderr)}")
-    blocks = result.stdout.split("Unranked Memref")[1:]
-    if len(blocks) != len(builder.outputs):
-        sys.exit(f"mrope-conform: expected {len(builder.outputs)} outputs, "
-                 f"got {len(blocks)}")
-    values = {}
-    for block, (key, elem, shape) in zip(blocks, builder.outputs):
-        words = re.findall(r"-?\d+", block.split("data =", 1)[1])
-        values[key] = reshape(decode(elem, words), shape)
-    return values
+    if args.aot_build:
+        run_ahead_of_time(source, args)
+    else:
+        runtimes = ["c_runner_utils", "runner_utils"]
+        if args.threads:
+            runtimes.append("async_runtime")
+        libs = ",".join(os.path.join(args.lib_dir, f"libmlir_{l}.so")
+                        for l in runtimes)
+        if args.gpu:
+            libs += "," + args.cuda_runtime
+        # With threads the runner must optimize: LLVM 22's instruction
+        # selection fails on the unoptimized coroutine IR of the async runtime
+        # lowering ("Do not know how to promote this operator's operand") at
+        # the runner's default levels; -O3 (IR and codegen) compiles it.
+        opt_level = ["-O3"] if args.threads else []
+        result = subprocess.run([args.mlir_runner, *opt_level, "-e", "main",
+                                 "-entry-point-result=void",
+                                 f"-shared-libs={libs}"], input=source,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.exit(f"mrope-conform: mlir-runner failed:\n{excerpt(result.stderr)}")
+    return result
 
 
 # ----------------------------------------------------------------------------
@@ -1503,6 +1593,14 @@ def main():
     parser.add_argument("--cuda-runtime",
                         default=os.path.join(HERE, "..", "lib", "libmrope_cuda_runtime.so"),
                         help="with --gpu: the mgpu* runtime library")
+    parser.add_argument("--aot-build", metavar="DIR",
+                        help="compile this input into a stand-alone executable in DIR "
+                             "(with --gpu linked to libmrope_cuda_runtime.so, which must "
+                             "sit next to it; no LLVM needed to run it) and stop")
+    parser.add_argument("--prebuilt", metavar="DIR",
+                        help="run the executable --aot-build made for the same input "
+                             "and arguments instead of compiling (e.g. on a GPU machine "
+                             "without LLVM)")
     parser.add_argument("--head-slices", type=int, default=0,
                         help="with --gpu or --gpu-kernel-on-host: threads splitting "
                              "the heads (0: the lowering's automatic choice)")
@@ -1511,6 +1609,9 @@ def main():
     parser.add_argument("--mlir-runner", default=os.path.join(LLVM, "bin", "mlir-runner"))
     parser.add_argument("--lib-dir", default=os.path.join(LLVM, "lib"))
     args = parser.parse_args()
+    if (args.aot_build or args.prebuilt) and (args.threads or args.portable):
+        parser.error("--aot-build and --prebuilt work with the default CPU pipeline, "
+                     "--gpu-kernel-on-host and --gpu")
     if args.emit and args.variant:
         parser.error("--emit writes the input's schema and shapes; it cannot be "
                      "combined with --variant (which changes the layout)")

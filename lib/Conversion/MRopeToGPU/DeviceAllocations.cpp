@@ -40,6 +40,13 @@ struct GPUDeviceAllocationsPass
     IRRewriter rewriter(&getContext());
     Type token = gpu::AsyncTokenType::get(&getContext());
     for (Operation *op : hostOps) {
+      // A buffer copied onto itself (materialize_in_destination of an
+      // in-place result) is no copy.
+      if (auto copy = dyn_cast<memref::CopyOp>(op);
+          copy && copy.getSource() == copy.getTarget()) {
+        rewriter.eraseOp(op);
+        continue;
+      }
       Location loc = op->getLoc();
       rewriter.setInsertionPoint(op);
       Value ready = gpu::WaitOp::create(rewriter, loc, token, ValueRange{})

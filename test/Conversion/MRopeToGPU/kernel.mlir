@@ -1,5 +1,6 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-gpu \
 // RUN:   --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" \
+// RUN:   --mrope-gpu-device-allocations \
 // RUN:   | FileCheck %s
 
 // S0 of design/PERF.md: T=16384 packed tokens, 32 q + 8 kv heads, D=128,
@@ -11,7 +12,7 @@
 
 // CHECK-LABEL: func.func @s0_contiguous(
 // CHECK-SAME:      %[[Q:.*]]: memref<16384x32x128xbf16>, %[[K:.*]]: memref<16384x8x128xbf16>, %[[POS:.*]]: memref<3x16384xi64>
-// CHECK-NOT:     memref.alloc
+// CHECK-NOT:     alloc
 // CHECK-DAG:     %[[GRID:.*]] = arith.constant 2048 : index
 // CHECK-DAG:     %[[BLOCK:.*]] = arith.constant 256 : index
 // CHECK:         gpu.launch blocks({{.*}}) in ({{.*}} = %[[GRID]], {{.*}}) threads({{.*}}) in ({{.*}} = %[[BLOCK]], {{.*}}) module(@mrope_apply_contiguous_module) function(@mrope_apply_contiguous)
@@ -71,12 +72,17 @@ func.func @decode_mhrope(%q: tensor<1x1x32x128xbf16>, %k: tensor<1x1x8x128xbf16>
 
 // q is read again after the rotation: bufferization rotates a copy (the
 // analysis sees the kernel's write like any other op's), so the returned
-// original is intact.
+// original is intact; the copy is made on the device.
 
 // CHECK-LABEL: func.func @q_read_later(
 // CHECK-SAME:      %[[Q:[a-z0-9]+]]: memref<1x2x4x8xf32>
-// CHECK:         %[[COPY:.*]] = memref.alloc
-// CHECK:         memref.copy %[[Q]], %[[COPY]]
+// CHECK:         %[[W0:.*]] = gpu.wait async
+// CHECK:         %[[COPY:.*]], %[[T0:.*]] = gpu.alloc async [%[[W0]]] () : memref<1x2x4x8xf32>
+// CHECK:         gpu.wait [%[[T0]]]
+// CHECK:         %[[W1:.*]] = gpu.wait async
+// CHECK:         %[[T1:.*]] = gpu.memcpy async [%[[W1]]] %[[COPY]], %[[Q]]
+// CHECK:         gpu.wait [%[[T1]]]
+// CHECK-NOT:     memref.alloc
 // CHECK:         gpu.launch
 // CHECK:           vector.load %[[COPY]]
 // CHECK:         return %[[COPY]], %{{.*}}, %[[Q]]
@@ -85,4 +91,27 @@ func.func @q_read_later(%q: tensor<1x2x4x8xf32>, %k: tensor<1x2x4x8xf32>, %pos: 
   %q1, %k1 = mrope.apply %q, %k positions(%pos : tensor<3x1x4xi64>) freqs(%f : tensor<4xf32>) layout bhsd
       rotary <alloc = <vanilla>, rotary_dim = 8> : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>
   return %q1, %k1, %q : tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>, tensor<1x2x4x8xf32>
+}
+
+// -----
+
+// A function on memrefs (how benchmarks and C callers use the GPU path):
+// the rotated tensors materialized back into q and k are the same buffers,
+// so the pipeline leaves no copy at all.
+
+// CHECK-LABEL: func.func @on_memrefs(
+// CHECK-NOT:     memref.copy
+// CHECK:         gpu.launch
+// CHECK-NOT:     memref.copy
+// CHECK:         return
+func.func @on_memrefs(%q: memref<4x2x8xf32>, %k: memref<4x2x8xf32>, %pos: memref<3x4xi64>) {
+  %tq = bufferization.to_tensor %q restrict writable : memref<4x2x8xf32> to tensor<4x2x8xf32>
+  %tk = bufferization.to_tensor %k restrict writable : memref<4x2x8xf32> to tensor<4x2x8xf32>
+  %tp = bufferization.to_tensor %pos restrict : memref<3x4xi64> to tensor<3x4xi64>
+  %f = mrope.inv_freq theta = 1.0e4 : tensor<4xf32>
+  %rq, %rk = mrope.apply %tq, %tk positions(%tp : tensor<3x4xi64>) freqs(%f : tensor<4xf32>) layout thd
+      rotary <alloc = <vanilla>, rotary_dim = 8> : tensor<4x2x8xf32>, tensor<4x2x8xf32>
+  bufferization.materialize_in_destination %rq in restrict writable %q : (tensor<4x2x8xf32>, memref<4x2x8xf32>) -> ()
+  bufferization.materialize_in_destination %rk in restrict writable %k : (tensor<4x2x8xf32>, memref<4x2x8xf32>) -> ()
+  return
 }

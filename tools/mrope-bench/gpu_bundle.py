@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Builds the GPU benchmark bundle: everything the GPU machine needs to time
+and check the compiled kernels, compiled ahead of time here (that machine has
+CUDA and PyTorch but no LLVM/MLIR).
+
+    gpu_bundle.py OUT [--chip sm_90a --features +ptx80]
+
+OUT receives
+  conform/                 every rotary golden case as a stand-alone executable
+                           (mrope-conform --gpu --aot-build) with the golden
+                           files and mrope-conform itself, to check the GPU
+                           against the reference data there
+  libmrope_gpu_bench.so    one C function per configuration
+                           (_mlir_ciface_<name>(q, k, positions) on device
+                           memref descriptors), kernels as an embedded fatbin
+  libmrope_cuda_runtime.so the mgpu* runtime (found through $ORIGIN)
+  manifest.json            the configurations: name, tokens, heads, allocation
+  gpu_bench.py, torch_peer.py, run.sh
+and is small enough to carry to the GPU machine, where `sh OUT/run.sh` runs
+the golden checks and then the benchmark (tools/mrope-bench/gpu_bench.py).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(os.path.dirname(HERE))
+LLVM_BIN = "/usr/lib/llvm-22/bin"
+
+# design/PERF.md's S0 and decode sizes; 32 q + 8 kv heads, D = 128, bf16,
+# packed [T, H, D]. MHRoPE gives KV heads 2/3/3 to t/h/w.
+Q_HEADS, KV_HEADS, DIM, THETA = 32, 8, 128, 1.0e6
+ALLOCATIONS = {
+    "contiguous": "<contiguous, section = [16, 24, 24]>",
+    "interleaved": "<interleaved, section = [24, 20, 20]>",
+    "mhrope": "<head_partitioned, section = [2, 3, 3]>",
+}
+TOKENS = [16384, 1, 16, 256]
+
+# The golden checks run on the GPU: (file, mrope-conform arguments), as in
+# test/GPU/run.test.
+CONFORMANCE = [
+    ("rotary_contiguous_mrope.json", []),
+    ("rotary_interleaved_mrope.json", []),
+    ("rotary_mhrope.json", []),
+    ("rotary_interleaved_mrope.json", ["--dtype", "bf16"]),
+    ("rotary_mhrope.json", ["--dtype", "f16"]),
+    ("rotary_mhrope.json", ["--variant", "thd"]),
+    ("rotary_interleaved_mrope.json", ["--variant", "gptj"]),
+    ("rotary_contiguous_mrope.json", ["--variant", "partial"]),
+    ("rotary_mhrope.json", ["--variant", "scaled"]),
+    ("paper_variants.json", []),
+]
+
+
+def function(name, tokens, alloc):
+    q_t = f"{tokens}x{Q_HEADS}x{DIM}xbf16"
+    k_t = f"{tokens}x{KV_HEADS}x{DIM}xbf16"
+    p_t = f"3x{tokens}xi64"
+    return f"""
+func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %pos: memref<{p_t}>)
+    attributes {{llvm.emit_c_interface}} {{
+  %tq = bufferization.to_tensor %q restrict writable : memref<{q_t}> to tensor<{q_t}>
+  %tk = bufferization.to_tensor %k restrict writable : memref<{k_t}> to tensor<{k_t}>
+  %tp = bufferization.to_tensor %pos restrict : memref<{p_t}> to tensor<{p_t}>
+  %f = mrope.inv_freq theta = {THETA:e} : tensor<{DIM // 2}xf32>
+  %rq, %rk = mrope.apply %tq, %tk positions(%tp : tensor<{p_t}>) freqs(%f : tensor<{DIM // 2}xf32>)
+      layout thd rotary <alloc = {alloc}, rotary_dim = {DIM}> : tensor<{q_t}>, tensor<{k_t}>
+  bufferization.materialize_in_destination %rq in restrict writable %q : (tensor<{q_t}>, memref<{q_t}>) -> ()
+  bufferization.materialize_in_destination %rk in restrict writable %k : (tensor<{k_t}>, memref<{k_t}>) -> ()
+  return
+}}
+"""
+
+
+def run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        sys.exit(f"gpu_bundle: {' '.join(cmd[:2])} failed:\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out")
+    parser.add_argument("--build", default=os.path.join(SOURCE, "build"))
+    parser.add_argument("--chip", default="sm_90a")
+    parser.add_argument("--features", default="+ptx80")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    os.environ.setdefault("CUDA_HOME", "/usr/local/cuda")
+
+    configs, source = [], ""
+    for alloc, attr in ALLOCATIONS.items():
+        for tokens in TOKENS:
+            name = f"rotary_{alloc}_t{tokens}"
+            configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                            "allocation": alloc, "tokens": tokens, "q_heads": Q_HEADS,
+                            "kv_heads": KV_HEADS, "head_dim": DIM, "theta": THETA})
+            source += function(name, tokens, attr)
+    mlir = os.path.join(args.out, "bench.mlir")
+    with open(mlir, "w") as f:
+        f.write(source)
+    mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
+    lowered = run([mrope_opt, mlir,
+                   f"--mrope-gpu-pipeline=chip={args.chip} features={args.features}"])
+    llvm_ir = run([os.path.join(LLVM_BIN, "mlir-translate"), "--mlir-to-llvmir"], input=lowered)
+    ll = os.path.join(args.out, "bench.ll")
+    with open(ll, "w") as f:
+        f.write(llvm_ir)
+    runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
+    shutil.copy(runtime, args.out)
+    run(["clang-22", "-shared", "-fPIC", "-O2", "-Wno-override-module", ll, "-o",
+         os.path.join(args.out, "libmrope_gpu_bench.so"), "-L" + args.out,
+         "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
+    os.remove(ll)
+    for script in ("gpu_bench.py", "torch_peer.py"):
+        shutil.copy(os.path.join(HERE, script), args.out)
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump({"chip": args.chip, "configs": configs}, f, indent=1)
+    # The golden checks: mrope-conform, the designs it imports, the golden
+    # files and one executable per run.
+    conform = os.path.join(args.out, "conform")
+    for sub in ("bin", "golden", "exe", os.path.join("python_packages", "mrope")):
+        os.makedirs(os.path.join(conform, sub), exist_ok=True)
+    shutil.copy(os.path.join(SOURCE, "tools", "mrope-conform", "mrope-conform.py"),
+                os.path.join(conform, "bin", "mrope-conform"))
+    shutil.copy(os.path.join(SOURCE, "python", "mrope", "designs.py"),
+                os.path.join(conform, "python_packages", "mrope"))
+    shutil.copy(runtime, os.path.join(conform, "exe"))
+    gpu_args = ["--gpu", f"--gpu-chip={args.chip}", f"--gpu-features={args.features}"]
+    lines = []
+    for name, extra in CONFORMANCE:
+        golden = os.path.join(SOURCE, "test", "golden", name)
+        shutil.copy(golden, os.path.join(conform, "golden"))
+        run([sys.executable, os.path.join(args.build, "bin", "mrope-conform"), *gpu_args,
+             *extra, "--aot-build", os.path.join(conform, "exe"),
+             "--cuda-runtime", runtime, golden])
+        lines.append(" ".join(["python3 conform/bin/mrope-conform", *gpu_args, *extra,
+                               "--prebuilt conform/exe", "conform/golden/" + name]))
+    with open(os.path.join(args.out, "run.sh"), "w") as f:
+        f.write('#!/bin/sh\n# On the GPU machine: every rotary golden case on the GPU, then\n'
+                '# the benchmark (arguments go to gpu_bench.py).\n'
+                'cd "$(dirname "$0")" || exit 1\nstatus=0\n')
+        for line in lines:
+            f.write(f'echo "== {line}"\nout=$({line} 2>&1) || status=1\n'
+                    'printf "%s\\n" "$out" | tail -n 3\n')
+        f.write('python3 gpu_bench.py "$@" || status=1\nexit $status\n')
+    print(f"gpu_bundle: {len(configs)} configurations in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
