@@ -3,11 +3,13 @@
 // Feeds each input to the MLIR parser with every dialect mrope-opt knows,
 // and when it parses and verifies, runs the project's passes on copies:
 //   - the mrope passes one at a time (fusion, both forms of
-//     convert-mrope-to-linalg): each must either fail with a diagnostic or
-//     leave IR that verifies -- invalid IR out of a pass is a bug, and the
-//     target traps on it;
+//     convert-mrope-to-linalg, convert-mrope-to-gpu alone and with the
+//     bufferization that emits its kernels): each must either fail with a
+//     diagnostic or leave IR that verifies -- invalid IR out of a pass is a
+//     bug, and the target traps on it;
 //   - the registered pipelines (mrope-to-linalg-pipeline, mrope-cpu-pipeline
-//     with and without threads) to the LLVM dialect;
+//     with and without threads, the GPU kernel body on the host, and
+//     mrope-gpu-pipeline to PTX);
 //   - for linalg-on-tensors input (what Torch-MLIR imports), the raising
 //     pass followed by convert-mrope-to-linalg, whose output must verify.
 // Mutations are mostly token-level (see LLVMFuzzerCustomMutator below).
@@ -37,6 +39,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/raw_ostream.h"
@@ -61,6 +64,8 @@ MLIRContext &context() {
     registerAllDialects(registry);
     registerAllExtensions(registry);
     mrope::registerAllMRopeDialects(registry);
+    // gpu-module-to-binary serializes through the LLVM IR translations.
+    registerAllToLLVMIRTranslations(registry);
     auto *c = new MLIRContext(registry, MLIRContext::Threading::DISABLED);
     c->loadAllAvailableDialects();
     c->printOpOnDiagnostic(false);
@@ -293,12 +298,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (llvm::StringRef pass :
        {"builtin.module(mrope-fuse-rotary-into-attention)",
         "builtin.module(convert-mrope-to-linalg)",
-        "builtin.module(convert-mrope-to-linalg{vector-rows=true})"})
+        "builtin.module(convert-mrope-to-linalg{vector-rows=true})",
+        "builtin.module(convert-mrope-to-gpu)",
+        "builtin.module(convert-mrope-to-gpu{host-buffers=true},"
+        "one-shot-bufferize{bufferize-function-boundaries})"})
     runOnCopy(*module, pass, /*checkOutput=*/true);
   for (llvm::StringRef pipeline :
        {"builtin.module(mrope-to-linalg-pipeline)",
         "builtin.module(mrope-cpu-pipeline)",
-        "builtin.module(mrope-cpu-pipeline{threads=true task-size=4})"})
+        "builtin.module(mrope-cpu-pipeline{threads=true task-size=4})",
+        // The GPU kernel's body on the host, and the device pipeline to PTX
+        // (NVPTX in process; no ptxas).
+        "builtin.module(convert-mrope-to-gpu{host-loop=true},"
+        "mrope-cpu-pipeline)",
+        "builtin.module(mrope-gpu-pipeline{format=isa})"})
     runOnCopy(*module, pipeline, /*checkOutput=*/false);
   return 0;
 }
