@@ -132,7 +132,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                   "gpu.module(expand-strided-metadata,lower-affine,"
                   "convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,"
                   "reconcile-unrealized-casts),"
-                  "nvvm-attach-target{chip=" +
+                  "nvvm-attach-target{O=3 chip=" +
                       options.chip + " features=" + options.features +
                       "},gpu-module-to-binary{format=" + options.format + "}");
   addPipeline(pm, "cse,canonicalize");

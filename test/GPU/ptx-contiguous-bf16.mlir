@@ -38,7 +38,7 @@
 // HOST-DAG: %[[GRID:.*]] = llvm.mlir.constant(29 : index) : i64
 // HOST-DAG: %[[BLOCK:.*]] = llvm.mlir.constant(256 : index) : i64
 // HOST: gpu.launch_func @mrope_apply_contiguous_module::@mrope_apply_contiguous blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%[[BLOCK]], %{{.*}}, %{{.*}}) : i64
-// HOST: gpu.binary @mrope_apply_contiguous_module [#gpu.object<#nvvm.target<chip = "sm_90a", features = "+ptx80">
+// HOST: gpu.binary @mrope_apply_contiguous_module [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
 
 module {
   func.func @qwen2vl_rotary(%q: tensor<1x28x33x128xbf16>, %k: tensor<1x4x33x128xbf16>) -> (tensor<1x28x33x128xbf16>, tensor<1x4x33x128xbf16>) {

@@ -90,6 +90,10 @@ def main():
     parser.add_argument("--build", default=os.path.join(SOURCE, "build"))
     parser.add_argument("--chip", default="sm_90a")
     parser.add_argument("--features", default="+ptx80")
+    parser.add_argument("--format", default="isa", choices=["isa", "fatbin"],
+                        help="kernel binary: PTX (default; the driver compiles it at "
+                             "load, so any driver new enough for the PTX version works) "
+                             "or a fatbin built by this machine's CUDA toolkit")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     os.environ.setdefault("CUDA_HOME", "/usr/local/cuda")
@@ -107,7 +111,8 @@ def main():
         f.write(source)
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
     lowered = run([mrope_opt, mlir,
-                   f"--mrope-gpu-pipeline=chip={args.chip} features={args.features}"])
+                   f"--mrope-gpu-pipeline=chip={args.chip} features={args.features} "
+                   f"format={args.format}"])
     llvm_ir = run([os.path.join(LLVM_BIN, "mlir-translate"), "--mlir-to-llvmir"], input=lowered)
     ll = os.path.join(args.out, "bench.ll")
     with open(ll, "w") as f:
@@ -121,7 +126,8 @@ def main():
     for script in ("gpu_bench.py", "torch_peer.py"):
         shutil.copy(os.path.join(HERE, script), args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump({"chip": args.chip, "configs": configs}, f, indent=1)
+        json.dump({"chip": args.chip, "format": args.format, "configs": configs}, f,
+                  indent=1)
     # The golden checks: mrope-conform, the designs it imports, the golden
     # files and one executable per run.
     conform = os.path.join(args.out, "conform")
@@ -132,7 +138,8 @@ def main():
     shutil.copy(os.path.join(SOURCE, "python", "mrope", "designs.py"),
                 os.path.join(conform, "python_packages", "mrope"))
     shutil.copy(runtime, os.path.join(conform, "exe"))
-    gpu_args = ["--gpu", f"--gpu-chip={args.chip}", f"--gpu-features={args.features}"]
+    gpu_args = ["--gpu", f"--gpu-chip={args.chip}", f"--gpu-features={args.features}",
+                f"--gpu-format={args.format}"]
     lines = []
     for name, extra in CONFORMANCE:
         golden = os.path.join(SOURCE, "test", "golden", name)

@@ -308,7 +308,8 @@ def run(builder, args):
     # Executables are named by the input and everything that selects how it
     # is compiled, so a prebuilt one is only ever used for the same build.
     mode = (f"gpu={args.gpu} on_host={args.gpu_kernel_on_host} "
-            f"slices={args.head_slices} chip={args.gpu_chip} {args.gpu_features}")
+            f"slices={args.head_slices} chip={args.gpu_chip} {args.gpu_features} "
+            f"{args.gpu_format}")
     args.aot_key = hashlib.sha1((mode + "\n" + source).encode()).hexdigest()[:16]
     if args.prebuilt:  # nothing to compile: the executable was built elsewhere
         result = run_ahead_of_time(None, args)
@@ -340,7 +341,7 @@ def compile_and_run(source, args):
         # Kernels on the GPU on copies of the host data; the rest on the CPU.
         steps = [[args.mrope_opt, "-", "--mrope-gpu-pipeline=host-buffers=true "
                   f"head-slices={args.head_slices} chip={args.gpu_chip} "
-                  f"features={args.gpu_features}"]]
+                  f"features={args.gpu_features} format={args.gpu_format}"]]
     elif args.gpu_kernel_on_host:
         # The GPU lowering's kernel body, looped over thread ids on the host:
         # its indexing and arithmetic checked without a GPU.
@@ -1590,6 +1591,9 @@ def main():
                         help="with --gpu: the target (sm_80, sm_90a, ...)")
     parser.add_argument("--gpu-features", default="+ptx80",
                         help="with --gpu: PTX features for the chip")
+    parser.add_argument("--gpu-format", default="fatbin", choices=["fatbin", "bin", "isa"],
+                        help="with --gpu: kernel binary (isa: PTX, compiled by the driver "
+                             "at load, for drivers older than the toolkit)")
     parser.add_argument("--cuda-runtime",
                         default=os.path.join(HERE, "..", "lib", "libmrope_cuda_runtime.so"),
                         help="with --gpu: the mgpu* runtime library")
