@@ -55,21 +55,19 @@ static std::string threadsPipeline(int64_t taskSize) {
 // form of apply writes bf16 arithmetic as f32 ops between conversions, and
 // bf16 loads and stores become i16 ones (which LLVM would otherwise
 // legalize one element at a time).
-static constexpr llvm::StringLiteral kToLLVM =
-    "arith-expand{include-bf16=true},"
-    "convert-linalg-to-loops,"
-    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-    "convert-vector-to-llvm,convert-to-llvm,mrope-bf16-memory-as-i16,"
-    "reconcile-unrealized-casts";
-
-// The same for host code that also launches kernels and moves GPU memory
-// (gpu.launch_func, gpu.alloc, gpu.memcpy become mgpu* runtime calls).
-static constexpr llvm::StringLiteral kHostToLLVM =
-    "arith-expand{include-bf16=true},"
-    "convert-linalg-to-loops,"
-    "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-    "convert-vector-to-llvm,gpu-to-llvm,convert-to-llvm,"
-    "mrope-bf16-memory-as-i16,reconcile-unrealized-casts";
+//
+// Host code that also launches kernels and moves GPU memory gets gpu-to-llvm
+// too (gpu.launch_func, gpu.alloc, gpu.memcpy become mgpu* runtime calls).
+static std::string toLLVM(bool launchesKernels) {
+  return (llvm::Twine("arith-expand{include-bf16=true},"
+                      "convert-linalg-to-loops,"
+                      "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+                      "convert-vector-to-llvm,") +
+          (launchesKernels ? "gpu-to-llvm," : "") +
+          "convert-to-llvm,mrope-bf16-memory-as-i16,"
+          "reconcile-unrealized-casts")
+      .str();
+}
 
 void mrope::buildMRopeToLinalgPipeline(OpPassManager &pm) {
   addPipeline(pm, kToLinalg);
@@ -100,7 +98,7 @@ void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
   addPipeline(pm, kBufferize);
   if (threads)
     addPipeline(pm, threadsPipeline(taskSize));
-  addPipeline(pm, kToLLVM);
+  addPipeline(pm, toLLVM(/*launchesKernels=*/false));
 }
 
 // GPU: the kernels appear during bufferization, are outlined right away
@@ -141,7 +139,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
   // freed, acceptable for the short programs this mode is for.
   if (options.hostBuffers)
     addPipeline(pm, "convert-bufferization-to-memref,scf-forall-to-parallel");
-  addPipeline(pm, kHostToLLVM);
+  addPipeline(pm, toLLVM(/*launchesKernels=*/true));
 }
 
 namespace {
