@@ -89,6 +89,17 @@ struct Driver {
   CUcontext context = nullptr;
 };
 
+/// Reports a failed driver call with the driver's name and text for the
+/// error, and ends the program.
+[[noreturn]] void failWith(const Driver &d, CUresult result, const char *call) {
+  const char *name = nullptr, *text = nullptr;
+  d.p_cuGetErrorName(result, &name);
+  d.p_cuGetErrorString(result, &text);
+  std::fprintf(stderr, "mrope CUDA runtime: %s failed: %s (%s)\n", call,
+               name ? name : "unknown error", text ? text : "");
+  terminate();
+}
+
 int defaultDevice = -1;
 
 /// Set by mropeCudaUseStream: generated code launches into this stream and
@@ -116,14 +127,13 @@ Driver &driver() {
          nullptr);
     MROPE_CUDA_FUNCTIONS(MROPE_RESOLVE)
 #undef MROPE_RESOLVE
+    // Not the global check(): that one calls driver(), re-entering this
+    // once-block.
     auto check = [&](CUresult result, const char *call) {
-      if (result == CUDA_SUCCESS)
-        return;
-      const char *name = nullptr;
-      d.p_cuGetErrorName(result, &name);
-      fail(call, name);
+      if (result != CUDA_SUCCESS)
+        failWith(d, result, call);
     };
-    check(d.p_cuInit(0), "cuInit failed (no usable NVIDIA GPU?)");
+    check(d.p_cuInit(0), "cuInit (no usable NVIDIA GPU?)");
     int count = 0;
     check(d.p_cuDeviceGetCount(&count), "cuDeviceGetCount");
     if (count == 0)
@@ -146,22 +156,15 @@ Driver &driver() {
   if (!current) {
     CUresult result = d.p_cuCtxSetCurrent(d.context);
     if (result != CUDA_SUCCESS)
-      fail("cuCtxSetCurrent failed", nullptr);
+      failWith(d, result, "cuCtxSetCurrent");
     current = true;
   }
   return d;
 }
 
 void check(CUresult result, const char *call) {
-  if (result == CUDA_SUCCESS)
-    return;
-  Driver &d = driver();
-  const char *name = nullptr, *text = nullptr;
-  d.p_cuGetErrorName(result, &name);
-  d.p_cuGetErrorString(result, &text);
-  std::fprintf(stderr, "mrope CUDA runtime: %s failed: %s (%s)\n", call,
-               name ? name : "unknown error", text ? text : "");
-  terminate();
+  if (result != CUDA_SUCCESS)
+    failWith(driver(), result, call);
 }
 
 #define MROPE_CALL(name, ...) check(driver().p_##name(__VA_ARGS__), #name)

@@ -115,7 +115,7 @@ void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
 // freed: a mode for tests and small host programs).
 void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                                   const GPUPipelineOptions &options) {
-  addPipeline(pm, ("canonicalize,convert-mrope-to-gpu{head-slices=" +
+  addPipeline(pm, ("convert-mrope-to-gpu{head-slices=" +
                    llvm::Twine(options.headSlices) +
                    " block-size=" + llvm::Twine(options.blockSize) +
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")

@@ -264,19 +264,23 @@ int main(void) {
 """
 
 
-def run_ahead_of_time(lowered, args):
-    """--aot-build DIR: links the lowered module into DIR/<hash of the input>
-    and exits; --prebuilt DIR: runs that executable (same input, same hash)."""
+def run_prebuilt(args):
+    """--prebuilt DIR: runs the executable --aot-build made for this input
+    (same input and options, same name)."""
+    exe = os.path.join(args.prebuilt, args.aot_key)
+    if not os.path.exists(exe):
+        sys.exit(f"mrope-conform: no prebuilt executable {exe} for this input "
+                 "(build it with the same arguments and --aot-build)")
+    result = subprocess.run([exe], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"mrope-conform: {exe} failed:\n{excerpt(result.stderr)}")
+    return result
+
+
+def build_executable(lowered, args):
+    """--aot-build DIR: links the lowered module into DIR/<name of the input>
+    and exits."""
     key = args.aot_key
-    if args.prebuilt:
-        exe = os.path.join(args.prebuilt, key)
-        if not os.path.exists(exe):
-            sys.exit(f"mrope-conform: no prebuilt executable {exe} for this input "
-                     "(build it with the same arguments and --aot-build)")
-        result = subprocess.run([exe], capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.exit(f"mrope-conform: {exe} failed:\n{excerpt(result.stderr)}")
-        return result
     os.makedirs(args.aot_build, exist_ok=True)
     source = lowered.replace("llvm.func @main()", "llvm.func @mrope_conform_main()")
     llvm_ir = subprocess.run([os.path.join(LLVM, "bin", "mlir-translate"), "--mlir-to-llvmir"],
@@ -312,7 +316,7 @@ def run(builder, args):
             f"{args.gpu_format}")
     args.aot_key = hashlib.sha1((mode + "\n" + source).encode()).hexdigest()[:16]
     if args.prebuilt:  # nothing to compile: the executable was built elsewhere
-        result = run_ahead_of_time(None, args)
+        result = run_prebuilt(args)
     else:
         result = compile_and_run(source, args)
     blocks = result.stdout.split("Unranked Memref")[1:]
@@ -345,7 +349,7 @@ def compile_and_run(source, args):
     elif args.gpu_kernel_on_host:
         # The GPU lowering's kernel body, looped over thread ids on the host:
         # its indexing and arithmetic checked without a GPU.
-        steps = [[args.mrope_opt, "-", "--canonicalize",
+        steps = [[args.mrope_opt, "-",
                   "--convert-mrope-to-gpu=host-loop=true head-slices="
                   f"{args.head_slices}", "--mrope-cpu-pipeline"]]
     elif args.threads:
@@ -361,7 +365,7 @@ def compile_and_run(source, args):
                      f"{excerpt(result.stderr)}")
         source = result.stdout
     if args.aot_build:
-        run_ahead_of_time(source, args)
+        build_executable(source, args)
     else:
         runtimes = ["c_runner_utils", "runner_utils"]
         if args.threads:

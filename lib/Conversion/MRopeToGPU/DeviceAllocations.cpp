@@ -61,8 +61,7 @@ struct GPUDeviceAllocationsPass
       } else if (auto copy = dyn_cast<memref::CopyOp>(op)) {
         auto isContiguous = [](Type type) {
           auto memref = cast<MemRefType>(type);
-          return memref.getLayout().isIdentity() ||
-                 memref.areTrailingDimsContiguous(memref.getRank());
+          return memref.areTrailingDimsContiguous(memref.getRank());
         };
         if (!isContiguous(copy.getSource().getType()) ||
             !isContiguous(copy.getTarget().getType())) {
