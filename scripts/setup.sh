@@ -8,8 +8,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${MROPE_BUILD_DIR:-$ROOT/build}"
 LLVM_PREFIX=/usr/lib/llvm-22
 
+# libsleef3: the vector math library PyTorch's CPU kernels call; a test
+# checks the compiler's re-implementation of its pow/atan2/sin/cos against it.
 PACKAGES=(clang-22 libclang-rt-22-dev lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
-          mlir-22-tools ninja-build cmake ccache python3 python3-venv python3-dev)
+          mlir-22-tools ninja-build cmake ccache python3 python3-venv python3-dev
+          libsleef3)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

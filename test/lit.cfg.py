@@ -1,6 +1,7 @@
 # -*- Python -*-
 # lit configuration for the mrope regression and integration tests.
 
+import ctypes.util
 import os
 import shutil
 import subprocess
@@ -52,6 +53,7 @@ tools = [
     ToolSubst("mrope-opt", unresolved="fatal"),
     ToolSubst("mrope-bench", unresolved="fatal"),
     ToolSubst("mrope-fuzz-ir", unresolved="fatal"),
+    ToolSubst("mrope-torchmath-check", unresolved="fatal"),
     ToolSubst("mlir-opt", unresolved="ignore"),
     ToolSubst("mlir-runner", unresolved="ignore"),
     ToolSubst("mlir-translate", unresolved="ignore"),
@@ -70,6 +72,11 @@ if os.path.exists(iree_compile) and subprocess.run(
 else:
     lit_config.note("IREE tests unsupported: no iree-base-compiler/runtime in "
                     + os.path.dirname(os.path.dirname(pyenv_python)))
+
+# SLEEF, the vector math library PyTorch's CPU kernels call (Debian's
+# libsleef3, installed by scripts/setup.sh): TorchMath.h is checked against it.
+if ctypes.util.find_library("sleef"):
+    config.available_features.add("libsleef")
 
 # Hardware and toolkit features that execution tests opt into.
 ptxas = os.path.join(cuda_home, "bin", "ptxas")

@@ -113,9 +113,6 @@ PAPER = load_golden("paper_variants.json")
 # the runtime Qwen2-VL design does not split; they are checked by mrope-conform
 # in the static form.
 RUNTIME_VARIANTS = [v for v in PAPER["variants"] if v["variant"] not in ("mrope", "grape")]
-# Known deviation of the reference (torch's Sleef atan2), as in mrope-conform.
-KNOWN_ABS = {"circlerope (pure circle (dff_rate=False), radius 10, alpha 0.5, "
-             "move_to_origin)": 4e-6}
 
 
 def paper_config(variant):
@@ -134,12 +131,13 @@ def test_golden_paper_variant_positions(variant):
                              image_grid_thw=mixed["image_grid_thw"],
                              video_grid_thw=mixed["video_grid_thw"])
     want = np.array(variant["position_ids"])
-    label = f"{variant['variant']} ({variant['label']})"
     if variant["position_ids_dtype"] == "torch.int64":
         np.testing.assert_array_equal(got.position_ids, want)
         np.testing.assert_array_equal(got.rope_deltas, variant["rope_deltas"])
     else:
-        tolerance = KNOWN_ABS.get(label, 1e-6)
-        np.testing.assert_allclose(got.position_ids, want, rtol=0, atol=tolerance)
-        np.testing.assert_allclose(got.rope_deltas, variant["rope_deltas"], rtol=0,
-                                   atol=tolerance)
+        # Float positions match the reference's float32 bit for bit (torch's
+        # atan2/cos/sin/arange arithmetic: TorchMath.h).
+        f32 = np.float32
+        np.testing.assert_array_equal(got.position_ids.astype(f32), want.astype(f32))
+        np.testing.assert_array_equal(np.asarray(got.rope_deltas).astype(f32),
+                                      np.array(variant["rope_deltas"]).astype(f32))

@@ -11,15 +11,15 @@ mrope.attention_scaling, mrope.cos_sin, mrope.apply, mrope.decode_positions),
 compiles it with `mrope-opt --mrope-cpu-pipeline`, runs it with
 `mlir-runner`, reads the outputs back bit-exactly and compares them with the
 stored ones: one line per case and quantity, then a summary
-"N passed, N failed, N known". With --emit it prints the computed outputs as
+"N passed, N failed". With --emit it prints the computed outputs as
 JSON in the same schema instead. With --portable, mrope-opt only lowers to
 linalg-on-tensors and upstream mlir-opt compiles the rest.
 
 Tolerances: integers exactly; float positions 1e-6 (or one float32 ulp);
 inv_freq 1 ulp; attention_scaling 1e-12 relative; cos, sin and rotated q/k
-1e-5 absolute (f32). Deviations of the reference's own float32 libm calls
-(torch uses Sleef's pow/cos/sin/atan2, not correctly rounded) are listed with
-their bound below and reported as KNOWN; exceeding the bound fails.
+1e-5 absolute (f32). (inv_freq and float positions in fact match bit for
+bit: the compiler computes pow/atan2/cos/sin as torch's CPU kernels do,
+SLEEF's algorithms; see include/mrope/Dialect/MRope/Utils/TorchMath.h.)
 """
 import argparse
 import hashlib
@@ -54,15 +54,6 @@ def load_designs():
 
 designs = load_designs()
 
-# Known deviations of the reference, with the largest difference allowed.
-KNOWN_INV_FREQ_ULP = {  # (case name, theta, D, seq_len) -> ulps
-    ("llama3", 10000.0, 128, None): 4,
-    ("dynamic", 10000.0, 128, 8192): 2,
-    ("yarn_mscale", 1000000.0, 128, None): 2,
-}
-KNOWN_POSITION_ABS = {  # paper variant label -> absolute difference
-    "circlerope (pure circle (dff_rate=False), radius 10, alpha 0.5, move_to_origin)": 4e-6,
-}
 ROTARY_TOLERANCE = 1e-5
 
 
@@ -685,19 +676,17 @@ def describe_status(status):
 
 class Report:
     def __init__(self):
-        self.passed = self.failed = self.known = 0
+        self.passed = self.failed = 0
 
     def line(self, status, label, detail):
         print(f"{status} {label}: {detail}")
         if status == "PASS":
             self.passed += 1
-        elif status == "KNOWN":
-            self.known += 1
         else:
             self.failed += 1
 
     def summary(self):
-        print(f"{self.passed} passed, {self.failed} failed, {self.known} known")
+        print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
 
 
@@ -727,29 +716,32 @@ def max_abs(got, want):
     return worst
 
 
-def check_abs(report, label, got, want, tol, known=None):
+def check_abs(report, label, got, want, tol):
     worst = max_abs(got, want)
     if worst <= tol:
         report.line("PASS", label, f"max abs diff {worst:.3g}")
-    elif known is not None and worst <= known:
-        report.line("KNOWN", label, f"max abs diff {worst:.3g} (reference libm, bound {known:g})")
     else:
         report.line("FAIL", label, f"max abs diff {worst:.3g} (tolerance {tol:g})")
 
 
-def check_positions(report, label, got, want, known=None):
+def to_f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def check_positions(report, label, got, want):
+    """Integers exactly; floats to 1e-6 (or one float32 ulp), and reported
+    as bit-exact when every value equals the reference's float32."""
     g, w = list(flatten(got)), list(flatten(want))
-    worst, ok, within_known = 0.0, len(g) == len(w), True
+    worst, ok, exact = 0.0, len(g) == len(w), len(g) == len(w)
     for a, b in zip(g, w):
         d = abs(a - b)
         worst = max(worst, d)
         if d > max(1e-6, f32_ulp(b)) if isinstance(b, float) else d != 0:
             ok = False
-            within_known = within_known and known is not None and d <= known
+        if isinstance(b, float) and a != to_f32(b) or not isinstance(b, float) and d != 0:
+            exact = False
     if ok:
-        report.line("PASS", label, f"max abs diff {worst:.3g}")
-    elif within_known and len(g) == len(w):
-        report.line("KNOWN", label, f"max abs diff {worst:.3g} (reference libm, bound {known:g})")
+        report.line("PASS", label, "bit-exact" if exact else f"max abs diff {worst:.3g}")
     else:
         report.line("FAIL", label, f"max abs diff {worst:.3g}")
 
@@ -1219,11 +1211,10 @@ def paper_variants(data, args):
     report = Report()
     for key, label, v, q in plan:
         check_positions(report, f"{label}: positions",
-                        values[key + "/positions"], v["position_ids"],
-                        KNOWN_POSITION_ABS.get(label))
+                        values[key + "/positions"], v["position_ids"])
         check_positions(report, f"{label}: rope_deltas", values[key + "/deltas"],
                         [[float(x) if isinstance(x, float) else x for x in row]
-                         for row in v["rope_deltas"]], KNOWN_POSITION_ABS.get(label))
+                         for row in v["rope_deltas"]])
         check_rotary(report, values, key, label, v, q)
         if key + "/runtime_positions" in values:
             check_runtime(report, values, key, label, v)
@@ -1243,11 +1234,10 @@ def check_runtime(report, values, key, label, ref):
     if status[0] != 0:
         report.line("FAIL", f"{label}: runtime form", describe_status(status))
         return
-    known = KNOWN_POSITION_ABS.get(label)
     check_positions(report, f"{label}: runtime positions",
-                    values[key + "/runtime_positions"], ref["position_ids"], known)
+                    values[key + "/runtime_positions"], ref["position_ids"])
     check_positions(report, f"{label}: runtime rope_deltas",
-                    values[key + "/runtime_deltas"], ref["rope_deltas"], known)
+                    values[key + "/runtime_deltas"], ref["rope_deltas"])
 
 
 ALLOCATION_KINDS = {
@@ -1360,8 +1350,7 @@ def inv_freq_scaling(data, args):
             label = f"{case['name']} theta={params['rope_theta']:g} D={dim}"
             if seq is not None:
                 label += f" seq_len={seq}"
-            plan.append((key, f"{label} [{snapshot}]", case, snapshot,
-                         KNOWN_INV_FREQ_ULP.get((case["name"], params["rope_theta"], dim, seq))))
+            plan.append((key, f"{label} [{snapshot}]", case, snapshot))
     module = data.get("dynamic_via_module")
     if module:
         # The runtime update: seq_len = max(position_ids) + 1 over all axes,
@@ -1397,7 +1386,7 @@ def inv_freq_scaling(data, args):
                 result["attention_scaling"] = values[f"c{n}/{snapshot}/scaling"][0]
         return out
     report = Report()
-    for key, label, case, snapshot, known in plan:
+    for key, label, case, snapshot in plan:
         want = case["results"][snapshot]
         got = values[key + "/inv_freq"]
         worst = max(ulp_distance(a, w) for a, w in zip(got, want["inv_freq"]))
@@ -1407,8 +1396,6 @@ def inv_freq_scaling(data, args):
             report.line("FAIL", label, f"attention_scaling {scale!r}, reference {want['attention_scaling']!r}")
         elif worst <= 1:
             report.line("PASS", label, f"inv_freq max {worst} ulp, attention_scaling exact")
-        elif known is not None and worst <= known:
-            report.line("KNOWN", label, f"inv_freq max {worst} ulp (reference pow, bound {known})")
         else:
             report.line("FAIL", label, f"inv_freq max {worst} ulp")
     if module:

@@ -11,12 +11,14 @@
 #include "AttentionLowering.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
+#include "Common/TorchMathIR.h"
 #include "RopeIndexLowering.h"
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
 #include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
+#include "mrope/Dialect/MRope/Utils/TorchMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -947,11 +949,17 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
         rewriter, loc, grown,
         constant(static_cast<double>(dim) / static_cast<double>(dim - 2)));
     Value base = arith::MulFOp::create(rewriter, loc, constant(theta), powered);
+    // The reference raises a float32 base (a Python float at init is rounded
+    // to float32 by the tensor op) to float32 exponents with torch's powf:
+    // SLEEF for the vectorized prefix, the C library's powf (math.powf) for
+    // the tail (TorchMath.h).
     if (atInit)
       base = arith::TruncFOp::create(rewriter, loc, f32, base);
     // inv_freq[j] = 1 / base^(float(2j) / D)
+    const int64_t count = dim / 2;
+    const int64_t sleefPrefix = torchmath::vectorizedPrefix(count);
     SmallVector<float> exponents;
-    for (int64_t j = 0; j < dim / 2; ++j)
+    for (int64_t j = 0; j < count; ++j)
       exponents.push_back(static_cast<float>(2 * j) / static_cast<float>(dim));
     Value exps = arith::ConstantOp::create(
         rewriter, loc,
@@ -964,15 +972,18 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
             ArrayRef<AffineMap>{id, id}, parallel(1),
             [&](OpBuilder &nb, Location nloc, ValueRange args) {
               Value p;
-              if (atInit) {
-                Type f64 = nb.getF64Type();
-                p = arith::TruncFOp::create(
-                    nb, nloc, f32,
-                    math::PowFOp::create(
-                        nb, nloc, arith::ExtFOp::create(nb, nloc, f64, base),
-                        arith::ExtFOp::create(nb, nloc, f64, args[0])));
-              } else {
+              if (sleefPrefix == count) {
+                p = buildSleefPowF(nb, nloc, base, args[0]);
+              } else if (sleefPrefix == 0) {
                 p = math::PowFOp::create(nb, nloc, base, args[0]);
+              } else {
+                Value inPrefix = arith::CmpIOp::create(
+                    nb, nloc, arith::CmpIPredicate::slt,
+                    linalg::IndexOp::create(nb, nloc, 0),
+                    arith::ConstantIndexOp::create(nb, nloc, sleefPrefix));
+                p = arith::SelectOp::create(
+                    nb, nloc, inPrefix, buildSleefPowF(nb, nloc, base, args[0]),
+                    math::PowFOp::create(nb, nloc, base, args[0]));
               }
               Value one =
                   arith::ConstantOp::create(nb, nloc, nb.getF32FloatAttr(1.0f));

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RopeIndexLowering.h"
+#include "Common/TorchMathIR.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/PositionRules.h"
@@ -533,15 +534,14 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     break;
                   }
                   default: { // V2PE: n tokens share visual_stride positions.
+                    Value n = st[BlockTokens];
                     Value step = arith::DivFOp::create(
-                        ib, P(t, design.getVisualStride()),
-                        f64(st[BlockTokens]));
-                    Value v = pAdd(t, pSub(t, start, P(t, 1.0)),
-                                   mulf(step, f64(t.add(k, one))));
-                    // float32 positions, as torch.arange(..., float32).
-                    Value rounded = arith::TruncFOp::create(ib, t.f32, v);
-                    v = arith::ExtFOp::create(ib, t.f64, rounded);
-                    tv = hv = wv = v;
+                        ib, P(t, design.getVisualStride()), f64(n));
+                    Value last = pSub(t, start, P(t, 1.0));
+                    Value first = pAdd(t, last, step);
+                    Value end =
+                        pAdd(t, last, mulf(step, f64(t.add(n, t.c(1)))));
+                    tv = hv = wv = torchArangeElement(t, first, end, step, k);
                     break;
                   }
                   }
@@ -707,6 +707,49 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     return {x, y};
   }
 
+  /// torch.atan2(y, x) at element k of the H x W frame: SLEEF in the
+  /// vectorized prefix of the H * W elements, the C library in the tail
+  /// (TorchMath.h).
+  static Value torchAtan2(Scalars &t, Value y, Value x, Value k, Value H,
+                          Value W) {
+    Value count = t.mul(H, W);
+    Value prefix = t.mul(t.div(count, t.c(16)), t.c(16));
+    Value inPrefix =
+        arith::CmpIOp::create(t.b, arith::CmpIPredicate::slt, k, prefix);
+    return buildTorchAtan2F(t.b, t.b.getLoc(), y, x, inPrefix);
+  }
+
+  /// Element k (i64) of torch.arange(first, end, step, dtype=float32) (f64
+  /// operands), widened back to f64: torchmath::torchArangeElement.
+  static Value torchArangeElement(Scalars &t, Value first, Value end,
+                                  Value step, Value k) {
+    ImplicitLocOpBuilder &b = t.b;
+    auto fma = [&](Value x, Value y, Value z) -> Value {
+      return math::FmaOp::create(b, x, y, z);
+    };
+    auto toF64 = [&](Value i) -> Value {
+      return arith::SIToFPOp::create(b, t.f64, i);
+    };
+    auto roundF32 = [&](Value v) -> Value {
+      Value narrow = arith::TruncFOp::create(b, t.f32, v);
+      return arith::ExtFOp::create(b, t.f64, narrow);
+    };
+    Value length = arith::FPToSIOp::create(
+        b, t.i64,
+        math::CeilOp::create(
+            b, arith::DivFOp::create(b, arith::SubFOp::create(b, end, first),
+                                     step)));
+    Value prefix = t.mul(t.div(length, t.c(16)), t.c(16));
+    Value scalar = fma(step, toF64(k), first);
+    Value lane = t.rem(k, t.c(8));
+    Value base = roundF32(fma(step, toF64(t.sub(k, lane)), first));
+    Value vector =
+        t.sel(t.eq(lane, t.c(0)), base,
+              t.sel(t.eq(lane, t.c(1)), arith::AddFOp::create(b, base, step),
+                    fma(toF64(lane), step, base)));
+    return roundF32(t.sel(t.lt(k, prefix), vector, scalar));
+  }
+
   /// The rotated (and blended, shifted) offsets (w, h, t) of token k, given
   /// the block's atan2 minimum and range and its positive shift.
   static SmallVector<Value> circleOffsets(Scalars &t, DesignAttr design,
@@ -727,7 +770,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     Value cx = x, cy = y;
     if (design.getCircle()) {
       const float twoPi = static_cast<float>(2.0 * M_PI);
-      Value theta = math::Atan2Op::create(b, y, x);
+      Value theta = torchAtan2(t, y, x, k, H, W);
       Value normalized =
           mul(arith::DivFOp::create(
                   b, arith::SubFOp::create(b, theta, thetaMin), range),
@@ -742,8 +785,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       auto beta = static_cast<float>(1.0 - double(design.getAlpha()));
       Value angle = add(mul(cst(alpha), normalized), mul(cst(beta), byIndex));
       auto radius = static_cast<float>(double(design.getRadius()));
-      cx = mul(cst(radius), math::CosOp::create(b, angle));
-      cy = mul(cst(radius), math::SinOp::create(b, angle));
+      cx = mul(cst(radius), buildTorchCosF(b, b.getLoc(), angle));
+      cy = mul(cst(radius), buildTorchSinF(b, b.getLoc(), angle));
     }
     float u[3], v[3];
     rules::circlePlaneBasis(u, v);
@@ -783,7 +826,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             ImplicitLocOpBuilder ib(loc, lb);
             Scalars s(ib);
             auto [x, y] = circleGrid(s, design, s.toI64(i), H, W);
-            Value theta = math::Atan2Op::create(ib, y, x);
+            Value theta = torchAtan2(s, y, x, s.toI64(i), H, W);
             Value lo = arith::MinimumFOp::create(ib, acc[0], theta);
             Value hi = arith::MaximumFOp::create(ib, acc[1], theta);
             scf::YieldOp::create(ib, ValueRange{lo, hi});

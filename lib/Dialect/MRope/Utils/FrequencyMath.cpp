@@ -7,22 +7,27 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Dialect/MRope/Utils/FrequencyMath.h"
+#include "mrope/Dialect/MRope/Utils/TorchMath.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace mlir::mrope::freq {
 
-/// `base ** (arange(0, D, 2).float() / D)` in float32.
-static std::vector<float> positionFrequencies(int64_t rotaryDim, double theta) {
-  std::vector<float> freqs(rotaryDim / 2);
-  const float base = static_cast<float>(theta);
-  for (int64_t j = 0; j < rotaryDim / 2; ++j) {
+/// `base ** (arange(0, D, 2).float() / D)` in float32, with torch's powf
+/// (TorchMath.h: the last place matters once a scaling amplifies it).
+static std::vector<float> powersOf(float base, int64_t rotaryDim) {
+  const int64_t count = rotaryDim / 2;
+  std::vector<float> powers(count);
+  for (int64_t j = 0; j < count; ++j) {
     float exponent = static_cast<float>(2 * j) / static_cast<float>(rotaryDim);
-    freqs[j] = static_cast<float>(
-        std::pow(static_cast<double>(base), static_cast<double>(exponent)));
+    powers[j] = torchmath::torchPowF(base, exponent, j, count);
   }
-  return freqs;
+  return powers;
+}
+
+static std::vector<float> positionFrequencies(int64_t rotaryDim, double theta) {
+  return powersOf(static_cast<float>(theta), rotaryDim);
 }
 
 std::vector<float> defaultInvFreq(int64_t rotaryDim, double theta) {
@@ -58,12 +63,9 @@ std::vector<float> dynamicInvFreqUpdate(int64_t dim, double theta,
       std::pow(grown, static_cast<float>(static_cast<double>(dim) /
                                          static_cast<double>(dim - 2)));
   const float base = static_cast<float>(theta) * powered;
-  std::vector<float> invFreq(dim / 2);
-  for (int64_t j = 0; j < dim / 2; ++j) {
-    const float exponent = static_cast<float>(2 * j) / static_cast<float>(dim);
-    const float power = std::pow(base, exponent);
-    invFreq[j] = 1.0f / power;
-  }
+  std::vector<float> invFreq = powersOf(base, dim);
+  for (float &f : invFreq)
+    f = 1.0f / f;
   return invFreq;
 }
 
@@ -139,11 +141,12 @@ static std::vector<float> llama3InvFreq(int64_t dim, double theta,
   const float factor = static_cast<float>(s.factor);
   const float twoPi = static_cast<float>(2.0 * M_PI);
   for (float &f : invFreq) {
-    float wavelen = twoPi / f;
+    // torch evaluates `scalar / tensor` as `tensor.reciprocal() * scalar`.
+    float wavelen = (1.0f / f) * twoPi;
     float scaled = wavelen > lowWavelen ? f / factor : f;
     bool medium = !(wavelen < highWavelen) && !(wavelen > lowWavelen);
     if (medium) {
-      float smooth = (static_cast<float>(oldContext) / wavelen -
+      float smooth = ((1.0f / wavelen) * static_cast<float>(oldContext) -
                       static_cast<float>(lowFactor)) /
                      static_cast<float>(highFactor - lowFactor);
       scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "mrope/Dialect/MRope/Utils/PositionRules.h"
+#include "mrope/Dialect/MRope/Utils/TorchMath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,7 +82,8 @@ struct RowState {
 };
 
 /// CircleRoPE's local (x, y, z) -> (w, h, t) offsets of one frame (T = 1),
-/// in float32 as the paper repo computes them: optional centring, a mapping
+/// in float32 as the paper repo computes them (atan2/cos/sin as torch's CPU
+/// kernels do, TorchMath.h): optional centring, a mapping
 /// of the grid onto a circle, a rotation into the plane orthogonal to
 /// (1, 1, 1), an optional blend with the rotated grid and a shift.
 void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
@@ -114,7 +116,7 @@ void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
     const float twoPi = static_cast<float>(2.0 * M_PI);
     std::vector<float> theta(n);
     for (int64_t k = 0; k < n; ++k)
-      theta[k] = std::atan2(y[k], x[k]);
+      theta[k] = torchmath::torchAtan2F(y[k], x[k], k, n);
     auto [lo, hi] = std::minmax_element(theta.begin(), theta.end());
     const float thetaMin = *lo, range = *hi - *lo;
     const auto radius = static_cast<float>(p.radius);
@@ -125,8 +127,9 @@ void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
           range > 0.0f ? (theta[k] - thetaMin) / range * twoPi : theta[k];
       float byIndex = static_cast<float>(k) / static_cast<float>(n) * twoPi;
       float angle = alpha * normalized + beta * byIndex;
-      cx[k] = radius * std::cos(angle);
-      cy[k] = radius * std::sin(angle);
+      // torch.cos/sin: SLEEF for every element (TorchMath.h).
+      cx[k] = radius * torchmath::sleefCosF(angle);
+      cy[k] = radius * torchmath::sleefSinF(angle);
     }
   }
   std::vector<float> X(n), Y(n), Z(n);
@@ -260,12 +263,17 @@ computePositions(const DesignParams &params,
           set(slot + k, start + k, start + k, start + k);
         row.next = start + static_cast<double>(n);
       } else if (kind == PositionDesign::V2PE) {
-        // n tokens share `visual_stride` positions after the previous one.
+        // n tokens share `visual_stride` positions after the previous one:
+        // arange(last + step, last + step * (n + 1), step) in float32, cut
+        // to n elements (TorchMath.h has torch's arithmetic).
         const double last = start - 1.0;
         const double step = params.visualStride / static_cast<double>(n);
+        const double first = last + step;
+        const int64_t length = torchmath::torchArangeLength(
+            first, last + step * static_cast<double>(n + 1), step);
         double lastVisual = last;
         for (int64_t k = 0; k < n; ++k) {
-          lastVisual = static_cast<float>(last + step * (k + 1));
+          lastVisual = torchmath::torchArangeElement(first, step, k, length);
           set(slot + k, lastVisual, lastVisual, lastVisual);
         }
         row.next = std::ceil(lastVisual) + 1.0;
