@@ -309,3 +309,42 @@ def test_dynamic_ntk_constant_and_runtime_seq_len_agree(at_init):
                       ).call("f", np.array([n], np.int64), other)
         differs |= not np.array_equal(other, at_runtime)
     assert differs
+
+
+def test_bf16_rotation_of_every_bf16_value():
+    """Every bf16 bit pattern (NaNs, infinities, subnormals, the largest
+    finite values, ties) through the compiled bf16 rotation, against
+    x1*cos - x2*sin and x2*cos + x1*sin with every op rounded to bf16 by
+    ml_dtypes -- the reference's arithmetic -- using the bf16 cos/sin the
+    compiled code itself produced (read back by rotating unit vectors)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    config = mrope.from_hf(QWEN2_VL_7B)
+    rng = np.random.default_rng(21)
+    heads, tokens = 8, 64  # 8 * 64 * 128 = 65536 channels of q: one per pattern
+    positions = rng.integers(0, 3000, (3, 1, tokens))
+    half = 64
+
+    unit = np.zeros((1, heads, tokens, 128), np.float32)
+    unit[..., :half] = 1.0
+    unit = unit.astype(bf16)
+    k = np.zeros((1, 2, tokens, 128), np.float32).astype(bf16)
+    rotated_unit, _ = mrope.apply_rotary(config, unit, k, positions)
+    cos = rotated_unit[..., :half].astype(np.float32)  # round(1 * c - 0 * s)
+    sin = rotated_unit[..., half:].astype(np.float32)  # round(0 * c + 1 * s)
+
+    patterns = rng.permutation(np.arange(1 << 16, dtype=np.uint32)).astype(np.uint16)
+    q = patterns.view(bf16).reshape(1, heads, tokens, 128)
+    q_rot, _ = mrope.apply_rotary(config, q, k, positions)
+
+    def r(x):
+        return x.astype(bf16).astype(np.float32)
+
+    x1, x2 = q[..., :half].astype(np.float32), q[..., half:].astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want1 = r(r(x1 * cos) - r(x2 * sin))
+        want2 = r(r(x2 * cos) + r(x1 * sin))
+    got = q_rot.astype(np.float32)
+    np.testing.assert_array_equal(got[..., :half], want1)  # NaN matches NaN
+    np.testing.assert_array_equal(got[..., half:], want2)
+    assert np.isnan(got).sum() >= 256 and np.isinf(got).any()

@@ -228,14 +228,38 @@ Value mrope::narrowExactBF16(OpBuilder &b, Location loc, Value v) {
   return arith::BitcastOp::create(b, loc, type.clone(b.getBF16Type()), half);
 }
 
+/// f32 values (scalars or vectors) rounded to bf16 precision in place, by
+/// round-to-nearest-even on the bits (BF16Rounding::IntegerBits).
+static Value roundToBF16Bits(OpBuilder &b, Location loc, Value v) {
+  Type type = v.getType();
+  Type intType = b.getI32Type();
+  if (auto vec = dyn_cast<VectorType>(type))
+    intType = vec.clone(intType);
+  auto constant = [&](uint32_t value) -> Value {
+    TypedAttr attr = b.getI32IntegerAttr(static_cast<int32_t>(value));
+    if (auto vec = dyn_cast<VectorType>(intType))
+      attr = DenseElementsAttr::get(vec, attr);
+    return arith::ConstantOp::create(b, loc, attr);
+  };
+  Value bits = arith::BitcastOp::create(b, loc, intType, v);
+  Value lsb = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, bits, constant(16)), constant(1));
+  Value biased = arith::AddIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, bits, constant(0x7fff)), lsb);
+  Value kept = arith::AndIOp::create(b, loc, biased, constant(0xffff0000u));
+  return arith::BitcastOp::create(b, loc, type, kept);
+}
+
 std::pair<Value, Value> mrope::rotatePair(OpBuilder &b, Location loc, Value x1,
                                           Value x2, Value c, Value s,
-                                          Type roundTo) {
+                                          Type roundTo, BF16Rounding rounding) {
   Type type = x1.getType();
   bool round = roundTo && roundTo != getElementTypeOrSelf(type);
   auto rounded = [&](Value v) -> Value {
     if (!round)
       return v;
+    if (rounding == BF16Rounding::IntegerBits && roundTo.isBF16())
+      return roundToBF16Bits(b, loc, v);
     Value narrow = arith::TruncFOp::create(
         b, loc, cast<VectorType>(type).clone(roundTo), v);
     return arith::ExtFOp::create(b, loc, type, narrow);

@@ -80,20 +80,34 @@ std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
 /// the bits (a shift), with no rounding and no NaN check.
 Value narrowExactBF16(OpBuilder &b, Location loc, Value v);
 
+/// How rotatePair rounds an f32 result to bf16 (and back to f32).
+enum class BF16Rounding {
+  /// arith.truncf + arith.extf: targets with bf16 arithmetic (NVPTX fuses
+  /// them with the f32 op into one `.rn.bf16x2` instruction).
+  Conversions,
+  /// Round-to-nearest-even on the bits, staying in f32 lanes:
+  /// (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000 -- five integer vector
+  /// ops, no narrowing and re-widening, no NaN select. Exact for every finite
+  /// value (overflow gives inf, as RNE); NaNs stay NaNs when their low 16
+  /// bits are zero, which holds for any NaN an IEEE op on bf16-valued
+  /// operands produces (a propagated bf16 payload, or the default NaN).
+  IntegerBits,
+};
+
 /// y1 = x1 c - x2 s, y2 = x2 c + x1 s (scalars or vectors, all of the
 /// activation type): Hugging Face's x * cos + rotate_half(x) * sin, each op
 /// rounded to the activation type. x1 c - x2 s equals x1 c + (-x2) s bit for
 /// bit (round(-a) = -round(a)), and saves the negation.
 ///
 /// With `roundTo` (bf16) the operands are f32 vectors holding bf16 values and
-/// every op is its f32 op rounded to bf16 and widened back -- the same bits
-/// (a product of two bf16 values is exact in f32; LLVM legalizes bf16
-/// add/sub the same way) but with conversions as the only bf16 ops, which
-/// arith-expand turns into integer vector ops; left as bf16 arithmetic, LLVM
-/// calls __truncsfbf2 per element on CPUs without AVX512-BF16.
-std::pair<Value, Value> rotatePair(OpBuilder &b, Location loc, Value x1,
-                                   Value x2, Value c, Value s,
-                                   Type roundTo = {});
+/// every op is its f32 op rounded to bf16 as `rounding` says -- the same bits
+/// as bf16 arithmetic (a product of two bf16 values is exact in f32; LLVM
+/// legalizes bf16 add/sub the same way). Left as bf16 arithmetic, LLVM calls
+/// __truncsfbf2 per element on CPUs without AVX512-BF16.
+std::pair<Value, Value>
+rotatePair(OpBuilder &b, Location loc, Value x1, Value x2, Value c, Value s,
+           Type roundTo = {},
+           BF16Rounding rounding = BF16Rounding::Conversions);
 
 } // namespace mlir::mrope
 

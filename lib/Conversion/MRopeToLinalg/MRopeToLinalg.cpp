@@ -522,7 +522,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                       Value x1 = read(first, n);
                       Value x2 = read(numPairs + first, n);
                       auto [y1, y2] =
-                          rotatePair(lb, lloc, x1, x2, cChunk, sChunk, roundTo);
+                          rotatePair(lb, lloc, x1, x2, cChunk, sChunk, roundTo,
+                                     BF16Rounding::IntegerBits);
                       written = write(y1, first, rows);
                       written = write(y2, numPairs + first, written);
                     } else {
@@ -530,9 +531,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                       Value row = read(2 * first, 2 * n);
                       auto halves =
                           vector::DeinterleaveOp::create(lb, lloc, row);
-                      auto [y1, y2] =
-                          rotatePair(lb, lloc, halves.getRes1(),
-                                     halves.getRes2(), cChunk, sChunk, roundTo);
+                      auto [y1, y2] = rotatePair(
+                          lb, lloc, halves.getRes1(), halves.getRes2(), cChunk,
+                          sChunk, roundTo, BF16Rounding::IntegerBits);
                       Value joined =
                           vector::InterleaveOp::create(lb, lloc, y1, y2);
                       written = write(joined, 2 * first, rows);

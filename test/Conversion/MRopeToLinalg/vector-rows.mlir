@@ -48,15 +48,24 @@
 // CHECK: %[[X2B:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %[[C8:[a-z0-9_]+]]]{{.*}} : tensor<2x16xbf16>, vector<8xbf16>
 // CHECK: %[[X2:.+]] = arith.extf %[[X2B]] : vector<8xbf16> to vector<8xf32>
 // CHECK-NOT: arith.negf
-// bf16 arithmetic written as f32 ops, each rounded to bf16 (truncf, extf):
-// the reference's bits, with no bf16 arithmetic left for LLVM to legalize.
+// bf16 arithmetic written as f32 ops, each rounded to bf16 precision in the
+// f32 lanes by round-to-nearest-even on the bits (+0x7fff + lsb, keep the
+// high half): the reference's bits, with no bf16 arithmetic left for LLVM to
+// legalize and no narrowing between the ops.
 // CHECK-NOT: arith.extf %[[C]]
 // CHECK: %[[X1C:.+]] = arith.mulf %[[X1]], %[[CW]] : vector<8xf32>
-// CHECK: arith.truncf %[[X1C]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[X1CB:.+]] = arith.bitcast %[[X1C]] : vector<8xf32> to vector<8xi32>
+// CHECK: %[[SHIFTED:.+]] = arith.shrui %[[X1CB]], %{{.+}} : vector<8xi32>
+// CHECK: %[[LSB:.+]] = arith.andi %[[SHIFTED]], %{{.+}} : vector<8xi32>
+// CHECK: %[[HALFUP:.+]] = arith.addi %[[X1CB]], %{{.+}} : vector<8xi32>
+// CHECK: %[[BIASED:.+]] = arith.addi %[[HALFUP]], %[[LSB]] : vector<8xi32>
+// CHECK: %[[KEPT:.+]] = arith.andi %[[BIASED]], %{{.+}} : vector<8xi32>
+// CHECK: arith.bitcast %[[KEPT]] : vector<8xi32> to vector<8xf32>
+// CHECK-NOT: arith.truncf {{.*}} to vector<8xbf16>
 // CHECK: %[[Y1:.+]] = arith.subf %{{.+}}, %{{.+}} : vector<8xf32>
-// CHECK: %[[Y1R:.+]] = arith.truncf %[[Y1]] : vector<8xf32> to vector<8xbf16>
+// CHECK: arith.bitcast %[[Y1]] : vector<8xf32> to vector<8xi32>
 // CHECK: %[[Y2:.+]] = arith.addf %{{.+}}, %{{.+}} : vector<8xf32>
-// CHECK: arith.truncf %[[Y2]] : vector<8xf32> to vector<8xbf16>
+// CHECK: arith.bitcast %[[Y2]] : vector<8xf32> to vector<8xi32>
 // CHECK-NOT: arith.mulf {{.*}} : vector<8xbf16>
 // The results hold bf16 values in f32: narrowed by keeping the high halves,
 // without a second rounding, and written back to the halves they came from.
