@@ -117,7 +117,14 @@ float torchAtan2F(float y, float x, int64_t index, int64_t count) {
 }
 
 int64_t torchArangeLength(double start, double end, double step) {
-  return static_cast<int64_t>(std::ceil((end - start) / step));
+  const double length = std::ceil((end - start) / step);
+  // torch rejects such ranges; here only the vectorized prefix depends on
+  // the length, so any in-range answer is safe (and the cast defined).
+  if (!(length >= 0.0))
+    return 0;
+  if (length >= 9.0e18)
+    return INT64_C(9000000000000000000);
+  return static_cast<int64_t>(length);
 }
 
 float torchArangeElement(double start, double step, int64_t index,
