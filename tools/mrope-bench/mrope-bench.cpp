@@ -286,6 +286,10 @@ std::string findTorchPython() {
 struct TorchResult {
   double ms = 0, minMs = 0, maxMs = 0;
   double maxErr = 0;
+  /// Fraction of q and k elements with the same bits as PyTorch's, and the
+  /// number that differ.
+  double bitwiseEqual = 0;
+  size_t differing = 0;
 };
 
 template <typename T>
@@ -359,6 +363,7 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
   result.ms = *object->getNumber("torch_ms");
   result.minMs = object->getNumber("min_ms").value_or(result.ms);
   result.maxMs = object->getNumber("max_ms").value_or(result.ms);
+  size_t equal = 0;
   auto compare = [&](const llvm::MemoryBuffer &buffer,
                      const std::vector<uint16_t> &ours) {
     const auto *theirs =
@@ -366,6 +371,7 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
     for (size_t i = 0; i < ours.size(); ++i) {
       uint16_t bits;
       std::memcpy(&bits, theirs + i, sizeof(bits));
+      equal += bits == ours[i];
       result.maxErr = std::max(result.maxErr,
                                static_cast<double>(std::fabs(
                                    bf16ToFloat(ours[i]) - bf16ToFloat(bits))));
@@ -373,6 +379,9 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
   };
   compare(**qOut, q);
   compare(**kOut, k);
+  result.differing = q.size() + k.size() - equal;
+  result.bitwiseEqual =
+      static_cast<double>(equal) / static_cast<double>(q.size() + k.size());
   return result;
 }
 
@@ -710,9 +719,10 @@ int main(int argc, char **argv) {
       llvm::outs() << "torch: not available (no Python with torch; "
                       "--torch-python or $MROPE_TORCH_PYTHON)\n";
     llvm::outs() << llvm::format(
-        "%-24s %6s %22s %22s %22s %22s %9s %9s %9s %10s\n", "allocation", "T",
-        "ours ms (min-max)", "naive ms (min-max)", "probe ms (min-max)",
-        "torch ms (min-max)", "probe/us", "naive/us", "torch/us", "max err");
+        "%-24s %6s %22s %22s %22s %22s %9s %9s %9s %9s %10s\n", "allocation",
+        "T", "ours ms (min-max)", "naive ms (min-max)", "probe ms (min-max)",
+        "torch ms (min-max)", "probe/us", "naive/us", "torch/us", "=torch",
+        "max err");
   }
   std::vector<std::string> json;
   // Engines stay alive to the end: destroying one runs the async runtime's
@@ -851,31 +861,37 @@ int main(int argc, char **argv) {
             "\"speedup_vs_torch\": {14}, "
             "\"ours_gb_per_s\": {9}, \"max_abs_err_vs_naive\": {10}, "
             "\"max_abs_err_vs_torch\": {15}, "
+            "\"bitwise_equal_vs_torch\": {16}, "
             "\"check\": \"{11}\", \"threads\": {12}}",
             alloc.name, tokens, ours.median, ours.min, ours.max, floor.median,
             naive.median, ratio, naiveRatio, bytes / ours.median / 1e6, err,
             ok ? "pass" : "FAIL", threads,
             torch ? std::to_string(torch->ms) : "null",
             torch ? std::to_string(torch->ms / ours.median) : "null",
-            torch ? std::to_string(torch->maxErr) : "null"));
+            torch ? std::to_string(torch->maxErr) : "null",
+            torch ? std::to_string(torch->bitwiseEqual) : "null"));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f3} ({1:f3}-{2:f3})", t.median, t.min, t.max)
               .str();
         };
-        std::string torchRange = "-", torchRatio = "-";
+        std::string torchRange = "-", torchRatio = "-", torchEqual = "-";
         if (torch) {
+          torchEqual = torch->differing == 0
+                           ? std::string("all")
+                           : llvm::formatv("-{0}", torch->differing).str();
           torchRange = llvm::formatv("{0:f3} ({1:f3}-{2:f3})", torch->ms,
                                      torch->minMs, torch->maxMs)
                            .str();
           torchRatio = llvm::formatv("{0:f1}", torch->ms / ours.median).str();
         }
         llvm::outs() << llvm::format(
-            "%-24s %6lld %22s %22s %22s %22s %9.2f %9.2f %9s %10.2e %s\n",
+            "%-24s %6lld %22s %22s %22s %22s %9.2f %9.2f %9s %9s %10.2e %s\n",
             alloc.name.c_str(), static_cast<long long>(tokens),
             range(ours).c_str(), range(naive).c_str(), range(floor).c_str(),
             torchRange.c_str(), ratio, naiveRatio, torchRatio.c_str(),
-            std::max(err, torch ? torch->maxErr : 0.0), ok ? "ok" : "MISMATCH");
+            torchEqual.c_str(), std::max(err, torch ? torch->maxErr : 0.0),
+            ok ? "ok" : "MISMATCH");
       }
     }
   }
@@ -886,7 +902,9 @@ int main(int argc, char **argv) {
                     "in-place read-modify-write floor); naive/us = naive "
                     "loop time / ours (naive: single thread); torch/us = "
                     "PyTorch eager (Hugging Face formulas, its own threads) / "
-                    "ours; max err: vs naive and torch. Threads for ours "
+                    "ours; =torch: q/k bitwise equal to PyTorch's ('all', or "
+                    "-N: N elements differ); max err: vs naive and torch. "
+                    "Threads for ours "
                     "and the probe (T >= 1024): "
                  << threads << "\n";
   }
