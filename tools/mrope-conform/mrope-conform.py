@@ -716,16 +716,24 @@ def max_abs(got, want):
     return worst
 
 
+def to_f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def bit_exact(got, want):
+    """Every value equals the reference's float32 (NaN matching NaN)."""
+    g, w = list(flatten(got)), list(flatten(want))
+    return len(g) == len(w) and all(
+        a == to_f32(b) or (a != a and b != b) for a, b in zip(g, w))
+
+
 def check_abs(report, label, got, want, tol):
     worst = max_abs(got, want)
     if worst <= tol:
-        report.line("PASS", label, f"max abs diff {worst:.3g}")
+        report.line("PASS", label, "bit-exact" if bit_exact(got, want)
+                    else f"max abs diff {worst:.3g}")
     else:
         report.line("FAIL", label, f"max abs diff {worst:.3g} (tolerance {tol:g})")
-
-
-def to_f32(x):
-    return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
 def check_positions(report, label, got, want):

@@ -1,6 +1,9 @@
 //===- RotaryMath.cpp - rotary arithmetic as IR ---------------------------===//
 
 #include "RotaryMath.h"
+#include "TorchMathIR.h"
+
+#include "mrope/Dialect/MRope/Utils/TorchMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -77,7 +80,9 @@ constexpr float kSinCoefficients[] = {-1.6666654611e-1f, 8.3321608736e-3f,
 constexpr float kCosCoefficients[] = {
     4.166664568298827e-2f, -1.388731625493765e-3f, 2.443315711809948e-5f};
 
-/// cos and sin of `x` in arithmetic only (see SinCosLowering::Polynomial).
+/// cos and sin of `x` in arithmetic only, within 2 f32 ulps: Cody-Waite
+/// reduction by pi/2 with a three-word pi/2 and FMAs, minimax polynomials,
+/// the quadrant as selects (SinCosLowering::Torch past SLEEF's range).
 std::pair<Value, Value> polynomialCosSin(F32Emitter &e, Value x) {
   OpBuilder &b = e.b;
   Location loc = e.loc;
@@ -127,10 +132,17 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
                                SinCosLowering lowering) {
   F32Emitter e{b, loc, pos.getType()};
   auto cosAndSin = [&](Value angle) -> std::pair<Value, Value> {
-    if (lowering == SinCosLowering::Polynomial)
-      return polynomialCosSin(e, angle);
-    return {math::CosOp::create(b, loc, angle),
-            math::SinOp::create(b, loc, angle)};
+    if (lowering == SinCosLowering::Separate)
+      return {math::CosOp::create(b, loc, angle),
+              math::SinOp::create(b, loc, angle)};
+    // SLEEF's sin/cos (PyTorch's), the short polynomial past their range.
+    auto [sleefSin, sleefCos] = buildSleefSinCos(b, loc, angle);
+    auto [c, s] = polynomialCosSin(e, angle);
+    Value inRange = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                          math::AbsFOp::create(b, loc, angle),
+                                          e.constant(torchmath::kTrigLimit));
+    return {arith::SelectOp::create(b, loc, inRange, sleefCos, c),
+            arith::SelectOp::create(b, loc, inRange, sleefSin, s)};
   };
   Value c, s;
   if (precision == AnglePrecision::Reference) {

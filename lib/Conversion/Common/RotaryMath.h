@@ -33,16 +33,16 @@ namespace mlir::mrope {
 ///
 /// How cos and sin of an angle become IR.
 enum class SinCosLowering {
-  /// math.cos and math.sin: every consumer of the portable form (IREE
-  /// included) lowers them.
+  /// math.cos and math.sin (for consumers that prefer their own libm).
   Separate,
-  /// Arithmetic only (the CPU lowering): Cody-Waite reduction by pi/2 with
-  /// a three-word pi/2 and FMAs (|r| <= pi/4, r accurate to an ulp for
-  /// angles below 2^24), minimax polynomials of sin and cos on r, and the
-  /// quadrant's swap and signs as selects -- vector code with no libm call,
-  /// within 2 f32 ulps of cos/sin of the angle (python/tests checks it
-  /// against float64 over 10^5 angles up to 1.6e5 rad).
-  Polynomial,
+  /// Arithmetic only, the bits PyTorch's CPU kernels produce: SLEEF's u10
+  /// sin and cos (TorchMath.h; Cody-Waite below 125 rad, Payne-Hanek to
+  /// 2^26), lane by lane, and past 2^26 a short Cody-Waite + minimax
+  /// polynomial (within 2 f32 ulps). No libm call, so the CPU and GPU
+  /// lowerings and the portable form compute the same bits. (PyTorch's
+  /// vector build picks the Payne-Hanek path for a whole 8-lane group when
+  /// one lane needs it; such lanes may differ in the last place.)
+  Torch,
 };
 
 std::pair<Value, Value> buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,

@@ -98,18 +98,23 @@ Value mlir::mrope::buildSleefPowF(OpBuilder &b, Location loc, Value base,
   return torchmath::SleefFloat<ArithOps>(ops).pow(base, exponent);
 }
 
-/// torch.sin (`isSin`) or torch.cos: SLEEF in its reduction's range, the C
-/// library beyond.
+std::pair<Value, Value> mlir::mrope::buildSleefSinCos(OpBuilder &b,
+                                                      Location loc, Value d) {
+  ArithOps ops(b, loc, d.getType());
+  return torchmath::SleefFloat<ArithOps>(ops).sinCos(d);
+}
+
+/// torch.sin (`isSin`) or torch.cos: SLEEF where its reductions apply, the
+/// C library beyond.
 static Value buildTorchTrig(OpBuilder &b, Location loc, Value d, bool isSin) {
   ArithOps ops(b, loc, d.getType());
   using Sleef = torchmath::SleefFloat<ArithOps>;
-  Sleef functions(ops);
   Value inRange = ops.less(math::AbsFOp::create(b, loc, d),
-                           ops.constant(Sleef::kTrigRange));
-  Value sleef = isSin ? functions.sin(d) : functions.cos(d);
+                           ops.constant(torchmath::kTrigLimit));
+  auto [sin, cos] = Sleef(ops).sinCos(d);
   Value libm = isSin ? Value(math::SinOp::create(b, loc, d))
                      : Value(math::CosOp::create(b, loc, d));
-  return arith::SelectOp::create(b, loc, inRange, sleef, libm);
+  return arith::SelectOp::create(b, loc, inRange, isSin ? sin : cos, libm);
 }
 
 Value mlir::mrope::buildTorchSinF(OpBuilder &b, Location loc, Value d) {

@@ -11,14 +11,21 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <utility>
+
 namespace mlir::mrope {
 
 /// `base ** exponent` for f32 scalars or vectors of one type, base > 0, as
 /// SLEEF's vectorized powf (torchmath::sleefPowF) computes it.
 Value buildSleefPowF(OpBuilder &b, Location loc, Value base, Value exponent);
 
+/// {sin d, cos d} for f32 scalars or vectors as SLEEF's u10 functions
+/// compute them lane by lane (torchmath::SleefFloat::sinCos), valid for
+/// |d| < 2^26 (SleefFloat::kTrigLimit); meaningless beyond.
+std::pair<Value, Value> buildSleefSinCos(OpBuilder &b, Location loc, Value d);
+
 /// torch.sin / torch.cos of f32 scalars or vectors: SLEEF's u10 functions
-/// where |d| < 125, math.sin / math.cos beyond (torchmath::sleefSinF).
+/// where |d| < 2^26, math.sin / math.cos beyond (torchmath::sleefSinF).
 Value buildTorchSinF(OpBuilder &b, Location loc, Value d);
 Value buildTorchCosF(OpBuilder &b, Location loc, Value d);
 

@@ -278,9 +278,9 @@ Value ApplyKernelBuilder::pairPositions(OpBuilder &b, Value pairIndex) {
 ApplyKernelBuilder::CosSin ApplyKernelBuilder::cosSinOf(OpBuilder &b, Value pos,
                                                         int64_t firstKVHead) {
   RotaryAttr rotary = op.getRotary();
-  auto [c, s] = buildRotaryCosSin(b, loc(), pos, freqs, rotary.getAngles(),
-                                  rotary.getAttentionScaling(),
-                                  SinCosLowering::Polynomial);
+  auto [c, s] =
+      buildRotaryCosSin(b, loc(), pos, freqs, rotary.getAngles(),
+                        rotary.getAttentionScaling(), SinCosLowering::Torch);
   std::tie(c, s) =
       roundCosSin(b, loc(), c, s, VectorType::get({vecPairs}, elementType),
                   op.getInverse());

@@ -213,7 +213,7 @@ std::pair<Value, Value> buildCosSin(OpBuilder &b, Location loc,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         auto [c, s] = buildRotaryCosSin(
             nb, nloc, args[0], args[1], rotary.getAngles(),
-            rotary.getAttentionScaling(), SinCosLowering::Separate);
+            rotary.getAttentionScaling(), SinCosLowering::Torch);
         linalg::YieldOp::create(nb, nloc, ValueRange{c, s});
       });
   return {generic.getResult(0), generic.getResult(1)};
@@ -391,7 +391,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         };
         auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
           return buildRotaryCosSin(nb, nloc, pos, freqs, rotary.getAngles(),
-                                   scaling, SinCosLowering::Polynomial);
+                                   scaling, SinCosLowering::Torch);
         };
         // Per-pair positions: select each axis's position where the
         // allocation puts it; NoPE pairs keep 0.

@@ -5,10 +5,11 @@
 // shared outputs. Per token, the angles of all pairs are one vector: the T, H
 // and W positions broadcast and chosen per pair by constant masks of the
 // allocation (contiguous [2, 3, 3]: pairs 0-1 T, 2-4 H, 5-7 W), times
-// inv_freq; cos/sin are taken once, in arithmetic only (one reduction by
-// pi/2, two polynomials, the quadrant's swap and signs: no libm call), and
-// rounded to bf16 once, then every head
-// is rotated from one vector read of its row. No angle table is built.
+// inv_freq; cos/sin are taken once, in arithmetic only (SLEEF's sin/cos as
+// PyTorch computes them -- Cody-Waite below 125 rad, Payne-Hanek above --
+// and a short polynomial for angles past 2^26; no libm call), and rounded
+// to bf16 once, then every head is rotated from one vector read of its row.
+// No angle table is built.
 // CHECK-LABEL: func.func @contiguous
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: tensor<1x2x5x16xbf16>, %[[K:[a-z0-9]+]]: tensor<1x1x5x16xbf16>, %[[POS:[a-z0-9]+]]: tensor<3x1x5xi64>, %[[F:[a-z0-9]+]]: tensor<8xf32>
 // CHECK-NOT: tensor.empty
@@ -21,16 +22,14 @@
 // CHECK: arith.constant dense<[true, true, false, false, false, false, false, false]> : vector<8xi1>
 // CHECK: %[[P:.+]] = arith.select
 // CHECK: %[[A:.+]] = arith.mulf %[[P]], %[[FREQ]] : vector<8xf32>
-// CHECK: %[[K:.+]] = math.roundeven %{{.+}} : vector<8xf32>
-// CHECK: %[[NK:.+]] = arith.negf %[[K]] : vector<8xf32>
-// CHECK: %[[R1:.+]] = math.fma %[[NK]], %{{.+}}, %[[A]] : vector<8xf32>
-// CHECK: %[[R2:.+]] = math.fma %[[NK]], %{{.+}}, %[[R1]] : vector<8xf32>
-// CHECK: %[[R:.+]] = math.fma %[[NK]], %{{.+}}, %[[R2]] : vector<8xf32>
-// CHECK: %[[Q:.+]] = arith.fptosi %[[K]] : vector<8xf32> to vector<8xi32>
-// CHECK: %[[NS:.+]] = arith.negf %[[S0:[a-z0-9_]+]] : vector<8xf32>
-// CHECK: %[[SIN:.+]] = arith.select %{{.+}}, %[[NS]], %[[S0]] : vector<8xi1>, vector<8xf32>
-// CHECK: %[[NC:.+]] = arith.negf %[[C0:[a-z0-9_]+]] : vector<8xf32>
-// CHECK: %[[COS:.+]] = arith.select %{{.+}}, %[[NC]], %[[C0]] : vector<8xi1>, vector<8xf32>
+// CHECK: arith.constant dense<1.250000e+02> : vector<8xf32>
+// CHECK: arith.constant dense<0.159154892> : vector<8xf32>
+// CHECK: math.roundeven
+// CHECK: %[[ABS:.+]] = math.absf %[[A]] : vector<8xf32>
+// CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
+// CHECK: %[[INRANGE:.+]] = arith.cmpf olt, %[[ABS]], %[[LIMIT]] : vector<8xf32>
+// CHECK: %[[COS:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
+// CHECK: %[[SIN:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK-NOT: math.sincos
 // CHECK-NOT: math.sin
 // CHECK-NOT: math.cos
@@ -140,8 +139,9 @@ func.func @vanilla_gptj_partial(%q: tensor<7x4x16xf32>, %k: tensor<7x2x16xf32>, 
 // heads: query heads 2b..2b+1, key head b.
 // CHECK-LABEL: func.func @mhrope
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, 5)
-// CHECK-COUNT-4: math.roundeven
-// CHECK-NOT: math.roundeven
+// CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
+// CHECK-COUNT-4: arith.cmpf olt, %{{.+}}, %[[LIMIT]] : vector<8xf32>
+// CHECK-NOT: arith.cmpf olt, %{{.+}}, %[[LIMIT]] : vector<8xf32>
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step
 // CHECK: scf.for %{{.+}} = %c2 to %c4 step
 // CHECK: scf.for %{{.+}} = %c4 to %c6 step
@@ -173,18 +173,17 @@ func.func @dynamic(%q: tensor<?x?x?x16xf16>, %k: tensor<?x?x?x16xf16>, %pos: ten
 // -----
 
 // angles = exact on the vector form: the same reduction on the token's whole
-// angle vector, then cos/sin of the reduced angle (the same polynomial) and
-// the tail correction.
+// angle vector, then cos/sin of the reduced angle (the same SLEEF
+// arithmetic) and the tail correction.
 // CHECK-LABEL: func.func @exact_angles
 // CHECK: scf.forall
 // CHECK: %[[HI:.+]] = arith.mulf %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: math.fma %{{.+}}, %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: math.roundeven %{{.+}} : vector<8xf32>
-// CHECK: arith.fptosi %{{.+}} : vector<8xf32> to vector<8xi32>
-// CHECK: %[[NS:.+]] = arith.negf %[[S0:[a-z0-9_]+]] : vector<8xf32>
-// CHECK: %[[SIN:.+]] = arith.select %{{.+}}, %[[NS]], %[[S0]] : vector<8xi1>, vector<8xf32>
-// CHECK: %[[NC:.+]] = arith.negf %[[C0:[a-z0-9_]+]] : vector<8xf32>
-// CHECK: %[[COS:.+]] = arith.select %{{.+}}, %[[NC]], %[[C0]] : vector<8xi1>, vector<8xf32>
+// CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
+// CHECK: %[[INRANGE:.+]] = arith.cmpf olt, %{{.+}}, %[[LIMIT]] : vector<8xf32>
+// CHECK: %[[COS:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
+// CHECK: %[[SIN:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
 // CHECK: math.fma %{{.+}}, %[[SIN]], %[[COS]] : vector<8xf32>
 // CHECK: math.fma %{{.+}}, %[[COS]], %[[SIN]] : vector<8xf32>
 // CHECK: scf.for

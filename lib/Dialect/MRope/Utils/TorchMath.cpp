@@ -84,14 +84,14 @@ float sleefPowF(float base, float exponent) {
 }
 
 float sleefSinF(float d) {
-  if (!(std::fabs(d) < SleefFloat<ScalarOps>::kTrigRange))
+  if (!(std::fabs(d) < kTrigLimit))
     return std::sin(d);
   ScalarOps ops;
   return SleefFloat<ScalarOps>(ops).sin(d);
 }
 
 float sleefCosF(float d) {
-  if (!(std::fabs(d) < SleefFloat<ScalarOps>::kTrigRange))
+  if (!(std::fabs(d) < kTrigLimit))
     return std::cos(d);
   ScalarOps ops;
   return SleefFloat<ScalarOps>(ops).cos(d);

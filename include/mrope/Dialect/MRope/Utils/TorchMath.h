@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 namespace mlir::mrope::torchmath {
 
@@ -44,6 +45,13 @@ namespace mlir::mrope::torchmath {
 /// kernels compute with the vectorized (SLEEF) path: whole pairs of 8-lane
 /// AVX2 vectors. The rest use the C library.
 constexpr int64_t vectorizedPrefix(int64_t n) { return n / 16 * 16; }
+
+/// SLEEF's sin/cos use Cody-Waite reduction below kTrigRange and Payne-Hanek
+/// from there; this re-implementation has the first row of the 1/(2 pi)
+/// table, the only one for |d| < kTrigLimit; callers route larger arguments
+/// elsewhere.
+constexpr float kTrigRange = 125.0f;
+constexpr float kTrigLimit = 67108864.0f; // 2^26
 
 /// SLEEF's float32 u10 functions (FMA variant) over an abstract arithmetic.
 /// Each entry point states the inputs it reproduces bit for bit; the
@@ -66,30 +74,66 @@ public:
     return o.select(trivial, c(1.0f), result);
   }
 
-  /// sin(d) for |d| < kTrigRange (SLEEF switches to Payne-Hanek beyond).
-  F sin(F d) {
-    F turns = o.roundEven(o.mul(d, c(kInvPi)));
-    I q = o.roundToInt(turns);
-    F v = o.fma(turns, c(-kPiA), d);
-    Pair r = twoSum(v, o.mul(turns, c(-kPiB)));
-    r = addPairFloatFast(r, o.mul(turns, c(-kPiC)));
-    F result = sinCosKernel(r);
-    result = o.select(isOdd(q), negate(result), result);
-    // sin(+-0) = +-0 (the reduction above loses the sign of zero).
-    return o.select(o.equal(d, c(0.0f)), d, result);
-  }
+  /// sin(d) for |d| < kTrigLimit: Cody-Waite reduction by pi below
+  /// kTrigRange, Payne-Hanek (rempi) above, per lane.
+  F sin(F d) { return sinCos(d).first; }
+  /// cos(d) for |d| < kTrigLimit.
+  F cos(F d) { return sinCos(d).second; }
 
-  /// cos(d) for |d| < kTrigRange.
-  F cos(F d) {
-    // dq = 2 * round(d / pi - 1/2) + 1, the odd multiple of pi/2 nearest d.
+  /// sin(d) and cos(d) as SLEEF's u10 functions compute them one lane at a
+  /// time (the large-argument reduction is shared; it is exact, so sharing
+  /// changes no bit).
+  std::pair<F, F> sinCos(F d) {
+    B small = o.less(abs(d), c(kTrigRange));
+    Quadrant large = rempi(d);
+    B positive = o.less(c(0.0f), large.x.hi);
+
+    // sin: the multiple of pi nearest d.
+    F turns = o.roundEven(o.mul(d, c(kInvPi)));
+    I qSin = o.roundToInt(turns);
+    Pair rSin = twoSum(o.fma(turns, c(-kPiA), d), o.mul(turns, c(-kPiB)));
+    rSin = addPairFloatFast(rSin, o.mul(turns, c(-kPiC)));
+    {
+      // From quarter turns to half turns: q = (2 (k & 3) + (x > 0 ? 2 : 1))
+      // >> 2, and an odd k moves x by -+pi/2.
+      I k = o.andInt(large.q, ci(3));
+      I q = o.shiftRightArith(
+          o.addInt(o.addInt(k, k), o.selectInt(positive, ci(2), ci(1))), 2);
+      Pair shifted = addPairPairExact(
+          large.x, Pair{mulSign(c(kMinusHalfPiHi), large.x.hi),
+                        mulSign(c(kMinusHalfPiLoNeg), large.x.hi)});
+      Pair r = normalize(selectPair(isOdd(large.q), shifted, large.x));
+      qSin = o.selectInt(small, qSin, q);
+      rSin = selectPair(small, rSin, r);
+    }
+    F sinValue = sinCosKernel(rSin);
+    sinValue = o.select(isOdd(qSin), negate(sinValue), sinValue);
+    // sin(+-0) = +-0 (the reduction loses the sign of zero).
+    sinValue = o.select(o.equal(d, c(0.0f)), d, sinValue);
+
+    // cos: dq = 2 * round(d / pi - 1/2) + 1, the odd multiple of pi/2
+    // nearest d.
     F dq = o.fma(o.roundEven(o.fma(d, c(kInvPi), c(-0.5f))), c(2.0f), c(1.0f));
-    I q = o.roundToInt(dq);
-    Pair r = twoSum(d, o.mul(dq, c(-kPiA * 0.5f)));
-    r = addPairFloat(r, o.mul(dq, c(-kPiB * 0.5f)));
-    r = addPairFloat(r, o.mul(dq, c(-kPiC * 0.5f)));
-    F result = sinCosKernel(r);
-    B bit1Clear = o.equalInt(o.andInt(q, ci(2)), ci(0));
-    return o.select(bit1Clear, negate(result), result);
+    I qCos = o.roundToInt(dq);
+    Pair rCos = twoSum(d, o.mul(dq, c(-kPiA * 0.5f)));
+    rCos = addPairFloat(rCos, o.mul(dq, c(-kPiB * 0.5f)));
+    rCos = addPairFloat(rCos, o.mul(dq, c(-kPiC * 0.5f)));
+    {
+      I k = o.andInt(large.q, ci(3));
+      I q = o.shiftRightArith(
+          o.addInt(o.addInt(k, k), o.selectInt(positive, ci(8), ci(7))), 1);
+      F side = o.select(positive, c(0.0f), c(-1.0f));
+      Pair shifted =
+          addPairPairExact(large.x, Pair{mulSign(c(kMinusHalfPiHi), side),
+                                         mulSign(c(kMinusHalfPiLoNeg), side)});
+      Pair r = normalize(selectPair(isOdd(large.q), large.x, shifted));
+      qCos = o.selectInt(small, qCos, q);
+      rCos = selectPair(small, rCos, r);
+    }
+    F cosValue = sinCosKernel(rCos);
+    B bit1Clear = o.equalInt(o.andInt(qCos, ci(2)), ci(0));
+    cosValue = o.select(bit1Clear, negate(cosValue), cosValue);
+    return {sinValue, cosValue};
   }
 
   /// atan2(y, x) for finite x and y.
@@ -109,12 +153,16 @@ public:
     return mulSign(r, y);
   }
 
-  static constexpr float kTrigRange = 125.0f;
-
 private:
   /// An unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
   struct Pair {
     F hi, lo;
+  };
+  /// A reduced argument x (radians, |x| <= pi/4) and the number of quarter
+  /// turns q taken off.
+  struct Quadrant {
+    Pair x;
+    I q;
   };
 
   // pi in three words (the first two with trailing zero bits, so products
@@ -125,6 +173,18 @@ private:
   static constexpr float kInvPi = 0.318309886183790671537767526745028724f;
   static constexpr float kHalfPi = 1.570796326794896619231321691639751442f;
   static constexpr float kPi = 3.141592653589793238462643383279502884f;
+  // -pi/2 as two floats (hi rounded, then the negated remainder).
+  static constexpr float kMinusHalfPiHi = 3.1415927410125732422f * -0.5f;
+  static constexpr float kMinusHalfPiLoNeg =
+      -8.7422776573475857731e-08f * -0.5f;
+  // 1/(2 pi) = kInvTwoPi0 + kInvTwoPi1 + kInvTwoPi2 + kInvTwoPi3 (to
+  // ~2^-100): successive float chunks of its binary expansion, the first
+  // with 17 significant bits so that a * kInvTwoPi0 is exact for the 26-bit
+  // arguments it serves (SLEEF's table row for |a| < 2^26).
+  static constexpr float kInvTwoPi0 = 0x1.45f3p-3f;
+  static constexpr float kInvTwoPi1 = 0x1.b72720p-25f;
+  static constexpr float kInvTwoPi2 = 0x1.054a80p-48f;
+  static constexpr float kInvTwoPi3 = -0x1.ec5418p-73f;
 
   Ops &o;
 
@@ -215,6 +275,37 @@ private:
     F qErr = productError(r, n.hi, q);
     F residual = o.fma(negate(d.lo), r, o.fma(negate(d.hi), r, c(1.0f)));
     return {q, o.fma(q, residual, o.fma(n.lo, r, qErr))};
+  }
+
+  // --- large-argument reduction --------------------------------------------
+
+  /// x - round(4x)/4 and round(4x) - 4 round(x): the fraction of a turn
+  /// left after whole quarter turns, and those quarter turns mod 4.
+  std::pair<F, I> quarterTurns(F x) {
+    F quarters = o.roundEven(o.mul(x, c(4.0f)));
+    I k = o.roundToInt(o.sub(quarters, o.mul(o.roundEven(x), c(4.0f))));
+    return {o.sub(x, o.mul(quarters, c(0.25f))), k};
+  }
+
+  /// Payne-Hanek: a / (2 pi) in double-float, whole quarter turns removed
+  /// in two steps, the rest times 2 pi (for |a| < 2^26).
+  Quadrant rempi(F a) {
+    Pair x = {o.mul(a, c(kInvTwoPi0)), F{}};
+    x.lo = productError(a, c(kInvTwoPi0), x.hi);
+    auto [first, q1] = quarterTurns(x.hi);
+    x = normalize(Pair{first, x.lo});
+    F p1 = o.mul(a, c(kInvTwoPi1));
+    x = addPairPairExact(x, Pair{p1, productError(a, c(kInvTwoPi1), p1)});
+    auto [second, q2] = quarterTurns(x.hi);
+    x = normalize(Pair{second, x.lo});
+    x = addPairPairExact(x,
+                         mulPairFloat(Pair{c(kInvTwoPi2), c(kInvTwoPi3)}, a));
+    x = normalize(x);
+    x = mulPairPair(x, Pair{c(3.1415927410125732422f * 2),
+                            c(-8.7422776573475857731e-08f * 2)});
+    B tiny = o.less(abs(a), c(0.7f));
+    x = selectPair(tiny, Pair{a, c(0.0f)}, x);
+    return {x, o.addInt(q1, q2)};
   }
 
   // --- exponent manipulation ---------------------------------------------
