@@ -76,7 +76,8 @@ int main(int argc, char **argv) {
 
   std::mt19937 rng(20261206);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f), log2Base(-40, 40),
-      exponent(-60, 60), angle(-125, 125), coordinate(-64, 64);
+      exponent(-60, 60), angle(-125, 125), coordinate(-64, 64),
+      log2Angle(0, 26);
   Tally powTally{"pow"}, atan2Tally{"atan2"}, sinTally{"sin"},
       cosTally{"cos"};
 
@@ -104,13 +105,26 @@ int main(int argc, char **argv) {
     sinTally.check(sleefSinF(a), sin(a), a, 0);
     cosTally.check(sleefCosF(a), cos(a), a, 0);
   }
+  // Rotary angles: position * inv_freq up to 2^26 rad (Payne-Hanek above
+  // 125), and exact products of integer positions.
+  for (int i = 0; i < 2000000; ++i) {
+    float a = std::exp2(log2Angle(rng)) * (i % 2 ? 1.0f : -1.0f);
+    sinTally.check(sleefSinF(a), sin(a), a, 0);
+    cosTally.check(sleefCosF(a), cos(a), a, 0);
+  }
+  for (int position = 0; position < 300000; ++position)
+    for (float invFreq : {1.0f, 0.80584f, 0.0316228f}) {
+      float a = static_cast<float>(position) * invFreq;
+      sinTally.check(sleefSinF(a), sin(a), a, 0);
+      cosTally.check(sleefCosF(a), cos(a), a, 0);
+    }
   // Random bit patterns (special values included); sin/cos only where the
-  // re-implementation claims SLEEF's bits (|d| < 125).
+  // re-implementation claims SLEEF's bits (|d| < 2^26).
   for (int i = 0; i < 2000000; ++i) {
     float a = fromBits(rng()), b = fromBits(rng());
     powTally.check(sleefPowF(a, b), pow(a, b), a, b);
     atan2Tally.check(sleefAtan2F(a, b), atan2(a, b), a, b);
-    if (std::fabs(a) < 125.0f) {
+    if (std::fabs(a) < kTrigLimit) {
       sinTally.check(sleefSinF(a), sin(a), a, 0);
       cosTally.check(sleefCosF(a), cos(a), a, 0);
     }
