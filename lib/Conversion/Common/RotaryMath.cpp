@@ -7,6 +7,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -136,13 +138,31 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
       return {math::CosOp::create(b, loc, angle),
               math::SinOp::create(b, loc, angle)};
     // SLEEF's sin/cos (PyTorch's), the short polynomial past their range.
-    auto [sleefSin, sleefCos] = buildSleefSinCos(b, loc, angle);
-    auto [c, s] = polynomialCosSin(e, angle);
+    // Vectors are loop code: the rarely needed parts go behind branches.
+    const bool branch = isa<VectorType>(angle.getType());
+    auto [sleefSin, sleefCos] = buildSleefSinCos(b, loc, angle, branch);
     Value inRange = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
                                           math::AbsFOp::create(b, loc, angle),
                                           e.constant(torchmath::kTrigLimit));
-    return {arith::SelectOp::create(b, loc, inRange, sleefCos, c),
-            arith::SelectOp::create(b, loc, inRange, sleefSin, s)};
+    auto fallBack = [&]() -> std::pair<Value, Value> {
+      auto [c, s] = polynomialCosSin(e, angle);
+      return {arith::SelectOp::create(b, loc, inRange, sleefCos, c),
+              arith::SelectOp::create(b, loc, inRange, sleefSin, s)};
+    };
+    if (!branch)
+      return fallBack();
+    Value allInRange = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::AND, inRange);
+    auto ifOp =
+        scf::IfOp::create(b, loc, TypeRange{angle.getType(), angle.getType()},
+                          allInRange, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, ValueRange{sleefCos, sleefSin});
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    auto [c, s] = fallBack();
+    scf::YieldOp::create(b, loc, ValueRange{c, s});
+    return {ifOp.getResult(0), ifOp.getResult(1)};
   };
   Value c, s;
   if (precision == AnglePrecision::Reference) {

@@ -6,6 +6,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
 using namespace mlir;
@@ -99,9 +101,39 @@ Value mlir::mrope::buildSleefPowF(OpBuilder &b, Location loc, Value base,
 }
 
 std::pair<Value, Value> mlir::mrope::buildSleefSinCos(OpBuilder &b,
-                                                      Location loc, Value d) {
+                                                      Location loc, Value d,
+                                                      bool branch) {
   ArithOps ops(b, loc, d.getType());
-  return torchmath::SleefFloat<ArithOps>(ops).sinCos(d);
+  using Sleef = torchmath::SleefFloat<ArithOps>;
+  Sleef sleef(ops);
+  if (!branch)
+    return sleef.sinCos(d);
+
+  // Payne-Hanek only when some lane has |d| >= 125 rad.
+  Value small = sleef.usesCodyWaite(d);
+  Sleef::SinCosReduction near = sleef.codyWaite(d);
+  Value allSmall = small;
+  if (isa<VectorType>(small.getType()))
+    allSmall =
+        vector::ReductionOp::create(b, loc, vector::CombiningKind::AND, small);
+  auto flat = [](const Sleef::SinCosReduction &r) -> SmallVector<Value> {
+    return {r.rSin.hi, r.rSin.lo, r.qSin, r.rCos.hi, r.rCos.lo, r.qCos};
+  };
+  SmallVector<Value> nearValues = flat(near);
+  auto ifOp = scf::IfOp::create(b, loc, ValueRange(nearValues).getTypes(),
+                                allSmall, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, loc, nearValues);
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    SmallVector<Value> mixed =
+        flat(sleef.select(small, near, sleef.payneHanek(d)));
+    scf::YieldOp::create(b, loc, mixed);
+  }
+  ValueRange r = ifOp.getResults();
+  Sleef::SinCosReduction reduced{{r[0], r[1]}, r[2], {r[3], r[4]}, r[5]};
+  return sleef.finishSinCos(d, reduced);
 }
 
 /// torch.sin (`isSin`) or torch.cos: SLEEF where its reductions apply, the

@@ -21,8 +21,12 @@ Value buildSleefPowF(OpBuilder &b, Location loc, Value base, Value exponent);
 
 /// {sin d, cos d} for f32 scalars or vectors as SLEEF's u10 functions
 /// compute them lane by lane (torchmath::SleefFloat::sinCos), valid for
-/// |d| < 2^26 (SleefFloat::kTrigLimit); meaningless beyond.
-std::pair<Value, Value> buildSleefSinCos(OpBuilder &b, Location loc, Value d);
+/// |d| < 2^26 (torchmath::kTrigLimit); meaningless beyond. With `branch`,
+/// the Payne-Hanek reduction sits in an scf.if taken only when some lane
+/// is at or past 125 rad (loop code); without, everything is straight-line
+/// selects (for linalg bodies).
+std::pair<Value, Value> buildSleefSinCos(OpBuilder &b, Location loc, Value d,
+                                         bool branch = false);
 
 /// torch.sin / torch.cos of f32 scalars or vectors: SLEEF's u10 functions
 /// where |d| < 2^26, math.sin / math.cos beyond (torchmath::sleefSinF).

@@ -196,7 +196,7 @@ func.func @dynamic(%q: tensor<?x2x?x16xf16>, %k: tensor<?x2x?x16xf16>, %pos: ten
 // (never taken here: |reduced| <= pi).
 // CHECK: %[[LIMIT:.+]] = arith.constant 0x4C800000 : f32
 // CHECK-NEXT: %[[INRANGE:.+]] = arith.cmpf olt, %{{.+}}, %[[LIMIT]] : f32
-// CHECK-NEXT: %[[C:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : f32
+// CHECK: %[[C:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : f32
 // CHECK-NEXT: %[[S:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : f32
 // CHECK-NEXT: %[[NT:.+]] = arith.negf %[[TAIL]] : f32
 // CHECK-NEXT: %[[COS:.+]] = math.fma %[[NT]], %[[S]], %[[C]] : f32

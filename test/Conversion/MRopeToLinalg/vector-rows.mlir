@@ -22,20 +22,29 @@
 // CHECK: arith.constant dense<[true, true, false, false, false, false, false, false]> : vector<8xi1>
 // CHECK: %[[P:.+]] = arith.select
 // CHECK: %[[A:.+]] = arith.mulf %[[P]], %[[FREQ]] : vector<8xf32>
-// CHECK: arith.constant dense<1.250000e+02> : vector<8xf32>
-// CHECK: arith.constant dense<0.159154892> : vector<8xf32>
+// Cody-Waite reduction for every lane; the Payne-Hanek one (1/(2 pi) in
+// four words, 0.159154892 first) only when some lane is at 125 rad or more:
+// CHECK: %[[RANGE:.+]] = arith.constant dense<1.250000e+02> : vector<8xf32>
+// CHECK: %[[SMALL:.+]] = arith.cmpf olt, %{{.+}}, %[[RANGE]] : vector<8xf32>
 // CHECK: math.roundeven
+// CHECK: %[[ALLSMALL:.+]] = vector.reduction <and>, %[[SMALL]] : vector<8xi1> into i1
+// CHECK: scf.if %[[ALLSMALL]] -> (vector<8xf32>, vector<8xf32>, vector<8xi32>, vector<8xf32>, vector<8xf32>, vector<8xi32>)
+// CHECK: } else {
+// CHECK: arith.constant dense<0.159154892> : vector<8xf32>
+// and the short polynomial only past 2^26 rad:
 // CHECK: %[[ABS:.+]] = math.absf %[[A]] : vector<8xf32>
 // CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
 // CHECK: %[[INRANGE:.+]] = arith.cmpf olt, %[[ABS]], %[[LIMIT]] : vector<8xf32>
-// CHECK: %[[COS:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
-// CHECK: %[[SIN:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
+// CHECK: %[[ALLIN:.+]] = vector.reduction <and>, %[[INRANGE]] : vector<8xi1> into i1
+// CHECK: %[[CS:.+]]:2 = scf.if %[[ALLIN]] -> (vector<8xf32>, vector<8xf32>)
+// CHECK: } else {
+// CHECK: arith.select %[[INRANGE]]
 // CHECK-NOT: math.sincos
 // CHECK-NOT: math.sin
 // CHECK-NOT: math.cos
 // CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QO]][%[[B]], 0, %[[S]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x5x16xbf16> to tensor<2x16xbf16>
-// CHECK: %[[C:.+]] = arith.truncf %[[COS]] : vector<8xf32> to vector<8xbf16>
-// CHECK: %[[SN:.+]] = arith.truncf %[[SIN]] : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[C:.+]] = arith.truncf %[[CS]]#0 : vector<8xf32> to vector<8xbf16>
+// CHECK: %[[SN:.+]] = arith.truncf %[[CS]]#1 : vector<8xf32> to vector<8xbf16>
 // The rounded cos/sin are widened once per token, outside the loop over heads.
 // CHECK: %[[CW:.+]] = arith.extf %[[C]] : vector<8xbf16> to vector<8xf32>
 // CHECK: arith.extf %[[SN]] : vector<8xbf16> to vector<8xf32>
@@ -182,10 +191,9 @@ func.func @dynamic(%q: tensor<?x?x?x16xf16>, %k: tensor<?x?x?x16xf16>, %pos: ten
 // CHECK: math.roundeven %{{.+}} : vector<8xf32>
 // CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
 // CHECK: %[[INRANGE:.+]] = arith.cmpf olt, %{{.+}}, %[[LIMIT]] : vector<8xf32>
-// CHECK: %[[COS:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
-// CHECK: %[[SIN:.+]] = arith.select %[[INRANGE]], %{{.+}}, %{{.+}} : vector<8xi1>, vector<8xf32>
-// CHECK: math.fma %{{.+}}, %[[SIN]], %[[COS]] : vector<8xf32>
-// CHECK: math.fma %{{.+}}, %[[COS]], %[[SIN]] : vector<8xf32>
+// CHECK: %[[CS:.+]]:2 = scf.if %{{.+}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK: math.fma %{{.+}}, %[[CS]]#1, %[[CS]]#0 : vector<8xf32>
+// CHECK: math.fma %{{.+}}, %[[CS]]#0, %[[CS]]#1 : vector<8xf32>
 // CHECK: scf.for
 func.func @exact_angles(%q: tensor<1x2x5x16xf32>, %k: tensor<1x1x5x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16, angles = exact> : tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>

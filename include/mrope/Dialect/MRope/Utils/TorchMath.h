@@ -64,6 +64,11 @@ public:
 
   explicit SleefFloat(Ops &ops) : o(ops) {}
 
+  /// An unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
+  struct Pair {
+    F hi, lo;
+  };
+
   /// `base ** exponent` for finite base > 0 and finite exponent.
   F pow(F base, F exponent) {
     F result = exp(mulPairFloat(log(base), exponent));
@@ -80,58 +85,84 @@ public:
   /// cos(d) for |d| < kTrigLimit.
   F cos(F d) { return sinCos(d).second; }
 
+  /// The reduced arguments of sin and cos: r (|r| <= pi/2, double-float)
+  /// and the count q whose parity (sin) or second bit (cos) gives the sign.
+  struct SinCosReduction {
+    Pair rSin;
+    I qSin;
+    Pair rCos;
+    I qCos;
+  };
+
   /// sin(d) and cos(d) as SLEEF's u10 functions compute them one lane at a
-  /// time (the large-argument reduction is shared; it is exact, so sharing
-  /// changes no bit).
+  /// time. The large-argument reduction is shared (it is exact, so sharing
+  /// changes no bit). A caller that can branch computes
+  /// finishSinCos(d, small ? codyWaite(d) : payneHanek(d)) with payneHanek
+  /// only when some lane needs it.
   std::pair<F, F> sinCos(F d) {
-    B small = o.less(abs(d), c(kTrigRange));
+    return finishSinCos(d,
+                        select(usesCodyWaite(d), codyWaite(d), payneHanek(d)));
+  }
+
+  B usesCodyWaite(F d) { return o.less(abs(d), c(kTrigRange)); }
+
+  /// Reduction by the multiple of pi (sin) or odd multiple of pi/2 (cos)
+  /// nearest d, with pi in three words (|d| < kTrigRange).
+  SinCosReduction codyWaite(F d) {
+    SinCosReduction r;
+    F turns = o.roundEven(o.mul(d, c(kInvPi)));
+    r.qSin = o.roundToInt(turns);
+    r.rSin = twoSum(o.fma(turns, c(-kPiA), d), o.mul(turns, c(-kPiB)));
+    r.rSin = addPairFloatFast(r.rSin, o.mul(turns, c(-kPiC)));
+    // dq = 2 * round(d / pi - 1/2) + 1.
+    F dq = o.fma(o.roundEven(o.fma(d, c(kInvPi), c(-0.5f))), c(2.0f), c(1.0f));
+    r.qCos = o.roundToInt(dq);
+    r.rCos = twoSum(d, o.mul(dq, c(-kPiA * 0.5f)));
+    r.rCos = addPairFloat(r.rCos, o.mul(dq, c(-kPiB * 0.5f)));
+    r.rCos = addPairFloat(r.rCos, o.mul(dq, c(-kPiC * 0.5f)));
+    return r;
+  }
+
+  /// Reduction by Payne-Hanek (rempi) for |d| < kTrigLimit, converted from
+  /// quarter turns to the half-turn counts of codyWaite.
+  SinCosReduction payneHanek(F d) {
+    SinCosReduction r;
     Quadrant large = rempi(d);
     B positive = o.less(c(0.0f), large.x.hi);
+    I k = o.andInt(large.q, ci(3));
+    // sin: q = (2k + (x > 0 ? 2 : 1)) >> 2; an odd k moves x by -+pi/2.
+    r.qSin = o.shiftRightArith(
+        o.addInt(o.addInt(k, k), o.selectInt(positive, ci(2), ci(1))), 2);
+    Pair sinShifted = addPairPairExact(
+        large.x, Pair{mulSign(c(kMinusHalfPiHi), large.x.hi),
+                      mulSign(c(kMinusHalfPiLoNeg), large.x.hi)});
+    r.rSin = normalize(selectPair(isOdd(large.q), sinShifted, large.x));
+    // cos: q = (2k + (x > 0 ? 8 : 7)) >> 1; an even k moves x by -+pi/2.
+    r.qCos = o.shiftRightArith(
+        o.addInt(o.addInt(k, k), o.selectInt(positive, ci(8), ci(7))), 1);
+    F side = o.select(positive, c(0.0f), c(-1.0f));
+    Pair cosShifted =
+        addPairPairExact(large.x, Pair{mulSign(c(kMinusHalfPiHi), side),
+                                       mulSign(c(kMinusHalfPiLoNeg), side)});
+    r.rCos = normalize(selectPair(isOdd(large.q), large.x, cosShifted));
+    return r;
+  }
 
-    // sin: the multiple of pi nearest d.
-    F turns = o.roundEven(o.mul(d, c(kInvPi)));
-    I qSin = o.roundToInt(turns);
-    Pair rSin = twoSum(o.fma(turns, c(-kPiA), d), o.mul(turns, c(-kPiB)));
-    rSin = addPairFloatFast(rSin, o.mul(turns, c(-kPiC)));
-    {
-      // From quarter turns to half turns: q = (2 (k & 3) + (x > 0 ? 2 : 1))
-      // >> 2, and an odd k moves x by -+pi/2.
-      I k = o.andInt(large.q, ci(3));
-      I q = o.shiftRightArith(
-          o.addInt(o.addInt(k, k), o.selectInt(positive, ci(2), ci(1))), 2);
-      Pair shifted = addPairPairExact(
-          large.x, Pair{mulSign(c(kMinusHalfPiHi), large.x.hi),
-                        mulSign(c(kMinusHalfPiLoNeg), large.x.hi)});
-      Pair r = normalize(selectPair(isOdd(large.q), shifted, large.x));
-      qSin = o.selectInt(small, qSin, q);
-      rSin = selectPair(small, rSin, r);
-    }
-    F sinValue = sinCosKernel(rSin);
-    sinValue = o.select(isOdd(qSin), negate(sinValue), sinValue);
+  SinCosReduction select(B cond, const SinCosReduction &a,
+                         const SinCosReduction &b) {
+    return {selectPair(cond, a.rSin, b.rSin), o.selectInt(cond, a.qSin, b.qSin),
+            selectPair(cond, a.rCos, b.rCos),
+            o.selectInt(cond, a.qCos, b.qCos)};
+  }
+
+  /// {sin d, cos d} from the reduced arguments.
+  std::pair<F, F> finishSinCos(F d, const SinCosReduction &r) {
+    F sinValue = sinCosKernel(r.rSin);
+    sinValue = o.select(isOdd(r.qSin), negate(sinValue), sinValue);
     // sin(+-0) = +-0 (the reduction loses the sign of zero).
     sinValue = o.select(o.equal(d, c(0.0f)), d, sinValue);
-
-    // cos: dq = 2 * round(d / pi - 1/2) + 1, the odd multiple of pi/2
-    // nearest d.
-    F dq = o.fma(o.roundEven(o.fma(d, c(kInvPi), c(-0.5f))), c(2.0f), c(1.0f));
-    I qCos = o.roundToInt(dq);
-    Pair rCos = twoSum(d, o.mul(dq, c(-kPiA * 0.5f)));
-    rCos = addPairFloat(rCos, o.mul(dq, c(-kPiB * 0.5f)));
-    rCos = addPairFloat(rCos, o.mul(dq, c(-kPiC * 0.5f)));
-    {
-      I k = o.andInt(large.q, ci(3));
-      I q = o.shiftRightArith(
-          o.addInt(o.addInt(k, k), o.selectInt(positive, ci(8), ci(7))), 1);
-      F side = o.select(positive, c(0.0f), c(-1.0f));
-      Pair shifted =
-          addPairPairExact(large.x, Pair{mulSign(c(kMinusHalfPiHi), side),
-                                         mulSign(c(kMinusHalfPiLoNeg), side)});
-      Pair r = normalize(selectPair(isOdd(large.q), large.x, shifted));
-      qCos = o.selectInt(small, qCos, q);
-      rCos = selectPair(small, rCos, r);
-    }
-    F cosValue = sinCosKernel(rCos);
-    B bit1Clear = o.equalInt(o.andInt(qCos, ci(2)), ci(0));
+    F cosValue = sinCosKernel(r.rCos);
+    B bit1Clear = o.equalInt(o.andInt(r.qCos, ci(2)), ci(0));
     cosValue = o.select(bit1Clear, negate(cosValue), cosValue);
     return {sinValue, cosValue};
   }
@@ -154,10 +185,6 @@ public:
   }
 
 private:
-  /// An unevaluated sum hi + lo with |lo| <= ulp(hi) / 2.
-  struct Pair {
-    F hi, lo;
-  };
   /// A reduced argument x (radians, |x| <= pi/4) and the number of quarter
   /// turns q taken off.
   struct Quadrant {
