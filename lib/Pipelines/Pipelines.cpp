@@ -84,17 +84,19 @@ int64_t mrope::hostVectorBits() {
 
 // The CPU pipeline rotates a token's rows with vectors of the given width
 // (0: the host's; negative: a whole row at once).
-static std::string toVectorRows(int64_t vectorBits) {
+static std::string toVectorRows(int64_t vectorBits, bool fastSinCos) {
   if (vectorBits == 0)
     vectorBits = mrope::hostVectorBits();
   return ("convert-mrope-to-linalg{vector-rows=true vector-bits=" +
-          llvm::Twine(std::max<int64_t>(vectorBits, 0)) + "},canonicalize,cse")
+          llvm::Twine(std::max<int64_t>(vectorBits, 0)) +
+          (fastSinCos ? " fast-sin-cos=true" : "") + "},canonicalize,cse")
       .str();
 }
 
 void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
-                                  int64_t taskSize, int64_t vectorBits) {
-  addPipeline(pm, toVectorRows(vectorBits));
+                                  int64_t taskSize, int64_t vectorBits,
+                                  bool fastSinCos) {
+  addPipeline(pm, toVectorRows(vectorBits, fastSinCos));
   addPipeline(pm, kBufferize);
   if (threads)
     addPipeline(pm, threadsPipeline(taskSize));
@@ -121,7 +123,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
   if (options.hostBuffers)
-    addPipeline(pm, toVectorRows(0));
+    addPipeline(pm, toVectorRows(0, /*fastSinCos=*/false));
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
@@ -160,6 +162,11 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
                      "(AVX-512); 0 (default): the host's widest; -1: a "
                      "whole row at once"),
       llvm::cl::init(0)};
+  Option<bool> fastSinCos{
+      *this, "fast-sin-cos",
+      llvm::cl::desc("cos/sin by a short polynomial (within 2 f32 ulps, "
+                     "faster) instead of PyTorch's bits"),
+      llvm::cl::init(false)};
 };
 struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
   Option<std::string> chip{*this, "chip",
@@ -199,7 +206,7 @@ void mrope::registerMRopePipelines() {
       "Lower mrope ops to the LLVM dialect for the host CPU (JIT, mlir-runner)",
       [](OpPassManager &pm, const CPUPipelineOptions &options) {
         buildMRopeCPUPipeline(pm, options.threads, options.taskSize,
-                              options.vectorBits);
+                              options.vectorBits, options.fastSinCos);
       });
   PassPipelineRegistration<GPUPipelineCLOptions>(
       "mrope-gpu-pipeline",

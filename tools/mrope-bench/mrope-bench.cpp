@@ -87,6 +87,12 @@ static llvm::cl::opt<int64_t> vectorBits(
     llvm::cl::desc("Vector width of the row rotation (256: AVX2, 512: "
                    "AVX-512; 0: the host's widest, -1: a whole row at once)"),
     llvm::cl::cat(benchCategory));
+static llvm::cl::opt<bool> fastSinCos(
+    "fast-sin-cos", llvm::cl::init(false),
+    llvm::cl::desc("cos/sin by a short polynomial (within 2 f32 ulps) "
+                   "instead of PyTorch's bits (--mrope-cpu-pipeline="
+                   "fast-sin-cos=true)"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> torchPython(
     "torch-python", llvm::cl::init(""),
     llvm::cl::desc("Python with torch for the PyTorch eager peer (default: "
@@ -745,7 +751,7 @@ int main(int argc, char **argv) {
         return 1;
       PassManager pm(&context);
       mrope::buildMRopeCPUPipeline(pm, useThreads, /*taskSize=*/1024,
-                                   vectorBits);
+                                   vectorBits, fastSinCos);
       if (failed(pm.run(*module)))
         return 1;
       auto transformer = makeOptimizingTransformer(3, 0, nullptr);

@@ -17,9 +17,11 @@ void buildMRopeToLinalgPipeline(OpPassManager &pm);
 /// With `threads`, the loop over tokens runs on the MLIR async runtime's
 /// thread pool (the executable must load libmlir_async_runtime.so), in tasks
 /// of at least `taskSize` tokens. Rows are rotated `vectorBits` at a time
-/// (0: the host's vector width, hostVectorBits()).
+/// (0: the host's vector width, hostVectorBits()). cos/sin are PyTorch's
+/// bits unless `fastSinCos` (a short polynomial, within 2 f32 ulps).
 void buildMRopeCPUPipeline(OpPassManager &pm, bool threads = false,
-                           int64_t taskSize = 1024, int64_t vectorBits = 0);
+                           int64_t taskSize = 1024, int64_t vectorBits = 0,
+                           bool fastSinCos = false);
 
 /// Options of the GPU pipeline (see `mrope-gpu-pipeline`).
 struct GPUPipelineOptions {

@@ -137,6 +137,8 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
     if (lowering == SinCosLowering::Separate)
       return {math::CosOp::create(b, loc, angle),
               math::SinOp::create(b, loc, angle)};
+    if (lowering == SinCosLowering::Polynomial)
+      return polynomialCosSin(e, angle);
     // SLEEF's sin/cos (PyTorch's), the short polynomial past their range.
     // Vectors are loop code: the rarely needed parts go behind branches.
     const bool branch = isa<VectorType>(angle.getType());

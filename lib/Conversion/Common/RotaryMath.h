@@ -43,6 +43,9 @@ enum class SinCosLowering {
   /// vector build picks the Payne-Hanek path for a whole 8-lane group when
   /// one lane needs it; such lanes may differ in the last place.)
   Torch,
+  /// Arithmetic only, faster: one Cody-Waite reduction by pi/2 and minimax
+  /// polynomials, within 2 f32 ulps (the `fast-sin-cos` option).
+  Polynomial,
 };
 
 std::pair<Value, Value> buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,

@@ -338,7 +338,8 @@ std::pair<Value, Value>
 rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                         Value positions, Value invFreq, RotaryAttr rotary,
                         TensorLayout layout, ArrayRef<HeadBlock> blocks,
-                        int64_t groupSize, bool inverse, int64_t chunkPairs) {
+                        int64_t groupSize, bool inverse, int64_t chunkPairs,
+                        SinCosLowering sinCos) {
   ActivationLayout l = ActivationLayout::get(layout);
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
@@ -391,7 +392,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         };
         auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
           return buildRotaryCosSin(nb, nloc, pos, freqs, rotary.getAngles(),
-                                   scaling, SinCosLowering::Torch);
+                                   scaling, sinCos);
         };
         // Per-pair positions: select each axis's position where the
         // allocation puts it; NoPE pairs keep 0.
@@ -573,11 +574,13 @@ FailureOr<int64_t> staticKVHeads(Operation *op, RotaryAttr rotary,
 }
 
 struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
-  ApplyOpLowering(MLIRContext *context, bool vectorRows, int64_t vectorBits)
+  ApplyOpLowering(MLIRContext *context, bool vectorRows, int64_t vectorBits,
+                  bool fastSinCos)
       : OpRewritePattern(context), vectorRows(vectorRows),
-        vectorBits(vectorBits) {}
+        vectorBits(vectorBits), fastSinCos(fastSinCos) {}
   bool vectorRows;
   int64_t vectorBits;
+  bool fastSinCos;
 
   LogicalResult matchAndRewrite(ApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -602,11 +605,12 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
     }
     Location loc = op.getLoc();
     if (vectorRows) {
-      auto [q, k] = rotateTokensWithVectors(rewriter, loc, op.getQ(), op.getK(),
-                                            op.getPositions(), op.getInvFreq(),
-                                            rotary, op.getLayout(), blocks,
-                                            groupSize, op.getInverse(),
-                                            /*chunkPairs=*/vectorBits / 32);
+      auto [q, k] = rotateTokensWithVectors(
+          rewriter, loc, op.getQ(), op.getK(), op.getPositions(),
+          op.getInvFreq(), rotary, op.getLayout(), blocks, groupSize,
+          op.getInverse(),
+          /*chunkPairs=*/vectorBits / 32,
+          fastSinCos ? SinCosLowering::Polynomial : SinCosLowering::Torch);
       rewriter.replaceOp(op, {q, k});
       return success();
     }
@@ -1023,7 +1027,8 @@ struct ConvertMRopeToLinalgPass
       return signalPassFailure();
 
     RewritePatternSet patterns(ctx);
-    populateMRopeToLinalgConversionPatterns(patterns, vectorRows, vectorBits);
+    populateMRopeToLinalgConversionPatterns(patterns, vectorRows, vectorBits,
+                                            fastSinCos);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
@@ -1061,8 +1066,10 @@ struct ConvertMRopeToLinalgPass
 } // namespace
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
-    RewritePatternSet &patterns, bool vectorRows, int64_t vectorBits) {
-  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows, vectorBits);
+    RewritePatternSet &patterns, bool vectorRows, int64_t vectorBits,
+    bool fastSinCos) {
+  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows, vectorBits,
+                                fastSinCos);
   patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
                RotateOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());

@@ -1,5 +1,19 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=vector-rows=true --cse | FileCheck %s
 // RUN: mrope-opt %s -split-input-file '--convert-mrope-to-linalg=vector-rows=true vector-bits=128' --cse | FileCheck %s --check-prefix=CHUNK
+// RUN: mrope-opt %s -split-input-file '--convert-mrope-to-linalg=vector-rows=true fast-sin-cos=true' --cse | FileCheck %s --check-prefix=FAST
+
+// fast-sin-cos: one reduction by pi/2 (k = roundeven(angle * 2/pi), three
+// FMAs with the words of pi/2), two polynomials, the quadrant as selects --
+// none of SLEEF's constants or branches.
+// FAST-LABEL: func.func @contiguous
+// FAST: %[[A:.+]] = arith.mulf %{{.+}}, %{{.+}} : vector<8xf32>
+// FAST-NOT: scf.if
+// FAST-NOT: 1.250000e+02
+// FAST: %[[K:.+]] = math.roundeven %{{.+}} : vector<8xf32>
+// FAST: %[[NK:.+]] = arith.negf %[[K]] : vector<8xf32>
+// FAST: %[[R1:.+]] = math.fma %[[NK]], %{{.+}}, %[[A]] : vector<8xf32>
+// FAST-NOT: scf.if
+// FAST: arith.truncf %{{.+}} : vector<8xf32> to vector<8xbf16>
 
 // The CPU form of mrope.apply: one scf.forall over tokens with q and k as
 // shared outputs. Per token, the angles of all pairs are one vector: the T, H

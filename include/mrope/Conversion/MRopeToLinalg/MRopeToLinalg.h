@@ -11,10 +11,12 @@ namespace mrope {
 
 /// Patterns lowering the mrope ops to linalg/scf/tensor (and, with
 /// `vectorRows`, mrope.apply as a loop over tokens with vector ops that
-/// rotate `vectorBits / 32` pairs at a time; 0: a whole row at once).
+/// rotate `vectorBits / 32` pairs at a time; 0: a whole row at once; with
+/// `fastSinCos`, cos/sin by a short polynomial instead of PyTorch's bits).
 void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns,
                                              bool vectorRows = false,
-                                             int64_t vectorBits = 0);
+                                             int64_t vectorBits = 0,
+                                             bool fastSinCos = false);
 
 } // namespace mrope
 } // namespace mlir
