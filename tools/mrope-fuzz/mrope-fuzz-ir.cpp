@@ -231,17 +231,23 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size,
 }
 
 /// True when `text` has an integer array of a linalg named op
-/// (`permutation = [...]`, `dimensions = [...]`) with a non-integer element:
-/// MLIR 22's parser crashes on those after its diagnostic (mlir-opt-22 too;
+/// (`permutation = [...]`, `dimensions = [...]`) that is not a plain list of
+/// integers -- a non-integer element, or no `[` at all: MLIR 22's parser
+/// crashes on those after its diagnostic (mlir-opt-22 too;
 /// test/Fuzz/upstream-parser-crashes.test). Not mrope's code, so such
 /// inputs are skipped.
 bool hitsUpstreamDenseArrayCrash(llvm::StringRef text) {
-  for (llvm::StringRef key : {"permutation = [", "dimensions = ["}) {
+  for (llvm::StringRef key : {"permutation", "dimensions"}) {
     for (size_t at = text.find(key); at != llvm::StringRef::npos;
          at = text.find(key, at + 1)) {
-      llvm::StringRef rest = text.drop_front(at + key.size());
+      llvm::StringRef rest = text.drop_front(at + key.size()).ltrim();
+      if (!rest.consume_front("="))
+        continue; // another use of the word
+      rest = rest.ltrim();
+      if (!rest.consume_front("["))
+        return true;
       llvm::StringRef list = rest.take_until([](char c) { return c == ']'; });
-      if (list.find_if_not([](char c) {
+      if (list.size() == rest.size() || list.find_if_not([](char c) {
             return llvm::isDigit(c) || c == '-' || c == ',' || c == ' ';
           }) != llvm::StringRef::npos)
         return true;
