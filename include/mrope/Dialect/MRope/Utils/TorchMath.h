@@ -1,18 +1,19 @@
-//===- TorchMath.h - float32 libm as PyTorch CPU kernels compute it -*- C++
-//-*-===//
+//===- TorchMath.h - float32 libm as PyTorch CPU kernels --------*- C++ -*-===//
 //
-// The reference models compute `theta ** (arange(0, D, 2).float() / D)` with
-// a float32 torch tensor (and CircleRoPE's positions with atan2/cos/sin).
-// PyTorch's CPU elementwise kernels (AVX2 build, the golden data's) run the
-// first `n / 16 * 16` elements through SLEEF's vectorized `powf` (1.0-ulp, FMA
-// variant) and the tail through the C library's scalar `powf`. Neither is
-// correctly rounded, and scalings such as Llama-3's amplify a last-place
-// difference into 2-4 ulp of inv_freq, so agreeing with the reference bit for
-// bit means computing the same algorithm: a double-float logarithm, a product
-// with the exponent, a double-float exponential. This header states that
-// algorithm once, over an abstract arithmetic (`Ops`), so the constant folder
-// (plain floats) and the lowering (arith ops on scalars or vectors) produce the
-// same bits.
+// The reference models compute their float32 math with torch tensors on CPU:
+// `theta ** (arange(0, D, 2).float() / D)` for inv_freq, `emb.cos()` and
+// `emb.sin()` for the rotary tables, atan2/cos/sin for CircleRoPE's
+// positions. PyTorch's CPU kernels (AVX2 build, the golden data's) compute
+// pow and atan2 with SLEEF's vectorized u10 functions (FMA variant) on the
+// first `n / 16 * 16` elements and the C library on the tail, and sin/cos
+// with SLEEF on every element. None of them is correctly rounded, and
+// scalings such as Llama-3's amplify a last-place difference into 2-4 ulp of
+// inv_freq, so agreeing with the reference bit for bit means computing the
+// same algorithms: double-float logarithm and exponential (pow), Cody-Waite
+// or Payne-Hanek reduction and double-float polynomials (sin/cos), a
+// double-float quotient and polynomial (atan2). This header states them once,
+// over an abstract arithmetic (`Ops`), so the constant folder (plain floats)
+// and the lowerings (arith ops on scalars or vectors) produce the same bits.
 //
 // `Ops` provides the types F (float32), I (int32) and B (predicate) and:
 //   F constant(float); I constantInt(int32_t);
