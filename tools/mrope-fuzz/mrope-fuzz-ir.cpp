@@ -230,9 +230,29 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size,
   return LLVMFuzzerMutate(data, size, maxSize);
 }
 
+/// True when `list` (after its `[`) starts with a well-formed integer list
+/// and its `]`: `]`, or integers separated by commas.
+static bool isIntegerList(llvm::StringRef list) {
+  list = list.ltrim();
+  if (list.consume_front("]"))
+    return true;
+  while (true) {
+    list.consume_front("-");
+    size_t digits = list.find_if_not([](char c) { return llvm::isDigit(c); });
+    if (digits == 0 || digits == llvm::StringRef::npos)
+      return false;
+    list = list.drop_front(digits).ltrim();
+    if (list.consume_front("]"))
+      return true;
+    if (!list.consume_front(","))
+      return false;
+    list = list.ltrim();
+  }
+}
+
 /// True when `text` has an integer array of a linalg named op
-/// (`permutation = [...]`, `dimensions = [...]`) that is not a plain list of
-/// integers -- a non-integer element, or no `[` at all: MLIR 22's parser
+/// (`permutation = [...]`, `dimensions = [...]`) that does not parse as one
+/// -- a non-integer element, a missing comma or bracket: MLIR 22's parser
 /// crashes on those after its diagnostic (mlir-opt-22 too;
 /// test/Fuzz/upstream-parser-crashes.test). Not mrope's code, so such
 /// inputs are skipped.
@@ -244,12 +264,7 @@ bool hitsUpstreamDenseArrayCrash(llvm::StringRef text) {
       if (!rest.consume_front("="))
         continue; // another use of the word
       rest = rest.ltrim();
-      if (!rest.consume_front("["))
-        return true;
-      llvm::StringRef list = rest.take_until([](char c) { return c == ']'; });
-      if (list.size() == rest.size() || list.find_if_not([](char c) {
-            return llvm::isDigit(c) || c == '-' || c == ',' || c == ' ';
-          }) != llvm::StringRef::npos)
+      if (!rest.consume_front("[") || !isIntegerList(rest))
         return true;
     }
   }
