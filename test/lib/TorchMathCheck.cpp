@@ -36,8 +36,7 @@ struct Tally {
         (std::isnan(ours) && std::isnan(sleef)))
       return;
     if (mismatched++ < 5)
-      std::printf("  %s(%a, %a): ours %a, SLEEF %a\n", name, a, b, ours,
-                  sleef);
+      std::printf("  %s(%a, %a): ours %a, SLEEF %a\n", name, a, b, ours, sleef);
   }
   bool report() const {
     std::printf("%s: %ld mismatches of %ld\n", name, mismatched, checked);
@@ -57,8 +56,8 @@ int main(int argc, char **argv) {
   const char *library = argc > 1 ? argv[1] : "libsleef.so.3";
   void *handle = dlopen(library, RTLD_NOW);
   if (!handle) {
-    std::fprintf(stderr, "mrope-torchmath-check: cannot load %s: %s\n",
-                 library, dlerror());
+    std::fprintf(stderr, "mrope-torchmath-check: cannot load %s: %s\n", library,
+                 dlerror());
     return 2;
   }
   // The scalar FMA build of SLEEF's vector code: the same operations as the
@@ -69,8 +68,10 @@ int main(int argc, char **argv) {
   auto sin = reinterpret_cast<Unary>(dlsym(handle, "Sleef_sinf1_u10purecfma"));
   auto cos = reinterpret_cast<Unary>(dlsym(handle, "Sleef_cosf1_u10purecfma"));
   if (!pow || !atan2 || !sin || !cos) {
-    std::fprintf(stderr, "mrope-torchmath-check: %s lacks the purecfma "
-                         "functions\n", library);
+    std::fprintf(stderr,
+                 "mrope-torchmath-check: %s lacks the purecfma "
+                 "functions\n",
+                 library);
     return 2;
   }
 
@@ -78,8 +79,12 @@ int main(int argc, char **argv) {
   std::uniform_real_distribution<float> unit(0.0f, 1.0f), log2Base(-40, 40),
       exponent(-60, 60), angle(-125, 125), coordinate(-64, 64),
       log2Angle(0, 26);
-  Tally powTally{"pow"}, atan2Tally{"atan2"}, sinTally{"sin"},
-      cosTally{"cos"};
+  Tally powTally{"pow"}, atan2Tally{"atan2"}, sinTally{"sin"}, cosTally{"cos"};
+  auto checkSinCos = [&](float a) {
+    auto [ourSin, ourCos] = sleefSinCosF(a);
+    sinTally.check(ourSin, sin(a), a, 0);
+    cosTally.check(ourCos, cos(a), a, 0);
+  };
 
   // inv_freq: every theta an HF config uses, every rotary dimension.
   for (float theta : {1e4f, 1e5f, 5e5f, 1e6f, 5e6f, 1.5e7f, 2.5e4f})
@@ -102,21 +107,18 @@ int main(int argc, char **argv) {
     }
     atan2Tally.check(sleefAtan2F(y, x), atan2(y, x), y, x);
     float a = angle(rng);
-    sinTally.check(sleefSinF(a), sin(a), a, 0);
-    cosTally.check(sleefCosF(a), cos(a), a, 0);
+    checkSinCos(a);
   }
   // Rotary angles: position * inv_freq up to 2^26 rad (Payne-Hanek above
   // 125), and exact products of integer positions.
   for (int i = 0; i < 2000000; ++i) {
     float a = std::exp2(log2Angle(rng)) * (i % 2 ? 1.0f : -1.0f);
-    sinTally.check(sleefSinF(a), sin(a), a, 0);
-    cosTally.check(sleefCosF(a), cos(a), a, 0);
+    checkSinCos(a);
   }
   for (int position = 0; position < 300000; ++position)
     for (float invFreq : {1.0f, 0.80584f, 0.0316228f}) {
       float a = static_cast<float>(position) * invFreq;
-      sinTally.check(sleefSinF(a), sin(a), a, 0);
-      cosTally.check(sleefCosF(a), cos(a), a, 0);
+      checkSinCos(a);
     }
   // Random bit patterns (special values included); sin/cos only where the
   // re-implementation claims SLEEF's bits (|d| < 2^26).
@@ -125,14 +127,12 @@ int main(int argc, char **argv) {
     powTally.check(sleefPowF(a, b), pow(a, b), a, b);
     atan2Tally.check(sleefAtan2F(a, b), atan2(a, b), a, b);
     if (std::fabs(a) < kTrigLimit) {
-      sinTally.check(sleefSinF(a), sin(a), a, 0);
-      cosTally.check(sleefCosF(a), cos(a), a, 0);
+      checkSinCos(a);
     }
   }
   for (float z : {0.0f, -0.0f, 1.0f, -1.0f, 1.5707964f, 3.1415927f, 124.99f,
                   -124.99f, 1e-30f, -1e-40f}) {
-    sinTally.check(sleefSinF(z), sin(z), z, 0);
-    cosTally.check(sleefCosF(z), cos(z), z, 0);
+    checkSinCos(z);
     for (float w : {0.0f, -0.0f, 1.0f, -1.0f, 2.5f, -1e-40f})
       atan2Tally.check(sleefAtan2F(z, w), atan2(z, w), z, w);
   }

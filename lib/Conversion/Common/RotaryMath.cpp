@@ -134,9 +134,6 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
                                SinCosLowering lowering) {
   F32Emitter e{b, loc, pos.getType()};
   auto cosAndSin = [&](Value angle) -> std::pair<Value, Value> {
-    if (lowering == SinCosLowering::Separate)
-      return {math::CosOp::create(b, loc, angle),
-              math::SinOp::create(b, loc, angle)};
     if (lowering == SinCosLowering::Polynomial)
       return polynomialCosSin(e, angle);
     // SLEEF's sin/cos (PyTorch's), the short polynomial past their range.

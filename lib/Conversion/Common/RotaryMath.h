@@ -33,8 +33,6 @@ namespace mlir::mrope {
 ///
 /// How cos and sin of an angle become IR.
 enum class SinCosLowering {
-  /// math.cos and math.sin (for consumers that prefer their own libm).
-  Separate,
   /// Arithmetic only, the bits PyTorch's CPU kernels produce: SLEEF's u10
   /// sin and cos (TorchMath.h; Cody-Waite below 125 rad, Payne-Hanek to
   /// 2^26), lane by lane, and past 2^26 a short Cody-Waite + minimax

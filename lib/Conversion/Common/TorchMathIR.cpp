@@ -136,25 +136,16 @@ std::pair<Value, Value> mlir::mrope::buildSleefSinCos(OpBuilder &b,
   return sleef.finishSinCos(d, reduced);
 }
 
-/// torch.sin (`isSin`) or torch.cos: SLEEF where its reductions apply, the
-/// C library beyond.
-static Value buildTorchTrig(OpBuilder &b, Location loc, Value d, bool isSin) {
+std::pair<Value, Value> mlir::mrope::buildTorchSinCosF(OpBuilder &b,
+                                                       Location loc, Value d) {
   ArithOps ops(b, loc, d.getType());
-  using Sleef = torchmath::SleefFloat<ArithOps>;
   Value inRange = ops.less(math::AbsFOp::create(b, loc, d),
                            ops.constant(torchmath::kTrigLimit));
-  auto [sin, cos] = Sleef(ops).sinCos(d);
-  Value libm = isSin ? Value(math::SinOp::create(b, loc, d))
-                     : Value(math::CosOp::create(b, loc, d));
-  return arith::SelectOp::create(b, loc, inRange, isSin ? sin : cos, libm);
-}
-
-Value mlir::mrope::buildTorchSinF(OpBuilder &b, Location loc, Value d) {
-  return buildTorchTrig(b, loc, d, /*isSin=*/true);
-}
-
-Value mlir::mrope::buildTorchCosF(OpBuilder &b, Location loc, Value d) {
-  return buildTorchTrig(b, loc, d, /*isSin=*/false);
+  auto [sin, cos] = torchmath::SleefFloat<ArithOps>(ops).sinCos(d);
+  return {arith::SelectOp::create(b, loc, inRange, sin,
+                                  math::SinOp::create(b, loc, d)),
+          arith::SelectOp::create(b, loc, inRange, cos,
+                                  math::CosOp::create(b, loc, d))};
 }
 
 Value mlir::mrope::buildTorchAtan2F(OpBuilder &b, Location loc, Value y,

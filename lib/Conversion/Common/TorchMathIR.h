@@ -28,10 +28,10 @@ Value buildSleefPowF(OpBuilder &b, Location loc, Value base, Value exponent);
 std::pair<Value, Value> buildSleefSinCos(OpBuilder &b, Location loc, Value d,
                                          bool branch = false);
 
-/// torch.sin / torch.cos of f32 scalars or vectors: SLEEF's u10 functions
-/// where |d| < 2^26, math.sin / math.cos beyond (torchmath::sleefSinF).
-Value buildTorchSinF(OpBuilder &b, Location loc, Value d);
-Value buildTorchCosF(OpBuilder &b, Location loc, Value d);
+/// {torch.sin d, torch.cos d} for f32 scalars or vectors: SLEEF's u10
+/// functions where |d| < 2^26, math.sin / math.cos beyond
+/// (torchmath::sleefSinCosF).
+std::pair<Value, Value> buildTorchSinCosF(OpBuilder &b, Location loc, Value d);
 
 /// torch.atan2 of finite f32 scalars or vectors: SLEEF's u10 atan2 where
 /// `inVectorizedPrefix` (i1 of the same shape) holds, math.atan2 (the C

@@ -785,8 +785,9 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       auto beta = static_cast<float>(1.0 - double(design.getAlpha()));
       Value angle = add(mul(cst(alpha), normalized), mul(cst(beta), byIndex));
       auto radius = static_cast<float>(double(design.getRadius()));
-      cx = mul(cst(radius), buildTorchCosF(b, b.getLoc(), angle));
-      cy = mul(cst(radius), buildTorchSinF(b, b.getLoc(), angle));
+      auto [sine, cosine] = buildTorchSinCosF(b, b.getLoc(), angle);
+      cx = mul(cst(radius), cosine);
+      cy = mul(cst(radius), sine);
     }
     float u[3], v[3];
     rules::circlePlaneBasis(u, v);

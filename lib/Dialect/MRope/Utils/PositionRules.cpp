@@ -128,8 +128,9 @@ void circleOffsets(const DesignParams &p, int64_t H, int64_t W,
       float byIndex = static_cast<float>(k) / static_cast<float>(n) * twoPi;
       float angle = alpha * normalized + beta * byIndex;
       // torch.cos/sin: SLEEF for every element (TorchMath.h).
-      cx[k] = radius * torchmath::sleefCosF(angle);
-      cy[k] = radius * torchmath::sleefSinF(angle);
+      auto [sine, cosine] = torchmath::sleefSinCosF(angle);
+      cx[k] = radius * cosine;
+      cy[k] = radius * sine;
     }
   }
   std::vector<float> X(n), Y(n), Z(n);

@@ -1,4 +1,4 @@
-//===- TorchMath.cpp - float32 powf as PyTorch's CPU kernels compute it ---===//
+//===- TorchMath.cpp - float32 libm as PyTorch's CPU kernels compute it ---===//
 //
 // The scalar instantiation of TorchMath.h's algorithms, for constant folding.
 //
@@ -15,7 +15,7 @@
 namespace mlir::mrope::torchmath {
 namespace {
 
-/// Plain float32 / int32 arithmetic for PowF: `std::fma` is the one fused
+/// Plain float32 / int32 arithmetic for SleefFloat: `std::fma` is the one fused
 /// operation, every other operator rounds on its own (contraction is off
 /// above).
 struct ScalarOps {
@@ -83,18 +83,11 @@ float sleefPowF(float base, float exponent) {
   return SleefFloat<ScalarOps>(ops).pow(base, exponent);
 }
 
-float sleefSinF(float d) {
+std::pair<float, float> sleefSinCosF(float d) {
   if (!(std::fabs(d) < kTrigLimit))
-    return std::sin(d);
+    return {std::sin(d), std::cos(d)};
   ScalarOps ops;
-  return SleefFloat<ScalarOps>(ops).sin(d);
-}
-
-float sleefCosF(float d) {
-  if (!(std::fabs(d) < kTrigLimit))
-    return std::cos(d);
-  ScalarOps ops;
-  return SleefFloat<ScalarOps>(ops).cos(d);
+  return SleefFloat<ScalarOps>(ops).sinCos(d);
 }
 
 float sleefAtan2F(float y, float x) {

@@ -80,12 +80,6 @@ public:
     return o.select(trivial, c(1.0f), result);
   }
 
-  /// sin(d) for |d| < kTrigLimit: Cody-Waite reduction by pi below
-  /// kTrigRange, Payne-Hanek (rempi) above, per lane.
-  F sin(F d) { return sinCos(d).first; }
-  /// cos(d) for |d| < kTrigLimit.
-  F cos(F d) { return sinCos(d).second; }
-
   /// The reduced arguments of sin and cos: r (|r| <= pi/2, double-float)
   /// and the count q whose parity (sin) or second bit (cos) gives the sign.
   struct SinCosReduction {
@@ -457,10 +451,9 @@ private:
 /// base > 0; other inputs go to the C library, whose special cases agree).
 float sleefPowF(float base, float exponent);
 
-/// sin and cos as SLEEF's vectorized u10 functions compute them for
-/// |d| < 125; beyond, the C library (the last place may differ there).
-float sleefSinF(float d);
-float sleefCosF(float d);
+/// {sin d, cos d} as SLEEF's vectorized u10 functions compute them for
+/// |d| < 2^26; beyond, the C library (the last place may differ there).
+std::pair<float, float> sleefSinCosF(float d);
 
 /// atan2 as SLEEF's vectorized u10 function computes it for finite inputs
 /// (the C library otherwise; their special cases agree).
@@ -473,7 +466,7 @@ float torchPowF(float base, float exponent, int64_t index, int64_t count);
 
 /// Element `index` of `atan2(y, x)` over `count` elements (binary kernels
 /// split like pow). torch.sin/cos use SLEEF for every element, tail
-/// included: sleefSinF / sleefCosF.
+/// included: sleefSinCosF.
 float torchAtan2F(float y, float x, int64_t index, int64_t count);
 
 /// `torch.arange(start, end, step, dtype=torch.float)` on CPU: its length
