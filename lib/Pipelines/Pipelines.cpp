@@ -36,13 +36,16 @@ static constexpr llvm::StringLiteral kBufferize =
     "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
     "scf-forall-to-parallel";
 
-// With threads, every scf.parallel (the loop over tokens) is split into
-// tasks of at least `taskSize` iterations for the MLIR async runtime's thread
-// pool; shorter loops (decode sizes) stay on the calling thread.
-static std::string threadsPipeline(int64_t taskSize) {
+// With threads, every scf.parallel (the loop over tiles of `tokenTile`
+// tokens, or attention's over query rows) is split into tasks of at least
+// `taskSize` tokens (taskSize / tokenTile iterations) for the MLIR async
+// runtime's thread pool; shorter loops (decode sizes) stay on the calling
+// thread.
+static std::string threadsPipeline(int64_t taskSize, int64_t tokenTile) {
   return ("async-parallel-for{async-dispatch=true num-workers=-1 "
           "min-task-size=" +
-          llvm::Twine(taskSize) +
+          llvm::Twine(std::max<int64_t>(
+              1, llvm::divideCeil(taskSize, std::max<int64_t>(tokenTile, 1)))) +
           "},"
           "async-to-async-runtime,async-runtime-ref-counting,"
           "async-runtime-ref-counting-opt,convert-async-to-llvm")
@@ -84,22 +87,24 @@ int64_t mrope::hostVectorBits() {
 
 // The CPU pipeline rotates a token's rows with vectors of the given width
 // (0: the host's; negative: a whole row at once).
-static std::string toVectorRows(int64_t vectorBits, bool fastSinCos) {
+static std::string toVectorRows(int64_t vectorBits, bool fastSinCos,
+                                int64_t tokenTile) {
   if (vectorBits == 0)
     vectorBits = mrope::hostVectorBits();
   return ("convert-mrope-to-linalg{vector-rows=true vector-bits=" +
           llvm::Twine(std::max<int64_t>(vectorBits, 0)) +
+          " token-tile=" + llvm::Twine(tokenTile) +
           (fastSinCos ? " fast-sin-cos=true" : "") + "},canonicalize,cse")
       .str();
 }
 
-void mrope::buildMRopeCPUPipeline(OpPassManager &pm, bool threads,
-                                  int64_t taskSize, int64_t vectorBits,
-                                  bool fastSinCos) {
-  addPipeline(pm, toVectorRows(vectorBits, fastSinCos));
+void mrope::buildMRopeCPUPipeline(OpPassManager &pm,
+                                  const CPUPipelineOptions &options) {
+  addPipeline(pm, toVectorRows(options.vectorBits, options.fastSinCos,
+                               options.tokenTile));
   addPipeline(pm, kBufferize);
-  if (threads)
-    addPipeline(pm, threadsPipeline(taskSize));
+  if (options.threads)
+    addPipeline(pm, threadsPipeline(options.taskSize, options.tokenTile));
   addPipeline(pm, toLLVM(/*launchesKernels=*/false));
 }
 
@@ -123,7 +128,8 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
   if (options.hostBuffers)
-    addPipeline(pm, toVectorRows(0, /*fastSinCos=*/false));
+    addPipeline(pm, toVectorRows(0, /*fastSinCos=*/false,
+                                 mrope::CPUPipelineOptions().tokenTile));
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
@@ -145,7 +151,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
 }
 
 namespace {
-struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
+struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
   Option<bool> threads{
       *this, "threads",
       llvm::cl::desc("Run the loop over tokens on all cores through the MLIR "
@@ -167,6 +173,12 @@ struct CPUPipelineOptions : PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("cos/sin by a short polynomial (within 2 f32 ulps, "
                      "faster) instead of PyTorch's bits"),
       llvm::cl::init(false)};
+  Option<int64_t> tokenTile{
+      *this, "token-tile",
+      llvm::cl::desc("Tokens per iteration of the parallel loop (cos/sin "
+                     "are reused within one while a position axis does not "
+                     "change)"),
+      llvm::cl::init(mrope::CPUPipelineOptions().tokenTile)};
 };
 struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
   Option<std::string> chip{*this, "chip",
@@ -201,12 +213,17 @@ void mrope::registerMRopePipelines() {
       "mrope-to-linalg-pipeline",
       "Lower mrope ops to portable linalg-on-tensors (IREE, Torch-MLIR)",
       buildMRopeToLinalgPipeline);
-  PassPipelineRegistration<CPUPipelineOptions>(
+  PassPipelineRegistration<CPUPipelineCLOptions>(
       "mrope-cpu-pipeline",
       "Lower mrope ops to the LLVM dialect for the host CPU (JIT, mlir-runner)",
-      [](OpPassManager &pm, const CPUPipelineOptions &options) {
-        buildMRopeCPUPipeline(pm, options.threads, options.taskSize,
-                              options.vectorBits, options.fastSinCos);
+      [](OpPassManager &pm, const CPUPipelineCLOptions &options) {
+        CPUPipelineOptions cpu;
+        cpu.threads = options.threads;
+        cpu.taskSize = options.taskSize;
+        cpu.vectorBits = options.vectorBits;
+        cpu.fastSinCos = options.fastSinCos;
+        cpu.tokenTile = options.tokenTile;
+        buildMRopeCPUPipeline(pm, cpu);
       });
   PassPipelineRegistration<GPUPipelineCLOptions>(
       "mrope-gpu-pipeline",

@@ -189,7 +189,9 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
   }
 
   PassManager pm(&context);
-  buildMRopeCPUPipeline(pm, options.threads);
+  CPUPipelineOptions cpu;
+  cpu.threads = options.threads;
+  buildMRopeCPUPipeline(pm, cpu);
   if (failed(pm.run(*module))) {
     error = diagnostics.message("lowering with mrope-cpu-pipeline failed");
     return nullptr;

@@ -1,6 +1,6 @@
 // RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s
 // RUN: mrope-opt %s --mrope-to-linalg-pipeline | FileCheck %s --check-prefix=LINALG
-// RUN: mrope-opt %s '--mrope-cpu-pipeline=threads=true task-size=2' | FileCheck %s --check-prefix=THREADS
+// RUN: mrope-opt %s '--mrope-cpu-pipeline=threads=true task-size=2 token-tile=2' | FileCheck %s --check-prefix=THREADS
 // RUN: mrope-opt %s --mrope-cpu-pipeline | FileCheck %s --check-prefix=NOASYNC
 
 // threads=true hands the loop over tokens to the MLIR async runtime in tasks

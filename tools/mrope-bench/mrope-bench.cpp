@@ -93,6 +93,11 @@ static llvm::cl::opt<bool> fastSinCos(
                    "instead of PyTorch's bits (--mrope-cpu-pipeline="
                    "fast-sin-cos=true)"),
     llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> tokenTile(
+    "token-tile", llvm::cl::init(mrope::CPUPipelineOptions().tokenTile),
+    llvm::cl::desc("Tokens per iteration of the parallel loop "
+                   "(--mrope-cpu-pipeline=token-tile=N; >= 1)"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> torchPython(
     "torch-python", llvm::cl::init(""),
     llvm::cl::desc("Python with torch for the PyTorch eager peer (default: "
@@ -695,6 +700,11 @@ int main(int argc, char **argv) {
                  << tokensOpt << ") must be at least 1\n";
     return 1;
   }
+  if (tokenTile < 1) {
+    llvm::errs() << "mrope-bench: --token-tile (" << tokenTile
+                 << ") must be at least 1\n";
+    return 1;
+  }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   if (attentionMode)
@@ -750,8 +760,12 @@ int main(int argc, char **argv) {
       if (!module)
         return 1;
       PassManager pm(&context);
-      mrope::buildMRopeCPUPipeline(pm, useThreads, /*taskSize=*/1024,
-                                   vectorBits, fastSinCos);
+      mrope::CPUPipelineOptions cpu;
+      cpu.threads = useThreads;
+      cpu.vectorBits = vectorBits;
+      cpu.fastSinCos = fastSinCos;
+      cpu.tokenTile = tokenTile;
+      mrope::buildMRopeCPUPipeline(pm, cpu);
       if (failed(pm.run(*module)))
         return 1;
       auto transformer = makeOptimizingTransformer(3, 0, nullptr);

@@ -344,9 +344,11 @@ def compile_and_run(source, args):
                   "--convert-mrope-to-gpu=host-loop=true head-slices="
                   f"{args.head_slices}", "--mrope-cpu-pipeline"]]
     elif args.threads:
-        # Tasks of 4 tokens, so the golden cases' few dozen tokens are really
-        # split across the thread pool.
-        steps = [[args.mrope_opt, "-", "--mrope-cpu-pipeline=threads=true task-size=4"]]
+        # Tiles of 3 tokens in tasks of 4 tokens (2 tiles), so the golden
+        # cases' few dozen tokens are really split across the thread pool and
+        # tiles (where the cos/sin caches start empty) begin inside image rows.
+        steps = [[args.mrope_opt, "-",
+                  "--mrope-cpu-pipeline=threads=true task-size=4 token-tile=3"]]
     else:
         steps = [[args.mrope_opt, "-", "--mrope-cpu-pipeline"]]
     for step in steps:

@@ -37,21 +37,26 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
   }];
   let options = [
     Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",
-           "Lower mrope.apply to one loop over tokens with vector ops: the "
-           "token's angles as one vector (no table in memory), cos/sin once, "
-           "every head's row rotated as a vector (the CPU pipeline). Default: "
-           "angle and cos/sin tables in linalg and one linalg.generic per "
-           "rotated tensor (the portable form)">,
+           "Lower mrope.apply to a loop over tiles of tokens with vector "
+           "ops: per token each position axis's cos/sin as vectors (reused "
+           "while the position repeats; no table in memory), every head's "
+           "row rotated as a vector (the CPU pipeline). Default: angle and "
+           "cos/sin tables in linalg and one linalg.generic per rotated "
+           "tensor (the portable form)">,
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
            "With vector-rows: rotate a row in chunks of vector-bits / 32 "
-           "pairs (256: AVX2, 512: AVX-512), one loop over the heads per "
-           "chunk so only the chunk's cos/sin stay in registers. 0: the "
-           "whole row at once">,
+           "pairs (256: AVX2, 512: AVX-512): one loop over the heads for all "
+           "chunks when their cos/sin fit in 8 vector registers, else one "
+           "per chunk. 0: the whole row at once">,
     Option<"fastSinCos", "fast-sin-cos", "bool", /*default=*/"false",
            "With vector-rows: cos/sin by one Cody-Waite reduction and "
            "minimax polynomials (within 2 f32 ulps, 5-25% less time) "
            "instead of the bits PyTorch's CPU kernels produce (SLEEF's "
-           "algorithms, the default)">
+           "algorithms, the default)">,
+    Option<"tokenTile", "token-tile", "int64_t", /*default=*/"256",
+           "With vector-rows: tokens per iteration of the parallel loop; "
+           "within one, each position axis's cos/sin are reused while the "
+           "axis's position does not change (T and H along an image row)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

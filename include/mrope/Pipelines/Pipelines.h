@@ -13,15 +13,27 @@ namespace mrope {
 /// mrope -> portable linalg-on-tensors (the IREE / Torch-MLIR entry form).
 void buildMRopeToLinalgPipeline(OpPassManager &pm);
 
+/// Options of the CPU pipeline (see `mrope-cpu-pipeline`).
+struct CPUPipelineOptions {
+  /// Run the loop over tokens on the MLIR async runtime's thread pool (the
+  /// executable must load libmlir_async_runtime.so), in tasks of at least
+  /// `taskSize` tokens.
+  bool threads = false;
+  int64_t taskSize = 1024;
+  /// Rows are rotated `vectorBits` at a time (0: the host's vector width,
+  /// hostVectorBits(); -1: a whole row).
+  int64_t vectorBits = 0;
+  /// cos/sin by a short polynomial (within 2 f32 ulps) instead of
+  /// PyTorch's bits.
+  bool fastSinCos = false;
+  /// Tokens per iteration of the parallel loop (cos/sin are reused within
+  /// one while a position axis does not change).
+  int64_t tokenTile = 256;
+};
+
 /// mrope -> LLVM dialect for the host CPU, ready for the JIT or mlir-runner.
-/// With `threads`, the loop over tokens runs on the MLIR async runtime's
-/// thread pool (the executable must load libmlir_async_runtime.so), in tasks
-/// of at least `taskSize` tokens. Rows are rotated `vectorBits` at a time
-/// (0: the host's vector width, hostVectorBits()). cos/sin are PyTorch's
-/// bits unless `fastSinCos` (a short polynomial, within 2 f32 ulps).
-void buildMRopeCPUPipeline(OpPassManager &pm, bool threads = false,
-                           int64_t taskSize = 1024, int64_t vectorBits = 0,
-                           bool fastSinCos = false);
+void buildMRopeCPUPipeline(OpPassManager &pm,
+                           const CPUPipelineOptions &options = {});
 
 /// Options of the GPU pipeline (see `mrope-gpu-pipeline`).
 struct GPUPipelineOptions {

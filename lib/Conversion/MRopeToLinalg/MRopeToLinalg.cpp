@@ -320,192 +320,567 @@ Value rotate(OpBuilder &b, Location loc, Value x, Value cosTable,
   return result;
 }
 
-/// The CPU form of mrope.apply: one scf.forall over tokens, q and k as its
-/// shared outputs. Per token it
-///   - builds the angles of all pairs as one vector: the broadcast T, H and W
-///     positions chosen per pair by constant masks of the allocation (NoPE:
-///     0), times inv_freq -- no gathers and no table in memory;
-///   - takes cos and sin once (once per head block for MHRoPE);
+/// Slots of the per-tile cache of each cos/sin source (direct-mapped by a
+/// multiplicative hash of the position bits): an image row's W positions
+/// repeat in every row, so within a tile they are computed once per frame.
+constexpr int64_t kSlotBits = 6;
+constexpr uint32_t kSlotHashMultiplier = 0x9e3779b1u;
+
+/// Vector registers the rotation may keep cos/sin chunks in across a loop
+/// over heads (of AVX-512's 32 or AVX2's 16, leaving room for the rows and
+/// the arithmetic).
+constexpr int64_t kMaxCosSinRegisters = 8;
+
+/// A 1-D vector whose lane l is lane `from[l].second` of `from[l].first`
+/// (1-D vectors of one element type), with as few ops as it takes: the
+/// source itself, a slice of it, or one shuffle per further source.
+Value assembleLanes(OpBuilder &b, Location loc,
+                    ArrayRef<std::pair<Value, int64_t>> from) {
+  const int64_t n = from.size();
+  SmallVector<Value> sources;
+  for (const auto &entry : from)
+    if (!llvm::is_contained(sources, entry.first))
+      sources.push_back(entry.first);
+  Value first = sources.front();
+  const int64_t firstSize = cast<VectorType>(first.getType()).getDimSize(0);
+  if (sources.size() == 1) {
+    const int64_t start = from.front().second;
+    bool consecutive = llvm::all_of(llvm::enumerate(from), [&](auto entry) {
+      return entry.value().second == start + int64_t(entry.index());
+    });
+    if (consecutive && start == 0 && n == firstSize)
+      return first;
+    if (consecutive)
+      return vector::ExtractStridedSliceOp::create(b, loc, first, {start}, {n},
+                                                   {1});
+  }
+  // Lanes of the first two sources; lanes of later ones are placeholders
+  // (lane 0) until their own shuffle.
+  Value second = sources.size() > 1 ? sources[1] : first;
+  SmallVector<int64_t> mask;
+  for (const auto &[source, lane] : from)
+    mask.push_back(source == first    ? lane
+                   : source == second ? firstSize + lane
+                                      : 0);
+  Value result = vector::ShuffleOp::create(b, loc, first, second, mask);
+  for (Value source :
+       ArrayRef(sources).drop_front(std::min<size_t>(2, sources.size()))) {
+    mask.clear();
+    for (auto [l, entry] : llvm::enumerate(from))
+      mask.push_back(entry.first == source ? n + entry.second : int64_t(l));
+    result = vector::ShuffleOp::create(b, loc, result, source, mask);
+  }
+  return result;
+}
+
+/// Where the CPU form of mrope.apply takes cos/sin from: a position axis
+/// (or NoPE, angle 0) and the pairs that use it, in this order packed into
+/// pieces of one vector width (padded with inv_freq 0). A source computes
+/// cos/sin for its own pairs only, so e.g. a token whose W position alone
+/// changed costs sin/cos of the W pairs.
+struct CosSinSource {
+  Axis axis;
+  SmallVector<int64_t> pairs;
+  SmallVector<Value> freqPieces;
+};
+
+/// One source's cos/sin pieces for one token and the bits of the position
+/// (i32) they were computed for.
+struct SourceCosSin {
+  Value positionBits;
+  SmallVector<Value> c, s;
+
+  SmallVector<Value> pieces() const {
+    SmallVector<Value> all(c);
+    all.append(s);
+    return all;
+  }
+  void assignPieces(ValueRange all) {
+    c.assign(all.begin(), all.begin() + all.size() / 2);
+    s.assign(all.begin() + all.size() / 2, all.end());
+  }
+};
+
+/// A source's cos/sin that may be reused, if `valid` (null: always) and the
+/// position bits match.
+struct ReuseCandidate {
+  const SourceCosSin *values;
+  Value valid;
+};
+
+/// The pieces of the first of `candidates` whose position bits are `bits`
+/// followed by `carried` (an scf.if chain), else `compute`'s pieces and
+/// updated carried values.
+SmallVector<Value> reuseOrCompute(
+    OpBuilder &b, Location loc, Value bits, ArrayRef<ReuseCandidate> candidates,
+    ValueRange carried,
+    function_ref<SmallVector<Value>(OpBuilder &, Location)> compute) {
+  if (candidates.empty())
+    return compute(b, loc);
+  const ReuseCandidate &first = candidates.front();
+  Value same = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, bits,
+                                     first.values->positionBits);
+  if (first.valid)
+    same = arith::AndIOp::create(b, loc, first.valid, same);
+  auto ifOp = scf::IfOp::create(
+      b, loc, same,
+      [&](OpBuilder &tb, Location tloc) {
+        SmallVector<Value> yields = first.values->pieces();
+        llvm::append_range(yields, carried);
+        scf::YieldOp::create(tb, tloc, yields);
+      },
+      [&](OpBuilder &eb, Location eloc) {
+        scf::YieldOp::create(eb, eloc,
+                             reuseOrCompute(eb, eloc, bits,
+                                            candidates.drop_front(), carried,
+                                            compute));
+      });
+  return SmallVector<Value>(ifOp.getResults());
+}
+
+/// The CPU form of mrope.apply: one scf.forall over tiles of `tokenTile`
+/// tokens, q and k as its shared outputs; in a tile, an scf.for over its
+/// tokens. Per token it
+///   - takes cos and sin of every source (CosSinSource) as vectors of the
+///     target's width -- reused from the previous token of the tile when the
+///     source's position is the same (T and H along a row of an image or
+///     video frame), or from another source with the same pairs and position
+///     (MHRoPE's text tokens), otherwise computed; no gathers and no table in
+///     memory;
+///   - assembles each chunk of pairs' cos/sin from the sources' pieces with
+///     constant shuffles of the allocation (for head-partitioned ones, each
+///     head block's source directly);
 ///   - rotates every head of q and k in an scf.for: one vector read of the
 ///     row's rotary channels, split into the pair channels (NeoX halves or
 ///     GPT-J even/odd), rotated, joined and written back.
-/// Each token writes only its own rows of q and k, so bufferization rotates
-/// in place and the tokens can run in parallel. The arithmetic is exactly the
+/// Each tile writes only its own rows of q and k, so bufferization rotates
+/// in place and the tiles can run in parallel. The arithmetic is exactly the
 /// table form's: cos/sin of the angle pos * inv_freq (buildRotaryCosSin, per
 /// the rotary's `angles`) times the attention scaling in f32, rounded to the
-/// activation type, then the rotation.
+/// activation type, then the rotation; reuse only happens for bit-identical
+/// positions, so it changes no result.
 std::pair<Value, Value>
 rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                         Value positions, Value invFreq, RotaryAttr rotary,
                         TensorLayout layout, ArrayRef<HeadBlock> blocks,
-                        int64_t groupSize, bool inverse, int64_t chunkPairs,
-                        SinCosLowering sinCos) {
+                        int64_t groupSize, bool inverse,
+                        const RotaryLoweringOptions &options) {
   ActivationLayout l = ActivationLayout::get(layout);
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  int64_t chunkPairs = options.vectorBits / 32;
   if (chunkPairs <= 0 || chunkPairs > numPairs)
     chunkPairs = numPairs;
+  const int64_t numChunks = llvm::divideCeil(numPairs, chunkPairs);
+  const int64_t tokenTile = std::max<int64_t>(options.tokenTile, 1);
+  const SinCosLowering sinCos =
+      options.fastSinCos ? SinCosLowering::Polynomial : SinCosLowering::Torch;
   const double scaling = rotary.getAttentionScaling();
   Type f32 = b.getF32Type();
-  auto f32Vec = VectorType::get({numPairs}, f32);
-  auto maskVec = VectorType::get({numPairs}, b.getI1Type());
+  Type i32 = b.getI32Type();
+  Type elementType = cast<RankedTensorType>(q.getType()).getElementType();
+  // bf16 is rotated in f32 ops: vectors are widened right after the load
+  // and narrowed right before the store, never split or shuffled.
+  const bool widen = elementType.isBF16();
+  auto pieceType = VectorType::get({chunkPairs}, f32);
+  // cos/sin pieces as the rotation uses them.
+  auto rotationPieceType =
+      VectorType::get({chunkPairs}, widen ? f32 : elementType);
 
-  // Loop-invariant values: inv_freq as a vector and the per-pair axis masks.
+  // The sources and, per pair, its source and index there.
+  SmallVector<CosSinSource> sources;
+  auto sourceIndex = [&](Axis axis) -> size_t {
+    for (auto [i, source] : llvm::enumerate(sources))
+      if (source.axis == axis)
+        return i;
+    sources.push_back({axis, {}, {}});
+    return sources.size() - 1;
+  };
+  SmallVector<std::pair<size_t, int64_t>> pairSource;
+  if (blocks.empty()) {
+    for (Axis axis : alloc.getPairAxes(numPairs)) {
+      CosSinSource &source = sources[sourceIndex(axis)];
+      pairSource.push_back({&source - sources.data(), source.pairs.size()});
+      source.pairs.push_back(pairSource.size() - 1);
+    }
+  } else {
+    for (const HeadBlock &block : blocks) {
+      CosSinSource &source = sources[sourceIndex(block.axis)];
+      if (source.pairs.empty())
+        source.pairs = llvm::to_vector(llvm::seq<int64_t>(0, numPairs));
+    }
+  }
+
+  // Loop invariants: each source's inv_freq pieces, the NoPE cos/sin.
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value padF = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32));
   bool freqInBounds =
       !cast<RankedTensorType>(invFreq.getType()).isDynamicDim(0);
-  Value freqs =
-      vector::TransferReadOp::create(b, loc, f32Vec, invFreq, ValueRange{zero},
-                                     padF, ArrayRef<bool>{freqInBounds});
-  Value zeroVec = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32Vec));
-  SmallVector<Axis> pairAxes = alloc.getPairAxes(numPairs);
+  auto freqType = VectorType::get({numPairs}, f32);
+  Value freqs = vector::TransferReadOp::create(b, loc, freqType, invFreq,
+                                               ValueRange{zero}, padF,
+                                               ArrayRef<bool>{freqInBounds});
+  Value noFreqs = arith::ConstantOp::create(b, loc, b.getZeroAttr(freqType));
+  for (CosSinSource &source : sources) {
+    const int64_t count = source.pairs.size();
+    for (int64_t first = 0; first < count; first += chunkPairs) {
+      SmallVector<std::pair<Value, int64_t>> from;
+      for (int64_t i = first; i < first + chunkPairs; ++i)
+        from.push_back(i < count ? std::make_pair(freqs, source.pairs[i])
+                                 : std::make_pair(noFreqs, int64_t(0)));
+      source.freqPieces.push_back(assembleLanes(b, loc, from));
+    }
+  }
+  auto computeSource = [&](OpBuilder &cb, Location cloc,
+                           const CosSinSource &source, Value position) {
+    SourceCosSin result;
+    Value broadcast =
+        vector::BroadcastOp::create(cb, cloc, pieceType, position);
+    for (Value freqPiece : source.freqPieces) {
+      auto [c, s] = buildRotaryCosSin(cb, cloc, broadcast, freqPiece,
+                                      rotary.getAngles(), scaling, sinCos);
+      // Rounded to the activation type once, when computed (sin negated
+      // for the inverse); bf16 is rotated in f32 ops, so widened again.
+      std::tie(c, s) = roundCosSin(
+          cb, cloc, c, s, VectorType::get({chunkPairs}, elementType), inverse);
+      if (widen) {
+        c = arith::ExtFOp::create(cb, cloc, pieceType, c);
+        s = arith::ExtFOp::create(cb, cloc, pieceType, s);
+      }
+      result.c.push_back(c);
+      result.s.push_back(s);
+    }
+    return result;
+  };
+  std::optional<SourceCosSin> noPE;
+  for (const CosSinSource &source : sources)
+    if (source.axis == Axis::NoPE)
+      noPE =
+          computeSource(b, loc, source,
+                        arith::ConstantOp::create(b, loc, b.getZeroAttr(f32)));
 
-  // The token dims of q: [B, S] or [T] packed; positions are [3, B, S] / [3,
-  // T].
+  // The forall runs over [B, tiles of S] (or [tiles of T] packed); positions
+  // are [3, B, S] / [3, T].
   SmallVector<int64_t> tokenDims;
   if (!l.packed())
     tokenDims.push_back(l.batch);
   tokenDims.push_back(l.seq);
   SmallVector<OpFoldResult> qSizes = sizesOf(b, loc, q);
   SmallVector<OpFoldResult> kSizes = sizesOf(b, loc, k);
-  SmallVector<OpFoldResult> tokenSizes;
-  for (int64_t d : tokenDims)
-    tokenSizes.push_back(qSizes[d]);
+  Value seqSize = getValueOrCreateConstantIndexOp(b, loc, qSizes[l.seq]);
+  Value tileSize = arith::ConstantIndexOp::create(b, loc, tokenTile);
+  SmallVector<OpFoldResult> forallSizes;
+  if (!l.packed())
+    forallSizes.push_back(qSizes[l.batch]);
+  forallSizes.push_back(getAsOpFoldResult(
+      arith::CeilDivUIOp::create(b, loc, seqSize, tileSize).getResult()));
 
   auto forall = scf::ForallOp::create(
-      b, loc, tokenSizes, ValueRange{q, k}, /*mapping=*/std::nullopt,
+      b, loc, forallSizes, ValueRange{q, k}, /*mapping=*/std::nullopt,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
-        ValueRange token = args.take_front(tokenDims.size());
+        Value batch = l.packed() ? Value() : args[0];
+        Value tile = args[tokenDims.size() - 1];
         Value qOut = args[tokenDims.size()], kOut = args[tokenDims.size() + 1];
+        Value seqStart = arith::MulIOp::create(nb, nloc, tile, tileSize);
+        Value count = arith::MinSIOp::create(
+            nb, nloc, tileSize,
+            arith::SubIOp::create(nb, nloc, seqSize, seqStart));
 
-        // Position of this token on one axis, broadcast to all pairs.
-        auto positionOf = [&](Axis axis) -> Value {
-          SmallVector<Value> idx = {arith::ConstantIndexOp::create(
-              nb, nloc, static_cast<int64_t>(axis))};
-          idx.append(token.begin(), token.end());
-          Value p = tensor::ExtractOp::create(nb, nloc, positions, idx);
-          if (p.getType() != f32)
-            p = arith::SIToFPOp::create(nb, nloc, f32, p);
-          return vector::BroadcastOp::create(nb, nloc, f32Vec, p);
-        };
-        auto cosSinOf = [&](Value pos) -> std::pair<Value, Value> {
-          return buildRotaryCosSin(nb, nloc, pos, freqs, rotary.getAngles(),
-                                   scaling, sinCos);
-        };
-        // Per-pair positions: select each axis's position where the
-        // allocation puts it; NoPE pairs keep 0.
-        auto pairPositions = [&]() -> Value {
-          Value pos = zeroVec;
-          for (Axis axis : {Axis::W, Axis::H, Axis::T}) {
-            SmallVector<bool> mask;
-            for (Axis a : pairAxes)
-              mask.push_back(a == axis);
-            if (llvm::none_of(mask, [](bool m) { return m; }))
-              continue;
-            Value p = positionOf(axis);
-            if (llvm::all_of(mask, [](bool m) { return m; })) {
-              pos = p;
-              continue;
-            }
-            Value m = arith::ConstantOp::create(
-                nb, nloc, DenseElementsAttr::get(maskVec, ArrayRef(mask)));
-            pos = arith::SelectOp::create(nb, nloc, m, p, pos);
+        // The tile's rows of q or k (full rank: [1, n, ..] or [1, .., n,
+        // ..]).
+        auto tileSlice = [&](Value out, ArrayRef<OpFoldResult> sizes,
+                             SmallVector<OpFoldResult> &offsets,
+                             SmallVector<OpFoldResult> &tileSizes) {
+          const int64_t rank = sizes.size();
+          offsets.assign(rank, nb.getIndexAttr(0));
+          tileSizes.assign(sizes.begin(), sizes.end());
+          if (batch) {
+            offsets[l.batch] = batch;
+            tileSizes[l.batch] = nb.getIndexAttr(1);
           }
-          return pos;
-        };
-
-        // Head ranges [begin, end) of q (scaled by the GQA group) or k with
-        // their cos/sin.
-        struct HeadRange {
-          int64_t firstKVHead, numKVHeads;
-          Value c, s;
-        };
-        SmallVector<HeadRange> ranges;
-        if (blocks.empty()) {
-          auto [c, s] = cosSinOf(pairPositions());
-          ranges.push_back({0, ShapedType::kDynamic, c, s});
-        } else {
-          for (const HeadBlock &block : blocks) {
-            Value pos =
-                block.axis == Axis::NoPE ? zeroVec : positionOf(block.axis);
-            auto [c, s] = cosSinOf(pos);
-            ranges.push_back({block.firstKVHead, block.numKVHeads, c, s});
-          }
-        }
-
-        // Rotates the heads of one token of `out` ([.., H, D] rows).
-        auto rotateHeads = [&](Value out, ArrayRef<OpFoldResult> sizes,
-                               int64_t group) {
-          auto type = cast<RankedTensorType>(out.getType());
-          Type elementType = type.getElementType();
-          const int64_t rank = type.getRank();
-          SmallVector<OpFoldResult> offsets(rank, nb.getIndexAttr(0));
-          SmallVector<OpFoldResult> sliceSizes(rank, nb.getIndexAttr(1));
-          for (auto [d, iv] : llvm::zip(tokenDims, token))
-            offsets[d] = iv;
-          sliceSizes[l.heads] = sizes[l.heads];
-          sliceSizes[rank - 1] = sizes[rank - 1];
+          offsets[l.seq] = seqStart;
+          tileSizes[l.seq] = count;
           SmallVector<OpFoldResult> unit(rank, nb.getIndexAttr(1));
-          auto sliceType = RankedTensorType::get(
-              {type.getDimSize(l.heads), type.getDimSize(rank - 1)},
-              elementType);
-          Value slice = tensor::ExtractSliceOp::create(
-              nb, nloc, sliceType, out, offsets, sliceSizes, unit);
-          Value pad =
-              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(elementType));
-          Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
-          // bf16 is rotated in f32 ops (rotatePair): vectors are widened
-          // right after the load and narrowed right before the store, so the
-          // only bf16 vectors are loaded and stored, never split or shuffled.
-          const bool widen = elementType.isBF16();
-          for (const HeadRange &range : ranges) {
-            // cos/sin in the activation type, once per token and range.
-            Value c, sn;
-            std::tie(c, sn) =
-                roundCosSin(nb, nloc, range.c, range.s,
-                            VectorType::get({numPairs}, elementType), inverse);
-            if (widen) {
-              c = arith::ExtFOp::create(nb, nloc, f32Vec, c);
-              sn = arith::ExtFOp::create(nb, nloc, f32Vec, sn);
+          return tensor::ExtractSliceOp::create(nb, nloc, out, offsets,
+                                                tileSizes, unit)
+              .getResult();
+        };
+        SmallVector<OpFoldResult> qTileOffsets, qTileSizes, kTileOffsets,
+            kTileSizes;
+        Value qTile = tileSlice(qOut, qSizes, qTileOffsets, qTileSizes);
+        Value kTile = tileSlice(kOut, kSizes, kTileOffsets, kTileSizes);
+
+        // The slot cache of the tile: tags [sources, slots] (position bits)
+        // and pieces [sources, slots, pieces, lanes]; one tensor each, so
+        // that the sources' caches are distinct buffers.
+        // A source's pieces for position `p` (bits `bits`) from its slots,
+        // or computed and stored there; then the cache's tensors.
+        auto fromSlotCache = [&](OpBuilder &ab, Location aloc, size_t sourceIdx,
+                                 Value p, Value bits, Value tags,
+                                 Value cached) {
+          const CosSinSource &source = sources[sourceIdx];
+          Value sourceAt =
+              arith::ConstantIndexOp::create(ab, aloc, int64_t(sourceIdx));
+          auto slotIndices = [&](OpBuilder &ib, Location iloc, Value slot,
+                                 int64_t piece) -> SmallVector<Value> {
+            return {sourceAt, slot,
+                    arith::ConstantIndexOp::create(ib, iloc, piece), zero};
+          };
+          Value hash = arith::MulIOp::create(
+              ab, aloc, bits,
+              arith::ConstantOp::create(
+                  ab, aloc,
+                  ab.getI32IntegerAttr(
+                      static_cast<int32_t>(kSlotHashMultiplier))));
+          hash = arith::ShRUIOp::create(
+              ab, aloc, hash,
+              arith::ConstantOp::create(ab, aloc,
+                                        ab.getI32IntegerAttr(32 - kSlotBits)));
+          Value slot =
+              arith::IndexCastUIOp::create(ab, aloc, ab.getIndexType(), hash);
+          Value tag = tensor::ExtractOp::create(ab, aloc, tags,
+                                                ValueRange{sourceAt, slot});
+          Value hit = arith::CmpIOp::create(ab, aloc, arith::CmpIPredicate::eq,
+                                            tag, bits);
+          const int64_t numPieces = 2 * source.freqPieces.size();
+          auto ifOp = scf::IfOp::create(
+              ab, aloc, hit,
+              [&](OpBuilder &hb, Location hloc) {
+                SmallVector<Value> yields;
+                Value pad = arith::ConstantOp::create(
+                    hb, hloc,
+                    hb.getZeroAttr(rotationPieceType.getElementType()));
+                for (int64_t piece = 0; piece < numPieces; ++piece)
+                  yields.push_back(vector::TransferReadOp::create(
+                      hb, hloc, rotationPieceType, cached,
+                      slotIndices(hb, hloc, slot, piece), pad,
+                      ArrayRef<bool>{true}));
+                yields.append({tags, cached});
+                scf::YieldOp::create(hb, hloc, yields);
+              },
+              [&](OpBuilder &mb, Location mloc) {
+                SmallVector<Value> yields =
+                    computeSource(mb, mloc, source, p).pieces();
+                Value newTags = tensor::InsertOp::create(
+                    mb, mloc, bits, tags, ValueRange{sourceAt, slot});
+                Value newCached = cached;
+                for (int64_t piece = 0; piece < numPieces; ++piece)
+                  newCached = vector::TransferWriteOp::create(
+                                  mb, mloc, yields[piece], newCached,
+                                  slotIndices(mb, mloc, slot, piece),
+                                  ArrayRef<bool>{true})
+                                  .getResult();
+                yields.append({newTags, newCached});
+                scf::YieldOp::create(mb, mloc, yields);
+              });
+          return SmallVector<Value>(ifOp.getResults());
+        };
+
+        // cos/sin of every source for the token at `seq`: the previous
+        // token's (`previous`, valid unless this is the tile's first) where
+        // the position is the same, else another source's with the same
+        // pairs and position, else from the slot cache or computed.
+        auto sourceCosSins = [&](OpBuilder &ab, Location aloc, Value seq,
+                                 ArrayRef<SourceCosSin> previous,
+                                 Value previousValid, Value &tags,
+                                 Value &cached) {
+          SmallVector<SourceCosSin> now;
+          for (auto [i, source] : llvm::enumerate(sources)) {
+            if (source.axis == Axis::NoPE) {
+              now.push_back(*noPE);
+              continue;
             }
-            Value begin = arith::ConstantIndexOp::create(
-                nb, nloc, range.firstKVHead * group);
-            Value end =
-                ShapedType::isDynamic(range.numKVHeads)
-                    ? getValueOrCreateConstantIndexOp(nb, nloc, sizes[l.heads])
-                    : arith::ConstantIndexOp::create(
-                          nb, nloc,
-                          (range.firstKVHead + range.numKVHeads) * group);
-            // One loop over the heads per chunk of `chunkPairs` pairs: only
-            // the chunk's cos/sin are live in the loop (a few registers),
-            // and the token's rows stay in L1 between chunks.
-            for (int64_t first = 0; first < numPairs; first += chunkPairs) {
-              const int64_t n = std::min(chunkPairs, numPairs - first);
-              Value cChunk = c, sChunk = sn;
-              if (n != numPairs) {
-                cChunk = vector::ExtractStridedSliceOp::create(
-                    nb, nloc, c, {first}, {n}, {1});
-                sChunk = vector::ExtractStridedSliceOp::create(
-                    nb, nloc, sn, {first}, {n}, {1});
+            SmallVector<Value> idx = {arith::ConstantIndexOp::create(
+                ab, aloc, static_cast<int64_t>(source.axis))};
+            if (batch)
+              idx.push_back(batch);
+            idx.push_back(seq);
+            Value p = tensor::ExtractOp::create(ab, aloc, positions, idx);
+            if (p.getType() != f32)
+              p = arith::SIToFPOp::create(ab, aloc, f32, p);
+            // Bits, not values: -0 and +0 give sines of different signs.
+            Value bits = arith::BitcastOp::create(ab, aloc, i32, p);
+            SmallVector<ReuseCandidate> candidates = {
+                {&previous[i], previousValid}};
+            for (auto [j, other] : llvm::enumerate(now))
+              if (sources[j].axis != Axis::NoPE &&
+                  sources[j].pairs == source.pairs)
+                candidates.push_back({&other, Value()});
+            SmallVector<Value> results = reuseOrCompute(
+                ab, aloc, bits, candidates, ValueRange{tags, cached},
+                [&, i = i](OpBuilder &cb, Location cloc) {
+                  return fromSlotCache(cb, cloc, i, p, bits, tags, cached);
+                });
+            SourceCosSin current;
+            current.positionBits = bits;
+            current.assignPieces(ValueRange(results).drop_back(2));
+            tags = results[results.size() - 2];
+            cached = results.back();
+            now.push_back(std::move(current));
+          }
+          return now;
+        };
+        // The loop carries each source's position bits and pieces.
+        auto flatten = [&](ArrayRef<SourceCosSin> all) {
+          SmallVector<Value> flat;
+          for (auto [source, values] : llvm::zip(sources, all))
+            if (source.axis != Axis::NoPE) {
+              flat.push_back(values.positionBits);
+              llvm::append_range(flat, values.pieces());
+            }
+          return flat;
+        };
+        auto unflatten = [&](ValueRange flat) {
+          SmallVector<SourceCosSin> all;
+          for (const CosSinSource &source : sources) {
+            if (source.axis == Axis::NoPE) {
+              all.push_back(*noPE);
+              continue;
+            }
+            const size_t pieces = 2 * source.freqPieces.size();
+            SourceCosSin values;
+            values.positionBits = flat.front();
+            values.assignPieces(flat.slice(1, pieces));
+            flat = flat.drop_front(1 + pieces);
+            all.push_back(std::move(values));
+          }
+          return all;
+        };
+        // Before the tile's first token the carried pieces are zeros, never
+        // reused; the slot cache is empty: slot e's tag is bits that do not
+        // hash to e, so no lookup matches it.
+        SmallVector<Value> inits = {qTile, kTile};
+        int64_t maxPieces = 0;
+        for (const CosSinSource &source : sources) {
+          if (source.axis == Axis::NoPE)
+            continue;
+          const int64_t numPieces = 2 * source.freqPieces.size();
+          maxPieces = std::max(maxPieces, numPieces);
+          inits.push_back(
+              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(i32)));
+          Value zeros = arith::ConstantOp::create(
+              nb, nloc, nb.getZeroAttr(rotationPieceType));
+          inits.append(numPieces, zeros);
+        }
+        const int64_t numSources = sources.size();
+        const int64_t numSlots = int64_t(1) << kSlotBits;
+        SmallVector<int32_t> emptyTags(numSources * numSlots, 0);
+        int32_t emptySlot0 = 1;
+        while (((uint32_t(emptySlot0) * kSlotHashMultiplier) >>
+                (32 - kSlotBits)) == 0)
+          ++emptySlot0;
+        for (int64_t i = 0; i < numSources; ++i)
+          emptyTags[i * numSlots] = emptySlot0;
+        inits.push_back(arith::ConstantOp::create(
+            nb, nloc,
+            DenseElementsAttr::get(
+                RankedTensorType::get({numSources, numSlots}, i32),
+                ArrayRef<int32_t>(emptyTags))));
+        inits.push_back(tensor::EmptyOp::create(
+            nb, nloc,
+            ArrayRef<int64_t>{numSources, numSlots, maxPieces, chunkPairs},
+            rotationPieceType.getElementType()));
+
+        Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+        auto tokenLoop = scf::ForOp::create(
+            nb, nloc, zero, count, one, inits,
+            [&](OpBuilder &tb, Location tloc, Value t, ValueRange iterArgs) {
+              Value seq = arith::AddIOp::create(tb, tloc, seqStart, t);
+              Value notFirst = arith::CmpIOp::create(
+                  tb, tloc, arith::CmpIPredicate::ne, t, zero);
+              Value tags = iterArgs[iterArgs.size() - 2];
+              Value cached = iterArgs.back();
+              SmallVector<SourceCosSin> now = sourceCosSins(
+                  tb, tloc, seq, unflatten(iterArgs.drop_front(2).drop_back(2)),
+                  notFirst, tags, cached);
+
+              // Head ranges [begin, end) of q (scaled by the GQA group) or k
+              // with the cos/sin of each chunk of pairs.
+              struct HeadRange {
+                int64_t firstKVHead, numKVHeads;
+                SmallVector<Value> c, s;
+              };
+              auto chunksOf = [&](std::optional<size_t> blockSource) {
+                HeadRange range;
+                for (int64_t first = 0; first < numPairs; first += chunkPairs) {
+                  const int64_t n = std::min(chunkPairs, numPairs - first);
+                  SmallVector<std::pair<Value, int64_t>> cFrom, sFrom;
+                  for (int64_t j = first; j < first + n; ++j) {
+                    auto [source, index] = blockSource
+                                               ? std::make_pair(*blockSource, j)
+                                               : pairSource[j];
+                    cFrom.push_back({now[source].c[index / chunkPairs],
+                                     index % chunkPairs});
+                    sFrom.push_back({now[source].s[index / chunkPairs],
+                                     index % chunkPairs});
+                  }
+                  range.c.push_back(assembleLanes(tb, tloc, cFrom));
+                  range.s.push_back(assembleLanes(tb, tloc, sFrom));
+                }
+                return range;
+              };
+              SmallVector<HeadRange> ranges;
+              if (blocks.empty()) {
+                ranges.push_back(chunksOf(std::nullopt));
+                ranges.back().firstKVHead = 0;
+                ranges.back().numKVHeads = ShapedType::kDynamic;
+              } else {
+                for (const HeadBlock &block : blocks) {
+                  ranges.push_back(chunksOf(sourceIndex(block.axis)));
+                  ranges.back().firstKVHead = block.firstKVHead;
+                  ranges.back().numKVHeads = block.numKVHeads;
+                }
               }
-              auto loop = scf::ForOp::create(
-                  nb, nloc, begin, end, one, ValueRange{slice},
-                  [&](OpBuilder &lb, Location lloc, Value head,
-                      ValueRange iterArgs) {
-                    Value rows = iterArgs[0];
+
+              // Rotates the heads of token t of a tile ([.., H, D] rows).
+              auto rotateHeads = [&](Value tileRows,
+                                     ArrayRef<OpFoldResult> sizes,
+                                     int64_t group) {
+                auto type = cast<RankedTensorType>(tileRows.getType());
+                const int64_t rank = type.getRank();
+                SmallVector<OpFoldResult> offsets(rank, tb.getIndexAttr(0));
+                SmallVector<OpFoldResult> sliceSizes(rank, tb.getIndexAttr(1));
+                offsets[l.seq] = t;
+                sliceSizes[l.heads] = sizes[l.heads];
+                sliceSizes[rank - 1] = sizes[rank - 1];
+                SmallVector<OpFoldResult> unit(rank, tb.getIndexAttr(1));
+                auto sliceType = RankedTensorType::get(
+                    {type.getDimSize(l.heads), type.getDimSize(rank - 1)},
+                    elementType);
+                Value slice = tensor::ExtractSliceOp::create(
+                    tb, tloc, sliceType, tileRows, offsets, sliceSizes, unit);
+                Value pad = arith::ConstantOp::create(
+                    tb, tloc, tb.getZeroAttr(elementType));
+                for (const HeadRange &range : ranges) {
+                  Value begin = arith::ConstantIndexOp::create(
+                      tb, tloc, range.firstKVHead * group);
+                  Value end =
+                      ShapedType::isDynamic(range.numKVHeads)
+                          ? getValueOrCreateConstantIndexOp(tb, tloc,
+                                                            sizes[l.heads])
+                          : arith::ConstantIndexOp::create(
+                                tb, tloc,
+                                (range.firstKVHead + range.numKVHeads) * group);
+                  // Rotates chunk `chunk` of one head's row. bf16 vectors
+                  // are widened right after the load and narrowed right
+                  // before the store, never split or shuffled.
+                  auto rotateChunk = [&](OpBuilder &lb, Location lloc,
+                                         Value head, Value rows,
+                                         int64_t chunk) -> Value {
+                    const int64_t first = chunk * chunkPairs;
+                    const int64_t n = std::min(chunkPairs, numPairs - first);
                     SmallVector<bool> inBounds = {true};
                     auto at = [&](int64_t channel) {
                       return arith::ConstantIndexOp::create(lb, lloc, channel);
                     };
-                    auto read = [&](int64_t channel, int64_t count) -> Value {
+                    auto read = [&](int64_t channel, int64_t size) -> Value {
                       Value v = vector::TransferReadOp::create(
-                          lb, lloc, VectorType::get({count}, elementType), rows,
+                          lb, lloc, VectorType::get({size}, elementType), rows,
                           ValueRange{head, at(channel)}, pad, inBounds);
                       if (widen)
                         v = arith::ExtFOp::create(
-                            lb, lloc, VectorType::get({count}, f32), v);
+                            lb, lloc, VectorType::get({size}, f32), v);
                       return v;
                     };
                     auto write = [&](Value v, int64_t channel, Value into) {
@@ -517,46 +892,78 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                           .getResult();
                     };
                     Type roundTo = widen ? elementType : Type();
-                    Value written;
+                    Value c = range.c[chunk], s = range.s[chunk];
                     if (neox) {
                       // Pair j is channels j and j + D/2.
                       Value x1 = read(first, n);
                       Value x2 = read(numPairs + first, n);
                       auto [y1, y2] =
-                          rotatePair(lb, lloc, x1, x2, cChunk, sChunk, roundTo,
+                          rotatePair(lb, lloc, x1, x2, c, s, roundTo,
                                      BF16Rounding::IntegerBits);
-                      written = write(y1, first, rows);
-                      written = write(y2, numPairs + first, written);
-                    } else {
-                      // Pair j is channels 2j and 2j + 1.
-                      Value row = read(2 * first, 2 * n);
-                      auto halves =
-                          vector::DeinterleaveOp::create(lb, lloc, row);
-                      auto [y1, y2] = rotatePair(
-                          lb, lloc, halves.getRes1(), halves.getRes2(), cChunk,
-                          sChunk, roundTo, BF16Rounding::IntegerBits);
-                      Value joined =
-                          vector::InterleaveOp::create(lb, lloc, y1, y2);
-                      written = write(joined, 2 * first, rows);
+                      Value written = write(y1, first, rows);
+                      return write(y2, numPairs + first, written);
                     }
-                    scf::YieldOp::create(lb, lloc, written);
-                  });
-              slice = loop.getResult(0);
-            }
-          }
-          return std::make_tuple(slice, offsets, sliceSizes, unit);
-        };
-        auto [qRows, qOffsets, qSliceSizes, qUnit] =
-            rotateHeads(qOut, qSizes, groupSize);
-        auto [kRows, kOffsets, kSliceSizes, kUnit] =
-            rotateHeads(kOut, kSizes, 1);
+                    // Pair j is channels 2j and 2j + 1.
+                    Value row = read(2 * first, 2 * n);
+                    auto halves = vector::DeinterleaveOp::create(lb, lloc, row);
+                    auto [y1, y2] =
+                        rotatePair(lb, lloc, halves.getRes1(), halves.getRes2(),
+                                   c, s, roundTo, BF16Rounding::IntegerBits);
+                    Value joined =
+                        vector::InterleaveOp::create(lb, lloc, y1, y2);
+                    return write(joined, 2 * first, rows);
+                  };
+                  // Rotates chunks [firstChunk, endChunk) of every head in
+                  // the range, one loop over the heads.
+                  auto loopOverHeads = [&](int64_t firstChunk,
+                                           int64_t endChunk) {
+                    auto loop = scf::ForOp::create(
+                        tb, tloc, begin, end, one, ValueRange{slice},
+                        [&](OpBuilder &lb, Location lloc, Value head,
+                            ValueRange headArgs) {
+                          Value rows = headArgs[0];
+                          for (int64_t chunk = firstChunk; chunk < endChunk;
+                               ++chunk)
+                            rows = rotateChunk(lb, lloc, head, rows, chunk);
+                          scf::YieldOp::create(lb, lloc, rows);
+                        });
+                    slice = loop.getResult(0);
+                  };
+                  if (2 * numChunks <= kMaxCosSinRegisters) {
+                    // All chunks' cos/sin fit in registers: one pass over
+                    // the heads.
+                    loopOverHeads(0, numChunks);
+                  } else {
+                    // One loop over the heads per chunk: only the chunk's
+                    // cos/sin are live in the loop, and the token's rows
+                    // stay in L1 between chunks.
+                    for (int64_t chunk = 0; chunk < numChunks; ++chunk)
+                      loopOverHeads(chunk, chunk + 1);
+                  }
+                }
+                return tensor::InsertSliceOp::create(tb, tloc, slice, tileRows,
+                                                     offsets, sliceSizes, unit)
+                    .getResult();
+              };
+              SmallVector<Value> yields = {
+                  rotateHeads(iterArgs[0], qSizes, groupSize),
+                  rotateHeads(iterArgs[1], kSizes, 1)};
+              llvm::append_range(yields, flatten(now));
+              yields.append({tags, cached});
+              scf::YieldOp::create(tb, tloc, yields);
+            });
+
         auto inParallel = scf::InParallelOp::create(nb, nloc);
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(nb, nloc, qRows, qOut, qOffsets,
-                                              qSliceSizes, qUnit);
-        tensor::ParallelInsertSliceOp::create(nb, nloc, kRows, kOut, kOffsets,
-                                              kSliceSizes, kUnit);
+        SmallVector<OpFoldResult> qUnit(qTileSizes.size(), nb.getIndexAttr(1));
+        SmallVector<OpFoldResult> kUnit(kTileSizes.size(), nb.getIndexAttr(1));
+        tensor::ParallelInsertSliceOp::create(nb, nloc, tokenLoop.getResult(0),
+                                              qOut, qTileOffsets, qTileSizes,
+                                              qUnit);
+        tensor::ParallelInsertSliceOp::create(nb, nloc, tokenLoop.getResult(1),
+                                              kOut, kTileOffsets, kTileSizes,
+                                              kUnit);
       });
   return {forall.getResult(0), forall.getResult(1)};
 }
@@ -574,13 +981,9 @@ FailureOr<int64_t> staticKVHeads(Operation *op, RotaryAttr rotary,
 }
 
 struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
-  ApplyOpLowering(MLIRContext *context, bool vectorRows, int64_t vectorBits,
-                  bool fastSinCos)
-      : OpRewritePattern(context), vectorRows(vectorRows),
-        vectorBits(vectorBits), fastSinCos(fastSinCos) {}
-  bool vectorRows;
-  int64_t vectorBits;
-  bool fastSinCos;
+  ApplyOpLowering(MLIRContext *context, const RotaryLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  RotaryLoweringOptions options;
 
   LogicalResult matchAndRewrite(ApplyOp op,
                                 PatternRewriter &rewriter) const override {
@@ -604,13 +1007,11 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
       groupSize = qHeads / *numKV;
     }
     Location loc = op.getLoc();
-    if (vectorRows) {
+    if (options.vectorRows) {
       auto [q, k] = rotateTokensWithVectors(
           rewriter, loc, op.getQ(), op.getK(), op.getPositions(),
           op.getInvFreq(), rotary, op.getLayout(), blocks, groupSize,
-          op.getInverse(),
-          /*chunkPairs=*/vectorBits / 32,
-          fastSinCos ? SinCosLowering::Polynomial : SinCosLowering::Torch);
+          op.getInverse(), options);
       rewriter.replaceOp(op, {q, k});
       return success();
     }
@@ -1026,9 +1427,19 @@ struct ConvertMRopeToLinalgPass
     if (failed(applyPatternsGreedily(getOperation(), RewritePatternSet(ctx))))
       return signalPassFailure();
 
+    if (tokenTile < 1) {
+      getOperation()->emitError()
+          << "convert-mrope-to-linalg: token-tile must be at least 1, got "
+          << static_cast<int64_t>(tokenTile);
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(ctx);
-    populateMRopeToLinalgConversionPatterns(patterns, vectorRows, vectorBits,
-                                            fastSinCos);
+    RotaryLoweringOptions options;
+    options.vectorRows = vectorRows;
+    options.vectorBits = vectorBits;
+    options.fastSinCos = fastSinCos;
+    options.tokenTile = tokenTile;
+    populateMRopeToLinalgConversionPatterns(patterns, options);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
@@ -1066,10 +1477,8 @@ struct ConvertMRopeToLinalgPass
 } // namespace
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
-    RewritePatternSet &patterns, bool vectorRows, int64_t vectorBits,
-    bool fastSinCos) {
-  patterns.add<ApplyOpLowering>(patterns.getContext(), vectorRows, vectorBits,
-                                fastSinCos);
+    RewritePatternSet &patterns, const RotaryLoweringOptions &options) {
+  patterns.add<ApplyOpLowering>(patterns.getContext(), options);
   patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
                RotateOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());

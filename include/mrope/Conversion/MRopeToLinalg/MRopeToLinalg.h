@@ -9,14 +9,24 @@ namespace mlir {
 class RewritePatternSet;
 namespace mrope {
 
-/// Patterns lowering the mrope ops to linalg/scf/tensor (and, with
-/// `vectorRows`, mrope.apply as a loop over tokens with vector ops that
-/// rotate `vectorBits / 32` pairs at a time; 0: a whole row at once; with
-/// `fastSinCos`, cos/sin by a short polynomial instead of PyTorch's bits).
-void populateMRopeToLinalgConversionPatterns(RewritePatternSet &patterns,
-                                             bool vectorRows = false,
-                                             int64_t vectorBits = 0,
-                                             bool fastSinCos = false);
+/// How mrope.apply is lowered (the convert-mrope-to-linalg options).
+struct RotaryLoweringOptions {
+  /// A loop over tokens with vector ops (the CPU form) instead of angle and
+  /// cos/sin tables in linalg (the portable form).
+  bool vectorRows = false;
+  /// With vectorRows: pairs rotated at a time, vectorBits / 32 (0: a whole
+  /// row at once).
+  int64_t vectorBits = 0;
+  /// With vectorRows: cos/sin by a short polynomial instead of PyTorch's bits.
+  bool fastSinCos = false;
+  /// With vectorRows: tokens per iteration of the parallel loop; within one,
+  /// an axis's cos/sin are reused while its position does not change.
+  int64_t tokenTile = 256;
+};
+
+/// Patterns lowering the mrope ops to linalg/scf/tensor.
+void populateMRopeToLinalgConversionPatterns(
+    RewritePatternSet &patterns, const RotaryLoweringOptions &options = {});
 
 } // namespace mrope
 } // namespace mlir
