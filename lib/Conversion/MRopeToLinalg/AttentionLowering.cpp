@@ -29,6 +29,7 @@
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -45,6 +46,111 @@ namespace {
 
 /// Keys per step of the online softmax: one AVX2 vector of scores.
 constexpr int64_t kKeyBlock = 8;
+
+/// Query rows per key row from which keys and values are widened to f32
+/// once, before the loops.
+constexpr int64_t kWidenedKeyReuse = 16;
+
+/// `value` (a 16-bit float tensor) as f32, elementwise.
+Value widenToF32(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  Type f32 = b.getF32Type();
+  Value init = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
+  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
+  SmallVector<utils::IteratorType> parallel(type.getRank(),
+                                            utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{value},
+             ValueRange{init}, ArrayRef<AffineMap>{id, id}, parallel,
+             [&](OpBuilder &nb, Location nloc, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, nloc,
+                   arith::ExtFOp::create(nb, nloc, f32, args[0]).getResult());
+             })
+      .getResult(0);
+}
+
+/// Most lanes of the partial dot products: one AVX-512 vector (two AVX2
+/// ones).
+constexpr int64_t kDotLanes = 16;
+
+/// `row` (vector<D x f32>) as chunks of the most lanes (a power of two up to
+/// kDotLanes) that divide D; the whole row when D is odd.
+SmallVector<Value> dotChunks(OpBuilder &b, Location loc, Value row) {
+  const int64_t size = cast<VectorType>(row.getType()).getDimSize(0);
+  int64_t lanes = kDotLanes;
+  while (lanes > 1 && size % lanes != 0)
+    lanes /= 2;
+  if (lanes == 1)
+    return {row};
+  if (lanes == size)
+    return {row};
+  SmallVector<Value> chunks;
+  for (int64_t first = 0; first < size; first += lanes)
+    chunks.push_back(vector::ExtractStridedSliceOp::create(b, loc, row, {first},
+                                                           {lanes}, {1}));
+  return chunks;
+}
+
+/// q . k as lanes to be summed: sum over chunks c of q_c * k_c (FMAs); for
+/// an odd head dimension, the sum itself as one lane.
+Value dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
+               Value kRow) {
+  SmallVector<Value> kChunks = dotChunks(b, loc, kRow);
+  const int64_t size = cast<VectorType>(kRow.getType()).getDimSize(0);
+  if (size % 2 != 0) {
+    Value dot = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::ADD,
+        arith::MulFOp::create(b, loc, qChunks.front(), kRow),
+        /*acc=*/Value(), arith::FastMathFlags::reassoc);
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({1}, dot.getType()), dot);
+  }
+  Value acc = arith::MulFOp::create(b, loc, qChunks[0], kChunks[0]);
+  for (size_t c = 1; c < qChunks.size(); ++c)
+    acc = vector::FMAOp::create(b, loc, qChunks[c], kChunks[c], acc);
+  return acc;
+}
+
+/// The lane sums of `partials` (vectors of one width), one per vector, as a
+/// vector: adjacent vectors are folded by adding their even and odd lanes
+/// (a halving that keeps each vector's lanes together, in order), then the
+/// last vector's lane pairs, until one lane per input is left.
+Value sumLaneGroups(OpBuilder &b, Location loc, ArrayRef<Value> partials) {
+  auto evensOdds = [&](Value x, Value y, int64_t count) {
+    SmallVector<int64_t> evens, odds;
+    for (int64_t i = 0; i < count; ++i) {
+      evens.push_back(2 * i);
+      odds.push_back(2 * i + 1);
+    }
+    return arith::AddFOp::create(b, loc,
+                                 vector::ShuffleOp::create(b, loc, x, y, evens),
+                                 vector::ShuffleOp::create(b, loc, x, y, odds))
+        .getResult();
+  };
+  SmallVector<Value> level(partials);
+  int64_t width = cast<VectorType>(level.front().getType()).getDimSize(0);
+  while (level.size() > 1 && width > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < level.size(); i += 2)
+      next.push_back(evensOdds(level[i], level[i + 1], width));
+    level = std::move(next);
+  }
+  if (level.size() > 1) {
+    // One lane each: gather them.
+    return vector::FromElementsOp::create(
+        b, loc, VectorType::get({int64_t(level.size())}, b.getF32Type()),
+        llvm::map_to_vector(level, [&](Value v) -> Value {
+          return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
+        }));
+  }
+  Value last = level.front();
+  while (width > int64_t(partials.size())) {
+    width /= 2;
+    last = evensOdds(last, last, width);
+  }
+  return last;
+}
 
 /// A tensor of `type`'s layout with other batch/heads/seq sizes.
 RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
@@ -126,6 +232,15 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     Type f32 = rewriter.getF32Type();
     auto rowF32 = VectorType::get({headDim}, f32);
     auto rowElem = VectorType::get({headDim}, elementType);
+    // 16-bit keys and values read by many query rows are widened to f32 once
+    // up front (exact), not once per query row: widening was a third of the
+    // inner loop's instructions. Decode-sized queries read each key once or
+    // a few times and keep the 16-bit reads.
+    Value kRead = k, vRead = v;
+    if (elementType != f32 && group * qSeq >= kWidenedKeyReuse) {
+      kRead = widenToF32(rewriter, loc, k);
+      vRead = widenToF32(rewriter, loc, v);
+    }
 
     Value init =
         tensor::EmptyOp::create(rewriter, loc, qType.getShape(), elementType);
@@ -167,16 +282,19 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
             idx[d.seq] = t;
             return idx;
           };
-          Value pad =
-              arith::ConstantOp::create(b, l, b.getZeroAttr(elementType));
           auto readRow = [&](Value tensor, Value h, Value t) -> Value {
+            Type type =
+                cast<RankedTensorType>(tensor.getType()).getElementType();
             Value row = vector::TransferReadOp::create(
-                b, l, rowElem, tensor, at(h, t), pad, ArrayRef<bool>{true});
-            return elementType == f32
+                b, l, VectorType::get({headDim}, type), tensor, at(h, t),
+                arith::ConstantOp::create(b, l, b.getZeroAttr(type)),
+                ArrayRef<bool>{true});
+            return type == f32
                        ? row
                        : arith::ExtFOp::create(b, l, rowF32, row).getResult();
           };
           Value qRow = readRow(q, head, token);
+          SmallVector<Value> qChunks = dotChunks(b, l, qRow);
           Value kvHead =
               arith::DivUIOp::create(b, l, head, index(group)).getResult();
 
@@ -248,21 +366,30 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
               ValueRange{lowest, f32Const(0), zeroRow},
               [&](OpBuilder &lb, Location ll, Value first, ValueRange iter) {
                 Value m = iter[0], sum = iter[1], acc = iter[2];
-                SmallVector<Value> scores, vRows;
+                // The block's dot products: per key the q . k lanes of one
+                // vector (FMAs over the row's chunks), then one
+                // transpose-reduction of the block -- no horizontal sum per
+                // key. (Reassociated: the order of an f32 dot product is not
+                // part of the contract; tests compare with float64.)
+                SmallVector<Value> keys, valids, ats, partials, vRows;
                 for (int64_t t = 0; t < kKeyBlock; ++t) {
                   Value key = arith::AddIOp::create(
                       lb, ll, first, arith::ConstantIndexOp::create(lb, ll, t));
-                  Value valid = arith::CmpIOp::create(
-                      lb, ll, arith::CmpIPredicate::slt, key, end);
+                  keys.push_back(key);
+                  valids.push_back(arith::CmpIOp::create(
+                      lb, ll, arith::CmpIPredicate::slt, key, end));
                   Value at = arith::MinSIOp::create(lb, ll, key, lastKey);
-                  Value kRow = readRow(k, kvHead, at);
-                  // Reassociated: a tree of vector adds, not D dependent
-                  // scalar adds (the order of an f32 dot product is not
-                  // part of the contract; tests compare with float64).
-                  Value dot = vector::ReductionOp::create(
-                      lb, ll, vector::CombiningKind::ADD,
-                      arith::MulFOp::create(lb, ll, qRow, kRow),
-                      /*acc=*/Value(), arith::FastMathFlags::reassoc);
+                  ats.push_back(at);
+                  partials.push_back(
+                      dotLanes(lb, ll, qChunks, readRow(kRead, kvHead, at)));
+                  vRows.push_back(readRow(vRead, kvHead, at));
+                }
+                Value dots = sumLaneGroups(lb, ll, partials);
+                SmallVector<Value> scores;
+                for (int64_t t = 0; t < kKeyBlock; ++t) {
+                  Value valid = valids[t], at = ats[t];
+                  Value dot = vector::ExtractOp::create(lb, ll, dots,
+                                                        ArrayRef<int64_t>{t});
                   Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
                   if (mask) {
                     auto maskType = cast<RankedTensorType>(mask.getType());
@@ -275,7 +402,6 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                   }
                   scores.push_back(
                       arith::SelectOp::create(lb, ll, valid, s, minusInf));
-                  vRows.push_back(readRow(v, kvHead, at));
                 }
                 Value block =
                     vector::FromElementsOp::create(lb, ll, blockType, scores);

@@ -20,10 +20,20 @@
 // CHECK: %[[VALID:.*]] = arith.cmpi slt, %[[KEY]], %[[END]]
 // CHECK: %[[AT:.*]] = arith.minsi %[[KEY]]
 // CHECK: vector.transfer_read %arg1[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
-// CHECK: %[[DOT:.*]] = vector.reduction <add>, %{{.*}} fastmath<reassoc>
+// CHECK: %[[P0:.*]] = arith.mulf %[[Q]], %{{.*}} : vector<8xf32>
+// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK: %[[P1:.*]] = arith.mulf %[[Q]], %{{.*}} : vector<8xf32>
+// The 8 keys' products summed by one transpose-reduction (even + odd lanes
+// of adjacent vectors, three times): no horizontal sum per key.
+// CHECK: %[[E01:.*]] = vector.shuffle %[[P0]], %[[P1]] [0, 2, 4, 6, 8, 10, 12, 14]
+// CHECK: %[[O01:.*]] = vector.shuffle %[[P0]], %[[P1]] [1, 3, 5, 7, 9, 11, 13, 15]
+// CHECK: arith.addf %[[E01]], %[[O01]] : vector<8xf32>
+// CHECK-NOT: vector.reduction <add>
+// CHECK-COUNT-6: arith.addf {{.*}} : vector<8xf32>
+// CHECK-NOT: vector.reduction <add>
+// CHECK: %[[DOT:.*]] = vector.extract %{{.*}}[0] : f32 from vector<8xf32>
 // CHECK: %[[S:.*]] = arith.mulf %[[DOT]], %[[SCALE]] : f32
 // CHECK: arith.select %[[VALID]], %[[S]], %[[NEGINF]] : f32
-// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
 // CHECK: %[[BLOCK:.*]] = vector.from_elements {{.*}} : vector<8xf32>
 // CHECK: %[[BMAX:.*]] = vector.reduction <maximumf>, %[[BLOCK]]
 // CHECK: %[[MNEW:.*]] = arith.maximumf %[[M]], %[[BMAX]] : f32
@@ -68,4 +78,25 @@ func.func @varlen(%q: tensor<7x2x8xf32>, %k: tensor<7x2x8xf32>, %v: tensor<7x2x8
 func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor<1x2x6x8xf32>, %p: tensor<3x1x6xi64>, %f: tensor<4xf32>) -> tensor<1x4x6x8xf32> {
   %0 = mrope.attention %q, %k, %v q_positions(%p : tensor<3x1x6xi64>) k_positions(%p : tensor<3x1x6xi64>) freqs(%f : tensor<4xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 1, 1]>, rotary_dim = 8> causal : tensor<1x4x6x8xf32>, tensor<1x2x6x8xf32>, tensor<1x2x6x8xf32> -> tensor<1x4x6x8xf32>
   return %0 : tensor<1x4x6x8xf32>
+}
+
+// -----
+
+// Keys and values read by at least 16 query rows (here 2 x 8) are widened
+// to f32 once, before the loops, and read as f32 rows; the queries stay
+// bf16. head_dim 32: each key's products are two 16-lane chunks (an FMA).
+// CHECK-LABEL: func.func @widened_keys
+// CHECK: %[[KW:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x2x8x32xbf16>) outs(%{{.*}} : tensor<1x2x8x32xf32>)
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x8x32xbf16>) outs(%{{.*}} : tensor<1x2x8x32xf32>)
+// CHECK: scf.forall
+// CHECK: vector.transfer_read %arg0{{.*}} : tensor<1x4x8x32xbf16>, vector<32xbf16>
+// CHECK: scf.for
+// CHECK: %[[KROW:.*]] = vector.transfer_read %[[KW]]{{.*}} : tensor<1x2x8x32xf32>, vector<32xf32>
+// CHECK: vector.extract_strided_slice %[[KROW]] {offsets = [16], sizes = [16], strides = [1]}
+// CHECK: vector.fma {{.*}} : vector<16xf32>
+// CHECK: vector.transfer_read %[[VW]]{{.*}} : tensor<1x2x8x32xf32>, vector<32xf32>
+func.func @widened_keys(%q: tensor<1x4x8x32xbf16>, %k: tensor<1x2x8x32xbf16>, %v: tensor<1x2x8x32xbf16>) -> tensor<1x4x8x32xbf16> {
+  %0 = mrope.attention %q, %k, %v layout bhsd : tensor<1x4x8x32xbf16>, tensor<1x2x8x32xbf16>, tensor<1x2x8x32xbf16> -> tensor<1x4x8x32xbf16>
+  return %0 : tensor<1x4x8x32xbf16>
 }
