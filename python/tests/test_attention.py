@@ -243,6 +243,31 @@ def test_decode_rotates_queries_only():
     check(got, want, np.float32)
 
 
+@pytest.mark.parametrize("allocation,section,alloc", ALLOCATIONS, ids=[a[0] for a in ALLOCATIONS])
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+def test_keys_only_rotation(allocation, section, alloc, element):
+    """Queries rotated by the caller (q_positions omitted), keys by the op's
+    prologue: the prologue's mrope.apply then rotates k alone (once)."""
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(11)
+    b, hq, hkv, s, d = 1, 4, 2, 10, 16
+    q, k, v = random(rng, (b, hq, s, d), dtype), random(rng, (b, hkv, s, d), dtype), \
+        random(rng, (b, hkv, s, d), dtype)
+    positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
+    inv_freq = reference.default_inv_freq(d, 10000.0)
+    low = None if element == "f32" else dtype
+    q_rot, k_rot = reference.apply_rotary(q, k, positions, inv_freq, allocation, section,
+                                          dtype=low)
+    q_rot = q_rot.astype(dtype)
+    text = attention_ir(q_rot, k, v, element, "bhsd", causal=True,
+                        rotary=f"<alloc = {alloc}, rotary_dim = {d}>",
+                        k_positions=positions, freqs=inv_freq)
+    got = run(text, [q_rot, k, v, positions, inv_freq], q.shape, dtype)
+    want = reference_attention(q_rot.astype(np.float32), k_rot.astype(np.float32),
+                               v.astype(np.float32), causal=True)
+    check(got, want, dtype)
+
+
 @pytest.mark.parametrize("scale", [40.0, 1e-3])
 def test_extreme_scores(scale):
     """Scores hundreds apart (weights far below exp(-87), which the

@@ -165,8 +165,9 @@ RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
 
 /// q and k after the op's rotary prologue, as mrope.apply ops. apply rotates
 /// two tensors with one set of positions, so q and k share one op when they
-/// share positions (prefill) and otherwise each is rotated with a throwaway
-/// partner of the right shape (decode: new queries against a longer cache).
+/// share positions (prefill); otherwise q is rotated with a throwaway partner
+/// of the right shape (decode: new queries against a longer cache) and k as
+/// apply(k, k), which the lowering rotates once.
 std::pair<Value, Value> rotatePrologue(AttentionOp op,
                                        PatternRewriter &rewriter) {
   Location loc = op.getLoc();

@@ -567,7 +567,17 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
     tokenDims.push_back(l.batch);
   tokenDims.push_back(l.seq);
   SmallVector<OpFoldResult> qSizes = sizesOf(b, loc, q);
-  SmallVector<OpFoldResult> kSizes = sizesOf(b, loc, k);
+  // The tensors rotated, with their sizes and GQA groups: q, and k unless k
+  // is q itself (apply(k, k), a rotation of k alone: rotated once).
+  struct Rotated {
+    Value tensor;
+    SmallVector<OpFoldResult> sizes;
+    int64_t group;
+  };
+  SmallVector<Rotated> rotated = {{q, qSizes, groupSize}};
+  if (k != q)
+    rotated.push_back({k, sizesOf(b, loc, k), 1});
+  const size_t numRotated = rotated.size();
   Value seqSize = getValueOrCreateConstantIndexOp(b, loc, qSizes[l.seq]);
   Value tileSize = arith::ConstantIndexOp::create(b, loc, tokenTile);
   SmallVector<OpFoldResult> forallSizes;
@@ -577,11 +587,13 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
       arith::CeilDivUIOp::create(b, loc, seqSize, tileSize).getResult()));
 
   auto forall = scf::ForallOp::create(
-      b, loc, forallSizes, ValueRange{q, k}, /*mapping=*/std::nullopt,
+      b, loc, forallSizes,
+      llvm::map_to_vector(rotated, [](const Rotated &r) { return r.tensor; }),
+      /*mapping=*/std::nullopt,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         Value batch = l.packed() ? Value() : args[0];
         Value tile = args[tokenDims.size() - 1];
-        Value qOut = args[tokenDims.size()], kOut = args[tokenDims.size() + 1];
+        ValueRange outs = args.drop_front(tokenDims.size());
         Value seqStart = arith::MulIOp::create(nb, nloc, tile, tileSize);
         Value count = arith::MinSIOp::create(
             nb, nloc, tileSize,
@@ -606,10 +618,12 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                                                 tileSizes, unit)
               .getResult();
         };
-        SmallVector<OpFoldResult> qTileOffsets, qTileSizes, kTileOffsets,
-            kTileSizes;
-        Value qTile = tileSlice(qOut, qSizes, qTileOffsets, qTileSizes);
-        Value kTile = tileSlice(kOut, kSizes, kTileOffsets, kTileSizes);
+        SmallVector<SmallVector<OpFoldResult>> tileOffsets(numRotated),
+            tileSizes(numRotated);
+        SmallVector<Value> tiles;
+        for (auto [i, r] : llvm::enumerate(rotated))
+          tiles.push_back(
+              tileSlice(outs[i], r.sizes, tileOffsets[i], tileSizes[i]));
 
         // The slot cache of the tile: tags [sources, slots] (position bits)
         // and pieces [sources, slots, pieces, lanes]; one tensor each, so
@@ -750,7 +764,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         // Before the tile's first token the carried pieces are zeros, never
         // reused; the slot cache is empty: slot e's tag is bits that do not
         // hash to e, so no lookup matches it.
-        SmallVector<Value> inits = {qTile, kTile};
+        SmallVector<Value> inits(tiles);
         int64_t maxPieces = 0;
         for (const CosSinSource &source : sources) {
           if (source.axis == Axis::NoPE)
@@ -792,7 +806,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
               Value tags = iterArgs[iterArgs.size() - 2];
               Value cached = iterArgs.back();
               SmallVector<SourceCosSin> now = sourceCosSins(
-                  tb, tloc, seq, unflatten(iterArgs.drop_front(2).drop_back(2)),
+                  tb, tloc, seq,
+                  unflatten(iterArgs.drop_front(numRotated).drop_back(2)),
                   notFirst, tags, cached);
 
               // Head ranges [begin, end) of q (scaled by the GQA group) or k
@@ -945,9 +960,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                                                      offsets, sliceSizes, unit)
                     .getResult();
               };
-              SmallVector<Value> yields = {
-                  rotateHeads(iterArgs[0], qSizes, groupSize),
-                  rotateHeads(iterArgs[1], kSizes, 1)};
+              SmallVector<Value> yields;
+              for (auto [i, r] : llvm::enumerate(rotated))
+                yields.push_back(rotateHeads(iterArgs[i], r.sizes, r.group));
               llvm::append_range(yields, flatten(now));
               yields.append({tags, cached});
               scf::YieldOp::create(tb, tloc, yields);
@@ -956,16 +971,14 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         auto inParallel = scf::InParallelOp::create(nb, nloc);
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());
-        SmallVector<OpFoldResult> qUnit(qTileSizes.size(), nb.getIndexAttr(1));
-        SmallVector<OpFoldResult> kUnit(kTileSizes.size(), nb.getIndexAttr(1));
-        tensor::ParallelInsertSliceOp::create(nb, nloc, tokenLoop.getResult(0),
-                                              qOut, qTileOffsets, qTileSizes,
-                                              qUnit);
-        tensor::ParallelInsertSliceOp::create(nb, nloc, tokenLoop.getResult(1),
-                                              kOut, kTileOffsets, kTileSizes,
-                                              kUnit);
+        for (size_t i = 0; i < numRotated; ++i)
+          tensor::ParallelInsertSliceOp::create(
+              nb, nloc, tokenLoop.getResult(i), outs[i], tileOffsets[i],
+              tileSizes[i],
+              SmallVector<OpFoldResult>(tileSizes[i].size(),
+                                        nb.getIndexAttr(1)));
       });
-  return {forall.getResult(0), forall.getResult(1)};
+  return {forall.getResult(0), forall.getResult(numRotated - 1)};
 }
 
 /// Returns the KV head count, failing on a dynamic one where it is needed.
@@ -1022,7 +1035,11 @@ struct ApplyOpLowering : OpRewritePattern<ApplyOp> {
         buildCosSin(rewriter, loc, pairPositions, op.getInvFreq(), rotary);
     Value q = rotate(rewriter, loc, op.getQ(), cosTable, sinTable, rotary,
                      op.getLayout(), blocks, groupSize, op.getInverse());
-    Value k = rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
+    // apply(k, k) rotates k alone: once.
+    Value k =
+        op.getK() == op.getQ()
+            ? q
+            : rotate(rewriter, loc, op.getK(), cosTable, sinTable, rotary,
                      op.getLayout(), blocks, /*groupSize=*/1, op.getInverse());
     rewriter.replaceOp(op, {q, k});
     return success();

@@ -291,3 +291,18 @@ func.func @exact_angles(%q: tensor<1x2x5x16xf32>, %k: tensor<1x1x5x16xf32>, %pos
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x5xi64>) freqs(%f : tensor<8xf32>) layout bhsd rotary <alloc = <contiguous, section = [2, 3, 3]>, rotary_dim = 16, angles = exact> : tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>
   return %a, %b : tensor<1x2x5x16xf32>, tensor<1x1x5x16xf32>
 }
+
+// -----
+
+// apply(%k, %k) -- the attention prologue's rotation of keys alone -- is one
+// rotation of %k: one shared output, one loop over the heads per token, and
+// both results are it.
+// CHECK-LABEL: func.func @same_tensor
+// CHECK: %[[R:.+]] = scf.forall (%{{.+}}) in (%{{.+}}) shared_outs(%{{.+}} = %arg0) -> (tensor<5x2x16xf32>)
+// CHECK-COUNT-1: scf.for %{{.+}} = %c0 to %c2 step
+// CHECK-NOT: scf.for %{{.+}} = %c0 to %c2 step
+// CHECK: return %[[R]], %[[R]]
+func.func @same_tensor(%k: tensor<5x2x16xf32>, %pos: tensor<3x5xi64>, %f: tensor<8xf32>) -> (tensor<5x2x16xf32>, tensor<5x2x16xf32>) {
+  %a, %b = mrope.apply %k, %k positions(%pos : tensor<3x5xi64>) freqs(%f : tensor<8xf32>) layout thd rotary <alloc = <interleaved, section = [3, 3, 2]>, rotary_dim = 16> : tensor<5x2x16xf32>, tensor<5x2x16xf32>
+  return %a, %b : tensor<5x2x16xf32>, tensor<5x2x16xf32>
+}
