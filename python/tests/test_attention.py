@@ -195,18 +195,24 @@ def fuse(text):
     return done.stdout
 
 
+def gqa_case(seed, dtype):
+    """q [1, 4, 10, 16], k and v [1, 2, 10, 16] of `dtype`, positions below
+    300 and the default inv_freq."""
+    rng = np.random.default_rng(seed)
+    b, hq, hkv, s, d = 1, 4, 2, 10, 16
+    q, k, v = random(rng, (b, hq, s, d), dtype), random(rng, (b, hkv, s, d), dtype), \
+        random(rng, (b, hkv, s, d), dtype)
+    positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
+    return q, k, v, positions, reference.default_inv_freq(d, 10000.0)
+
+
 @pytest.mark.parametrize("element", ["f32", "bf16"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("allocation,section,alloc", ALLOCATIONS, ids=[a[0] for a in ALLOCATIONS])
 def test_fused_rotary_vs_unfused_vs_reference(allocation, section, alloc, causal, element):
     dtype = dtype_of(element)
-    rng = np.random.default_rng(3)
-    b, hq, hkv, s, d = 1, 4, 2, 10, 16
-    q, k, v = random(rng, (b, hq, s, d), dtype), random(rng, (b, hkv, s, d), dtype), \
-        random(rng, (b, hkv, s, d), dtype)
-    positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
-    inv_freq = reference.default_inv_freq(d, 10000.0)
-    rotary = f"<alloc = {alloc}, rotary_dim = {d}>"
+    q, k, v, positions, inv_freq = gqa_case(3, dtype)
+    rotary = f"<alloc = {alloc}, rotary_dim = {q.shape[-1]}>"
     unfused = unfused_ir(q, k, v, positions, inv_freq, element, "bhsd", rotary, causal)
     fused = fuse(unfused)
     assert "mrope.apply" not in fused and "q_positions" in fused
@@ -249,12 +255,8 @@ def test_keys_only_rotation(allocation, section, alloc, element):
     """Queries rotated by the caller (q_positions omitted), keys by the op's
     prologue: the prologue's mrope.apply then rotates k alone (once)."""
     dtype = dtype_of(element)
-    rng = np.random.default_rng(11)
-    b, hq, hkv, s, d = 1, 4, 2, 10, 16
-    q, k, v = random(rng, (b, hq, s, d), dtype), random(rng, (b, hkv, s, d), dtype), \
-        random(rng, (b, hkv, s, d), dtype)
-    positions = rng.integers(0, 300, (3, b, s)).astype(np.int64)
-    inv_freq = reference.default_inv_freq(d, 10000.0)
+    q, k, v, positions, inv_freq = gqa_case(11, dtype)
+    d = q.shape[-1]
     low = None if element == "f32" else dtype
     q_rot, k_rot = reference.apply_rotary(q, k, positions, inv_freq, allocation, section,
                                           dtype=low)
