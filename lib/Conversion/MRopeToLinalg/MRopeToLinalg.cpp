@@ -2,8 +2,9 @@
 //
 // mrope.apply / mrope.cos_sin  ->  angles per (token, pair) from strided runs
 // of the allocation  ->  cos/sin  ->  one linalg.generic per rotated tensor
-// (portable form), or for apply with vector-rows one scf.forall over tokens
-// computing the token's angles as vectors and rotating every head.
+// (portable form), or for apply with vector-rows one scf.forall over tiles of
+// tokens taking each position axis's cos/sin as vectors (reused while the
+// axis's position repeats) and rotating every head.
 //
 //===----------------------------------------------------------------------===//
 
@@ -626,8 +627,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
               tileSlice(outs[i], r.sizes, tileOffsets[i], tileSizes[i]));
 
         // The slot cache of the tile: tags [sources, slots] (position bits)
-        // and pieces [sources, slots, pieces, lanes]; one tensor each, so
-        // that the sources' caches are distinct buffers.
+        // and pieces [sources, slots, pieces, lanes]. One tensor each, not
+        // one per source: CSE merges equal tensor.empty ops, and one-shot
+        // bufferization then gave two loop-carried caches the same buffer.
         // A source's pieces for position `p` (bits `bits`) from its slots,
         // or computed and stored there; then the cache's tensors.
         auto fromSlotCache = [&](OpBuilder &ab, Location aloc, size_t sourceIdx,
