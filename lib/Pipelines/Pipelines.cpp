@@ -156,23 +156,23 @@ struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
       *this, "threads",
       llvm::cl::desc("Run the loop over tokens on all cores through the MLIR "
                      "async runtime (link libmlir_async_runtime.so)"),
-      llvm::cl::init(false)};
+      llvm::cl::init(mrope::CPUPipelineOptions().threads)};
   Option<int64_t> taskSize{
       *this, "task-size",
       llvm::cl::desc("With threads: the fewest tokens per task (shorter "
                      "loops run on the calling thread)"),
-      llvm::cl::init(1024)};
+      llvm::cl::init(mrope::CPUPipelineOptions().taskSize)};
   Option<int64_t> vectorBits{
       *this, "vector-bits",
       llvm::cl::desc("Vector width for rotating rows: 256 (AVX2), 512 "
                      "(AVX-512); 0 (default): the host's widest; -1: a "
                      "whole row at once"),
-      llvm::cl::init(0)};
+      llvm::cl::init(mrope::CPUPipelineOptions().vectorBits)};
   Option<bool> fastSinCos{
       *this, "fast-sin-cos",
       llvm::cl::desc("cos/sin by a short polynomial (within 2 f32 ulps, "
                      "faster) instead of PyTorch's bits"),
-      llvm::cl::init(false)};
+      llvm::cl::init(mrope::CPUPipelineOptions().fastSinCos)};
   Option<int64_t> tokenTile{
       *this, "token-tile",
       llvm::cl::desc("Tokens per iteration of the parallel loop (cos/sin "

@@ -3,6 +3,8 @@
 #ifndef MROPE_PIPELINES_PIPELINES_H
 #define MROPE_PIPELINES_PIPELINES_H
 
+#include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
+
 #include <cstdint>
 #include <string>
 
@@ -28,7 +30,7 @@ struct CPUPipelineOptions {
   bool fastSinCos = false;
   /// Tokens per iteration of the parallel loop (cos/sin are reused within
   /// one while a position axis does not change).
-  int64_t tokenTile = 256;
+  int64_t tokenTile = RotaryLoweringOptions().tokenTile;
 };
 
 /// mrope -> LLVM dialect for the host CPU, ready for the JIT or mlir-runner.

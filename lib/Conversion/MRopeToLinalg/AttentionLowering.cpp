@@ -81,9 +81,7 @@ SmallVector<Value> dotChunks(OpBuilder &b, Location loc, Value row) {
   int64_t lanes = kDotLanes;
   while (lanes > 1 && size % lanes != 0)
     lanes /= 2;
-  if (lanes == 1)
-    return {row};
-  if (lanes == size)
+  if (lanes == 1 || lanes == size)
     return {row};
   SmallVector<Value> chunks;
   for (int64_t first = 0; first < size; first += lanes)
@@ -96,7 +94,6 @@ SmallVector<Value> dotChunks(OpBuilder &b, Location loc, Value row) {
 /// an odd head dimension, the sum itself as one lane.
 Value dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
                Value kRow) {
-  SmallVector<Value> kChunks = dotChunks(b, loc, kRow);
   const int64_t size = cast<VectorType>(kRow.getType()).getDimSize(0);
   if (size % 2 != 0) {
     Value dot = vector::ReductionOp::create(
@@ -106,6 +103,7 @@ Value dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
     return vector::BroadcastOp::create(
         b, loc, VectorType::get({1}, dot.getType()), dot);
   }
+  SmallVector<Value> kChunks = dotChunks(b, loc, kRow);
   Value acc = arith::MulFOp::create(b, loc, qChunks[0], kChunks[0]);
   for (size_t c = 1; c < qChunks.size(); ++c)
     acc = vector::FMAOp::create(b, loc, qChunks[c], kChunks[c], acc);
@@ -372,11 +370,10 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                 // transpose-reduction of the block -- no horizontal sum per
                 // key. (Reassociated: the order of an f32 dot product is not
                 // part of the contract; tests compare with float64.)
-                SmallVector<Value> keys, valids, ats, partials, vRows;
+                SmallVector<Value> valids, ats, partials, vRows;
                 for (int64_t t = 0; t < kKeyBlock; ++t) {
                   Value key = arith::AddIOp::create(
                       lb, ll, first, arith::ConstantIndexOp::create(lb, ll, t));
-                  keys.push_back(key);
                   valids.push_back(arith::CmpIOp::create(
                       lb, ll, arith::CmpIPredicate::slt, key, end));
                   Value at = arith::MinSIOp::create(lb, ll, key, lastKey);

@@ -446,8 +446,9 @@ SmallVector<Value> reuseOrCompute(
 ///     target's width -- reused from the previous token of the tile when the
 ///     source's position is the same (T and H along a row of an image or
 ///     video frame), or from another source with the same pairs and position
-///     (MHRoPE's text tokens), otherwise computed; no gathers and no table in
-///     memory;
+///     (MHRoPE's text tokens), or from the tile's slot cache (W positions
+///     repeat in every row), otherwise computed and stored there; no gathers
+///     and no table of the whole sequence in memory;
 ///   - assembles each chunk of pairs' cos/sin from the sources' pieces with
 ///     constant shuffles of the allocation (for head-partitioned ones, each
 ///     head block's source directly);
@@ -561,12 +562,6 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
           computeSource(b, loc, source,
                         arith::ConstantOp::create(b, loc, b.getZeroAttr(f32)));
 
-  // The forall runs over [B, tiles of S] (or [tiles of T] packed); positions
-  // are [3, B, S] / [3, T].
-  SmallVector<int64_t> tokenDims;
-  if (!l.packed())
-    tokenDims.push_back(l.batch);
-  tokenDims.push_back(l.seq);
   SmallVector<OpFoldResult> qSizes = sizesOf(b, loc, q);
   // The tensors rotated, with their sizes and GQA groups: q, and k unless k
   // is q itself (apply(k, k), a rotation of k alone: rotated once).
@@ -579,6 +574,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
   if (k != q)
     rotated.push_back({k, sizesOf(b, loc, k), 1});
   const size_t numRotated = rotated.size();
+  // The forall runs over [B, tiles of S] (or [tiles of T] packed); positions
+  // are [3, B, S] / [3, T].
   Value seqSize = getValueOrCreateConstantIndexOp(b, loc, qSizes[l.seq]);
   Value tileSize = arith::ConstantIndexOp::create(b, loc, tokenTile);
   SmallVector<OpFoldResult> forallSizes;
@@ -593,8 +590,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
       /*mapping=*/std::nullopt,
       [&](OpBuilder &nb, Location nloc, ValueRange args) {
         Value batch = l.packed() ? Value() : args[0];
-        Value tile = args[tokenDims.size() - 1];
-        ValueRange outs = args.drop_front(tokenDims.size());
+        Value tile = args[forallSizes.size() - 1];
+        ValueRange outs = args.drop_front(forallSizes.size());
         Value seqStart = arith::MulIOp::create(nb, nloc, tile, tileSize);
         Value count = arith::MinSIOp::create(
             nb, nloc, tileSize,
