@@ -57,7 +57,9 @@ static std::string threadsPipeline(int64_t taskSize, int64_t tokenTile) {
 // calls __truncsfbf2 per element (40x slower on an AVX2 Zen 3). The CPU
 // form of apply writes bf16 arithmetic as f32 ops between conversions, and
 // bf16 loads and stores become i16 ones (which LLVM would otherwise
-// legalize one element at a time).
+// legalize one element at a time). x86vector's AVX512-BF16 conversions
+// (the avx512-bf16 rounding) become intrinsics, pairs of them fused into the
+// two-vector one.
 //
 // Host code that also launches kernels and moves GPU memory gets gpu-to-llvm
 // too (gpu.launch_func, gpu.alloc, gpu.memcpy become mgpu* runtime calls).
@@ -65,10 +67,10 @@ static std::string toLLVM(bool launchesKernels) {
   return (llvm::Twine("arith-expand{include-bf16=true},"
                       "convert-linalg-to-loops,"
                       "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-                      "convert-vector-to-llvm,") +
+                      "convert-vector-to-llvm{enable-x86vector=true},") +
           (launchesKernels ? "gpu-to-llvm," : "") +
           "convert-to-llvm,mrope-bf16-memory-as-i16,"
-          "reconcile-unrealized-casts")
+          "mrope-x86-pack-bf16-conversions,reconcile-unrealized-casts")
       .str();
 }
 
@@ -85,23 +87,29 @@ int64_t mrope::hostVectorBits() {
   return 128;
 }
 
+bool mrope::hostHasAVX512BF16() {
+  return llvm::sys::getHostCPUFeatures().lookup("avx512bf16");
+}
+
 // The CPU pipeline rotates a token's rows with vectors of the given width
 // (0: the host's; negative: a whole row at once).
-static std::string toVectorRows(int64_t vectorBits, bool fastSinCos,
-                                int64_t tokenTile) {
+static std::string toVectorRows(const mrope::CPUPipelineOptions &options) {
+  int64_t vectorBits = options.vectorBits;
   if (vectorBits == 0)
     vectorBits = mrope::hostVectorBits();
+  bool avx512BF16 = options.avx512BF16 < 0 ? mrope::hostHasAVX512BF16()
+                                           : options.avx512BF16 > 0;
   return ("convert-mrope-to-linalg{vector-rows=true vector-bits=" +
           llvm::Twine(std::max<int64_t>(vectorBits, 0)) +
-          " token-tile=" + llvm::Twine(tokenTile) +
-          (fastSinCos ? " fast-sin-cos=true" : "") + "},canonicalize,cse")
+          " token-tile=" + llvm::Twine(options.tokenTile) +
+          (options.fastSinCos ? " fast-sin-cos=true" : "") +
+          (avx512BF16 ? " avx512-bf16=true" : "") + "},canonicalize,cse")
       .str();
 }
 
 void mrope::buildMRopeCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
-  addPipeline(pm, toVectorRows(options.vectorBits, options.fastSinCos,
-                               options.tokenTile));
+  addPipeline(pm, toVectorRows(options));
   addPipeline(pm, kBufferize);
   if (options.threads)
     addPipeline(pm, threadsPipeline(options.taskSize, options.tokenTile));
@@ -128,8 +136,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
   if (options.hostBuffers)
-    addPipeline(pm, toVectorRows(0, /*fastSinCos=*/false,
-                                 mrope::CPUPipelineOptions().tokenTile));
+    addPipeline(pm, toVectorRows(mrope::CPUPipelineOptions()));
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
@@ -179,6 +186,12 @@ struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
                      "are reused within one while a position axis does not "
                      "change)"),
       llvm::cl::init(mrope::CPUPipelineOptions().tokenTile)};
+  Option<int64_t> avx512BF16{
+      *this, "avx512-bf16",
+      llvm::cl::desc("Round bf16 rotations with AVX512-BF16's vcvtne2ps2bf16 "
+                     "(same bits): 1 on, 0 off, -1 (default) when the host "
+                     "has avx512bf16"),
+      llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16)};
 };
 struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
   Option<std::string> chip{*this, "chip",
@@ -223,6 +236,7 @@ void mrope::registerMRopePipelines() {
         cpu.vectorBits = options.vectorBits;
         cpu.fastSinCos = options.fastSinCos;
         cpu.tokenTile = options.tokenTile;
+        cpu.avx512BF16 = options.avx512BF16;
         buildMRopeCPUPipeline(pm, cpu);
       });
   PassPipelineRegistration<GPUPipelineCLOptions>(

@@ -8,6 +8,7 @@ what the verifier accepts is the single source of truth.
 """
 
 import dataclasses
+import math
 import json
 import os
 from typing import Any, Mapping, Optional, Sequence, Tuple
@@ -65,8 +66,8 @@ class RopeConfig:
         if self.rotary_dim % 2 or self.rotary_dim > self.head_dim:
             raise ConfigError(f"rotary_dim: must be even and at most head_dim "
                               f"({self.head_dim}), got {self.rotary_dim}")
-        if not self.theta > 0:
-            raise ConfigError(f"theta: must be positive, got {self.theta!r}")
+        if not 0 < self.theta < math.inf:
+            raise ConfigError(f"theta: must be positive and finite, got {self.theta!r}")
         if self.pairs not in ("neox", "gptj"):
             raise ConfigError(f"pairs: must be 'neox' or 'gptj', got {self.pairs!r}")
         for name in ("num_heads", "num_kv_heads"):
@@ -190,8 +191,8 @@ def from_hf(config: Any, compat: str = "reference",
     if not isinstance(params, Mapping):
         raise ConfigError(f"{params_key}: must be an object, got {type(params).__name__}")
     theta = params.get("rope_theta", field("rope_theta", 10000.0))
-    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not theta > 0:
-        raise ConfigError(f"rope_theta: must be a positive number, got {theta!r}")
+    if isinstance(theta, bool) or not isinstance(theta, (int, float)) or not 0 < theta < math.inf:
+        raise ConfigError(f"rope_theta: must be a positive finite number, got {theta!r}")
 
     heads = _int_field("num_attention_heads", field("num_attention_heads"))
     kv_heads = _int_field("num_key_value_heads", field("num_key_value_heads", heads))

@@ -37,8 +37,13 @@ PAPER_KEYWORDS = frozenset({
 
 
 def mlir_float(value) -> str:
-    """A float in MLIR's syntax (repr always has a '.', an exponent or inf/nan)."""
-    return repr(float(value))
+    """A finite float in MLIR's syntax, which needs a '.' before an exponent
+    (repr gives '1e+30' for 1e30; MLIR reads '1.0e+30')."""
+    text = repr(float(value))
+    mantissa, exponent_mark, exponent = text.partition("e")
+    if exponent_mark and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
 
 
 def needs_section(variant: str, kw) -> bool:

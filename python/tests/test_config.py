@@ -69,6 +69,7 @@ def _with(raw, path, value):
     (_with(QWEN2_VL_7B, ["rope_scaling", "mrope_section"], [16, -1, 49]), "mrope_section"),
     (_with(QWEN2_VL_7B, ["rope_theta"], -1.0), "rope_theta"),
     (_with(QWEN2_VL_7B, ["rope_theta"], "big"), "rope_theta"),
+    (_with(QWEN2_VL_7B, ["rope_theta"], float("inf")), "rope_theta"),
     (_with(QWEN2_VL_7B, ["num_attention_heads"], 0), "num_attention_heads"),
     (_with(QWEN2_VL_7B, ["num_attention_heads"], KeyError), "num_attention_heads"),
     (_with(QWEN2_VL_7B, ["num_key_value_heads"], 5), "num_key_value_heads"),
@@ -100,7 +101,8 @@ def test_from_hf_bad_arguments():
 
 @pytest.mark.parametrize("changes, field", [
     ({"rotary_dim": 130}, "rotary_dim"), ({"rotary_dim": 7}, "rotary_dim"),
-    ({"head_dim": 0}, "head_dim"), ({"theta": 0.0}, "theta"), ({"pairs": "llama"}, "pairs"),
+    ({"head_dim": 0}, "head_dim"), ({"theta": 0.0}, "theta"), ({"theta": float("inf")}, "theta"),
+    ({"theta": float("nan")}, "theta"), ({"pairs": "llama"}, "pairs"),
     ({"num_heads": 6, "num_kv_heads": 4}, "num_kv_heads"),
 ])
 def test_rope_config_rules(changes, field):
@@ -136,3 +138,12 @@ def _small_qk():
 def _positions(n):
     import numpy as np
     return np.zeros((3, 1, n), np.int64)
+
+
+@pytest.mark.parametrize("value", [1e30, 1e-05, 2.5e-8, 1e6, 10000.0, 0.1, 3.0])
+def test_numbers_are_written_as_mlir_floats(value):
+    # MLIR needs a '.' before an exponent: repr's '1e+30' does not parse.
+    from mrope.designs import mlir_float
+    text = mlir_float(value)
+    mantissa = text.partition("e")[0]
+    assert "." in mantissa and float(text) == value

@@ -314,40 +314,93 @@ def test_dynamic_ntk_constant_and_runtime_seq_len_agree(at_init, pairs):
     assert differs
 
 
+def compiled_bf16_cos_sin(config, positions, heads):
+    """The bf16 cos/sin the compiled NeoX rotation uses at `positions`,
+    read back by rotating unit vectors: round(1 * c - 0 * s) in the first
+    half, round(0 * c + 1 * s) in the second."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    tokens, half = positions.shape[-1], config.rotary_dim // 2
+    unit = np.zeros((1, heads, tokens, config.head_dim), np.float32)
+    unit[..., :half] = 1.0
+    k = np.zeros((1, 1, tokens, config.head_dim), np.float32).astype(bf16)
+    rotated_unit, _ = mrope.apply_rotary(config, unit.astype(bf16), k, positions)
+    return (rotated_unit[..., :half].astype(np.float32),
+            rotated_unit[..., half:2 * half].astype(np.float32))
+
+
+def assert_bf16_rotation_exact(config, q, positions):
+    """The compiled bf16 rotation of q against x1*cos - x2*sin and
+    x2*cos + x1*sin with every op rounded to bf16 by ml_dtypes -- the
+    reference's arithmetic -- bit for bit (NaN matches NaN)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    cos, sin = compiled_bf16_cos_sin(config, positions, q.shape[1])
+    k = np.zeros((1, 1, q.shape[2], config.head_dim), np.float32).astype(bf16)
+    q_rot, _ = mrope.apply_rotary(config, q, k, positions)
+
+    def r(x):
+        return x.astype(bf16).astype(np.float32)
+
+    half = config.rotary_dim // 2
+    x1, x2 = q[..., :half].astype(np.float32), q[..., half:2 * half].astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want1 = r(r(x1 * cos) - r(x2 * sin))
+        want2 = r(r(x2 * cos) + r(x1 * sin))
+    got = q_rot.astype(np.float32)
+    np.testing.assert_array_equal(got[..., :half], want1)
+    np.testing.assert_array_equal(got[..., half:2 * half], want2)
+    return got
+
+
 def test_bf16_rotation_of_every_bf16_value():
     """Every bf16 bit pattern (NaNs, infinities, subnormals, the largest
-    finite values, ties) through the compiled bf16 rotation, against
-    x1*cos - x2*sin and x2*cos + x1*sin with every op rounded to bf16 by
-    ml_dtypes -- the reference's arithmetic -- using the bf16 cos/sin the
-    compiled code itself produced (read back by rotating unit vectors)."""
+    finite values, ties) through the compiled bf16 rotation, using the bf16
+    cos/sin the compiled code itself produced."""
     ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
     bf16 = np.dtype(ml_dtypes.bfloat16)
     config = mrope.from_hf(QWEN2_VL_7B)
     rng = np.random.default_rng(21)
     heads, tokens = 8, 64  # 8 * 64 * 128 = 65536 channels of q: one per pattern
     positions = rng.integers(0, 3000, (3, 1, tokens))
-    half = 64
-
-    unit = np.zeros((1, heads, tokens, 128), np.float32)
-    unit[..., :half] = 1.0
-    unit = unit.astype(bf16)
-    k = np.zeros((1, 2, tokens, 128), np.float32).astype(bf16)
-    rotated_unit, _ = mrope.apply_rotary(config, unit, k, positions)
-    cos = rotated_unit[..., :half].astype(np.float32)  # round(1 * c - 0 * s)
-    sin = rotated_unit[..., half:].astype(np.float32)  # round(0 * c + 1 * s)
-
     patterns = rng.permutation(np.arange(1 << 16, dtype=np.uint32)).astype(np.uint16)
     q = patterns.view(bf16).reshape(1, heads, tokens, 128)
-    q_rot, _ = mrope.apply_rotary(config, q, k, positions)
-
-    def r(x):
-        return x.astype(bf16).astype(np.float32)
-
-    x1, x2 = q[..., :half].astype(np.float32), q[..., half:].astype(np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):
-        want1 = r(r(x1 * cos) - r(x2 * sin))
-        want2 = r(r(x2 * cos) + r(x1 * sin))
-    got = q_rot.astype(np.float32)
-    np.testing.assert_array_equal(got[..., :half], want1)  # NaN matches NaN
-    np.testing.assert_array_equal(got[..., half:], want2)
+    got = assert_bf16_rotation_exact(config, q, positions)
     assert np.isnan(got).sum() >= 256 and np.isinf(got).any()
+
+
+def test_bf16_rotation_near_the_subnormal_range():
+    """Products and sums near and below 2^-126, where a rounding instruction
+    that reads subnormals as zero (AVX512-BF16's vcvtne2ps2bf16, which the
+    CPU form uses where it gives the same bits) would differ: rows of words
+    at or just above 2^-63 (the smallest it accepts), rows with one word
+    below that, rows whose halves cancel (x2 = x1), NaNs, infinities and the
+    largest finite values; cos/sin as usual, and scaled by an attention
+    factor of 1e-20 (cos/sin near 2^-66, below the 2^-55 it accepts), which
+    makes products and results subnormal."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(5)
+    heads, tokens = 16, 48
+    # Exponent fields 64..70 (2^-63 .. 2^-57), random signs and mantissas.
+    fields = rng.integers(64, 71, (1, heads, tokens, 128)).astype(np.uint16)
+    mantissas = rng.integers(0, 128, fields.shape).astype(np.uint16)
+    signs = rng.integers(0, 2, fields.shape).astype(np.uint16)
+    words = (signs << 15) | (fields << 7) | mantissas
+    # Rows 0-3 of every token: one word just below 2^-63 (field 63).
+    words[:, 0:4, :, 5] = (63 << 7) | 0x11
+    # Row 4: huge and special values among the small ones.
+    words[:, 4, :, 0:4] = [0x7F7F, 0xFF80, 0x7FC0, 0x7F80]
+    # Row 5: x2 = x1, so x1 c - x2 s cancels where c and s are close.
+    words[:, 5, :, 64:] = words[:, 5, :, :64]
+    q = words.view(bf16)
+    positions = rng.integers(0, 3000, (3, 1, tokens))
+    positions[:, 0, :4] = [0, 1, 2, 3]
+    allocation = "<contiguous, section = [16, 24, 24]>"
+    plain = mrope.RopeConfig(head_dim=128, rotary_dim=128, allocation=allocation)
+    tiny = plain.replace(scaling="<kind = yarn, factor = 4.0, max_position_embeddings = 4096, "
+                                 "attention_factor = 1.0e-20>")
+    assert_bf16_rotation_exact(plain, q, positions)
+    got = assert_bf16_rotation_exact(tiny, q, positions)
+    magnitudes = np.abs(got[np.isfinite(got)])
+    assert ((magnitudes > 0) & (magnitudes < 2.0**-126)).any()

@@ -28,10 +28,12 @@
 // The CPU pipeline ends in the LLVM dialect (and nothing else, so mlir-runner
 // can read it back); the portable one in linalg on tensors with no mrope op
 // left. bf16 arithmetic is f32 arithmetic rounded to bf16 after each op
-// (the reference's bits). Per token, cos/sin of all 8 pairs are one
-// vector<8xf32> rounded to bf16 once; each NeoX half of a 16-channel row is
-// one vector load, rotated in vector<8xf32> ops and stored back. Returning the rotated arguments clones them
-// for the caller (ownership-based deallocation); the clone must be lowered too.
+// (the reference's bits). The 8 pairs are rotated as word pairs: per token,
+// cos/sin of the even pairs and of the odd pairs are one vector<4xf32> each
+// (rounded to bf16 once); each NeoX half of a 16-channel row is one load of
+// 8 words whose even and odd words become two vector<4xf32> by a shift and a
+// mask, and one store. Returning the rotated arguments clones them for the
+// caller (ownership-based deallocation); the clone must be lowered too.
 // CHECK-LABEL: llvm.func @rotate
 // CHECK-NOT: mrope.
 // CHECK-NOT: linalg.
@@ -40,30 +42,39 @@
 // CHECK-NOT: #arith
 // cos/sin in arithmetic only: reduction by pi/2 (roundeven, FMAs), the
 // polynomials, no libm call anywhere.
-// CHECK: llvm.intr.roundeven({{.*}}) : (vector<8xf32>) -> vector<8xf32>
-// CHECK: llvm.intr.fma({{.*}}) : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
-// Rounding to bf16: add the round-to-nearest-even bias, keep the high half.
-// CHECK: llvm.lshr {{.*}} : vector<8xi32>
-// CHECK: llvm.trunc {{.*}} : vector<8xi32> to vector<8xi16>
+// CHECK: llvm.intr.roundeven({{.*}}) : (vector<4xf32>) -> vector<4xf32>
+// CHECK: llvm.intr.fma({{.*}}) : (vector<4xf32>, vector<4xf32>, vector<4xf32>) -> vector<4xf32>
+// Rounding cos/sin to bf16: add the round-to-nearest-even bias, keep the
+// high half.
+// CHECK: llvm.lshr {{.*}} : vector<4xi32>
+// CHECK: llvm.trunc {{.*}} : vector<4xi32> to vector<4xi16>
 // The loop over heads (row load to row store) is vector code with no calls
 // and no sin/cos: those are per token. Each NeoX half of a bf16 row is
-// loaded and stored as an i16 vector (mrope-bf16-memory-as-i16) and widened
-// to f32 right after the load: no bf16 vector is split or shuffled.
-// CHECK: llvm.load {{.*}} -> vector<8xi16>
+// loaded and stored as an i16 vector (mrope-bf16-memory-as-i16) and split
+// into f32 lanes right after the load: no bf16 vector is shuffled.
+// CHECK: %[[X1:.+]] = llvm.load {{.*}} -> vector<8xi16>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: llvm.load {{.*}} -> vector<8xi16>
-// CHECK-NOT: llvm.call
-// CHECK-NOT: llvm.intr.sincos
-// CHECK-NOT: llvm.shufflevector
-// CHECK: llvm.fmul {{.*}} : vector<8xf32>
+// CHECK: %[[X2:.+]] = llvm.load {{.*}} -> vector<8xi16>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
 // CHECK-NOT: llvm.shufflevector
-// CHECK: llvm.fsub {{.*}} : vector<8xf32>
+// CHECK: %[[X1B:.+]] = llvm.bitcast %{{.+}} : vector<8xbf16> to vector<4xi32>
+// CHECK: %[[X1EVEN:.+]] = llvm.shl %[[X1B]], %{{.+}} : vector<4xi32>
+// CHECK: %[[X1ODD:.+]] = llvm.and %[[X1B]], %{{.+}} : vector<4xi32>
+// CHECK-NOT: llvm.shufflevector
+// CHECK: llvm.fmul {{.*}} : vector<4xf32>
 // CHECK-NOT: llvm.call
 // CHECK-NOT: llvm.intr.sincos
-// CHECK: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
+// CHECK-NOT: llvm.shufflevector
+// CHECK: llvm.fsub {{.*}} : vector<4xf32>
+// CHECK-NOT: llvm.call
+// CHECK-NOT: llvm.intr.sincos
+// Each half's even and odd results joined by a shift and an or, stored.
+// CHECK: %[[JOINED:.+]] = llvm.or %{{.+}}, %{{.+}} : vector<4xi32>
+// CHECK: %[[WORDS:.+]] = llvm.bitcast %[[JOINED]] : vector<4xi32> to vector<8xbf16>
+// CHECK: %[[BITS:.+]] = llvm.bitcast %[[WORDS]] : vector<8xbf16> to vector<8xi16>
+// CHECK: llvm.store %[[BITS]], {{.*}} : vector<8xi16>, !llvm.ptr
 // CHECK-NOT: llvm.call
 // CHECK: llvm.store {{.*}} : vector<8xi16>, !llvm.ptr
 // NOASYNC-NOT: llvm.store {{.*}} : vector<{{.*}}bf16>

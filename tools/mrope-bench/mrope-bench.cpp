@@ -98,6 +98,12 @@ static llvm::cl::opt<int64_t> tokenTile(
     llvm::cl::desc("Tokens per iteration of the parallel loop "
                    "(--mrope-cpu-pipeline=token-tile=N; >= 1)"),
     llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> avx512BF16(
+    "avx512-bf16", llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16),
+    llvm::cl::desc("Round bf16 rotations with AVX512-BF16's vcvtne2ps2bf16 "
+                   "(same bits): 1 on, 0 off (integer rounding), -1 "
+                   "(default) when the host has avx512bf16"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> torchPython(
     "torch-python", llvm::cl::init(""),
     llvm::cl::desc("Python with torch for the PyTorch eager peer (default: "
@@ -705,6 +711,16 @@ int main(int argc, char **argv) {
                  << ") must be at least 1\n";
     return 1;
   }
+  if (avx512BF16 < -1 || avx512BF16 > 1) {
+    llvm::errs() << "mrope-bench: --avx512-bf16 (" << avx512BF16
+                 << ") must be -1 (host), 0 or 1\n";
+    return 1;
+  }
+  if (avx512BF16 == 1 && !mrope::hostHasAVX512BF16()) {
+    llvm::errs() << "mrope-bench: --avx512-bf16=1 needs a CPU with "
+                    "avx512bf16; this host has none\n";
+    return 1;
+  }
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   if (attentionMode)
@@ -765,6 +781,7 @@ int main(int argc, char **argv) {
       cpu.vectorBits = vectorBits;
       cpu.fastSinCos = fastSinCos;
       cpu.tokenTile = tokenTile;
+      cpu.avx512BF16 = avx512BF16;
       mrope::buildMRopeCPUPipeline(pm, cpu);
       if (failed(pm.run(*module)))
         return 1;

@@ -56,7 +56,14 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     Option<"tokenTile", "token-tile", "int64_t", /*default=*/"256",
            "With vector-rows: tokens per iteration of the parallel loop; "
            "within one, each position axis's cos/sin are reused while the "
-           "axis's position does not change (T and H along an image row)">
+           "axis's position does not change (T and H along an image row)">,
+    Option<"avx512BF16", "avx512-bf16", "bool", /*default=*/"false",
+           "With vector-rows and bf16 activations: round the rotation's "
+           "products and sums two vectors per instruction with AVX512-BF16's "
+           "vcvtne2ps2bf16 (the target must have avx512bf16). Same bits: "
+           "rows with a word below 2^-63 (or tokens with a cos/sin below "
+           "2^-55), which could make an intermediate subnormal, take the "
+           "integer rounding">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

@@ -31,6 +31,11 @@ struct CPUPipelineOptions {
   /// Tokens per iteration of the parallel loop (cos/sin are reused within
   /// one while a position axis does not change).
   int64_t tokenTile = RotaryLoweringOptions().tokenTile;
+  /// bf16 rotations rounded with AVX512-BF16's two-vector conversion
+  /// (RotaryLoweringOptions::avx512BF16): 1 on, 0 off, -1 when the host has
+  /// avx512bf16 (hostHasAVX512BF16()). Code built with it on needs that
+  /// feature.
+  int64_t avx512BF16 = -1;
 };
 
 /// mrope -> LLVM dialect for the host CPU, ready for the JIT or mlir-runner.
@@ -61,6 +66,7 @@ void buildMRopeGPUPipeline(OpPassManager &pm,
 /// The widest vector register of the host: 512 with AVX-512, 256 with AVX,
 /// 128 otherwise.
 int64_t hostVectorBits();
+bool hostHasAVX512BF16();
 
 /// Registers `mrope-to-linalg-pipeline`, `mrope-cpu-pipeline` and
 /// `mrope-gpu-pipeline`.

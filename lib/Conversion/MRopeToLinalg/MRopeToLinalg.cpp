@@ -10,6 +10,7 @@
 
 #include "mrope/Conversion/MRopeToLinalg/MRopeToLinalg.h"
 #include "AttentionLowering.h"
+#include "BF16WordPairs.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
 #include "Common/TorchMathIR.h"
@@ -454,7 +455,10 @@ SmallVector<Value> reuseOrCompute(
 ///     head block's source directly);
 ///   - rotates every head of q and k in an scf.for: one vector read of the
 ///     row's rotary channels, split into the pair channels (NeoX halves or
-///     GPT-J even/odd), rotated, joined and written back.
+///     GPT-J even/odd; bf16 as word pairs, whose lanes are sets of even and
+///     odd pairs), rotated, joined and written back. With avx512BF16 a bf16
+///     row whose words and cos/sin allow it is rounded two vectors per
+///     instruction (rotateWordVectors).
 /// Each tile writes only its own rows of q and k, so bufferization rotates
 /// in place and the tiles can run in parallel. The arithmetic is exactly the
 /// table form's: cos/sin of the angle pos * inv_freq (buildRotaryCosSin, per
@@ -471,20 +475,48 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  Type elementType = cast<RankedTensorType>(q.getType()).getElementType();
+  // bf16 is rotated in f32 lanes. With an even pair count as word pairs
+  // (BF16WordPairs.h): a loaded vector of 2n words is the even and odd lanes
+  // of two sets of n pairs (a shift and a mask, no conversion); otherwise
+  // vectors are widened right after the load and narrowed right before the
+  // store.
+  const bool widen = elementType.isBF16();
+  const bool wordPairs = widen && numPairs % 2 == 0;
+  const int64_t maxChunkPairs = wordPairs ? numPairs / 2 : numPairs;
   int64_t chunkPairs = options.vectorBits / 32;
-  if (chunkPairs <= 0 || chunkPairs > numPairs)
-    chunkPairs = numPairs;
-  const int64_t numChunks = llvm::divideCeil(numPairs, chunkPairs);
+  if (chunkPairs <= 0 || chunkPairs > maxChunkPairs)
+    chunkPairs = maxChunkPairs;
+  // The pairs of each chunk in lane order (cos/sin are one vector per
+  // chunk). Word pairs: chunks 2g and 2g + 1 are the sets of group g, up to
+  // 2 * chunkPairs pairs from p0: for NeoX the even and odd pairs (the even
+  // and odd words of the x1 and x2 halves), for GPT-J the first and second
+  // half (even words x1, odd words x2, of one vector each).
+  SmallVector<SmallVector<int64_t>> chunkPairLists;
+  if (!wordPairs) {
+    for (int64_t first = 0; first < numPairs; first += chunkPairs)
+      chunkPairLists.push_back(llvm::to_vector(
+          llvm::seq<int64_t>(first, std::min(first + chunkPairs, numPairs))));
+  } else {
+    for (int64_t p0 = 0; p0 < numPairs; p0 += 2 * chunkPairs) {
+      const int64_t half = std::min(2 * chunkPairs, numPairs - p0) / 2;
+      for (int64_t set = 0; set < 2; ++set)
+        chunkPairLists.push_back(
+            llvm::map_to_vector(llvm::seq<int64_t>(0, half), [&](int64_t i) {
+              return neox ? p0 + 2 * i + set : p0 + set * half + i;
+            }));
+    }
+  }
+  const int64_t numChunks = chunkPairLists.size();
+  const GroupRounding groupRounding = options.avx512BF16
+                                          ? GroupRounding::AVX512BF16
+                                          : GroupRounding::IntegerBits;
   const int64_t tokenTile = std::max<int64_t>(options.tokenTile, 1);
   const SinCosLowering sinCos =
       options.fastSinCos ? SinCosLowering::Polynomial : SinCosLowering::Torch;
   const double scaling = rotary.getAttentionScaling();
   Type f32 = b.getF32Type();
   Type i32 = b.getI32Type();
-  Type elementType = cast<RankedTensorType>(q.getType()).getElementType();
-  // bf16 is rotated in f32 ops: vectors are widened right after the load
-  // and narrowed right before the store, never split or shuffled.
-  const bool widen = elementType.isBF16();
   auto pieceType = VectorType::get({chunkPairs}, f32);
   // cos/sin pieces as the rotation uses them.
   auto rotationPieceType =
@@ -814,13 +846,14 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
               struct HeadRange {
                 int64_t firstKVHead, numKVHeads;
                 SmallVector<Value> c, s;
+                // AVX512-BF16 rounding: whether cos/sin allow it.
+                Value cosSinSafe;
               };
               auto chunksOf = [&](std::optional<size_t> blockSource) {
                 HeadRange range;
-                for (int64_t first = 0; first < numPairs; first += chunkPairs) {
-                  const int64_t n = std::min(chunkPairs, numPairs - first);
+                for (ArrayRef<int64_t> pairsOfChunk : chunkPairLists) {
                   SmallVector<std::pair<Value, int64_t>> cFrom, sFrom;
-                  for (int64_t j = first; j < first + n; ++j) {
+                  for (int64_t j : pairsOfChunk) {
                     auto [source, index] = blockSource
                                                ? std::make_pair(*blockSource, j)
                                                : pairSource[j];
@@ -831,6 +864,11 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                   }
                   range.c.push_back(assembleLanes(tb, tloc, cFrom));
                   range.s.push_back(assembleLanes(tb, tloc, sFrom));
+                }
+                if (wordPairs && groupRounding == GroupRounding::AVX512BF16) {
+                  SmallVector<Value> cosSin(range.c);
+                  llvm::append_range(cosSin, range.s);
+                  range.cosSinSafe = cosSinAllowAVX512BF16(tb, tloc, cosSin);
                 }
                 return range;
               };
@@ -876,18 +914,53 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                           : arith::ConstantIndexOp::create(
                                 tb, tloc,
                                 (range.firstKVHead + range.numKVHeads) * group);
-                  // Rotates chunk `chunk` of one head's row. bf16 vectors
-                  // are widened right after the load and narrowed right
-                  // before the store, never split or shuffled.
-                  auto rotateChunk = [&](OpBuilder &lb, Location lloc,
-                                         Value head, Value rows,
-                                         int64_t chunk) -> Value {
-                    const int64_t first = chunk * chunkPairs;
-                    const int64_t n = std::min(chunkPairs, numPairs - first);
+                  // Rotates unit `unit` of one head's row: a chunk, or with
+                  // word pairs a group (chunks 2 unit and 2 unit + 1). bf16
+                  // vectors are widened right after the load and narrowed
+                  // right before the store, never split or shuffled.
+                  auto rotateUnit = [&](OpBuilder &lb, Location lloc,
+                                        Value head, Value rows,
+                                        int64_t unit) -> Value {
                     SmallVector<bool> inBounds = {true};
                     auto at = [&](int64_t channel) {
                       return arith::ConstantIndexOp::create(lb, lloc, channel);
                     };
+                    if (wordPairs) {
+                      const int64_t p0 = chunkPairLists[2 * unit].front();
+                      const int64_t half = chunkPairLists[2 * unit].size();
+                      // NeoX: the x1 and x2 words of the group's pairs;
+                      // GPT-J: the words of its first and second half.
+                      SmallVector<WordVectorLayout> layout;
+                      if (neox)
+                        layout = {{p0, {{{0, 0}, {0, 1}}}},
+                                  {numPairs + p0, {{{1, 0}, {1, 1}}}}};
+                      else
+                        layout = {{2 * p0, {{{0, 0}, {1, 0}}}},
+                                  {2 * p0 + 2 * half, {{{0, 1}, {1, 1}}}}};
+                      auto wordsType = VectorType::get({2 * half}, elementType);
+                      SmallVector<Value> words;
+                      for (const WordVectorLayout &vector : layout)
+                        words.push_back(vector::TransferReadOp::create(
+                            lb, lloc, wordsType, rows,
+                            ValueRange{head, at(vector.channel)}, pad,
+                            inBounds));
+                      SmallVector<Value> rotatedWords = rotateWordVectors(
+                          lb, lloc, words, layout,
+                          {range.c[2 * unit], range.c[2 * unit + 1]},
+                          {range.s[2 * unit], range.s[2 * unit + 1]},
+                          groupRounding, range.cosSinSafe);
+                      for (auto [vector, value] :
+                           llvm::zip(layout, rotatedWords))
+                        rows =
+                            vector::TransferWriteOp::create(
+                                lb, lloc, value, rows,
+                                ValueRange{head, at(vector.channel)}, inBounds)
+                                .getResult();
+                      return rows;
+                    }
+                    const int64_t chunk = unit;
+                    const int64_t first = chunk * chunkPairs;
+                    const int64_t n = std::min(chunkPairs, numPairs - first);
                     auto read = [&](int64_t channel, int64_t size) -> Value {
                       Value v = vector::TransferReadOp::create(
                           lb, lloc, VectorType::get({size}, elementType), rows,
@@ -927,32 +1000,32 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                         vector::InterleaveOp::create(lb, lloc, y1, y2);
                     return write(joined, 2 * first, rows);
                   };
-                  // Rotates chunks [firstChunk, endChunk) of every head in
+                  // Rotates units [firstUnit, endUnit) of every head in
                   // the range, one loop over the heads.
-                  auto loopOverHeads = [&](int64_t firstChunk,
-                                           int64_t endChunk) {
+                  auto loopOverHeads = [&](int64_t firstUnit, int64_t endUnit) {
                     auto loop = scf::ForOp::create(
                         tb, tloc, begin, end, one, ValueRange{slice},
                         [&](OpBuilder &lb, Location lloc, Value head,
                             ValueRange headArgs) {
                           Value rows = headArgs[0];
-                          for (int64_t chunk = firstChunk; chunk < endChunk;
-                               ++chunk)
-                            rows = rotateChunk(lb, lloc, head, rows, chunk);
+                          for (int64_t unit = firstUnit; unit < endUnit; ++unit)
+                            rows = rotateUnit(lb, lloc, head, rows, unit);
                           scf::YieldOp::create(lb, lloc, rows);
                         });
                     slice = loop.getResult(0);
                   };
+                  const int64_t numUnits =
+                      wordPairs ? numChunks / 2 : numChunks;
                   if (2 * numChunks <= kMaxCosSinRegisters) {
                     // All chunks' cos/sin fit in registers: one pass over
                     // the heads.
-                    loopOverHeads(0, numChunks);
+                    loopOverHeads(0, numUnits);
                   } else {
-                    // One loop over the heads per chunk: only the chunk's
-                    // cos/sin are live in the loop, and the token's rows
-                    // stay in L1 between chunks.
-                    for (int64_t chunk = 0; chunk < numChunks; ++chunk)
-                      loopOverHeads(chunk, chunk + 1);
+                    // One loop over the heads per unit: only its cos/sin
+                    // are live in the loop, and the token's rows stay in L1
+                    // between units.
+                    for (int64_t unit = 0; unit < numUnits; ++unit)
+                      loopOverHeads(unit, unit + 1);
                   }
                 }
                 return tensor::InsertSliceOp::create(tb, tloc, slice, tileRows,
@@ -1436,6 +1509,10 @@ std::string unsupportedReason(Operation *op) {
 struct ConvertMRopeToLinalgPass
     : mrope::impl::ConvertMRopeToLinalgBase<ConvertMRopeToLinalgPass> {
   using Base::Base;
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    registerBF16WordPairsDialects(registry);
+  }
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     // Fold what is known at compile time (positions, frequencies) first: the
@@ -1455,6 +1532,7 @@ struct ConvertMRopeToLinalgPass
     options.vectorBits = vectorBits;
     options.fastSinCos = fastSinCos;
     options.tokenTile = tokenTile;
+    options.avx512BF16 = avx512BF16;
     populateMRopeToLinalgConversionPatterns(patterns, options);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,

@@ -22,6 +22,11 @@ struct RotaryLoweringOptions {
   /// With vectorRows: tokens per iteration of the parallel loop; within one,
   /// an axis's cos/sin are reused while its position does not change.
   int64_t tokenTile = 256;
+  /// With vectorRows and bf16 activations: round the rotation's products
+  /// and sums with AVX512-BF16's vcvtne2ps2bf16 (two f32 vectors to one of
+  /// bf16 per instruction) wherever that gives the reference's bits; the
+  /// target must have avx512bf16.
+  bool avx512BF16 = false;
 };
 
 /// Patterns lowering the mrope ops to linalg/scf/tensor.

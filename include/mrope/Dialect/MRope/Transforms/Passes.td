@@ -76,6 +76,44 @@ def MRopePrintAllocation : Pass<"mrope-print-allocation"> {
   }];
 }
 
+def MRopeX86PackBF16Conversions : Pass<"mrope-x86-pack-bf16-conversions"> {
+  let summary = "Fuse pairs of AVX512-BF16 conversions (LLVM dialect) into "
+                "the two-vector vcvtne2ps2bf16";
+  let description = [{
+    x86vector's `avx512.cvt.packed.f32_to_bf16` becomes one
+    `vcvtneps2bf16` (f32 vector to half-width bf16); two of them
+    concatenated by a shuffle are what AVX512-BF16's two-source
+    `vcvtne2ps2bf16` does in one instruction, but LLVM's x86 backend does
+    not fuse them (it emits two conversions and an insert). This pass
+    rewrites each `llvm.shufflevector` whose mask concatenates two such
+    conversions of the same width into the two-source intrinsic (the first
+    shuffle operand gives the low words):
+
+    ```mlir
+    llvm.func @before(%lo: vector<16xf32>, %hi: vector<16xf32>) -> vector<32xbf16> {
+      %0 = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.512"(%lo) : (vector<16xf32>) -> vector<16xbf16>
+      %1 = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.512"(%hi) : (vector<16xf32>) -> vector<16xbf16>
+      %2 = llvm.shufflevector %0, %1 [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31] : vector<16xbf16>
+      llvm.return %2 : vector<32xbf16>
+    }
+    ```
+
+    becomes
+
+    ```mlir
+    llvm.func @after(%lo: vector<16xf32>, %hi: vector<16xf32>) -> vector<32xbf16> {
+      %0 = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtne2ps2bf16.512"(%hi, %lo) : (vector<16xf32>, vector<16xf32>) -> vector<32xbf16>
+      llvm.return %0 : vector<32xbf16>
+    }
+    ```
+
+    The CPU form of `mrope.apply` rounds bf16 products this way
+    (`avx512-bf16`); `mrope-cpu-pipeline` runs the pass after the conversion
+    to the LLVM dialect. Other shuffles and conversions are left alone.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def MRopeBF16MemoryAsI16 : Pass<"mrope-bf16-memory-as-i16"> {
   let summary = "Load and store bf16 values (LLVM dialect) as their i16 bits";
   let description = [{
