@@ -375,9 +375,10 @@ def test_bf16_rotation_near_the_subnormal_range():
     CPU form uses where it gives the same bits) would differ: rows of words
     at or just above 2^-63 (the smallest it accepts), rows with one word
     below that, rows whose halves cancel (x2 = x1), NaNs, infinities and the
-    largest finite values; cos/sin as usual, and scaled by an attention
-    factor of 1e-20 (cos/sin near 2^-66, below the 2^-55 it accepts), which
-    makes products and results subnormal."""
+    largest finite values; cos/sin as usual, with theta = 1e30 (sines so
+    small that products with them are subnormal, next to cos ~1), and scaled
+    by an attention factor of 1e-20 (cos/sin near 2^-66, below the 2^-55 it
+    accepts), which makes products and results subnormal."""
     ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
     bf16 = np.dtype(ml_dtypes.bfloat16)
     rng = np.random.default_rng(5)
@@ -401,6 +402,14 @@ def test_bf16_rotation_near_the_subnormal_range():
     tiny = plain.replace(scaling="<kind = yarn, factor = 4.0, max_position_embeddings = 4096, "
                                  "attention_factor = 1.0e-20>")
     assert_bf16_rotation_exact(plain, q, positions)
+    # theta = 1e30: the last pairs' sines are tiny (x * sin subnormal) while
+    # cos is ~1, the case decided at compile time (attention scaling 1).
+    huge_theta = plain.replace(theta=1e30)
+    assert_bf16_rotation_exact(huge_theta, q, positions)
+    _, sin = compiled_bf16_cos_sin(huge_theta, positions, heads)
+    with np.errstate(invalid="ignore"):  # inf * 0 in row 4
+        products = np.abs(q[..., :64].astype(np.float32) * sin)
+    assert ((products > 0) & (products < 2.0**-126)).any()
     got = assert_bf16_rotation_exact(tiny, q, positions)
     magnitudes = np.abs(got[np.isfinite(got)])
     assert ((magnitudes > 0) & (magnitudes < 2.0**-126)).any()

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::mrope;
 
@@ -186,6 +188,10 @@ void mrope::registerBF16WordPairsDialects(DialectRegistry &registry) {
   registry.insert<x86vector::X86VectorDialect>();
 }
 
+bool mrope::cosSinAlwaysAllowAVX512BF16(double attentionScaling) {
+  return std::abs(attentionScaling) >= 0x1p-30;
+}
+
 Value mrope::cosSinAllowAVX512BF16(OpBuilder &b, Location loc,
                                    ValueRange cosSin) {
   Value all;
@@ -223,8 +229,9 @@ mrope::rotateWordVectors(OpBuilder &b, Location loc, ArrayRef<Value> words,
   const int64_t lanes = cast<VectorType>(c.front().getType()).getDimSize(0);
   if (rounding == GroupRounding::IntegerBits || !avx512BF16PackFits(lanes))
     return rotate(b, loc, /*packed=*/false);
-  Value safe =
-      arith::AndIOp::create(b, loc, cosSinSafe, wordsAreLarge(b, loc, words));
+  Value safe = wordsAreLarge(b, loc, words);
+  if (cosSinSafe)
+    safe = arith::AndIOp::create(b, loc, cosSinSafe, safe);
   auto ifOp = scf::IfOp::create(
       b, loc, safe,
       [&](OpBuilder &tb, Location tloc) {

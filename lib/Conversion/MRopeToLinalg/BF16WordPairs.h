@@ -52,9 +52,14 @@ bool avx512BF16PackFits(int64_t laneCount);
 /// for the AVX512-BF16 conversion).
 void registerBF16WordPairsDialects(DialectRegistry &registry);
 
-/// An i1 that is true when cos/sin vectors `cosSin` (f32 lanes holding
-/// bf16 values) keep every product with an operand of magnitude >= 2^-63
-/// at >= 2^-118 or exactly zero: each lane is 0 or has magnitude >= 2^-55.
+/// Whether cos/sin scaled by `attentionScaling` always allow the AVX512-BF16
+/// rounding (see rotateWordVectors): for |attentionScaling| >= 2^-30 every
+/// pair's larger of |cos| and |sin| is at least 2^-31.
+bool cosSinAlwaysAllowAVX512BF16(double attentionScaling);
+
+/// An i1 that is true when cos/sin vectors `cosSin` (f32 lanes holding bf16
+/// values) allow the AVX512-BF16 rounding whatever they are paired with:
+/// every lane is 0 or has magnitude >= 2^-55.
 Value cosSinAllowAVX512BF16(OpBuilder &b, Location loc, ValueRange cosSin);
 
 /// Rotates the pairs held by `words` (loaded bf16 vectors of 2N words laid
@@ -63,13 +68,20 @@ Value cosSinAllowAVX512BF16(OpBuilder &b, Location loc, ValueRange cosSin);
 /// rotatePair(IntegerBits)'s bits. Returns the rotated word vectors, in the
 /// same layout.
 ///
-/// With GroupRounding::AVX512BF16, the products and sums of both sets are
-/// rounded two vectors per instruction and the words are put back in place
-/// by one shuffle per vector -- when `cosSinSafe` and every word has
-/// magnitude >= 2^-63 (zero included in "not"): then no product or sum is
-/// a nonzero value below 2^-118 resp. 2^-125, never subnormal, and the
-/// instruction's treatment of subnormal inputs never applies. Otherwise
-/// (an scf.if per call) the integer rounding.
+/// With GroupRounding::AVX512BF16 the products and sums of both sets are
+/// rounded two vectors per instruction and the words put back in place by
+/// one shuffle per vector. The instruction reads subnormal inputs as zero,
+/// so it is used (an scf.if per call, the integer rounding otherwise) only
+/// when every word has magnitude >= 2^-63 (zero is not accepted) and
+/// `cosSinSafe` (null: true) holds. Then no value it rounds differs:
+///  - cos/sin lanes 0 or >= 2^-55 (cosSinAllowAVX512BF16): every product is
+///    0 or >= 2^-118, and a sum or difference of such bf16 values is 0 or a
+///    multiple of 2^-125 -- nothing is subnormal;
+///  - every pair's larger of |cos|, |sin| >= 2^-37 (the static case,
+///    cosSinAlwaysAllowAVX512BF16): the product with it, A, is >= 2^-100, so
+///    the other product, if subnormal (|d| < 2^-126), is below half the f32
+///    spacing at A and A -/+ d rounds to A either way; A -/+ B for a normal
+///    bf16 B is 0 or >= 2^-109.
 SmallVector<Value> rotateWordVectors(OpBuilder &b, Location loc,
                                      ArrayRef<Value> words,
                                      ArrayRef<WordVectorLayout> layout,

@@ -539,10 +539,19 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
       source.pairs.push_back(pairSource.size() - 1);
     }
   } else {
+    // Each block's source has every pair, in the chunks' lane order, so a
+    // chunk's cos/sin are a piece as computed (no shuffle per token).
+    SmallVector<int64_t> lanePairs;
+    for (ArrayRef<int64_t> pairs : chunkPairLists)
+      llvm::append_range(lanePairs, pairs);
+    // (pairSource then gives the index; the source is the block's.)
+    pairSource.resize(numPairs);
+    for (auto [index, pair] : llvm::enumerate(lanePairs))
+      pairSource[pair] = {0, int64_t(index)};
     for (const HeadBlock &block : blocks) {
       CosSinSource &source = sources[sourceIndex(block.axis)];
       if (source.pairs.empty())
-        source.pairs = llvm::to_vector(llvm::seq<int64_t>(0, numPairs));
+        source.pairs = lanePairs;
     }
   }
 
@@ -846,7 +855,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
               struct HeadRange {
                 int64_t firstKVHead, numKVHeads;
                 SmallVector<Value> c, s;
-                // AVX512-BF16 rounding: whether cos/sin allow it.
+                // AVX512-BF16 rounding: whether cos/sin allow it (null:
+                // they always do).
                 Value cosSinSafe;
               };
               auto chunksOf = [&](std::optional<size_t> blockSource) {
@@ -854,9 +864,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                 for (ArrayRef<int64_t> pairsOfChunk : chunkPairLists) {
                   SmallVector<std::pair<Value, int64_t>> cFrom, sFrom;
                   for (int64_t j : pairsOfChunk) {
-                    auto [source, index] = blockSource
-                                               ? std::make_pair(*blockSource, j)
-                                               : pairSource[j];
+                    auto [source, index] = pairSource[j];
+                    if (blockSource)
+                      source = *blockSource;
                     cFrom.push_back({now[source].c[index / chunkPairs],
                                      index % chunkPairs});
                     sFrom.push_back({now[source].s[index / chunkPairs],
@@ -865,7 +875,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                   range.c.push_back(assembleLanes(tb, tloc, cFrom));
                   range.s.push_back(assembleLanes(tb, tloc, sFrom));
                 }
-                if (wordPairs && groupRounding == GroupRounding::AVX512BF16) {
+                if (wordPairs && groupRounding == GroupRounding::AVX512BF16 &&
+                    !cosSinAlwaysAllowAVX512BF16(scaling)) {
                   SmallVector<Value> cosSin(range.c);
                   llvm::append_range(cosSin, range.s);
                   range.cosSinSafe = cosSinAllowAVX512BF16(tb, tloc, cosSin);

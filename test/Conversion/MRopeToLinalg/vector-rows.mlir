@@ -343,18 +343,10 @@ func.func @same_tensor(%k: tensor<5x2x16xf32>, %pos: tensor<3x5xi64>, %f: tensor
 // -----
 
 // avx512-bf16: 16 pairs in one group of two sets of 8 lanes (even and odd
-// pairs). Per token, whether cos/sin allow the packed rounding: every lane
-// 0 or at least 2^-55 (2.77555756E-17).
+// pairs). With attention scaling 1 every pair's larger of |cos|, |sin| is
+// far above 2^-37, so cos/sin need no check at run time.
 // AVX-LABEL: func.func @word_pairs_avx512
-// AVX: %[[MIN:.+]] = arith.constant dense<2.77555756E-17> : vector<8xf32>
-// AVX: %[[ABS:.+]] = math.absf %{{.+}} : vector<8xf32>
-// AVX: %[[LARGE:.+]] = arith.cmpf oge, %[[ABS]], %[[MIN]] : vector<8xf32>
-// AVX: %[[ZERO:.+]] = arith.cmpf oeq, %{{.+}}, %{{.+}} : vector<8xf32>
-// AVX: %[[EITHER:.+]] = arith.ori %[[LARGE]], %[[ZERO]] : vector<8xi1>
-// AVX: vector.reduction <and>, %[[EITHER]] : vector<8xi1> into i1
-// The same for the other three vectors (c odd, s even, s odd), and-ed:
-// AVX-COUNT-2: arith.andi %{{.+}}, %{{.+}} : i1
-// AVX: %[[CSOK:.+]] = arith.andi %{{.+}}, %{{.+}} : i1
+// AVX-NOT: dense<2.77555756E-17>
 // AVX: scf.for %[[H:.+]] = %c0 to %c2 step %c1 iter_args(%[[ROWS:.+]] = %{{.+}}) -> (tensor<2x32xbf16>)
 // AVX: %[[X1:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %c0]{{.*}} : tensor<2x32xbf16>, vector<16xbf16>
 // AVX: %[[X2:.+]] = vector.transfer_read %[[ROWS]][%[[H]], %c16]{{.*}} : tensor<2x32xbf16>, vector<16xbf16>
@@ -367,8 +359,7 @@ func.func @same_tensor(%k: tensor<5x2x16xf32>, %pos: tensor<3x5xi64>, %f: tensor
 // AVX: %[[X2OK:.+]] = arith.cmpi ne, %{{.+}}, %{{.+}} : vector<16xi16>
 // AVX: %[[ROWOK:.+]] = arith.andi %[[X1OK]], %[[X2OK]] : vector<16xi1>
 // AVX: %[[WORDSOK:.+]] = vector.reduction <and>, %[[ROWOK]] : vector<16xi1> into i1
-// AVX: %[[SAFE:.+]] = arith.andi %[[CSOK]], %[[WORDSOK]] : i1
-// AVX: %[[Y:.+]]:2 = scf.if %[[SAFE]] -> (vector<16xbf16>, vector<16xbf16>)
+// AVX-NEXT: %[[Y:.+]]:2 = scf.if %[[WORDSOK]] -> (vector<16xbf16>, vector<16xbf16>)
 // Both sets' products rounded two vectors at a time (set 1 in the low
 // words): x1 c, x2 s, x2 c, x1 s, then the differences and sums.
 // AVX-COUNT-4: x86vector.avx512.cvt.packed.f32_to_bf16 %{{.+}} : vector<8xf32> -> vector<8xbf16>
@@ -414,4 +405,28 @@ func.func @word_pairs_avx512(%q: tensor<1x2x3x32xbf16>, %k: tensor<1x1x3x32xbf16
 func.func @word_pairs_gptj(%q: tensor<3x2x32xbf16>, %k: tensor<3x1x32xbf16>, %pos: tensor<3x3xi64>, %f: tensor<16xf32>) -> (tensor<3x2x32xbf16>, tensor<3x1x32xbf16>) {
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x3xi64>) freqs(%f : tensor<16xf32>) layout thd rotary <alloc = <interleaved, section = [6, 5, 5]>, pairs = gptj, rotary_dim = 32> : tensor<3x2x32xbf16>, tensor<3x1x32xbf16>
   return %a, %b : tensor<3x2x32xbf16>, tensor<3x1x32xbf16>
+}
+
+// -----
+
+// A tiny attention scaling (1e-12) could make both cos and sin small: then
+// per token, whether every cos/sin lane is 0 or at least 2^-55
+// (2.77555756E-17), and-ed with each row's word check.
+// AVX-LABEL: func.func @word_pairs_tiny_scaling
+// AVX: %[[MIN:.+]] = arith.constant dense<2.77555756E-17> : vector<8xf32>
+// AVX: %[[ABS:.+]] = math.absf %{{.+}} : vector<8xf32>
+// AVX: %[[LARGE:.+]] = arith.cmpf oge, %[[ABS]], %[[MIN]] : vector<8xf32>
+// AVX: %[[ZERO:.+]] = arith.cmpf oeq, %{{.+}}, %{{.+}} : vector<8xf32>
+// AVX: %[[EITHER:.+]] = arith.ori %[[LARGE]], %[[ZERO]] : vector<8xi1>
+// AVX: vector.reduction <and>, %[[EITHER]] : vector<8xi1> into i1
+// The same for the other three vectors (c odd, s even, s odd), and-ed:
+// AVX-COUNT-2: arith.andi %{{.+}}, %{{.+}} : i1
+// AVX: %[[CSOK:.+]] = arith.andi %{{.+}}, %{{.+}} : i1
+// AVX: scf.for
+// AVX: %[[WORDSOK:.+]] = vector.reduction <and>, %{{.+}} : vector<16xi1> into i1
+// AVX-NEXT: %[[SAFE:.+]] = arith.andi %[[CSOK]], %[[WORDSOK]] : i1
+// AVX-NEXT: scf.if %[[SAFE]] -> (vector<16xbf16>, vector<16xbf16>)
+func.func @word_pairs_tiny_scaling(%q: tensor<1x2x3x32xbf16>, %k: tensor<1x1x3x32xbf16>, %pos: tensor<3x1x3xi64>, %f: tensor<16xf32>) -> (tensor<1x2x3x32xbf16>, tensor<1x1x3x32xbf16>) {
+  %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x3xi64>) freqs(%f : tensor<16xf32>) layout bhsd rotary <alloc = <contiguous, section = [4, 6, 6]>, rotary_dim = 32, attention_scaling = 1.0e-12> : tensor<1x2x3x32xbf16>, tensor<1x1x3x32xbf16>
+  return %a, %b : tensor<1x2x3x32xbf16>, tensor<1x1x3x32xbf16>
 }
