@@ -61,9 +61,9 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "With vector-rows and bf16 activations: round the rotation's "
            "products and sums two vectors per instruction with AVX512-BF16's "
            "vcvtne2ps2bf16 (the target must have avx512bf16). Same bits: "
-           "rows with a word below 2^-63 (or tokens with a cos/sin below "
-           "2^-55), which could make an intermediate subnormal, take the "
-           "integer rounding">
+           "rows with a word below 2^-63, and with attention scaling below "
+           "2^-30 tokens with a cos/sin below 2^-55, which could make an "
+           "intermediate subnormal, take the integer rounding">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",
