@@ -333,6 +333,13 @@ constexpr uint32_t kSlotHashMultiplier = 0x9e3779b1u;
 /// the arithmetic).
 constexpr int64_t kMaxCosSinRegisters = 8;
 
+/// cos/sin vectors of the previous token the loop over a tile's tokens may
+/// carry in registers (all sources together). More would stay live across
+/// the loops over heads and be spilled inside them (MHRoPE's three
+/// all-pair sources are 24 AVX-512 vectors); then repeats come from the
+/// slot cache alone.
+constexpr int64_t kMaxCarriedCosSinRegisters = 12;
+
 /// A 1-D vector whose lane l is lane `from[l].second` of `from[l].first`
 /// (1-D vectors of one element type), with as few ops as it takes: the
 /// source itself, a slice of it, or one shuffle per further source.
@@ -446,10 +453,13 @@ SmallVector<Value> reuseOrCompute(
 ///   - takes cos and sin of every source (CosSinSource) as vectors of the
 ///     target's width -- reused from the previous token of the tile when the
 ///     source's position is the same (T and H along a row of an image or
-///     video frame), or from another source with the same pairs and position
-///     (MHRoPE's text tokens), or from the tile's slot cache (W positions
-///     repeat in every row), otherwise computed and stored there; no gathers
-///     and no table of the whole sequence in memory;
+///     video frame; carried in registers while they fit,
+///     kMaxCarriedCosSinRegisters), or from another source with the same
+///     pairs and position (MHRoPE's text tokens), or from the tile's slot
+///     cache (W positions repeat in every row), otherwise computed and stored
+///     there; no gathers and no table of the whole sequence in memory. A
+///     head block's source is taken right before the block's heads are
+///     rotated;
 ///   - assembles each chunk of pairs' cos/sin from the sources' pieces with
 ///     constant shuffles of the allocation (for head-partitioned ones, each
 ///     head block's source directly);
@@ -596,6 +606,11 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
     }
     return result;
   };
+  int64_t carriedPieces = 0;
+  for (const CosSinSource &source : sources)
+    if (source.axis != Axis::NoPE)
+      carriedPieces += 2 * source.freqPieces.size();
+  const bool carryPrevious = carriedPieces <= kMaxCarriedCosSinRegisters;
   std::optional<SourceCosSin> noPE;
   for (const CosSinSource &source : sources)
     if (source.axis == Axis::NoPE)
@@ -731,53 +746,54 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
           return SmallVector<Value>(ifOp.getResults());
         };
 
-        // cos/sin of every source for the token at `seq`: the previous
-        // token's (`previous`, valid unless this is the tile's first) where
-        // the position is the same, else another source's with the same
-        // pairs and position, else from the slot cache or computed.
-        auto sourceCosSins = [&](OpBuilder &ab, Location aloc, Value seq,
-                                 ArrayRef<SourceCosSin> previous,
-                                 Value previousValid, Value &tags,
-                                 Value &cached) {
-          SmallVector<SourceCosSin> now;
-          for (auto [i, source] : llvm::enumerate(sources)) {
-            if (source.axis == Axis::NoPE) {
-              now.push_back(*noPE);
-              continue;
-            }
-            SmallVector<Value> idx = {arith::ConstantIndexOp::create(
-                ab, aloc, static_cast<int64_t>(source.axis))};
-            if (batch)
-              idx.push_back(batch);
-            idx.push_back(seq);
-            Value p = tensor::ExtractOp::create(ab, aloc, positions, idx);
-            if (p.getType() != f32)
-              p = arith::SIToFPOp::create(ab, aloc, f32, p);
-            // Bits, not values: -0 and +0 give sines of different signs.
-            Value bits = arith::BitcastOp::create(ab, aloc, i32, p);
-            SmallVector<ReuseCandidate> candidates = {
-                {&previous[i], previousValid}};
-            for (auto [j, other] : llvm::enumerate(now))
-              if (sources[j].axis != Axis::NoPE &&
-                  sources[j].pairs == source.pairs)
-                candidates.push_back({&other, Value()});
-            SmallVector<Value> results = reuseOrCompute(
-                ab, aloc, bits, candidates, ValueRange{tags, cached},
-                [&, i = i](OpBuilder &cb, Location cloc) {
-                  return fromSlotCache(cb, cloc, i, p, bits, tags, cached);
-                });
-            SourceCosSin current;
-            current.positionBits = bits;
-            current.assignPieces(ValueRange(results).drop_back(2));
-            tags = results[results.size() - 2];
-            cached = results.back();
-            now.push_back(std::move(current));
-          }
-          return now;
+        // cos/sin of source i for the token at `seq`: the previous token's
+        // (`previous`, if carried; valid unless this is the tile's first)
+        // where the position is the same, else those of a source already
+        // computed for this token (`now`) with the same pairs and position,
+        // else from the slot cache or computed.
+        auto sourceCosSin = [&](OpBuilder &ab, Location aloc, size_t i,
+                                Value seq, ArrayRef<SourceCosSin> previous,
+                                Value previousValid,
+                                ArrayRef<std::optional<SourceCosSin>> now,
+                                Value &tags, Value &cached) -> SourceCosSin {
+          const CosSinSource &source = sources[i];
+          if (source.axis == Axis::NoPE)
+            return *noPE;
+          SmallVector<Value> idx = {arith::ConstantIndexOp::create(
+              ab, aloc, static_cast<int64_t>(source.axis))};
+          if (batch)
+            idx.push_back(batch);
+          idx.push_back(seq);
+          Value p = tensor::ExtractOp::create(ab, aloc, positions, idx);
+          if (p.getType() != f32)
+            p = arith::SIToFPOp::create(ab, aloc, f32, p);
+          // Bits, not values: -0 and +0 give sines of different signs.
+          Value bits = arith::BitcastOp::create(ab, aloc, i32, p);
+          SmallVector<ReuseCandidate> candidates;
+          if (carryPrevious)
+            candidates.push_back({&previous[i], previousValid});
+          for (auto [j, other] : llvm::enumerate(now))
+            if (other && sources[j].axis != Axis::NoPE &&
+                sources[j].pairs == source.pairs)
+              candidates.push_back({&*other, Value()});
+          SmallVector<Value> results = reuseOrCompute(
+              ab, aloc, bits, candidates, ValueRange{tags, cached},
+              [&](OpBuilder &cb, Location cloc) {
+                return fromSlotCache(cb, cloc, i, p, bits, tags, cached);
+              });
+          SourceCosSin current;
+          current.positionBits = bits;
+          current.assignPieces(ValueRange(results).drop_back(2));
+          tags = results[results.size() - 2];
+          cached = results.back();
+          return current;
         };
-        // The loop carries each source's position bits and pieces.
+        // The loop carries each source's position bits and pieces (if
+        // carryPrevious).
         auto flatten = [&](ArrayRef<SourceCosSin> all) {
           SmallVector<Value> flat;
+          if (!carryPrevious)
+            return flat;
           for (auto [source, values] : llvm::zip(sources, all))
             if (source.axis != Axis::NoPE) {
               flat.push_back(values.positionBits);
@@ -787,6 +803,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
         };
         auto unflatten = [&](ValueRange flat) {
           SmallVector<SourceCosSin> all;
+          if (!carryPrevious)
+            return all;
           for (const CosSinSource &source : sources) {
             if (source.axis == Axis::NoPE) {
               all.push_back(*noPE);
@@ -811,6 +829,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
             continue;
           const int64_t numPieces = 2 * source.freqPieces.size();
           maxPieces = std::max(maxPieces, numPieces);
+          if (!carryPrevious)
+            continue;
           inits.push_back(
               arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(i32)));
           Value zeros = arith::ConstantOp::create(
@@ -845,10 +865,19 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                   tb, tloc, arith::CmpIPredicate::ne, t, zero);
               Value tags = iterArgs[iterArgs.size() - 2];
               Value cached = iterArgs.back();
-              SmallVector<SourceCosSin> now = sourceCosSins(
-                  tb, tloc, seq,
-                  unflatten(iterArgs.drop_front(numRotated).drop_back(2)),
-                  notFirst, tags, cached);
+              SmallVector<SourceCosSin> previous =
+                  unflatten(iterArgs.drop_front(numRotated).drop_back(2));
+              // Sources are computed when a head range first needs them,
+              // with every source before them (candidates for reuse): a
+              // head-partitioned allocation's later sources are not live in
+              // the loops over the earlier ranges' heads.
+              SmallVector<std::optional<SourceCosSin>> now(sources.size());
+              auto computeSourcesUpTo = [&](size_t last) {
+                for (size_t i = 0; i <= last; ++i)
+                  if (!now[i])
+                    now[i] = sourceCosSin(tb, tloc, i, seq, previous, notFirst,
+                                          now, tags, cached);
+              };
 
               // Head ranges [begin, end) of q (scaled by the GQA group) or k
               // with the cos/sin of each chunk of pairs.
@@ -860,6 +889,7 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                 Value cosSinSafe;
               };
               auto chunksOf = [&](std::optional<size_t> blockSource) {
+                computeSourcesUpTo(blockSource.value_or(sources.size() - 1));
                 HeadRange range;
                 for (ArrayRef<int64_t> pairsOfChunk : chunkPairLists) {
                   SmallVector<std::pair<Value, int64_t>> cFrom, sFrom;
@@ -867,9 +897,9 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                     auto [source, index] = pairSource[j];
                     if (blockSource)
                       source = *blockSource;
-                    cFrom.push_back({now[source].c[index / chunkPairs],
+                    cFrom.push_back({now[source]->c[index / chunkPairs],
                                      index % chunkPairs});
-                    sFrom.push_back({now[source].s[index / chunkPairs],
+                    sFrom.push_back({now[source]->s[index / chunkPairs],
                                      index % chunkPairs});
                   }
                   range.c.push_back(assembleLanes(tb, tloc, cFrom));
@@ -883,170 +913,198 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
                 }
                 return range;
               };
-              SmallVector<HeadRange> ranges;
-              if (blocks.empty()) {
-                ranges.push_back(chunksOf(std::nullopt));
-                ranges.back().firstKVHead = 0;
-                ranges.back().numKVHeads = ShapedType::kDynamic;
-              } else {
-                for (const HeadBlock &block : blocks) {
-                  ranges.push_back(chunksOf(sourceIndex(block.axis)));
-                  ranges.back().firstKVHead = block.firstKVHead;
-                  ranges.back().numKVHeads = block.numKVHeads;
-                }
-              }
+              // The ranges: every head (shared tables), or each head block
+              // with its source; their cos/sin are assembled when rotated.
+              auto rangeOf = [&](const HeadBlock *block) {
+                HeadRange range = chunksOf(
+                    block ? std::optional<size_t>(sourceIndex(block->axis))
+                          : std::nullopt);
+                range.firstKVHead = block ? block->firstKVHead : 0;
+                range.numKVHeads =
+                    block ? block->numKVHeads : ShapedType::kDynamic;
+                return range;
+              };
 
-              // Rotates the heads of token t of a tile ([.., H, D] rows).
-              auto rotateHeads = [&](Value tileRows,
+              // Token t's rows of a tile ([.., H, D]) of q or k, rotated
+              // range by range in `slice`.
+              struct TokenRows {
+                Value tileRows, slice;
+                SmallVector<OpFoldResult> offsets, sliceSizes, unit;
+                ArrayRef<OpFoldResult> sizes;
+                int64_t group;
+              };
+              auto extractRows = [&](Value tileRows,
                                      ArrayRef<OpFoldResult> sizes,
                                      int64_t group) {
+                TokenRows rows;
                 auto type = cast<RankedTensorType>(tileRows.getType());
                 const int64_t rank = type.getRank();
-                SmallVector<OpFoldResult> offsets(rank, tb.getIndexAttr(0));
-                SmallVector<OpFoldResult> sliceSizes(rank, tb.getIndexAttr(1));
-                offsets[l.seq] = t;
-                sliceSizes[l.heads] = sizes[l.heads];
-                sliceSizes[rank - 1] = sizes[rank - 1];
-                SmallVector<OpFoldResult> unit(rank, tb.getIndexAttr(1));
+                rows.tileRows = tileRows;
+                rows.sizes = sizes;
+                rows.group = group;
+                rows.offsets.assign(rank, tb.getIndexAttr(0));
+                rows.sliceSizes.assign(rank, tb.getIndexAttr(1));
+                rows.offsets[l.seq] = t;
+                rows.sliceSizes[l.heads] = sizes[l.heads];
+                rows.sliceSizes[rank - 1] = sizes[rank - 1];
+                rows.unit.assign(rank, tb.getIndexAttr(1));
                 auto sliceType = RankedTensorType::get(
                     {type.getDimSize(l.heads), type.getDimSize(rank - 1)},
                     elementType);
-                Value slice = tensor::ExtractSliceOp::create(
-                    tb, tloc, sliceType, tileRows, offsets, sliceSizes, unit);
-                Value pad = arith::ConstantOp::create(
-                    tb, tloc, tb.getZeroAttr(elementType));
-                for (const HeadRange &range : ranges) {
-                  Value begin = arith::ConstantIndexOp::create(
-                      tb, tloc, range.firstKVHead * group);
-                  Value end =
-                      ShapedType::isDynamic(range.numKVHeads)
-                          ? getValueOrCreateConstantIndexOp(tb, tloc,
-                                                            sizes[l.heads])
-                          : arith::ConstantIndexOp::create(
-                                tb, tloc,
-                                (range.firstKVHead + range.numKVHeads) * group);
-                  // Rotates unit `unit` of one head's row: a chunk, or with
-                  // word pairs a group (chunks 2 unit and 2 unit + 1). bf16
-                  // vectors are widened right after the load and narrowed
-                  // right before the store, never split or shuffled.
-                  auto rotateUnit = [&](OpBuilder &lb, Location lloc,
-                                        Value head, Value rows,
-                                        int64_t unit) -> Value {
-                    SmallVector<bool> inBounds = {true};
-                    auto at = [&](int64_t channel) {
-                      return arith::ConstantIndexOp::create(lb, lloc, channel);
-                    };
-                    if (wordPairs) {
-                      const int64_t p0 = chunkPairLists[2 * unit].front();
-                      const int64_t half = chunkPairLists[2 * unit].size();
-                      // NeoX: the x1 and x2 words of the group's pairs;
-                      // GPT-J: the words of its first and second half.
-                      SmallVector<WordVectorLayout> layout;
-                      if (neox)
-                        layout = {{p0, {{{0, 0}, {0, 1}}}},
-                                  {numPairs + p0, {{{1, 0}, {1, 1}}}}};
-                      else
-                        layout = {{2 * p0, {{{0, 0}, {1, 0}}}},
-                                  {2 * p0 + 2 * half, {{{0, 1}, {1, 1}}}}};
-                      auto wordsType = VectorType::get({2 * half}, elementType);
-                      SmallVector<Value> words;
-                      for (const WordVectorLayout &vector : layout)
-                        words.push_back(vector::TransferReadOp::create(
-                            lb, lloc, wordsType, rows,
-                            ValueRange{head, at(vector.channel)}, pad,
-                            inBounds));
-                      SmallVector<Value> rotatedWords = rotateWordVectors(
-                          lb, lloc, words, layout,
-                          {range.c[2 * unit], range.c[2 * unit + 1]},
-                          {range.s[2 * unit], range.s[2 * unit + 1]},
-                          groupRounding, range.cosSinSafe);
-                      for (auto [vector, value] :
-                           llvm::zip(layout, rotatedWords))
-                        rows =
-                            vector::TransferWriteOp::create(
-                                lb, lloc, value, rows,
-                                ValueRange{head, at(vector.channel)}, inBounds)
-                                .getResult();
-                      return rows;
-                    }
-                    const int64_t chunk = unit;
-                    const int64_t first = chunk * chunkPairs;
-                    const int64_t n = std::min(chunkPairs, numPairs - first);
-                    auto read = [&](int64_t channel, int64_t size) -> Value {
-                      Value v = vector::TransferReadOp::create(
-                          lb, lloc, VectorType::get({size}, elementType), rows,
-                          ValueRange{head, at(channel)}, pad, inBounds);
-                      if (widen)
-                        v = arith::ExtFOp::create(
-                            lb, lloc, VectorType::get({size}, f32), v);
-                      return v;
-                    };
-                    auto write = [&](Value v, int64_t channel, Value into) {
-                      if (widen)
-                        v = narrowExactBF16(lb, lloc, v);
-                      return vector::TransferWriteOp::create(
-                                 lb, lloc, v, into,
-                                 ValueRange{head, at(channel)}, inBounds)
-                          .getResult();
-                    };
-                    Type roundTo = widen ? elementType : Type();
-                    Value c = range.c[chunk], s = range.s[chunk];
-                    if (neox) {
-                      // Pair j is channels j and j + D/2.
-                      Value x1 = read(first, n);
-                      Value x2 = read(numPairs + first, n);
-                      auto [y1, y2] =
-                          rotatePair(lb, lloc, x1, x2, c, s, roundTo,
-                                     BF16Rounding::IntegerBits);
-                      Value written = write(y1, first, rows);
-                      return write(y2, numPairs + first, written);
-                    }
-                    // Pair j is channels 2j and 2j + 1.
-                    Value row = read(2 * first, 2 * n);
-                    auto halves = vector::DeinterleaveOp::create(lb, lloc, row);
-                    auto [y1, y2] =
-                        rotatePair(lb, lloc, halves.getRes1(), halves.getRes2(),
-                                   c, s, roundTo, BF16Rounding::IntegerBits);
-                    Value joined =
-                        vector::InterleaveOp::create(lb, lloc, y1, y2);
-                    return write(joined, 2 * first, rows);
-                  };
-                  // Rotates units [firstUnit, endUnit) of every head in
-                  // the range, one loop over the heads.
-                  auto loopOverHeads = [&](int64_t firstUnit, int64_t endUnit) {
-                    auto loop = scf::ForOp::create(
-                        tb, tloc, begin, end, one, ValueRange{slice},
-                        [&](OpBuilder &lb, Location lloc, Value head,
-                            ValueRange headArgs) {
-                          Value rows = headArgs[0];
-                          for (int64_t unit = firstUnit; unit < endUnit; ++unit)
-                            rows = rotateUnit(lb, lloc, head, rows, unit);
-                          scf::YieldOp::create(lb, lloc, rows);
-                        });
-                    slice = loop.getResult(0);
-                  };
-                  const int64_t numUnits =
-                      wordPairs ? numChunks / 2 : numChunks;
-                  if (2 * numChunks <= kMaxCosSinRegisters) {
-                    // All chunks' cos/sin fit in registers: one pass over
-                    // the heads.
-                    loopOverHeads(0, numUnits);
-                  } else {
-                    // One loop over the heads per unit: only its cos/sin
-                    // are live in the loop, and the token's rows stay in L1
-                    // between units.
-                    for (int64_t unit = 0; unit < numUnits; ++unit)
-                      loopOverHeads(unit, unit + 1);
-                  }
-                }
-                return tensor::InsertSliceOp::create(tb, tloc, slice, tileRows,
-                                                     offsets, sliceSizes, unit)
-                    .getResult();
+                rows.slice = tensor::ExtractSliceOp::create(
+                    tb, tloc, sliceType, tileRows, rows.offsets,
+                    rows.sliceSizes, rows.unit);
+                return rows;
               };
-              SmallVector<Value> yields;
+              Value pad = arith::ConstantOp::create(
+                  tb, tloc, tb.getZeroAttr(elementType));
+              // Rotates the heads of `range` in `rows`.
+              auto rotateRange = [&](TokenRows &rows, const HeadRange &range) {
+                Value &slice = rows.slice;
+                ArrayRef<OpFoldResult> sizes = rows.sizes;
+                const int64_t group = rows.group;
+                Value begin = arith::ConstantIndexOp::create(
+                    tb, tloc, range.firstKVHead * group);
+                Value end =
+                    ShapedType::isDynamic(range.numKVHeads)
+                        ? getValueOrCreateConstantIndexOp(tb, tloc,
+                                                          sizes[l.heads])
+                        : arith::ConstantIndexOp::create(
+                              tb, tloc,
+                              (range.firstKVHead + range.numKVHeads) * group);
+                // Rotates unit `unit` of one head's row: a chunk, or with
+                // word pairs a group (chunks 2 unit and 2 unit + 1). bf16
+                // vectors are widened right after the load and narrowed
+                // right before the store, never split or shuffled.
+                auto rotateUnit = [&](OpBuilder &lb, Location lloc, Value head,
+                                      Value rows, int64_t unit) -> Value {
+                  SmallVector<bool> inBounds = {true};
+                  auto at = [&](int64_t channel) {
+                    return arith::ConstantIndexOp::create(lb, lloc, channel);
+                  };
+                  if (wordPairs) {
+                    const int64_t p0 = chunkPairLists[2 * unit].front();
+                    const int64_t half = chunkPairLists[2 * unit].size();
+                    // NeoX: the x1 and x2 words of the group's pairs;
+                    // GPT-J: the words of its first and second half.
+                    SmallVector<WordVectorLayout> layout;
+                    if (neox)
+                      layout = {{p0, {{{0, 0}, {0, 1}}}},
+                                {numPairs + p0, {{{1, 0}, {1, 1}}}}};
+                    else
+                      layout = {{2 * p0, {{{0, 0}, {1, 0}}}},
+                                {2 * p0 + 2 * half, {{{0, 1}, {1, 1}}}}};
+                    auto wordsType = VectorType::get({2 * half}, elementType);
+                    SmallVector<Value> words;
+                    for (const WordVectorLayout &vector : layout)
+                      words.push_back(vector::TransferReadOp::create(
+                          lb, lloc, wordsType, rows,
+                          ValueRange{head, at(vector.channel)}, pad, inBounds));
+                    SmallVector<Value> rotatedWords = rotateWordVectors(
+                        lb, lloc, words, layout,
+                        {range.c[2 * unit], range.c[2 * unit + 1]},
+                        {range.s[2 * unit], range.s[2 * unit + 1]},
+                        groupRounding, range.cosSinSafe);
+                    for (auto [vector, value] : llvm::zip(layout, rotatedWords))
+                      rows = vector::TransferWriteOp::create(
+                                 lb, lloc, value, rows,
+                                 ValueRange{head, at(vector.channel)}, inBounds)
+                                 .getResult();
+                    return rows;
+                  }
+                  const int64_t chunk = unit;
+                  const int64_t first = chunk * chunkPairs;
+                  const int64_t n = std::min(chunkPairs, numPairs - first);
+                  auto read = [&](int64_t channel, int64_t size) -> Value {
+                    Value v = vector::TransferReadOp::create(
+                        lb, lloc, VectorType::get({size}, elementType), rows,
+                        ValueRange{head, at(channel)}, pad, inBounds);
+                    if (widen)
+                      v = arith::ExtFOp::create(
+                          lb, lloc, VectorType::get({size}, f32), v);
+                    return v;
+                  };
+                  auto write = [&](Value v, int64_t channel, Value into) {
+                    if (widen)
+                      v = narrowExactBF16(lb, lloc, v);
+                    return vector::TransferWriteOp::create(
+                               lb, lloc, v, into, ValueRange{head, at(channel)},
+                               inBounds)
+                        .getResult();
+                  };
+                  Type roundTo = widen ? elementType : Type();
+                  Value c = range.c[chunk], s = range.s[chunk];
+                  if (neox) {
+                    // Pair j is channels j and j + D/2.
+                    Value x1 = read(first, n);
+                    Value x2 = read(numPairs + first, n);
+                    auto [y1, y2] = rotatePair(lb, lloc, x1, x2, c, s, roundTo,
+                                               BF16Rounding::IntegerBits);
+                    Value written = write(y1, first, rows);
+                    return write(y2, numPairs + first, written);
+                  }
+                  // Pair j is channels 2j and 2j + 1.
+                  Value row = read(2 * first, 2 * n);
+                  auto halves = vector::DeinterleaveOp::create(lb, lloc, row);
+                  auto [y1, y2] =
+                      rotatePair(lb, lloc, halves.getRes1(), halves.getRes2(),
+                                 c, s, roundTo, BF16Rounding::IntegerBits);
+                  Value joined = vector::InterleaveOp::create(lb, lloc, y1, y2);
+                  return write(joined, 2 * first, rows);
+                };
+                // Rotates units [firstUnit, endUnit) of every head in
+                // the range, one loop over the heads.
+                auto loopOverHeads = [&](int64_t firstUnit, int64_t endUnit) {
+                  auto loop = scf::ForOp::create(
+                      tb, tloc, begin, end, one, ValueRange{slice},
+                      [&](OpBuilder &lb, Location lloc, Value head,
+                          ValueRange headArgs) {
+                        Value rows = headArgs[0];
+                        for (int64_t unit = firstUnit; unit < endUnit; ++unit)
+                          rows = rotateUnit(lb, lloc, head, rows, unit);
+                        scf::YieldOp::create(lb, lloc, rows);
+                      });
+                  slice = loop.getResult(0);
+                };
+                const int64_t numUnits = wordPairs ? numChunks / 2 : numChunks;
+                if (2 * numChunks <= kMaxCosSinRegisters) {
+                  // All chunks' cos/sin fit in registers: one pass over
+                  // the heads.
+                  loopOverHeads(0, numUnits);
+                } else {
+                  // One loop over the heads per unit: only its cos/sin
+                  // are live in the loop, and the token's rows stay in L1
+                  // between units.
+                  for (int64_t unit = 0; unit < numUnits; ++unit)
+                    loopOverHeads(unit, unit + 1);
+                }
+              };
+              SmallVector<TokenRows> tokenRows;
               for (auto [i, r] : llvm::enumerate(rotated))
-                yields.push_back(rotateHeads(iterArgs[i], r.sizes, r.group));
-              llvm::append_range(yields, flatten(now));
+                tokenRows.push_back(extractRows(iterArgs[i], r.sizes, r.group));
+              // Range by range, q's heads then k's: a range's cos/sin are
+              // dead after its last loop, so fewer vectors are live in the
+              // loops of the next ranges (MHRoPE: 8 per range).
+              auto rotateAll = [&](const HeadBlock *block) {
+                HeadRange range = rangeOf(block);
+                for (TokenRows &rows : tokenRows)
+                  rotateRange(rows, range);
+              };
+              if (blocks.empty())
+                rotateAll(nullptr);
+              for (const HeadBlock &block : blocks)
+                rotateAll(&block);
+              SmallVector<Value> yields;
+              for (TokenRows &rows : tokenRows)
+                yields.push_back(tensor::InsertSliceOp::create(
+                    tb, tloc, rows.slice, rows.tileRows, rows.offsets,
+                    rows.sliceSizes, rows.unit));
+              llvm::append_range(
+                  yields,
+                  flatten(llvm::map_to_vector(
+                      now, [](const std::optional<SourceCosSin> &values) {
+                        return *values;
+                      })));
               yields.append({tags, cached});
               scf::YieldOp::create(tb, tloc, yields);
             });

@@ -52,6 +52,9 @@
 // CHECK: scf.for %[[T:[a-z0-9_]+]] = %c0 to %[[N]] step %c1 iter_args(%[[QT:[a-z0-9_]+]] = %[[QTILE]], %[[KT:[a-z0-9_]+]] = %[[KTILE]], %[[BITS:[a-z0-9_]+]] = %c0_i32, %[[CPREV:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %[[SPREV:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, {{.*}}, %[[TAGS:[a-z0-9_]+]] = %[[TAGS0]], %[[SLOTS:[a-z0-9_]+]] = %[[SLOTS0]]) -> (tensor<1x2x?x16xbf16>, tensor<1x1x?x16xbf16>, i32, vector<4xf32>, vector<4xf32>, i32, vector<4xf32>, vector<4xf32>, i32, vector<4xf32>, vector<4xf32>, tensor<3x64xi32>, tensor<3x64x2x4xf32>)
 // CHECK: %[[SEQ:.+]] = arith.addi %[[START]], %[[T]] : index
 // CHECK: %[[NOTFIRST:.+]] = arith.cmpi ne, %[[T]], %c0 : index
+// The token's rows of q and k:
+// CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QT]][0, 0, %[[T]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x?x16xbf16> to tensor<2x16xbf16>
+// CHECK: %[[KROWS:.+]] = tensor.extract_slice %[[KT]][0, 0, %[[T]], 0] [1, 1, 1, 16] [1, 1, 1, 1] : tensor<1x1x?x16xbf16> to tensor<1x16xbf16>
 // CHECK: %[[PT:.+]] = tensor.extract %[[POS]][%c0, %[[B]], %[[SEQ]]] : tensor<3x1x5xi64>
 // CHECK: %[[PTF:.+]] = arith.sitofp %[[PT]] : i64 to f32
 // CHECK: %[[PTBITS:.+]] = arith.bitcast %[[PTF]] : f32 to i32
@@ -118,7 +121,6 @@
 // CHECK: %[[CODD:.+]] = vector.shuffle %[[CO01]], %[[CSW]]#0 [0, 1, 4, 6]
 // CHECK: %[[SO01:.+]] = vector.shuffle %[[CST]]#1, %[[CSH]]#1 [1, 5, 0, 0]
 // CHECK: %[[SODD:.+]] = vector.shuffle %[[SO01]], %[[CSW]]#1 [0, 1, 4, 6]
-// CHECK: %[[QROWS:.+]] = tensor.extract_slice %[[QT]][0, 0, %[[T]], 0] [1, 2, 1, 16] [1, 1, 1, 1] : tensor<1x2x?x16xbf16> to tensor<2x16xbf16>
 // CHECK: %[[QR:.+]] = scf.for %[[H:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ROWS:.+]] = %[[QROWS]])
 // Each NeoX half is one vector read of 8 words; as 4 i32 lanes, a shift
 // gives the even words (x1 of the even pairs) and a mask the odd words, as
@@ -170,9 +172,10 @@
 // CHECK: %[[OUT2:.+]] = vector.bitcast %{{.+}} : vector<4xi32> to vector<8xbf16>
 // CHECK: %[[W1:.+]] = vector.transfer_write %[[OUT1]], %[[ROWS]][%[[H]], %[[C0]]] {in_bounds = [true]} : vector<8xbf16>, tensor<2x16xbf16>
 // CHECK: vector.transfer_write %[[OUT2]], %[[W1]][%[[H]], %[[C8]]] {in_bounds = [true]} : vector<8xbf16>, tensor<2x16xbf16>
-// CHECK: %[[QNEXT:.+]] = tensor.insert_slice %[[QR]] into %[[QT]][0, 0, %[[T]], 0] [1, 2, 1, 16] [1, 1, 1, 1]
-// CHECK: %[[KR:.+]] = scf.for
+// k's heads with the same cos/sin, then both rows put back.
+// CHECK: %[[KR:.+]] = scf.for %{{.+}} = %c0 to %c1 step %c1 iter_args(%{{.+}} = %[[KROWS]])
 // CHECK-NOT: math.sincos
+// CHECK: %[[QNEXT:.+]] = tensor.insert_slice %[[QR]] into %[[QT]][0, 0, %[[T]], 0] [1, 2, 1, 16] [1, 1, 1, 1]
 // CHECK: %[[KNEXT:.+]] = tensor.insert_slice %[[KR]] into %[[KT]][0, 0, %[[T]], 0] [1, 1, 1, 16] [1, 1, 1, 1]
 // CHECK: scf.yield %[[QNEXT]], %[[KNEXT]], %[[PTBITS]], %[[CST]]#0, %[[CST]]#1, {{.*}}, %[[CSW]]#2, %[[CSW]]#3
 // CHECK: scf.forall.in_parallel
@@ -266,23 +269,25 @@ func.func @vanilla_gptj_partial(%q: tensor<7x4x16xf32>, %k: tensor<7x2x16xf32>, 
 // CHECK: %[[LIMIT:.+]] = arith.constant dense<0x4C800000> : vector<8xf32>
 // CHECK: scf.forall (%{{.+}}, %{{.+}}) in (1, %{{.+}})
 // CHECK: tensor.empty() : tensor<4x64x2x8xf32>
+// Block by block, q's heads then k's, each source computed right before
+// its block's loops (so later sources are not live in earlier loops).
 // CHECK: %[[TBITS:.+]] = arith.bitcast %{{.+}} : f32 to i32
 // CHECK: tensor.extract %{{.+}}[%c0, %{{.+}}] : tensor<4x64xi32>
+// CHECK-NOT: vector.shuffle
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step
+// CHECK: scf.for %{{.+}} = %c0 to %c1 step
 // CHECK: %[[HBITS:.+]] = arith.bitcast %{{.+}} : f32 to i32
 // CHECK: arith.cmpi eq, %[[HBITS]], %[[TBITS]] : i32
 // CHECK: tensor.extract %{{.+}}[%c1, %{{.+}}] : tensor<4x64xi32>
+// CHECK: scf.for %{{.+}} = %c2 to %c4 step
+// CHECK: scf.for %{{.+}} = %c1 to %c2 step
 // CHECK: %[[WBITS:.+]] = arith.bitcast %{{.+}} : f32 to i32
 // CHECK: arith.cmpi eq, %[[WBITS]], %[[TBITS]] : i32
 // CHECK: arith.cmpi eq, %[[WBITS]], %[[HBITS]] : i32
 // CHECK: tensor.extract %{{.+}}[%c2, %{{.+}}] : tensor<4x64xi32>
-// CHECK-NOT: vector.shuffle
-// CHECK: scf.for %{{.+}} = %c0 to %c2 step
-// CHECK: scf.for %{{.+}} = %c2 to %c4 step
 // CHECK: scf.for %{{.+}} = %c4 to %c6 step
-// CHECK: scf.for %{{.+}} = %c6 to %c8 step
-// CHECK: scf.for %{{.+}} = %c0 to %c1 step
-// CHECK: scf.for %{{.+}} = %c1 to %c2 step
 // CHECK: scf.for %{{.+}} = %c2 to %c3 step
+// CHECK: scf.for %{{.+}} = %c6 to %c8 step
 // CHECK: scf.for %{{.+}} = %c3 to %c4 step
 // CHECK-NOT: scf.for %
 func.func @mhrope(%q: tensor<1x5x8x16xf32>, %k: tensor<1x5x4x16xf32>, %pos: tensor<3x1x5xi64>, %f: tensor<8xf32>) -> (tensor<1x5x8x16xf32>, tensor<1x5x4x16xf32>) {
