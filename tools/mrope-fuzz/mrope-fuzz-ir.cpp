@@ -333,6 +333,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        {"builtin.module(mrope-fuse-rotary-into-attention)",
         "builtin.module(convert-mrope-to-linalg)",
         "builtin.module(convert-mrope-to-linalg{vector-rows=true})",
+        "builtin.module(convert-mrope-to-linalg{vector-rows=true "
+        "vector-bits=512 avx512-bf16=true})",
         "builtin.module(convert-mrope-to-gpu)",
         "builtin.module(convert-mrope-to-gpu{host-buffers=true},"
         "one-shot-bufferize{bufferize-function-boundaries})"})
@@ -341,6 +343,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
        {"builtin.module(mrope-to-linalg-pipeline)",
         "builtin.module(mrope-cpu-pipeline)",
         "builtin.module(mrope-cpu-pipeline{threads=true task-size=4})",
+        // Both bf16 roundings whatever the host has.
+        "builtin.module(mrope-cpu-pipeline{avx512-bf16=0 vector-bits=256})",
+        "builtin.module(mrope-cpu-pipeline{avx512-bf16=1 vector-bits=512})",
         // The GPU kernel's body on the host, and the device pipeline to PTX
         // (NVPTX in process; no ptxas).
         "builtin.module(convert-mrope-to-gpu{host-loop=true},"
