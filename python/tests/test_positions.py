@@ -141,3 +141,20 @@ def test_golden_paper_variant_positions(variant):
         np.testing.assert_array_equal(got.position_ids.astype(f32), want.astype(f32))
         np.testing.assert_array_equal(np.asarray(got.rope_deltas).astype(f32),
                                       np.array(variant["rope_deltas"]).astype(f32))
+
+
+def test_positions_bench_runs_and_checks():
+    # The benchmark program (tools/mrope-bench/positions_bench.py) end to end
+    # on small prompts: its same-run check against get_rope_index passes.
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    script = os.path.join(root, "tools", "mrope-bench", "positions_bench.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    run = subprocess.run([sys.executable, script, "--tokens", "300,1200", "--reps", "1",
+                          "--rotary-max", "300"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.strip().endswith("ok")]
+    assert len(rows) == 2 and "MISMATCH" not in run.stdout
