@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
+#include <array>
 #include <cmath>
 
 using namespace mlir;
@@ -85,16 +86,18 @@ Value wordsAreLarge(OpBuilder &b, Location loc, ArrayRef<Value> words) {
   return vector::ReductionOp::create(b, loc, vector::CombiningKind::AND, all);
 }
 
-/// The rotation's operands x[component][set] from the words' even/odd lanes.
-struct Operands {
-  Value x[2][2];
-  Value *operator[](unsigned component) { return x[component]; }
-};
-Operands operandsOf(ArrayRef<std::pair<Value, Value>> split,
-                    ArrayRef<WordVectorLayout> layout) {
-  Operands x;
-  for (auto [lanes, vector] : llvm::zip(split, layout)) {
+/// Values per (component, set), indexed [component][set].
+using PerPairLane = std::array<std::array<Value, 2>, 2>;
+
+/// The rotation's operands from the words' even/odd lanes; the layout must
+/// place each (component, set) exactly once.
+PerPairLane operandsOf(ArrayRef<std::pair<Value, Value>> split,
+                       ArrayRef<WordVectorLayout> layout) {
+  PerPairLane x;
+  for (auto [lanes, vector] : llvm::zip_equal(split, layout)) {
     const PairLane &even = vector.parity[0], &odd = vector.parity[1];
+    assert(!x[even.component][even.set] && !x[odd.component][odd.set] &&
+           "a (component, set) placed twice");
     x[even.component][even.set] = lanes.first;
     x[odd.component][odd.set] = lanes.second;
   }
@@ -105,9 +108,8 @@ Operands operandsOf(ArrayRef<std::pair<Value, Value>> split,
 SmallVector<Value> rotateWithIntegerBits(
     OpBuilder &b, Location loc, ArrayRef<std::pair<Value, Value>> split,
     ArrayRef<WordVectorLayout> layout, ArrayRef<Value> c, ArrayRef<Value> s) {
-  Operands x = operandsOf(split, layout);
-  // y[component][set].
-  Value y[2][2];
+  PerPairLane x = operandsOf(split, layout);
+  PerPairLane y;
   Type bf16 = b.getBF16Type();
   for (unsigned set = 0; set < 2; ++set)
     std::tie(y[0][set], y[1][set]) =
@@ -129,7 +131,7 @@ SmallVector<Value> rotateWithIntegerBits(
 SmallVector<Value> rotateWithPackedRounding(
     OpBuilder &b, Location loc, ArrayRef<std::pair<Value, Value>> split,
     ArrayRef<WordVectorLayout> layout, ArrayRef<Value> c, ArrayRef<Value> s) {
-  Operands x = operandsOf(split, layout);
+  PerPairLane x = operandsOf(split, layout);
   const int64_t n = cast<VectorType>(x[0][0].getType()).getDimSize(0);
   auto mul = [&](Value u, Value v) -> Value {
     return arith::MulFOp::create(b, loc, u, v);
@@ -139,14 +141,17 @@ SmallVector<Value> rotateWithPackedRounding(
                       packRounded(b, loc, mul(x[component][0], by[0]),
                                   mul(x[component][1], by[1])));
   };
-  auto [x1c, x1cOdd] = product(0, c);
-  auto [x2s, x2sOdd] = product(1, s);
-  auto [x2c, x2cOdd] = product(1, c);
-  auto [x1s, x1sOdd] = product(0, s);
-  Value y1 = packRounded(b, loc, arith::SubFOp::create(b, loc, x1c, x2s),
-                         arith::SubFOp::create(b, loc, x1cOdd, x2sOdd));
-  Value y2 = packRounded(b, loc, arith::AddFOp::create(b, loc, x2c, x1s),
-                         arith::AddFOp::create(b, loc, x2cOdd, x1sOdd));
+  // Each rounded product as the pack's even and odd parts.
+  auto [x1cEven, x1cOdd] = product(0, c);
+  auto [x2sEven, x2sOdd] = product(1, s);
+  auto [x2cEven, x2cOdd] = product(1, c);
+  auto [x1sEven, x1sOdd] = product(0, s);
+  Value y1 =
+      packRounded(b, loc, arith::SubFOp::create(b, loc, x1cEven, x2sEven),
+                  arith::SubFOp::create(b, loc, x1cOdd, x2sOdd));
+  Value y2 =
+      packRounded(b, loc, arith::AddFOp::create(b, loc, x2cEven, x1sEven),
+                  arith::AddFOp::create(b, loc, x2cOdd, x1sOdd));
 
   // Word w of a product pack holds (set, lane) productOrigin(w); word v of
   // y1/y2 holds what lane v (v < n: odd part) or v - n (even part) held.
