@@ -413,3 +413,22 @@ def test_bf16_rotation_near_the_subnormal_range():
     got = assert_bf16_rotation_exact(tiny, q, positions)
     magnitudes = np.abs(got[np.isfinite(got)])
     assert ((magnitudes > 0) & (magnitudes < 2.0**-126)).any()
+
+
+@pytest.mark.parametrize("head_dim, rotary_dim, allocation", [
+    (256, 64, "<interleaved, section = [11, 11, 10]>"),  # 32 pairs: one group of 2 x 16
+    (128, 40, "<contiguous, section = [4, 8, 8]>"),       # 20 pairs: sets of 10 lanes
+    (64, 4, "<contiguous, section = [0, 1, 1]>"),         # 2 pairs: sets of 1 lane
+])
+def test_bf16_partial_rotary_word_pairs(head_dim, rotary_dim, allocation):
+    """bf16 rows with partial rotary: the word-pair groups cover only the
+    rotary channels (whole 16-lane sets, odd-sized sets, single lanes), every
+    op rounded as the reference, and the other channels pass through."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(3)
+    config = mrope.RopeConfig(head_dim=head_dim, rotary_dim=rotary_dim, allocation=allocation)
+    q = rng.standard_normal((1, 8, 33, head_dim)).astype(np.float32).astype(bf16)
+    positions = rng.integers(0, 500, (3, 1, 33))
+    got = assert_bf16_rotation_exact(config, q, positions)
+    np.testing.assert_array_equal(got[..., rotary_dim:], q[..., rotary_dim:].astype(np.float32))
