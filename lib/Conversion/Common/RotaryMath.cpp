@@ -103,11 +103,8 @@ std::pair<Value, Value> polynomialCosSin(F32Emitter &e, Value x) {
   Type intType = IntegerType::get(b.getContext(), 32);
   if (auto vec = dyn_cast<VectorType>(e.type))
     intType = vec.clone(intType);
-  auto intConstant = [&](int32_t v) -> Value {
-    TypedAttr attr = b.getI32IntegerAttr(v);
-    if (auto vec = dyn_cast<VectorType>(intType))
-      attr = DenseElementsAttr::get(vec, attr);
-    return arith::ConstantOp::create(b, loc, attr);
+  auto intConstant = [&](int32_t v) {
+    return i32Constant(b, loc, intType, static_cast<uint32_t>(v));
   };
   Value q = arith::FPToSIOp::create(b, loc, intType, k);
   auto bitSet = [&](Value v, int32_t bit) -> Value {
@@ -215,11 +212,8 @@ Value mlir::mrope::buildExpOfNonPositive(OpBuilder &b, Location loc, Value x) {
                          8.3334519073e-3f, 1.3981999507e-3f, 1.9875691500e-4f});
   Value expR = e.fma(e.mul(r, r), p, e.add(r, e.constant(1.0f)));
   // 2^n from its exponent bits: (n + 127) << 23.
-  auto intConstant = [&](int32_t v) -> Value {
-    TypedAttr attr = b.getI32IntegerAttr(v);
-    if (auto vec = dyn_cast<VectorType>(intType))
-      attr = DenseElementsAttr::get(vec, attr);
-    return arith::ConstantOp::create(b, loc, attr);
+  auto intConstant = [&](int32_t v) {
+    return i32Constant(b, loc, intType, static_cast<uint32_t>(v));
   };
   Value bits = arith::ShLIOp::create(
       b, loc,
@@ -246,14 +240,20 @@ std::pair<Value, Value> mrope::roundCosSin(OpBuilder &b, Location loc, Value c,
   return {c, s};
 }
 
+Value mrope::i32Constant(OpBuilder &b, Location loc, Type type,
+                         uint32_t value) {
+  TypedAttr attr = b.getI32IntegerAttr(static_cast<int32_t>(value));
+  if (auto vec = dyn_cast<VectorType>(type))
+    attr = DenseElementsAttr::get(vec, attr);
+  return arith::ConstantOp::create(b, loc, attr);
+}
+
 Value mrope::narrowExactBF16(OpBuilder &b, Location loc, Value v) {
   auto type = cast<VectorType>(v.getType());
   auto i32Type = type.clone(b.getI32Type());
   Value bits = arith::BitcastOp::create(b, loc, i32Type, v);
-  Value sixteen = arith::ConstantOp::create(
-      b, loc, i32Type,
-      DenseElementsAttr::get(i32Type, b.getI32IntegerAttr(16)));
-  Value high = arith::ShRUIOp::create(b, loc, bits, sixteen);
+  Value high =
+      arith::ShRUIOp::create(b, loc, bits, i32Constant(b, loc, i32Type, 16));
   Value half =
       arith::TruncIOp::create(b, loc, type.clone(b.getI16Type()), high);
   return arith::BitcastOp::create(b, loc, type.clone(b.getBF16Type()), half);
@@ -266,11 +266,8 @@ static Value roundToBF16Bits(OpBuilder &b, Location loc, Value v) {
   Type intType = b.getI32Type();
   if (auto vec = dyn_cast<VectorType>(type))
     intType = vec.clone(intType);
-  auto constant = [&](uint32_t value) -> Value {
-    TypedAttr attr = b.getI32IntegerAttr(static_cast<int32_t>(value));
-    if (auto vec = dyn_cast<VectorType>(intType))
-      attr = DenseElementsAttr::get(vec, attr);
-    return arith::ConstantOp::create(b, loc, attr);
+  auto constant = [&](uint32_t value) {
+    return i32Constant(b, loc, intType, value);
   };
   Value bits = arith::BitcastOp::create(b, loc, intType, v);
   Value lsb = arith::AndIOp::create(

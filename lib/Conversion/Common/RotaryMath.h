@@ -77,6 +77,10 @@ SmallVector<HeadBlock> headBlocks(AllocationAttr alloc, int64_t numKVHeads);
 std::pair<Value, Value> roundCosSin(OpBuilder &b, Location loc, Value c,
                                     Value s, Type target, bool inverse);
 
+/// The i32 constant `value` (its bits) of `type`: i32, or a splat of a
+/// vector of i32.
+Value i32Constant(OpBuilder &b, Location loc, Type type, uint32_t value);
+
 /// A vector of f32 values that are bf16 values, as bf16: the high halves of
 /// the bits (a shift), with no rounding and no NaN check.
 Value narrowExactBF16(OpBuilder &b, Location loc, Value v);

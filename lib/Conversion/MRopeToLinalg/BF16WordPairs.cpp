@@ -17,13 +17,6 @@ using namespace mlir::mrope;
 
 namespace {
 
-Value splatI32(OpBuilder &b, Location loc, VectorType type, uint32_t value) {
-  return arith::ConstantOp::create(
-      b, loc, type,
-      DenseElementsAttr::get(type,
-                             b.getI32IntegerAttr(static_cast<int32_t>(value))));
-}
-
 /// Even words (lane m = word 2m) and odd words (lane m = word 2m + 1) of a
 /// vector of 2N bf16 words, as f32 vectors of N lanes.
 std::pair<Value, Value> splitWords(OpBuilder &b, Location loc, Value words) {
@@ -32,9 +25,9 @@ std::pair<Value, Value> splitWords(OpBuilder &b, Location loc, Value words) {
   auto f32Type = i32Type.clone(b.getF32Type());
   Value bits = vector::BitCastOp::create(b, loc, i32Type, words);
   Value even =
-      arith::ShLIOp::create(b, loc, bits, splatI32(b, loc, i32Type, 16));
+      arith::ShLIOp::create(b, loc, bits, i32Constant(b, loc, i32Type, 16));
   Value odd = arith::AndIOp::create(b, loc, bits,
-                                    splatI32(b, loc, i32Type, 0xffff0000u));
+                                    i32Constant(b, loc, i32Type, 0xffff0000u));
   return {arith::BitcastOp::create(b, loc, f32Type, even),
           arith::BitcastOp::create(b, loc, f32Type, odd)};
 }
@@ -46,7 +39,7 @@ Value joinWords(OpBuilder &b, Location loc, Value even, Value odd) {
   auto i32Type = f32Type.clone(b.getI32Type());
   Value low = arith::ShRUIOp::create(
       b, loc, arith::BitcastOp::create(b, loc, i32Type, even),
-      splatI32(b, loc, i32Type, 16));
+      i32Constant(b, loc, i32Type, 16));
   Value bits = arith::OrIOp::create(
       b, loc, arith::BitcastOp::create(b, loc, i32Type, odd), low);
   return vector::BitCastOp::create(

@@ -50,3 +50,19 @@ llvm.func @left_alone(%a: vector<8xf32>, %b: vector<8xf32>, %e: vector<8xbf16>, 
   llvm.store %5, %out : vector<32xi16>, !llvm.ptr
   llvm.return
 }
+
+// One conversion as both operands (and of two shuffles): fused each time,
+// erased once.
+// CHECK-LABEL: llvm.func @same_conversion_twice
+// CHECK-SAME: (%[[A:.+]]: vector<8xf32>, %[[OUT:.+]]: !llvm.ptr)
+// CHECK-NEXT: %[[P:.+]] = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtne2ps2bf16.256"(%[[A]], %[[A]])
+// CHECK-NEXT: %[[Q:.+]] = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtne2ps2bf16.256"(%[[A]], %[[A]])
+// CHECK-NEXT: llvm.store %[[Q]], %[[OUT]]
+// CHECK-NEXT: llvm.return %[[P]]
+llvm.func @same_conversion_twice(%a: vector<8xf32>, %out: !llvm.ptr) -> vector<16xbf16> {
+  %0 = llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.256"(%a) : (vector<8xf32>) -> vector<8xbf16>
+  %1 = llvm.shufflevector %0, %0 [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] : vector<8xbf16>
+  %2 = llvm.shufflevector %0, %0 [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] : vector<8xbf16>
+  llvm.store %2, %out : vector<16xbf16>, !llvm.ptr
+  llvm.return %1 : vector<16xbf16>
+}

@@ -7,6 +7,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mrope/Dialect/MRope/Transforms/Passes.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::mrope {
 #define GEN_PASS_DEF_MROPEX86PACKBF16CONVERSIONS
@@ -34,7 +35,9 @@ struct MRopeX86PackBF16ConversionsPass
           MRopeX86PackBF16ConversionsPass> {
   void runOnOperation() override {
     OpBuilder b(&getContext());
-    SmallVector<Operation *> maybeDead;
+    // A conversion may feed several shuffles (or both operands of one):
+    // each is erased once, when its last use is gone.
+    llvm::SetVector<Operation *> maybeDead;
     getOperation()->walk([&](LLVM::ShuffleVectorOp shuffle) {
       auto low = convertedFrom(shuffle.getV1());
       auto high = convertedFrom(shuffle.getV2());
@@ -54,8 +57,8 @@ struct MRopeX86PackBF16ConversionsPass
           b.getStringAttr("llvm.x86.avx512bf16.cvtne2ps2bf16." +
                           std::to_string(low->second)),
           ValueRange{high->first, low->first});
-      maybeDead.append(
-          {shuffle.getV1().getDefiningOp(), shuffle.getV2().getDefiningOp()});
+      maybeDead.insert(shuffle.getV1().getDefiningOp());
+      maybeDead.insert(shuffle.getV2().getDefiningOp());
       shuffle.replaceAllUsesWith(fused.getResults());
       shuffle.erase();
     });
