@@ -22,6 +22,8 @@ MROPE_OPT = os.environ.get("MROPE_OPT", os.path.join(ROOT, "build", "bin", "mrop
 
 
 def dtype_of(name):
+    if name == "f16":
+        return np.dtype(np.float16)
     if name == "bf16":
         ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 arrays need ml_dtypes")
         return np.dtype(ml_dtypes.bfloat16)
@@ -69,6 +71,8 @@ def reference_attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens
     if cu_seqlens is not None:
         out = np.zeros(q.shape, np.float64)
         for lo, hi in zip(cu_seqlens[:-1], cu_seqlens[1:]):
+            if hi == lo:
+                continue
             seq = [x[lo:hi].transpose(1, 0, 2)[None] for x in (q, k, v)]
             out[lo:hi] = reference_attention(*seq, causal, scale)[0].transpose(1, 0, 2)
         return out
@@ -154,6 +158,78 @@ def test_packed_varlen(element, causal):
     rng = np.random.default_rng(11)
     cu = np.array([0, 5, 6, 13], np.int32)
     t, hq, hkv, d = 13, 4, 2, 16
+    q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
+        random(rng, (t, hkv, d), dtype)
+    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
+              q.shape, dtype)
+    want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
+                               cu_seqlens=cu)
+    check(got, want, dtype)
+
+
+# Prefill shapes (at least 16 query rows per KV head) take the tiled form:
+# rows of one GQA group and consecutive tokens in the lanes of a vector.
+# Tiles with fewer rows than lanes (a group of 3: 15 rows), a last tile of
+# tokens partly outside q, MQA groups wider than a vector (32 heads: two
+# tiles of 16), key blocks with a partial last block, head dims that are not
+# a multiple of the channel unroll, queries before the first key (causal
+# with Sq > Skv: rows of 0), f16.
+TILE_CASES = [
+    # b, hq, hkv, sq, skv, d, layout, causal, element
+    (1, 3, 1, 37, 37, 16, "bhsd", True, "f32"),
+    (2, 2, 2, 40, 53, 13, "bshd", True, "bf16"),
+    (1, 32, 1, 3, 70, 8, "bhsd", False, "f32"),
+    (1, 8, 2, 5, 33, 80, "bshd", True, "f16"),
+    (2, 4, 4, 20, 20, 64, "bhsd", False, "bf16"),
+    (1, 2, 1, 24, 10, 16, "bhsd", True, "f32"),
+    (1, 6, 2, 17, 17, 32, "bshd", False, "f32"),
+]
+
+
+@pytest.mark.parametrize("b,hq,hkv,sq,skv,d,layout,causal,element", TILE_CASES,
+                         ids=[f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
+                              for c in TILE_CASES])
+def test_row_tiles_match_reference(b, hq, hkv, sq, skv, d, layout, causal, element):
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(hq * 1000 + sq * 10 + d)
+
+    def shaped(h, s):
+        return (b, s, h, d) if layout == "bshd" else (b, h, s, d)
+
+    q, k, v = random(rng, shaped(hq, sq), dtype), random(rng, shaped(hkv, skv), dtype), \
+        random(rng, shaped(hkv, skv), dtype)
+    got = run(attention_ir(q, k, v, element, layout, causal), [q, k, v], q.shape, dtype)
+    want = reference_attention(*(to_bhsd(x.astype(np.float32), layout) for x in (q, k, v)),
+                               causal=causal)
+    check(to_bhsd(got, layout), want, dtype)
+    if causal and sq > skv:
+        assert np.all(to_bhsd(got, layout)[:, :, :sq - skv] == 0)
+
+
+@pytest.mark.parametrize("sq", [1, 12], ids=["decode", "prefill"])
+def test_mask_broadcast_over_batch(sq):
+    """A [1, 1, Sq, Skv] mask applies to every batch row and head (both
+    forms: one query token reads the row-by-row form)."""
+    rng = np.random.default_rng(41 + sq)
+    b, hq, hkv, skv, d = 2, 4, 2, 12, 16
+    q, k, v = random(rng, (b, hq, sq, d), np.float32), random(rng, (b, hkv, skv, d), np.float32), \
+        random(rng, (b, hkv, skv, d), np.float32)
+    mask = rng.standard_normal((1, 1, sq, skv)).astype(np.float32)
+    mask[..., 0, 3:] = -np.inf
+    got = run(attention_ir(q, k, v, "f32", "bhsd", mask=mask), [q, k, v, mask], q.shape,
+              np.float32)
+    check(got, reference_attention(q, k, v, mask=mask), np.float32)
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_packed_varlen_across_tiles(element, causal):
+    """Sequences that start and end inside tiles of 8 tokens (2 heads per
+    KV head), an empty one, and a long one spanning several key blocks."""
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(43)
+    cu = np.array([0, 7, 7, 25, 61], np.int32)
+    t, hq, hkv, d = 61, 4, 2, 24
     q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
         random(rng, (t, hkv, d), dtype)
     got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],

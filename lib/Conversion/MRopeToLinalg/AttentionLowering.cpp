@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
+#include "AttentionTiles.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
 
@@ -204,7 +205,8 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
 }
 
 struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  AttentionOpLowering(MLIRContext *ctx, int64_t lanes)
+      : OpRewritePattern(ctx), lanes(lanes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -236,9 +238,15 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // inner loop's instructions. Decode-sized queries read each key once or
     // a few times and keep the 16-bit reads.
     Value kRead = k, vRead = v;
-    if (elementType != f32 && group * qSeq >= kWidenedKeyReuse) {
+    const bool prefill = group * qSeq >= kWidenedKeyReuse;
+    if (elementType != f32 && prefill) {
       kRead = widenToF32(rewriter, loc, k);
       vRead = widenToF32(rewriter, loc, v);
+    }
+    if (prefill) {
+      rewriter.replaceOp(op, buildLaneTiledAttention(rewriter, loc, op, q,
+                                                     kRead, vRead, lanes));
+      return success();
     }
 
     Value init =
@@ -391,9 +399,12 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                   Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
                   if (mask) {
                     auto maskType = cast<RankedTensorType>(mask.getType());
+                    Value maskBatch =
+                        maskType.getDimSize(0) == 1 ? zero : batch;
                     Value maskHead = maskType.getDimSize(1) == 1 ? zero : head;
                     Value mb = tensor::ExtractOp::create(
-                        lb, ll, mask, ValueRange{batch, maskHead, token, at});
+                        lb, ll, mask,
+                        ValueRange{maskBatch, maskHead, token, at});
                     if (mb.getType() != f32)
                       mb = arith::ExtFOp::create(lb, ll, f32, mb);
                     s = arith::AddFOp::create(lb, ll, s, mb);
@@ -467,11 +478,14 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     rewriter.replaceOp(op, forall.getResult(0));
     return success();
   }
+
+private:
+  int64_t lanes;
 };
 
 } // namespace
 
-void mlir::mrope::populateAttentionLoweringPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<AttentionOpLowering>(patterns.getContext());
+void mlir::mrope::populateAttentionLoweringPatterns(RewritePatternSet &patterns,
+                                                    int64_t lanes) {
+  patterns.add<AttentionOpLowering>(patterns.getContext(), lanes);
 }

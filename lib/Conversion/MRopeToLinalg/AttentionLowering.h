@@ -3,13 +3,19 @@
 #ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONLOWERING_H
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONLOWERING_H
 
+#include <cstdint>
+
 namespace mlir {
 class RewritePatternSet;
 namespace mrope {
 
-/// Lowers mrope.attention (static shapes) to an online-softmax loop nest
-/// over vector rows; a rotary prologue becomes mrope.apply first.
-void populateAttentionLoweringPatterns(RewritePatternSet &patterns);
+/// Lowers mrope.attention (static shapes) to online-softmax loop nests: with
+/// at least 16 query rows per KV head (prefill), tiles of query rows in the
+/// lanes of vectors of `lanes` f32 (AttentionTiles.cpp); otherwise (decode)
+/// row by row, vectors over the head dimension. A rotary prologue becomes
+/// mrope.apply first.
+void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
+                                       int64_t lanes);
 
 } // namespace mrope
 } // namespace mlir

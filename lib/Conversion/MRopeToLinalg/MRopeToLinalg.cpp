@@ -1646,5 +1646,10 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
                RotateOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
-  populateAttentionLoweringPatterns(patterns);
+  // Query rows per attention tile: one f32 vector of the target's width
+  // (16 lanes unless a narrower one was asked for).
+  populateAttentionLoweringPatterns(
+      patterns, options.vectorBits >= 64
+                    ? std::min<int64_t>(options.vectorBits / 32, 16)
+                    : 16);
 }
