@@ -206,6 +206,37 @@ def test_row_tiles_match_reference(b, hq, hkv, sq, skv, d, layout, causal, eleme
         assert np.all(to_bhsd(got, layout)[:, :, :sq - skv] == 0)
 
 
+# Long enough for several key chunks (256 keys of K and V at head_dim 128
+# stay in L2) and several blocks of tiles per KV head (8 tiles of 16 rows):
+# tiles resume their state at each chunk, causal blocks run in zigzag order,
+# varlen sequences cross chunk and block boundaries.
+@pytest.mark.parametrize("sq,skv,causal,element,cu", [
+    (700, 700, True, "bf16", None),
+    (700, 700, False, "f32", None),
+    (300, 650, True, "f32", None),
+    (650, 650, True, "f32", [0, 250, 251, 530, 650]),
+    (650, 650, False, "bf16", [0, 100, 400, 650]),
+], ids=["causal-bf16", "full-f32", "decode-cache-causal", "varlen-causal", "varlen-full-bf16"])
+def test_key_chunks_and_tile_blocks(sq, skv, causal, element, cu):
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(sq + skv)
+    hq, hkv, d = 4, 2, 128
+    if cu is None:
+        q, k, v = random(rng, (1, hq, sq, d), dtype), random(rng, (1, hkv, skv, d), dtype), \
+            random(rng, (1, hkv, skv, d), dtype)
+        got = run(attention_ir(q, k, v, element, "bhsd", causal), [q, k, v], q.shape, dtype)
+        want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal)
+    else:
+        cu = np.array(cu, np.int32)
+        q, k, v = random(rng, (sq, hq, d), dtype), random(rng, (sq, hkv, d), dtype), \
+            random(rng, (sq, hkv, d), dtype)
+        got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
+                  q.shape, dtype)
+        want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
+                                   cu_seqlens=cu)
+    check(got, want, dtype)
+
+
 @pytest.mark.parametrize("sq", [1, 12], ids=["decode", "prefill"])
 def test_mask_broadcast_over_batch(sq):
     """A [1, 1, Sq, Skv] mask applies to every batch row and head (both

@@ -15,15 +15,21 @@
 // operand is one key channel broadcast (a load operand of the FMA), and the
 // products with V the same: register-blocked matrix products without a
 // transpose of K or V and without the per-key horizontal sums of the
-// row-by-row form. Each K/V channel loaded serves every row of the tile, so
-// a long KV sequence is streamed once per tile instead of once per row.
+// row-by-row form. Each K/V channel loaded serves every row of the tile.
 //
-// qT (channels x rows, scaled) is gathered once per task and oT (channels x
-// rows, the running output) lives in a small scratch tensor; at the end
-// each row is gathered back from oT, divided by its sum and written.
-// Causal and varlen bounds are per lane ([begin, end) vectors); the loop
-// covers their union and masks the rest. Full blocks read keys first + j
-// directly; the one partial block at the end clamps to the last key.
+// A task takes a block of several tiles (consecutive tokens) and walks the
+// keys in chunks small enough to stay in L2 (K and V of a chunk: 256 KiB),
+// running every tile of the block over a chunk before the next: a long KV
+// sequence is streamed from memory once per block, not once per tile. Each
+// tile's state -- qT (channels x rows, scaled, gathered once), oT (channels
+// x rows, the running output), m and l -- lives in small scratch tensors; at
+// the end each row is gathered back from oT, divided by its sum and written.
+// Causal and varlen bounds are per lane ([begin, end) vectors); a tile's
+// loop covers their union within the chunk and masks the rest. Full blocks
+// read keys first + j directly; a partial block clamps to the chunk's last
+// key. With causal masking, blocks are taken in zigzag order (first, last,
+// second, ...) so that any run of consecutive tasks has about average work
+// -- the threads' share of the loop stays balanced.
 //
 //===----------------------------------------------------------------------===//
 
@@ -135,414 +141,618 @@ int64_t channelUnroll(int64_t headDim) {
 
 } // namespace
 
-Value mlir::mrope::buildLaneTiledAttention(OpBuilder &rewriter, Location loc,
-                                           AttentionOp op, Value q, Value k,
-                                           Value v, int64_t lanes) {
-  auto qType = cast<RankedTensorType>(q.getType());
-  auto kType = cast<RankedTensorType>(k.getType());
-  ActivationLayout d = ActivationLayout::get(op.getLayout());
-  const int64_t headDim = qType.getShape().back();
-  const int64_t qHeads = qType.getDimSize(d.heads);
-  const int64_t kvHeads = kType.getDimSize(d.heads);
-  const int64_t group = qHeads / kvHeads;
-  const int64_t qSeq = qType.getDimSize(d.seq);
-  const int64_t kvSeq = kType.getDimSize(d.seq);
-  const int64_t keyBlock = lanes;
-  Type elementType = qType.getElementType();
-  Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
-  const RowTile tile = RowTile::choose(group, lanes, d.heads < d.seq);
-  const int64_t rows = tile.rows();
-  auto laneF32 = VectorType::get({rows}, f32);
-  auto laneI32 = VectorType::get({rows}, i32);
-  auto laneI1 = VectorType::get({rows}, rewriter.getI1Type());
-  const double scale = op.getEffectiveScale();
-  const bool causal = op.getCausal();
-  Value mask = op.getMask(), cuSeqlens = op.getCuSeqlens();
+namespace {
 
-  SmallVector<int64_t> qStrides = rowMajorStrides(qType.getShape());
-  Value qFlat = flatten(rewriter, loc, q);
-  Value maskFlat;
-  SmallVector<int64_t> maskShape, maskStrides;
-  if (mask) {
-    maskShape =
-        llvm::to_vector(cast<RankedTensorType>(mask.getType()).getShape());
-    maskStrides = rowMajorStrides(maskShape);
-    // A broadcast dimension adds nothing to an offset.
-    for (int i : {0, 1})
-      if (maskShape[i] == 1)
-        maskStrides[i] = 0;
-    maskFlat = flatten(rewriter, loc, mask);
+/// Bytes of f32 keys and values one chunk of keys may take (L2-resident).
+constexpr int64_t kChunkBytes = 256 * 1024;
+
+/// Query rows per task (a block of tiles), enough to reuse each chunk.
+constexpr int64_t kBlockRows = 128;
+
+/// The lanes of one tile: their tokens, which are rows of q, and the keys
+/// [begin, end) each attends; keysBegin/keysEnd bound the rows' union.
+struct LaneBounds {
+  Value tokens, isRow, begin, end, keysBegin, keysEnd;
+};
+
+/// Emits the tiled attention of one op (see the file comment).
+class LaneTiledAttention {
+public:
+  LaneTiledAttention(AttentionOp op, Value q, Value k, Value v, int64_t lanes)
+      : op(op), q(q), k(k), v(v), d(ActivationLayout::get(op.getLayout())) {
+    auto qType = cast<RankedTensorType>(q.getType());
+    auto kType = cast<RankedTensorType>(k.getType());
+    headDim = qType.getShape().back();
+    group = qType.getDimSize(d.heads) / kType.getDimSize(d.heads);
+    qSeq = qType.getDimSize(d.seq);
+    kvSeq = kType.getDimSize(d.seq);
+    elementType = qType.getElementType();
+    keyBlock = lanes;
+    tile = RowTile::choose(group, lanes, d.heads < d.seq);
+    rows = tile.rows();
+    numTiles = llvm::divideCeil(qSeq, tile.tokens);
+    tilesPerBlock = std::min(numTiles, std::max<int64_t>(1, kBlockRows / rows));
+    numBlocks = llvm::divideCeil(numTiles, tilesPerBlock);
+    chunkKeys = std::max<int64_t>(keyBlock, kChunkBytes / (8 * headDim) /
+                                                keyBlock * keyBlock);
+    qStrides = rowMajorStrides(qType.getShape());
+    mask = op.getMask();
+    cuSeqlens = op.getCuSeqlens();
+    causal = op.getCausal();
+    scale = op.getEffectiveScale();
+    if (mask) {
+      auto maskShape = cast<RankedTensorType>(mask.getType()).getShape();
+      maskStrides = rowMajorStrides(maskShape);
+      // A broadcast dimension adds nothing to an offset.
+      for (int i : {0, 1})
+        if (maskShape[i] == 1)
+          maskStrides[i] = 0;
+    }
   }
 
+  Value build(OpBuilder &b, Location loc);
+
+private:
+  // Types of one tile's per-lane vectors.
+  VectorType laneF32(OpBuilder &b) const {
+    return VectorType::get({rows}, b.getF32Type());
+  }
+  VectorType laneI32(OpBuilder &b) const {
+    return VectorType::get({rows}, b.getI32Type());
+  }
+  Value i32Lanes(OpBuilder &b, Location l, int64_t value) const {
+    return arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(laneI32(b), int32_t(value)));
+  }
+  Value f32Lanes(OpBuilder &b, Location l, float value) const {
+    return arith::ConstantOp::create(b, l,
+                                     DenseElementsAttr::get(laneF32(b), value));
+  }
+  /// Indices of (batch, head, token, channel) in the layout.
+  SmallVector<Value> at(Value zero, Value h, Value t, Value c) const {
+    SmallVector<Value> idx(d.rank, zero);
+    if (!d.packed())
+      idx[d.batch] = batch;
+    idx[d.heads] = h;
+    idx[d.seq] = t;
+    idx.back() = c;
+    return idx;
+  }
+  LaneBounds laneBounds(OpBuilder &b, Location l, Value firstToken) const;
+  Value gatherQT(OpBuilder &b, Location l, Value firstToken, Value isRow,
+                 Value qT, Value tileIdx) const;
+  SmallVector<Value> keyBlockStep(OpBuilder &b, Location l, Value first,
+                                  Value lastKey, const LaneBounds &bounds,
+                                  Value firstToken, Value tileIdx, Value qT,
+                                  ValueRange state) const;
+  Value writeRows(OpBuilder &b, Location l, Value tileIdx, Value sum, Value oT,
+                  Value result) const;
+
+  AttentionOp op;
+  Value q, k, v, mask, cuSeqlens;
+  ActivationLayout d;
+  int64_t headDim, group, qSeq, kvSeq, keyBlock, rows, numTiles, tilesPerBlock,
+      numBlocks, chunkKeys;
+  Type elementType;
+  bool causal;
+  double scale;
+  RowTile tile;
+  SmallVector<int64_t> qStrides, maskStrides;
+  // Set per task (inside the forall).
+  Value batch, kvHead, firstHead, qFlat, maskFlat;
+};
+
+LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
+                                          Value firstToken) const {
+  Type i32 = b.getI32Type();
+  VectorType lanesI32 = laneI32(b);
+  SmallVector<int64_t> laneTokens;
+  for (int64_t r = 0; r < rows; ++r)
+    laneTokens.push_back(tile.token(r));
+  LaneBounds bounds;
+  bounds.tokens = arith::AddIOp::create(
+      b, l,
+      vector::BroadcastOp::create(
+          b, l, lanesI32, arith::IndexCastOp::create(b, l, i32, firstToken)),
+      offsetVector(b, l, laneTokens));
+  bounds.isRow = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
+                                       bounds.tokens, i32Lanes(b, l, qSeq));
+  Value begin = i32Lanes(b, l, 0), end = i32Lanes(b, l, kvSeq);
+  if (cuSeqlens) {
+    // The lane's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
+    int64_t numSeqs =
+        cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
+    auto seqs = scf::ForOp::create(
+        b, l, arith::ConstantIndexOp::create(b, l, 0),
+        arith::ConstantIndexOp::create(b, l, numSeqs),
+        arith::ConstantIndexOp::create(b, l, 1), ValueRange{begin, begin},
+        [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
+          auto boundary = [&](Value i) -> Value {
+            Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
+            if (c.getType() != i32)
+              c = arith::TruncIOp::create(lb, ll, i32, c);
+            return vector::BroadcastOp::create(lb, ll, lanesI32, c);
+          };
+          Value first = boundary(n);
+          Value last = boundary(arith::AddIOp::create(
+              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1)));
+          Value inside = arith::AndIOp::create(
+              lb, ll,
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, first,
+                                    bounds.tokens),
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt,
+                                    bounds.tokens, last));
+          scf::YieldOp::create(
+              lb, ll,
+              ValueRange{
+                  arith::SelectOp::create(lb, ll, inside, first, iter[0]),
+                  arith::SelectOp::create(lb, ll, inside, last, iter[1])});
+        });
+    begin = seqs.getResult(0);
+    end = seqs.getResult(1);
+  }
+  if (causal) {
+    // Bottom-right aligned: token i sees keys up to i + Skv - Sq (packed:
+    // up to itself); a token before the first key sees none.
+    Value limit = arith::AddIOp::create(
+        b, l, bounds.tokens, i32Lanes(b, l, cuSeqlens ? 1 : 1 + kvSeq - qSeq));
+    end = arith::MinSIOp::create(b, l, end, limit);
+    end = arith::MaxSIOp::create(b, l, end, begin);
+  }
+  bounds.begin = begin;
+  bounds.end = end;
+  // The rows' union; lanes that are not rows of q do not widen it.
+  auto reduce = [&](vector::CombiningKind kind, Value x,
+                    int64_t neutral) -> Value {
+    Value masked =
+        arith::SelectOp::create(b, l, bounds.isRow, x, i32Lanes(b, l, neutral));
+    return arith::IndexCastOp::create(
+        b, l, b.getIndexType(),
+        vector::ReductionOp::create(b, l, kind, masked));
+  };
+  bounds.keysBegin = reduce(vector::CombiningKind::MINSI, begin,
+                            std::numeric_limits<int32_t>::max());
+  bounds.keysEnd = arith::MaxSIOp::create(
+      b, l, reduce(vector::CombiningKind::MAXSI, end, 0), bounds.keysBegin);
+  return bounds;
+}
+
+Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
+                                   Value isRow, Value qT, Value tileIdx) const {
+  Type f32 = b.getF32Type();
+  SmallVector<int64_t> laneOffsets;
+  for (int64_t r = 0; r < rows; ++r)
+    laneOffsets.push_back(tile.head(r) * qStrides[d.heads] +
+                          tile.token(r) * qStrides[d.seq]);
+  Value zero = arith::ConstantIndexOp::create(b, l, 0);
+  Value base = zero;
+  for (auto [stride, i] :
+       llvm::zip_equal(qStrides, at(zero, firstHead, firstToken, zero)))
+    if (stride != 0 && i != zero)
+      base = arith::AddIOp::create(
+          b, l, base,
+          arith::MulIOp::create(b, l, i,
+                                arith::ConstantIndexOp::create(b, l, stride)));
+  Value lanesOffsets = offsetVector(b, l, laneOffsets);
+  auto elementLanes = VectorType::get({rows}, elementType);
+  Value pad = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(elementLanes, b.getZeroAttr(elementType)));
+  Value scaleLanes = f32Lanes(b, l, float(scale));
+  auto loop = scf::ForOp::create(
+      b, l, zero, arith::ConstantIndexOp::create(b, l, headDim),
+      arith::ConstantIndexOp::create(b, l, 1), ValueRange{qT},
+      [&](OpBuilder &lb, Location ll, Value c, ValueRange iter) {
+        Value column = vector::GatherOp::create(
+            lb, ll, elementLanes, qFlat,
+            ValueRange{arith::AddIOp::create(lb, ll, base, c)}, lanesOffsets,
+            isRow, pad);
+        if (elementType != f32)
+          column = arith::ExtFOp::create(lb, ll, laneF32(lb), column);
+        column = arith::MulFOp::create(lb, ll, column, scaleLanes);
+        scf::YieldOp::create(
+            lb, ll,
+            vector::TransferWriteOp::create(
+                lb, ll, column, iter[0],
+                ValueRange{tileIdx, c,
+                           arith::ConstantIndexOp::create(lb, ll, 0)},
+                ArrayRef<bool>{true})
+                .getResult());
+      });
+  return loop.getResult(0);
+}
+
+SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
+                                                    Value first, Value lastKey,
+                                                    const LaneBounds &bounds,
+                                                    Value firstToken,
+                                                    Value tileIdx, Value qT,
+                                                    ValueRange state) const {
+  Value m = state[0], sum = state[1], oT = state[2];
+  Type i32 = b.getI32Type();
+  VectorType lanesF32 = laneF32(b);
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, l, value);
+  };
+  Value zero = index(0);
+  SmallVector<Value> keys, valid;
+  for (int64_t j = 0; j < keyBlock; ++j) {
+    Value key = arith::AddIOp::create(b, l, first, index(j));
+    Value keyLanes = vector::BroadcastOp::create(
+        b, l, laneI32(b), arith::IndexCastOp::create(b, l, i32, key));
+    Value inRange = arith::AndIOp::create(
+        b, l,
+        arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, bounds.begin,
+                              keyLanes),
+        arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, keyLanes,
+                              bounds.end));
+    if (lastKey) {
+      // A partial block: slots past the last key of the chunk (which may
+      // be inside the rows' ranges) read that key's row again and get
+      // score -inf.
+      Value beforeEnd =
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, key, lastKey);
+      inRange = arith::AndIOp::create(
+          b, l, inRange,
+          vector::BroadcastOp::create(
+              b, l, VectorType::get({rows}, b.getI1Type()), beforeEnd));
+      key = arith::MinSIOp::create(b, l, key, lastKey);
+    }
+    valid.push_back(inRange);
+    keys.push_back(key);
+  }
+  auto channel = [&](OpBuilder &cb, Location cl, Value tensor, Value key,
+                     Value c) -> Value {
+    Value x = tensor::ExtractOp::create(
+        cb, cl, tensor,
+        at(arith::ConstantIndexOp::create(cb, cl, 0), kvHead, key, c));
+    return vector::BroadcastOp::create(cb, cl, laneF32(cb), x);
+  };
+  auto lanesAt = [&](OpBuilder &cb, Location cl, Value tensor, Value c) {
+    return vector::TransferReadOp::create(
+        cb, cl, laneF32(cb), tensor,
+        ValueRange{tileIdx, c, arith::ConstantIndexOp::create(cb, cl, 0)},
+        arith::ConstantOp::create(cb, cl, cb.getF32FloatAttr(0)),
+        ArrayRef<bool>{true});
+  };
+
+  // Scores: per key a vector of the rows' dot products.
+  SmallVector<Value> zeros(keyBlock, f32Lanes(b, l, 0));
+  auto scoreLoop = scf::ForOp::create(
+      b, l, zero, index(headDim), index(1), zeros,
+      [&](OpBuilder &cb, Location cl, Value c, ValueRange acc) {
+        Value qc = lanesAt(cb, cl, qT, c);
+        SmallVector<Value> next;
+        for (int64_t j = 0; j < keyBlock; ++j)
+          next.push_back(vector::FMAOp::create(
+              cb, cl, qc, channel(cb, cl, k, keys[j], c), acc[j]));
+        scf::YieldOp::create(cb, cl, next);
+      });
+  Value minusInf = f32Lanes(b, l, -std::numeric_limits<float>::infinity());
+  SmallVector<Value> scores;
+  for (int64_t j = 0; j < keyBlock; ++j) {
+    Value s = scoreLoop.getResult(j);
+    if (mask) {
+      SmallVector<int64_t> laneOffsets;
+      for (int64_t r = 0; r < rows; ++r)
+        laneOffsets.push_back(tile.head(r) * maskStrides[1] +
+                              tile.token(r) * maskStrides[2]);
+      Value base = zero;
+      Value maskIdx[] = {batch, firstHead, firstToken, keys[j]};
+      for (auto [stride, i] : llvm::zip_equal(maskStrides, maskIdx))
+        if (stride != 0)
+          base = arith::AddIOp::create(
+              b, l, base, arith::MulIOp::create(b, l, i, index(stride)));
+      Type maskElement =
+          cast<RankedTensorType>(mask.getType()).getElementType();
+      auto maskLanes = VectorType::get({rows}, maskElement);
+      Value added = vector::GatherOp::create(
+          b, l, maskLanes, maskFlat, ValueRange{base},
+          offsetVector(b, l, laneOffsets), bounds.isRow,
+          arith::ConstantOp::create(
+              b, l,
+              DenseElementsAttr::get(maskLanes, b.getZeroAttr(maskElement))));
+      if (maskElement != b.getF32Type())
+        added = arith::ExtFOp::create(b, l, lanesF32, added);
+      s = arith::AddFOp::create(b, l, s, added);
+    }
+    scores.push_back(arith::SelectOp::create(b, l, valid[j], s, minusInf));
+  }
+
+  // Online softmax, lanewise. m starts at the lowest finite value, so -inf
+  // scores give weight 0, never inf - inf.
+  Value mNew = arith::MaximumFOp::create(
+      b, l, m, combineTree<arith::MaximumFOp>(b, l, scores));
+  Value corr =
+      buildExpOfNonPositive(b, l, arith::SubFOp::create(b, l, m, mNew));
+  SmallVector<Value> weights;
+  for (Value s : scores)
+    weights.push_back(
+        buildExpOfNonPositive(b, l, arith::SubFOp::create(b, l, s, mNew)));
+  Value sumNew =
+      arith::AddFOp::create(b, l, arith::MulFOp::create(b, l, sum, corr),
+                            combineTree<arith::AddFOp>(b, l, weights));
+
+  // oT[c] = oT[c] * corr + sum_j p_j v_j[c], `unroll` channels per
+  // iteration, each as two FMA chains (even and odd keys) joined at the
+  // end: half the latency of one chain, 2-3% faster at S = 2048.
+  const int64_t unroll = channelUnroll(headDim);
+  auto valueLoop = scf::ForOp::create(
+      b, l, zero, index(headDim), index(unroll), ValueRange{oT},
+      [&](OpBuilder &cb, Location cl, Value c0, ValueRange acc) {
+        Value o = acc[0];
+        for (int64_t i = 0; i < unroll; ++i) {
+          Value c = arith::AddIOp::create(
+              cb, cl, c0, arith::ConstantIndexOp::create(cb, cl, i));
+          Value even =
+              arith::MulFOp::create(cb, cl, lanesAt(cb, cl, o, c), corr);
+          Value odd = arith::MulFOp::create(cb, cl, weights[1],
+                                            channel(cb, cl, v, keys[1], c));
+          for (int64_t j = 0; j < keyBlock; ++j) {
+            if (j == 1)
+              continue;
+            Value &chain = j % 2 ? odd : even;
+            chain = vector::FMAOp::create(
+                cb, cl, weights[j], channel(cb, cl, v, keys[j], c), chain);
+          }
+          o = vector::TransferWriteOp::create(
+                  cb, cl, arith::AddFOp::create(cb, cl, even, odd), o,
+                  ValueRange{tileIdx, c,
+                             arith::ConstantIndexOp::create(cb, cl, 0)},
+                  ArrayRef<bool>{true})
+                  .getResult();
+        }
+        scf::YieldOp::create(cb, cl, o);
+      });
+  return {mNew, sumNew, valueLoop.getResult(0)};
+}
+
+Value LaneTiledAttention::writeRows(OpBuilder &b, Location l, Value tileIdx,
+                                    Value sum, Value oT, Value result) const {
+  Type f32 = b.getF32Type();
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, l, value);
+  };
+  // oT of this tile as one row-major [channels x rows] run.
+  auto attr = [&](int64_t value) -> OpFoldResult {
+    return b.getIndexAttr(value);
+  };
+  Value tileOT = tensor::ExtractSliceOp::create(
+      b, l, RankedTensorType::get({headDim, rows}, f32), oT,
+      ArrayRef<OpFoldResult>{tileIdx, attr(0), attr(0)},
+      ArrayRef<OpFoldResult>{attr(1), attr(headDim), attr(rows)},
+      ArrayRef<OpFoldResult>{attr(1), attr(1), attr(1)});
+  Value flat = flatten(b, l, tileOT);
+  SmallVector<int64_t> channelOffsets;
+  for (int64_t c = 0; c < headDim; ++c)
+    channelOffsets.push_back(c * rows);
+  Value channelLanes = offsetVector(b, l, channelOffsets);
+  auto rowF32 = VectorType::get({headDim}, f32);
+  Value allChannels = arith::ConstantOp::create(
+      b, l,
+      DenseElementsAttr::get(VectorType::get({headDim}, b.getI1Type()), true));
+  Value zeroRow =
+      arith::ConstantOp::create(b, l, DenseElementsAttr::get(rowF32, 0.f));
+  Value firstTokenInBlock =
+      arith::MulIOp::create(b, l, tileIdx, index(tile.tokens));
+  for (int64_t r = 0; r < rows; ++r) {
+    Value rowSum = vector::ExtractOp::create(b, l, sum, r);
+    Value any = arith::CmpFOp::create(
+        b, l, arith::CmpFPredicate::OGT, rowSum,
+        arith::ConstantOp::create(b, l, b.getF32FloatAttr(0)));
+    Value safeSum = arith::SelectOp::create(
+        b, l, any, rowSum,
+        arith::ConstantOp::create(b, l, b.getF32FloatAttr(1)));
+    Value row =
+        vector::GatherOp::create(b, l, rowF32, flat, ValueRange{index(r)},
+                                 channelLanes, allChannels, zeroRow);
+    row = arith::DivFOp::create(
+        b, l, row, vector::BroadcastOp::create(b, l, rowF32, safeSum));
+    row = arith::SelectOp::create(b, l, any, row, zeroRow);
+    if (elementType != f32)
+      row = arith::TruncFOp::create(
+          b, l, VectorType::get({headDim}, elementType), row);
+    Value token =
+        arith::AddIOp::create(b, l, firstTokenInBlock, index(tile.token(r)));
+    Value head = index(tile.head(r));
+    SmallVector<Value> place = tile.headsOuter
+                                   ? SmallVector<Value>{head, token, index(0)}
+                                   : SmallVector<Value>{token, head, index(0)};
+    result = vector::TransferWriteOp::create(b, l, row, result, place,
+                                             ArrayRef<bool>{true})
+                 .getResult();
+  }
+  return result;
+}
+
+Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
+  Type f32 = rewriter.getF32Type();
+  auto qType = cast<RankedTensorType>(q.getType());
+  qFlat = flatten(rewriter, loc, q);
+  if (mask)
+    maskFlat = flatten(rewriter, loc, mask);
   Value init =
       tensor::EmptyOp::create(rewriter, loc, qType.getShape(), elementType);
   SmallVector<OpFoldResult> sizes;
   if (!d.packed())
     sizes.push_back(rewriter.getIndexAttr(qType.getDimSize(d.batch)));
-  sizes.push_back(rewriter.getIndexAttr(kvHeads));
+  sizes.push_back(rewriter.getIndexAttr(qType.getDimSize(d.heads) / group));
   sizes.push_back(rewriter.getIndexAttr(group / tile.heads));
-  sizes.push_back(rewriter.getIndexAttr(llvm::divideCeil(qSeq, tile.tokens)));
+  sizes.push_back(rewriter.getIndexAttr(numBlocks));
 
   auto forall = scf::ForallOp::create(
       rewriter, loc, sizes, ValueRange{init}, /*mapping=*/std::nullopt,
       [&](OpBuilder &b, Location l, ValueRange args) {
-        Value batch = d.packed() ? Value() : args[0];
-        ValueRange tileIds = args.drop_front(d.packed() ? 0 : 1);
-        Value kvHead = tileIds[0], headTile = tileIds[1],
-              tokenTile = tileIds[2];
+        batch = d.packed() ? Value() : args[0];
+        ValueRange ids = args.drop_front(d.packed() ? 0 : 1);
+        kvHead = ids[0];
+        Value headTile = ids[1], blockId = ids[2];
         Value out = args.back();
         auto index = [&](int64_t value) -> Value {
           return arith::ConstantIndexOp::create(b, l, value);
         };
-        auto add = [&](Value x, Value y) -> Value {
-          return arith::AddIOp::create(b, l, x, y);
-        };
-        auto mul = [&](Value x, int64_t y) -> Value {
-          return arith::MulIOp::create(b, l, x, index(y));
-        };
-        auto splat = [&](VectorType type, Value scalar) -> Value {
-          return vector::BroadcastOp::create(b, l, type, scalar);
-        };
-        auto toI32 = [&](Value x) -> Value {
-          return arith::IndexCastOp::create(b, l, i32, x);
-        };
-        auto i32Splat = [&](int64_t value) -> Value {
-          return arith::ConstantOp::create(
-              b, l, DenseElementsAttr::get(laneI32, int32_t(value)));
-        };
-        auto f32Splat = [&](float value) -> Value {
-          return arith::ConstantOp::create(
-              b, l, DenseElementsAttr::get(laneF32, value));
-        };
-        Value zero = index(0);
-        Value firstHead = add(mul(kvHead, group), mul(headTile, tile.heads));
-        Value firstToken = mul(tokenTile, tile.tokens);
-        // Indices of (batch, head, token, channel) in the layout.
-        auto at = [&](Value h, Value t, Value c) {
-          SmallVector<Value> idx(d.rank, zero);
-          if (!d.packed())
-            idx[d.batch] = batch;
-          idx[d.heads] = h;
-          idx[d.seq] = t;
-          idx.back() = c;
-          return idx;
-        };
-        auto linear = [&](ArrayRef<int64_t> strides, ArrayRef<Value> idx) {
-          Value offset = zero;
-          for (auto [stride, i] : llvm::zip_equal(strides, idx))
-            if (stride != 0)
-              offset = add(offset, mul(i, stride));
-          return offset;
+        Value zero = index(0), one = index(1);
+        firstHead = arith::AddIOp::create(
+            b, l, arith::MulIOp::create(b, l, kvHead, index(group)),
+            arith::MulIOp::create(b, l, headTile, index(tile.heads)));
+        // Causal: zigzag (block 0, last, 1, last - 1, ...).
+        Value block = blockId;
+        if (causal && numBlocks > 2) {
+          Value half = arith::DivUIOp::create(b, l, blockId, index(2));
+          Value odd = arith::CmpIOp::create(
+              b, l, arith::CmpIPredicate::ne,
+              arith::RemUIOp::create(b, l, blockId, index(2)), zero);
+          block = arith::SelectOp::create(
+              b, l, odd,
+              arith::SubIOp::create(b, l, index(numBlocks - 1), half), half);
+        }
+        Value firstTile =
+            arith::MulIOp::create(b, l, block, index(tilesPerBlock));
+        auto tileFirstToken = [&](OpBuilder &tb, Location tl, Value t) {
+          return arith::MulIOp::create(
+              tb, tl, arith::AddIOp::create(tb, tl, firstTile, t),
+              arith::ConstantIndexOp::create(tb, tl, tile.tokens));
         };
 
-        // Per lane: its token, whether it is a row of q (the last tile of
-        // tokens may be partly outside), and its keys [begin, end).
-        SmallVector<int64_t> laneTokens, qLaneOffsets, maskLaneOffsets;
-        for (int64_t r = 0; r < rows; ++r) {
-          laneTokens.push_back(tile.token(r));
-          qLaneOffsets.push_back(tile.head(r) * qStrides[d.heads] +
-                                 tile.token(r) * qStrides[d.seq]);
-          if (mask)
-            maskLaneOffsets.push_back(tile.head(r) * maskStrides[1] +
-                                      tile.token(r) * maskStrides[2]);
-        }
-        Value tokens =
-            arith::AddIOp::create(b, l, splat(laneI32, toI32(firstToken)),
-                                  offsetVector(b, l, laneTokens));
-        Value isRow = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
-                                            tokens, i32Splat(qSeq));
-        Value begin = i32Splat(0), end = i32Splat(kvSeq);
-        if (cuSeqlens) {
-          // The lane's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
-          int64_t numSeqs =
-              cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
-          auto bounds = scf::ForOp::create(
-              b, l, zero, index(numSeqs), index(1), ValueRange{begin, begin},
-              [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
-                auto boundary = [&](Value i) -> Value {
-                  Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
-                  if (c.getType() != i32)
-                    c = arith::TruncIOp::create(lb, ll, i32, c);
-                  return vector::BroadcastOp::create(lb, ll, laneI32, c);
-                };
-                Value first = boundary(n);
-                Value last = boundary(arith::AddIOp::create(
-                    lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1)));
-                Value inside = arith::AndIOp::create(
-                    lb, ll,
-                    arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle,
-                                          first, tokens),
-                    arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt,
-                                          tokens, last));
-                scf::YieldOp::create(
-                    lb, ll,
-                    ValueRange{
-                        arith::SelectOp::create(lb, ll, inside, first, iter[0]),
-                        arith::SelectOp::create(lb, ll, inside, last,
-                                                iter[1])});
-              });
-          begin = bounds.getResult(0);
-          end = bounds.getResult(1);
-        }
-        if (causal) {
-          // Bottom-right aligned: token i sees keys up to i + Skv - Sq
-          // (packed: up to itself); a token before the first key sees none.
-          Value limit = arith::AddIOp::create(
-              b, l, tokens, i32Splat(cuSeqlens ? 1 : 1 + kvSeq - qSeq));
-          end = arith::MinSIOp::create(b, l, end, limit);
-          end = arith::MaxSIOp::create(b, l, end, begin);
-        }
-        // The loop covers the rows' keys; lanes that are not rows of q do
-        // not widen it.
-        auto reduce = [&](vector::CombiningKind kind, Value x,
-                          int64_t neutral) -> Value {
-          Value masked =
-              arith::SelectOp::create(b, l, isRow, x, i32Splat(neutral));
-          return arith::IndexCastOp::create(
-              b, l, b.getIndexType(),
-              vector::ReductionOp::create(b, l, kind, masked));
+        // Per tile: qT gathered once, and the block's union of keys.
+        auto stateType = [&](ArrayRef<int64_t> shape) {
+          return RankedTensorType::get(shape, f32);
         };
-        Value keysBegin = reduce(vector::CombiningKind::MINSI, begin,
-                                 std::numeric_limits<int32_t>::max());
-        Value keysEnd = reduce(vector::CombiningKind::MAXSI, end, 0);
-        keysEnd = arith::MaxSIOp::create(b, l, keysEnd, keysBegin);
-
-        // qT: channel c of every row, times the softmax scale.
-        Value qBase = linear(qStrides, at(firstHead, firstToken, zero));
-        Value qLanes = offsetVector(b, l, qLaneOffsets);
-        Value qPad = arith::ConstantOp::create(
-            b, l,
-            DenseElementsAttr::get(VectorType::get({rows}, elementType),
-                                   b.getZeroAttr(elementType)));
-        auto gatherQ = scf::ForOp::create(
-            b, l, zero, index(headDim), index(1),
-            ValueRange{tensor::EmptyOp::create(b, l, {headDim, rows}, f32)},
-            [&](OpBuilder &lb, Location ll, Value c, ValueRange iter) {
-              Value column = vector::GatherOp::create(
-                  lb, ll, VectorType::get({rows}, elementType), qFlat,
-                  ValueRange{arith::AddIOp::create(lb, ll, qBase, c)}, qLanes,
-                  isRow, qPad);
-              if (elementType != f32)
-                column = arith::ExtFOp::create(lb, ll, laneF32, column);
-              column = arith::MulFOp::create(
-                  lb, ll, column,
-                  arith::ConstantOp::create(
-                      lb, ll, DenseElementsAttr::get(laneF32, float(scale))));
+        auto prepare = scf::ForOp::create(
+            b, l, zero, index(tilesPerBlock), one,
+            ValueRange{tensor::EmptyOp::create(
+                           b, l,
+                           stateType({tilesPerBlock, headDim, rows}).getShape(),
+                           f32),
+                       index(std::numeric_limits<int32_t>::max()), zero},
+            [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
+              Value firstToken = tileFirstToken(tb, tl, t);
+              LaneBounds bounds = laneBounds(tb, tl, firstToken);
+              Value qT = gatherQT(tb, tl, firstToken, bounds.isRow, iter[0], t);
               scf::YieldOp::create(
-                  lb, ll,
-                  vector::TransferWriteOp::create(
-                      lb, ll, column, iter[0],
-                      ValueRange{c, arith::ConstantIndexOp::create(lb, ll, 0)},
-                      ArrayRef<bool>{true})
-                      .getResult());
+                  tb, tl,
+                  ValueRange{
+                      qT,
+                      arith::MinSIOp::create(tb, tl, iter[1], bounds.keysBegin),
+                      arith::MaxSIOp::create(tb, tl, iter[2], bounds.keysEnd)});
             });
-        Value qT = gatherQ.getResult(0);
+        Value qT = prepare.getResult(0);
+        Value blockKeysBegin = prepare.getResult(1);
+        Value blockKeysEnd =
+            arith::MaxSIOp::create(b, l, prepare.getResult(2), blockKeysBegin);
 
-        Value maskLanes, maskPad;
-        if (mask) {
-          maskLanes = offsetVector(b, l, maskLaneOffsets);
-          Type maskElement =
-              cast<RankedTensorType>(mask.getType()).getElementType();
-          maskPad = arith::ConstantOp::create(
-              b, l,
-              DenseElementsAttr::get(VectorType::get({rows}, maskElement),
-                                     b.getZeroAttr(maskElement)));
-        }
-        Value minusInf = f32Splat(-std::numeric_limits<float>::infinity());
-        Value lastKey = arith::SubIOp::create(b, l, keysEnd, index(1));
-        const int64_t unroll = channelUnroll(headDim);
-
-        // One block of keys [first, first + keyBlock): returns the new
-        // (m, l, oT). `clamp`: the block may run past the last key, whose
-        // row is read again for the slots past it (their scores are -inf).
-        auto block = [&](OpBuilder &bb, Location bl, Value first, bool clamp,
-                         ValueRange state) -> SmallVector<Value> {
-          Value m = state[0], sum = state[1], oT = state[2];
-          auto bIndex = [&](int64_t value) -> Value {
-            return arith::ConstantIndexOp::create(bb, bl, value);
-          };
-          SmallVector<Value> keys, valid;
-          for (int64_t j = 0; j < keyBlock; ++j) {
-            Value key = arith::AddIOp::create(bb, bl, first, bIndex(j));
-            Value keyLanes = vector::BroadcastOp::create(
-                bb, bl, laneI32, arith::IndexCastOp::create(bb, bl, i32, key));
-            valid.push_back(arith::AndIOp::create(
-                bb, bl,
-                arith::CmpIOp::create(bb, bl, arith::CmpIPredicate::sle, begin,
-                                      keyLanes),
-                arith::CmpIOp::create(bb, bl, arith::CmpIPredicate::slt,
-                                      keyLanes, end)));
-            keys.push_back(
-                clamp ? arith::MinSIOp::create(bb, bl, key, lastKey).getResult()
-                      : key);
-          }
-          auto channel = [&](OpBuilder &cb, Location cl, Value tensor,
-                             Value key, Value c) -> Value {
-            Value x =
-                tensor::ExtractOp::create(cb, cl, tensor, at(kvHead, key, c));
-            return vector::BroadcastOp::create(cb, cl, laneF32, x);
-          };
-
-          // Scores: per key a vector of the rows' dot products.
-          SmallVector<Value> zeros(keyBlock, f32Splat(0));
-          auto scoreLoop = scf::ForOp::create(
-              bb, bl, bIndex(0), bIndex(headDim), bIndex(1), zeros,
-              [&](OpBuilder &cb, Location cl, Value c, ValueRange acc) {
-                Value qc = vector::TransferReadOp::create(
-                    cb, cl, laneF32, qT,
-                    ValueRange{c, arith::ConstantIndexOp::create(cb, cl, 0)},
-                    arith::ConstantOp::create(cb, cl, cb.getF32FloatAttr(0)),
-                    ArrayRef<bool>{true});
-                SmallVector<Value> next;
-                for (int64_t j = 0; j < keyBlock; ++j)
-                  next.push_back(vector::FMAOp::create(
-                      cb, cl, qc, channel(cb, cl, k, keys[j], c), acc[j]));
-                scf::YieldOp::create(cb, cl, next);
-              });
-          SmallVector<Value> scores;
-          for (int64_t j = 0; j < keyBlock; ++j) {
-            Value s = scoreLoop.getResult(j);
-            if (mask) {
-              SmallVector<Value> maskIdx = {batch, firstHead, firstToken,
-                                            keys[j]};
-              Value maskBase = zero;
-              for (auto [stride, i] : llvm::zip_equal(maskStrides, maskIdx))
-                if (stride != 0)
-                  maskBase = arith::AddIOp::create(
-                      bb, bl, maskBase,
-                      arith::MulIOp::create(bb, bl, i, bIndex(stride)));
-              Value added = vector::GatherOp::create(
-                  bb, bl, cast<VectorType>(maskPad.getType()), maskFlat,
-                  ValueRange{maskBase}, maskLanes, isRow, maskPad);
-              if (added.getType() != laneF32)
-                added = arith::ExtFOp::create(bb, bl, laneF32, added);
-              s = arith::AddFOp::create(bb, bl, s, added);
-            }
-            scores.push_back(
-                arith::SelectOp::create(bb, bl, valid[j], s, minusInf));
-          }
-
-          // Online softmax, lanewise. m starts at the lowest finite value,
-          // so -inf scores give weight 0, never inf - inf.
-          Value mNew = arith::MaximumFOp::create(
-              bb, bl, m, combineTree<arith::MaximumFOp>(bb, bl, scores));
-          Value corr = buildExpOfNonPositive(
-              bb, bl, arith::SubFOp::create(bb, bl, m, mNew));
-          SmallVector<Value> weights;
-          for (Value s : scores)
-            weights.push_back(buildExpOfNonPositive(
-                bb, bl, arith::SubFOp::create(bb, bl, s, mNew)));
-          Value sumNew = arith::AddFOp::create(
-              bb, bl, arith::MulFOp::create(bb, bl, sum, corr),
-              combineTree<arith::AddFOp>(bb, bl, weights));
-
-          // oT[c] = oT[c] * corr + sum_j p_j v_j[c], `unroll` channels per
-          // iteration, each as two FMA chains (even and odd keys) joined at
-          // the end: half the latency of one chain, 2-3% faster at S = 2048.
-          auto valueLoop = scf::ForOp::create(
-              bb, bl, bIndex(0), bIndex(headDim), bIndex(unroll),
-              ValueRange{oT},
-              [&](OpBuilder &cb, Location cl, Value c0, ValueRange acc) {
-                Value o = acc[0];
-                Value zeroIdx = arith::ConstantIndexOp::create(cb, cl, 0);
-                for (int64_t i = 0; i < unroll; ++i) {
-                  Value c = arith::AddIOp::create(
-                      cb, cl, c0, arith::ConstantIndexOp::create(cb, cl, i));
-                  Value row = vector::TransferReadOp::create(
-                      cb, cl, laneF32, o, ValueRange{c, zeroIdx},
-                      arith::ConstantOp::create(cb, cl, cb.getF32FloatAttr(0)),
-                      ArrayRef<bool>{true});
-                  row = arith::MulFOp::create(cb, cl, row, corr);
-                  Value odd = arith::MulFOp::create(
-                      cb, cl, weights[1], channel(cb, cl, v, keys[1], c));
-                  for (int64_t j = 0; j < keyBlock; ++j) {
-                    if (j == 1)
-                      continue;
-                    Value &acc = j % 2 ? odd : row;
-                    acc = vector::FMAOp::create(cb, cl, weights[j],
-                                                channel(cb, cl, v, keys[j], c),
-                                                acc);
-                  }
-                  row = arith::AddFOp::create(cb, cl, row, odd);
-                  o = vector::TransferWriteOp::create(cb, cl, row, o,
-                                                      ValueRange{c, zeroIdx},
-                                                      ArrayRef<bool>{true})
-                          .getResult();
-                }
-                scf::YieldOp::create(cb, cl, o);
-              });
-          return {mNew, sumNew, valueLoop.getResult(0)};
+        // The running state of every tile: m, l ([tiles, rows]) and oT
+        // ([tiles, channels, rows]).
+        auto filled = [&](ArrayRef<int64_t> shape, float value) -> Value {
+          return arith::ConstantOp::create(
+              b, l, DenseElementsAttr::get(stateType(shape), value));
         };
+        Value initState[] = {filled({tilesPerBlock, 1, rows},
+                                    std::numeric_limits<float>::lowest()),
+                             filled({tilesPerBlock, 1, rows}, 0),
+                             filled({tilesPerBlock, headDim, rows}, 0)};
 
-        // Full blocks, then at most one partial block.
-        Value span = arith::SubIOp::create(b, l, keysEnd, keysBegin);
-        Value fullEnd = add(
-            keysBegin,
-            mul(arith::DivUIOp::create(b, l, span, index(keyBlock)), keyBlock));
-        Value oTInit = arith::ConstantOp::create(
-            b, l,
-            DenseElementsAttr::get(RankedTensorType::get({headDim, rows}, f32),
-                                   0.0f));
-        SmallVector<Value> state = {
-            f32Splat(std::numeric_limits<float>::lowest()), f32Splat(0),
-            oTInit};
-        for (bool clamp : {false, true}) {
-          auto loop = scf::ForOp::create(
-              b, l, clamp ? fullEnd : keysBegin, clamp ? keysEnd : fullEnd,
-              index(keyBlock), state,
-              [&](OpBuilder &lb, Location ll, Value first, ValueRange iter) {
-                scf::YieldOp::create(lb, ll, block(lb, ll, first, clamp, iter));
-              });
-          state.assign(loop.getResults().begin(), loop.getResults().end());
-        }
-        Value sum = state[1];
+        // Chunks of keys, each run by every tile of the block.
+        auto chunks = scf::ForOp::create(
+            b, l, blockKeysBegin, blockKeysEnd, index(chunkKeys), initState,
+            [&](OpBuilder &cb, Location cl, Value chunk, ValueRange chunkIter) {
+              Value chunkEnd = arith::MinSIOp::create(
+                  cb, cl,
+                  arith::AddIOp::create(
+                      cb, cl, chunk,
+                      arith::ConstantIndexOp::create(cb, cl, chunkKeys)),
+                  blockKeysEnd);
+              auto tiles = scf::ForOp::create(
+                  cb, cl, arith::ConstantIndexOp::create(cb, cl, 0),
+                  arith::ConstantIndexOp::create(cb, cl, tilesPerBlock),
+                  arith::ConstantIndexOp::create(cb, cl, 1), chunkIter,
+                  [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
+                    Value firstToken = tileFirstToken(tb, tl, t);
+                    LaneBounds bounds = laneBounds(tb, tl, firstToken);
+                    Value lo =
+                        arith::MaxSIOp::create(tb, tl, bounds.keysBegin, chunk);
+                    Value hi = arith::MaxSIOp::create(
+                        tb, tl,
+                        arith::MinSIOp::create(tb, tl, bounds.keysEnd,
+                                               chunkEnd),
+                        lo);
+                    auto tIndex = [&](int64_t value) -> Value {
+                      return arith::ConstantIndexOp::create(tb, tl, value);
+                    };
+                    auto readLanes = [&](Value tensor) -> Value {
+                      return vector::TransferReadOp::create(
+                          tb, tl, laneF32(tb), tensor,
+                          ValueRange{t, tIndex(0), tIndex(0)},
+                          arith::ConstantOp::create(tb, tl,
+                                                    tb.getF32FloatAttr(0)),
+                          ArrayRef<bool>{true});
+                    };
+                    SmallVector<Value> state = {readLanes(iter[0]),
+                                                readLanes(iter[1]), iter[2]};
+                    // Full blocks, then at most one partial block.
+                    Value span = arith::SubIOp::create(tb, tl, hi, lo);
+                    Value fullEnd = arith::AddIOp::create(
+                        tb, tl, lo,
+                        arith::MulIOp::create(
+                            tb, tl,
+                            arith::DivUIOp::create(tb, tl, span,
+                                                   tIndex(keyBlock)),
+                            tIndex(keyBlock)));
+                    Value lastKey =
+                        arith::SubIOp::create(tb, tl, hi, tIndex(1));
+                    for (bool partial : {false, true}) {
+                      auto loop = scf::ForOp::create(
+                          tb, tl, partial ? fullEnd : lo,
+                          partial ? hi : fullEnd, tIndex(keyBlock), state,
+                          [&](OpBuilder &lb, Location ll, Value first,
+                              ValueRange blockIter) {
+                            scf::YieldOp::create(
+                                lb, ll,
+                                keyBlockStep(
+                                    lb, ll, first, partial ? lastKey : Value(),
+                                    bounds, firstToken, t, qT, blockIter));
+                          });
+                      state.assign(loop.getResults().begin(),
+                                   loop.getResults().end());
+                    }
+                    auto writeLanes = [&](Value lanes, Value tensor) -> Value {
+                      return vector::TransferWriteOp::create(
+                                 tb, tl, lanes, tensor,
+                                 ValueRange{t, tIndex(0), tIndex(0)},
+                                 ArrayRef<bool>{true})
+                          .getResult();
+                    };
+                    scf::YieldOp::create(
+                        tb, tl,
+                        ValueRange{writeLanes(state[0], iter[0]),
+                                   writeLanes(state[1], iter[1]), state[2]});
+                  });
+              scf::YieldOp::create(cb, cl, tiles.getResults());
+            });
 
-        // Each row from oT, divided by its sum; a row with no key is 0.
-        Value oTFlat = flatten(b, l, state[2]);
-        SmallVector<int64_t> channelOffsets;
-        for (int64_t c = 0; c < headDim; ++c)
-          channelOffsets.push_back(c * rows);
-        Value channelLanes = offsetVector(b, l, channelOffsets);
-        auto rowF32 = VectorType::get({headDim}, f32);
-        Value allChannels = arith::ConstantOp::create(
-            b, l,
-            DenseElementsAttr::get(VectorType::get({headDim}, b.getI1Type()),
-                                   true));
-        Value zeroRow = arith::ConstantOp::create(
-            b, l, DenseElementsAttr::get(rowF32, 0.f));
-        Value result = tensor::EmptyOp::create(
-            b, l, tile.shape(tile.tokens, headDim), elementType);
-        for (int64_t r = 0; r < rows; ++r) {
-          Value rowSum = vector::ExtractOp::create(b, l, sum, r);
-          Value any = arith::CmpFOp::create(
-              b, l, arith::CmpFPredicate::OGT, rowSum,
-              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0)));
-          Value safeSum = arith::SelectOp::create(
-              b, l, any, rowSum,
-              arith::ConstantOp::create(b, l, b.getF32FloatAttr(1)));
-          Value row = vector::GatherOp::create(
-              b, l, rowF32, oTFlat, ValueRange{index(r)}, channelLanes,
-              allChannels, zeroRow);
-          row = arith::DivFOp::create(b, l, row, splat(rowF32, safeSum));
-          row = arith::SelectOp::create(b, l, any, row, zeroRow);
-          if (elementType != f32)
-            row = arith::TruncFOp::create(
-                b, l, VectorType::get({headDim}, elementType), row);
-          SmallVector<Value> place =
-              tile.headsOuter ? SmallVector<Value>{index(tile.head(r)),
-                                                   index(tile.token(r)), zero}
-                              : SmallVector<Value>{index(tile.token(r)),
-                                                   index(tile.head(r)), zero};
-          result = vector::TransferWriteOp::create(b, l, row, result, place,
-                                                   ArrayRef<bool>{true})
-                       .getResult();
-        }
-
-        // The rows of q: the last tile of tokens may hold fewer.
+        // Every tile's rows into the block's result, then the rows of q
+        // (the last block may hold fewer) into the output.
+        const int64_t blockTokens = tilesPerBlock * tile.tokens;
+        Value sums = chunks.getResult(1), oT = chunks.getResult(2);
+        auto rowsLoop = scf::ForOp::create(
+            b, l, zero, index(tilesPerBlock), one,
+            ValueRange{tensor::EmptyOp::create(
+                b, l, tile.shape(blockTokens, headDim), elementType)},
+            [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
+              Value sum = vector::TransferReadOp::create(
+                  tb, tl, laneF32(tb), sums,
+                  ValueRange{t, arith::ConstantIndexOp::create(tb, tl, 0),
+                             arith::ConstantIndexOp::create(tb, tl, 0)},
+                  arith::ConstantOp::create(tb, tl, tb.getF32FloatAttr(0)),
+                  ArrayRef<bool>{true});
+              scf::YieldOp::create(tb, tl,
+                                   writeRows(tb, tl, t, sum, oT, iter[0]));
+            });
+        Value firstToken =
+            arith::MulIOp::create(b, l, firstTile, index(tile.tokens));
         Value tokenCount = arith::MinSIOp::create(
-            b, l, index(tile.tokens),
+            b, l, index(blockTokens),
             arith::SubIOp::create(b, l, index(qSeq), firstToken));
-        auto unitAttr = b.getIndexAttr(1);
+        auto unit = b.getIndexAttr(1);
         SmallVector<OpFoldResult> sliceSizes =
             tile.headsOuter
                 ? SmallVector<OpFoldResult>{b.getIndexAttr(tile.heads),
@@ -551,10 +761,11 @@ Value mlir::mrope::buildLaneTiledAttention(OpBuilder &rewriter, Location loc,
                                             b.getIndexAttr(tile.heads),
                                             b.getIndexAttr(headDim)};
         Value rowsOfQ = tensor::ExtractSliceOp::create(
-            b, l, result, SmallVector<OpFoldResult>(3, b.getIndexAttr(0)),
-            sliceSizes, SmallVector<OpFoldResult>(3, unitAttr));
-        SmallVector<OpFoldResult> offsets, outSizes(d.rank, unitAttr);
-        for (Value idx : at(firstHead, firstToken, zero))
+            b, l, rowsLoop.getResult(0),
+            SmallVector<OpFoldResult>(3, b.getIndexAttr(0)), sliceSizes,
+            SmallVector<OpFoldResult>(3, unit));
+        SmallVector<OpFoldResult> offsets, outSizes(d.rank, unit);
+        for (Value idx : at(zero, firstHead, firstToken, zero))
           offsets.push_back(idx);
         outSizes[d.heads] = b.getIndexAttr(tile.heads);
         outSizes[d.seq] = tokenCount;
@@ -564,7 +775,15 @@ Value mlir::mrope::buildLaneTiledAttention(OpBuilder &rewriter, Location loc,
         b.setInsertionPointToStart(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(
             b, l, rowsOfQ, out, offsets, outSizes,
-            SmallVector<OpFoldResult>(d.rank, unitAttr));
+            SmallVector<OpFoldResult>(d.rank, unit));
       });
   return forall.getResult(0);
+}
+
+} // namespace
+
+Value mlir::mrope::buildLaneTiledAttention(OpBuilder &b, Location loc,
+                                           AttentionOp op, Value q, Value k,
+                                           Value v, int64_t lanes) {
+  return LaneTiledAttention(op, q, k, v, lanes).build(b, loc);
 }

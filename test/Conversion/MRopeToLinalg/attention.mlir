@@ -84,42 +84,51 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 
 // Prefill (at least 16 query rows per KV head, here 2 heads x 12 tokens):
 // tiles of query rows in the lanes of vector<16xf32> -- the GQA group's 2
-// heads (outer, as bhsd stores them) x 8 tokens -- over (batch, KV head,
-// head tile, token tile). Keys and values are widened to f32 once, before
-// the loops. Lanes know their token (the second token tile is half outside
-// q) and their causal end (token + 1, at most Skv); the key loop covers the
-// rows' union.
+// heads (outer, as bhsd stores them) x 8 tokens -- and a task per block of
+// tiles (here both tiles: one block) over (batch, KV head, head tile,
+// block). Keys and values are widened to f32 once, before the loops. Lanes
+// know their token (the second tile is half outside q) and their causal end
+// (token + 1, at most Skv).
 // CHECK-LABEL: func.func @row_tiles
 // CHECK: %[[KW:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // CHECK: %[[QFLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x12x32xbf16> into tensor<1536xbf16>
-// CHECK: scf.forall (%[[B:.*]], %[[KVH:.*]], %[[HT:.*]], %[[TT:.*]]) in (1, 2, 1, 2)
+// CHECK: scf.forall (%[[B:.*]], %[[KVH:.*]], %[[HT:.*]], %[[BLK:.*]]) in (1, 2, 1, 1)
+// Per tile, once: the lanes' bounds, qT (channel c of the 16 rows gathered
+// -- head stride 384, token stride 32 -- and scaled by 1/sqrt(32)), and the
+// block's union of keys.
+// CHECK: %[[PREP:.*]]:3 = scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (tensor<2x32x16xf32>, index, index)
 // CHECK: %[[LANETOK:.*]] = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7]> : vector<16xi32>
 // CHECK: %[[TOK:.*]] = arith.addi %{{.*}}, %[[LANETOK]] : vector<16xi32>
 // CHECK: %[[ISROW:.*]] = arith.cmpi slt, %[[TOK]], %{{.*}} : vector<16xi32>
 // CHECK: %[[LIMIT:.*]] = arith.addi %[[TOK]], %{{.*}} : vector<16xi32>
 // CHECK: %[[CAP:.*]] = arith.minsi %{{.*}}, %[[LIMIT]] : vector<16xi32>
-// CHECK: %[[END:.*]] = arith.maxsi %[[CAP]], %{{.*}} : vector<16xi32>
+// CHECK: arith.maxsi %[[CAP]], %{{.*}} : vector<16xi32>
 // CHECK: vector.reduction <minsi>
 // CHECK: vector.reduction <maxsi>
-// qT: channel c of the 16 rows gathered (head stride 384, token stride 32)
-// and scaled by 1/sqrt(32), once per task.
 // CHECK: %[[QOFF:.*]] = arith.constant dense<[0, 32, 64, 96, 128, 160, 192, 224, 384, 416, 448, 480, 512, 544, 576, 608]> : vector<16xi32>
-// CHECK: %[[QT:.*]] = scf.for {{.*}} -> (tensor<32x16xf32>)
+// CHECK: scf.for {{.*}} -> (tensor<2x32x16xf32>)
 // CHECK: vector.gather %[[QFLAT]][%{{.*}}] [%[[QOFF]]], %[[ISROW]], %{{.*}} : tensor<1536xbf16>, vector<16xi32>, vector<16xi1>, vector<16xbf16> into vector<16xbf16>
 // CHECK: arith.extf
 // CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
 // CHECK: vector.transfer_write
-// Full blocks of 16 keys: the running max m, sum l (per lane) and oT.
-// CHECK: %[[FULL:.*]]:3 = scf.for %[[FIRST:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(%[[M:.*]] = %{{.*}}, %[[L:.*]] = %{{.*}}, %[[OT:.*]] = %{{.*}}) -> (vector<16xf32>, vector<16xf32>, tensor<32x16xf32>)
+// Chunks of keys (1024 at head_dim 32: K and V in 256 KiB), each run by
+// every tile of the block; each tile's m, l and oT are resumed from the
+// block's state.
+// CHECK: %[[CHUNKS:.*]]:3 = scf.for %[[CHUNK:.*]] = %[[PREP]]#1 to %{{.*}} step %c1024 iter_args({{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
+// CHECK: scf.for %[[T:.*]] = %{{.*}} iter_args(%[[MS:.*]] = %{{.*}}, %[[LS:.*]] = %{{.*}}, %[[OTS:.*]] = %{{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
+// CHECK: %[[END:.*]] = arith.maxsi %{{.*}} : vector<16xi32>
+// CHECK: %[[M0:.*]] = vector.transfer_read %[[MS]][%[[T]], %{{.*}}, %{{.*}}]
+// Full blocks of 16 keys.
+// CHECK: %[[FULL:.*]]:3 = scf.for %[[FIRST:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(%[[M:.*]] = %[[M0]], %[[L:.*]] = %{{.*}}, %[[OT:.*]] = %[[OTS]]) -> (vector<16xf32>, vector<16xf32>, tensor<2x32x16xf32>)
 // CHECK: %[[KEY0:.*]] = arith.addi %[[FIRST]], %{{.*}} : index
 // CHECK: %[[KEY0I:.*]] = arith.index_cast %[[KEY0]] : index to i32
 // CHECK: %[[KEY0V:.*]] = vector.broadcast %[[KEY0I]] : i32 to vector<16xi32>
 // CHECK: arith.cmpi slt, %[[KEY0V]], %[[END]] : vector<16xi32>
 // Scores: 16 independent FMA chains, each key channel broadcast.
 // CHECK: %[[S:.*]]:16 = scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>,
-// CHECK: %[[QC:.*]] = vector.transfer_read %[[QT]]
+// CHECK: %[[QC:.*]] = vector.transfer_read %[[PREP]]#0[%[[T]],
 // CHECK: %[[K0:.*]] = tensor.extract %[[KW]][%[[B]], %[[KVH]], %[[KEY0]], %{{.*}}] : tensor<1x2x12x32xf32>
 // CHECK: %[[K0V:.*]] = vector.broadcast %[[K0]] : f32 to vector<16xf32>
 // CHECK: vector.fma %[[QC]], %[[K0V]], %{{.*}} : vector<16xf32>
@@ -130,20 +139,26 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // CHECK: %[[MNEW:.*]] = arith.maximumf %[[M]], %{{.*}} : vector<16xf32>
 // CHECK-NOT: math.exp
 // oT[c] = oT[c] * corr + sum_j p_j v_j[c], four channels per iteration.
-// CHECK: scf.for %{{.*}} step %c4{{.*}} iter_args(%{{.*}} = %[[OT]]) -> (tensor<32x16xf32>)
+// CHECK: scf.for %{{.*}} step %c4{{.*}} iter_args(%{{.*}} = %[[OT]]) -> (tensor<2x32x16xf32>)
 // CHECK: tensor.extract %[[VW]]
 // CHECK: scf.yield %[[MNEW]]
-// At most one partial block: its keys clamped to the last one.
-// CHECK: %[[TAIL:.*]]:3 = scf.for %{{.*}} = %{{.*}} step %c16{{.*}} iter_args(%{{.*}} = %[[FULL]]#0, %{{.*}} = %[[FULL]]#1, %{{.*}} = %[[FULL]]#2)
+// At most one partial block: slots past the chunk's last key are clamped to
+// it and masked.
+// CHECK: %[[TAIL:.*]]:3 = scf.for %{{.*}} step %c16{{.*}} iter_args(%{{.*}} = %[[FULL]]#0, %{{.*}} = %[[FULL]]#1, %{{.*}} = %[[FULL]]#2)
+// CHECK: arith.cmpi sle, %{{.*}} : index
 // CHECK: arith.minsi %{{.*}} : index
-// Rows gathered back from oT (lane stride 16), divided by their sum, bf16.
-// CHECK: %[[OFLAT:.*]] = tensor.collapse_shape %[[TAIL]]#2
+// CHECK: vector.transfer_write %[[TAIL]]#0, %[[MS]][%[[T]],
+// Each tile's rows gathered back from its oT (lane stride 16), divided by
+// their sum, bf16, into the block's [2 heads, 16 tokens, 32] result.
+// CHECK: scf.for %{{.*}} -> (tensor<2x16x32xbf16>)
+// CHECK: %[[TILEOT:.*]] = tensor.extract_slice %[[CHUNKS]]#2[%{{.*}}, 0, 0] [1, 32, 16] [1, 1, 1] : tensor<2x32x16xf32> to tensor<32x16xf32>
+// CHECK: %[[OFLAT:.*]] = tensor.collapse_shape %[[TILEOT]]
 // CHECK: vector.gather %[[OFLAT]]{{.*}} : tensor<512xf32>, vector<32xi32>, vector<32xi1>, vector<32xf32> into vector<32xf32>
 // CHECK: arith.divf
 // CHECK: arith.truncf {{.*}} : vector<32xf32> to vector<32xbf16>
-// The rows of q in the tile: 2 heads x min(8, 12 - first token).
+// The rows of q in the block: 2 heads x min(16, 12 - first token).
 // CHECK: %[[COUNT:.*]] = arith.minsi
-// CHECK: %[[ROWS:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0] [2, %[[COUNT]], 32] [1, 1, 1] : tensor<2x8x32xbf16> to tensor<2x?x32xbf16>
+// CHECK: %[[ROWS:.*]] = tensor.extract_slice %{{.*}}[0, 0, 0] [2, %[[COUNT]], 32] [1, 1, 1] : tensor<2x16x32xbf16> to tensor<2x?x32xbf16>
 // CHECK: tensor.parallel_insert_slice %[[ROWS]] into %{{.*}}[%[[B]], %{{.*}}, %{{.*}}, %{{.*}}] [1, 2, %[[COUNT]], 32]
 func.func @row_tiles(%q: tensor<1x4x12x32xbf16>, %k: tensor<1x2x12x32xbf16>, %v: tensor<1x2x12x32xbf16>) -> tensor<1x4x12x32xbf16> {
   %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x4x12x32xbf16>, tensor<1x2x12x32xbf16>, tensor<1x2x12x32xbf16> -> tensor<1x4x12x32xbf16>
@@ -156,13 +171,13 @@ func.func @row_tiles(%q: tensor<1x4x12x32xbf16>, %k: tensor<1x2x12x32xbf16>, %v:
 // group of 3 x 5 tokens = 15 rows), the tile [5, 3, D]; an additive mask
 // [1, 1, Sq, Skv] broadcast over batch and heads is gathered per key.
 // CHECK-LABEL: func.func @row_tiles_bshd_mask
-// CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) in (2, 1, 1, 4)
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) in (2, 1, 1, 1)
 // CHECK: arith.constant dense<[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]> : vector<15xi32>
 // CHECK: arith.constant dense<[0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112]> : vector<15xi32>
 // CHECK: %[[MOFF:.*]] = arith.constant dense<[0, 0, 0, 20, 20, 20, 40, 40, 40, 60, 60, 60, 80, 80, 80]> : vector<15xi32>
 // CHECK: scf.for
 // CHECK: vector.gather %{{.*}}[%{{.*}}] [%[[MOFF]]], %{{.*}}, %{{.*}} : tensor<400xf32>, vector<15xi32>, vector<15xi1>, vector<15xf32> into vector<15xf32>
-// CHECK: tensor.extract_slice %{{.*}}[0, 0, 0] [%{{.*}}, 3, 8] [1, 1, 1] : tensor<5x3x8xf32> to tensor<?x3x8xf32>
+// CHECK: tensor.extract_slice %{{.*}}[0, 0, 0] [%{{.*}}, 3, 8] [1, 1, 1] : tensor<20x3x8xf32> to tensor<?x3x8xf32>
 func.func @row_tiles_bshd_mask(%q: tensor<2x20x3x8xf32>, %k: tensor<2x20x1x8xf32>, %v: tensor<2x20x1x8xf32>, %m: tensor<1x1x20x20xf32>) -> tensor<2x20x3x8xf32> {
   %0 = mrope.attention %q, %k, %v mask(%m : tensor<1x1x20x20xf32>) layout bshd : tensor<2x20x3x8xf32>, tensor<2x20x1x8xf32>, tensor<2x20x1x8xf32> -> tensor<2x20x3x8xf32>
   return %0 : tensor<2x20x3x8xf32>
