@@ -103,7 +103,9 @@ static std::string toVectorRows(const mrope::CPUPipelineOptions &options) {
           llvm::Twine(std::max<int64_t>(vectorBits, 0)) +
           " token-tile=" + llvm::Twine(options.tokenTile) +
           (options.fastSinCos ? " fast-sin-cos=true" : "") +
-          (avx512BF16 ? " avx512-bf16=true" : "") + "},canonicalize,cse")
+          (avx512BF16 ? " avx512-bf16=true" : "") +
+          (options.attentionTiles ? "" : " attention-tiles=false") +
+          "},canonicalize,cse")
       .str();
 }
 
@@ -192,6 +194,11 @@ struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
                      "(same bits): 1 on, 0 off, -1 (default) when the host "
                      "has avx512bf16"),
       llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16)};
+  Option<bool> attentionTiles{
+      *this, "attention-tiles",
+      llvm::cl::desc("Prefill-sized mrope.attention as register tiles of "
+                     "query rows in vector lanes; false: row by row"),
+      llvm::cl::init(mrope::CPUPipelineOptions().attentionTiles)};
 };
 struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
   Option<std::string> chip{*this, "chip",
@@ -237,6 +244,7 @@ void mrope::registerMRopePipelines() {
         cpu.fastSinCos = options.fastSinCos;
         cpu.tokenTile = options.tokenTile;
         cpu.avx512BF16 = options.avx512BF16;
+        cpu.attentionTiles = options.attentionTiles;
         buildMRopeCPUPipeline(pm, cpu);
       });
   PassPipelineRegistration<GPUPipelineCLOptions>(

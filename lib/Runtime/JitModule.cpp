@@ -191,6 +191,7 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
   PassManager pm(&context);
   CPUPipelineOptions cpu;
   cpu.threads = options.threads;
+  cpu.attentionTiles = options.attentionTiles;
   buildMRopeCPUPipeline(pm, cpu);
   if (failed(pm.run(*module))) {
     error = diagnostics.message("lowering with mrope-cpu-pipeline failed");

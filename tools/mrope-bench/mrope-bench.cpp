@@ -93,11 +93,12 @@ static llvm::cl::opt<bool> fastSinCos(
                    "instead of PyTorch's bits (--mrope-cpu-pipeline="
                    "fast-sin-cos=true)"),
     llvm::cl::cat(benchCategory));
-static llvm::cl::opt<int64_t> tokenTile(
-    "token-tile", llvm::cl::init(mrope::CPUPipelineOptions().tokenTile),
-    llvm::cl::desc("Tokens per iteration of the parallel loop "
-                   "(--mrope-cpu-pipeline=token-tile=N; >= 1)"),
-    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t>
+    tokenTile("token-tile",
+              llvm::cl::init(mrope::CPUPipelineOptions().tokenTile),
+              llvm::cl::desc("Tokens per iteration of the parallel loop "
+                             "(--mrope-cpu-pipeline=token-tile=N; >= 1)"),
+              llvm::cl::cat(benchCategory));
 static llvm::cl::opt<int64_t> avx512BF16(
     "avx512-bf16", llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16),
     llvm::cl::desc("Round bf16 rotations with AVX512-BF16's vcvtne2ps2bf16 "
@@ -131,6 +132,11 @@ static llvm::cl::list<int64_t>
                      llvm::cl::desc("With --attention: sequence lengths "
                                     "(default 512,2048)"),
                      llvm::cl::cat(benchCategory));
+static llvm::cl::opt<bool> attentionTiles(
+    "attention-tiles", llvm::cl::init(true),
+    llvm::cl::desc("With --attention: prefill as register tiles of query "
+                   "rows (default); =false: the row-by-row form"),
+    llvm::cl::cat(benchCategory));
 
 namespace {
 
@@ -559,6 +565,7 @@ int runAttentionBench() {
     }
   mrope::JitOptions options;
   options.threads = useThreads;
+  options.attentionTiles = attentionTiles;
   options.runtimeLibDir =
       llvm::sys::path::parent_path(runtimeLib.getValue()).str();
   const unsigned threads =
@@ -664,11 +671,11 @@ int runAttentionBench() {
             "{9:f4}, "
             "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
-            "\"threads\": {14}}",
+            "\"threads\": {14}, \"form\": \"{15}\"}",
             modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
             tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
-            tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL",
-            threads));
+            tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL", threads,
+            attentionTiles ? "row-tiles" : "row-by-row"));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
@@ -690,7 +697,9 @@ int runAttentionBench() {
                     "then the attention. err: worst error on sample rows vs "
                     "double precision, in (1 bf16 ulp + 2^-9) units (<= 1 "
                     "passes). Threads: "
-                 << threads << "\n";
+                 << threads
+                 << ". Form: " << (attentionTiles ? "row tiles" : "row by row")
+                 << "\n";
   }
   return allOk ? 0 : 2;
 }

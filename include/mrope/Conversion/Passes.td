@@ -27,10 +27,17 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     cos/sin rounded to the activation type, then `x * cos + rotate(x) * sin`
     in the activation type.
 
-    `mrope.attention` becomes online softmax (flash-attention style): one
-    `scf.forall` over query rows, a loop over each row's keys with the
-    running max, sum and f32 accumulator row as vectors over the head
-    dimension; its rotary prologue becomes `mrope.apply` first.
+    `mrope.attention` becomes online softmax (flash-attention style); its
+    rotary prologue becomes `mrope.apply` first. With at least 16 query rows
+    per KV head (prefill), query rows of one GQA group and consecutive tokens
+    sit in the lanes of an f32 vector of `vector-bits` (16 lanes by default):
+    per block of keys, the scores are independent FMAs with each key channel
+    broadcast, the softmax is lanewise and the output accumulates as
+    channels x rows, all in registers or L1; a task runs a block of such
+    tiles over chunks of keys that stay in L2. Fewer query rows (decode) are
+    lowered row by row: one `scf.forall` over query rows, a loop over each
+    row's keys with the running max, sum and f32 accumulator row as vectors
+    over the head dimension.
 
     Ops without a lowering yet (`mrope.attention` with dynamic shapes, static
     positions too large to fold) are reported as errors.
@@ -47,7 +54,9 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "With vector-rows: rotate a row in chunks of vector-bits / 32 "
            "pairs (256: AVX2, 512: AVX-512): one loop over the heads for all "
            "chunks when their cos/sin fit in 8 vector registers, else one "
-           "per chunk. 0: the whole row at once">,
+           "per chunk. 0: the whole row at once. Also the lanes of "
+           "mrope.attention's query-row tiles: vector-bits / 32, at most 16 "
+           "(16 when below 64)">,
     Option<"fastSinCos", "fast-sin-cos", "bool", /*default=*/"false",
            "With vector-rows: cos/sin by one Cody-Waite reduction and "
            "minimax polynomials (within 2 f32 ulps, 5-25% less time) "
@@ -57,6 +66,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "With vector-rows: tokens per iteration of the parallel loop; "
            "within one, each position axis's cos/sin are reused while the "
            "axis's position does not change (T and H along an image row)">,
+    Option<"attentionTiles", "attention-tiles", "bool", /*default=*/"true",
+           "Lower prefill-sized mrope.attention (at least 16 query rows per "
+           "KV head) as register tiles of query rows in vector lanes; false: "
+           "row by row, as decode (the earlier form, kept for comparison)">,
     Option<"avx512BF16", "avx512-bf16", "bool", /*default=*/"false",
            "With vector-rows and bf16 activations: round the rotation's "
            "products and sums two vectors per instruction with AVX512-BF16's "

@@ -36,6 +36,9 @@ struct CPUPipelineOptions {
   /// avx512bf16 (hostHasAVX512BF16()). Code built with it on needs that
   /// feature.
   int64_t avx512BF16 = -1;
+  /// Prefill-sized mrope.attention as register tiles of query rows
+  /// (RotaryLoweringOptions::attentionTiles); false: row by row.
+  bool attentionTiles = true;
 };
 
 /// mrope -> LLVM dialect for the host CPU, ready for the JIT or mlir-runner.

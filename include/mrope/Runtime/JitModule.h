@@ -34,6 +34,9 @@ struct JitOptions {
   /// Lower with `mrope-cpu-pipeline{threads=true}` (all cores through the
   /// MLIR async runtime).
   bool threads = false;
+  /// Prefill-sized mrope.attention as register tiles of query rows (false:
+  /// row by row; CPUPipelineOptions::attentionTiles).
+  bool attentionTiles = true;
   /// LLVM optimization level of the JIT (0-3).
   unsigned optLevel = 3;
   /// Directory of libmlir_c_runner_utils.so and libmlir_async_runtime.so.

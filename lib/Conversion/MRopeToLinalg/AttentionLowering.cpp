@@ -243,7 +243,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
       kRead = widenToF32(rewriter, loc, k);
       vRead = widenToF32(rewriter, loc, v);
     }
-    if (prefill) {
+    if (prefill && lanes > 0) {
       rewriter.replaceOp(op, buildLaneTiledAttention(rewriter, loc, op, q,
                                                      kRead, vRead, lanes));
       return success();

@@ -11,9 +11,9 @@ namespace mrope {
 
 /// Lowers mrope.attention (static shapes) to online-softmax loop nests: with
 /// at least 16 query rows per KV head (prefill), tiles of query rows in the
-/// lanes of vectors of `lanes` f32 (AttentionTiles.cpp); otherwise (decode)
-/// row by row, vectors over the head dimension. A rotary prologue becomes
-/// mrope.apply first.
+/// lanes of vectors of `lanes` f32 (AttentionTiles.cpp); otherwise (decode,
+/// or `lanes` = 0) row by row, vectors over the head dimension. A rotary
+/// prologue becomes mrope.apply first.
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
                                        int64_t lanes);
 

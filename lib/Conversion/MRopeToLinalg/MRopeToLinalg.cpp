@@ -1602,6 +1602,7 @@ struct ConvertMRopeToLinalgPass
     options.fastSinCos = fastSinCos;
     options.tokenTile = tokenTile;
     options.avx512BF16 = avx512BF16;
+    options.attentionTiles = attentionTiles;
     populateMRopeToLinalgConversionPatterns(patterns, options);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
@@ -1647,9 +1648,11 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
       patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
   // Query rows per attention tile: one f32 vector of the target's width
-  // (16 lanes unless a narrower one was asked for).
+  // (16 lanes unless a narrower one was asked for); 0: row by row.
   populateAttentionLoweringPatterns(
-      patterns, options.vectorBits >= 64
-                    ? std::min<int64_t>(options.vectorBits / 32, 16)
-                    : 16);
+      patterns, options.attentionTiles
+                    ? (options.vectorBits >= 64
+                           ? std::min<int64_t>(options.vectorBits / 32, 16)
+                           : 16)
+                    : 0);
 }

@@ -1,4 +1,5 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg | FileCheck %s
+// RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=attention-tiles=false | FileCheck %s --check-prefix=ROWWISE
 
 // Online softmax: one scf.forall over (batch, query head, query token); per
 // row a loop over its keys, 8 at a time, carrying the running max, the
@@ -90,6 +91,12 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // know their token (the second tile is half outside q) and their causal end
 // (token + 1, at most Skv).
 // CHECK-LABEL: func.func @row_tiles
+// With attention-tiles=false, prefill is lowered row by row like decode.
+// ROWWISE-LABEL: func.func @row_tiles
+// ROWWISE: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (1, 4, 12)
+// ROWWISE-NOT: vector.gather
+// ROWWISE: vector.reduction <maximumf>
+// ROWWISE-LABEL: func.func @row_tiles_bshd_mask
 // CHECK: %[[KW:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)

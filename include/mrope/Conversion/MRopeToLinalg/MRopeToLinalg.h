@@ -27,6 +27,9 @@ struct RotaryLoweringOptions {
   /// bf16 per instruction) wherever that gives the reference's bits; the
   /// target must have avx512bf16.
   bool avx512BF16 = false;
+  /// Prefill-sized mrope.attention as register tiles of query rows in
+  /// vector lanes (false: row by row, as decode).
+  bool attentionTiles = true;
 };
 
 /// Patterns lowering the mrope ops to linalg/scf/tensor.
