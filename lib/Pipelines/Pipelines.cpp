@@ -191,7 +191,8 @@ struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
   Option<int64_t> avx512BF16{
       *this, "avx512-bf16",
       llvm::cl::desc("Round bf16 rotations with AVX512-BF16's vcvtne2ps2bf16 "
-                     "(same bits): 1 on, 0 off, -1 (default) when the host "
+                     "(same bits) and take bf16 attention tiles' q . k as "
+                     "vdpbf16ps: 1 on, 0 off, -1 (default) when the host "
                      "has avx512bf16"),
       llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16)};
   Option<bool> attentionTiles{

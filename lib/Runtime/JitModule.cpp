@@ -192,6 +192,7 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
   CPUPipelineOptions cpu;
   cpu.threads = options.threads;
   cpu.attentionTiles = options.attentionTiles;
+  cpu.avx512BF16 = options.avx512BF16;
   buildMRopeCPUPipeline(pm, cpu);
   if (failed(pm.run(*module))) {
     error = diagnostics.message("lowering with mrope-cpu-pipeline failed");

@@ -102,7 +102,8 @@ static llvm::cl::opt<int64_t>
 static llvm::cl::opt<int64_t> avx512BF16(
     "avx512-bf16", llvm::cl::init(mrope::CPUPipelineOptions().avx512BF16),
     llvm::cl::desc("Round bf16 rotations with AVX512-BF16's vcvtne2ps2bf16 "
-                   "(same bits): 1 on, 0 off (integer rounding), -1 "
+                   "(same bits), and with --attention take q . k as "
+                   "vdpbf16ps: 1 on, 0 off (integer rounding, f32 FMAs), -1 "
                    "(default) when the host has avx512bf16"),
     llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> torchPython(
@@ -563,9 +564,16 @@ int runAttentionBench() {
       llvm::errs() << "mrope-bench: --seq lengths must be at least 1\n";
       return 1;
     }
+  // Prefill tiles of bf16 take q . k as vdpbf16ps with AVX512-BF16 (this
+  // benchmark's tiles have 16 rows).
+  const bool bf16Dot =
+      attentionTiles &&
+      (avx512BF16 == 1 || (avx512BF16 < 0 && mrope::hostHasAVX512BF16()));
+  const char *qkForm = bf16Dot ? "bf16-dot" : "f32-fma";
   mrope::JitOptions options;
   options.threads = useThreads;
   options.attentionTiles = attentionTiles;
+  options.avx512BF16 = static_cast<int>(avx512BF16.getValue());
   options.runtimeLibDir =
       llvm::sys::path::parent_path(runtimeLib.getValue()).str();
   const unsigned threads =
@@ -671,11 +679,11 @@ int runAttentionBench() {
             "{9:f4}, "
             "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
-            "\"threads\": {14}, \"form\": \"{15}\"}",
+            "\"threads\": {14}, \"form\": \"{15}\", \"qk\": \"{16}\"}",
             modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
             tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
             tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL", threads,
-            attentionTiles ? "row-tiles" : "row-by-row"));
+            attentionTiles ? "row-tiles" : "row-by-row", qkForm));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
@@ -699,7 +707,7 @@ int runAttentionBench() {
                     "passes). Threads: "
                  << threads
                  << ". Form: " << (attentionTiles ? "row tiles" : "row by row")
-                 << "\n";
+                 << ", q.k: " << qkForm << "\n";
   }
   return allOk ? 0 : 2;
 }

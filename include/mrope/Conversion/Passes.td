@@ -76,7 +76,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "vcvtne2ps2bf16 (the target must have avx512bf16). Same bits: "
            "rows with a word below 2^-63, and with attention scaling below "
            "2^-30 tokens with a cos/sin below 2^-55, which could make an "
-           "intermediate subnormal, take the integer rounding">
+           "intermediate subnormal, take the integer rounding. Also bf16 "
+           "attention tiles (prefill) take q . k as vdpbf16ps on channel "
+           "pairs: exact products, f32 sums in another order (within the "
+           "attention's tolerance, not the same bits as the FMA form)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

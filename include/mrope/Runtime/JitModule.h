@@ -37,6 +37,9 @@ struct JitOptions {
   /// Prefill-sized mrope.attention as register tiles of query rows (false:
   /// row by row; CPUPipelineOptions::attentionTiles).
   bool attentionTiles = true;
+  /// AVX512-BF16 instructions (CPUPipelineOptions::avx512BF16): 1 on, 0
+  /// off, -1 when the host has them.
+  int avx512BF16 = -1;
   /// LLVM optimization level of the JIT (0-3).
   unsigned optLevel = 3;
   /// Directory of libmlir_c_runner_utils.so and libmlir_async_runtime.so.

@@ -205,8 +205,8 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
 }
 
 struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
-  AttentionOpLowering(MLIRContext *ctx, int64_t lanes)
-      : OpRewritePattern(ctx), lanes(lanes) {}
+  AttentionOpLowering(MLIRContext *ctx, int64_t lanes, bool avx512BF16)
+      : OpRewritePattern(ctx), lanes(lanes), avx512BF16(avx512BF16) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -239,13 +239,19 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // a few times and keep the 16-bit reads.
     Value kRead = k, vRead = v;
     const bool prefill = group * qSeq >= kWidenedKeyReuse;
+    const bool tiles = prefill && lanes > 0;
+    // With vdpbf16ps the tiles read bf16 keys as they are.
+    const bool bf16Dot =
+        tiles && avx512BF16 && laneTilesCanUseBF16Dot(op, lanes);
     if (elementType != f32 && prefill) {
-      kRead = widenToF32(rewriter, loc, k);
+      if (!bf16Dot)
+        kRead = widenToF32(rewriter, loc, k);
       vRead = widenToF32(rewriter, loc, v);
     }
-    if (prefill && lanes > 0) {
-      rewriter.replaceOp(op, buildLaneTiledAttention(rewriter, loc, op, q,
-                                                     kRead, vRead, lanes));
+    if (tiles) {
+      rewriter.replaceOp(op,
+                         buildLaneTiledAttention(rewriter, loc, op, q, kRead,
+                                                 vRead, lanes, bf16Dot));
       return success();
     }
 
@@ -481,11 +487,13 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
 
 private:
   int64_t lanes;
+  bool avx512BF16;
 };
 
 } // namespace
 
 void mlir::mrope::populateAttentionLoweringPatterns(RewritePatternSet &patterns,
-                                                    int64_t lanes) {
-  patterns.add<AttentionOpLowering>(patterns.getContext(), lanes);
+                                                    int64_t lanes,
+                                                    bool avx512BF16) {
+  patterns.add<AttentionOpLowering>(patterns.getContext(), lanes, avx512BF16);
 }

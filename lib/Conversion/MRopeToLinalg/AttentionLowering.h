@@ -13,9 +13,10 @@ namespace mrope {
 /// at least 16 query rows per KV head (prefill), tiles of query rows in the
 /// lanes of vectors of `lanes` f32 (AttentionTiles.cpp); otherwise (decode,
 /// or `lanes` = 0) row by row, vectors over the head dimension. A rotary
-/// prologue becomes mrope.apply first.
+/// prologue becomes mrope.apply first. `avx512BF16`: bf16 tiles take q . k
+/// as vdpbf16ps (the target must have avx512bf16).
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
-                                       int64_t lanes);
+                                       int64_t lanes, bool avx512BF16);
 
 } // namespace mrope
 } // namespace mlir

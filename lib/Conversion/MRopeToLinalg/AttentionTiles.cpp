@@ -43,6 +43,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 #include <limits>
 
@@ -158,8 +159,10 @@ struct LaneBounds {
 /// Emits the tiled attention of one op (see the file comment).
 class LaneTiledAttention {
 public:
-  LaneTiledAttention(AttentionOp op, Value q, Value k, Value v, int64_t lanes)
-      : op(op), q(q), k(k), v(v), d(ActivationLayout::get(op.getLayout())) {
+  LaneTiledAttention(AttentionOp op, Value q, Value k, Value v, int64_t lanes,
+                     bool bf16Dot)
+      : op(op), q(q), k(k), v(v), d(ActivationLayout::get(op.getLayout())),
+        bf16Dot(bf16Dot) {
     auto qType = cast<RankedTensorType>(q.getType());
     auto kType = cast<RankedTensorType>(k.getType());
     headDim = qType.getShape().back();
@@ -234,6 +237,8 @@ private:
   int64_t headDim, group, qSeq, kvSeq, keyBlock, rows, numTiles, tilesPerBlock,
       numBlocks, chunkKeys;
   Type elementType;
+  // q . k as AVX512-BF16 dot products of bf16 channel pairs (k stays bf16).
+  bool bf16Dot;
   bool causal;
   double scale;
   RowTile tile;
@@ -337,6 +342,37 @@ Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
   auto elementLanes = VectorType::get({rows}, elementType);
   Value pad = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(elementLanes, b.getZeroAttr(elementType)));
+  if (bf16Dot) {
+    // Channel pairs (c, c + 1) of every row, interleaved: the `a` operand
+    // of vdpbf16ps. Unscaled: the scale multiplies the scores.
+    auto loop = scf::ForOp::create(
+        b, l, zero, arith::ConstantIndexOp::create(b, l, headDim / 2),
+        arith::ConstantIndexOp::create(b, l, 1), ValueRange{qT},
+        [&](OpBuilder &lb, Location ll, Value p, ValueRange iter) {
+          Value c0 = arith::AddIOp::create(
+              lb, ll, base,
+              arith::MulIOp::create(lb, ll, p,
+                                    arith::ConstantIndexOp::create(lb, ll, 2)));
+          Value c1 = arith::AddIOp::create(
+              lb, ll, c0, arith::ConstantIndexOp::create(lb, ll, 1));
+          auto column = [&](Value at) -> Value {
+            return vector::GatherOp::create(lb, ll, elementLanes, qFlat,
+                                            ValueRange{at}, lanesOffsets, isRow,
+                                            pad);
+          };
+          Value pairs =
+              vector::InterleaveOp::create(lb, ll, column(c0), column(c1));
+          scf::YieldOp::create(
+              lb, ll,
+              vector::TransferWriteOp::create(
+                  lb, ll, pairs, iter[0],
+                  ValueRange{tileIdx, p,
+                             arith::ConstantIndexOp::create(lb, ll, 0)},
+                  ArrayRef<bool>{true})
+                  .getResult());
+        });
+    return loop.getResult(0);
+  }
   Value scaleLanes = f32Lanes(b, l, float(scale));
   auto loop = scf::ForOp::create(
       b, l, zero, arith::ConstantIndexOp::create(b, l, headDim),
@@ -417,20 +453,58 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
 
   // Scores: per key a vector of the rows' dot products.
   SmallVector<Value> zeros(keyBlock, f32Lanes(b, l, 0));
-  auto scoreLoop = scf::ForOp::create(
-      b, l, zero, index(headDim), index(1), zeros,
-      [&](OpBuilder &cb, Location cl, Value c, ValueRange acc) {
-        Value qc = lanesAt(cb, cl, qT, c);
-        SmallVector<Value> next;
-        for (int64_t j = 0; j < keyBlock; ++j)
-          next.push_back(vector::FMAOp::create(
-              cb, cl, qc, channel(cb, cl, k, keys[j], c), acc[j]));
-        scf::YieldOp::create(cb, cl, next);
-      });
+  scf::ForOp scoreLoop;
+  if (bf16Dot) {
+    // Per channel pair p, key j: vdpbf16ps of the rows' pairs with the
+    // key's pair (one 32-bit broadcast), accumulating in f32.
+    auto bf16 = b.getBF16Type();
+    auto pairLanes = VectorType::get({2 * rows}, bf16);
+    scoreLoop = scf::ForOp::create(
+        b, l, zero, index(headDim / 2), index(1), zeros,
+        [&](OpBuilder &cb, Location cl, Value p, ValueRange acc) {
+          Value c0 = arith::ConstantIndexOp::create(cb, cl, 0);
+          Value bf16Zero =
+              arith::ConstantOp::create(cb, cl, cb.getZeroAttr(bf16));
+          Value qc = vector::TransferReadOp::create(
+              cb, cl, pairLanes, qT, ValueRange{tileIdx, p, c0}, bf16Zero,
+              ArrayRef<bool>{true});
+          Value channel0 = arith::MulIOp::create(
+              cb, cl, p, arith::ConstantIndexOp::create(cb, cl, 2));
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < keyBlock; ++j) {
+            Value pair = vector::TransferReadOp::create(
+                cb, cl, VectorType::get({2}, bf16), k,
+                at(c0, kvHead, keys[j], channel0), bf16Zero,
+                ArrayRef<bool>{true});
+            Value word = vector::BitCastOp::create(
+                cb, cl, VectorType::get({1}, cb.getI32Type()), pair);
+            Value words =
+                vector::BroadcastOp::create(cb, cl, laneI32(cb), word);
+            next.push_back(x86vector::DotBF16Op::create(
+                cb, cl, acc[j], qc,
+                vector::BitCastOp::create(cb, cl, pairLanes, words)));
+          }
+          scf::YieldOp::create(cb, cl, next);
+        });
+  } else {
+    scoreLoop = scf::ForOp::create(
+        b, l, zero, index(headDim), index(1), zeros,
+        [&](OpBuilder &cb, Location cl, Value c, ValueRange acc) {
+          Value qc = lanesAt(cb, cl, qT, c);
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < keyBlock; ++j)
+            next.push_back(vector::FMAOp::create(
+                cb, cl, qc, channel(cb, cl, k, keys[j], c), acc[j]));
+          scf::YieldOp::create(cb, cl, next);
+        });
+  }
   Value minusInf = f32Lanes(b, l, -std::numeric_limits<float>::infinity());
+  Value scaleLanes = bf16Dot ? f32Lanes(b, l, float(scale)) : Value();
   SmallVector<Value> scores;
   for (int64_t j = 0; j < keyBlock; ++j) {
     Value s = scoreLoop.getResult(j);
+    if (bf16Dot)
+      s = arith::MulFOp::create(b, l, s, scaleLanes);
     if (mask) {
       SmallVector<int64_t> laneOffsets;
       for (int64_t r = 0; r < rows; ++r)
@@ -619,11 +693,17 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
         };
         auto prepare = scf::ForOp::create(
             b, l, zero, index(tilesPerBlock), one,
-            ValueRange{tensor::EmptyOp::create(
-                           b, l,
-                           stateType({tilesPerBlock, headDim, rows}).getShape(),
-                           f32),
-                       index(std::numeric_limits<int32_t>::max()), zero},
+            ValueRange{
+                bf16Dot
+                    ? tensor::EmptyOp::create(b, l,
+                                              ArrayRef<int64_t>{tilesPerBlock,
+                                                                headDim / 2,
+                                                                2 * rows},
+                                              b.getBF16Type())
+                    : tensor::EmptyOp::create(
+                          b, l, ArrayRef<int64_t>{tilesPerBlock, headDim, rows},
+                          f32),
+                index(std::numeric_limits<int32_t>::max()), zero},
             [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
               Value firstToken = tileFirstToken(tb, tl, t);
               LaneBounds bounds = laneBounds(tb, tl, firstToken);
@@ -782,8 +862,19 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
 
 } // namespace
 
+bool mlir::mrope::laneTilesCanUseBF16Dot(AttentionOp op, int64_t lanes) {
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  auto kType = cast<RankedTensorType>(op.getK().getType());
+  ActivationLayout d = ActivationLayout::get(op.getLayout());
+  int64_t group = qType.getDimSize(d.heads) / kType.getDimSize(d.heads);
+  int64_t rows = RowTile::choose(group, lanes, d.heads < d.seq).rows();
+  return qType.getElementType().isBF16() && qType.getShape().back() % 2 == 0 &&
+         (rows == 4 || rows == 8 || rows == 16);
+}
+
 Value mlir::mrope::buildLaneTiledAttention(OpBuilder &b, Location loc,
                                            AttentionOp op, Value q, Value k,
-                                           Value v, int64_t lanes) {
-  return LaneTiledAttention(op, q, k, v, lanes).build(b, loc);
+                                           Value v, int64_t lanes,
+                                           bool bf16Dot) {
+  return LaneTiledAttention(op, q, k, v, lanes, bf16Dot).build(b, loc);
 }

@@ -12,9 +12,16 @@ class AttentionOp;
 
 /// The result of `op` computed with query rows in the lanes of vectors of
 /// `lanes` f32 (see AttentionTiles.cpp), from q and k after the op's rotary
-/// prologue, and keys and values as f32 tensors.
+/// prologue, and values as an f32 tensor. Keys are f32, or with `bf16Dot`
+/// (see laneTilesCanUseBF16Dot) bf16: q . k as AVX512-BF16 dot products of
+/// channel pairs.
 Value buildLaneTiledAttention(OpBuilder &b, Location loc, AttentionOp op,
-                              Value q, Value kF32, Value vF32, int64_t lanes);
+                              Value q, Value k, Value vF32, int64_t lanes,
+                              bool bf16Dot);
+
+/// Whether `op`'s tiles can take q . k as vdpbf16ps: bf16 activations, an
+/// even head dim, and tiles of 4, 8 or 16 rows.
+bool laneTilesCanUseBF16Dot(AttentionOp op, int64_t lanes);
 
 } // namespace mlir::mrope
 

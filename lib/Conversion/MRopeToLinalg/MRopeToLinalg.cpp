@@ -1650,9 +1650,11 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
   // Query rows per attention tile: one f32 vector of the target's width
   // (16 lanes unless a narrower one was asked for); 0: row by row.
   populateAttentionLoweringPatterns(
-      patterns, options.attentionTiles
-                    ? (options.vectorBits >= 64
-                           ? std::min<int64_t>(options.vectorBits / 32, 16)
-                           : 16)
-                    : 0);
+      patterns,
+      options.attentionTiles
+          ? (options.vectorBits >= 64
+                 ? std::min<int64_t>(options.vectorBits / 32, 16)
+                 : 16)
+          : 0,
+      options.avx512BF16);
 }

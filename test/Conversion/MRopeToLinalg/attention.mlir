@@ -1,5 +1,6 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg | FileCheck %s
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=attention-tiles=false | FileCheck %s --check-prefix=ROWWISE
+// RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=avx512-bf16 | FileCheck %s --check-prefix=BFDOT
 
 // Online softmax: one scf.forall over (batch, query head, query token); per
 // row a loop over its keys, 8 at a time, carrying the running max, the
@@ -97,6 +98,30 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // ROWWISE-NOT: vector.gather
 // ROWWISE: vector.reduction <maximumf>
 // ROWWISE-LABEL: func.func @row_tiles_bshd_mask
+// With avx512-bf16, bf16 tiles of 16 rows take q . k as vdpbf16ps: keys stay
+// bf16 (only values are widened), qT holds the rows' channel pairs
+// interleaved and unscaled, each key's pair is one 32-bit broadcast, and the
+// scale multiplies the scores.
+// BFDOT-LABEL: func.func @row_tiles
+// BFDOT-NOT: ins(%arg1
+// BFDOT: linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
+// BFDOT-NOT: ins(%arg1
+// BFDOT: scf.for {{.*}} -> (tensor<2x16x32xbf16>, index, index)
+// BFDOT: vector.interleave %{{.*}}, %{{.*}} : vector<16xbf16> -> vector<32xbf16>
+// BFDOT: %[[S:.*]]:16 = scf.for %[[P:.*]] = %{{.*}} to %c16{{.*}} -> (vector<16xf32>,
+// BFDOT: %[[QP:.*]] = vector.transfer_read %{{.*}}[%{{.*}}, %[[P]], %{{.*}}]{{.*}} : tensor<2x16x32xbf16>, vector<32xbf16>
+// BFDOT: %[[KP:.*]] = vector.transfer_read %arg1[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<2xbf16>
+// BFDOT: %[[KW:.*]] = vector.bitcast %[[KP]] : vector<2xbf16> to vector<1xi32>
+// BFDOT: %[[KB:.*]] = vector.broadcast %[[KW]] : vector<1xi32> to vector<16xi32>
+// BFDOT: %[[KB16:.*]] = vector.bitcast %[[KB]] : vector<16xi32> to vector<32xbf16>
+// BFDOT: x86vector.avx512.dot %{{.*}}, %[[QP]], %[[KB16]] : vector<32xbf16> -> vector<16xf32>
+// BFDOT-COUNT-15: x86vector.avx512.dot
+// BFDOT-NOT: vector.fma
+// BFDOT: arith.mulf %[[S]]#0, %{{.*}} : vector<16xf32>
+// f32 activations keep the f32 FMAs.
+// BFDOT-LABEL: func.func @row_tiles_bshd_mask
+// BFDOT-NOT: x86vector.avx512.dot
+// BFDOT: vector.fma
 // CHECK: %[[KW:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
