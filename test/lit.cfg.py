@@ -74,6 +74,18 @@ else:
     lit_config.note("IREE tests unsupported: no iree-base-compiler/runtime in "
                     + os.path.dirname(os.path.dirname(pyenv_python)))
 
+# A Python with torch ($MROPE_TORCH_PYTHON, or python3 / Debian's
+# /usr/bin/python3 with python3-torch) for mrope-bench's PyTorch peers;
+# optional (the peers are skipped without it).
+for candidate in ([os.environ["MROPE_TORCH_PYTHON"]] if "MROPE_TORCH_PYTHON" in os.environ
+                  else ["python3", "/usr/bin/python3"]):
+    path = shutil.which(candidate)
+    if path and subprocess.run([path, "-c", "import torch, numpy"],
+                               capture_output=True).returncode == 0:
+        config.available_features.add("torch-python")
+        config.substitutions.append(("%torch_python", path))
+        break
+
 # SLEEF, the vector math library PyTorch's CPU kernels call (Debian's
 # libsleef3, installed by scripts/setup.sh): TorchMath.h is checked against it.
 if ctypes.util.find_library("sleef"):

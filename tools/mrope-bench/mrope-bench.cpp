@@ -111,6 +111,17 @@ static llvm::cl::opt<std::string> torchPython(
     llvm::cl::desc("Python with torch for the PyTorch eager peer (default: "
                    "$MROPE_TORCH_PYTHON, else python3; 'none' skips it)"),
     llvm::cl::cat(benchCategory));
+static llvm::cl::opt<std::string> torchAttentionPeerScript(
+    "torch-attention-peer-script",
+    llvm::cl::init(MROPE_TORCH_ATTENTION_PEER_SCRIPT),
+    llvm::cl::desc("The PyTorch attention peer "
+                   "(tools/mrope-bench/torch_attention_peer.py)"),
+    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> torchAttentionMaxSeq(
+    "torch-attention-max-seq", llvm::cl::init(8192),
+    llvm::cl::desc("With --attention: run the PyTorch peer up to this "
+                   "sequence length (its eager form holds S x S scores)"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<std::string> torchPeerScript(
     "torch-peer-script", llvm::cl::init(MROPE_TORCH_PEER_SCRIPT),
     llvm::cl::desc("The PyTorch eager peer (tools/mrope-bench/torch_peer.py)"),
@@ -326,6 +337,69 @@ bool writeRaw(const std::string &path, const std::vector<T> &v) {
   return !os.has_error();
 }
 
+/// A temporary directory for a Python peer's inputs and outputs, removed
+/// with everything in it.
+class PeerDirectory {
+public:
+  bool create(std::string &error) {
+    if (llvm::sys::fs::createUniqueDirectory("mrope-bench-torch", dir)) {
+      error = "cannot create a temporary directory";
+      return false;
+    }
+    return true;
+  }
+  ~PeerDirectory() {
+    if (!dir.empty())
+      llvm::sys::fs::remove_directories(dir);
+  }
+  std::string file(llvm::StringRef name) const {
+    llvm::SmallString<128> p(dir);
+    llvm::sys::path::append(p, name);
+    return std::string(p);
+  }
+  std::string path() const { return std::string(dir); }
+
+private:
+  llvm::SmallString<128> dir;
+};
+
+/// Runs `script` with `args` under `python`, its stdout into out.json of
+/// `dir`, and returns the JSON object it printed (with a number
+/// "torch_ms").
+std::optional<llvm::json::Object>
+runPeerScript(const std::string &python, llvm::StringRef script,
+              llvm::ArrayRef<std::string> args, const PeerDirectory &dir,
+              std::string &error) {
+  std::vector<llvm::StringRef> argv = {python, script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out = dir.file("out.json");
+  std::optional<llvm::StringRef> redirects[] = {
+      std::nullopt, llvm::StringRef(out), std::nullopt};
+  std::string name = llvm::sys::path::filename(script).str();
+  if (llvm::sys::ExecuteAndWait(python, argv, std::nullopt, redirects) != 0) {
+    error = name + " failed";
+    return std::nullopt;
+  }
+  auto text = llvm::MemoryBuffer::getFile(out);
+  if (!text) {
+    error = name + " wrote no output";
+    return std::nullopt;
+  }
+  llvm::Expected<llvm::json::Value> json =
+      llvm::json::parse((*text)->getBuffer());
+  if (!json) {
+    llvm::consumeError(json.takeError());
+    error = name + " printed no timing";
+    return std::nullopt;
+  }
+  const llvm::json::Object *object = json->getAsObject();
+  if (!object || !object->getNumber("torch_ms")) {
+    error = name + " printed no timing";
+    return std::nullopt;
+  }
+  return *object;
+}
+
 /// Runs the Hugging Face formulas in PyTorch eager on q0/k0 and compares the
 /// rotated result with ours (`q`, `k`: one rotation of q0/k0).
 std::optional<TorchResult>
@@ -334,53 +408,26 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
              const std::vector<uint16_t> &k0, const std::vector<int64_t> &pos,
              const std::vector<uint16_t> &q, const std::vector<uint16_t> &k,
              std::string &error) {
-  llvm::SmallString<128> dir;
-  if (llvm::sys::fs::createUniqueDirectory("mrope-bench-torch", dir)) {
-    error = "cannot create a temporary directory";
+  PeerDirectory dir;
+  if (!dir.create(error))
     return std::nullopt;
-  }
-  auto file = [&](llvm::StringRef name) {
-    llvm::SmallString<128> p(dir);
-    llvm::sys::path::append(p, name);
-    return std::string(p);
-  };
-  auto cleanup = llvm::make_scope_exit([&] {
-    for (const char *name :
-         {"q.bin", "k.bin", "pos.bin", "q_out.bin", "k_out.bin", "out.json"})
-      llvm::sys::fs::remove(file(name));
-    llvm::sys::fs::remove(dir);
-  });
-  if (!writeRaw(file("q.bin"), q0) || !writeRaw(file("k.bin"), k0) ||
-      !writeRaw(file("pos.bin"), pos)) {
+  if (!writeRaw(dir.file("q.bin"), q0) || !writeRaw(dir.file("k.bin"), k0) ||
+      !writeRaw(dir.file("pos.bin"), pos)) {
     error = "cannot write the peer's inputs";
     return std::nullopt;
   }
-  std::string tokensText = std::to_string(tokens),
-              repsText = std::to_string(repetitions.getValue());
-  llvm::StringRef args[] = {python,     torchPeerScript, dir,
-                            tokensText, allocation,      repsText};
-  std::string out = file("out.json");
-  std::optional<llvm::StringRef> redirects[] = {
-      std::nullopt, llvm::StringRef(out), std::nullopt};
-  if (llvm::sys::ExecuteAndWait(python, args, std::nullopt, redirects) != 0) {
-    error = "torch_peer.py failed";
+  std::optional<llvm::json::Object> object =
+      runPeerScript(python, torchPeerScript,
+                    {dir.path(), std::to_string(tokens), allocation.str(),
+                     std::to_string(repetitions.getValue())},
+                    dir, error);
+  if (!object)
     return std::nullopt;
-  }
-  auto text = llvm::MemoryBuffer::getFile(out);
-  auto qOut = llvm::MemoryBuffer::getFile(file("q_out.bin"));
-  auto kOut = llvm::MemoryBuffer::getFile(file("k_out.bin"));
-  if (!text || !qOut || !kOut || (*qOut)->getBufferSize() != q.size() * 2 ||
+  auto qOut = llvm::MemoryBuffer::getFile(dir.file("q_out.bin"));
+  auto kOut = llvm::MemoryBuffer::getFile(dir.file("k_out.bin"));
+  if (!qOut || !kOut || (*qOut)->getBufferSize() != q.size() * 2 ||
       (*kOut)->getBufferSize() != k.size() * 2) {
     error = "torch_peer.py wrote no or malformed outputs";
-    return std::nullopt;
-  }
-  llvm::Expected<llvm::json::Value> json =
-      llvm::json::parse((*text)->getBuffer());
-  const llvm::json::Object *object = json ? json->getAsObject() : nullptr;
-  if (!object || !object->getNumber("torch_ms")) {
-    if (!json)
-      llvm::consumeError(json.takeError());
-    error = "torch_peer.py printed no timing";
     return std::nullopt;
   }
   TorchResult result;
@@ -406,6 +453,49 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
   result.differing = q.size() + k.size() - equal;
   result.bitwiseEqual =
       static_cast<double>(equal) / static_cast<double>(q.size() + k.size());
+  return result;
+}
+
+/// PyTorch's attention (SDPA, or Hugging Face's eager form in bf16 on
+/// torch < 2) on q/k/v ([8 | 2, seq, 128] bf16), timed with `threads`
+/// threads; its output in `out`.
+struct AttentionPeerResult {
+  Timing time;
+  std::string impl;
+  std::vector<uint16_t> out;
+};
+std::optional<AttentionPeerResult>
+runTorchAttentionPeer(const std::string &python, int64_t seq, bool causal,
+                      unsigned threads, const std::vector<uint16_t> &q,
+                      const std::vector<uint16_t> &k,
+                      const std::vector<uint16_t> &v, std::string &error) {
+  PeerDirectory dir;
+  if (!dir.create(error))
+    return std::nullopt;
+  if (!writeRaw(dir.file("q.bin"), q) || !writeRaw(dir.file("k.bin"), k) ||
+      !writeRaw(dir.file("v.bin"), v)) {
+    error = "cannot write the peer's inputs";
+    return std::nullopt;
+  }
+  std::optional<llvm::json::Object> object = runPeerScript(
+      python, torchAttentionPeerScript,
+      {dir.path(), std::to_string(seq), causal ? "causal" : "full",
+       std::to_string(threads), std::to_string(repetitions.getValue())},
+      dir, error);
+  if (!object)
+    return std::nullopt;
+  auto out = llvm::MemoryBuffer::getFile(dir.file("out.bin"));
+  if (!out || (*out)->getBufferSize() != q.size() * 2) {
+    error = "torch_attention_peer.py wrote no or a malformed output";
+    return std::nullopt;
+  }
+  AttentionPeerResult result;
+  double ms = *object->getNumber("torch_ms");
+  result.time = Timing{ms, object->getNumber("min_ms").value_or(ms),
+                       object->getNumber("max_ms").value_or(ms)};
+  result.impl = object->getString("impl").value_or("?").str();
+  result.out.resize(q.size());
+  std::memcpy(result.out.data(), (*out)->getBufferStart(), q.size() * 2);
   return result;
 }
 
@@ -564,6 +654,10 @@ int runAttentionBench() {
       llvm::errs() << "mrope-bench: --seq lengths must be at least 1\n";
       return 1;
     }
+  const std::string torchPy = findTorchPython();
+  if (torchPy.empty() && !emitJson)
+    llvm::outs() << "torch: not available (no Python with torch; "
+                    "--torch-python or $MROPE_TORCH_PYTHON)\n";
   // Prefill tiles of bf16 take q . k as vdpbf16ps with AVX512-BF16 (this
   // benchmark's tiles have 16 rows).
   const bool bf16Dot =
@@ -664,6 +758,35 @@ int runAttentionBench() {
       };
       Timing tf = summary(fusedMs), tp = summary(plainMs),
              ts = summary(separateMs);
+
+      // The PyTorch peer on the same (unrotated) inputs: the peer of the
+      // no-rotary variant; its output checked like ours, within a looser
+      // bound (its eager form rounds the weights to bf16): a check that it
+      // computes the same attention, not a contest of accuracy.
+      constexpr double kTorchErrBound = 4;
+      std::optional<AttentionPeerResult> torch;
+      double torchErr = 0;
+      if (!torchPy.empty() && seq <= torchAttentionMaxSeq) {
+        std::string peerError;
+        torch = runTorchAttentionPeer(torchPy, seq, causal, threads, q, k, v,
+                                      peerError);
+        if (!torch) {
+          llvm::errs() << "torch attention peer: " << peerError << "\n";
+        } else {
+          torchErr = attentionError(q, k, v, torch->out, seq, causal, rows);
+        }
+      }
+      std::string torchJson = "\"torch_ms\": null";
+      if (torch)
+        torchJson = llvm::formatv("\"torch_ms\": {0:f3}, \"torch_impl\": "
+                                  "\"{1}\", \"torch_err_ulps\": {2:f3}, "
+                                  "\"no_rotary_speedup_vs_torch\": {3:f3}, "
+                                  "\"torch_check\": \"{4}\"",
+                                  torch->time.median, torch->impl, torchErr,
+                                  torch->time.median / tp.median,
+                                  torchErr <= kTorchErrBound ? "pass" : "FAIL")
+                        .str();
+      allOk = allOk && (!torch || torchErr <= kTorchErrBound);
       double pairs = causal ? 0.5 * static_cast<double>(seq) * (seq + 1)
                             : static_cast<double>(seq) * seq;
       double flops = 4.0 * kAttnQHeads * kDim * pairs;
@@ -679,11 +802,12 @@ int runAttentionBench() {
             "{9:f4}, "
             "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
-            "\"threads\": {14}, \"form\": \"{15}\", \"qk\": \"{16}\"}",
+            "\"threads\": {14}, \"form\": \"{15}\", \"qk\": \"{16}\", "
+            "{17}}",
             modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
             tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
             tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL", threads,
-            attentionTiles ? "row-tiles" : "row-by-row", qkForm));
+            attentionTiles ? "row-tiles" : "row-by-row", qkForm, torchJson));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
@@ -694,6 +818,13 @@ int runAttentionBench() {
             static_cast<long long>(seq), range(tf).c_str(), range(tp).c_str(),
             range(ts).c_str(), tf.median / tp.median, tf.median / ts.median,
             tflops, err, ok ? "ok" : "MISMATCH");
+        if (torch)
+          llvm::outs() << llvm::formatv(
+              "  torch {0} ({1} threads): {2} ms, no-rotary {3:f1}x faster, "
+              "torch err {4:f2} {5}\n",
+              torch->impl, threads, range(torch->time),
+              torch->time.median / tp.median, torchErr,
+              torchErr <= kTorchErrBound ? "ok" : "MISMATCH");
       }
     }
   }
