@@ -120,19 +120,27 @@ def random(rng, shape, dtype):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("sq,skv", [(12, 12), (3, 12), (1, 9)], ids=["prefill", "decode3", "decode1"])
 def test_attention_matches_reference(element, layout, causal, sq, skv):
+    run_against_reference(2, 4, 2, sq, skv, 16, layout, causal, element,
+                          seed=sq * 100 + skv + causal)
+
+
+def run_against_reference(b, hq, hkv, sq, skv, d, layout, causal, element, seed):
+    """Random q, k, v of the shape through the compiled attention, checked
+    against the float64 reference; returns the output as bhsd."""
     dtype = dtype_of(element)
-    rng = np.random.default_rng(sq * 100 + skv + causal)
-    b, hq, hkv, d = 2, 4, 2, 16
+    rng = np.random.default_rng(seed)
 
     def shaped(h, s):
         return (b, s, h, d) if layout == "bshd" else (b, h, s, d)
 
     q, k, v = random(rng, shaped(hq, sq), dtype), random(rng, shaped(hkv, skv), dtype), \
         random(rng, shaped(hkv, skv), dtype)
-    got = run(attention_ir(q, k, v, element, layout, causal), [q, k, v], q.shape, dtype)
+    got = to_bhsd(run(attention_ir(q, k, v, element, layout, causal), [q, k, v], q.shape, dtype),
+                  layout)
     want = reference_attention(*(to_bhsd(x.astype(np.float32), layout) for x in (q, k, v)),
                                causal=causal)
-    check(to_bhsd(got, layout), want, dtype)
+    check(got, want, dtype)
+    return got
 
 
 @pytest.mark.parametrize("per_head", [False, True])
@@ -154,10 +162,16 @@ def test_additive_mask_and_scale(per_head):
 @pytest.mark.parametrize("element", ["f32", "bf16"])
 @pytest.mark.parametrize("causal", [False, True])
 def test_packed_varlen(element, causal):
+    run_varlen_against_reference([0, 5, 6, 13], 4, 2, 16, causal, element, seed=11)
+
+
+def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed):
+    """Packed (thd) random q, k, v with sequences `cu` (cu_seqlens) through
+    the compiled attention, checked against the per-sequence reference."""
     dtype = dtype_of(element)
-    rng = np.random.default_rng(11)
-    cu = np.array([0, 5, 6, 13], np.int32)
-    t, hq, hkv, d = 13, 4, 2, 16
+    rng = np.random.default_rng(seed)
+    cu = np.array(cu, np.int32)
+    t = int(cu[-1])
     q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
         random(rng, (t, hkv, d), dtype)
     got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
@@ -190,20 +204,10 @@ TILE_CASES = [
                          ids=[f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
                               for c in TILE_CASES])
 def test_row_tiles_match_reference(b, hq, hkv, sq, skv, d, layout, causal, element):
-    dtype = dtype_of(element)
-    rng = np.random.default_rng(hq * 1000 + sq * 10 + d)
-
-    def shaped(h, s):
-        return (b, s, h, d) if layout == "bshd" else (b, h, s, d)
-
-    q, k, v = random(rng, shaped(hq, sq), dtype), random(rng, shaped(hkv, skv), dtype), \
-        random(rng, shaped(hkv, skv), dtype)
-    got = run(attention_ir(q, k, v, element, layout, causal), [q, k, v], q.shape, dtype)
-    want = reference_attention(*(to_bhsd(x.astype(np.float32), layout) for x in (q, k, v)),
-                               causal=causal)
-    check(to_bhsd(got, layout), want, dtype)
+    got = run_against_reference(b, hq, hkv, sq, skv, d, layout, causal, element,
+                                seed=hq * 1000 + sq * 10 + d)
     if causal and sq > skv:
-        assert np.all(to_bhsd(got, layout)[:, :, :sq - skv] == 0)
+        assert np.all(got[:, :, :sq - skv] == 0)
 
 
 # Long enough for several key chunks (256 keys of K and V at head_dim 128
@@ -218,23 +222,10 @@ def test_row_tiles_match_reference(b, hq, hkv, sq, skv, d, layout, causal, eleme
     (650, 650, False, "bf16", [0, 100, 400, 650]),
 ], ids=["causal-bf16", "full-f32", "decode-cache-causal", "varlen-causal", "varlen-full-bf16"])
 def test_key_chunks_and_tile_blocks(sq, skv, causal, element, cu):
-    dtype = dtype_of(element)
-    rng = np.random.default_rng(sq + skv)
-    hq, hkv, d = 4, 2, 128
     if cu is None:
-        q, k, v = random(rng, (1, hq, sq, d), dtype), random(rng, (1, hkv, skv, d), dtype), \
-            random(rng, (1, hkv, skv, d), dtype)
-        got = run(attention_ir(q, k, v, element, "bhsd", causal), [q, k, v], q.shape, dtype)
-        want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal)
+        run_against_reference(1, 4, 2, sq, skv, 128, "bhsd", causal, element, seed=sq + skv)
     else:
-        cu = np.array(cu, np.int32)
-        q, k, v = random(rng, (sq, hq, d), dtype), random(rng, (sq, hkv, d), dtype), \
-            random(rng, (sq, hkv, d), dtype)
-        got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
-                  q.shape, dtype)
-        want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
-                                   cu_seqlens=cu)
-    check(got, want, dtype)
+        run_varlen_against_reference(cu, 4, 2, 128, causal, element, seed=sq + skv)
 
 
 @pytest.mark.parametrize("sq", [1, 12], ids=["decode", "prefill"])
@@ -257,17 +248,7 @@ def test_mask_broadcast_over_batch(sq):
 def test_packed_varlen_across_tiles(element, causal):
     """Sequences that start and end inside tiles of 8 tokens (2 heads per
     KV head), an empty one, and a long one spanning several key blocks."""
-    dtype = dtype_of(element)
-    rng = np.random.default_rng(43)
-    cu = np.array([0, 7, 7, 25, 61], np.int32)
-    t, hq, hkv, d = 61, 4, 2, 24
-    q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
-        random(rng, (t, hkv, d), dtype)
-    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
-              q.shape, dtype)
-    want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
-                               cu_seqlens=cu)
-    check(got, want, dtype)
+    run_varlen_against_reference([0, 7, 7, 25, 61], 4, 2, 24, causal, element, seed=43)
 
 
 ALLOCATIONS = [

@@ -342,54 +342,39 @@ Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
   auto elementLanes = VectorType::get({rows}, elementType);
   Value pad = arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(elementLanes, b.getZeroAttr(elementType)));
-  if (bf16Dot) {
-    // Channel pairs (c, c + 1) of every row, interleaved: the `a` operand
-    // of vdpbf16ps. Unscaled: the scale multiplies the scores.
-    auto loop = scf::ForOp::create(
-        b, l, zero, arith::ConstantIndexOp::create(b, l, headDim / 2),
-        arith::ConstantIndexOp::create(b, l, 1), ValueRange{qT},
-        [&](OpBuilder &lb, Location ll, Value p, ValueRange iter) {
-          Value c0 = arith::AddIOp::create(
-              lb, ll, base,
-              arith::MulIOp::create(lb, ll, p,
-                                    arith::ConstantIndexOp::create(lb, ll, 2)));
+  // qT's slot s: channel s of every row, in f32 and scaled; with bf16Dot the
+  // channel pair (2s, 2s + 1) of every row interleaved -- the `a` operand
+  // of vdpbf16ps -- unscaled (the scale multiplies the scores).
+  Value scaleLanes = bf16Dot ? Value() : f32Lanes(b, l, float(scale));
+  auto loop = scf::ForOp::create(
+      b, l, zero,
+      arith::ConstantIndexOp::create(b, l, bf16Dot ? headDim / 2 : headDim),
+      arith::ConstantIndexOp::create(b, l, 1), ValueRange{qT},
+      [&](OpBuilder &lb, Location ll, Value slot, ValueRange iter) {
+        auto column = [&](Value c) -> Value {
+          return vector::GatherOp::create(
+              lb, ll, elementLanes, qFlat,
+              ValueRange{arith::AddIOp::create(lb, ll, base, c)}, lanesOffsets,
+              isRow, pad);
+        };
+        Value lanes;
+        if (bf16Dot) {
+          Value c0 = arith::MulIOp::create(
+              lb, ll, slot, arith::ConstantIndexOp::create(lb, ll, 2));
           Value c1 = arith::AddIOp::create(
               lb, ll, c0, arith::ConstantIndexOp::create(lb, ll, 1));
-          auto column = [&](Value at) -> Value {
-            return vector::GatherOp::create(lb, ll, elementLanes, qFlat,
-                                            ValueRange{at}, lanesOffsets, isRow,
-                                            pad);
-          };
-          Value pairs =
-              vector::InterleaveOp::create(lb, ll, column(c0), column(c1));
-          scf::YieldOp::create(
-              lb, ll,
-              vector::TransferWriteOp::create(
-                  lb, ll, pairs, iter[0],
-                  ValueRange{tileIdx, p,
-                             arith::ConstantIndexOp::create(lb, ll, 0)},
-                  ArrayRef<bool>{true})
-                  .getResult());
-        });
-    return loop.getResult(0);
-  }
-  Value scaleLanes = f32Lanes(b, l, float(scale));
-  auto loop = scf::ForOp::create(
-      b, l, zero, arith::ConstantIndexOp::create(b, l, headDim),
-      arith::ConstantIndexOp::create(b, l, 1), ValueRange{qT},
-      [&](OpBuilder &lb, Location ll, Value c, ValueRange iter) {
-        Value column = vector::GatherOp::create(
-            lb, ll, elementLanes, qFlat,
-            ValueRange{arith::AddIOp::create(lb, ll, base, c)}, lanesOffsets,
-            isRow, pad);
-        if (elementType != f32)
-          column = arith::ExtFOp::create(lb, ll, laneF32(lb), column);
-        column = arith::MulFOp::create(lb, ll, column, scaleLanes);
+          lanes = vector::InterleaveOp::create(lb, ll, column(c0), column(c1));
+        } else {
+          lanes = column(slot);
+          if (elementType != f32)
+            lanes = arith::ExtFOp::create(lb, ll, laneF32(lb), lanes);
+          lanes = arith::MulFOp::create(lb, ll, lanes, scaleLanes);
+        }
         scf::YieldOp::create(
             lb, ll,
             vector::TransferWriteOp::create(
-                lb, ll, column, iter[0],
-                ValueRange{tileIdx, c,
+                lb, ll, lanes, iter[0],
+                ValueRange{tileIdx, slot,
                            arith::ConstantIndexOp::create(lb, ll, 0)},
                 ArrayRef<bool>{true})
                 .getResult());
