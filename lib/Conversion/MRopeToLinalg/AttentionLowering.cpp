@@ -111,10 +111,12 @@ Value dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
   return acc;
 }
 
-/// The lane sums of `partials` (vectors of one width), one per vector, as a
-/// vector: adjacent vectors are folded by adding their even and odd lanes
-/// (a halving that keeps each vector's lanes together, in order), then the
-/// last vector's lane pairs, until one lane per input is left.
+/// The lane sums of `partials` (vectors of one width, a power of two), one
+/// per vector, as a vector: adjacent vectors are folded by adding their even
+/// and odd lanes (a halving that keeps each input's lanes together, in
+/// order) until each input has one lane or one vector is left; then the
+/// last vector's lane pairs are added until one lane per input is left, or
+/// the vectors (each now a run of whole sums) are joined.
 Value sumLaneGroups(OpBuilder &b, Location loc, ArrayRef<Value> partials) {
   auto evensOdds = [&](Value x, Value y, int64_t count) {
     SmallVector<int64_t> evens, odds;
@@ -129,19 +131,23 @@ Value sumLaneGroups(OpBuilder &b, Location loc, ArrayRef<Value> partials) {
   };
   SmallVector<Value> level(partials);
   int64_t width = cast<VectorType>(level.front().getType()).getDimSize(0);
-  while (level.size() > 1 && width > 1) {
+  // Lanes each input still spans in a folded vector.
+  int64_t lanesPerInput = width;
+  while (level.size() > 1 && lanesPerInput > 1) {
     SmallVector<Value> next;
     for (size_t i = 0; i + 1 < level.size(); i += 2)
       next.push_back(evensOdds(level[i], level[i + 1], width));
     level = std::move(next);
+    lanesPerInput /= 2;
   }
   if (level.size() > 1) {
-    // One lane each: gather them.
+    // Each vector holds `width` whole sums, in order: join them.
+    SmallVector<Value> sums;
+    for (Value v : level)
+      for (int64_t lane = 0; lane < width; ++lane)
+        sums.push_back(vector::ExtractOp::create(b, loc, v, lane));
     return vector::FromElementsOp::create(
-        b, loc, VectorType::get({int64_t(level.size())}, b.getF32Type()),
-        llvm::map_to_vector(level, [&](Value v) -> Value {
-          return vector::ExtractOp::create(b, loc, v, ArrayRef<int64_t>{0});
-        }));
+        b, loc, VectorType::get({int64_t(sums.size())}, b.getF32Type()), sums);
   }
   Value last = level.front();
   while (width > int64_t(partials.size())) {
