@@ -16,6 +16,10 @@
 // products with V the same: register-blocked matrix products without a
 // transpose of K or V and without the per-key horizontal sums of the
 // row-by-row form. Each K/V channel loaded serves every row of the tile.
+// With AVX512-BF16 (bf16Dot), bf16 tiles of 4, 8 or 16 rows compute the
+// scores as vdpbf16ps instead: qT holds channel pairs (2s, 2s + 1) of every
+// row interleaved, each key's pair is one 32-bit broadcast from the bf16
+// keys (not widened), and the scale multiplies the scores.
 //
 // A task takes a block of several tiles (consecutive tokens) and walks the
 // keys in chunks small enough to stay in L2 (K and V of a chunk: 256 KiB),
