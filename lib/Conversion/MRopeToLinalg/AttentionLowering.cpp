@@ -23,6 +23,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
+#include "AttentionKeyRange.h"
 #include "AttentionTiles.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
@@ -39,6 +40,7 @@
 #include "mlir/IR/TypeUtilities.h"
 
 #include <limits>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::mrope;
@@ -210,6 +212,73 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
   return {qOut, kOut};
 }
 
+} // namespace
+
+std::pair<Value, Value>
+mlir::mrope::buildAttentionKeyRange(OpBuilder &b, Location loc, Value tokens,
+                                    Value cuSeqlens, bool causal, int64_t qSeq,
+                                    int64_t kvSeq) {
+  Type type = tokens.getType();
+  auto vectorType = dyn_cast<VectorType>(type);
+  Type element = getElementTypeOrSelf(type);
+  // `value` as a constant of the tokens' type.
+  auto constant = [&](OpBuilder &cb, Location cl, int64_t value) -> Value {
+    TypedAttr scalar = cb.getIntegerAttr(element, value);
+    if (vectorType)
+      return arith::ConstantOp::create(
+          cb, cl, DenseElementsAttr::get(vectorType, scalar));
+    return arith::ConstantOp::create(cb, cl, scalar);
+  };
+  Value begin = constant(b, loc, 0), end = constant(b, loc, kvSeq);
+  if (cuSeqlens) {
+    // The token's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
+    int64_t numSeqs =
+        cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
+    auto seqs = scf::ForOp::create(
+        b, loc, arith::ConstantIndexOp::create(b, loc, 0),
+        arith::ConstantIndexOp::create(b, loc, numSeqs),
+        arith::ConstantIndexOp::create(b, loc, 1), ValueRange{begin, begin},
+        [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
+          auto boundary = [&](Value i) -> Value {
+            Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
+            if (element.isIndex())
+              c = arith::IndexCastOp::create(lb, ll, element, c);
+            else if (c.getType() != element)
+              c = arith::TruncIOp::create(lb, ll, element, c);
+            return vectorType
+                       ? vector::BroadcastOp::create(lb, ll, vectorType, c)
+                       : c;
+          };
+          Value first = boundary(n);
+          Value last = boundary(arith::AddIOp::create(
+              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1)));
+          Value inside = arith::AndIOp::create(
+              lb, ll,
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, first,
+                                    tokens),
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, tokens,
+                                    last));
+          scf::YieldOp::create(
+              lb, ll,
+              ValueRange{
+                  arith::SelectOp::create(lb, ll, inside, first, iter[0]),
+                  arith::SelectOp::create(lb, ll, inside, last, iter[1])});
+        });
+    begin = seqs.getResult(0);
+    end = seqs.getResult(1);
+  }
+  if (causal) {
+    // Signed: a token before the first key gets a limit <= 0.
+    Value limit = arith::AddIOp::create(
+        b, loc, tokens, constant(b, loc, cuSeqlens ? 1 : 1 + kvSeq - qSeq));
+    end = arith::MinSIOp::create(b, loc, end, limit);
+    end = arith::MaxSIOp::create(b, loc, end, begin);
+  }
+  return {begin, end};
+}
+
+namespace {
+
 struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
   AttentionOpLowering(MLIRContext *ctx, int64_t lanes, bool avx512BF16)
       : OpRewritePattern(ctx), lanes(lanes), avx512BF16(avx512BF16) {}
@@ -318,54 +387,9 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
               arith::DivUIOp::create(b, l, head, index(group)).getResult();
 
           // The keys this row attends: [begin, end).
-          Value begin = zero, end = index(kvSeq);
-          if (cuSeqlens) {
-            // The row's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
-            int64_t numSeqs =
-                cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
-            auto bounds = scf::ForOp::create(
-                b, l, zero, index(numSeqs), one, ValueRange{zero, zero},
-                [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
-                  auto boundary = [&](Value i) -> Value {
-                    Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
-                    return arith::IndexCastOp::create(lb, ll, lb.getIndexType(),
-                                                      c);
-                  };
-                  Value first = boundary(n);
-                  Value last = boundary(
-                      arith::AddIOp::create(lb, ll, n, one).getResult());
-                  Value inside = arith::AndIOp::create(
-                      lb, ll,
-                      arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::ule,
-                                            first, token),
-                      arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::ult,
-                                            token, last));
-                  scf::YieldOp::create(
-                      lb, ll,
-                      ValueRange{arith::SelectOp::create(lb, ll, inside, first,
-                                                         iter[0]),
-                                 arith::SelectOp::create(lb, ll, inside, last,
-                                                         iter[1])});
-                });
-            begin = bounds.getResult(0);
-            end = bounds.getResult(1);
-          }
-          if (causal) {
-            // Bottom-right aligned: query i sees keys up to i + Skv - Sq
-            // (packed: up to itself).
-            Value last = cuSeqlens ? token
-                                   : arith::AddIOp::create(b, l, token,
-                                                           index(kvSeq - qSeq))
-                                         .getResult();
-            // Signed: a query before the first key sees none.
-            Value limit = arith::AddIOp::create(b, l, last, one);
-            Value below = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
-                                                limit, end);
-            end = arith::SelectOp::create(b, l, below, limit, end);
-            Value empty = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
-                                                end, begin);
-            end = arith::SelectOp::create(b, l, empty, begin, end);
-          }
+          Value begin, end;
+          std::tie(begin, end) = buildAttentionKeyRange(b, l, token, cuSeqlens,
+                                                        causal, qSeq, kvSeq);
 
           // Online softmax over the keys, kKeyBlock at a time: the block's
           // scores as one vector, one max and one correction per block, the

@@ -38,6 +38,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionTiles.h"
+#include "AttentionKeyRange.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
 
@@ -50,6 +51,7 @@
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 
 #include <limits>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::mrope;
@@ -225,7 +227,13 @@ private:
     idx.back() = c;
     return idx;
   }
-  LaneBounds laneBounds(OpBuilder &b, Location l, Value firstToken) const;
+  /// The bounds of the tile at `firstToken`; with `ranges`, its [begin,
+  /// end) vectors are read from there (slot `tileIdx`) instead of computed.
+  LaneBounds laneBounds(OpBuilder &b, Location l, Value firstToken,
+                        Value ranges = Value(), Value tileIdx = Value()) const;
+  /// The element offset of `indices` in a row-major tensor of `strides`.
+  Value linearOffset(OpBuilder &b, Location l, ArrayRef<int64_t> strides,
+                     ArrayRef<Value> indices) const;
   Value gatherQT(OpBuilder &b, Location l, Value firstToken, Value isRow,
                  Value qT, Value tileIdx) const;
   SmallVector<Value> keyBlockStep(OpBuilder &b, Location l, Value first,
@@ -252,9 +260,8 @@ private:
 };
 
 LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
-                                          Value firstToken) const {
-  Type i32 = b.getI32Type();
-  VectorType lanesI32 = laneI32(b);
+                                          Value firstToken, Value ranges,
+                                          Value tileIdx) const {
   SmallVector<int64_t> laneTokens;
   for (int64_t r = 0; r < rows; ++r)
     laneTokens.push_back(tile.token(r));
@@ -262,54 +269,27 @@ LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
   bounds.tokens = arith::AddIOp::create(
       b, l,
       vector::BroadcastOp::create(
-          b, l, lanesI32, arith::IndexCastOp::create(b, l, i32, firstToken)),
+          b, l, laneI32(b),
+          arith::IndexCastOp::create(b, l, b.getI32Type(), firstToken)),
       offsetVector(b, l, laneTokens));
   bounds.isRow = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
                                        bounds.tokens, i32Lanes(b, l, qSeq));
-  Value begin = i32Lanes(b, l, 0), end = i32Lanes(b, l, kvSeq);
-  if (cuSeqlens) {
-    // The lane's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
-    int64_t numSeqs =
-        cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
-    auto seqs = scf::ForOp::create(
-        b, l, arith::ConstantIndexOp::create(b, l, 0),
-        arith::ConstantIndexOp::create(b, l, numSeqs),
-        arith::ConstantIndexOp::create(b, l, 1), ValueRange{begin, begin},
-        [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
-          auto boundary = [&](Value i) -> Value {
-            Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
-            if (c.getType() != i32)
-              c = arith::TruncIOp::create(lb, ll, i32, c);
-            return vector::BroadcastOp::create(lb, ll, lanesI32, c);
-          };
-          Value first = boundary(n);
-          Value last = boundary(arith::AddIOp::create(
-              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1)));
-          Value inside = arith::AndIOp::create(
-              lb, ll,
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, first,
-                                    bounds.tokens),
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt,
-                                    bounds.tokens, last));
-          scf::YieldOp::create(
-              lb, ll,
-              ValueRange{
-                  arith::SelectOp::create(lb, ll, inside, first, iter[0]),
-                  arith::SelectOp::create(lb, ll, inside, last, iter[1])});
-        });
-    begin = seqs.getResult(0);
-    end = seqs.getResult(1);
+  if (ranges) {
+    // Computed once per tile (the varlen search is a loop over sequences).
+    auto read = [&](int64_t which) -> Value {
+      return vector::TransferReadOp::create(
+          b, l, laneI32(b), ranges,
+          ValueRange{tileIdx, arith::ConstantIndexOp::create(b, l, which),
+                     arith::ConstantIndexOp::create(b, l, 0)},
+          arith::ConstantOp::create(b, l, b.getI32IntegerAttr(0)),
+          ArrayRef<bool>{true});
+    };
+    bounds.begin = read(0);
+    bounds.end = read(1);
+  } else {
+    std::tie(bounds.begin, bounds.end) = buildAttentionKeyRange(
+        b, l, bounds.tokens, cuSeqlens, causal, qSeq, kvSeq);
   }
-  if (causal) {
-    // Bottom-right aligned: token i sees keys up to i + Skv - Sq (packed:
-    // up to itself); a token before the first key sees none.
-    Value limit = arith::AddIOp::create(
-        b, l, bounds.tokens, i32Lanes(b, l, cuSeqlens ? 1 : 1 + kvSeq - qSeq));
-    end = arith::MinSIOp::create(b, l, end, limit);
-    end = arith::MaxSIOp::create(b, l, end, begin);
-  }
-  bounds.begin = begin;
-  bounds.end = end;
   // The rows' union; lanes that are not rows of q do not widen it.
   auto reduce = [&](vector::CombiningKind kind, Value x,
                     int64_t neutral) -> Value {
@@ -319,11 +299,25 @@ LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
         b, l, b.getIndexType(),
         vector::ReductionOp::create(b, l, kind, masked));
   };
-  bounds.keysBegin = reduce(vector::CombiningKind::MINSI, begin,
+  bounds.keysBegin = reduce(vector::CombiningKind::MINSI, bounds.begin,
                             std::numeric_limits<int32_t>::max());
   bounds.keysEnd = arith::MaxSIOp::create(
-      b, l, reduce(vector::CombiningKind::MAXSI, end, 0), bounds.keysBegin);
+      b, l, reduce(vector::CombiningKind::MAXSI, bounds.end, 0),
+      bounds.keysBegin);
   return bounds;
+}
+
+Value LaneTiledAttention::linearOffset(OpBuilder &b, Location l,
+                                       ArrayRef<int64_t> strides,
+                                       ArrayRef<Value> indices) const {
+  Value offset = arith::ConstantIndexOp::create(b, l, 0);
+  for (auto [stride, i] : llvm::zip_equal(strides, indices))
+    if (stride != 0)
+      offset = arith::AddIOp::create(
+          b, l, offset,
+          arith::MulIOp::create(b, l, i,
+                                arith::ConstantIndexOp::create(b, l, stride)));
+  return offset;
 }
 
 Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
@@ -334,14 +328,8 @@ Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
     laneOffsets.push_back(tile.head(r) * qStrides[d.heads] +
                           tile.token(r) * qStrides[d.seq]);
   Value zero = arith::ConstantIndexOp::create(b, l, 0);
-  Value base = zero;
-  for (auto [stride, i] :
-       llvm::zip_equal(qStrides, at(zero, firstHead, firstToken, zero)))
-    if (stride != 0 && i != zero)
-      base = arith::AddIOp::create(
-          b, l, base,
-          arith::MulIOp::create(b, l, i,
-                                arith::ConstantIndexOp::create(b, l, stride)));
+  Value base =
+      linearOffset(b, l, qStrides, at(zero, firstHead, firstToken, zero));
   Value lanesOffsets = offsetVector(b, l, laneOffsets);
   auto elementLanes = VectorType::get({rows}, elementType);
   Value pad = arith::ConstantOp::create(
@@ -489,32 +477,32 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
   }
   Value minusInf = f32Lanes(b, l, -std::numeric_limits<float>::infinity());
   Value scaleLanes = bf16Dot ? f32Lanes(b, l, float(scale)) : Value();
+  // The mask's lanes: each row's (head, token) offset, the same every key.
+  Value maskLaneOffsets, maskPad;
+  VectorType maskLanes;
+  if (mask) {
+    SmallVector<int64_t> laneOffsets;
+    for (int64_t r = 0; r < rows; ++r)
+      laneOffsets.push_back(tile.head(r) * maskStrides[1] +
+                            tile.token(r) * maskStrides[2]);
+    maskLaneOffsets = offsetVector(b, l, laneOffsets);
+    Type maskElement = cast<RankedTensorType>(mask.getType()).getElementType();
+    maskLanes = VectorType::get({rows}, maskElement);
+    maskPad = arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(maskLanes, b.getZeroAttr(maskElement)));
+  }
   SmallVector<Value> scores;
   for (int64_t j = 0; j < keyBlock; ++j) {
     Value s = scoreLoop.getResult(j);
     if (bf16Dot)
       s = arith::MulFOp::create(b, l, s, scaleLanes);
     if (mask) {
-      SmallVector<int64_t> laneOffsets;
-      for (int64_t r = 0; r < rows; ++r)
-        laneOffsets.push_back(tile.head(r) * maskStrides[1] +
-                              tile.token(r) * maskStrides[2]);
-      Value base = zero;
-      Value maskIdx[] = {batch, firstHead, firstToken, keys[j]};
-      for (auto [stride, i] : llvm::zip_equal(maskStrides, maskIdx))
-        if (stride != 0)
-          base = arith::AddIOp::create(
-              b, l, base, arith::MulIOp::create(b, l, i, index(stride)));
-      Type maskElement =
-          cast<RankedTensorType>(mask.getType()).getElementType();
-      auto maskLanes = VectorType::get({rows}, maskElement);
-      Value added = vector::GatherOp::create(
-          b, l, maskLanes, maskFlat, ValueRange{base},
-          offsetVector(b, l, laneOffsets), bounds.isRow,
-          arith::ConstantOp::create(
-              b, l,
-              DenseElementsAttr::get(maskLanes, b.getZeroAttr(maskElement))));
-      if (maskElement != b.getF32Type())
+      Value base = linearOffset(b, l, maskStrides,
+                                {batch, firstHead, firstToken, keys[j]});
+      Value added =
+          vector::GatherOp::create(b, l, maskLanes, maskFlat, ValueRange{base},
+                                   maskLaneOffsets, bounds.isRow, maskPad);
+      if (maskLanes.getElementType() != b.getF32Type())
         added = arith::ExtFOp::create(b, l, lanesF32, added);
       s = arith::AddFOp::create(b, l, s, added);
     }
@@ -676,7 +664,8 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
               arith::ConstantIndexOp::create(tb, tl, tile.tokens));
         };
 
-        // Per tile: qT gathered once, and the block's union of keys.
+        // Per tile, once: qT, the lanes' [begin, end) ([tiles, 2, rows]),
+        // and the block's union of keys.
         auto stateType = [&](ArrayRef<int64_t> shape) {
           return RankedTensorType::get(shape, f32);
         };
@@ -692,22 +681,37 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                     : tensor::EmptyOp::create(
                           b, l, ArrayRef<int64_t>{tilesPerBlock, headDim, rows},
                           f32),
+                tensor::EmptyOp::create(
+                    b, l, ArrayRef<int64_t>{tilesPerBlock, 2, rows},
+                    b.getI32Type()),
                 index(std::numeric_limits<int32_t>::max()), zero},
             [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
               Value firstToken = tileFirstToken(tb, tl, t);
               LaneBounds bounds = laneBounds(tb, tl, firstToken);
               Value qT = gatherQT(tb, tl, firstToken, bounds.isRow, iter[0], t);
+              Value ranges = iter[1];
+              for (auto [which, lanes] :
+                   llvm::enumerate(ArrayRef<Value>{bounds.begin, bounds.end}))
+                ranges =
+                    vector::TransferWriteOp::create(
+                        tb, tl, lanes, ranges,
+                        ValueRange{
+                            t, arith::ConstantIndexOp::create(tb, tl, which),
+                            arith::ConstantIndexOp::create(tb, tl, 0)},
+                        ArrayRef<bool>{true})
+                        .getResult();
               scf::YieldOp::create(
                   tb, tl,
                   ValueRange{
-                      qT,
-                      arith::MinSIOp::create(tb, tl, iter[1], bounds.keysBegin),
-                      arith::MaxSIOp::create(tb, tl, iter[2], bounds.keysEnd)});
+                      qT, ranges,
+                      arith::MinSIOp::create(tb, tl, iter[2], bounds.keysBegin),
+                      arith::MaxSIOp::create(tb, tl, iter[3], bounds.keysEnd)});
             });
         Value qT = prepare.getResult(0);
-        Value blockKeysBegin = prepare.getResult(1);
+        Value ranges = prepare.getResult(1);
+        Value blockKeysBegin = prepare.getResult(2);
         Value blockKeysEnd =
-            arith::MaxSIOp::create(b, l, prepare.getResult(2), blockKeysBegin);
+            arith::MaxSIOp::create(b, l, prepare.getResult(3), blockKeysBegin);
 
         // The running state of every tile: m, l ([tiles, rows]) and oT
         // ([tiles, channels, rows]).
@@ -736,7 +740,8 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                   arith::ConstantIndexOp::create(cb, cl, 1), chunkIter,
                   [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
                     Value firstToken = tileFirstToken(tb, tl, t);
-                    LaneBounds bounds = laneBounds(tb, tl, firstToken);
+                    LaneBounds bounds =
+                        laneBounds(tb, tl, firstToken, ranges, t);
                     Value lo =
                         arith::MaxSIOp::create(tb, tl, bounds.keysBegin, chunk);
                     Value hi = arith::MaxSIOp::create(

@@ -58,8 +58,8 @@ func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: te
 // CHECK: scf.forall (%[[T:.*]], %[[H:.*]]) in (7, 2)
 // CHECK: %[[SEQ:.*]]:2 = scf.for {{.*}} iter_args
 // CHECK: tensor.extract %arg3
-// CHECK: arith.cmpi ule
-// CHECK: arith.cmpi ult
+// CHECK: arith.cmpi sle
+// CHECK: arith.cmpi slt
 // CHECK: arith.constant 2.500000e-01 : f32
 // CHECK: scf.for %{{.*}} = %[[SEQ]]#0 to %[[SEQ]]#1
 func.func @varlen(%q: tensor<7x2x8xf32>, %k: tensor<7x2x8xf32>, %v: tensor<7x2x8xf32>, %cu: tensor<3xi32>) -> tensor<7x2x8xf32> {
@@ -106,7 +106,7 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // BFDOT-NOT: ins(%arg1
 // BFDOT: linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // BFDOT-NOT: ins(%arg1
-// BFDOT: scf.for {{.*}} -> (tensor<2x16x32xbf16>, index, index)
+// BFDOT: scf.for {{.*}} -> (tensor<2x16x32xbf16>, tensor<2x2x16xi32>, index, index)
 // BFDOT: vector.interleave %{{.*}}, %{{.*}} : vector<16xbf16> -> vector<32xbf16>
 // BFDOT: %[[S:.*]]:16 = scf.for %[[P:.*]] = %{{.*}} to %c16{{.*}} -> (vector<16xf32>,
 // BFDOT: %[[QP:.*]] = vector.transfer_read %{{.*}}[%{{.*}}, %[[P]], %{{.*}}]{{.*}} : tensor<2x16x32xbf16>, vector<32xbf16>
@@ -127,10 +127,10 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
 // CHECK: %[[QFLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x12x32xbf16> into tensor<1536xbf16>
 // CHECK: scf.forall (%[[B:.*]], %[[KVH:.*]], %[[HT:.*]], %[[BLK:.*]]) in (1, 2, 1, 1)
-// Per tile, once: the lanes' bounds, qT (channel c of the 16 rows gathered
+// Per tile, once: the lanes' bounds (kept in [tiles, 2, rows]), qT (channel c of the 16 rows gathered
 // -- head stride 384, token stride 32 -- and scaled by 1/sqrt(32)), and the
 // block's union of keys.
-// CHECK: %[[PREP:.*]]:3 = scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (tensor<2x32x16xf32>, index, index)
+// CHECK: %[[PREP:.*]]:4 = scf.for %{{.*}} = %c0 to %c2{{.*}} iter_args({{.*}}) -> (tensor<2x32x16xf32>, tensor<2x2x16xi32>, index, index)
 // CHECK: %[[LANETOK:.*]] = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7]> : vector<16xi32>
 // CHECK: %[[TOK:.*]] = arith.addi %{{.*}}, %[[LANETOK]] : vector<16xi32>
 // CHECK: %[[ISROW:.*]] = arith.cmpi slt, %[[TOK]], %{{.*}} : vector<16xi32>
@@ -148,9 +148,11 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // Chunks of keys (1024 at head_dim 32: K and V in 256 KiB), each run by
 // every tile of the block; each tile's m, l and oT are resumed from the
 // block's state.
-// CHECK: %[[CHUNKS:.*]]:3 = scf.for %[[CHUNK:.*]] = %[[PREP]]#1 to %{{.*}} step %c1024 iter_args({{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
+// CHECK: %[[CHUNKS:.*]]:3 = scf.for %[[CHUNK:.*]] = %[[PREP]]#2 to %{{.*}} step %c1024 iter_args({{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
 // CHECK: scf.for %[[T:.*]] = %{{.*}} iter_args(%[[MS:.*]] = %{{.*}}, %[[LS:.*]] = %{{.*}}, %[[OTS:.*]] = %{{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
-// CHECK: %[[END:.*]] = arith.maxsi %{{.*}} : vector<16xi32>
+// The lanes' [begin, end) as computed once per tile (slots 0 and 1).
+// CHECK: vector.transfer_read %[[PREP]]#1[%[[T]], %c0{{.*}}]{{.*}} : tensor<2x2x16xi32>, vector<16xi32>
+// CHECK: %[[END:.*]] = vector.transfer_read %[[PREP]]#1[%[[T]], %c1{{.*}}]{{.*}} : tensor<2x2x16xi32>, vector<16xi32>
 // CHECK: %[[M0:.*]] = vector.transfer_read %[[MS]][%[[T]], %{{.*}}, %{{.*}}]
 // Full blocks of 16 keys.
 // CHECK: %[[FULL:.*]]:3 = scf.for %[[FIRST:.*]] = %{{.*}} to %{{.*}} step %c16{{.*}} iter_args(%[[M:.*]] = %[[M0]], %[[L:.*]] = %{{.*}}, %[[OT:.*]] = %[[OTS]]) -> (vector<16xf32>, vector<16xf32>, tensor<2x32x16xf32>)
