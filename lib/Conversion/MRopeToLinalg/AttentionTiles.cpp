@@ -690,8 +690,10 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
               LaneBounds bounds = laneBounds(tb, tl, firstToken);
               Value qT = gatherQT(tb, tl, firstToken, bounds.isRow, iter[0], t);
               Value ranges = iter[1];
-              for (auto [which, lanes] :
-                   llvm::enumerate(ArrayRef<Value>{bounds.begin, bounds.end}))
+              // A named array: a braced list in the range-for initializer
+              // would die before the loop body runs.
+              Value laneRanges[] = {bounds.begin, bounds.end};
+              for (auto [which, lanes] : llvm::enumerate(laneRanges))
                 ranges =
                     vector::TransferWriteOp::create(
                         tb, tl, lanes, ranges,
