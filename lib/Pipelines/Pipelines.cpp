@@ -198,7 +198,9 @@ struct CPUPipelineCLOptions : PassPipelineOptions<CPUPipelineCLOptions> {
   Option<bool> attentionTiles{
       *this, "attention-tiles",
       llvm::cl::desc("Prefill-sized mrope.attention as register tiles of "
-                     "query rows in vector lanes; false: row by row"),
+                     "query rows in vector lanes, decode-sized as tasks of "
+                     "a GQA group's heads sharing each key; false: row by "
+                     "row"),
       llvm::cl::init(mrope::CPUPipelineOptions().attentionTiles)};
 };
 struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {

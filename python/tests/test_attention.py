@@ -228,6 +228,46 @@ def test_key_chunks_and_tile_blocks(sq, skv, causal, element, cu):
         run_varlen_against_reference(cu, 4, 2, 128, causal, element, seed=sq + skv)
 
 
+# Decode (fewer than 16 query rows per KV head) runs row by row, but a task
+# takes the query heads of one GQA group at one token -- up to 8, a divisor
+# of the group -- and each key block it loads serves all of them: a group of
+# 7 (Qwen2-VL 7B: 28 q / 4 kv heads, one task per group), 16 (two tasks of
+# 8), 12 (two of 6), 5 with several query tokens, MHA (one head per task).
+DECODE_CASES = [
+    # b, hq, hkv, sq, skv, d, layout, causal, element
+    (1, 28, 4, 1, 300, 128, "bhsd", True, "bf16"),
+    (2, 16, 1, 1, 45, 16, "bshd", True, "f32"),
+    (1, 12, 1, 1, 33, 24, "bhsd", False, "f16"),
+    (2, 10, 2, 3, 40, 8, "bshd", True, "bf16"),
+    (1, 4, 4, 2, 19, 20, "bhsd", True, "f32"),
+]
+
+
+@pytest.mark.parametrize("b,hq,hkv,sq,skv,d,layout,causal,element", DECODE_CASES,
+                         ids=[f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
+                              for c in DECODE_CASES])
+def test_decode_heads_share_keys(b, hq, hkv, sq, skv, d, layout, causal, element):
+    run_against_reference(b, hq, hkv, sq, skv, d, layout, causal, element,
+                          seed=hq * 100 + skv + d)
+
+
+def test_decode_per_head_mask():
+    """A per-head mask in the decode form, whose task holds several heads:
+    each row adds its own head's mask row (one head fully masked: 0)."""
+    rng = np.random.default_rng(5)
+    b, hq, hkv, sq, skv, d = 2, 8, 2, 1, 21, 16
+    q, k, v = random(rng, (b, hq, sq, d), np.float32), random(rng, (b, hkv, skv, d), np.float32), \
+        random(rng, (b, hkv, skv, d), np.float32)
+    mask = rng.standard_normal((b, hq, sq, skv)).astype(np.float32)
+    mask[:, 1, :, 3:] = -np.inf
+    mask[1, 6] = -np.inf
+    got = run(attention_ir(q, k, v, "f32", "bhsd", mask=mask), [q, k, v, mask], q.shape,
+              np.float32)
+    want = reference_attention(q, k, v, mask=mask)
+    check(got, want, np.float32)
+    assert np.all(got[1, 6] == 0) and np.any(got[0, 6] != 0)
+
+
 def random_case(seed):
     """A random small attention: group sizes 1-12 (tiles of 1-16 rows),
     head dims 1-72 (odd ones included), Sq below, equal to or above Skv."""

@@ -144,6 +144,14 @@ static llvm::cl::list<int64_t>
                      llvm::cl::desc("With --attention: sequence lengths "
                                     "(default 512,2048)"),
                      llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> attentionDecode(
+    "decode", llvm::cl::init(0),
+    llvm::cl::desc("With --attention: decode instead of prefill -- this many "
+                   "new query tokens (causal, bottom-right) against a KV "
+                   "cache of each --seq keys, rotated when they were written "
+                   "(so the fused prologue rotates q only); reports GB/s of "
+                   "the cache read"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<bool> attentionTiles(
     "attention-tiles", llvm::cl::init(true),
     llvm::cl::desc("With --attention: prefill as register tiles of query "
@@ -457,16 +465,17 @@ runTorchPeer(const std::string &python, llvm::StringRef allocation,
 }
 
 /// PyTorch's attention (SDPA, or Hugging Face's eager form in bf16 on
-/// torch < 2) on q/k/v ([8 | 2, seq, 128] bf16), timed with `threads`
-/// threads; its output in `out`.
+/// torch < 2) on q ([8, qSeq, 128] bf16) and k/v ([2, seq, 128]), timed
+/// with `threads` threads; its output in `out`.
 struct AttentionPeerResult {
   Timing time;
   std::string impl;
   std::vector<uint16_t> out;
 };
 std::optional<AttentionPeerResult>
-runTorchAttentionPeer(const std::string &python, int64_t seq, bool causal,
-                      unsigned threads, const std::vector<uint16_t> &q,
+runTorchAttentionPeer(const std::string &python, int64_t qSeq, int64_t seq,
+                      bool causal, unsigned threads,
+                      const std::vector<uint16_t> &q,
                       const std::vector<uint16_t> &k,
                       const std::vector<uint16_t> &v, std::string &error) {
   PeerDirectory dir;
@@ -480,7 +489,8 @@ runTorchAttentionPeer(const std::string &python, int64_t seq, bool causal,
   std::optional<llvm::json::Object> object = runPeerScript(
       python, torchAttentionPeerScript,
       {dir.path(), std::to_string(seq), causal ? "causal" : "full",
-       std::to_string(threads), std::to_string(repetitions.getValue())},
+       std::to_string(threads), std::to_string(repetitions.getValue()),
+       std::to_string(qSeq)},
       dir, error);
   if (!object)
     return std::nullopt;
@@ -543,14 +553,24 @@ constexpr int64_t kAttnQHeads = 8, kAttnKVHeads = 2;
 
 /// The benchmark's module: @fused (attention with the rotary prologue),
 /// @plain (attention alone) and @rotate (mrope.apply), destination-passing.
-std::string attentionModuleText(int64_t seq, bool causal) {
-  auto t = [&](int64_t heads, const char *kind) {
+/// Prefill (qSeq == kvSeq) rotates q and k with the same positions; decode
+/// (qSeq < kvSeq: new queries against a cache whose keys were rotated when
+/// written) rotates q only -- @rotate rotates q with a throwaway partner of
+/// q's tokens, the fused prologue takes q_positions alone.
+std::string attentionModuleText(int64_t qSeq, int64_t kvSeq, bool causal) {
+  auto t = [&](int64_t heads, int64_t seq, const char *kind) {
     return std::string(kind) + "<1x" + std::to_string(heads) + "x" +
            std::to_string(seq) + "x128xbf16>";
   };
-  std::string qt = t(kAttnQHeads, "tensor"), kt = t(kAttnKVHeads, "tensor");
-  std::string qm = t(kAttnQHeads, "memref"), km = t(kAttnKVHeads, "memref");
-  std::string S = std::to_string(seq);
+  const bool decode = qSeq != kvSeq;
+  std::string qt = t(kAttnQHeads, qSeq, "tensor"),
+              kt = t(kAttnKVHeads, kvSeq, "tensor");
+  std::string qm = t(kAttnQHeads, qSeq, "memref"),
+              km = t(kAttnKVHeads, kvSeq, "memref");
+  // What @rotate rotates with q: k (prefill) or a partner of q's tokens.
+  std::string rt = t(kAttnKVHeads, qSeq, "tensor"),
+              rm = t(kAttnKVHeads, qSeq, "memref");
+  std::string S = std::to_string(qSeq);
   std::string pt = "tensor<3x1x" + S + "xi64>",
               pm = "memref<3x1x" + S + "xi64>";
   std::string rotary = "rotary <alloc = <interleaved, section = [24, 20, 20]>, "
@@ -575,45 +595,47 @@ std::string attentionModuleText(int64_t seq, bool causal) {
           ", %pm: " + pm + ", %om: " + qm +
           ") attributes {llvm.emit_c_interface} {\n" + in("q", qm, qt) +
           in("k", km, kt) + in("v", km, kt) + in("p", pm, pt) + freqs +
-          "  %o = mrope.attention %q, %k, %v q_positions(%p : " + pt +
-          ") k_positions(%p : " + pt +
-          ") freqs(%f : tensor<64xf32>) layout bhsd " + rotary + mode +
+          "  %o = mrope.attention %q, %k, %v q_positions(%p : " + pt + ") " +
+          (decode ? "" : "k_positions(%p : " + pt + ") ") +
+          "freqs(%f : tensor<64xf32>) layout bhsd " + rotary + mode +
           attention + store("%o", "%om", qt, qm) + "  return\n}\n";
   text += "func.func @plain(%qm: " + qm + ", %km: " + km + ", %vm: " + km +
           ", %om: " + qm + ") attributes {llvm.emit_c_interface} {\n" +
           in("q", qm, qt) + in("k", km, kt) + in("v", km, kt) +
           "  %o = mrope.attention %q, %k, %v layout bhsd" + mode + attention +
           store("%o", "%om", qt, qm) + "  return\n}\n";
-  text += "func.func @rotate(%qm: " + qm + ", %km: " + km + ", %pm: " + pm +
-          ", %qrm: " + qm + ", %krm: " + km +
+  text += "func.func @rotate(%qm: " + qm + ", %km: " + rm + ", %pm: " + pm +
+          ", %qrm: " + qm + ", %krm: " + rm +
           ") attributes {llvm.emit_c_interface} {\n" + in("q", qm, qt) +
-          in("k", km, kt) + in("p", pm, pt) + freqs +
+          in("k", rm, rt) + in("p", pm, pt) + freqs +
           "  %qr, %kr = mrope.apply %q, %k positions(%p : " + pt +
           ") freqs(%f : tensor<64xf32>) layout bhsd " + rotary + " : " + qt +
-          ", " + kt + "\n" + store("%qr", "%qrm", qt, qm) +
-          store("%kr", "%krm", kt, km) + "  return\n}\n";
+          ", " + rt + "\n" + store("%qr", "%qrm", qt, qm) +
+          store("%kr", "%krm", rt, rm) + "  return\n}\n";
   return text;
 }
 
-/// softmax(q k^T / sqrt(D) (+ causal)) v in double for query rows `rows` of
-/// every head; bf16 inputs. Returns the largest error of `ours` measured in
-/// units of (one bf16 ulp of the reference + 2^-9), so <= 1 passes.
+/// softmax(q k^T / sqrt(D) (+ causal, bottom-right)) v in double for query
+/// rows `rows` of every head; bf16 inputs, qSeq queries against kvSeq keys.
+/// Returns the largest error of `ours` measured in units of (one bf16 ulp of
+/// the reference + 2^-9), so <= 1 passes.
 double attentionError(const std::vector<uint16_t> &q,
                       const std::vector<uint16_t> &k,
                       const std::vector<uint16_t> &v,
-                      const std::vector<uint16_t> &ours, int64_t seq,
-                      bool causal, const std::vector<int64_t> &rows) {
+                      const std::vector<uint16_t> &ours, int64_t qSeq,
+                      int64_t kvSeq, bool causal,
+                      const std::vector<int64_t> &rows) {
   double worst = 0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
-  std::vector<double> scores(seq), acc(kDim);
+  std::vector<double> scores(kvSeq), acc(kDim);
   for (int64_t h = 0; h < kAttnQHeads; ++h) {
     int64_t g = h / (kAttnQHeads / kAttnKVHeads);
     for (int64_t i : rows) {
-      const uint16_t *qi = &q[(h * seq + i) * kDim];
-      int64_t keys = causal ? i + 1 : seq;
+      const uint16_t *qi = &q[(h * qSeq + i) * kDim];
+      int64_t keys = causal ? i + 1 + kvSeq - qSeq : kvSeq;
       double top = -1e300;
       for (int64_t j = 0; j < keys; ++j) {
-        const uint16_t *kj = &k[(g * seq + j) * kDim];
+        const uint16_t *kj = &k[(g * kvSeq + j) * kDim];
         double dot = 0;
         for (int64_t c = 0; c < kDim; ++c)
           dot += static_cast<double>(bf16ToFloat(qi[c])) * bf16ToFloat(kj[c]);
@@ -625,7 +647,7 @@ double attentionError(const std::vector<uint16_t> &q,
       for (int64_t j = 0; j < keys; ++j) {
         double p = std::exp(scores[j] - top);
         total += p;
-        const uint16_t *vj = &v[(g * seq + j) * kDim];
+        const uint16_t *vj = &v[(g * kvSeq + j) * kDim];
         for (int64_t c = 0; c < kDim; ++c)
           acc[c] += p * bf16ToFloat(vj[c]);
       }
@@ -635,7 +657,7 @@ double attentionError(const std::vector<uint16_t> &q,
         int exponent = 0;
         std::frexp(want, &exponent);
         double ulp = want == 0 ? 0 : std::ldexp(1.0, exponent - 8);
-        double got = bf16ToFloat(ours[(h * seq + i) * kDim + c]);
+        double got = bf16ToFloat(ours[(h * qSeq + i) * kDim + c]);
         worst = std::max(worst,
                          std::fabs(got - want) / (ulp + std::ldexp(1.0, -9)));
       }
@@ -654,6 +676,14 @@ int runAttentionBench() {
       llvm::errs() << "mrope-bench: --seq lengths must be at least 1\n";
       return 1;
     }
+  const int64_t decode = attentionDecode;
+  for (int64_t s : seqLens)
+    if (decode < 0 || decode > s) {
+      llvm::errs() << "mrope-bench: --decode (" << decode
+                   << ") must be between 0 and each --seq length (" << s
+                   << ")\n";
+      return 1;
+    }
   const std::string torchPy = findTorchPython();
   if (torchPy.empty() && !emitJson)
     llvm::outs() << "torch: not available (no Python with torch; "
@@ -664,6 +694,12 @@ int runAttentionBench() {
       attentionTiles &&
       (avx512BF16 == 1 || (avx512BF16 < 0 && mrope::hostHasAVX512BF16()));
   const char *qkForm = bf16Dot ? "bf16-dot" : "f32-fma";
+  // The lowering's form: prefill tiles of query rows, decode tasks of one
+  // GQA group's heads sharing each key, or (attention-tiles=false) row by
+  // row for both.
+  const char *form = !attentionTiles ? "row-by-row"
+                     : decode        ? "decode-group"
+                                     : "row-tiles";
   mrope::JitOptions options;
   options.threads = useThreads;
   options.attentionTiles = attentionTiles;
@@ -673,17 +709,22 @@ int runAttentionBench() {
   const unsigned threads =
       useThreads ? std::max(1u, std::thread::hardware_concurrency()) : 1u;
   if (!emitJson)
-    llvm::outs() << llvm::format("%-8s %6s %20s %20s %20s %9s %9s %8s %8s %s\n",
-                                 "mode", "S", "fused ms (min-max)",
-                                 "no-rotary ms", "separate ms", "fused/no",
-                                 "fused/sep", "TFLOP/s", "err", "check");
+    llvm::outs() << llvm::format(
+        "%-8s %6s %20s %20s %20s %9s %9s %8s %8s %s\n", "mode", "S",
+        "fused ms (min-max)", "no-rotary ms", "separate ms", "fused/no",
+        "fused/sep", decode ? "GB/s" : "TFLOP/s", "err", "check");
   std::vector<std::string> json;
   bool allOk = true;
   // JIT modules stay alive to the end (see the rotary benchmark).
   std::vector<std::unique_ptr<mrope::JitModule>> modules;
   for (int64_t seq : seqLens) {
-    std::vector<int64_t> pos = makePositions(seq);
-    std::vector<uint16_t> q(kAttnQHeads * seq * kDim),
+    // Decode: the queries are the last `decode` tokens of the sequence.
+    const int64_t qSeq = decode ? decode : seq;
+    std::vector<int64_t> allPos = makePositions(seq), pos;
+    for (int axis = 0; axis < 3; ++axis)
+      pos.insert(pos.end(), allPos.begin() + axis * seq + (seq - qSeq),
+                 allPos.begin() + (axis + 1) * seq);
+    std::vector<uint16_t> q(kAttnQHeads * qSeq * kDim),
         k(kAttnKVHeads * seq * kDim), v(k.size());
     for (size_t i = 0; i < q.size(); ++i)
       q[i] = floatToBf16(std::sin(0.37f * static_cast<float>(i % 100003)));
@@ -691,18 +732,24 @@ int runAttentionBench() {
       k[i] = floatToBf16(std::cos(0.23f * static_cast<float>(i % 100019)));
       v[i] = floatToBf16(std::sin(0.11f * static_cast<float>(i % 99991)));
     }
-    for (bool causal : {false, true}) {
+    // Decode is causal (the cache holds the past).
+    for (bool causal :
+         decode ? std::vector<bool>{true} : std::vector<bool>{false, true}) {
       std::string error;
-      auto module = mrope::JitModule::compile(attentionModuleText(seq, causal),
-                                              options, error);
+      auto module = mrope::JitModule::compile(
+          attentionModuleText(qSeq, seq, causal), options, error);
       if (!module) {
         llvm::errs() << "mrope-bench: " << error << "\n";
         return 1;
       }
       mrope::JitModule &m = *module;
       modules.push_back(std::move(module));
+      // @rotate's second output: rotated k (prefill) or the partner.
       std::vector<uint16_t> fused(q.size()), plain(q.size()),
-          separate(q.size()), qr(q.size()), kr(k.size());
+          separate(q.size()), qr(q.size()),
+          kr(decode ? kAttnKVHeads * qSeq * kDim : k.size());
+      // What the attention reads as keys after the rotation.
+      const std::vector<uint16_t> &rotatedK = decode ? k : kr;
       auto call = [&](const char *name, std::vector<void *> buffers) {
         std::string err;
         if (!m.invoke(name, buffers, err)) {
@@ -717,8 +764,11 @@ int runAttentionBench() {
         call("plain", {q.data(), k.data(), v.data(), plain.data()});
       };
       auto runSeparate = [&] {
-        call("rotate", {q.data(), k.data(), pos.data(), qr.data(), kr.data()});
-        call("plain", {qr.data(), kr.data(), v.data(), separate.data()});
+        // (Decode: kr is the partner's buffer, read and written in place.)
+        call("rotate", {q.data(), decode ? kr.data() : k.data(), pos.data(),
+                        qr.data(), kr.data()});
+        call("plain", {qr.data(), const_cast<uint16_t *>(rotatedK.data()),
+                       v.data(), separate.data()});
       };
       // Correctness, same run: fused and separate agree bit for bit (the
       // same rotation, the same loops), and both match a double-precision
@@ -726,15 +776,18 @@ int runAttentionBench() {
       runFused();
       runSeparate();
       bool same = fused == separate;
-      std::vector<int64_t> rows = {0, 1, seq / 3, seq / 2, seq - 2, seq - 1};
+      std::vector<int64_t> rows = {0,        1,        qSeq / 3,
+                                   qSeq / 2, qSeq - 2, qSeq - 1};
       rows.erase(std::remove_if(rows.begin(), rows.end(),
-                                [&](int64_t r) { return r < 0 || r >= seq; }),
+                                [&](int64_t r) { return r < 0 || r >= qSeq; }),
                  rows.end());
       std::sort(rows.begin(), rows.end());
       rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-      double err = attentionError(qr, kr, v, fused, seq, causal, rows);
+      double err =
+          attentionError(qr, rotatedK, v, fused, qSeq, seq, causal, rows);
       runPlain();
-      err = std::max(err, attentionError(q, k, v, plain, seq, causal, rows));
+      err = std::max(err,
+                     attentionError(q, k, v, plain, qSeq, seq, causal, rows));
       bool ok = same && err <= 1.0;
       allOk = allOk && ok;
 
@@ -768,12 +821,13 @@ int runAttentionBench() {
       double torchErr = 0;
       if (!torchPy.empty() && seq <= torchAttentionMaxSeq) {
         std::string peerError;
-        torch = runTorchAttentionPeer(torchPy, seq, causal, threads, q, k, v,
-                                      peerError);
+        torch = runTorchAttentionPeer(torchPy, qSeq, seq, causal, threads, q, k,
+                                      v, peerError);
         if (!torch) {
           llvm::errs() << "torch attention peer: " << peerError << "\n";
         } else {
-          torchErr = attentionError(q, k, v, torch->out, seq, causal, rows);
+          torchErr =
+              attentionError(q, k, v, torch->out, qSeq, seq, causal, rows);
         }
       }
       std::string torchJson = "\"torch_ms\": null";
@@ -787,11 +841,17 @@ int runAttentionBench() {
                                   torchErr <= kTorchErrBound ? "pass" : "FAIL")
                         .str();
       allOk = allOk && (!torch || torchErr <= kTorchErrBound);
-      double pairs = causal ? 0.5 * static_cast<double>(seq) * (seq + 1)
-                            : static_cast<double>(seq) * seq;
+      // Query-key pairs: row i of qSeq sees i + 1 + seq - qSeq keys.
+      const double qs = static_cast<double>(qSeq),
+                   ks = static_cast<double>(seq);
+      double pairs = causal ? qs * (ks - qs) + 0.5 * qs * (qs + 1) : qs * ks;
       double flops = 4.0 * kAttnQHeads * kDim * pairs;
       double tflops = flops / (tf.median * 1e-3) / 1e12;
-      const char *modeName = causal ? "causal" : "full";
+      // Decode reads the cache (K and V) once and q, o: its bound is memory.
+      double bytes =
+          2.0 * static_cast<double>(k.size() + v.size() + 2 * q.size());
+      double gbps = bytes / (tf.median * 1e-3) / 1e9;
+      const char *modeName = decode ? "decode" : causal ? "causal" : "full";
       if (emitJson) {
         json.push_back(llvm::formatv(
             "{{\"benchmark\": \"attention\", \"mode\": \"{0}\", \"seq\": {1}, "
@@ -803,11 +863,11 @@ int runAttentionBench() {
             "\"fused_tflops\": {10:f5}, \"max_err_ulps\": {11:f3}, "
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
             "\"threads\": {14}, \"form\": \"{15}\", \"qk\": \"{16}\", "
-            "{17}}",
+            "\"q_seq\": {18}, \"fused_gbps\": {19:f2}, {17}}",
             modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
             tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
             tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL", threads,
-            attentionTiles ? "row-tiles" : "row-by-row", qkForm, torchJson));
+            form, qkForm, torchJson, qSeq, gbps));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
@@ -817,7 +877,7 @@ int runAttentionBench() {
             "%-8s %6lld %20s %20s %20s %9.3f %9.3f %8.4f %8.2f %s\n", modeName,
             static_cast<long long>(seq), range(tf).c_str(), range(tp).c_str(),
             range(ts).c_str(), tf.median / tp.median, tf.median / ts.median,
-            tflops, err, ok ? "ok" : "MISMATCH");
+            decode ? gbps : tflops, err, ok ? "ok" : "MISMATCH");
         if (torch)
           llvm::outs() << llvm::formatv(
               "  torch {0} ({1} threads): {2} ms, no-rotary {3:f1}x faster, "
@@ -836,9 +896,8 @@ int runAttentionBench() {
                     "then the attention. err: worst error on sample rows vs "
                     "double precision, in (1 bf16 ulp + 2^-9) units (<= 1 "
                     "passes). Threads: "
-                 << threads
-                 << ". Form: " << (attentionTiles ? "row tiles" : "row by row")
-                 << ", q.k: " << qkForm << "\n";
+                 << threads << ". Form: " << form << ", q.k: " << qkForm
+                 << "\n";
   }
   return allOk ? 0 : 2;
 }

@@ -2,10 +2,13 @@
 """PyTorch peer for `mrope-bench --attention`: the attention Hugging Face
 runs, timed on the benchmark's own inputs.
 
-    torch_attention_peer.py DIR SEQ CAUSAL THREADS REPS
+    torch_attention_peer.py DIR SEQ CAUSAL THREADS REPS [QSEQ]
 
-DIR holds q.bin ([8, SEQ, 128] bf16), k.bin and v.bin ([2, SEQ, 128] bf16)
-written by mrope-bench (no rotary: the peer of the "no-rotary" variant).
+DIR holds q.bin ([8, QSEQ, 128] bf16; QSEQ defaults to SEQ), k.bin and v.bin
+([2, SEQ, 128] bf16) written by mrope-bench (no rotary: the peer of the
+"no-rotary" variant). With QSEQ < SEQ (decode) the queries are the last QSEQ
+tokens: the causal mask is aligned bottom-right, as in mrope.attention and
+Hugging Face's KV-cache decoding.
 With torch >= 2.0 each timed call is `F.scaled_dot_product_attention` (the
 SDPA path of Hugging Face models, a fused flash-attention kernel on CPU);
 older torch runs Hugging Face's `eager_attention_forward` in bf16
@@ -27,14 +30,20 @@ import torch
 Q_HEADS, KV_HEADS, DIM = 8, 2, 128
 
 
+def future_keys(q, k):
+    """True where query i (of the last q.shape[2] tokens) may not see key j."""
+    q_seq, kv_seq = q.shape[2], k.shape[2]
+    return torch.ones(q_seq, kv_seq, dtype=torch.bool).triu(1 + kv_seq - q_seq)
+
+
 def eager(q, k, v, causal):
     """transformers' eager_attention_forward (bf16 in, bf16 out)."""
     group = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
     weights = torch.matmul(q, k.transpose(2, 3)) * (DIM ** -0.5)
     if causal:
-        seq = q.shape[2]
-        mask = torch.full((seq, seq), torch.finfo(q.dtype).min, dtype=q.dtype).triu(1)
+        mask = torch.zeros(future_keys(q, k).shape, dtype=q.dtype)
+        mask.masked_fill_(future_keys(q, k), torch.finfo(q.dtype).min)
         weights = weights + mask
     weights = torch.softmax(weights, dim=-1, dtype=torch.float32).to(q.dtype)
     return torch.matmul(weights, v)
@@ -43,19 +52,25 @@ def eager(q, k, v, causal):
 def sdpa(q, k, v, causal):
     group = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
+    if causal and q.shape[2] != k.shape[2]:
+        # is_causal aligns top-left; decoding needs bottom-right.
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=~future_keys(q, k))
     return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
 
 def main():
     directory, seq, causal = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "causal"
     threads, reps = int(sys.argv[4]), int(sys.argv[5])
+    q_seq = int(sys.argv[6]) if len(sys.argv) > 6 else seq
     torch.set_num_threads(threads)
 
-    def load(name, heads):
+    def load(name, heads, tokens):
         bits = np.fromfile(os.path.join(directory, name), dtype=np.int16)
-        return torch.from_numpy(bits.reshape(1, heads, seq, DIM)).view(torch.bfloat16)
+        return torch.from_numpy(bits.reshape(1, heads, tokens, DIM)).view(torch.bfloat16)
 
-    q, k, v = load("q.bin", Q_HEADS), load("k.bin", KV_HEADS), load("v.bin", KV_HEADS)
+    q = load("q.bin", Q_HEADS, q_seq)
+    k, v = load("k.bin", KV_HEADS, seq), load("v.bin", KV_HEADS, seq)
     has_sdpa = hasattr(torch.nn.functional, "scaled_dot_product_attention")
     attend = sdpa if has_sdpa else eager
     times = []

@@ -68,8 +68,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "axis's position does not change (T and H along an image row)">,
     Option<"attentionTiles", "attention-tiles", "bool", /*default=*/"true",
            "Lower prefill-sized mrope.attention (at least 16 query rows per "
-           "KV head) as register tiles of query rows in vector lanes; false: "
-           "row by row, as decode (the earlier form, kept for comparison)">,
+           "KV head) as register tiles of query rows in vector lanes, and "
+           "decode-sized as tasks of one GQA group's query heads that read "
+           "each key once; false: one query row per task for both (the "
+           "earlier form, kept for comparison)">,
     Option<"avx512BF16", "avx512-bf16", "bool", /*default=*/"false",
            "With vector-rows and bf16 activations: round the rotation's "
            "products and sums two vectors per instruction with AVX512-BF16's "
@@ -77,9 +79,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "rows with a word below 2^-63, and with attention scaling below "
            "2^-30 tokens with a cos/sin below 2^-55, which could make an "
            "intermediate subnormal, take the integer rounding. Also bf16 "
-           "attention tiles (prefill) take q . k as vdpbf16ps on channel "
-           "pairs: exact products, f32 sums in another order (within the "
-           "attention's tolerance, not the same bits as the FMA form)">
+           "attention tiles (prefill) and decode tasks take q . k as "
+           "vdpbf16ps on channel pairs: exact products, f32 sums in another "
+           "order (within the attention's tolerance, not the same bits as "
+           "the FMA form)">
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::linalg::LinalgDialect",

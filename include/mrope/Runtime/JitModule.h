@@ -34,8 +34,9 @@ struct JitOptions {
   /// Lower with `mrope-cpu-pipeline{threads=true}` (all cores through the
   /// MLIR async runtime).
   bool threads = false;
-  /// Prefill-sized mrope.attention as register tiles of query rows (false:
-  /// row by row; CPUPipelineOptions::attentionTiles).
+  /// Prefill-sized mrope.attention as register tiles of query rows, decode
+  /// as tasks of a GQA group's heads (false: row by row;
+  /// CPUPipelineOptions::attentionTiles).
   bool attentionTiles = true;
   /// AVX512-BF16 instructions (CPUPipelineOptions::avx512BF16): 1 on, 0
   /// off, -1 when the host has them.

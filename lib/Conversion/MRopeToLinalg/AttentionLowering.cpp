@@ -20,10 +20,17 @@
 // A rotary prologue becomes mrope.apply on q and k before the loops (lowered
 // by the same conversion): each K row is rotated once, not once per query.
 //
+// This row-by-row form is what attention-tiles=false selects; by default
+// prefill takes register tiles of query rows (AttentionTiles.cpp) and decode
+// tasks of one GQA group's heads that read each key once
+// (AttentionDecode.cpp, the same arithmetic for several rows).
+//
 //===----------------------------------------------------------------------===//
 
 #include "AttentionLowering.h"
+#include "AttentionDecode.h"
 #include "AttentionKeyRange.h"
+#include "AttentionRowMath.h"
 #include "AttentionTiles.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
@@ -71,92 +78,6 @@ Value widenToF32(OpBuilder &b, Location loc, Value value) {
                    arith::ExtFOp::create(nb, nloc, f32, args[0]).getResult());
              })
       .getResult(0);
-}
-
-/// Most lanes of the partial dot products: one AVX-512 vector (two AVX2
-/// ones).
-constexpr int64_t kDotLanes = 16;
-
-/// `row` (vector<D x f32>) as chunks of the most lanes (a power of two up to
-/// kDotLanes) that divide D; the whole row when D is odd.
-SmallVector<Value> dotChunks(OpBuilder &b, Location loc, Value row) {
-  const int64_t size = cast<VectorType>(row.getType()).getDimSize(0);
-  int64_t lanes = kDotLanes;
-  while (lanes > 1 && size % lanes != 0)
-    lanes /= 2;
-  if (lanes == 1 || lanes == size)
-    return {row};
-  SmallVector<Value> chunks;
-  for (int64_t first = 0; first < size; first += lanes)
-    chunks.push_back(vector::ExtractStridedSliceOp::create(b, loc, row, {first},
-                                                           {lanes}, {1}));
-  return chunks;
-}
-
-/// q . k as lanes to be summed: sum over chunks c of q_c * k_c (FMAs); for
-/// an odd head dimension, the sum itself as one lane.
-Value dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
-               Value kRow) {
-  const int64_t size = cast<VectorType>(kRow.getType()).getDimSize(0);
-  if (size % 2 != 0) {
-    Value dot = vector::ReductionOp::create(
-        b, loc, vector::CombiningKind::ADD,
-        arith::MulFOp::create(b, loc, qChunks.front(), kRow),
-        /*acc=*/Value(), arith::FastMathFlags::reassoc);
-    return vector::BroadcastOp::create(
-        b, loc, VectorType::get({1}, dot.getType()), dot);
-  }
-  SmallVector<Value> kChunks = dotChunks(b, loc, kRow);
-  Value acc = arith::MulFOp::create(b, loc, qChunks[0], kChunks[0]);
-  for (size_t c = 1; c < qChunks.size(); ++c)
-    acc = vector::FMAOp::create(b, loc, qChunks[c], kChunks[c], acc);
-  return acc;
-}
-
-/// The lane sums of `partials` (vectors of one width, a power of two), one
-/// per vector, as a vector: adjacent vectors are folded by adding their even
-/// and odd lanes (a halving that keeps each input's lanes together, in
-/// order) until each input has one lane or one vector is left; then the
-/// last vector's lane pairs are added until one lane per input is left, or
-/// the vectors (each now a run of whole sums) are joined.
-Value sumLaneGroups(OpBuilder &b, Location loc, ArrayRef<Value> partials) {
-  auto evensOdds = [&](Value x, Value y, int64_t count) {
-    SmallVector<int64_t> evens, odds;
-    for (int64_t i = 0; i < count; ++i) {
-      evens.push_back(2 * i);
-      odds.push_back(2 * i + 1);
-    }
-    return arith::AddFOp::create(b, loc,
-                                 vector::ShuffleOp::create(b, loc, x, y, evens),
-                                 vector::ShuffleOp::create(b, loc, x, y, odds))
-        .getResult();
-  };
-  SmallVector<Value> level(partials);
-  int64_t width = cast<VectorType>(level.front().getType()).getDimSize(0);
-  // Lanes each input still spans in a folded vector.
-  int64_t lanesPerInput = width;
-  while (level.size() > 1 && lanesPerInput > 1) {
-    SmallVector<Value> next;
-    for (size_t i = 0; i + 1 < level.size(); i += 2)
-      next.push_back(evensOdds(level[i], level[i + 1], width));
-    level = std::move(next);
-    lanesPerInput /= 2;
-  }
-  if (level.size() > 1) {
-    // Each vector holds `width` whole sums, in order: join them.
-    SmallVector<Value> sums;
-    for (Value v : level)
-      for (int64_t lane = 0; lane < width; ++lane)
-        sums.push_back(vector::ExtractOp::create(b, loc, v, lane));
-    return vector::FromElementsOp::create(
-        b, loc, VectorType::get({int64_t(sums.size())}, b.getF32Type()), sums);
-  }
-  Value last = level.front();
-  while (width > int64_t(partials.size())) {
-    width /= 2;
-    last = evensOdds(last, last, width);
-  }
-  return last;
 }
 
 /// A tensor of `type`'s layout with other batch/heads/seq sizes.
@@ -329,6 +250,12 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                                                  vRead, lanes, bf16Dot));
       return success();
     }
+    if (lanes > 0 && !prefill) {
+      rewriter.replaceOp(op, buildSharedKeyDecodeAttention(
+                                 rewriter, loc, op, q, k, v,
+                                 avx512BF16 && decodeCanUseBF16Dot(op)));
+      return success();
+    }
 
     Value init =
         tensor::EmptyOp::create(rewriter, loc, qType.getShape(), elementType);
@@ -414,7 +341,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                 // transpose-reduction of the block -- no horizontal sum per
                 // key. (Reassociated: the order of an f32 dot product is not
                 // part of the contract; tests compare with float64.)
-                SmallVector<Value> valids, ats, partials, vRows;
+                SmallVector<Value> valids, ats, vRows;
+                LaneSums dots(lb, ll);
                 for (int64_t t = 0; t < kKeyBlock; ++t) {
                   Value key = arith::AddIOp::create(
                       lb, ll, first, arith::ConstantIndexOp::create(lb, ll, t));
@@ -422,15 +350,15 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                       lb, ll, arith::CmpIPredicate::slt, key, end));
                   Value at = arith::MinSIOp::create(lb, ll, key, lastKey);
                   ats.push_back(at);
-                  partials.push_back(
+                  dots.add(
                       dotLanes(lb, ll, qChunks, readRow(kRead, kvHead, at)));
                   vRows.push_back(readRow(vRead, kvHead, at));
                 }
-                Value dots = sumLaneGroups(lb, ll, partials);
+                Value rowDots = dots.finish();
                 SmallVector<Value> scores;
                 for (int64_t t = 0; t < kKeyBlock; ++t) {
                   Value valid = valids[t], at = ats[t];
-                  Value dot = vector::ExtractOp::create(lb, ll, dots,
+                  Value dot = vector::ExtractOp::create(lb, ll, rowDots,
                                                         ArrayRef<int64_t>{t});
                   Value s = arith::MulFOp::create(lb, ll, dot, scaleV);
                   if (mask) {

@@ -2,49 +2,82 @@
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=attention-tiles=false | FileCheck %s --check-prefix=ROWWISE
 // RUN: mrope-opt %s -split-input-file --convert-mrope-to-linalg=avx512-bf16 | FileCheck %s --check-prefix=BFDOT
 
-// Online softmax: one scf.forall over (batch, query head, query token); per
-// row a loop over its keys, 8 at a time, carrying the running max, the
-// running sum and the f32 accumulator row. GQA: query head h reads KV head
-// h / 2. Causal, bottom-right aligned: row i sees keys [0, min(i + Skv - Sq
-// + 1, Skv)); block slots past the end re-read the last key with score
-// -inf. bf16 rows are widened after the load; the result is narrowed once.
-// The weights' exp is arithmetic on a vector<8xf32> (no math.exp left).
+// Decode-sized queries (fewer than 16 rows per KV head; here 2 heads x 6
+// tokens) take the decode form: one scf.forall over (batch, GQA head group,
+// query token). A task takes the group's query heads (2g, 2g + 1: both read
+// KV head 2g / 2) at one token and walks its keys 16 at a time; each key and
+// value row is loaded (and widened) once and used by both rows. Per row a
+// loop-carried running max, running sum and f32 accumulator row. Causal,
+// bottom-right aligned: row i sees keys [0, min(i + Skv - Sq + 1, Skv));
+// block slots past the end re-read the last key and get score -inf (one
+// mask per block). The weights' exp is arithmetic on a vector<16xf32> (no
+// math.exp left).
 // CHECK-LABEL: func.func @gqa_causal
-// CHECK: scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (1, 4, 6)
-// CHECK: %[[QROW:.*]] = vector.transfer_read %arg0[%[[B]], %[[H]], %[[I]], %{{[a-z0-9_]+}}]{{.*}}: tensor<1x4x6x8xbf16>, vector<8xbf16>
+// CHECK: scf.forall (%[[B:.*]], %[[G:.*]], %[[I:.*]]) in (1, 2, 6)
+// CHECK: %[[H0:.*]] = arith.muli %[[G]], %c2
+// CHECK: %[[KVH:.*]] = arith.divui %[[H0]], %c2
+// CHECK: %[[QROW:.*]] = vector.transfer_read %arg0[%[[B]], %[[H0]], %[[I]], %{{[a-z0-9_]+}}]{{.*}}: tensor<1x4x6x8xbf16>, vector<8xbf16>
 // CHECK: %[[Q:.*]] = arith.extf %[[QROW]] : vector<8xbf16> to vector<8xf32>
-// CHECK: %[[KVH:.*]] = arith.divui %[[H]], %c2
-// CHECK-DAG: %[[SCALE:.*]] = arith.constant 0.353553385 : f32
+// CHECK: %[[H1:.*]] = arith.addi %[[H0]], %{{.*}}
+// CHECK: %[[QROW1:.*]] = vector.transfer_read %arg0[%[[B]], %[[H1]], %[[I]], %{{[a-z0-9_]+}}]
+// CHECK: %[[Q1:.*]] = arith.extf %[[QROW1]] : vector<8xbf16> to vector<8xf32>
 // CHECK-DAG: %[[LOWEST:.*]] = arith.constant -3.40282347E+38 : f32
-// CHECK-DAG: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
-// CHECK: %[[R:.*]]:3 = scf.for %[[J:.*]] = %{{.*}} to %[[END:.*]] step %c8 iter_args(%[[M:.*]] = %[[LOWEST]], %[[L:.*]] = %{{.*}}, %[[ACC:.*]] = %{{.*}}) -> (f32, f32, vector<8xf32>)
+// CHECK: %[[R:.*]]:6 = scf.for %[[J:.*]] = %{{.*}} to %[[END:.*]] step %c16 iter_args(%[[M:.*]] = %[[LOWEST]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[M1:.*]] = %[[LOWEST]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<8xf32>, f32, f32, vector<8xf32>)
 // CHECK: %[[KEY:.*]] = arith.addi %[[J]]
-// CHECK: %[[VALID:.*]] = arith.cmpi slt, %[[KEY]], %[[END]]
 // CHECK: %[[AT:.*]] = arith.minsi %[[KEY]]
-// CHECK: vector.transfer_read %arg1[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
-// CHECK: %[[P0:.*]] = arith.mulf %[[Q]], %{{.*}} : vector<8xf32>
-// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK: %[[VALID:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK-DAG: %[[NEGINF:.*]] = arith.constant dense<0xFF800000> : vector<16xf32>
+// CHECK-DAG: %[[SCALE:.*]] = arith.constant dense<0.353553385> : vector<16xf32>
+// Each key row is read once and multiplied with both rows' q; the products
+// are summed by one transpose-reduction per row (even + odd lanes of
+// adjacent vectors): no horizontal sum per key.
+// CHECK: %[[KROW:.*]] = vector.transfer_read %arg1[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK: %[[K:.*]] = arith.extf %[[KROW]]
+// CHECK: %[[P0:.*]] = arith.mulf %[[Q]], %[[K]] : vector<8xf32>
+// CHECK: arith.mulf %[[Q1]], %[[K]] : vector<8xf32>
+// CHECK: vector.transfer_read %arg1
 // CHECK: %[[P1:.*]] = arith.mulf %[[Q]], %{{.*}} : vector<8xf32>
-// The 8 keys' products summed by one transpose-reduction (even + odd lanes
-// of adjacent vectors, three times): no horizontal sum per key.
 // CHECK: %[[E01:.*]] = vector.shuffle %[[P0]], %[[P1]] [0, 2, 4, 6, 8, 10, 12, 14]
 // CHECK: %[[O01:.*]] = vector.shuffle %[[P0]], %[[P1]] [1, 3, 5, 7, 9, 11, 13, 15]
 // CHECK: arith.addf %[[E01]], %[[O01]] : vector<8xf32>
+// CHECK-COUNT-14: vector.transfer_read %arg1
+// CHECK-NOT: vector.transfer_read %arg1
 // CHECK-NOT: vector.reduction <add>
-// CHECK-COUNT-6: arith.addf {{.*}} : vector<8xf32>
-// CHECK-NOT: vector.reduction <add>
-// CHECK: %[[DOT:.*]] = vector.extract %{{.*}}[0] : f32 from vector<8xf32>
-// CHECK: %[[S:.*]] = arith.mulf %[[DOT]], %[[SCALE]] : f32
-// CHECK: arith.select %[[VALID]], %[[S]], %[[NEGINF]] : f32
-// CHECK: %[[BLOCK:.*]] = vector.from_elements {{.*}} : vector<8xf32>
+// CHECK: %[[DOTS:.*]] = vector.from_elements {{.*}} : vector<16xf32>
+// CHECK: %[[S:.*]] = arith.mulf %[[DOTS]], %[[SCALE]] : vector<16xf32>
+// CHECK: %[[BLOCK:.*]] = arith.select %[[VALID]], %[[S]], %[[NEGINF]] : vector<16xi1>, vector<16xf32>
 // CHECK: %[[BMAX:.*]] = vector.reduction <maximumf>, %[[BLOCK]]
 // CHECK: %[[MNEW:.*]] = arith.maximumf %[[M]], %[[BMAX]] : f32
 // CHECK-NOT: math.exp
-// CHECK: vector.fma
-// CHECK: scf.yield %[[MNEW]]
+// The second row: the same keys, no new reads.
+// CHECK-NOT: vector.transfer_read
+// CHECK: %[[MNEW1:.*]] = arith.maximumf %[[M1]], %{{.*}} : f32
+// Each value row is read once and added to both accumulators.
+// CHECK: vector.transfer_read %arg2[%[[B]], %[[KVH]], %[[AT]], %{{.*}}]
+// CHECK-NEXT: arith.extf
+// CHECK-NEXT: vector.extract
+// CHECK-NEXT: vector.broadcast
+// CHECK-NEXT: vector.fma
+// CHECK-NEXT: vector.extract
+// CHECK-NEXT: vector.broadcast
+// CHECK-NEXT: vector.fma
+// CHECK-COUNT-15: vector.transfer_read %arg2
+// CHECK-NOT: vector.transfer_read
+// CHECK: scf.yield %[[MNEW]], %{{.*}}, %{{.*}}, %[[MNEW1]]
 // CHECK: arith.divf %[[R]]#2
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
-// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H]], %[[I]], %{{.*}}] [1, 1, 1, 8]
+// CHECK: arith.divf %[[R]]#5
+// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H0]], %[[I]], %{{.*}}] [1, 1, 1, 8]
+// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H1]], %[[I]], %{{.*}}] [1, 1, 1, 8]
+// attention-tiles=false: the row-by-row form, one query row per task and 8
+// keys per step, in every case.
+// ROWWISE-LABEL: func.func @gqa_causal
+// ROWWISE: scf.forall (%[[B:.*]], %[[H:.*]], %[[I:.*]]) in (1, 4, 6)
+// ROWWISE: vector.transfer_read %arg0[%[[B]], %[[H]], %[[I]], %{{[a-z0-9_]+}}]
+// ROWWISE: %[[KVH:.*]] = arith.divui %[[H]], %c2
+// ROWWISE: scf.for {{.*}} step %c8 iter_args({{.*}}) -> (f32, f32, vector<8xf32>)
+// ROWWISE: vector.transfer_read %arg1[%[[B]], %[[KVH]],
+// ROWWISE: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H]], %[[I]], %{{.*}}] [1, 1, 1, 8]
 func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: tensor<1x2x6x8xbf16>) -> tensor<1x4x6x8xbf16> {
   %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x4x6x8xbf16>, tensor<1x2x6x8xbf16>, tensor<1x2x6x8xbf16> -> tensor<1x4x6x8xbf16>
   return %0 : tensor<1x4x6x8xbf16>
@@ -60,8 +93,8 @@ func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: te
 // CHECK: tensor.extract %arg3
 // CHECK: arith.cmpi sle
 // CHECK: arith.cmpi slt
-// CHECK: arith.constant 2.500000e-01 : f32
 // CHECK: scf.for %{{.*}} = %[[SEQ]]#0 to %[[SEQ]]#1
+// CHECK: arith.constant dense<2.500000e-01> : vector<16xf32>
 func.func @varlen(%q: tensor<7x2x8xf32>, %k: tensor<7x2x8xf32>, %v: tensor<7x2x8xf32>, %cu: tensor<3xi32>) -> tensor<7x2x8xf32> {
   %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) layout thd scale 2.500000e-01 : tensor<7x2x8xf32>, tensor<7x2x8xf32>, tensor<7x2x8xf32> -> tensor<7x2x8xf32>
   return %0 : tensor<7x2x8xf32>
@@ -215,4 +248,30 @@ func.func @row_tiles(%q: tensor<1x4x12x32xbf16>, %k: tensor<1x2x12x32xbf16>, %v:
 func.func @row_tiles_bshd_mask(%q: tensor<2x20x3x8xf32>, %k: tensor<2x20x1x8xf32>, %v: tensor<2x20x1x8xf32>, %m: tensor<1x1x20x20xf32>) -> tensor<2x20x3x8xf32> {
   %0 = mrope.attention %q, %k, %v mask(%m : tensor<1x1x20x20xf32>) layout bshd : tensor<2x20x3x8xf32>, tensor<2x20x1x8xf32>, tensor<2x20x1x8xf32> -> tensor<2x20x3x8xf32>
   return %0 : tensor<2x20x3x8xf32>
+}
+
+// -----
+
+// Decode with avx512-bf16: q . k as vdpbf16ps on the bf16 rows -- q's row
+// split into two vectors of 32 channels, each key row read once as bf16 (not
+// widened) and dotted with all 4 rows of the task (4 heads of a group of 4,
+// two tasks).
+// BFDOT-LABEL: func.func @decode_bf16_dot
+// BFDOT: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (1, 2, 1)
+// BFDOT: %[[Q0:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [0], sizes = [32], strides = [1]} : vector<64xbf16> to vector<32xbf16>
+// BFDOT: %[[Q1:.*]] = vector.extract_strided_slice %{{.*}} {offsets = [32], sizes = [32], strides = [1]} : vector<64xbf16> to vector<32xbf16>
+// BFDOT: scf.for {{.*}} step %c16
+// BFDOT: %[[KROW:.*]] = vector.transfer_read %arg1{{.*}} : tensor<1x2x40x64xbf16>, vector<64xbf16>
+// BFDOT-NOT: arith.extf %[[KROW]]
+// BFDOT: %[[K0:.*]] = vector.extract_strided_slice %[[KROW]] {offsets = [0]
+// BFDOT: %[[K1:.*]] = vector.extract_strided_slice %[[KROW]] {offsets = [32]
+// BFDOT: %[[D0:.*]] = x86vector.avx512.dot %{{.*}}, %[[Q0]], %[[K0]] : vector<32xbf16> -> vector<16xf32>
+// BFDOT: x86vector.avx512.dot %[[D0]], %[[Q1]], %[[K1]] : vector<32xbf16> -> vector<16xf32>
+// BFDOT-COUNT-6: x86vector.avx512.dot
+// BFDOT: vector.transfer_read %arg1
+// BFDOT: vector.transfer_read %arg2
+// BFDOT: arith.extf {{.*}} : vector<64xbf16> to vector<64xf32>
+func.func @decode_bf16_dot(%q: tensor<1x8x1x64xbf16>, %k: tensor<1x2x40x64xbf16>, %v: tensor<1x2x40x64xbf16>) -> tensor<1x8x1x64xbf16> {
+  %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x8x1x64xbf16>, tensor<1x2x40x64xbf16>, tensor<1x2x40x64xbf16> -> tensor<1x8x1x64xbf16>
+  return %0 : tensor<1x8x1x64xbf16>
 }

@@ -28,7 +28,8 @@ struct RotaryLoweringOptions {
   /// target must have avx512bf16.
   bool avx512BF16 = false;
   /// Prefill-sized mrope.attention as register tiles of query rows in
-  /// vector lanes (false: row by row, as decode).
+  /// vector lanes, decode-sized as tasks of one GQA group's query heads
+  /// that read each key once (false: one query row per task for both).
   bool attentionTiles = true;
 };
 

@@ -1,0 +1,118 @@
+//===- AttentionRowMath.cpp - q . k of rows over the head dim -------------===//
+
+#include "AttentionRowMath.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+/// Most lanes of the partial dot products: one AVX-512 vector (two AVX2
+/// ones).
+constexpr int64_t kDotLanes = 16;
+
+int64_t width(Value v) { return cast<VectorType>(v.getType()).getDimSize(0); }
+
+SmallVector<Value> slices(OpBuilder &b, Location loc, Value row,
+                          int64_t lanes) {
+  SmallVector<Value> chunks;
+  for (int64_t first = 0; first < width(row); first += lanes)
+    chunks.push_back(vector::ExtractStridedSliceOp::create(b, loc, row, {first},
+                                                           {lanes}, {1}));
+  return chunks;
+}
+
+} // namespace
+
+SmallVector<Value> mlir::mrope::dotChunks(OpBuilder &b, Location loc,
+                                          Value row) {
+  const int64_t size = width(row);
+  int64_t lanes = kDotLanes;
+  while (lanes > 1 && size % lanes != 0)
+    lanes /= 2;
+  if (lanes == 1 || lanes == size)
+    return {row};
+  return slices(b, loc, row, lanes);
+}
+
+Value mlir::mrope::dotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
+                            Value kRow) {
+  if (width(kRow) % 2 != 0) {
+    Value dot = vector::ReductionOp::create(
+        b, loc, vector::CombiningKind::ADD,
+        arith::MulFOp::create(b, loc, qChunks.front(), kRow),
+        /*acc=*/Value(), arith::FastMathFlags::reassoc);
+    return vector::BroadcastOp::create(
+        b, loc, VectorType::get({1}, dot.getType()), dot);
+  }
+  SmallVector<Value> kChunks = dotChunks(b, loc, kRow);
+  Value acc = arith::MulFOp::create(b, loc, qChunks[0], kChunks[0]);
+  for (size_t c = 1; c < qChunks.size(); ++c)
+    acc = vector::FMAOp::create(b, loc, qChunks[c], kChunks[c], acc);
+  return acc;
+}
+
+SmallVector<Value> mlir::mrope::bf16DotChunks(OpBuilder &b, Location loc,
+                                              Value row) {
+  assert(width(row) % kBF16DotChannels == 0 && "whole vectors of bf16");
+  return slices(b, loc, row, kBF16DotChannels);
+}
+
+Value mlir::mrope::bf16DotLanes(OpBuilder &b, Location loc,
+                                ArrayRef<Value> qChunks, Value kRow) {
+  Value acc = arith::ConstantOp::create(
+      b, loc,
+      b.getZeroAttr(VectorType::get({kBF16DotChannels / 2}, b.getF32Type())));
+  for (auto [qChunk, kChunk] :
+       llvm::zip_equal(qChunks, bf16DotChunks(b, loc, kRow)))
+    acc = x86vector::DotBF16Op::create(b, loc, acc, qChunk, kChunk);
+  return acc;
+}
+
+void LaneSums::add(Value partial) {
+  Folded next{partial, width(partial)};
+  while (!folded.empty() && next.lanesPerInput > 1 &&
+         folded.back().lanesPerInput == next.lanesPerInput) {
+    next = {evensOdds(folded.back().value, next.value, width(partial)),
+            next.lanesPerInput / 2};
+    folded.pop_back();
+  }
+  folded.push_back(next);
+  ++count;
+}
+
+Value LaneSums::finish() {
+  assert(llvm::isPowerOf2_64(count) && "a power of two of partials");
+  int64_t lanes = width(folded.front().value);
+  if (folded.size() > 1) {
+    SmallVector<Value> sums;
+    for (const Folded &f : folded)
+      for (int64_t lane = 0; lane < lanes; ++lane)
+        sums.push_back(vector::ExtractOp::create(b, loc, f.value, lane));
+    return vector::FromElementsOp::create(
+        b, loc, VectorType::get({int64_t(sums.size())}, b.getF32Type()), sums);
+  }
+  Value last = folded.front().value;
+  while (lanes > count) {
+    lanes /= 2;
+    last = evensOdds(last, last, lanes);
+  }
+  return last;
+}
+
+Value LaneSums::evensOdds(Value x, Value y, int64_t count) {
+  SmallVector<int64_t> evens, odds;
+  for (int64_t i = 0; i < count; ++i) {
+    evens.push_back(2 * i);
+    odds.push_back(2 * i + 1);
+  }
+  return arith::AddFOp::create(b, loc,
+                               vector::ShuffleOp::create(b, loc, x, y, evens),
+                               vector::ShuffleOp::create(b, loc, x, y, odds))
+      .getResult();
+}
