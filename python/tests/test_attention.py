@@ -268,6 +268,37 @@ def test_decode_per_head_mask():
     assert np.all(got[1, 6] == 0) and np.any(got[0, 6] != 0)
 
 
+# Split-KV: a cache of 2048+ keys is cut into ranges of 1024+ (a multiple
+# of 16), each its own task writing partial m, l, acc; a second loop
+# combines them. 2100 keys: 2 ranges (the second partial); 5000: 4; causal
+# with 3 tokens (the first token's range ends 2 keys earlier); bf16 with
+# vdpbf16ps where the host has it.
+@pytest.mark.parametrize("b,hq,hkv,sq,skv,d,causal,element", [
+    (1, 8, 2, 1, 2100, 64, True, "bf16"),
+    (2, 4, 1, 3, 2100, 16, True, "f32"),
+    (1, 2, 2, 2, 5000, 32, False, "f16"),
+], ids=["2-splits-bf16", "2-splits-3-tokens", "4-splits-mha-f16"])
+def test_decode_split_kv(b, hq, hkv, sq, skv, d, causal, element):
+    run_against_reference(b, hq, hkv, sq, skv, d, "bhsd", causal, element, seed=skv + sq)
+
+
+def test_decode_split_kv_mask():
+    """Masks across the splits: a head whose only unmasked key is in the
+    last range, a head fully masked (0), a broadcast head's mask."""
+    rng = np.random.default_rng(9)
+    b, hq, hkv, sq, skv, d = 1, 4, 1, 1, 2500, 16
+    q, k, v = random(rng, (b, hq, sq, d), np.float32), random(rng, (b, hkv, skv, d), np.float32), \
+        random(rng, (b, hkv, skv, d), np.float32)
+    mask = rng.standard_normal((b, hq, sq, skv)).astype(np.float32)
+    mask[0, 1, 0, :2400] = -np.inf
+    mask[0, 2] = -np.inf
+    got = run(attention_ir(q, k, v, "f32", "bhsd", mask=mask), [q, k, v, mask], q.shape,
+              np.float32)
+    want = reference_attention(q, k, v, mask=mask)
+    check(got, want, np.float32)
+    assert np.all(got[0, 2] == 0) and np.all(got[0, 1] != 0)
+
+
 def random_case(seed):
     """A random small attention: group sizes 1-12 (tiles of 1-16 rows),
     head dims 1-72 (odd ones included), Sq below, equal to or above Skv."""

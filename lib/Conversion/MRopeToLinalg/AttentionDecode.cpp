@@ -34,6 +34,7 @@
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -53,6 +54,11 @@ constexpr int64_t kKeyBlock = 16;
 /// Most query heads per task.
 constexpr int64_t kMaxHeads = 8;
 
+/// Split-KV: a cache of at least 2 * kSplitKeys keys is cut into up to
+/// kMaxSplits ranges of at least kSplitKeys keys, each a task of its own.
+constexpr int64_t kSplitKeys = 1024;
+constexpr int64_t kMaxSplits = 16;
+
 /// The query heads of a task: the most up to kMaxHeads that divide the group
 /// (so that they share one KV head).
 int64_t headsPerTask(int64_t group) {
@@ -60,6 +66,30 @@ int64_t headsPerTask(int64_t group) {
   while (group % heads != 0)
     --heads;
   return heads;
+}
+
+/// acc / l for a row whose weights sum to `sum` (0 for a row without keys),
+/// in `elementType`.
+Value normalizedRow(OpBuilder &b, Location l, Value acc, Value sum,
+                    Type elementType) {
+  auto rowType = cast<VectorType>(acc.getType());
+  Type f32 = b.getF32Type();
+  Value zeroF32 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+  Value any =
+      arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, sum, zeroF32);
+  Value safeSum = arith::SelectOp::create(
+      b, l, any, sum, arith::ConstantOp::create(b, l, b.getF32FloatAttr(1)));
+  Value row = arith::DivFOp::create(
+      b, l, acc, vector::BroadcastOp::create(b, l, rowType, safeSum));
+  row = arith::SelectOp::create(
+      b, l,
+      vector::BroadcastOp::create(
+          b, l, VectorType::get(rowType.getShape(), b.getI1Type()), any),
+      row, arith::ConstantOp::create(b, l, b.getZeroAttr(rowType)));
+  if (elementType != f32)
+    row = arith::TruncFOp::create(
+        b, l, VectorType::get(rowType.getShape(), elementType), row);
+  return row;
 }
 
 } // namespace
@@ -98,10 +128,27 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
   else
     sizes = {builder.getIndexAttr(qType.getDimSize(d.batch)),
              builder.getIndexAttr(qHeads / heads), builder.getIndexAttr(qSeq)};
+  // Split-KV (flash-decoding): with a long cache, each task takes one range
+  // of keys and writes its rows' partial m, l and acc ([..., split, heads,
+  // D + 2]: acc, then m and l); a second loop combines the ranges. Decode
+  // has few (batch, group, token) tasks -- one per KV head for a single
+  // sequence -- and the threads need more.
+  const int64_t splits = std::clamp<int64_t>(kvSeq / kSplitKeys, 1, kMaxSplits);
+  const int64_t splitKeys =
+      llvm::divideCeil(llvm::divideCeil(kvSeq, splits), kKeyBlock) * kKeyBlock;
+  Value partials;
+  if (splits > 1) {
+    sizes.push_back(builder.getIndexAttr(splits));
+    SmallVector<int64_t> shape;
+    for (OpFoldResult size : sizes)
+      shape.push_back(*getConstantIntValue(size));
+    shape.append({heads, headDim + 2});
+    partials = tensor::EmptyOp::create(builder, loc, shape, f32);
+  }
 
   auto forall = scf::ForallOp::create(
-      builder, loc, sizes, ValueRange{init}, /*mapping=*/std::nullopt,
-      [&](OpBuilder &b, Location l, ValueRange args) {
+      builder, loc, sizes, ValueRange{splits > 1 ? partials : init},
+      /*mapping=*/std::nullopt, [&](OpBuilder &b, Location l, ValueRange args) {
         Value batch, headGroup, token;
         if (d.packed()) {
           token = args[0];
@@ -159,10 +206,24 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                                     : dotChunks(b, l, toF32(b, l, qRow)));
         }
 
-        // The keys these rows attend (they share a token): [begin, end).
+        // The keys these rows attend (they share a token): [begin, end),
+        // within the task's split.
         Value begin, end;
         std::tie(begin, end) =
             buildAttentionKeyRange(b, l, token, cuSeqlens, causal, qSeq, kvSeq);
+        if (splits > 1) {
+          Value split = args[args.size() - 2];
+          Value splitBegin =
+              arith::MulIOp::create(b, l, split, index(b, l, splitKeys));
+          begin = arith::MaxSIOp::create(b, l, begin, splitBegin);
+          end = arith::MaxSIOp::create(
+              b, l,
+              arith::MinSIOp::create(
+                  b, l, end,
+                  arith::AddIOp::create(b, l, splitBegin,
+                                        index(b, l, splitKeys))),
+              begin);
+        }
         Value lastKey = arith::SubIOp::create(b, l, end, index(b, l, 1));
 
         // Online softmax over blocks of keys; per row a loop-carried m, l
@@ -281,26 +342,44 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
               scf::YieldOp::create(lb, ll, results);
             });
 
-        // Each row: acc / l (0 for a row without keys), in the output type.
         const int64_t rank = qType.getRank();
+        if (splits > 1) {
+          // The split's partial state: per row acc, m, l.
+          Value state = tensor::EmptyOp::create(
+              b, l, ArrayRef<int64_t>{heads, headDim + 2}, f32);
+          for (int64_t r = 0; r < heads; ++r) {
+            Value row = index(b, l, r);
+            state = vector::TransferWriteOp::create(
+                        b, l, blocks.getResult(3 * r + 2), state,
+                        ValueRange{row, zero}, ArrayRef<bool>{true})
+                        .getResult();
+            for (int64_t i : {0, 1})
+              state = tensor::InsertOp::create(
+                  b, l, blocks.getResult(3 * r + i), state,
+                  ValueRange{row, index(b, l, headDim + i)});
+          }
+          auto inParallel = scf::InParallelOp::create(b, l);
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(inParallel.getBody());
+          const int64_t taskDims = int64_t(args.size()) - 1;
+          SmallVector<OpFoldResult> offsets,
+              stateSizes(taskDims + 2, b.getIndexAttr(1)),
+              unit(taskDims + 2, b.getIndexAttr(1));
+          for (Value idx : args.drop_back())
+            offsets.push_back(idx);
+          offsets.append({b.getIndexAttr(0), b.getIndexAttr(0)});
+          stateSizes[taskDims] = b.getIndexAttr(heads);
+          stateSizes[taskDims + 1] = b.getIndexAttr(headDim + 2);
+          tensor::ParallelInsertSliceOp::create(b, l, state, out, offsets,
+                                                stateSizes, unit);
+          return;
+        }
+
+        // Each row: acc / l (0 for a row without keys), in the output type.
         SmallVector<Value> written;
         for (int64_t r = 0; r < heads; ++r) {
-          Value sum = blocks.getResult(3 * r + 1);
-          Value acc = blocks.getResult(3 * r + 2);
-          Value any = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                            sum, f32Const(b, l, 0));
-          Value safeSum =
-              arith::SelectOp::create(b, l, any, sum, f32Const(b, l, 1));
-          Value row = arith::DivFOp::create(
-              b, l, acc, vector::BroadcastOp::create(b, l, rowF32, safeSum));
-          row = arith::SelectOp::create(
-              b, l,
-              vector::BroadcastOp::create(
-                  b, l, VectorType::get({headDim}, b.getI1Type()), any),
-              row, arith::ConstantOp::create(b, l, b.getZeroAttr(rowF32)));
-          if (!elementType.isF32())
-            row = arith::TruncFOp::create(
-                b, l, VectorType::get({headDim}, elementType), row);
+          Value row = normalizedRow(b, l, blocks.getResult(3 * r + 2),
+                                    blocks.getResult(3 * r + 1), elementType);
           Value empty = tensor::EmptyOp::create(
               b, l, ArrayRef<int64_t>{headDim}, elementType);
           written.push_back(
@@ -322,5 +401,90 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                                                 rowSizes, unit);
         }
       });
-  return forall.getResult(0);
+  if (splits == 1)
+    return forall.getResult(0);
+
+  // Combine the splits of each query row: m = max_s m_s, w_s = exp(m_s - m),
+  // l = sum_s l_s w_s, acc = sum_s acc_s w_s, then acc / l.
+  SmallVector<OpFoldResult> rowSizes;
+  if (d.packed())
+    rowSizes = {builder.getIndexAttr(qSeq), builder.getIndexAttr(qHeads)};
+  else
+    rowSizes = {builder.getIndexAttr(qType.getDimSize(d.batch)),
+                builder.getIndexAttr(qHeads), builder.getIndexAttr(qSeq)};
+  Value partialState = forall.getResult(0);
+  auto combine = scf::ForallOp::create(
+      builder, loc, rowSizes, ValueRange{init}, /*mapping=*/std::nullopt,
+      [&](OpBuilder &b, Location l, ValueRange args) {
+        auto index = [&](int64_t value) -> Value {
+          return arith::ConstantIndexOp::create(b, l, value);
+        };
+        Value batch, head, token;
+        if (d.packed()) {
+          token = args[0];
+          head = args[1];
+        } else {
+          batch = args[0];
+          head = args[1];
+          token = args[2];
+        }
+        Value headGroup = arith::DivUIOp::create(b, l, head, index(heads));
+        Value row = arith::RemUIOp::create(b, l, head, index(heads));
+        // Indices of the task's state for `split`, channel `channel`.
+        auto stateAt = [&](int64_t split, int64_t channel) {
+          SmallVector<Value> idx;
+          if (d.packed())
+            idx = {token, headGroup};
+          else
+            idx = {batch, headGroup, token};
+          idx.append({index(split), row, index(channel)});
+          return idx;
+        };
+        SmallVector<Value> ms, ls;
+        Value m;
+        for (int64_t split = 0; split < splits; ++split) {
+          ms.push_back(tensor::ExtractOp::create(b, l, partialState,
+                                                 stateAt(split, headDim)));
+          ls.push_back(tensor::ExtractOp::create(b, l, partialState,
+                                                 stateAt(split, headDim + 1)));
+          m = split == 0 ? ms[0]
+                         : arith::MaximumFOp::create(b, l, m, ms[split]);
+        }
+        Value sum = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
+        Value acc = arith::ConstantOp::create(b, l, b.getZeroAttr(rowF32));
+        for (int64_t split = 0; split < splits; ++split) {
+          Value weight = buildExpOfNonPositive(
+              b, l, arith::SubFOp::create(b, l, ms[split], m));
+          sum = math::FmaOp::create(b, l, ls[split], weight, sum);
+          Value splitAcc = vector::TransferReadOp::create(
+              b, l, rowF32, partialState, stateAt(split, 0),
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0)),
+              ArrayRef<bool>{true});
+          acc = vector::FMAOp::create(
+              b, l, splitAcc, vector::BroadcastOp::create(b, l, rowF32, weight),
+              acc);
+        }
+        Value result = normalizedRow(b, l, acc, sum, elementType);
+        Value empty = tensor::EmptyOp::create(b, l, ArrayRef<int64_t>{headDim},
+                                              elementType);
+        Value written = vector::TransferWriteOp::create(b, l, result, empty,
+                                                        ValueRange{index(0)},
+                                                        ArrayRef<bool>{true})
+                            .getResult();
+        const int64_t rank = qType.getRank();
+        SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+        if (!d.packed())
+          offsets[d.batch] = batch;
+        offsets[d.heads] = head;
+        offsets[d.seq] = token;
+        SmallVector<OpFoldResult> unit(rank, b.getIndexAttr(1)),
+            sliceSizes(rank, b.getIndexAttr(1));
+        sliceSizes.back() = b.getIndexAttr(headDim);
+        auto inParallel = scf::InParallelOp::create(b, l);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(b, l, written, args.back(),
+                                              offsets, sliceSizes, unit);
+      });
+  return combine.getResult(0);
 }

@@ -275,3 +275,33 @@ func.func @decode_bf16_dot(%q: tensor<1x8x1x64xbf16>, %k: tensor<1x2x40x64xbf16>
   %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x8x1x64xbf16>, tensor<1x2x40x64xbf16>, tensor<1x2x40x64xbf16> -> tensor<1x8x1x64xbf16>
   return %0 : tensor<1x8x1x64xbf16>
 }
+
+// -----
+
+// Split-KV decode: 2100 cached keys are cut into 2 ranges of 1056 (a
+// multiple of the 16-key block), each a task of its own that writes its
+// rows' acc (16 channels), m and l to [batch, group, token, split, heads,
+// 16 + 2]; a second loop, one iteration per query row, combines the ranges
+// (m = max m_s, weights exp(m_s - m)) and normalizes.
+// CHECK-LABEL: func.func @decode_split_kv
+// CHECK: %[[PARTIAL:.*]] = tensor.empty() : tensor<1x2x1x2x4x18xf32>
+// CHECK: %[[STATE:.*]] = scf.forall (%[[B:.*]], %[[G:.*]], %[[I:.*]], %[[S:.*]]) in (1, 2, 1, 2) shared_outs(%[[OUT:.*]] = %[[PARTIAL]])
+// CHECK: %[[FIRST:.*]] = arith.muli %[[S]], %c1056
+// CHECK: %[[LO:.*]] = arith.maxsi %{{.*}}, %[[FIRST]]
+// CHECK: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c1056
+// CHECK: %[[CUT:.*]] = arith.minsi %{{.*}}, %[[NEXT]]
+// CHECK: %[[HI:.*]] = arith.maxsi %[[CUT]], %[[LO]]
+// CHECK: scf.for %{{.*}} = %[[LO]] to %[[HI]] step %c16
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[B]], %[[G]], %[[I]], %[[S]], 0, 0] [1, 1, 1, 1, 4, 18]
+// CHECK: scf.forall (%[[CB:.*]], %[[H:.*]], %[[CI:.*]]) in (1, 8, 1)
+// CHECK: %[[CG:.*]] = arith.divui %[[H]], %c4
+// CHECK: %[[ROW:.*]] = arith.remui %[[H]], %c4
+// CHECK: %[[M0:.*]] = tensor.extract %[[STATE]][%[[CB]], %[[CG]], %[[CI]], %{{.*}}, %[[ROW]], %c16{{.*}}]
+// CHECK: %[[M1:.*]] = tensor.extract %[[STATE]][%[[CB]], %[[CG]], %[[CI]], %{{.*}}, %[[ROW]], %c16{{.*}}]
+// CHECK: arith.maximumf %[[M0]], %[[M1]] : f32
+// CHECK-COUNT-2: vector.transfer_read %[[STATE]]
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[CB]], %[[H]], %[[CI]], 0] [1, 1, 1, 16]
+func.func @decode_split_kv(%q: tensor<1x8x1x16xf32>, %k: tensor<1x2x2100x16xf32>, %v: tensor<1x2x2100x16xf32>) -> tensor<1x8x1x16xf32> {
+  %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x8x1x16xf32>, tensor<1x2x2100x16xf32>, tensor<1x2x2100x16xf32> -> tensor<1x8x1x16xf32>
+  return %0 : tensor<1x8x1x16xf32>
+}
