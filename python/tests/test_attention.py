@@ -200,9 +200,13 @@ TILE_CASES = [
 ]
 
 
+def case_ids(cases):
+    return [f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
+            for c in cases]
+
+
 @pytest.mark.parametrize("b,hq,hkv,sq,skv,d,layout,causal,element", TILE_CASES,
-                         ids=[f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
-                              for c in TILE_CASES])
+                         ids=case_ids(TILE_CASES))
 def test_row_tiles_match_reference(b, hq, hkv, sq, skv, d, layout, causal, element):
     got = run_against_reference(b, hq, hkv, sq, skv, d, layout, causal, element,
                                 seed=hq * 1000 + sq * 10 + d)
@@ -228,7 +232,7 @@ def test_key_chunks_and_tile_blocks(sq, skv, causal, element, cu):
         run_varlen_against_reference(cu, 4, 2, 128, causal, element, seed=sq + skv)
 
 
-# Decode (fewer than 16 query rows per KV head) runs row by row, but a task
+# Decode (fewer than 16 query rows per KV head) takes its own form: a task
 # takes the query heads of one GQA group at one token -- up to 8, a divisor
 # of the group -- and each key block it loads serves all of them: a group of
 # 7 (Qwen2-VL 7B: 28 q / 4 kv heads, one task per group), 16 (two tasks of
@@ -244,8 +248,7 @@ DECODE_CASES = [
 
 
 @pytest.mark.parametrize("b,hq,hkv,sq,skv,d,layout,causal,element", DECODE_CASES,
-                         ids=[f"{c[1]}q{c[2]}kv-{c[3]}x{c[4]}-d{c[5]}-{c[6]}-{'causal' if c[7] else 'full'}-{c[8]}"
-                              for c in DECODE_CASES])
+                         ids=case_ids(DECODE_CASES))
 def test_decode_heads_share_keys(b, hq, hkv, sq, skv, d, layout, causal, element):
     run_against_reference(b, hq, hkv, sq, skv, d, layout, causal, element,
                           seed=hq * 100 + skv + d)

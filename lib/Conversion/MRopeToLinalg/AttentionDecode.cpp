@@ -68,30 +68,6 @@ int64_t headsPerTask(int64_t group) {
   return heads;
 }
 
-/// acc / l for a row whose weights sum to `sum` (0 for a row without keys),
-/// in `elementType`.
-Value normalizedRow(OpBuilder &b, Location l, Value acc, Value sum,
-                    Type elementType) {
-  auto rowType = cast<VectorType>(acc.getType());
-  Type f32 = b.getF32Type();
-  Value zeroF32 = arith::ConstantOp::create(b, l, b.getF32FloatAttr(0));
-  Value any =
-      arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, sum, zeroF32);
-  Value safeSum = arith::SelectOp::create(
-      b, l, any, sum, arith::ConstantOp::create(b, l, b.getF32FloatAttr(1)));
-  Value row = arith::DivFOp::create(
-      b, l, acc, vector::BroadcastOp::create(b, l, rowType, safeSum));
-  row = arith::SelectOp::create(
-      b, l,
-      vector::BroadcastOp::create(
-          b, l, VectorType::get(rowType.getShape(), b.getI1Type()), any),
-      row, arith::ConstantOp::create(b, l, b.getZeroAttr(rowType)));
-  if (elementType != f32)
-    row = arith::TruncFOp::create(
-        b, l, VectorType::get(rowType.getShape(), elementType), row);
-  return row;
-}
-
 } // namespace
 
 bool mlir::mrope::decodeCanUseBF16Dot(AttentionOp op) {
@@ -149,15 +125,9 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
   auto forall = scf::ForallOp::create(
       builder, loc, sizes, ValueRange{splits > 1 ? partials : init},
       /*mapping=*/std::nullopt, [&](OpBuilder &b, Location l, ValueRange args) {
-        Value batch, headGroup, token;
-        if (d.packed()) {
-          token = args[0];
-          headGroup = args[1];
-        } else {
-          batch = args[0];
-          headGroup = args[1];
-          token = args[2];
-        }
+        QueryRowIndices indices = queryRowIndices(d.packed(), args);
+        Value batch = indices.batch, headGroup = indices.head,
+              token = indices.token;
         Value out = args.back();
         auto index = [](OpBuilder &ib, Location il, int64_t value) -> Value {
           return arith::ConstantIndexOp::create(ib, il, value);
@@ -173,12 +143,7 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
             arith::DivUIOp::create(b, l, firstHead, index(b, l, group));
         // Indices of (batch, head, token, channel 0) in the layout.
         auto at = [&](Value h, Value t) {
-          SmallVector<Value> idx(d.packed() ? 3 : 4, zero);
-          if (!d.packed())
-            idx[d.batch] = batch;
-          idx[d.heads] = h;
-          idx[d.seq] = t;
-          return idx;
+          return rowStartIndices(d, batch, h, t, zero);
         };
         auto readRow = [&](OpBuilder &rb, Location rl, Value tensor, Value h,
                            Value t) -> Value {
@@ -304,27 +269,10 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                                                 lb, ll, blockType, entries));
                 }
                 block = arith::SelectOp::create(lb, ll, valid, block, minusInf);
-                Value mNew = arith::MaximumFOp::create(
-                    lb, ll, m,
-                    vector::ReductionOp::create(
-                        lb, ll, vector::CombiningKind::MAXIMUMF, block));
-                Value corr = buildExpOfNonPositive(
-                    lb, ll, arith::SubFOp::create(lb, ll, m, mNew));
-                Value weights = buildExpOfNonPositive(
-                    lb, ll,
-                    arith::SubFOp::create(
-                        lb, ll, block,
-                        vector::BroadcastOp::create(lb, ll, blockType, mNew)));
-                Value sumNew = arith::AddFOp::create(
-                    lb, ll, arith::MulFOp::create(lb, ll, sum, corr),
-                    vector::ReductionOp::create(
-                        lb, ll, vector::CombiningKind::ADD, weights, Value(),
-                        arith::FastMathFlags::reassoc));
-                Value accScaled = arith::MulFOp::create(
-                    lb, ll, acc,
-                    vector::BroadcastOp::create(lb, ll, rowF32, corr));
-                results.append({mNew, sumNew, accScaled});
-                weightsOf.push_back(weights);
+                OnlineSoftmaxStep step =
+                    buildOnlineSoftmaxStep(lb, ll, block, m, sum, acc);
+                results.append({step.m, step.sum, step.acc});
+                weightsOf.push_back(step.weights);
               }
 
               // P V: each value row is read (and widened) once and added to
@@ -378,8 +326,9 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
         // Each row: acc / l (0 for a row without keys), in the output type.
         SmallVector<Value> written;
         for (int64_t r = 0; r < heads; ++r) {
-          Value row = normalizedRow(b, l, blocks.getResult(3 * r + 2),
-                                    blocks.getResult(3 * r + 1), elementType);
+          Value row =
+              buildNormalizedRow(b, l, blocks.getResult(3 * r + 2),
+                                 blocks.getResult(3 * r + 1), elementType);
           Value empty = tensor::EmptyOp::create(
               b, l, ArrayRef<int64_t>{headDim}, elementType);
           written.push_back(
@@ -419,15 +368,8 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
         auto index = [&](int64_t value) -> Value {
           return arith::ConstantIndexOp::create(b, l, value);
         };
-        Value batch, head, token;
-        if (d.packed()) {
-          token = args[0];
-          head = args[1];
-        } else {
-          batch = args[0];
-          head = args[1];
-          token = args[2];
-        }
+        QueryRowIndices indices = queryRowIndices(d.packed(), args);
+        Value batch = indices.batch, head = indices.head, token = indices.token;
         Value headGroup = arith::DivUIOp::create(b, l, head, index(heads));
         Value row = arith::RemUIOp::create(b, l, head, index(heads));
         // Indices of the task's state for `split`, channel `channel`.
@@ -464,7 +406,7 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
               b, l, splitAcc, vector::BroadcastOp::create(b, l, rowF32, weight),
               acc);
         }
-        Value result = normalizedRow(b, l, acc, sum, elementType);
+        Value result = buildNormalizedRow(b, l, acc, sum, elementType);
         Value empty = tensor::EmptyOp::create(b, l, ArrayRef<int64_t>{headDim},
                                               elementType);
         Value written = vector::TransferWriteOp::create(b, l, result, empty,

@@ -228,7 +228,6 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     Type elementType = qType.getElementType();
     Type f32 = rewriter.getF32Type();
     auto rowF32 = VectorType::get({headDim}, f32);
-    auto rowElem = VectorType::get({headDim}, elementType);
     // 16-bit keys and values read by many query rows are widened to f32 once
     // up front (exact), not once per query row: widening was a third of the
     // inner loop's instructions. Decode-sized queries read each key once or
@@ -271,15 +270,9 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     auto forall = scf::ForallOp::create(
         rewriter, loc, sizes, ValueRange{init}, /*mapping=*/std::nullopt,
         [&](OpBuilder &b, Location l, ValueRange args) {
-          Value batch, head, token;
-          if (d.packed()) {
-            token = args[0];
-            head = args[1];
-          } else {
-            batch = args[0];
-            head = args[1];
-            token = args[2];
-          }
+          QueryRowIndices indices = queryRowIndices(d.packed(), args);
+          Value batch = indices.batch, head = indices.head,
+                token = indices.token;
           Value out = args.back();
           auto index = [&](int64_t value) -> Value {
             return arith::ConstantIndexOp::create(b, l, value);
@@ -290,12 +283,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
           Value zero = index(0), one = index(1);
           // Indices of (batch, head, token, channel 0) in the layout.
           auto at = [&](Value h, Value t) {
-            SmallVector<Value> idx(d.packed() ? 3 : 4, zero);
-            if (!d.packed())
-              idx[d.batch] = batch;
-            idx[d.heads] = h;
-            idx[d.seq] = t;
-            return idx;
+            return rowStartIndices(d, batch, h, t, zero);
           };
           auto readRow = [&](Value tensor, Value h, Value t) -> Value {
             Type type =
@@ -378,24 +366,10 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                 }
                 Value block =
                     vector::FromElementsOp::create(lb, ll, blockType, scores);
-                Value blockMax = vector::ReductionOp::create(
-                    lb, ll, vector::CombiningKind::MAXIMUMF, block);
-                Value mNew = arith::MaximumFOp::create(lb, ll, m, blockMax);
-                Value corr = buildExpOfNonPositive(
-                    lb, ll, arith::SubFOp::create(lb, ll, m, mNew));
-                Value weights = buildExpOfNonPositive(
-                    lb, ll,
-                    arith::SubFOp::create(
-                        lb, ll, block,
-                        vector::BroadcastOp::create(lb, ll, blockType, mNew)));
-                Value sumNew = arith::AddFOp::create(
-                    lb, ll, arith::MulFOp::create(lb, ll, sum, corr),
-                    vector::ReductionOp::create(
-                        lb, ll, vector::CombiningKind::ADD, weights, Value(),
-                        arith::FastMathFlags::reassoc));
-                Value accNew = arith::MulFOp::create(
-                    lb, ll, acc,
-                    vector::BroadcastOp::create(lb, ll, rowF32, corr));
+                OnlineSoftmaxStep step =
+                    buildOnlineSoftmaxStep(lb, ll, block, m, sum, acc);
+                Value mNew = step.m, sumNew = step.sum, accNew = step.acc,
+                      weights = step.weights;
                 for (int64_t t = 0; t < kKeyBlock; ++t) {
                   Value p = vector::ExtractOp::create(lb, ll, weights,
                                                       ArrayRef<int64_t>{t});
@@ -405,19 +379,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                 }
                 scf::YieldOp::create(lb, ll, ValueRange{mNew, sumNew, accNew});
               });
-          Value sum = loop.getResult(1), acc = loop.getResult(2);
-          Value any = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
-                                            sum, f32Const(0));
-          Value safeSum = arith::SelectOp::create(b, l, any, sum, f32Const(1));
-          Value row = arith::DivFOp::create(
-              b, l, acc, vector::BroadcastOp::create(b, l, rowF32, safeSum));
-          row = arith::SelectOp::create(
-              b, l,
-              vector::BroadcastOp::create(
-                  b, l, VectorType::get({headDim}, b.getI1Type()), any),
-              row, zeroRow);
-          if (elementType != f32)
-            row = arith::TruncFOp::create(b, l, rowElem, row);
+          Value row = buildNormalizedRow(b, l, loop.getResult(2),
+                                         loop.getResult(1), elementType);
 
           // Write the row into the output.
           auto rowTensor = RankedTensorType::get({headDim}, elementType);

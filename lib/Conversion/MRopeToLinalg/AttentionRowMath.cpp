@@ -1,6 +1,7 @@
 //===- AttentionRowMath.cpp - q . k of rows over the head dim -------------===//
 
 #include "AttentionRowMath.h"
+#include "Common/RotaryMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -72,6 +73,52 @@ Value mlir::mrope::bf16DotLanes(OpBuilder &b, Location loc,
        llvm::zip_equal(qChunks, bf16DotChunks(b, loc, kRow)))
     acc = x86vector::DotBF16Op::create(b, loc, acc, qChunk, kChunk);
   return acc;
+}
+
+OnlineSoftmaxStep mlir::mrope::buildOnlineSoftmaxStep(OpBuilder &b,
+                                                      Location loc, Value block,
+                                                      Value m, Value sum,
+                                                      Value acc) {
+  auto blockType = cast<VectorType>(block.getType());
+  auto rowType = cast<VectorType>(acc.getType());
+  Value blockMax = vector::ReductionOp::create(
+      b, loc, vector::CombiningKind::MAXIMUMF, block);
+  Value mNew = arith::MaximumFOp::create(b, loc, m, blockMax);
+  Value corr =
+      buildExpOfNonPositive(b, loc, arith::SubFOp::create(b, loc, m, mNew));
+  Value weights = buildExpOfNonPositive(
+      b, loc,
+      arith::SubFOp::create(
+          b, loc, block, vector::BroadcastOp::create(b, loc, blockType, mNew)));
+  Value sumNew = arith::AddFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, sum, corr),
+      vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, weights,
+                                  Value(), arith::FastMathFlags::reassoc));
+  Value accScaled = arith::MulFOp::create(
+      b, loc, acc, vector::BroadcastOp::create(b, loc, rowType, corr));
+  return {mNew, sumNew, accScaled, weights};
+}
+
+Value mlir::mrope::buildNormalizedRow(OpBuilder &b, Location loc, Value acc,
+                                      Value sum, Type elementType) {
+  auto rowType = cast<VectorType>(acc.getType());
+  Value any = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OGT, sum,
+      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0)));
+  Value safeSum = arith::SelectOp::create(
+      b, loc, any, sum,
+      arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1)));
+  Value row = arith::DivFOp::create(
+      b, loc, acc, vector::BroadcastOp::create(b, loc, rowType, safeSum));
+  row = arith::SelectOp::create(
+      b, loc,
+      vector::BroadcastOp::create(
+          b, loc, VectorType::get(rowType.getShape(), b.getI1Type()), any),
+      row, arith::ConstantOp::create(b, loc, b.getZeroAttr(rowType)));
+  if (elementType != rowType.getElementType())
+    row = arith::TruncFOp::create(
+        b, loc, VectorType::get(rowType.getShape(), elementType), row);
+  return row;
 }
 
 void LaneSums::add(Value partial) {

@@ -10,6 +10,8 @@
 #ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONROWMATH_H
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONROWMATH_H
 
+#include "Common/ActivationLayout.h"
+
 #include "mlir/IR/Builders.h"
 
 namespace mlir::mrope {
@@ -35,6 +37,47 @@ SmallVector<Value> bf16DotChunks(OpBuilder &b, Location loc, Value row);
 /// exactly; the lanes' sums are f32).
 Value bf16DotLanes(OpBuilder &b, Location loc, ArrayRef<Value> qChunks,
                    Value kRow);
+
+/// The indices of an attention loop over query rows: (batch, head, token),
+/// or (token, head) for the packed layout, possibly followed by others.
+struct QueryRowIndices {
+  Value batch, head, token; // batch is null when packed
+};
+inline QueryRowIndices queryRowIndices(bool packed, ValueRange args) {
+  if (packed)
+    return {Value(), args[1], args[0]};
+  return {args[0], args[1], args[2]};
+}
+
+/// The indices of (batch, head, token, channel 0) in a tensor of layout `d`
+/// (`zero`: the index 0; batch unused when packed).
+inline SmallVector<Value> rowStartIndices(ActivationLayout d, Value batch,
+                                          Value head, Value token, Value zero) {
+  SmallVector<Value> idx(d.rank, zero);
+  if (!d.packed())
+    idx[d.batch] = batch;
+  idx[d.heads] = head;
+  idx[d.seq] = token;
+  return idx;
+}
+
+/// One online-softmax step of a query row over a block of keys: `block`
+/// holds the block's scores (-inf where no key), m, l and acc (a vector over
+/// the head dim) the row's running max, sum and accumulator. Returns m' =
+/// max(m, max_j s_j), l' = l c + sum_j p_j and acc c, with c = exp(m - m')
+/// and the weights p_j = exp(s_j - m') (vector exp of non-positive values),
+/// for the caller to add sum_j p_j v_j to acc c.
+struct OnlineSoftmaxStep {
+  Value m, sum, acc, weights;
+};
+OnlineSoftmaxStep buildOnlineSoftmaxStep(OpBuilder &b, Location loc,
+                                         Value block, Value m, Value sum,
+                                         Value acc);
+
+/// acc / sum for a row (0 for a row without keys: sum = 0), converted to
+/// `elementType`.
+Value buildNormalizedRow(OpBuilder &b, Location loc, Value acc, Value sum,
+                         Type elementType);
 
 /// The lane sums of partial vectors (one width, a power of two; a power of
 /// two of them), one per vector, as a vector -- built as the vectors arrive,

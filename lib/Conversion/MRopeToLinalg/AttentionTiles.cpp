@@ -39,6 +39,7 @@
 
 #include "AttentionTiles.h"
 #include "AttentionKeyRange.h"
+#include "AttentionRowMath.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
 
@@ -586,22 +587,11 @@ Value LaneTiledAttention::writeRows(OpBuilder &b, Location l, Value tileIdx,
   Value firstTokenInBlock =
       arith::MulIOp::create(b, l, tileIdx, index(tile.tokens));
   for (int64_t r = 0; r < rows; ++r) {
-    Value rowSum = vector::ExtractOp::create(b, l, sum, r);
-    Value any = arith::CmpFOp::create(
-        b, l, arith::CmpFPredicate::OGT, rowSum,
-        arith::ConstantOp::create(b, l, b.getF32FloatAttr(0)));
-    Value safeSum = arith::SelectOp::create(
-        b, l, any, rowSum,
-        arith::ConstantOp::create(b, l, b.getF32FloatAttr(1)));
-    Value row =
+    Value row = buildNormalizedRow(
+        b, l,
         vector::GatherOp::create(b, l, rowF32, flat, ValueRange{index(r)},
-                                 channelLanes, allChannels, zeroRow);
-    row = arith::DivFOp::create(
-        b, l, row, vector::BroadcastOp::create(b, l, rowF32, safeSum));
-    row = arith::SelectOp::create(b, l, any, row, zeroRow);
-    if (elementType != f32)
-      row = arith::TruncFOp::create(
-          b, l, VectorType::get({headDim}, elementType), row);
+                                 channelLanes, allChannels, zeroRow),
+        vector::ExtractOp::create(b, l, sum, r), elementType);
     Value token =
         arith::AddIOp::create(b, l, firstTokenInBlock, index(tile.token(r)));
     Value head = index(tile.head(r));
