@@ -744,10 +744,12 @@ int runAttentionBench() {
       }
       mrope::JitModule &m = *module;
       modules.push_back(std::move(module));
-      // @rotate's second output: rotated k (prefill) or the partner.
+      // @rotate's second input and output: k and rotated k (prefill), or
+      // decode's throwaway partner of q's tokens and its rotation.
       std::vector<uint16_t> fused(q.size()), plain(q.size()),
           separate(q.size()), qr(q.size()),
-          kr(decode ? kAttnKVHeads * qSeq * kDim : k.size());
+          partner(decode ? kAttnKVHeads * qSeq * kDim : 0),
+          kr(decode ? partner.size() : k.size());
       // What the attention reads as keys after the rotation.
       const std::vector<uint16_t> &rotatedK = decode ? k : kr;
       auto call = [&](const char *name, std::vector<void *> buffers) {
@@ -764,9 +766,8 @@ int runAttentionBench() {
         call("plain", {q.data(), k.data(), v.data(), plain.data()});
       };
       auto runSeparate = [&] {
-        // (Decode: kr is the partner's buffer, read and written in place.)
-        call("rotate", {q.data(), decode ? kr.data() : k.data(), pos.data(),
-                        qr.data(), kr.data()});
+        call("rotate", {q.data(), decode ? partner.data() : k.data(),
+                        pos.data(), qr.data(), kr.data()});
         call("plain", {qr.data(), const_cast<uint16_t *>(rotatedK.data()),
                        v.data(), separate.data()});
       };

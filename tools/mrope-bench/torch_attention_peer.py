@@ -42,8 +42,9 @@ def eager(q, k, v, causal):
     k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
     weights = torch.matmul(q, k.transpose(2, 3)) * (DIM ** -0.5)
     if causal:
-        mask = torch.zeros(future_keys(q, k).shape, dtype=q.dtype)
-        mask.masked_fill_(future_keys(q, k), torch.finfo(q.dtype).min)
+        future = future_keys(q, k)
+        mask = torch.zeros(future.shape, dtype=q.dtype)
+        mask.masked_fill_(future, torch.finfo(q.dtype).min)
         weights = weights + mask
     weights = torch.softmax(weights, dim=-1, dtype=torch.float32).to(q.dtype)
     return torch.matmul(weights, v)

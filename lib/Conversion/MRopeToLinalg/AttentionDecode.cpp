@@ -98,12 +98,7 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
 
   Value init =
       tensor::EmptyOp::create(builder, loc, qType.getShape(), elementType);
-  SmallVector<OpFoldResult> sizes;
-  if (d.packed())
-    sizes = {builder.getIndexAttr(qSeq), builder.getIndexAttr(qHeads / heads)};
-  else
-    sizes = {builder.getIndexAttr(qType.getDimSize(d.batch)),
-             builder.getIndexAttr(qHeads / heads), builder.getIndexAttr(qSeq)};
+  SmallVector<OpFoldResult> sizes = queryRowLoopSizes(builder, d, qType, heads);
   // Split-KV (flash-decoding): with a long cache, each task takes one range
   // of keys and writes its rows' partial m, l and acc ([..., split, heads,
   // D + 2]: acc, then m and l); a second loop combines the ranges. Decode
@@ -290,7 +285,6 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
               scf::YieldOp::create(lb, ll, results);
             });
 
-        const int64_t rank = qType.getRank();
         if (splits > 1) {
           // The split's partial state: per row acc, m, l.
           Value state = tensor::EmptyOp::create(
@@ -324,43 +318,19 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
         }
 
         // Each row: acc / l (0 for a row without keys), in the output type.
-        SmallVector<Value> written;
-        for (int64_t r = 0; r < heads; ++r) {
-          Value row =
-              buildNormalizedRow(b, l, blocks.getResult(3 * r + 2),
-                                 blocks.getResult(3 * r + 1), elementType);
-          Value empty = tensor::EmptyOp::create(
-              b, l, ArrayRef<int64_t>{headDim}, elementType);
-          written.push_back(
-              vector::TransferWriteOp::create(
-                  b, l, row, empty, ValueRange{zero}, ArrayRef<bool>{true})
-                  .getResult());
-        }
-        auto inParallel = scf::InParallelOp::create(b, l);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(inParallel.getBody());
-        SmallVector<OpFoldResult> unit(rank, b.getIndexAttr(1)),
-            rowSizes(rank, b.getIndexAttr(1));
-        rowSizes.back() = b.getIndexAttr(headDim);
-        for (int64_t r = 0; r < heads; ++r) {
-          SmallVector<OpFoldResult> offsets;
-          for (Value idx : at(headOf[r], token))
-            offsets.push_back(idx);
-          tensor::ParallelInsertSliceOp::create(b, l, written[r], out, offsets,
-                                                rowSizes, unit);
-        }
+        SmallVector<Value> rows;
+        for (int64_t r = 0; r < heads; ++r)
+          rows.push_back(buildNormalizedRow(b, l, blocks.getResult(3 * r + 2),
+                                            blocks.getResult(3 * r + 1),
+                                            elementType));
+        insertRowsInParallel(b, l, d, rows, headOf, batch, token, out);
       });
   if (splits == 1)
     return forall.getResult(0);
 
   // Combine the splits of each query row: m = max_s m_s, w_s = exp(m_s - m),
   // l = sum_s l_s w_s, acc = sum_s acc_s w_s, then acc / l.
-  SmallVector<OpFoldResult> rowSizes;
-  if (d.packed())
-    rowSizes = {builder.getIndexAttr(qSeq), builder.getIndexAttr(qHeads)};
-  else
-    rowSizes = {builder.getIndexAttr(qType.getDimSize(d.batch)),
-                builder.getIndexAttr(qHeads), builder.getIndexAttr(qSeq)};
+  SmallVector<OpFoldResult> rowSizes = queryRowLoopSizes(builder, d, qType);
   Value partialState = forall.getResult(0);
   auto combine = scf::ForallOp::create(
       builder, loc, rowSizes, ValueRange{init}, /*mapping=*/std::nullopt,
@@ -406,27 +376,9 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
               b, l, splitAcc, vector::BroadcastOp::create(b, l, rowF32, weight),
               acc);
         }
-        Value result = buildNormalizedRow(b, l, acc, sum, elementType);
-        Value empty = tensor::EmptyOp::create(b, l, ArrayRef<int64_t>{headDim},
-                                              elementType);
-        Value written = vector::TransferWriteOp::create(b, l, result, empty,
-                                                        ValueRange{index(0)},
-                                                        ArrayRef<bool>{true})
-                            .getResult();
-        const int64_t rank = qType.getRank();
-        SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
-        if (!d.packed())
-          offsets[d.batch] = batch;
-        offsets[d.heads] = head;
-        offsets[d.seq] = token;
-        SmallVector<OpFoldResult> unit(rank, b.getIndexAttr(1)),
-            sliceSizes(rank, b.getIndexAttr(1));
-        sliceSizes.back() = b.getIndexAttr(headDim);
-        auto inParallel = scf::InParallelOp::create(b, l);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(inParallel.getBody());
-        tensor::ParallelInsertSliceOp::create(b, l, written, args.back(),
-                                              offsets, sliceSizes, unit);
+        insertRowsInParallel(b, l, d,
+                             buildNormalizedRow(b, l, acc, sum, elementType),
+                             head, batch, token, args.back());
       });
   return combine.getResult(0);
 }

@@ -258,12 +258,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
 
     Value init =
         tensor::EmptyOp::create(rewriter, loc, qType.getShape(), elementType);
-    SmallVector<OpFoldResult> sizes;
-    if (d.packed())
-      sizes = {rewriter.getIndexAttr(qSeq), rewriter.getIndexAttr(qHeads)};
-    else
-      sizes = {rewriter.getIndexAttr(qType.getDimSize(d.batch)),
-               rewriter.getIndexAttr(qHeads), rewriter.getIndexAttr(qSeq)};
+    SmallVector<OpFoldResult> sizes = queryRowLoopSizes(rewriter, d, qType);
 
     const double scale = op.getEffectiveScale();
     const bool causal = op.getCausal();
@@ -382,25 +377,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
           Value row = buildNormalizedRow(b, l, loop.getResult(2),
                                          loop.getResult(1), elementType);
 
-          // Write the row into the output.
-          auto rowTensor = RankedTensorType::get({headDim}, elementType);
-          Value empty =
-              tensor::EmptyOp::create(b, l, rowTensor.getShape(), elementType);
-          Value written = vector::TransferWriteOp::create(b, l, row, empty,
-                                                          ValueRange{zero},
-                                                          ArrayRef<bool>{true})
-                              .getResult();
-          const int64_t rank = qType.getRank();
-          SmallVector<OpFoldResult> offsets, unit(rank, b.getIndexAttr(1)),
-              rowSizes(rank, b.getIndexAttr(1));
-          for (Value idx : at(head, token))
-            offsets.push_back(idx);
-          rowSizes.back() = b.getIndexAttr(headDim);
-          auto inParallel = scf::InParallelOp::create(b, l);
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(inParallel.getBody());
-          tensor::ParallelInsertSliceOp::create(b, l, written, out, offsets,
-                                                rowSizes, unit);
+          insertRowsInParallel(b, l, d, row, head, batch, token, out);
         });
     rewriter.replaceOp(op, forall.getResult(0));
     return success();

@@ -4,6 +4,8 @@
 #include "Common/RotaryMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "llvm/Support/MathExtras.h"
@@ -73,6 +75,52 @@ Value mlir::mrope::bf16DotLanes(OpBuilder &b, Location loc,
        llvm::zip_equal(qChunks, bf16DotChunks(b, loc, kRow)))
     acc = x86vector::DotBF16Op::create(b, loc, acc, qChunk, kChunk);
   return acc;
+}
+
+SmallVector<OpFoldResult>
+mlir::mrope::queryRowLoopSizes(OpBuilder &b, ActivationLayout d,
+                               RankedTensorType qType,
+                               int64_t headsPerIteration) {
+  OpFoldResult heads =
+      b.getIndexAttr(qType.getDimSize(d.heads) / headsPerIteration);
+  OpFoldResult tokens = b.getIndexAttr(qType.getDimSize(d.seq));
+  if (d.packed())
+    return {tokens, heads};
+  return {b.getIndexAttr(qType.getDimSize(d.batch)), heads, tokens};
+}
+
+void mlir::mrope::insertRowsInParallel(OpBuilder &b, Location loc,
+                                       ActivationLayout d, ArrayRef<Value> rows,
+                                       ArrayRef<Value> heads, Value batch,
+                                       Value token, Value dest) {
+  SmallVector<Value> rowTensors;
+  for (Value row : rows) {
+    auto rowType = cast<VectorType>(row.getType());
+    Value empty = tensor::EmptyOp::create(b, loc, rowType.getShape(),
+                                          rowType.getElementType());
+    rowTensors.push_back(
+        vector::TransferWriteOp::create(
+            b, loc, row, empty,
+            ValueRange{arith::ConstantIndexOp::create(b, loc, 0)},
+            ArrayRef<bool>{true})
+            .getResult());
+  }
+  auto inParallel = scf::InParallelOp::create(b, loc);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(inParallel.getBody());
+  SmallVector<OpFoldResult> unit(d.rank, b.getIndexAttr(1)),
+      sizes(d.rank, b.getIndexAttr(1));
+  sizes.back() =
+      b.getIndexAttr(cast<VectorType>(rows.front().getType()).getDimSize(0));
+  for (auto [rowTensor, head] : llvm::zip_equal(rowTensors, heads)) {
+    SmallVector<OpFoldResult> offsets(d.rank, b.getIndexAttr(0));
+    if (!d.packed())
+      offsets[d.batch] = batch;
+    offsets[d.heads] = head;
+    offsets[d.seq] = token;
+    tensor::ParallelInsertSliceOp::create(b, loc, rowTensor, dest, offsets,
+                                          sizes, unit);
+  }
 }
 
 OnlineSoftmaxStep mlir::mrope::buildOnlineSoftmaxStep(OpBuilder &b,

@@ -49,6 +49,21 @@ inline QueryRowIndices queryRowIndices(bool packed, ValueRange args) {
   return {args[0], args[1], args[2]};
 }
 
+/// The sizes of an scf.forall over the query rows of `qType` (layout `d`)
+/// that takes its heads `headsPerIteration` at a time: (batch, heads,
+/// tokens), or (tokens, heads) packed -- the order queryRowIndices reads.
+SmallVector<OpFoldResult> queryRowLoopSizes(OpBuilder &b, ActivationLayout d,
+                                            RankedTensorType qType,
+                                            int64_t headsPerIteration = 1);
+
+/// Ends an scf.forall body that computed whole rows (vectors over the head
+/// dim, one per head of `heads`, all at `batch` and `token`): each row
+/// becomes a tensor and is inserted into the shared output `dest` by the
+/// body's in_parallel terminator, created here.
+void insertRowsInParallel(OpBuilder &b, Location loc, ActivationLayout d,
+                          ArrayRef<Value> rows, ArrayRef<Value> heads,
+                          Value batch, Value token, Value dest);
+
 /// The indices of (batch, head, token, channel 0) in a tensor of layout `d`
 /// (`zero`: the index 0; batch unused when packed).
 inline SmallVector<Value> rowStartIndices(ActivationLayout d, Value batch,

@@ -67,8 +67,8 @@
 // CHECK: arith.divf %[[R]]#2
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: arith.divf %[[R]]#5
-// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H0]], %[[I]], %{{.*}}] [1, 1, 1, 8]
-// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H1]], %[[I]], %{{.*}}] [1, 1, 1, 8]
+// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H0]], %[[I]], 0] [1, 1, 1, 8]
+// CHECK: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H1]], %[[I]], 0] [1, 1, 1, 8]
 // attention-tiles=false: the row-by-row form, one query row per task and 8
 // keys per step, in every case.
 // ROWWISE-LABEL: func.func @gqa_causal
@@ -77,7 +77,7 @@
 // ROWWISE: %[[KVH:.*]] = arith.divui %[[H]], %c2
 // ROWWISE: scf.for {{.*}} step %c8 iter_args({{.*}}) -> (f32, f32, vector<8xf32>)
 // ROWWISE: vector.transfer_read %arg1[%[[B]], %[[KVH]],
-// ROWWISE: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H]], %[[I]], %{{.*}}] [1, 1, 1, 8]
+// ROWWISE: tensor.parallel_insert_slice {{.*}} into %{{.*}}[%[[B]], %[[H]], %[[I]], 0] [1, 1, 1, 8]
 func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: tensor<1x2x6x8xbf16>) -> tensor<1x4x6x8xbf16> {
   %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x4x6x8xbf16>, tensor<1x2x6x8xbf16>, tensor<1x2x6x8xbf16> -> tensor<1x4x6x8xbf16>
   return %0 : tensor<1x4x6x8xbf16>
