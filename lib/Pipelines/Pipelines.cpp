@@ -143,9 +143,12 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
     addPipeline(pm, "func.func(mrope-gpu-device-allocations)");
-  addPipeline(pm, "gpu-kernel-outlining,"
+  // symbol-dce: the host copies of globals only kernels use (shared-memory
+  // tiles) would not lower on the host.
+  addPipeline(pm, "gpu-kernel-outlining,symbol-dce,"
                   "gpu.module(expand-strided-metadata,lower-affine,"
-                  "convert-scf-to-cf,convert-gpu-to-nvvm,canonicalize,cse,"
+                  "convert-scf-to-cf,convert-nvgpu-to-nvvm,convert-gpu-to-nvvm,"
+                  "canonicalize,cse,"
                   "reconcile-unrealized-casts),"
                   "nvvm-attach-target{O=3 chip=" +
                       options.chip + " features=" + options.features +

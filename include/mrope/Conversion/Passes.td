@@ -93,13 +93,20 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
 }
 
 def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
-  let summary = "Lower mrope.apply to a GPU kernel (gpu.launch on device buffers)";
+  let summary = "Lower mrope.apply and mrope.attention to GPU kernels (gpu.launch on device buffers)";
   let description = [{
-    Rewrites each `mrope.apply` into one `gpu.launch` that rotates q and k in
-    place: `bufferization.to_buffer` of the operands, the kernel, and
-    `bufferization.to_tensor` of the rotated buffers, so one-shot
-    bufferization afterwards makes the function take and return device
-    buffers (a copy where q or k is still read after the rotation).
+    Checks each `mrope.apply` and `mrope.attention` and marks it with its
+    kernel configuration; one-shot bufferization then emits the kernels
+    (`gpu.launch`) on the buffers, rotating q and k of an apply in place (a
+    copy where q or k is still read afterwards), so the function takes and
+    returns device buffers.
+
+    `mrope.attention` (bf16/f16) becomes a flash-attention kernel on tensor
+    cores (mma.sync m16n8k16, ldmatrix; sm_80+): a CTA of 4 warps per 64
+    query rows of one head, keys and values staged 64 at a time in shared
+    memory, online softmax in registers. A rotary prologue rotates the
+    queries in registers and the keys once, by the rotary kernel on a copy
+    of k. With `host-loop` the attention is left to the CPU lowering.
 
     One thread handles one token, one group of pairs that fills a 16-byte
     vector (8 bf16/f16 or 4 f32 channels per half for NeoX, 2x that for

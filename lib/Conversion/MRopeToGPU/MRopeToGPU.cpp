@@ -16,6 +16,7 @@
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
+#include "GPUKernels.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 #include "mrope/Dialect/MRope/Utils/AxisRuns.h"
@@ -56,26 +57,16 @@ int64_t chooseHeadSlices(int64_t rowsOfThreads, int64_t maxHeads) {
   return slices;
 }
 
-/// Largest power of two dividing `bytes`, at most 16 (one vector access).
-int64_t alignmentOf(int64_t bytes) {
+} // namespace
+
+int64_t mlir::mrope::alignmentOf(int64_t bytes) {
   int64_t align = 1;
   while (align < 16 && bytes % (align * 2) == 0)
     align *= 2;
   return align;
 }
 
-/// Where the kernel runs and where the function's buffers live.
-enum class Placement {
-  /// gpu.launch on the function's buffers, which are device memory.
-  Device,
-  /// gpu.launch on device copies of host buffers (copied in, rotated,
-  /// copied back): for host programs such as the conformance runner.
-  HostBuffers,
-  /// The kernel body in a host scf.for over the thread ids (no GPU).
-  HostLoop,
-};
-
-llvm::StringRef stringify(Placement placement) {
+static llvm::StringRef stringify(Placement placement) {
   switch (placement) {
   case Placement::Device:
     return "device";
@@ -87,136 +78,157 @@ llvm::StringRef stringify(Placement placement) {
   llvm_unreachable("unknown placement");
 }
 
-/// What convert-mrope-to-gpu chose for one mrope.apply, stored on the op as
-/// kGPUKernelAttrName until bufferization emits the kernel.
-struct KernelConfig {
-  int64_t headSlices = 0;
-  int64_t blockSize = 256;
-  Placement placement = Placement::Device;
+DictionaryAttr KernelConfig::toAttr(MLIRContext *ctx) const {
+  Builder b(ctx);
+  return b.getDictionaryAttr(
+      {b.getNamedAttr("head_slices", b.getI64IntegerAttr(headSlices)),
+       b.getNamedAttr("block_size", b.getI64IntegerAttr(blockSize)),
+       b.getNamedAttr("placement", b.getStringAttr(stringify(placement)))});
+}
 
-  DictionaryAttr toAttr(MLIRContext *ctx) const {
-    Builder b(ctx);
-    return b.getDictionaryAttr(
-        {b.getNamedAttr("head_slices", b.getI64IntegerAttr(headSlices)),
-         b.getNamedAttr("block_size", b.getI64IntegerAttr(blockSize)),
-         b.getNamedAttr("placement", b.getStringAttr(stringify(placement)))});
-  }
-  static std::optional<KernelConfig> fromAttr(Attribute attr) {
-    auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
-    if (!dict)
-      return std::nullopt;
-    auto slices = dict.getAs<IntegerAttr>("head_slices");
-    auto block = dict.getAs<IntegerAttr>("block_size");
-    auto placement = dict.getAs<StringAttr>("placement");
-    if (!slices || !block || !placement || slices.getInt() < 0 ||
-        block.getInt() < 1 || block.getInt() > 1024)
-      return std::nullopt;
-    for (Placement p :
-         {Placement::Device, Placement::HostBuffers, Placement::HostLoop})
-      if (placement.getValue() == stringify(p))
-        return KernelConfig{slices.getInt(), block.getInt(), p};
+std::optional<KernelConfig> KernelConfig::fromAttr(Attribute attr) {
+  auto dict = dyn_cast_or_null<DictionaryAttr>(attr);
+  if (!dict)
     return std::nullopt;
-  }
-};
+  auto slices = dict.getAs<IntegerAttr>("head_slices");
+  auto block = dict.getAs<IntegerAttr>("block_size");
+  auto placement = dict.getAs<StringAttr>("placement");
+  if (!slices || !block || !placement || slices.getInt() < 0 ||
+      block.getInt() < 1 || block.getInt() > 1024)
+    return std::nullopt;
+  for (Placement p :
+       {Placement::Device, Placement::HostBuffers, Placement::HostLoop})
+    if (placement.getValue() == stringify(p))
+      return KernelConfig{slices.getInt(), block.getInt(), p};
+  return std::nullopt;
+}
 
-class ApplyKernelBuilder {
-public:
-  ApplyKernelBuilder(ApplyOp op, KernelConfig config)
-      : op(op), headSlicesOpt(config.headSlices), blockSize(config.blockSize),
-        placement(config.placement),
-        layout(ActivationLayout::get(op.getLayout())) {}
+RotationSpec RotationSpec::forApply(ApplyOp op) {
+  return {op.getLoc(),
+          op.getRotary(),
+          op.getInverse(),
+          op.getLayout(),
+          cast<RankedTensorType>(op.getQ().getType()),
+          cast<RankedTensorType>(op.getK().getType()),
+          ("mrope_apply_" +
+           stringifyAllocationKind(op.getRotary().getAlloc().getKind()))
+              .str()};
+}
 
-  /// Checks the op and chooses the thread layout; diagnostics on the op.
-  LogicalResult plan();
-  /// Emits the kernel before the op, rotating the buffers of q and k in
-  /// place and reading those of the positions and inv_freq.
-  void emit(OpBuilder &b, Value q, Value k, Value positions, Value freqs);
+Value mlir::mrope::readInKernel(OpBuilder &b, Location loc, Value buffer,
+                                Placement placement) {
+  auto global = buffer.getDefiningOp<memref::GetGlobalOp>();
+  if (!global || placement != Placement::Device)
+    return buffer;
+  return memref::GetGlobalOp::create(b, loc, global.getType(),
+                                     global.getName());
+}
 
-private:
-  struct CosSin {
-    int64_t firstKVHead;
-    Value c, s;
+Value mlir::mrope::selectPairPositions(
+    OpBuilder &b, Location loc, AllocationAttr alloc, int64_t numPairs,
+    Value pairIndex, llvm::function_ref<Value(Axis)> positionOf) {
+  SmallVector<Axis> axes = alloc.getPairAxes(numPairs);
+  if (llvm::all_equal(axes))
+    return positionOf(axes.front());
+  auto i32Vec = cast<VectorType>(pairIndex.getType());
+  auto splat = [&](int64_t v) -> Value {
+    return arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(i32Vec, b.getI32IntegerAttr(v)));
   };
-
-  Value constIndex(OpBuilder &b, int64_t v) {
-    return arith::ConstantIndexOp::create(b, loc(), v);
+  Value pos = positionOf(Axis::NoPE);
+  for (const AxisRun &run : decomposeIntoRuns(axes)) {
+    if (run.axis == Axis::NoPE)
+      continue;
+    Value first = splat(run.start);
+    Value in = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, pairIndex,
+                              first),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, pairIndex,
+                              splat(run.start + run.stride * run.count)));
+    if (run.stride > 1) {
+      Value offset = arith::SubIOp::create(b, loc, pairIndex, first);
+      Value rem = arith::RemSIOp::create(b, loc, offset, splat(run.stride));
+      in = arith::AndIOp::create(b, loc, in,
+                                 arith::CmpIOp::create(b, loc,
+                                                       arith::CmpIPredicate::eq,
+                                                       rem, splat(0)));
+    }
+    pos = arith::SelectOp::create(b, loc, in, positionOf(run.axis), pos);
   }
-  Location loc() { return op.getLoc(); }
-  Value readInKernel(OpBuilder &b, Value buffer);
-  void buildKernel(OpBuilder &b, Value tid);
-  void launchKernel(OpBuilder &b, int64_t threads);
-  void launchOnDeviceCopies(OpBuilder &b, int64_t threads);
-  Value positionOf(OpBuilder &b, Axis axis);
-  Value pairPositions(OpBuilder &b, Value pairIndex);
-  CosSin cosSinOf(OpBuilder &b, Value pos, int64_t firstKVHead);
-  void rotateHeads(OpBuilder &b, Value buffer, int64_t numHeads, int64_t group,
-                   ArrayRef<CosSin> ranges);
+  return pos;
+}
 
-  ApplyOp op;
-  int64_t headSlicesOpt, blockSize;
-  Placement placement;
-  ActivationLayout layout;
+void mlir::mrope::withDeviceCopies(
+    OpBuilder &b, Location loc, ArrayRef<Value> host, unsigned copiedBack,
+    llvm::function_ref<void(ArrayRef<Value>)> emitKernel) {
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  auto wait = [&](ValueRange deps) {
+    return gpu::WaitOp::create(b, loc, token, deps).getAsyncToken();
+  };
+  Value ready = wait({});
+  SmallVector<Value> device, pending;
+  for (Value buffer : host) {
+    auto type = cast<MemRefType>(buffer.getType());
+    auto alloc = gpu::AllocOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), token,
+        ValueRange{ready}, ValueRange{}, ValueRange{});
+    device.push_back(alloc.getMemref());
+    pending.push_back(gpu::MemcpyOp::create(b, loc, token,
+                                            ValueRange{alloc.getAsyncToken()},
+                                            alloc.getMemref(), buffer)
+                          .getAsyncToken());
+  }
+  gpu::WaitOp::create(b, loc, Type(), pending);
+  emitKernel(device);
+  Value done = wait({});
+  pending.clear();
+  for (unsigned i = 0; i < copiedBack; ++i)
+    pending.push_back(gpu::MemcpyOp::create(b, loc, token, ValueRange{done},
+                                            host[i], device[i])
+                          .getAsyncToken());
+  Value copied = wait(pending);
+  pending.clear();
+  for (Value buffer : device)
+    pending.push_back(
+        gpu::DeallocOp::create(b, loc, token, ValueRange{copied}, buffer)
+            .getAsyncToken());
+  gpu::WaitOp::create(b, loc, Type(), pending);
+}
 
-  // The plan.
-  Type elementType;
-  int64_t numPairs = 0, vecPairs = 0, groups = 0, headSlices = 0;
-  int64_t tokens = 0, seq = 0, qHeads = 0, kHeads = 0, numKV = 0;
-  bool neox = true;
+Value RotaryKernelBuilder::constIndex(OpBuilder &b, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc(), v);
+}
 
-  // Values of the kernel being built.
-  Value positionsIn, freqsIn;
-  Value qBuf, kBuf, posBuf, freqBuf;
-  Value group, slice;
-  SmallVector<Value> token; // (batch, seq) or (token) packed
-  Value freqs;
-  DenseMap<int, Value> positionCache;
-};
-
-LogicalResult ApplyKernelBuilder::plan() {
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  auto kType = cast<RankedTensorType>(op.getK().getType());
-  for (Value v : op->getOperands())
-    if (!cast<RankedTensorType>(v.getType()).hasStaticShape())
-      return op.emitOpError("the GPU lowering needs static shapes (operand ")
-             << v.getType() << ")";
-  RotaryAttr rotary = op.getRotary();
-  elementType = qType.getElementType();
+LogicalResult
+RotaryKernelBuilder::plan(llvm::function_ref<InFlightDiagnostic()> emitError) {
+  RankedTensorType qType = spec.qType, kType = spec.kType;
+  RotaryAttr rotary = spec.rotary;
+  elementType = kType.getElementType();
   numPairs = rotary.getRotaryDim() / 2;
   neox = rotary.getPairs() == PairLayout::NeoX;
-  const int64_t dim = qType.getShape().back();
+  const int64_t dim = kType.getShape().back();
   const int64_t bytes = elementType.getIntOrFloatBitWidth() / 8;
   // One 16-byte vector per access where the rows allow it: the pairs a
   // thread holds must divide the rotary half and keep every row aligned.
   vecPairs = std::gcd(16 / bytes, numPairs);
   vecPairs = std::gcd(vecPairs, neox ? dim : dim / 2);
   groups = numPairs / vecPairs;
-  qHeads = qType.getDimSize(layout.heads);
+  qHeads = qType ? qType.getDimSize(layout.heads) : 0;
   kHeads = kType.getDimSize(layout.heads);
   numKV = kHeads;
-  seq = qType.getDimSize(layout.seq);
-  tokens = layout.packed() ? seq : qType.getDimSize(layout.batch) * seq;
+  seq = kType.getDimSize(layout.seq);
+  tokens = layout.packed() ? seq : kType.getDimSize(layout.batch) * seq;
   int64_t maxHeads = std::max(qHeads, kHeads);
   headSlices = headSlicesOpt > 0 ? std::min(headSlicesOpt, maxHeads)
                                  : chooseHeadSlices(tokens * groups, maxHeads);
   if (tokens * groups * headSlices >= (int64_t(1) << 31))
-    return op.emitOpError("too large for one GPU launch (")
-           << tokens << " tokens)";
+    return emitError() << "too large for one GPU launch (" << tokens
+                       << " tokens)";
   return success();
 }
 
-/// A buffer as the kernel reads it. Globals (constant positions and
-/// frequencies) are read through their own get_global inside the kernel, so
-/// that outlining moves the global into the GPU module instead of passing a
-/// host address; other buffers are the function's device buffers.
-Value ApplyKernelBuilder::readInKernel(OpBuilder &b, Value buffer) {
-  auto global = buffer.getDefiningOp<memref::GetGlobalOp>();
-  if (!global || placement != Placement::Device)
-    return buffer;
-  return memref::GetGlobalOp::create(b, loc(), global.getType(),
-                                     global.getName());
-}
-
-Value ApplyKernelBuilder::positionOf(OpBuilder &b, Axis axis) {
+Value RotaryKernelBuilder::positionOf(OpBuilder &b, Axis axis) {
   auto it = positionCache.find(static_cast<int>(axis));
   if (it != positionCache.end())
     return it->second;
@@ -238,52 +250,16 @@ Value ApplyKernelBuilder::positionOf(OpBuilder &b, Axis axis) {
   return p;
 }
 
-/// pos[axis(j)] for this thread's pairs j: the allocation's strided runs,
-/// each a compile-time (start, stride, count) tested on the pair indices.
-Value ApplyKernelBuilder::pairPositions(OpBuilder &b, Value pairIndex) {
-  SmallVector<Axis> axes = op.getRotary().getAlloc().getPairAxes(numPairs);
-  if (llvm::all_equal(axes))
-    return positionOf(b, axes.front());
-  auto i32Vec = VectorType::get({vecPairs}, b.getI32Type());
-  auto splat = [&](int64_t v) -> Value {
-    return arith::ConstantOp::create(
-        b, loc(), DenseElementsAttr::get(i32Vec, b.getI32IntegerAttr(v)));
-  };
-  Value pos = positionOf(b, Axis::NoPE);
-  for (const AxisRun &run : decomposeIntoRuns(axes)) {
-    if (run.axis == Axis::NoPE)
-      continue;
-    Value first = splat(run.start);
-    Value in = arith::AndIOp::create(
-        b, loc(),
-        arith::CmpIOp::create(b, loc(), arith::CmpIPredicate::sge, pairIndex,
-                              first),
-        arith::CmpIOp::create(b, loc(), arith::CmpIPredicate::slt, pairIndex,
-                              splat(run.start + run.stride * run.count)));
-    if (run.stride > 1) {
-      Value offset = arith::SubIOp::create(b, loc(), pairIndex, first);
-      Value rem = arith::RemSIOp::create(b, loc(), offset, splat(run.stride));
-      in = arith::AndIOp::create(b, loc(), in,
-                                 arith::CmpIOp::create(b, loc(),
-                                                       arith::CmpIPredicate::eq,
-                                                       rem, splat(0)));
-    }
-    pos = arith::SelectOp::create(b, loc(), in, positionOf(b, run.axis), pos);
-  }
-  return pos;
-}
-
 /// cos/sin in the activation type (widened to f32 for bf16, as the CPU form
 /// rotates bf16 in f32 ops), sin negated for the inverse rotation.
-ApplyKernelBuilder::CosSin ApplyKernelBuilder::cosSinOf(OpBuilder &b, Value pos,
-                                                        int64_t firstKVHead) {
-  RotaryAttr rotary = op.getRotary();
+RotaryKernelBuilder::CosSin
+RotaryKernelBuilder::cosSinOf(OpBuilder &b, Value pos, int64_t firstKVHead) {
+  RotaryAttr rotary = spec.rotary;
   auto [c, s] =
       buildRotaryCosSin(b, loc(), pos, freqs, rotary.getAngles(),
                         rotary.getAttentionScaling(), SinCosLowering::Torch);
-  std::tie(c, s) =
-      roundCosSin(b, loc(), c, s, VectorType::get({vecPairs}, elementType),
-                  op.getInverse());
+  std::tie(c, s) = roundCosSin(
+      b, loc(), c, s, VectorType::get({vecPairs}, elementType), spec.inverse);
   if (elementType.isBF16()) {
     auto f32Vec = VectorType::get({vecPairs}, b.getF32Type());
     c = arith::ExtFOp::create(b, loc(), f32Vec, c);
@@ -293,9 +269,9 @@ ApplyKernelBuilder::CosSin ApplyKernelBuilder::cosSinOf(OpBuilder &b, Value pos,
 }
 
 /// Rotates heads slice, slice + headSlices, ... of one token's rows.
-void ApplyKernelBuilder::rotateHeads(OpBuilder &b, Value buffer,
-                                     int64_t numHeads, int64_t groupSize,
-                                     ArrayRef<CosSin> ranges) {
+void RotaryKernelBuilder::rotateHeads(OpBuilder &b, Value buffer,
+                                      int64_t numHeads, int64_t groupSize,
+                                      ArrayRef<CosSin> ranges) {
   Type f32 = b.getF32Type();
   const bool widen = elementType.isBF16();
   const int64_t bytes = elementType.getIntOrFloatBitWidth() / 8;
@@ -370,9 +346,9 @@ void ApplyKernelBuilder::rotateHeads(OpBuilder &b, Value buffer,
   }
 }
 
-void ApplyKernelBuilder::buildKernel(OpBuilder &b, Value tid) {
-  posBuf = readInKernel(b, positionsIn);
-  freqBuf = readInKernel(b, freqsIn);
+void RotaryKernelBuilder::buildKernel(OpBuilder &b, Value tid) {
+  posBuf = readInKernel(b, loc(), positionsIn, placement);
+  freqBuf = readInKernel(b, loc(), freqsIn, placement);
 
   // Thread -> (token, head slice, channel group).
   group = arith::RemUIOp::create(b, loc(), tid, constIndex(b, groups));
@@ -404,7 +380,7 @@ void ApplyKernelBuilder::buildKernel(OpBuilder &b, Value tid) {
 
   // cos/sin once per thread (once per axis for head-partitioned), shared by
   // every head it rotates.
-  AllocationAttr alloc = op.getRotary().getAlloc();
+  AllocationAttr alloc = spec.rotary.getAlloc();
   SmallVector<CosSin> ranges;
   int64_t groupSize = 1;
   if (alloc.isHeadPartitioned()) {
@@ -413,14 +389,19 @@ void ApplyKernelBuilder::buildKernel(OpBuilder &b, Value tid) {
       ranges.push_back(
           cosSinOf(b, positionOf(b, block.axis), block.firstKVHead));
   } else {
-    ranges.push_back(cosSinOf(b, pairPositions(b, pairIndex), 0));
+    ranges.push_back(cosSinOf(
+        b,
+        selectPairPositions(b, loc(), alloc, numPairs, pairIndex,
+                            [&](Axis axis) { return positionOf(b, axis); }),
+        0));
   }
-  rotateHeads(b, qBuf, qHeads, groupSize, ranges);
+  if (qHeads > 0)
+    rotateHeads(b, qBuf, qHeads, groupSize, ranges);
   rotateHeads(b, kBuf, kHeads, 1, ranges);
 }
 
-void ApplyKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
-                              Value freqs) {
+void RotaryKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
+                               Value freqs) {
   qBuf = q;
   kBuf = k;
   positionsIn = positions;
@@ -429,8 +410,17 @@ void ApplyKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
   switch (placement) {
   case Placement::Device:
     return launchKernel(b, threads);
-  case Placement::HostBuffers:
-    return launchOnDeviceCopies(b, threads);
+  case Placement::HostBuffers: {
+    // Copy in all four buffers, rotate the copies, copy q and k back.
+    SmallVector<Value> host = {qBuf, kBuf, positionsIn, freqsIn};
+    return withDeviceCopies(b, loc(), host, 2, [&](ArrayRef<Value> device) {
+      qBuf = device[0];
+      kBuf = device[1];
+      positionsIn = device[2];
+      freqsIn = device[3];
+      launchKernel(b, threads);
+    });
+  }
   case Placement::HostLoop: {
     auto loop = scf::ForOp::create(b, loc(), constIndex(b, 0),
                                    constIndex(b, threads), constIndex(b, 1));
@@ -442,57 +432,13 @@ void ApplyKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
   }
 }
 
-/// Copies the four buffers to the device, launches the kernel on the copies
-/// and copies q and k back; each step waited for.
-void ApplyKernelBuilder::launchOnDeviceCopies(OpBuilder &b, int64_t threads) {
-  Type token = gpu::AsyncTokenType::get(b.getContext());
-  auto wait = [&](ValueRange deps) {
-    return gpu::WaitOp::create(b, loc(), token, deps).getAsyncToken();
-  };
-  Value ready = wait({});
-  SmallVector<Value> host = {qBuf, kBuf, positionsIn, freqsIn};
-  SmallVector<Value> device, pending;
-  for (Value buffer : host) {
-    auto type = cast<MemRefType>(buffer.getType());
-    auto alloc = gpu::AllocOp::create(
-        b, loc(), MemRefType::get(type.getShape(), type.getElementType()),
-        token, ValueRange{ready}, ValueRange{}, ValueRange{});
-    device.push_back(alloc.getMemref());
-    pending.push_back(gpu::MemcpyOp::create(b, loc(), token,
-                                            ValueRange{alloc.getAsyncToken()},
-                                            alloc.getMemref(), buffer)
-                          .getAsyncToken());
-  }
-  gpu::WaitOp::create(b, loc(), Type(), pending);
-  qBuf = device[0];
-  kBuf = device[1];
-  positionsIn = device[2];
-  freqsIn = device[3];
-  launchKernel(b, threads);
-  Value done = wait({});
-  pending.clear();
-  for (int i = 0; i < 2; ++i)
-    pending.push_back(gpu::MemcpyOp::create(b, loc(), token, ValueRange{done},
-                                            host[i], device[i])
-                          .getAsyncToken());
-  Value copied = wait(pending);
-  pending.clear();
-  for (Value buffer : device)
-    pending.push_back(
-        gpu::DeallocOp::create(b, loc(), token, ValueRange{copied}, buffer)
-            .getAsyncToken());
-  gpu::WaitOp::create(b, loc(), Type(), pending);
-}
-
 /// One gpu.launch of `threads` threads in blocks of blockSize, each running
 /// buildKernel for its global id.
-void ApplyKernelBuilder::launchKernel(OpBuilder &b, int64_t threads) {
+void RotaryKernelBuilder::launchKernel(OpBuilder &b, int64_t threads) {
   const int64_t block = std::min(blockSize, threads);
   const int64_t grid = (threads + block - 1) / block;
   Value one = constIndex(b, 1);
-  std::string name = ("mrope_apply_" + stringifyAllocationKind(
-                                           op.getRotary().getAlloc().getKind()))
-                         .str();
+  const std::string &name = spec.name;
   auto launch = gpu::LaunchOp::create(
       b, loc(), constIndex(b, grid), one, one, constIndex(b, block), one, one,
       /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
@@ -517,6 +463,8 @@ void ApplyKernelBuilder::launchKernel(OpBuilder &b, int64_t threads) {
     gpu::TerminatorOp::create(b, loc());
   }
 }
+
+namespace {
 
 /// Bufferizes a marked mrope.apply into its kernel: q and k are read and
 /// written (their results are the same buffers), positions and inv_freq
@@ -550,8 +498,8 @@ struct ApplyOpGPUBufferization
       return op->emitOpError(
           "must be lowered before bufferization (convert-mrope-to-linalg) or "
           "selected for the GPU (convert-mrope-to-gpu)");
-    ApplyKernelBuilder builder(apply, *config);
-    if (failed(builder.plan()))
+    RotaryKernelBuilder builder(RotationSpec::forApply(apply), *config);
+    if (failed(builder.plan([&] { return op->emitOpError(); })))
       return failure();
     SmallVector<Value> buffers;
     for (Value operand : op->getOperands()) {
@@ -574,6 +522,15 @@ struct ApplyOpGPUBufferization
     return success();
   }
 };
+
+/// The kernels index rows with compile-time sizes.
+LogicalResult checkStaticShapes(Operation *op) {
+  for (Value v : op->getOperands())
+    if (!cast<ShapedType>(v.getType()).hasStaticShape())
+      return op->emitOpError("the GPU lowering needs static shapes (operand ")
+             << v.getType() << ")";
+  return success();
+}
 
 struct ConvertMRopeToGPUPass
     : mrope::impl::ConvertMRopeToGPUBase<ConvertMRopeToGPUPass> {
@@ -610,10 +567,23 @@ struct ConvertMRopeToGPUPass
                         hostLoop      ? Placement::HostLoop
                         : hostBuffers ? Placement::HostBuffers
                                       : Placement::Device};
-    WalkResult result = module.walk([&](ApplyOp op) {
-      if (failed(ApplyKernelBuilder(op, config).plan()))
+    WalkResult result = module.walk([&](Operation *op) {
+      if (!isa<ApplyOp, AttentionOp>(op))
+        return WalkResult::advance();
+      if (failed(checkStaticShapes(op)))
         return WalkResult::interrupt();
-      op->setAttr(kGPUKernelAttrName, config.toAttr(op.getContext()));
+      if (auto apply = dyn_cast<ApplyOp>(op)) {
+        if (failed(RotaryKernelBuilder(RotationSpec::forApply(apply), config)
+                       .plan([&] { return op->emitOpError(); })))
+          return WalkResult::interrupt();
+      } else if (config.placement == Placement::HostLoop) {
+        // Warp-level matrix instructions have no host form: the CPU
+        // lowering takes the attention.
+        return WalkResult::advance();
+      } else if (failed(checkAttentionKernel(cast<AttentionOp>(op)))) {
+        return WalkResult::interrupt();
+      }
+      op->setAttr(kGPUKernelAttrName, config.toAttr(op->getContext()));
       return WalkResult::advance();
     });
     if (result.wasInterrupted())
@@ -623,10 +593,11 @@ struct ConvertMRopeToGPUPass
     if (config.placement != Placement::Device)
       return;
     result = module.walk([](Operation *op) {
-      if (!isa<MRopeDialect>(op->getDialect()) || isa<ApplyOp>(op))
+      if (!isa<MRopeDialect>(op->getDialect()) || isa<ApplyOp, AttentionOp>(op))
         return WalkResult::advance();
       op->emitOpError("has no GPU lowering yet (the GPU pipeline lowers "
-                      "mrope.apply; use mrope-cpu-pipeline for the others)");
+                      "mrope.apply and mrope.attention; use mrope-cpu-pipeline "
+                      "for the others)");
       return WalkResult::interrupt();
     });
     if (result.wasInterrupted())
@@ -637,6 +608,7 @@ struct ConvertMRopeToGPUPass
 } // namespace
 
 void mlir::mrope::registerGPUBufferizationModel(DialectRegistry &registry) {
+  registerAttentionGPUBufferizationModel(registry);
   registry.addExtension(+[](MLIRContext *ctx, MRopeDialect *) {
     ApplyOp::attachInterface<ApplyOpGPUBufferization>(*ctx);
   });

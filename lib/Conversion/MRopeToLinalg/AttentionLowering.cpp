@@ -34,6 +34,7 @@
 #include "AttentionTiles.h"
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
+#include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
@@ -206,6 +207,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kGPUKernelAttrName))
+      return rewriter.notifyMatchFailure(op, "selected for the GPU");
     auto qType = cast<RankedTensorType>(op.getQ().getType());
     auto kType = cast<RankedTensorType>(op.getK().getType());
     auto vType = cast<RankedTensorType>(op.getV().getType());

@@ -1615,10 +1615,11 @@ struct ConvertMRopeToLinalgPass
         [](ApplyOp op) { return op->hasAttr(kGPUKernelAttrName); });
     // Attention is lowered for static shapes; others are reported below.
     target.addDynamicallyLegalOp<AttentionOp>([](AttentionOp op) {
-      return llvm::any_of(op->getOperandTypes(), [](Type t) {
-        auto shaped = dyn_cast<ShapedType>(t);
-        return shaped && !shaped.hasStaticShape();
-      });
+      return op->hasAttr(kGPUKernelAttrName) ||
+             llvm::any_of(op->getOperandTypes(), [](Type t) {
+               auto shaped = dyn_cast<ShapedType>(t);
+               return shaped && !shaped.hasStaticShape();
+             });
     });
     target.addIllegalOp<RopeIndexOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

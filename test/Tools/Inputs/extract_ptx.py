@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Prints the PTX held in the `assembly = "..."` of the gpu.binary read from stdin."""
+"""Prints the PTX held in the `assembly = "..."` of a gpu.binary read from
+stdin: the first one, or the one whose PTX defines the entry named by the
+first argument."""
 import re
 import sys
 
 text = sys.stdin.read()
-match = re.search(r'assembly = "((?:[^"\\]|\\.)*)"', text)
-if not match:
-    sys.exit("no assembly in input")
-ptx = re.sub(r"\\([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)),
-             match.group(1))
-sys.stdout.write(ptx.replace('\\"', '"').replace("\\\\", "\\"))
+entry = sys.argv[1] if len(sys.argv) > 1 else None
+for match in re.finditer(r'assembly = "((?:[^"\\]|\\.)*)"', text):
+    ptx = re.sub(r"\\([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)),
+                 match.group(1))
+    ptx = ptx.replace('\\"', '"').replace("\\\\", "\\")
+    if entry is None or f".entry {entry}(" in ptx:
+        sys.stdout.write(ptx)
+        sys.exit(0)
+sys.exit("no assembly" + (f" with entry {entry}" if entry else "") + " in input")

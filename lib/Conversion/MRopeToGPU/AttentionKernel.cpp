@@ -1,0 +1,916 @@
+//===- AttentionKernel.cpp - mrope.attention as a flash-attention kernel --===//
+//
+// A marked mrope.attention bufferizes into one flash-attention kernel on
+// tensor cores (mma.sync m16n8k16, sm_80 and later), preceded, when the op
+// rotates its keys, by the rotary kernel on a copy of k: every key is rotated
+// once, not once per query tile. Queries are rotated in registers when the
+// kernel loads them.
+//
+// One CTA (4 warps, 128 threads) computes 64 query rows of one head of one
+// batch entry or packed sequence; each warp owns 16 rows. The warp keeps its
+// rows of Q as mma A fragments for the whole kernel and walks the keys in
+// blocks of 64 that the CTA stages in shared memory:
+//
+//   S = Q K^T   ldmatrix of K rows (B fragments), mma into 8 tiles of 16x8
+//   softmax     online, in the accumulator layout: a thread holds 2 rows
+//               (g and g + 8 of its 16) and 2 adjacent keys per tile; row
+//               max/sum over the 4 threads of a row by two xor shuffles;
+//               exp2 with log2(e) folded into the scale
+//   O += P V    P as A fragments straight from the S accumulators (the C
+//               layout of m16n8 is the A layout of m16k16), V by
+//               ldmatrix.trans
+//
+// Blocks entirely visible to every row of the tile run without bound checks;
+// the rest (causal diagonal, partial last block) compare key indices.
+// Softmax follows the CPU lowerings (AttentionRowMath): rows that see no key
+// are 0. P is rounded to the activation type for the P V product, as
+// flash-attention kernels do (the CPU lowerings keep it in f32).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Common/RotaryMath.h"
+#include "GPUKernels.h"
+#include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+constexpr int64_t kWarps = 4;
+/// Query rows per warp: the M of mma.sync m16n8k16.
+constexpr int64_t kWarpRows = 16;
+constexpr int64_t kTileRows = kWarps * kWarpRows;
+constexpr int64_t kThreads = kWarps * 32;
+/// Keys staged in shared memory per step.
+constexpr int64_t kBlockKeys = 64;
+/// Row padding of the staged blocks (elements): rows 16 bytes apart modulo
+/// 128 bytes, so the 8 rows one ldmatrix phase reads hit distinct banks.
+constexpr int64_t kRowPad = 8;
+/// Largest head dim: Q fragments (D / 4 registers) and the output
+/// accumulators (Dv / 2) must stay in registers.
+constexpr int64_t kMaxHeadDim = 128;
+
+/// The buffers of one attention kernel.
+struct AttentionBuffers {
+  Value q, k, v, mask, cuSeqlens, qPositions, kPositions, invFreq, out;
+};
+
+/// Four f32 accumulators of one 16x8 mma tile, as the thread holds them:
+/// (row g, col 2t), (row g, col 2t + 1), (row g + 8, col 2t), (row g + 8,
+/// col 2t + 1) for lane = 4 g + t.
+using Tile = std::array<Value, 4>;
+
+class AttentionKernelBuilder {
+public:
+  explicit AttentionKernelBuilder(AttentionOp op)
+      : op(op), loc(op.getLoc()),
+        layout(ActivationLayout::get(op.getLayout())) {}
+
+  LogicalResult plan();
+  void emit(OpBuilder &b, AttentionBuffers buffers, Placement placement);
+
+private:
+  Value index(OpBuilder &b, int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+  Value f32(OpBuilder &b, double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value i32(OpBuilder &b, int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  }
+  Value add(OpBuilder &b, Value x, Value y) {
+    return arith::AddIOp::create(b, loc, x, y);
+  }
+  Value add(OpBuilder &b, Value x, int64_t y) {
+    return y == 0 ? x : add(b, x, index(b, y));
+  }
+  Value mul(OpBuilder &b, Value x, int64_t y) {
+    return arith::MulIOp::create(b, loc, x, index(b, y));
+  }
+  Value minIndex(OpBuilder &b, Value x, Value y) {
+    return arith::MinSIOp::create(b, loc, x, y);
+  }
+
+  void launch(OpBuilder &b, const AttentionBuffers &buffers);
+  void buildKernel(OpBuilder &b, gpu::LaunchOp launch);
+  SmallVector<Value> activationIndex(OpBuilder &b, Value token, Value head,
+                                     Value channel);
+  SmallVector<SmallVector<Value>> loadQueryFragments(OpBuilder &b);
+  void rotateQueryFragments(OpBuilder &b,
+                            SmallVector<SmallVector<Value>> &frags);
+  Value queryPositions(OpBuilder &b, int row, Value pairIndex);
+  Value mmaOperand(OpBuilder &b, Value pair);
+  Tile mma(OpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> bFrag,
+           const Tile &c);
+  void stageBlock(OpBuilder &b, Value keyBase, Value src, Value tile,
+                  int64_t dim);
+  SmallVector<Value> keyBlock(OpBuilder &b, Value kb, ValueRange carried,
+                              bool checkBounds);
+  void storeOutput(OpBuilder &b, ValueRange carried);
+
+  AttentionOp op;
+  Location loc;
+  ActivationLayout layout;
+
+  // The plan.
+  Type elementType;
+  int64_t headDim = 0, valueDim = 0, qHeads = 0, kvHeads = 0, group = 1;
+  int64_t qSeq = 0, kvSeq = 0, batches = 0, qTiles = 0;
+  double scaleLog2 = 0;
+  bool causal = false;
+
+  // Values of the kernel being built.
+  AttentionBuffers buf;
+  Value kTile, vTile;
+  Value tid, lane, g, t, warp, head, kvHead, batch;
+  Value qBase, kBase, qLen, kLen, offset, firstRow;
+  std::array<Value, 2> rowOf, loadRow;
+  SmallVector<SmallVector<Value>> qFrags; // [k-step][4] mma operands
+  DenseMap<std::pair<int, int>, Value> positionCache;
+};
+
+LogicalResult AttentionKernelBuilder::plan() {
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  auto kType = cast<RankedTensorType>(op.getK().getType());
+  auto vType = cast<RankedTensorType>(op.getV().getType());
+  elementType = qType.getElementType();
+  if (!elementType.isBF16() && !elementType.isF16())
+    return op.emitOpError("the GPU attention kernel runs on tensor cores and "
+                          "needs bf16 or f16 activations, got ")
+           << elementType;
+  headDim = qType.getShape().back();
+  valueDim = vType.getShape().back();
+  for (auto [name, dim] : {std::pair<StringRef, int64_t>{"q/k", headDim},
+                           std::pair<StringRef, int64_t>{"v", valueDim}})
+    if (dim % 16 != 0 || dim > kMaxHeadDim)
+      return op.emitOpError("the GPU attention kernel needs a ")
+             << name << " head_dim that is a multiple of 16 and at most "
+             << kMaxHeadDim << ", got " << dim;
+  qHeads = qType.getDimSize(layout.heads);
+  kvHeads = kType.getDimSize(layout.heads);
+  group = qHeads / kvHeads;
+  qSeq = qType.getDimSize(layout.seq);
+  kvSeq = kType.getDimSize(layout.seq);
+  batches =
+      layout.packed()
+          ? cast<RankedTensorType>(op.getCuSeqlens().getType()).getDimSize(0) -
+                1
+          : qType.getDimSize(layout.batch);
+  causal = op.getCausal();
+  scaleLog2 = op.getEffectiveScale() * M_LOG2E;
+  if (qSeq < 1 || kvSeq < 1 || batches < 1 || qHeads < 1)
+    return op.emitOpError("the GPU attention kernel needs at least one query, "
+                          "key, sequence and head");
+  qTiles = (qSeq + kTileRows - 1) / kTileRows;
+  if (qTiles >= (int64_t(1) << 31) || qHeads > 65535 || batches > 65535)
+    return op.emitOpError("too large for one GPU launch (grid ")
+           << qTiles << " x " << qHeads << " x " << batches << ")";
+  if (op.getQPositions()) {
+    RotaryAttr rotary = *op.getRotary();
+    int64_t rotaryDim = rotary.getRotaryDim();
+    // A thread holds channels 2t, 2t + 1, 2t + 8, 2t + 9 of every 16: both
+    // members of a pair must be among them.
+    bool neox = rotary.getPairs() == PairLayout::NeoX;
+    if (neox ? rotaryDim % 32 != 0 : rotaryDim % 16 != 0)
+      return op.emitOpError("the GPU attention kernel rotates queries in "
+                            "registers and needs rotary_dim to be a multiple "
+                            "of ")
+             << (neox ? 32 : 16) << " for " << (neox ? "neox" : "gptj")
+             << " pairs, got " << rotaryDim;
+  }
+  return success();
+}
+
+SmallVector<Value> AttentionKernelBuilder::activationIndex(OpBuilder &b,
+                                                           Value token,
+                                                           Value headIdx,
+                                                           Value channel) {
+  SmallVector<Value> idx(layout.rank);
+  if (!layout.packed())
+    idx[layout.batch] = batch;
+  idx[layout.seq] = token;
+  idx[layout.heads] = headIdx;
+  idx[layout.rank - 1] = channel;
+  return idx;
+}
+
+/// The mma.sync operand of two adjacent activation values: the pair itself
+/// for f16, its 32 bits for bf16 (NVVM's bf16 mma takes i32 registers).
+Value AttentionKernelBuilder::mmaOperand(OpBuilder &b, Value pair) {
+  if (elementType.isF16())
+    return pair;
+  Value word = vector::BitCastOp::create(
+      b, loc, VectorType::get({1}, b.getI32Type()), pair);
+  return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
+}
+
+Tile AttentionKernelBuilder::mma(OpBuilder &b, ArrayRef<Value> a,
+                                 ArrayRef<Value> bFrag, const Tile &c) {
+  Type f32Type = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  NVVM::MMATypes ptx =
+      elementType.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+  auto op = NVVM::MmaOp::create(
+      b, loc, resultType, a, bFrag, ArrayRef<Value>(c), {16, 8, 16},
+      std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{ptx, ptx},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  Tile d;
+  for (int64_t i = 0; i < 4; ++i)
+    d[i] = LLVM::ExtractValueOp::create(b, loc, op, ArrayRef<int64_t>{i});
+  return d;
+}
+
+/// This thread's Q values as A fragments, one set of 4 pairs per 16
+/// channels: (row g, ch 2t), (row g + 8, ch 2t), (row g, ch 2t + 8),
+/// (row g + 8, ch 2t + 8), each pair the channel and the next.
+SmallVector<SmallVector<Value>>
+AttentionKernelBuilder::loadQueryFragments(OpBuilder &b) {
+  auto pairType = VectorType::get({2}, elementType);
+  Value channelBase = mul(b, t, 2);
+  SmallVector<SmallVector<Value>> frags;
+  for (int64_t ks = 0; ks < headDim / 16; ++ks) {
+    SmallVector<Value> slots;
+    for (int slot = 0; slot < 4; ++slot) {
+      Value channel = add(b, channelBase, 16 * ks + 8 * (slot / 2));
+      slots.push_back(vector::LoadOp::create(
+          b, loc, pairType, buf.q,
+          activationIndex(b, add(b, qBase, loadRow[slot % 2]), head, channel),
+          /*nontemporal=*/false, llvm::MaybeAlign(4)));
+    }
+    frags.push_back(slots);
+  }
+  return frags;
+}
+
+/// The positions of query row `row` (0: g, 1: g + 8) for the pairs
+/// `pairIndex` (vector of i32): the allocation's axis per pair, or the
+/// axis of this head's KV head for head-partitioned allocations.
+Value AttentionKernelBuilder::queryPositions(OpBuilder &b, int row,
+                                             Value pairIndex) {
+  auto vecType = VectorType::get(
+      cast<VectorType>(pairIndex.getType()).getShape(), b.getF32Type());
+  auto positionOf = [&](Axis axis) -> Value {
+    if (axis == Axis::NoPE)
+      return arith::ConstantOp::create(b, loc, b.getZeroAttr(vecType));
+    auto key = std::make_pair(row, static_cast<int>(axis));
+    Value p = positionCache.lookup(key);
+    if (!p) {
+      Value posBuf = readInKernel(b, loc, buf.qPositions, Placement::Device);
+      SmallVector<Value> idx = {index(b, static_cast<int64_t>(axis))};
+      if (!layout.packed())
+        idx.push_back(batch);
+      idx.push_back(add(b, qBase, loadRow[row]));
+      p = memref::LoadOp::create(b, loc, posBuf, idx);
+      // Integer positions convert like the reference's `.float()`.
+      if (!p.getType().isF32())
+        p = arith::SIToFPOp::create(b, loc, b.getF32Type(), p);
+      positionCache[key] = p;
+    }
+    return vector::BroadcastOp::create(b, loc, vecType, p);
+  };
+  AllocationAttr alloc = op.getRotary()->getAlloc();
+  if (!alloc.isHeadPartitioned())
+    return selectPairPositions(b, loc, alloc,
+                               op.getRotary()->getRotaryDim() / 2, pairIndex,
+                               positionOf);
+  SmallVector<HeadBlock> blocks = headBlocks(alloc, kvHeads);
+  Value pos = positionOf(blocks.front().axis);
+  for (const HeadBlock &block : ArrayRef(blocks).drop_front()) {
+    Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, kvHead,
+                                     index(b, block.firstKVHead));
+    pos = arith::SelectOp::create(b, loc, in, positionOf(block.axis), pos);
+  }
+  return pos;
+}
+
+/// Rotates the Q fragments in registers, with the rotary kernel's arithmetic
+/// (RotaryMath): the thread holds both members of each of its pairs.
+void AttentionKernelBuilder::rotateQueryFragments(
+    OpBuilder &b, SmallVector<SmallVector<Value>> &frags) {
+  RotaryAttr rotary = *op.getRotary();
+  const int64_t rotaryDim = rotary.getRotaryDim();
+  const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  const bool widen = elementType.isBF16();
+  Type f32Type = b.getF32Type();
+  Type roundTo = widen ? elementType : Type();
+  Value freqBuf = readInKernel(b, loc, buf.invFreq, Placement::Device);
+  Value tI32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), t);
+
+  // Rotates (x1[i], x2[i]) for pair indices first + offsets[i].
+  auto rotate = [&](int row, Value x1, Value x2, Value firstPair,
+                    ArrayRef<int32_t> offsets) -> std::pair<Value, Value> {
+    const int64_t n = offsets.size();
+    auto i32Vec = VectorType::get({n}, b.getI32Type());
+    Value pairIndex = arith::AddIOp::create(
+        b, loc, vector::BroadcastOp::create(b, loc, i32Vec, firstPair),
+        arith::ConstantOp::create(b, loc,
+                                  DenseElementsAttr::get(i32Vec, offsets)));
+    SmallVector<Value> freqs;
+    for (int32_t off : offsets)
+      freqs.push_back(memref::LoadOp::create(
+          b, loc, freqBuf,
+          ValueRange{arith::IndexCastOp::create(
+              b, loc, b.getIndexType(),
+              arith::AddIOp::create(b, loc, firstPair, i32(b, off)))}));
+    auto f32Vec = VectorType::get({n}, f32Type);
+    Value freqVec = vector::FromElementsOp::create(b, loc, f32Vec, freqs);
+    auto [c, s] = buildRotaryCosSin(
+        b, loc, queryPositions(b, row, pairIndex), freqVec, rotary.getAngles(),
+        rotary.getAttentionScaling(), SinCosLowering::Torch);
+    std::tie(c, s) =
+        roundCosSin(b, loc, c, s, VectorType::get({n}, elementType), false);
+    if (widen) {
+      c = arith::ExtFOp::create(b, loc, f32Vec, c);
+      s = arith::ExtFOp::create(b, loc, f32Vec, s);
+      x1 = arith::ExtFOp::create(b, loc, f32Vec, x1);
+      x2 = arith::ExtFOp::create(b, loc, f32Vec, x2);
+    }
+    auto [y1, y2] = rotatePair(b, loc, x1, x2, c, s, roundTo);
+    if (widen) {
+      auto narrow = VectorType::get({n}, elementType);
+      y1 = arith::TruncFOp::create(b, loc, narrow, y1);
+      y2 = arith::TruncFOp::create(b, loc, narrow, y2);
+    }
+    return {y1, y2};
+  };
+  auto shuffle = [&](Value x, Value y, ArrayRef<int64_t> mask) -> Value {
+    return vector::ShuffleOp::create(b, loc, x, y, mask);
+  };
+
+  for (int row = 0; row < 2; ++row) {
+    if (neox) {
+      // Pair j < rotary_dim / 2 is channels j and j + rotary_dim / 2: the
+      // same slots of k-steps ks and ks + rotary_dim / 32.
+      const int64_t partner = rotaryDim / 32;
+      for (int64_t ks = 0; ks < partner; ++ks) {
+        SmallVector<Value> &lo = frags[ks], &hi = frags[ks + partner];
+        Value x1 = shuffle(lo[row], lo[row + 2], {0, 1, 2, 3});
+        Value x2 = shuffle(hi[row], hi[row + 2], {0, 1, 2, 3});
+        Value firstPair = arith::AddIOp::create(
+            b, loc, arith::MulIOp::create(b, loc, tI32, i32(b, 2)),
+            i32(b, 16 * ks));
+        auto [y1, y2] = rotate(row, x1, x2, firstPair, {0, 1, 8, 9});
+        lo[row] = shuffle(y1, y1, {0, 1});
+        lo[row + 2] = shuffle(y1, y1, {2, 3});
+        hi[row] = shuffle(y2, y2, {0, 1});
+        hi[row + 2] = shuffle(y2, y2, {2, 3});
+      }
+    } else {
+      // Pair j is channels 2j and 2j + 1: each slot holds one pair.
+      for (int64_t ks = 0; ks < rotaryDim / 16; ++ks) {
+        SmallVector<Value> &slots = frags[ks];
+        Value x1 = shuffle(slots[row], slots[row + 2], {0, 2});
+        Value x2 = shuffle(slots[row], slots[row + 2], {1, 3});
+        Value firstPair = arith::AddIOp::create(b, loc, tI32, i32(b, 8 * ks));
+        auto [y1, y2] = rotate(row, x1, x2, firstPair, {0, 4});
+        slots[row] = shuffle(y1, y2, {0, 2});
+        slots[row + 2] = shuffle(y1, y2, {1, 3});
+      }
+    }
+  }
+}
+
+/// Copies keys keyBase .. keyBase + 63 (clamped to the sequence; the extra
+/// rows are masked) of `src` into the shared tile, 16 bytes per access.
+void AttentionKernelBuilder::stageBlock(OpBuilder &b, Value keyBase, Value src,
+                                        Value tile, int64_t dim) {
+  const int64_t chunksPerRow = dim / 8;
+  auto chunkType = VectorType::get({8}, elementType);
+  Value lastKey = add(b, kLen, -1);
+  for (int64_t j = 0; j < kBlockKeys * chunksPerRow / kThreads; ++j) {
+    Value chunk = add(b, tid, kThreads * j);
+    Value row = arith::DivUIOp::create(b, loc, chunk, index(b, chunksPerRow));
+    Value col = mul(
+        b, arith::RemUIOp::create(b, loc, chunk, index(b, chunksPerRow)), 8);
+    Value key = minIndex(b, add(b, keyBase, row), lastKey);
+    Value v = vector::LoadOp::create(
+        b, loc, chunkType, src,
+        activationIndex(b, add(b, kBase, key), kvHead, col),
+        /*nontemporal=*/false, llvm::MaybeAlign(16));
+    vector::StoreOp::create(b, loc, v, tile, ValueRange{row, col},
+                            /*nontemporal=*/false, llvm::MaybeAlign(16));
+  }
+}
+
+/// The rotary kernel that rotates an attention's keys.
+RotationSpec keyRotationSpec(AttentionOp op) {
+  return {op.getLoc(),
+          *op.getRotary(),
+          /*inverse=*/false,
+          op.getLayout(),
+          RankedTensorType(),
+          cast<RankedTensorType>(op.getK().getType()),
+          ("mrope_rotate_keys_" +
+           stringifyAllocationKind(op.getRotary()->getAlloc().getKind()))
+              .str()};
+}
+
+/// One block of 64 keys: carried = (m0, m1, l0, l1, acc...) -> updated.
+SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
+                                                    ValueRange carried,
+                                                    bool checkBounds) {
+  Type f32Type = b.getF32Type();
+  const double negInf = -std::numeric_limits<double>::infinity();
+  Value keyBase = mul(b, kb, kBlockKeys);
+  gpu::BarrierOp::create(b, loc); // the previous block's reads are done
+  stageBlock(b, keyBase, buf.k, kTile, headDim);
+  stageBlock(b, keyBase, buf.v, vTile, valueDim);
+  gpu::BarrierOp::create(b, loc);
+
+  auto fragment = [&](Value tile, Value row, Value col, bool transpose) {
+    Value frag =
+        nvgpu::LdMatrixOp::create(b, loc, VectorType::get({4, 2}, elementType),
+                                  tile, ValueRange{row, col}, transpose, 4);
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(mmaOperand(
+          b, vector::ExtractOp::create(b, loc, frag, ArrayRef<int64_t>{i})));
+    return regs;
+  };
+
+  // S = Q K^T: 8 tiles of 8 keys. ldmatrix.x4 lanes 0-7 address keys
+  // n..n+7 at channel k, 8-15 the same keys at k + 8, 16-31 keys n+8..n+15:
+  // the B fragments of two key tiles for one k-step.
+  Value zero = f32(b, 0);
+  SmallVector<Tile> s(kBlockKeys / 8, Tile{zero, zero, zero, zero});
+  Value kRow =
+      add(b, arith::RemUIOp::create(b, loc, lane, index(b, 8)),
+          mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8));
+  Value kCol =
+      mul(b,
+          arith::RemUIOp::create(
+              b, loc, arith::DivUIOp::create(b, loc, lane, index(b, 8)),
+              index(b, 2)),
+          8);
+  for (int64_t n2 = 0; n2 < kBlockKeys / 16; ++n2) {
+    for (int64_t ks = 0; ks < headDim / 16; ++ks) {
+      SmallVector<Value> f =
+          fragment(kTile, add(b, kRow, 16 * n2), add(b, kCol, 16 * ks), false);
+      s[2 * n2] = mma(b, qFrags[ks], {f[0], f[1]}, s[2 * n2]);
+      s[2 * n2 + 1] = mma(b, qFrags[ks], {f[2], f[3]}, s[2 * n2 + 1]);
+    }
+  }
+
+  // Scores in log2 units, masked.
+  Value scale = f32(b, scaleLog2);
+  Value minusInf = f32(b, negInf);
+  Value col0 = add(b, keyBase, mul(b, t, 2));
+  auto maskType =
+      buf.mask ? cast<MemRefType>(buf.mask.getType()) : MemRefType();
+  for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt) {
+    for (int e = 0; e < 4; ++e) {
+      const int row = e / 2;
+      Value key = add(b, col0, 8 * nt + e % 2);
+      Value x = arith::MulFOp::create(b, loc, s[nt][e], scale);
+      if (buf.mask) {
+        SmallVector<Value> idx = {
+            maskType.getDimSize(0) == 1 ? index(b, 0) : batch,
+            maskType.getDimSize(1) == 1 ? index(b, 0) : head, loadRow[row],
+            minIndex(b, key, add(b, kLen, -1))};
+        Value m = memref::LoadOp::create(b, loc, buf.mask, idx);
+        if (m.getType() != f32Type)
+          m = arith::ExtFOp::create(b, loc, f32Type, m);
+        x = arith::AddFOp::create(
+            b, loc, x, arith::MulFOp::create(b, loc, m, f32(b, M_LOG2E)));
+      }
+      if (checkBounds) {
+        Value valid =
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, key, kLen);
+        if (causal)
+          valid = arith::AndIOp::create(
+              b, loc, valid,
+              arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, key,
+                                    add(b, rowOf[row], offset)));
+        x = arith::SelectOp::create(b, loc, valid, x, minusInf);
+      }
+      s[nt][e] = x;
+    }
+  }
+
+  // Online softmax per row: max over the thread's keys, then over the 4
+  // threads of the row (lanes 4g .. 4g + 3).
+  auto quadReduce = [&](Value v, bool isMax) {
+    for (int64_t xorMask : {1, 2}) {
+      Value other = gpu::ShuffleOp::create(b, loc, v, i32(b, xorMask),
+                                           i32(b, 32), gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      v = isMax ? Value(arith::MaximumFOp::create(b, loc, v, other))
+                : Value(arith::AddFOp::create(b, loc, v, other));
+    }
+    return v;
+  };
+  SmallVector<Value> next;
+  std::array<Value, 2> alpha;
+  SmallVector<Value> newL(2);
+  for (int row = 0; row < 2; ++row) {
+    Value mOld = carried[row];
+    Value rowMax = mOld;
+    for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt)
+      for (int e = 2 * row; e < 2 * row + 2; ++e)
+        rowMax = arith::MaximumFOp::create(b, loc, rowMax, s[nt][e]);
+    Value mNew = quadReduce(rowMax, /*isMax=*/true);
+    // Subtract 0 while a row has seen no key (m = -inf), so -inf scores give
+    // 0 instead of NaN.
+    Value base = arith::SelectOp::create(
+        b, loc,
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mNew,
+                              minusInf),
+        zero, mNew);
+    alpha[row] =
+        math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, mOld, base));
+    Value sum = zero;
+    for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt)
+      for (int e = 2 * row; e < 2 * row + 2; ++e) {
+        s[nt][e] = math::Exp2Op::create(
+            b, loc, arith::SubFOp::create(b, loc, s[nt][e], base));
+        sum = arith::AddFOp::create(b, loc, sum, s[nt][e]);
+      }
+    next.push_back(mNew);
+    // The thread's partial row sum; the 4 threads' sums are added at the
+    // end (alpha is the same for all of them).
+    newL[row] = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, carried[2 + row], alpha[row]),
+        sum);
+  }
+  next.append(newL);
+
+  // O = O * alpha + P V. P's A fragment for keys 16j..16j+15 is the S
+  // accumulators of key tiles 2j and 2j + 1. ldmatrix.x4.trans lanes 0-15
+  // address keys 16j..16j+15 at channel 16dn, 16-31 at 16dn + 8: the B
+  // fragments of two output tiles.
+  auto pack = [&](Value x, Value y) {
+    Value pair = vector::FromElementsOp::create(
+        b, loc, VectorType::get({2}, f32Type), ValueRange{x, y});
+    return mmaOperand(b, arith::TruncFOp::create(
+                             b, loc, VectorType::get({2}, elementType), pair));
+  };
+  SmallVector<Tile> acc;
+  for (int64_t nt = 0; nt < valueDim / 8; ++nt) {
+    Tile tile;
+    for (int e = 0; e < 4; ++e)
+      tile[e] =
+          arith::MulFOp::create(b, loc, carried[4 + 4 * nt + e], alpha[e / 2]);
+    acc.push_back(tile);
+  }
+  Value vRow = arith::RemUIOp::create(b, loc, lane, index(b, 16));
+  Value vCol = mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8);
+  for (int64_t j = 0; j < kBlockKeys / 16; ++j) {
+    SmallVector<Value> p = {pack(s[2 * j][0], s[2 * j][1]),
+                            pack(s[2 * j][2], s[2 * j][3]),
+                            pack(s[2 * j + 1][0], s[2 * j + 1][1]),
+                            pack(s[2 * j + 1][2], s[2 * j + 1][3])};
+    for (int64_t dn = 0; dn < valueDim / 16; ++dn) {
+      SmallVector<Value> f =
+          fragment(vTile, add(b, vRow, 16 * j), add(b, vCol, 16 * dn), true);
+      acc[2 * dn] = mma(b, p, {f[0], f[1]}, acc[2 * dn]);
+      acc[2 * dn + 1] = mma(b, p, {f[2], f[3]}, acc[2 * dn + 1]);
+    }
+  }
+  for (const Tile &tile : acc)
+    next.append(tile.begin(), tile.end());
+  return next;
+}
+
+/// Normalizes and stores the thread's two rows (rows past the sequence are
+/// skipped; a row that saw no key is 0, as on the CPU).
+void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
+  Type f32Type = b.getF32Type();
+  Value zero = f32(b, 0);
+  auto pairType = VectorType::get({2}, f32Type);
+  for (int row = 0; row < 2; ++row) {
+    Value sum = carried[2 + row];
+    for (int64_t xorMask : {1, 2})
+      sum = arith::AddFOp::create(
+          b, loc, sum,
+          gpu::ShuffleOp::create(b, loc, sum, i32(b, xorMask), i32(b, 32),
+                                 gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+    Value any =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zero);
+    Value divisor = arith::SelectOp::create(b, loc, any, sum, f32(b, 1));
+    auto inRange = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, rowOf[row],
+                              qLen),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    Value token = add(b, qBase, rowOf[row]);
+    for (int64_t nt = 0; nt < valueDim / 8; ++nt) {
+      Value pair = vector::FromElementsOp::create(
+          b, loc, pairType,
+          ValueRange{carried[4 + 4 * nt + 2 * row],
+                     carried[4 + 4 * nt + 2 * row + 1]});
+      pair = arith::DivFOp::create(
+          b, loc, pair, vector::BroadcastOp::create(b, loc, pairType, divisor));
+      pair = arith::SelectOp::create(
+          b, loc, any, pair,
+          arith::ConstantOp::create(b, loc, b.getZeroAttr(pairType)));
+      pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elementType),
+                                     pair);
+      Value channel = add(b, mul(b, t, 2), 8 * nt);
+      vector::StoreOp::create(b, loc, pair, buf.out,
+                              activationIndex(b, token, head, channel),
+                              /*nontemporal=*/false, llvm::MaybeAlign(4));
+    }
+  }
+}
+
+void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
+  Value tile = launch.getBlockIds().x;
+  head = launch.getBlockIds().y;
+  Value z = launch.getBlockIds().z;
+  tid = launch.getThreadIds().x;
+  lane = arith::RemUIOp::create(b, loc, tid, index(b, 32));
+  warp = arith::DivUIOp::create(b, loc, tid, index(b, 32));
+  g = arith::DivUIOp::create(b, loc, lane, index(b, 4));
+  t = arith::RemUIOp::create(b, loc, lane, index(b, 4));
+  kvHead = arith::DivUIOp::create(b, loc, head, index(b, group));
+
+  // The sequence this CTA works on.
+  if (layout.packed()) {
+    Value cu = readInKernel(b, loc, buf.cuSeqlens, Placement::Device);
+    auto bound = [&](Value i) {
+      return arith::IndexCastOp::create(
+          b, loc, b.getIndexType(),
+          memref::LoadOp::create(b, loc, cu, ValueRange{i}));
+    };
+    batch = Value();
+    qBase = kBase = bound(z);
+    qLen = kLen = arith::SubIOp::create(b, loc, bound(add(b, z, 1)), qBase);
+  } else {
+    batch = z;
+    qBase = kBase = index(b, 0);
+    qLen = index(b, qSeq);
+    kLen = index(b, kvSeq);
+  }
+  // Causal masking is bottom-right aligned: row r sees keys <= r + offset.
+  offset = arith::SubIOp::create(b, loc, kLen, qLen);
+  firstRow = mul(b, tile, kTileRows);
+  // Packed sequences are shorter than the grid's tiles, and one may be
+  // empty: such CTAs (whole CTAs, so the barriers stay uniform) exit.
+  auto live = scf::IfOp::create(
+      b, loc,
+      arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, firstRow,
+                                qLen),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, kLen,
+                                index(b, 0))),
+      /*withElseRegion=*/false);
+  b.setInsertionPointToStart(live.thenBlock());
+
+  Value warpRow = add(b, add(b, firstRow, mul(b, warp, kWarpRows)), g);
+  Value lastRow = add(b, qLen, -1);
+  for (int row = 0; row < 2; ++row) {
+    rowOf[row] = add(b, warpRow, 8 * row);
+    loadRow[row] = minIndex(b, rowOf[row], lastRow);
+  }
+  SmallVector<SmallVector<Value>> frags = loadQueryFragments(b);
+  if (op.getQPositions())
+    rotateQueryFragments(b, frags);
+  for (SmallVector<Value> &slots : frags) {
+    SmallVector<Value> operands;
+    for (Value pair : slots)
+      operands.push_back(mmaOperand(b, pair));
+    qFrags.push_back(operands);
+  }
+
+  // Key blocks: [0, visible) are seen whole by every row of the tile,
+  // [visible, blocks) need bound checks.
+  Value keyEnd = kLen;
+  Value visibleKeys =
+      mul(b, arith::DivSIOp::create(b, loc, kLen, index(b, kBlockKeys)),
+          kBlockKeys);
+  if (causal) {
+    Value tileLast = minIndex(b, add(b, firstRow, kTileRows - 1), lastRow);
+    keyEnd = minIndex(b, add(b, add(b, tileLast, offset), 1), kLen);
+    visibleKeys = minIndex(b, add(b, add(b, firstRow, offset), 1), visibleKeys);
+  }
+  Value zeroIdx = index(b, 0);
+  keyEnd = arith::MaxSIOp::create(b, loc, keyEnd, zeroIdx);
+  visibleKeys = arith::MaxSIOp::create(b, loc, visibleKeys, zeroIdx);
+  Value blocks = arith::DivSIOp::create(b, loc, add(b, keyEnd, kBlockKeys - 1),
+                                        index(b, kBlockKeys));
+  Value visible = minIndex(
+      b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, kBlockKeys)),
+      blocks);
+
+  SmallVector<Value> init = {f32(b, -std::numeric_limits<double>::infinity()),
+                             f32(b, -std::numeric_limits<double>::infinity()),
+                             f32(b, 0), f32(b, 0)};
+  init.append(4 * (valueDim / 8), f32(b, 0));
+  Value one = index(b, 1);
+  ValueRange carried = init;
+  SmallVector<Value> results;
+  for (bool checkBounds : {false, true}) {
+    auto loop = scf::ForOp::create(
+        b, loc, checkBounds ? visible : zeroIdx, checkBounds ? blocks : visible,
+        one, carried,
+        [&](OpBuilder &nb, Location, Value kb, ValueRange iterArgs) {
+          scf::YieldOp::create(nb, loc,
+                               keyBlock(nb, kb, iterArgs, checkBounds));
+        });
+    results.assign(loop.getResults().begin(), loop.getResults().end());
+    carried = results;
+  }
+  storeOutput(b, results);
+}
+
+/// A shared-memory tile for `dim` channels of kBlockKeys keys: a
+/// module-level workgroup global, 16-byte aligned for the vector stores and
+/// ldmatrix (gpu.launch's workgroup attributions carry no alignment).
+static Value sharedTile(OpBuilder &b, Location loc, Operation *anchor,
+                        Type elementType, int64_t dim, StringRef name) {
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto type = MemRefType::get({kBlockKeys, dim + kRowPad}, elementType,
+                              MemRefLayoutAttrInterface(), workgroup);
+  auto module = anchor->getParentOfType<ModuleOp>();
+  SymbolTable symbols(module);
+  OpBuilder atModule = OpBuilder::atBlockBegin(module.getBody());
+  auto global = memref::GlobalOp::create(
+      atModule, loc, name, atModule.getStringAttr("private"), type,
+      atModule.getUnitAttr(), /*constant=*/false,
+      atModule.getI64IntegerAttr(16));
+  symbols.insert(global); // renames on a clash
+  return memref::GetGlobalOp::create(b, loc, type, global.getSymName());
+}
+
+void AttentionKernelBuilder::launch(OpBuilder &b,
+                                    const AttentionBuffers &buffers) {
+  buf = buffers;
+  Value one = index(b, 1);
+  auto launch = gpu::LaunchOp::create(
+      b, loc, index(b, qTiles), index(b, qHeads), index(b, batches),
+      index(b, kThreads), one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
+      /*privateAttributions=*/{}, nullptr, nullptr, nullptr,
+      FlatSymbolRefAttr::get(b.getContext(), "mrope_attention_module"),
+      FlatSymbolRefAttr::get(b.getContext(), "mrope_attention"));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  kTile = sharedTile(b, loc, launch, elementType, headDim,
+                     "__mrope_attention_keys");
+  vTile = sharedTile(b, loc, launch, elementType, valueDim,
+                     "__mrope_attention_values");
+  buildKernel(b, launch);
+  b.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(b, loc);
+}
+
+void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
+                                  Placement placement) {
+  // Keys rotated by the rotary kernel, once, in place on a buffer of our own.
+  auto rotateKeys = [&](Value keys, Value positions, Value freqs) {
+    RotaryKernelBuilder keysKernel(keyRotationSpec(op),
+                                   KernelConfig{0, 256, Placement::Device});
+    if (failed(keysKernel.plan([&] { return op.emitOpError(); })))
+      llvm_unreachable("checked by convert-mrope-to-gpu");
+    keysKernel.emit(b, Value(), keys, positions, freqs);
+  };
+
+  if (placement == Placement::Device) {
+    if (buffers.kPositions) {
+      auto type = cast<MemRefType>(buffers.k.getType());
+      Value copy = memref::AllocOp::create(
+          b, loc, MemRefType::get(type.getShape(), type.getElementType()));
+      memref::CopyOp::create(b, loc, buffers.k, copy);
+      rotateKeys(copy, buffers.kPositions, buffers.invFreq);
+      buffers.k = copy;
+    }
+    return launch(b, buffers);
+  }
+  // Host buffers: every operand copied to the device (k's copy is rotated
+  // in place), the output copied back.
+  SmallVector<Value *> fields = {
+      &buffers.out,        &buffers.q,          &buffers.k,
+      &buffers.v,          &buffers.mask,       &buffers.cuSeqlens,
+      &buffers.qPositions, &buffers.kPositions, &buffers.invFreq};
+  SmallVector<Value> host;
+  for (Value *field : fields)
+    if (*field)
+      host.push_back(*field);
+  withDeviceCopies(b, loc, host, 1, [&](ArrayRef<Value> device) {
+    AttentionBuffers onDevice = buffers;
+    SmallVector<Value *> deviceFields = {
+        &onDevice.out,        &onDevice.q,          &onDevice.k,
+        &onDevice.v,          &onDevice.mask,       &onDevice.cuSeqlens,
+        &onDevice.qPositions, &onDevice.kPositions, &onDevice.invFreq};
+    unsigned next = 0;
+    for (Value *field : deviceFields)
+      if (*field)
+        *field = device[next++];
+    if (onDevice.kPositions)
+      rotateKeys(onDevice.k, onDevice.kPositions, onDevice.invFreq);
+    launch(b, onDevice);
+  });
+}
+
+/// Bufferizes a marked mrope.attention into its kernels: every operand is
+/// only read, the result is a new buffer.
+struct AttentionOpGPUBufferization
+    : bufferization::BufferizableOpInterface::ExternalModel<
+          AttentionOpGPUBufferization, AttentionOp> {
+  bool bufferizesToMemoryRead(Operation *, OpOperand &,
+                              const bufferization::AnalysisState &) const {
+    return true;
+  }
+  bool bufferizesToMemoryWrite(Operation *, OpOperand &,
+                               const bufferization::AnalysisState &) const {
+    return false;
+  }
+  bufferization::AliasingValueList
+  getAliasingValues(Operation *, OpOperand &,
+                    const bufferization::AnalysisState &) const {
+    return {};
+  }
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const bufferization::BufferizationOptions &options,
+                          bufferization::BufferizationState &state) const {
+    auto attention = cast<AttentionOp>(op);
+    std::optional<KernelConfig> config =
+        KernelConfig::fromAttr(op->getAttr(kGPUKernelAttrName));
+    if (!config || config->placement == Placement::HostLoop)
+      return op->emitOpError(
+          "must be lowered before bufferization (convert-mrope-to-linalg) or "
+          "selected for the GPU (convert-mrope-to-gpu)");
+    AttentionKernelBuilder builder(attention);
+    if (failed(builder.plan()))
+      return failure();
+    auto bufferOf = [&](Value tensor, Value &out) -> LogicalResult {
+      if (!tensor)
+        return success();
+      FailureOr<Value> buffer =
+          bufferization::getBuffer(rewriter, tensor, options, state);
+      if (failed(buffer))
+        return failure();
+      auto type = cast<MemRefType>(buffer->getType());
+      if (!type.areTrailingDimsContiguous(type.getRank()))
+        return op->emitOpError("needs contiguous buffers for the GPU kernel, "
+                               "got ")
+               << type;
+      out = *buffer;
+      return success();
+    };
+    AttentionBuffers buffers;
+    if (failed(bufferOf(attention.getQ(), buffers.q)) ||
+        failed(bufferOf(attention.getK(), buffers.k)) ||
+        failed(bufferOf(attention.getV(), buffers.v)) ||
+        failed(bufferOf(attention.getMask(), buffers.mask)) ||
+        failed(bufferOf(attention.getCuSeqlens(), buffers.cuSeqlens)) ||
+        failed(bufferOf(attention.getQPositions(), buffers.qPositions)) ||
+        failed(bufferOf(attention.getKPositions(), buffers.kPositions)) ||
+        failed(bufferOf(attention.getInvFreq(), buffers.invFreq)))
+      return failure();
+    auto resultType = cast<RankedTensorType>(attention.getType());
+    buffers.out = memref::AllocOp::create(
+        rewriter, op->getLoc(),
+        MemRefType::get(resultType.getShape(), resultType.getElementType()));
+    builder.emit(rewriter, buffers, config->placement);
+    bufferization::replaceOpWithBufferizedValues(rewriter, op, buffers.out);
+    return success();
+  }
+};
+
+} // namespace
+
+LogicalResult mlir::mrope::checkAttentionKernel(AttentionOp op) {
+  if (failed(AttentionKernelBuilder(op).plan()))
+    return failure();
+  if (op.getKPositions())
+    return RotaryKernelBuilder(keyRotationSpec(op), KernelConfig{}).plan([&] {
+      return op.emitOpError();
+    });
+  return success();
+}
+
+void mlir::mrope::registerAttentionGPUBufferizationModel(
+    DialectRegistry &registry) {
+  // The kernel's ops, created while bufferizing.
+  registry.insert<LLVM::LLVMDialect, math::MathDialect, NVVM::NVVMDialect,
+                  nvgpu::NVGPUDialect>();
+  registry.addExtension(+[](MLIRContext *ctx, MRopeDialect *) {
+    AttentionOp::attachInterface<AttentionOpGPUBufferization>(*ctx);
+  });
+}

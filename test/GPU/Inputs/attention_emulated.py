@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""The GPU flash-attention kernel, emulated on the CPU
+(tools/mrope-gpu-emulate/warp_emulator.py), against softmax(Q K^T * scale +
+mask) V computed here in float64.
+
+    attention_emulated.py MROPE_OPT [--only NAME]
+
+Each case is an mrope.attention function compiled by convert-mrope-to-gpu and
+one-shot bufferization to its kernel(s), outlined; the emulator runs every CTA
+of the grid (and the key-rotation kernel first when the op rotates its keys).
+
+Tolerance, per output element: P is rounded to the activation type before
+P V (unit roundoff u: 2^-8 for bf16, 8 significant bits; 2^-11 for f16), which moves the output
+by at most u * max|v| over the row's keys; the output is rounded once more
+(u * |o|); f32 accumulation adds ~1e-6 relative. Bound:
+u * (max|v| * (1 + 2u) + |o|) + 1e-5 * max|v|.
+"""
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "mrope-gpu-emulate"))
+import warp_emulator as emu  # noqa: E402
+
+STAGE = ("--convert-mrope-to-gpu",
+         "--one-shot-bufferize=bufferize-function-boundaries "
+         "function-boundary-type-conversion=identity-layout-map",
+         "--mrope-gpu-device-allocations", "--gpu-kernel-outlining", "--symbol-dce",
+         "--mlir-print-op-generic")
+
+# name, layout, batch, q heads, kv heads, Sq, Skv, D, Dv, dtype, causal, mask,
+# cu_seqlens (thd)
+CASES = [
+    ("bhsd-causal-gqa", "bhsd", 1, 4, 2, 100, 100, 64, 64, "bf16", True, None, None),
+    ("bhsd-full-partial-block", "bhsd", 2, 2, 1, 70, 70, 32, 32, "bf16", False, None, None),
+    ("bshd-causal-f16", "bshd", 1, 2, 2, 80, 80, 64, 64, "f16", True, None, None),
+    ("decode-3-of-150", "bhsd", 1, 4, 1, 3, 150, 64, 64, "bf16", True, None, None),
+    ("more-queries-than-keys", "bhsd", 1, 2, 2, 70, 20, 32, 32, "bf16", True, None, None),
+    ("mask-per-head", "bhsd", 1, 2, 1, 40, 90, 32, 32, "bf16", False, "head", None),
+    ("mask-broadcast-causal", "bhsd", 2, 2, 2, 33, 33, 16, 16, "f16", True, "broadcast", None),
+    ("head-dim-128-value-dim-64", "bhsd", 1, 2, 1, 65, 65, 128, 64, "bf16", True, None, None),
+    ("thd-varlen", "thd", 1, 2, 1, 0, 0, 32, 32, "bf16", True, None, [0, 5, 5, 90, 160]),
+    ("thd-varlen-full", "thd", 1, 4, 2, 0, 0, 16, 16, "f16", False, None, [0, 64, 129]),
+]
+
+# Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
+# cu_seqlens. The fused op (q rotated in registers, k by the rotary kernel
+# once) must equal mrope.apply + the same attention bit for bit.
+ROTARY_CASES = [
+    ("fused-contiguous-qwen2vl", "bhsd", 4, 2, 70, 128, "bf16",
+     "<alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>", None),
+    ("fused-interleaved-bshd-f16", "bshd", 2, 2, 40, 64, "f16",
+     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", None),
+    ("fused-mhrope", "bhsd", 8, 4, 33, 64, "bf16",
+     "<alloc = <head_partitioned, section = [1, 1, 2]>, rotary_dim = 64>", None),
+    ("fused-gptj-partial", "bhsd", 2, 1, 50, 64, "bf16",
+     "<alloc = <interleaved, section = [6, 5, 5]>, rotary_dim = 32, pairs = gptj>", None),
+    ("fused-neox-partial", "bhsd", 2, 2, 30, 128, "bf16",
+     "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", None),
+    ("fused-thd-varlen", "thd", 2, 1, 0, 64, "bf16",
+     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 20, 97]),
+]
+
+NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
+UNIT = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}
+
+
+def tensor_type(shape, dtype):
+    return "tensor<" + "x".join(str(s) for s in shape) + f"x{dtype}>"
+
+
+def shapes(case):
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case
+    if layout == "thd":
+        t = cu[-1]
+        return [t, hq, d], [t, hkv, d], [t, hkv, dv], [t, hq, dv]
+    if layout == "bhsd":
+        return [b, hq, sq, d], [b, hkv, skv, d], [b, hkv, skv, dv], [b, hq, sq, dv]
+    return [b, sq, hq, d], [b, skv, hkv, d], [b, skv, hkv, dv], [b, sq, hq, dv]
+
+
+def mask_shape(case):
+    _, _, b, hq, _, sq, skv, *_ = case
+    return [b, hq, sq, skv] if case[11] == "head" else [1, 1, sq, skv]
+
+
+def source(case):
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case
+    qs, ks, vs, os_ = shapes(case)
+    args = [f"%q: {tensor_type(qs, dtype)}", f"%k: {tensor_type(ks, dtype)}",
+            f"%v: {tensor_type(vs, dtype)}"]
+    extra = ""
+    if mask:
+        args.append(f"%m: {tensor_type(mask_shape(case), dtype)}")
+        extra += f" mask(%m : {tensor_type(mask_shape(case), dtype)})"
+    if cu:
+        args.append(f"%cu: tensor<{len(cu)}xi32>")
+        extra += f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)"
+    return (f"func.func @attn({', '.join(args)}) -> {tensor_type(os_, dtype)} {{\n"
+            f"  %0 = mrope.attention %q, %k, %v{extra} layout {layout}"
+            f"{' causal' if causal else ''}\n"
+            f"      : {tensor_type(qs, dtype)}, {tensor_type(ks, dtype)}, "
+            f"{tensor_type(vs, dtype)} -> {tensor_type(os_, dtype)}\n"
+            f"  return %0 : {tensor_type(os_, dtype)}\n}}\n")
+
+
+def random_activation(rng, shape, dtype):
+    x = rng.standard_normal(shape).astype(np.float32)
+    return emu.f32_to_bf16(x) if dtype == "bf16" else x.astype(np.float16)
+
+
+def as_f64(x, dtype):
+    return (emu.bf16_to_f32(x) if dtype == "bf16" else x.astype(np.float32)).astype(np.float64)
+
+
+def reference(case, q, k, v, mask):
+    """softmax(q k^T * scale + mask) v per (sequence, head), float64; a row
+    that sees no key is 0 (as the CPU lowerings)."""
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, _, cu = case
+    scale = 1.0 / math.sqrt(d)
+    group = hq // hkv
+    # Normalize to a list of [H, S, D] sequences.
+    if layout == "thd":
+        seqs = [(q[s:e].transpose(1, 0, 2), k[s:e].transpose(1, 0, 2),
+                 v[s:e].transpose(1, 0, 2), None) for s, e in zip(cu[:-1], cu[1:])]
+    else:
+        if layout == "bshd":
+            q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
+        seqs = [(q[i], k[i], v[i], None if mask is None else mask[min(i, mask.shape[0] - 1)])
+                for i in range(b)]
+    outs, vmax = [], []
+    for qs, ks, vs, m in seqs:
+        h_out, h_vmax = [], []
+        n_q, n_k = qs.shape[1], ks.shape[1]
+        for h in range(hq):
+            s = qs[h] @ ks[h // group].T * scale
+            if m is not None:
+                s = s + m[min(h, m.shape[0] - 1)]
+            visible = np.ones_like(s, dtype=bool)
+            if causal:
+                visible = (np.arange(n_k)[None, :] <= np.arange(n_q)[:, None] + (n_k - n_q))
+            s = np.where(visible, s, -np.inf)
+            row_max = np.max(s, axis=1, keepdims=True) if n_k else np.zeros((n_q, 1))
+            row_max = np.where(np.isfinite(row_max), row_max, 0)
+            p = np.exp(s - row_max)
+            l = p.sum(axis=1, keepdims=True)
+            o = np.where(l > 0, (p @ vs[h // group]) / np.where(l > 0, l, 1), 0)
+            h_out.append(o)
+            absv = np.abs(vs[h // group])[None, :, :] * visible[:, :, None]
+            h_vmax.append(absv.max(axis=1) if n_k else np.zeros((n_q, vs.shape[2])))
+        outs.append(np.stack(h_out))
+        vmax.append(np.stack(h_vmax))
+    if layout == "thd":
+        return (np.concatenate([o.transpose(1, 0, 2) for o in outs]),
+                np.concatenate([x.transpose(1, 0, 2) for x in vmax]))
+    out, vm = np.stack(outs), np.stack(vmax)
+    if layout == "bshd":
+        out, vm = out.transpose(0, 2, 1, 3), vm.transpose(0, 2, 1, 3)
+    return out, vm
+
+
+def run_case(case, mrope_opt, rng):
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask_kind, cu = case
+    result = subprocess.run([mrope_opt, "-", *STAGE], input=source(case),
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return False, "mrope-opt failed: " + result.stderr[-2000:]
+    qs, ks, vs, os_ = shapes(case)
+    q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, vs))
+    mask = None
+    args = [emu.Buffer(x, dtype) for x in (q, k, v)]
+    if mask_kind:
+        m = rng.standard_normal(mask_shape(case)).astype(np.float32)
+        m[rng.random(m.shape) < 0.2] = -np.inf
+        mask = random_activation(rng, mask_shape(case), dtype)
+        mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(np.float16)
+        args.append(emu.Buffer(mask, dtype))
+    if cu:
+        args.append(emu.Buffer(np.array(cu, dtype=np.int32), "i32"))
+    out = emu.run_host(result.stdout, "attn", args)[0].data
+    want, vmax = reference(case, as_f64(q, dtype), as_f64(k, dtype), as_f64(v, dtype),
+                           None if mask is None else as_f64(mask, dtype))
+    got = as_f64(out, dtype)
+    u = UNIT[dtype]
+    bound = u * (vmax * (1 + 2 * u) + np.abs(want)) + 1e-5 * vmax
+    err = np.abs(got - want)
+    finite = np.isfinite(got).all()
+    ratio = float(np.max(np.where(bound > 0, err / np.maximum(bound, 1e-30), err * 1e30)))
+    ok = finite and ratio <= 1.0
+    if os.environ.get("MROPE_EMU_DEBUG"):
+        worst = np.unravel_index(np.argmax(err / np.maximum(bound, 1e-30)), err.shape)
+        print("worst", worst, "got", got[worst], "want", want[worst], "vmax", vmax[worst],
+              "bound", bound[worst])
+    return ok, (f"max err {float(err.max()):.3g}, "
+                f"{ratio:.2f} of the bound" + ("" if finite else ", NON-FINITE output"))
+
+
+def rotary_source(case):
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu = case
+    t = cu[-1] if cu else seq
+    if layout == "thd":
+        qs, ks, ps = [t, hq, d], [t, hkv, d], [3, t]
+    elif layout == "bhsd":
+        qs, ks, ps = [1, hq, seq, d], [1, hkv, seq, d], [3, 1, seq]
+    else:
+        qs, ks, ps = [1, seq, hq, d], [1, seq, hkv, d], [3, 1, seq]
+    tq, tk, tp = tensor_type(qs, dtype), tensor_type(ks, dtype), tensor_type(ps, "i64")
+    half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
+    cu_arg = f", %cu: tensor<{len(cu)}xi32>" if cu else ""
+    cu_use = f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)" if cu else ""
+    head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}{cu_arg}) -> {tq} {{\n"
+            f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
+    fused = (f"func.func @fused{head}"
+             f"  %0 = mrope.attention %q, %k, %v{cu_use} q_positions(%pos : {tp}) "
+             f"k_positions(%pos : {tp}) freqs(%f : tensor<{half}xf32>) layout {layout} "
+             f"rotary {rotary} causal : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+    unfused = (f"func.func @unfused{head}"
+               f"  %q1, %k1 = mrope.apply %q, %k positions(%pos : {tp}) "
+               f"freqs(%f : tensor<{half}xf32>) layout {layout} rotary {rotary} : {tq}, {tk}\n"
+               f"  %0 = mrope.attention %q1, %k1, %v{cu_use} layout {layout} causal"
+               f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+    return fused + unfused, qs, ks, ps
+
+
+def run_rotary_case(case, mrope_opt, rng):
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu = case
+    text, qs, ks, ps = rotary_source(case)
+    result = subprocess.run([mrope_opt, "-", *STAGE], input=text,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return False, "mrope-opt failed: " + result.stderr[-2000:]
+    q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, ks))
+    pos = rng.integers(0, 3000, ps).astype(np.int64)
+    outs = []
+    for func in ("fused", "unfused"):
+        args = [emu.Buffer(x.copy(), dtype) for x in (q, k, v)]
+        args.append(emu.Buffer(pos.copy(), "i64"))
+        if cu:
+            args.append(emu.Buffer(np.array(cu, dtype=np.int32), "i32"))
+        outs.append(emu.run_host(result.stdout, func, args)[0].data)
+    same = np.array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
+    finite = np.isfinite(as_f64(outs[0], dtype)).all()
+    differing = int((outs[0].view(np.uint16) != outs[1].view(np.uint16)).sum())
+    return same and finite, (f"fused == apply + attention bit for bit"
+                             if same else f"{differing} of {outs[0].size} elements differ")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mrope_opt")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    rng = np.random.default_rng(7)
+    passed = failed = 0
+    for case in CASES:
+        if args.only not in case[0]:
+            continue
+        ok, detail = run_case(case, args.mrope_opt, rng)
+        print(f"{'ok  ' if ok else 'FAIL'} {case[0]}: {detail}", flush=True)
+        passed += ok
+        failed += not ok
+    for case in ROTARY_CASES:
+        if args.only not in case[0]:
+            continue
+        ok, detail = run_rotary_case(case, args.mrope_opt, rng)
+        print(f"{'ok  ' if ok else 'FAIL'} {case[0]}: {detail}", flush=True)
+        passed += ok
+        failed += not ok
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,679 @@
+#!/usr/bin/env python3
+"""Runs mrope's GPU kernels on the CPU: an interpreter of the outlined
+`gpu.func` (generic MLIR form, after gpu-kernel-outlining), one CTA at a time
+with all of its threads in lockstep, so that warp-level operations -- mma.sync,
+ldmatrix, shuffles -- see every lane's registers as the hardware does.
+
+What it models (PTX ISA, "Warp-level matrix fragments" for mma.m16n8k16 with
+.bf16/.f16 and "ldmatrix"):
+  - lane = 4 * groupID + threadID_in_group;
+  - mma.sync m16n8k16 row.col: A registers a0..a3 hold (row g, k 2t..2t+1),
+    (row g+8, k 2t..), (row g, k 2t+8..), (row g+8, k 2t+8..); B registers
+    b0, b1 hold (k 2t..2t+1, col g), (k 2t+8.., col g); C/D hold (row g, col
+    2t..2t+1), (row g+8, col 2t..); the first element of a 32-bit register in
+    its low half. Products are exact and summed in f64, then rounded to f32
+    (tensor cores round differently in the last bits; callers compare with
+    tolerances);
+  - ldmatrix .x4: lanes 8i..8i+7 give the row addresses of matrix i; lane l
+    receives row l/4, columns 2(l%4), 2(l%4)+1 of matrix i in register i, or
+    with .trans row 2(l%4) and 2(l%4)+1 of column l/4;
+  - shuffle xor within the warp; barriers are no-ops (lockstep), but must be
+    reached by every thread of the CTA.
+bf16 values are kept as their 16 bits, f16 as numpy float16, f32 as float32;
+truncf rounds to nearest even. exp2 is exact here (ex2.approx on the GPU).
+
+This checks the kernel's indexing, fragment layouts and control flow on
+machines without a GPU; it does not check NVPTX code generation, and it
+cannot see missing barriers (lockstep execution hides races).
+"""
+
+import re
+
+import numpy as np
+
+LANES_PER_WARP = 32
+
+
+# ----------------------------------------------------------------- parsing
+
+class Op:
+    __slots__ = ("results", "name", "operands", "props", "regions", "in_types",
+                 "out_types", "attrs")
+
+    def __init__(self, results, name, operands, props):
+        self.results, self.name, self.operands, self.props = results, name, operands, props
+        self.regions, self.in_types, self.out_types, self.attrs = [], [], [], ""
+
+
+class Block:
+    def __init__(self):
+        self.args, self.arg_types, self.ops = [], [], []
+
+
+def split_top(text, sep=","):
+    """Splits at `sep` outside <>, (), [] and {}."""
+    parts, depth, cur = [], 0, ""
+    for i, ch in enumerate(text):
+        if ch in "<([{":
+            depth += 1
+        elif ch in ">)]}" and not (ch == ">" and text[i - 1] == "-"):
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        parts.append(cur.strip())
+    return parts
+
+
+def parse_signature(text):
+    """'(T, T) -> T' or '(T) -> (T, T)' -> (inputs, outputs)."""
+    text = text.strip()
+    depth = 0
+    for i, ch in enumerate(text):
+        if depth == 0 and text.startswith("->", i):
+            ins, outs = text[:i].strip(), text[i + 2:].strip()
+            break
+        if ch in "<([{":
+            depth += 1
+        elif ch in ">)]}" and not (ch == ">" and text[i - 1] == "-"):
+            depth -= 1
+    else:
+        raise ValueError("no signature in " + text)
+    ins = split_top(ins[1:-1]) if ins.startswith("(") else [ins]
+    if outs.startswith("(") and not outs.startswith("(f"):
+        outs = split_top(outs[1:-1])
+    else:
+        outs = [outs] if outs else []
+    return ins, outs
+
+
+OP_LINE = re.compile(r'^(?:(%[\w#]+)(?::(\d+))? = )?"([\w.]+)"\((.*?)\)(.*)$')
+
+
+def parse_tail(op, tail):
+    """Properties `<{...}>`, then ` : signature` (or a region opener)."""
+    tail = tail.strip()
+    if tail.startswith("<{"):
+        depth = 0
+        for i, ch in enumerate(tail):
+            if ch == "<":
+                depth += 1
+            elif ch == ">" and tail[i - 1] != "-":  # not the arrow of a type
+                depth -= 1
+                if depth == 0:
+                    op.props = tail[2:i - 1]
+                    tail = tail[i + 1:].strip()
+                    break
+    return tail
+
+
+def parse_closing(op, tail):
+    """The line that closes an op's regions: `}) {attrs} : signature`."""
+    tail = tail.strip()
+    if tail.startswith("{"):
+        depth = 0
+        for i, ch in enumerate(tail):
+            depth += ch == "{"
+            depth -= ch == "}"
+            if depth == 0:
+                op.attrs = tail[1:i]
+                tail = tail[i + 1:].strip()
+                break
+    if tail.startswith(":"):
+        op.in_types, op.out_types = parse_signature(tail[1:])
+
+
+def parse_module(text):
+    """Every op of the generic-form module, as a tree of Op/Block."""
+    top = Block()
+    stack = [(None, top)]  # (op owning the region, current block)
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("//"):
+            continue
+        if line.startswith("^bb"):
+            owner, block = stack[-1]
+            if block.ops or block.args:  # a further block of the region
+                block = Block()
+                owner.regions[-1].append(block)
+                stack[-1] = (owner, block)
+            inner = line[line.index("(") + 1:line.rindex(")")] if "(" in line else ""
+            for arg in split_top(inner):
+                name, typ = arg.split(":", 1)
+                block.args.append(name.strip())
+                block.arg_types.append(typ.strip())
+            continue
+        if line.startswith("}, {"):
+            owner = stack[-1][0]
+            block = Block()
+            owner.regions.append([block])
+            stack[-1] = (owner, block)
+            continue
+        if line.startswith("})"):
+            owner, _ = stack.pop()
+            parse_closing(owner, line[2:])
+            continue
+        m = OP_LINE.match(line)
+        if not m:
+            raise ValueError("cannot parse: " + line[:120])
+        result, count, name, operands, tail = m.groups()
+        results = []
+        if result:
+            results = ([f"{result}#{i}" for i in range(int(count))] if count
+                       else [result])
+        op = Op(results, name, [o.strip() for o in operands.split(",") if o.strip()], "")
+        tail = parse_tail(op, tail)
+        stack[-1][1].ops.append(op)
+        if tail.endswith("({"):
+            block = Block()
+            op.regions.append([block])
+            stack.append((op, block))
+        else:
+            parse_closing(op, tail)
+    return top
+
+
+def prop(op, key):
+    m = re.search(re.escape(key) + r" = ([^,]+(?:<[^>]*>)?)", op.props)
+    return m.group(1).strip() if m else None
+
+
+def array_prop(op, key):
+    m = re.search(re.escape(key) + r" = array<i\d+(?:: ([-\d, ]*))?>", op.props)
+    if not m:
+        return None
+    return [int(x) for x in m.group(1).split(",")] if m.group(1) else []
+
+
+# ------------------------------------------------------------------ types
+
+STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16, "i32": np.int32,
+           "i64": np.int64, "index": np.int64, "i1": np.bool_, "i16": np.int16,
+           "i8": np.int8}
+
+
+def element_and_shape(typ):
+    """'vector<4x2xbf16>' -> ('bf16', (4, 2)); 'f32' -> ('f32', ())."""
+    if typ.startswith("vector<"):
+        dims = typ[7:-1].split("x")
+        return dims[-1], tuple(int(d) for d in dims[:-1])
+    return typ, ()
+
+
+def memref_shape(typ):
+    inner = split_top(typ[7:-1])[0]
+    dims = inner.split("x")
+    return dims[-1], tuple(int(d) for d in dims[:-1])
+
+
+def bf16_to_f32(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def f32_to_bf16(x):
+    """Round to nearest even, as arith.truncf and cvt.rn.bf16.f32."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    nan = np.isnan(x)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & 1)) >> 16
+    return np.where(nan, np.uint16(0x7FC0), rounded.astype(np.uint16))
+
+
+def to_f32(values, elem):
+    if elem == "bf16":
+        return bf16_to_f32(values)
+    return values.astype(np.float32)
+
+
+def from_f32(values, elem):
+    if elem == "bf16":
+        return f32_to_bf16(values)
+    return values.astype(STORAGE[elem])
+
+
+# ------------------------------------------------------------- execution
+
+class Buffer:
+    """A memref: flat storage and its shape."""
+
+    def __init__(self, data, elem):
+        self.data, self.elem = data, elem
+        self.flat = data.reshape(-1)
+        self.shape = data.shape
+
+
+class Kernel:
+    """One gpu.func of a parsed module; run() executes one CTA."""
+
+    def __init__(self, module_text, name):
+        self.module = parse_module(module_text)
+        self.func, self.globals = None, {}
+        self._collect(self.module, name)
+        if self.func is None and name is not None:
+            raise ValueError(f"no gpu.func @{name}")
+        self.block_size = array_prop(self.func, "known_block_size") if self.func else None
+
+    def _collect(self, block, name):
+        for op in block.ops:
+            if op.name == "gpu.func" and f'sym_name = "{name}"' in op.attrs:
+                self.func = op
+            if op.name == "memref.global":
+                sym = re.search(r'sym_name = "([^"]+)"', op.props).group(1)
+                self.globals[sym] = op
+            for region in op.regions:
+                for inner in region:
+                    self._collect(inner, name)
+
+    def run_grid(self, args, grid):
+        for z in range(grid[2]):
+            for y in range(grid[1]):
+                for x in range(grid[0]):
+                    self.run(args, (x, y, z), grid)
+
+    def run(self, args, block_id, grid):
+        lanes = int(np.prod(self.block_size))
+        self.lanes, self.block_id, self.grid = lanes, block_id, grid
+        self.shared = {}
+        body = self.func.regions[0][0]
+        env = dict(zip(body.args, args))
+        self.exec_block(body, env, np.ones(lanes, dtype=bool))
+
+    # Values are numpy arrays with the lane as first dimension, Buffers,
+    # or tuples (llvm structs).
+    def constant_global(self, sym, elem, shape):
+        """A constant memref.global (e.g. folded inv_freq) as a Buffer."""
+        op = self.globals[sym]
+        m = re.search(r"initial_value = dense<(.*?)> : tensor", op.props)
+        if not m:
+            raise RuntimeError(f"global @{sym} has no dense initial value")
+        text = m.group(1).strip("[]")
+        vals = [self.scalar(v, elem) for v in split_top(text)]
+        if len(vals) == 1:
+            vals = vals * int(np.prod(shape))
+        return Buffer(np.array(vals).astype(STORAGE[elem]).reshape(shape), elem)
+
+    def uniform(self, value, active):
+        vals = np.unique(value[active])
+        if len(vals) != 1:
+            raise RuntimeError(f"non-uniform loop bound or barrier: {vals[:4]}")
+        return int(vals[0])
+
+    def exec_block(self, block, env, active):
+        for op in block.ops:
+            if op.name in ("scf.yield", "gpu.terminator", "gpu.return"):
+                return [env[o] for o in op.operands]
+            outs = self.exec_op(op, env, active)
+            if outs is not None:
+                for name, value in zip(op.results, outs):
+                    env[name] = value
+        return []
+
+    def const(self, op):
+        value = prop(op, "value")
+        typ = op.out_types[0]
+        elem, shape = element_and_shape(typ)
+        text = re.search(r"value = (.*) : ", op.props).group(1).strip()
+        if text.startswith("dense<"):
+            inner = text[6:-1]
+            if inner.startswith("["):
+                vals = [float(v) if elem[0] in "fb" else int(v)
+                        for v in inner.strip("[]").split(",")]
+            else:
+                vals = [inner] * int(np.prod(shape))
+            arr = np.array([self.scalar(v, elem) for v in vals]).reshape(shape)
+        else:
+            arr = np.array(self.scalar(text, elem))
+        arr = arr.astype(STORAGE[elem]) if elem != "bf16" else arr.astype(np.uint16)
+        return np.broadcast_to(arr, (self.lanes,) + shape).copy()
+
+    @staticmethod
+    def scalar(text, elem):
+        text = str(text).strip()
+        if text in ("true", "false"):
+            return text == "true"
+        if elem in ("f32", "f16", "bf16"):
+            if text.startswith("0x"):
+                bits = int(text, 16)
+                if elem == "f32":
+                    return np.array(bits, dtype=np.uint32).view(np.float32)
+                if elem == "bf16":
+                    return bits
+                return np.array(bits, dtype=np.uint16).view(np.float16)
+            v = np.float32(float(text))
+            return f32_to_bf16(np.array([v]))[0] if elem == "bf16" else v
+        return int(text)
+
+    def exec_op(self, op, env, active):
+        name = op.name
+        ins = [env[o] for o in op.operands]
+        lanes = self.lanes
+        if name == "arith.constant":
+            return [self.const(op)]
+        if name in ("gpu.block_id", "gpu.thread_id", "gpu.grid_dim", "gpu.block_dim"):
+            dim = "xyz".index(re.search(r"dim (\w)", op.props).group(1))
+            if name == "gpu.thread_id":
+                tid = np.arange(lanes)
+                size = self.block_size
+                value = [tid % size[0], (tid // size[0]) % size[1], tid // (size[0] * size[1])][dim]
+            elif name == "gpu.block_id":
+                value = np.full(lanes, self.block_id[dim])
+            elif name == "gpu.grid_dim":
+                value = np.full(lanes, self.grid[dim])
+            else:
+                value = np.full(lanes, self.block_size[dim])
+            return [value.astype(np.int64)]
+        if name == "gpu.barrier":
+            if not active.all():
+                raise RuntimeError("barrier under divergent control flow")
+            return []
+        if name == "memref.get_global":
+            sym = re.search(r"name = @([\w.$]+)", op.props).group(1)
+            elem, shape = memref_shape(op.out_types[0])
+            if "workgroup" in op.out_types[0]:
+                if sym not in self.shared:
+                    # Garbage, so that reading an unstaged element shows.
+                    junk = np.full(shape, 0x7FC1 if elem == "bf16" else np.nan,
+                                   dtype=STORAGE[elem])
+                    self.shared[sym] = Buffer(junk, elem)
+                return [self.shared[sym]]
+            return [self.constant_global(sym, elem, shape)]
+        if name in ("vector.load", "memref.load"):
+            buf, idx = ins[0], ins[1:]
+            elem, shape = element_and_shape(op.out_types[0])
+            flat = self.flat_index(buf, idx, active)
+            if shape:
+                flat = flat[:, None] + np.arange(shape[0])[None, :]
+            return [buf.flat[flat]]
+        if name in ("vector.store", "memref.store"):
+            value, buf, idx = ins[0], ins[1], ins[2:]
+            flat = self.flat_index(buf, idx, active)
+            if value.ndim == 2:
+                flat = flat[:, None] + np.arange(value.shape[1])[None, :]
+            buf.flat[flat[active]] = value[active]
+            return []
+        if name == "vector.deinterleave":
+            return [ins[0][:, 0::2], ins[0][:, 1::2]]
+        if name == "nvgpu.ldmatrix":
+            return [self.ldmatrix(op, ins, active)]
+        if name == "nvvm.mma.sync":
+            return [self.mma(op, ins)]
+        if name == "llvm.extractvalue":
+            return [ins[0][array_prop(op, "position")[0]]]
+        if name == "gpu.shuffle":
+            mode = re.search(r"shuffle_mode (\w+)", op.props).group(1)
+            value, offset, width = ins
+            if mode != "xor" or self.uniform(width, active) != 32:
+                raise RuntimeError("only xor shuffles over whole warps are modelled")
+            if not active.all():
+                raise RuntimeError("shuffle under divergent control flow")
+            partner = np.arange(lanes) ^ offset.astype(np.int64)
+            return [value[partner], np.ones(lanes, dtype=bool)]
+        if name == "scf.for":
+            lb, ub, step = ins[:3]
+            carried = list(ins[3:])
+            body = op.regions[0][0]
+            iv = lb.copy()
+            while True:
+                # Per-lane trip counts (a thread's own loop, e.g. over its
+                # heads); lanes that are done keep their values.
+                running = active & (iv < ub)
+                if not running.any():
+                    return carried
+                inner = dict(env)
+                inner[body.args[0]] = iv.copy()
+                inner.update(zip(body.args[1:], carried))
+                nxt = self.exec_block(body, inner, running)
+                carried = [np.where(running.reshape((lanes,) + (1,) * (n.ndim - 1)), n, c)
+                           for n, c in zip(nxt, carried)]
+                iv = iv + step
+        if name == "scf.if":
+            cond = ins[0].astype(bool)
+            then_active, else_active = active & cond, active & ~cond
+            results_then = (self.exec_block(op.regions[0][0], dict(env), then_active)
+                            if then_active.any() else None)
+            results_else = None
+            if len(op.regions) > 1 and op.regions[1][0].ops and else_active.any():
+                results_else = self.exec_block(op.regions[1][0], dict(env), else_active)
+            if not op.results:
+                return []
+            merged = []
+            for i in range(len(op.results)):
+                a = results_then[i] if results_then else results_else[i]
+                b = results_else[i] if results_else else a
+                c = cond.reshape((lanes,) + (1,) * (a.ndim - 1))
+                merged.append(np.where(c, a, b))
+            return merged
+        return [self.arith(op, ins)]
+
+    def flat_index(self, buf, idx, active):
+        idx = [np.where(active, i, 0).astype(np.int64) for i in idx]
+        for d, (i, size) in enumerate(zip(idx, buf.shape)):
+            bad = active & ((i < 0) | (i >= size))
+            if bad.any():
+                raise IndexError(f"out of bounds: dim {d} index {i[bad][:4]} size {size}")
+        return np.ravel_multi_index(idx, buf.shape) if idx else np.zeros(self.lanes, np.int64)
+
+    def ldmatrix(self, op, ins, active):
+        buf, idx = ins[0], ins[1:]
+        tiles = int(re.search(r"numTiles = (\d+)", op.props).group(1))
+        transpose = "transpose = true" in op.props
+        flat = self.flat_index(buf, idx, active)
+        rows = buf.flat[flat[:, None] + np.arange(8)[None, :]]  # [lanes, 8]
+        out = np.zeros((self.lanes, tiles, 2), dtype=buf.flat.dtype)
+        for warp in range(self.lanes // LANES_PER_WARP):
+            base = warp * LANES_PER_WARP
+            for i in range(tiles):
+                matrix = rows[base + 8 * i: base + 8 * i + 8]  # [row, col]
+                for l in range(LANES_PER_WARP):
+                    if transpose:
+                        out[base + l, i] = matrix[2 * (l % 4): 2 * (l % 4) + 2, l // 4]
+                    else:
+                        out[base + l, i] = matrix[l // 4, 2 * (l % 4): 2 * (l % 4) + 2]
+        return out
+
+    def mma(self, op, ins):
+        ptx = re.search(r"multiplicandAPtxType = #nvvm.mma_type<(\w+)>", op.props).group(1)
+        a_regs, b_regs, c = ins[0:4], ins[4:6], ins[6:10]
+
+        def pair_values(reg):  # [lanes] register -> [lanes, 2] f64
+            if ptx == "bf16":
+                bits = reg.astype(np.uint32)
+                halves = np.stack([bits & 0xFFFF, bits >> 16], axis=1).astype(np.uint16)
+                return bf16_to_f32(halves).astype(np.float64)
+            return reg.astype(np.float64)  # vector<2xf16>
+
+        a = [pair_values(r) for r in a_regs]
+        b = [pair_values(r) for r in b_regs]
+        d = [np.zeros(self.lanes, np.float32) for _ in range(4)]
+        for warp in range(self.lanes // LANES_PER_WARP):
+            lanes = np.arange(warp * LANES_PER_WARP, (warp + 1) * LANES_PER_WARP)
+            g, t = (lanes % 32) // 4, lanes % 4
+            A = np.zeros((16, 16))
+            B = np.zeros((16, 8))
+            C = np.zeros((16, 8))
+            for j in range(2):
+                A[g, 2 * t + j] = a[0][lanes, j]
+                A[g + 8, 2 * t + j] = a[1][lanes, j]
+                A[g, 2 * t + 8 + j] = a[2][lanes, j]
+                A[g + 8, 2 * t + 8 + j] = a[3][lanes, j]
+                B[2 * t + j, g] = b[0][lanes, j]
+                B[2 * t + 8 + j, g] = b[1][lanes, j]
+                C[g, 2 * t + j] = c[j][lanes]
+                C[g + 8, 2 * t + j] = c[2 + j][lanes]
+            D = (A @ B + C).astype(np.float32)
+            for j in range(2):
+                d[j][lanes] = D[g, 2 * t + j]
+                d[2 + j][lanes] = D[g + 8, 2 * t + j]
+        return tuple(d)
+
+    def arith(self, op, ins):
+        name = op.name
+        out_elem, out_shape = element_and_shape(op.out_types[0]) if op.out_types else (None, ())
+        in_elem = element_and_shape(op.in_types[0])[0] if op.in_types else None
+        with np.errstate(all="ignore"):
+            if name in ("arith.addf", "arith.subf", "arith.mulf", "arith.divf",
+                        "arith.maximumf", "arith.minimumf"):
+                x, y = (to_f32(v, in_elem) for v in ins)
+                f = {"arith.addf": np.add, "arith.subf": np.subtract,
+                     "arith.mulf": np.multiply, "arith.divf": np.divide,
+                     "arith.maximumf": np.maximum, "arith.minimumf": np.minimum}[name]
+                return from_f32(f(x, y), out_elem)
+            if name == "arith.negf":
+                return from_f32(-to_f32(ins[0], in_elem), out_elem)
+            if name == "math.absf":
+                return from_f32(np.abs(to_f32(ins[0], in_elem)), out_elem)
+            if name == "math.roundeven":
+                return from_f32(np.rint(to_f32(ins[0], in_elem)), out_elem)
+            if name == "arith.fptosi":
+                return np.trunc(to_f32(ins[0], in_elem)).astype(STORAGE[out_elem])
+            if name == "arith.bitcast":
+                return np.ascontiguousarray(ins[0]).view(STORAGE[out_elem])
+            if name in ("arith.shrsi", "arith.shrui", "arith.shli"):
+                x, y = ins
+                if name == "arith.shrui":
+                    unsigned = {np.int32: np.uint32, np.int64: np.uint64}[x.dtype.type]
+                    return (x.view(unsigned) >> y.astype(unsigned)).view(x.dtype)
+                return (x >> y if name == "arith.shrsi" else x << y).astype(x.dtype)
+            if name == "vector.reduction":
+                kind = re.search(r"vector.kind<(\w+)>", op.props).group(1)
+                f = {"add": np.sum, "mul": np.prod, "and": np.all, "or": np.any,
+                     "minsi": np.min, "maxsi": np.max, "maxnumf": np.nanmax,
+                     "minnumf": np.nanmin, "maximumf": np.max,
+                     "minimumf": np.min}[kind]
+                x = ins[0]
+                if x.dtype == np.bool_ or kind not in ("and", "or"):
+                    return f(x, axis=1).astype(x.dtype)
+                raise RuntimeError("bitwise reductions of integers are not modelled")
+            if name == "math.exp2":
+                return from_f32(np.exp2(to_f32(ins[0], in_elem)), out_elem)
+            if name == "math.fma":
+                x, y, z = (to_f32(v, in_elem).astype(np.float64) for v in ins)
+                return from_f32((x * y + z).astype(np.float32), out_elem)
+            if name == "arith.extf":
+                return to_f32(ins[0], in_elem).astype(STORAGE[out_elem]) \
+                    if out_elem != "bf16" else ins[0]
+            if name == "arith.truncf":
+                return from_f32(to_f32(ins[0], in_elem), out_elem)
+            if name == "arith.sitofp":
+                return from_f32(ins[0].astype(np.float32), out_elem)
+            if name == "arith.index_cast":
+                return ins[0].astype(STORAGE[out_elem])
+            if name == "arith.select":
+                cond, x, y = ins
+                if cond.ndim < x.ndim:
+                    cond = cond.reshape(cond.shape + (1,) * (x.ndim - cond.ndim))
+                return np.where(cond, x, y)
+            if name == "arith.cmpi":
+                pred = int(re.search(r"predicate = (\d+)", op.props).group(1))
+                x, y = ins
+                if pred >= 6:  # unsigned
+                    x, y = x.astype(np.uint64), y.astype(np.uint64)
+                return [x == y, x != y, x < y, x <= y, x > y, x >= y,
+                        x < y, x <= y, x > y, x >= y][pred]
+            if name == "arith.cmpf":
+                pred = int(re.search(r"predicate = (\d+)", op.props).group(1))
+                x, y = (to_f32(v, in_elem) for v in ins)
+                unordered = np.isnan(x) | np.isnan(y)
+                ordered = [None, x == y, x > y, x >= y, x < y, x <= y, x != y]
+                if 1 <= pred <= 6:
+                    return ordered[pred] & ~unordered
+                if pred == 7:
+                    return ~unordered
+                raise RuntimeError(f"cmpf predicate {pred} not modelled")
+            ints = {"arith.addi": np.add, "arith.subi": np.subtract,
+                    "arith.muli": np.multiply, "arith.andi": np.bitwise_and,
+                    "arith.ori": np.bitwise_or, "arith.xori": np.bitwise_xor,
+                    "arith.minsi": np.minimum, "arith.maxsi": np.maximum}
+            if name in ints:
+                return ints[name](ins[0], ins[1]).astype(ins[0].dtype)
+            if name in ("arith.divui", "arith.remui"):
+                x, y = ins[0].astype(np.uint64), ins[1].astype(np.uint64)
+                r = x // y if name == "arith.divui" else x % y
+                return r.astype(ins[0].dtype)
+            if name == "arith.divsi":
+                x, y = ins
+                return (np.sign(x) * np.sign(y) * (np.abs(x) // np.abs(y))).astype(x.dtype)
+            if name == "arith.remsi":
+                x, y = ins
+                return (x - (np.sign(x) * np.sign(y) * (np.abs(x) // np.abs(y))) * y).astype(x.dtype)
+            if name == "vector.extract":
+                pos = array_prop(op, "static_position")
+                return ins[0][(slice(None),) + tuple(pos)]
+            if name == "vector.broadcast":
+                x = ins[0]
+                return np.broadcast_to(x.reshape(x.shape + (1,) * len(out_shape)),
+                                       (self.lanes,) + out_shape).copy()
+            if name == "vector.from_elements":
+                return np.stack(ins, axis=1).reshape((self.lanes,) + out_shape)
+            if name == "vector.shuffle":
+                mask = array_prop(op, "mask")
+                both = np.concatenate(ins, axis=1)
+                return both[:, mask]
+            if name == "vector.interleave":
+                x, y = ins
+                return np.stack([x, y], axis=-1).reshape(x.shape[0], -1)
+            if name == "vector.bitcast":
+                x = np.ascontiguousarray(ins[0])
+                return x.view(STORAGE[out_elem]).reshape((self.lanes,) + out_shape)
+        raise RuntimeError(f"op {name} is not modelled by the emulator")
+
+
+# ------------------------------------------------------------- host code
+
+def run_host(module_text, func_name, args):
+    """Runs the host function `func_name` of a module after
+    mrope-gpu-device-allocations and gpu-kernel-outlining: gpu.alloc, gpu.memcpy
+    and gpu.launch_func (each kernel through Kernel), with `args` (Buffers)
+    as its arguments. Returns the Buffers it returns."""
+    module = parse_module(module_text)
+    func = next(op for op in module.ops[0].regions[0][0].ops
+                if op.name == "func.func" and f'sym_name = "{func_name}"' in op.props)
+    body = func.regions[0][0]
+    env = dict(zip(body.args, args))
+    kernels = {}
+    for op in body.ops:
+        ins = [env.get(o) for o in op.operands]
+        if op.name == "arith.constant":
+            env[op.results[0]] = int(re.search(r"value = (-?\d+)", op.props).group(1))
+        elif op.name == "gpu.alloc":
+            elem, shape = memref_shape(op.out_types[0])
+            junk = np.full(shape, 0x7FC1 if elem == "bf16" else 0, dtype=STORAGE[elem])
+            if elem in ("f32", "f16"):
+                junk[...] = np.nan
+            env[op.results[0]] = Buffer(junk, elem)
+        elif op.name == "gpu.memcpy":
+            dst, src = [v for v in ins if isinstance(v, Buffer)]
+            dst.flat[:] = src.flat
+        elif op.name == "gpu.launch_func":
+            segments = array_prop(op, "operandSegmentSizes")
+            values, pos = [], 0
+            for size in segments:
+                values.append(ins[pos:pos + size])
+                pos += size
+            grid = [int(v) for v in values[1] + values[2] + values[3]]
+            block = [int(v) for v in values[4] + values[5] + values[6]]
+            name = re.search(r"kernel = @[\w$.]+::@([\w$.]+)", op.props).group(1)
+            if name not in kernels:
+                kernels[name] = Kernel(module_text, name)
+            kernel = kernels[name]
+            if kernel.block_size and list(kernel.block_size) != block:
+                raise RuntimeError(f"{name}: launched with {block}, known {kernel.block_size}")
+            kernel.block_size = block
+            kernel.run_grid(values[11], grid)
+        elif op.name == "func.return":
+            return ins
+        elif op.name == "memref.get_global":
+            sym = re.search(r"name = @([\w.$]+)", op.props).group(1)
+            elem, shape = memref_shape(op.out_types[0])
+            if "globals" not in kernels:
+                kernels["globals"] = Kernel(module_text, None)
+            env[op.results[0]] = kernels["globals"].constant_global(sym, elem, shape)
+        elif op.name in ("gpu.wait", "gpu.dealloc"):
+            pass
+        else:
+            raise RuntimeError(f"host op {op.name} is not modelled by the emulator")
+        for name in op.results:
+            env.setdefault(name, None)
+    return []
