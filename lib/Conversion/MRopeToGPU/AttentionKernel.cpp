@@ -69,6 +69,12 @@ constexpr int64_t kMaxHeadDim = 128;
 /// The buffers of one attention kernel.
 struct AttentionBuffers {
   Value q, k, v, mask, cuSeqlens, qPositions, kPositions, invFreq, out;
+
+  /// Every buffer, the output first (null for absent operands).
+  std::array<Value *, 9> fields() {
+    return {&out,       &q,          &k,          &v,      &mask,
+            &cuSeqlens, &qPositions, &kPositions, &invFreq};
+  }
 };
 
 /// Four f32 accumulators of one 16x8 mma tile, as the thread holds them:
@@ -803,22 +809,14 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
   }
   // Host buffers: every operand copied to the device (k's copy is rotated
   // in place), the output copied back.
-  SmallVector<Value *> fields = {
-      &buffers.out,        &buffers.q,          &buffers.k,
-      &buffers.v,          &buffers.mask,       &buffers.cuSeqlens,
-      &buffers.qPositions, &buffers.kPositions, &buffers.invFreq};
   SmallVector<Value> host;
-  for (Value *field : fields)
+  for (Value *field : buffers.fields())
     if (*field)
       host.push_back(*field);
   withDeviceCopies(b, loc, host, 1, [&](ArrayRef<Value> device) {
     AttentionBuffers onDevice = buffers;
-    SmallVector<Value *> deviceFields = {
-        &onDevice.out,        &onDevice.q,          &onDevice.k,
-        &onDevice.v,          &onDevice.mask,       &onDevice.cuSeqlens,
-        &onDevice.qPositions, &onDevice.kPositions, &onDevice.invFreq};
     unsigned next = 0;
-    for (Value *field : deviceFields)
+    for (Value *field : onDevice.fields())
       if (*field)
         *field = device[next++];
     if (onDevice.kPositions)

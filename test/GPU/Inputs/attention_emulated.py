@@ -258,17 +258,12 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     passed = failed = 0
-    for case in CASES:
+    runs = [(case, run_case) for case in CASES] + [(case, run_rotary_case)
+                                                    for case in ROTARY_CASES]
+    for case, run in runs:
         if args.only not in case[0]:
             continue
-        ok, detail = run_case(case, args.mrope_opt, rng)
-        print(f"{'ok  ' if ok else 'FAIL'} {case[0]}: {detail}", flush=True)
-        passed += ok
-        failed += not ok
-    for case in ROTARY_CASES:
-        if args.only not in case[0]:
-            continue
-        ok, detail = run_rotary_case(case, args.mrope_opt, rng)
+        ok, detail = run(case, args.mrope_opt, rng)
         print(f"{'ok  ' if ok else 'FAIL'} {case[0]}: {detail}", flush=True)
         passed += ok
         failed += not ok
