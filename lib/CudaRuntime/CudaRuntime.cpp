@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <unordered_set>
 
 #define MROPE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -72,8 +73,10 @@ struct Driver {
   X(cuEventSynchronize)                                                        \
   X(cuEventElapsedTime)                                                        \
   X(cuMemAlloc)                                                                \
+  X(cuMemAllocAsync)                                                           \
   X(cuMemAllocManaged)                                                         \
   X(cuMemFree)                                                                 \
+  X(cuMemFreeAsync)                                                            \
   X(cuMemcpyAsync)                                                             \
   X(cuMemsetD32Async)                                                          \
   X(cuMemsetD16Async)                                                          \
@@ -284,21 +287,36 @@ MROPE_EXPORT void mgpuEventRecord(CUevent event, CUstream stream) {
   MROPE_CALL(cuEventRecord, event, stream);
 }
 
-MROPE_EXPORT void *mgpuMemAlloc(uint64_t bytes, CUstream /*stream*/,
+/// Managed memory is not from the stream-ordered pool and is freed with
+/// cuMemFree.
+static std::unordered_set<CUdeviceptr> &managedAllocations() {
+  static std::unordered_set<CUdeviceptr> pointers;
+  return pointers;
+}
+
+MROPE_EXPORT void *mgpuMemAlloc(uint64_t bytes, CUstream stream,
                                 bool isHostShared) {
   if (bytes == 0)
     return nullptr;
   CUdeviceptr pointer = 0;
-  if (isHostShared)
+  if (isHostShared) {
     MROPE_CALL(cuMemAllocManaged, &pointer, bytes, CU_MEM_ATTACH_GLOBAL);
-  else
-    MROPE_CALL(cuMemAlloc, &pointer, bytes);
+    managedAllocations().insert(pointer);
+  } else // Stream-ordered, from the driver's pool: a function's temporaries
+         // (the rotated keys of a fused attention) cost no cuMemAlloc and no
+         // synchronizing cuMemFree per call.
+    MROPE_CALL(cuMemAllocAsync, &pointer, bytes, stream);
   return reinterpret_cast<void *>(pointer);
 }
 
-MROPE_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
-  if (pointer)
-    MROPE_CALL(cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+MROPE_EXPORT void mgpuMemFree(void *pointer, CUstream stream) {
+  if (!pointer)
+    return;
+  auto device = reinterpret_cast<CUdeviceptr>(pointer);
+  if (managedAllocations().erase(device))
+    MROPE_CALL(cuMemFree, device);
+  else
+    MROPE_CALL(cuMemFreeAsync, device, stream);
 }
 
 MROPE_EXPORT void mgpuMemcpy(void *dst, void *src, size_t bytes,

@@ -14,7 +14,10 @@ OUT receives
                            (_mlir_ciface_<name>(q, k, positions) on device
                            memref descriptors), kernels as an embedded fatbin
   libmrope_cuda_runtime.so the mgpu* runtime (found through $ORIGIN)
-  manifest.json            the configurations: name, tokens, heads, allocation
+  manifest.json            the configurations: name, tokens, heads, allocation;
+                           attention: variant, sequence length, causal
+  attention/               the attention checks (attention_check.py, one
+                           library per case) run on the GPU
   gpu_bench.py, torch_peer.py, run.sh
 and is small enough to carry to the GPU machine, where `sh OUT/run.sh` runs
 the golden checks and then the benchmark (tools/mrope-bench/gpu_bench.py).
@@ -77,6 +80,53 @@ func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %pos: memref<{p_t}>)
 """
 
 
+# Attention (issue #7's sizes): bhsd, 32 q + 8 kv heads, D = 128, bf16,
+# S = 2k / 8k / 16k, causal and not; rotary contiguous (Qwen2-VL).
+ATTENTION_SEQS = [2048, 8192, 16384]
+ATTENTION_ALLOC = "<contiguous, section = [16, 24, 24]>"
+ATTENTION_VARIANTS = ["plain", "fused", "separate"]
+
+
+def attention_function(name, seq, causal, variant):
+    """(q, k, v, positions, out) on device buffers. plain: no rotary; fused:
+    the rotary prologue; separate: mrope.apply in place on q and k, then
+    the same attention."""
+    q_t = f"1x{Q_HEADS}x{seq}x{DIM}xbf16"
+    k_t = f"1x{KV_HEADS}x{seq}x{DIM}xbf16"
+    p_t = f"3x1x{seq}xi64"
+    writable = " writable" if variant == "separate" else ""
+    rotary = (f"rotary <alloc = {ATTENTION_ALLOC}, rotary_dim = {DIM}>")
+    types = f"tensor<{q_t}>, tensor<{k_t}>, tensor<{k_t}> -> tensor<{q_t}>"
+    mask = " causal" if causal else ""
+    body = f"""  %f = mrope.inv_freq theta = {THETA:e} : tensor<{DIM // 2}xf32>
+"""
+    if variant == "plain":
+        body += f"  %o = mrope.attention %tq, %tk, %tv layout bhsd{mask} : {types}\n"
+    elif variant == "fused":
+        body += (f"  %o = mrope.attention %tq, %tk, %tv q_positions(%tp : tensor<{p_t}>) "
+                 f"k_positions(%tp : tensor<{p_t}>) freqs(%f : tensor<{DIM // 2}xf32>) "
+                 f"layout bhsd {rotary}{mask} : {types}\n")
+    else:
+        body += (f"  %rq, %rk = mrope.apply %tq, %tk positions(%tp : tensor<{p_t}>) "
+                 f"freqs(%f : tensor<{DIM // 2}xf32>) layout bhsd {rotary} "
+                 f": tensor<{q_t}>, tensor<{k_t}>\n"
+                 f"  %o = mrope.attention %rq, %rk, %tv layout bhsd{mask} : "
+                 f"tensor<{q_t}>, tensor<{k_t}>, tensor<{k_t}> -> tensor<{q_t}>\n")
+    return f"""
+func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %v: memref<{k_t}>,
+                  %pos: memref<{p_t}>, %out: memref<{q_t}>)
+    attributes {{llvm.emit_c_interface}} {{
+  %tq = bufferization.to_tensor %q restrict{writable} : memref<{q_t}> to tensor<{q_t}>
+  %tk = bufferization.to_tensor %k restrict{writable} : memref<{k_t}> to tensor<{k_t}>
+  %tv = bufferization.to_tensor %v restrict : memref<{k_t}> to tensor<{k_t}>
+  %tp = bufferization.to_tensor %pos restrict : memref<{p_t}> to tensor<{p_t}>
+{body}  bufferization.materialize_in_destination %o in restrict writable %out
+      : (tensor<{q_t}>, memref<{q_t}>) -> ()
+  return
+}}
+"""
+
+
 def run(cmd, **kwargs):
     result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
@@ -106,6 +156,17 @@ def main():
                             "allocation": alloc, "tokens": tokens, "q_heads": Q_HEADS,
                             "kv_heads": KV_HEADS, "head_dim": DIM, "theta": THETA})
             source += function(name, tokens, attr)
+    attention_configs = []
+    for seq in ATTENTION_SEQS:
+        for causal in (True, False):
+            for variant in ATTENTION_VARIANTS:
+                name = f"attention_{variant}_s{seq}_{'causal' if causal else 'full'}"
+                attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                                          "variant": variant, "seq": seq, "causal": causal,
+                                          "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
+                                          "head_dim": DIM, "theta": THETA,
+                                          "allocation": "contiguous"})
+                source += attention_function(name, seq, causal, variant)
     mlir = os.path.join(args.out, "bench.mlir")
     with open(mlir, "w") as f:
         f.write(source)
@@ -123,11 +184,11 @@ def main():
          os.path.join(args.out, "libmrope_gpu_bench.so"), "-L" + args.out,
          "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
     os.remove(ll)
-    for script in ("gpu_bench.py", "torch_peer.py"):
+    for script in ("gpu_bench.py", "torch_peer.py", "gpu_attention_bench.py"):
         shutil.copy(os.path.join(HERE, script), args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump({"chip": args.chip, "format": args.format, "configs": configs}, f,
-                  indent=1)
+        json.dump({"chip": args.chip, "format": args.format, "configs": configs,
+                   "attention_configs": attention_configs}, f, indent=1)
     # The golden checks: mrope-conform, the designs it imports, the golden
     # files and one executable per run.
     conform = os.path.join(args.out, "conform")
@@ -149,6 +210,21 @@ def main():
              "--cuda-runtime", runtime, golden])
         lines.append(" ".join(["python3 conform/bin/mrope-conform", *gpu_args, *extra,
                                "--prebuilt conform/exe", "conform/golden/" + name]))
+    # The attention checks of test/GPU/attention-run.test, built here.
+    attention = os.path.join(args.out, "attention")
+    os.makedirs(attention, exist_ok=True)
+    shutil.copy(runtime, attention)
+    for script in (os.path.join(SOURCE, "test", "GPU", "Inputs", "attention_check.py"),
+                   os.path.join(SOURCE, "tools", "mrope-gpu-emulate", "warp_emulator.py")):
+        shutil.copy(script, attention)
+    # The project's Python has numpy (scripts/setup.sh); the system's may not.
+    pyenv = os.path.join(args.build, "pyenv", "bin", "python")
+    run([pyenv if os.path.exists(pyenv) else sys.executable,
+         os.path.join(attention, "attention_check.py"), mrope_opt, "--gpu",
+         "--lib-dir", attention, "--runtime", os.path.join(attention,
+                                                           "libmrope_cuda_runtime.so"),
+         "--build-only"])
+    lines.append("python3 attention/attention_check.py --gpu --prebuilt attention")
     with open(os.path.join(args.out, "run.sh"), "w") as f:
         f.write('#!/bin/sh\n# On the GPU machine: every rotary golden case on the GPU, then\n'
                 '# the benchmark (arguments go to gpu_bench.py).\n'
@@ -156,7 +232,8 @@ def main():
         for line in lines:
             f.write(f'echo "== {line}"\nout=$({line} 2>&1) || status=1\n'
                     'printf "%s\\n" "$out" | tail -n 3\n')
-        f.write('python3 gpu_bench.py "$@" || status=1\nexit $status\n')
+        f.write('python3 gpu_bench.py "$@" || status=1\n'
+                'python3 gpu_attention_bench.py "$@" || status=1\nexit $status\n')
     print(f"gpu_bundle: {len(configs)} configurations in {args.out}")
 
 

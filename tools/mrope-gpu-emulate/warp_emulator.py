@@ -623,10 +623,11 @@ class Kernel:
 # ------------------------------------------------------------- host code
 
 def run_host(module_text, func_name, args):
-    """Runs the host function `func_name` of a module after
-    mrope-gpu-device-allocations and gpu-kernel-outlining: gpu.alloc, gpu.memcpy
-    and gpu.launch_func (each kernel through Kernel), with `args` (Buffers)
-    as its arguments. Returns the Buffers it returns."""
+    """Runs the host function `func_name` of a module after bufferization
+    and gpu-kernel-outlining (device buffers after mrope-gpu-device-allocations,
+    or host buffers): memref.alloc, gpu.alloc, gpu.memcpy and gpu.launch_func
+    (each kernel through Kernel), with `args` (Buffers) as its arguments.
+    Host and device memory are one here. Returns the Buffers it returns."""
     module = parse_module(module_text)
     func = next(op for op in module.ops[0].regions[0][0].ops
                 if op.name == "func.func" and f'sym_name = "{func_name}"' in op.props)
@@ -637,7 +638,7 @@ def run_host(module_text, func_name, args):
         ins = [env.get(o) for o in op.operands]
         if op.name == "arith.constant":
             env[op.results[0]] = int(re.search(r"value = (-?\d+)", op.props).group(1))
-        elif op.name == "gpu.alloc":
+        elif op.name in ("gpu.alloc", "memref.alloc"):
             elem, shape = memref_shape(op.out_types[0])
             junk = np.full(shape, 0x7FC1 if elem == "bf16" else 0, dtype=STORAGE[elem])
             if elem in ("f32", "f16"):

@@ -804,6 +804,10 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
       memref::CopyOp::create(b, loc, buffers.k, copy);
       rotateKeys(copy, buffers.kPositions, buffers.invFreq);
       buffers.k = copy;
+      launch(b, buffers);
+      // A temporary of this call (stream-ordered on the device).
+      memref::DeallocOp::create(b, loc, copy);
+      return;
     }
     return launch(b, buffers);
   }
@@ -825,8 +829,37 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
   });
 }
 
+/// The memref the result is only materialized into, when the kernel can
+/// write it there directly: the op's one use is a materialize_in_destination
+/// into a contiguous `restrict` memref of the same shape that nothing
+/// between the two ops touches. Its copy then becomes a copy onto itself,
+/// which mrope-gpu-device-allocations drops -- no temporary, no copy.
+Value destinationOf(AttentionOp op) {
+  if (!op->hasOneUse())
+    return Value();
+  auto materialize =
+      dyn_cast<bufferization::MaterializeInDestinationOp>(*op->user_begin());
+  if (!materialize || !materialize.getRestrict() ||
+      !isa<MemRefType>(materialize.getDest().getType()) ||
+      materialize->getBlock() != op->getBlock())
+    return Value();
+  auto type = cast<MemRefType>(materialize.getDest().getType());
+  auto resultType = cast<RankedTensorType>(op.getType());
+  if (type.getShape() != resultType.getShape() ||
+      type.getElementType() != resultType.getElementType() ||
+      !type.getLayout().isIdentity())
+    return Value();
+  Value dest = materialize.getDest();
+  for (Operation *between = op->getNextNode(); between != materialize;
+       between = between->getNextNode())
+    if (llvm::is_contained(between->getOperands(), dest))
+      return Value();
+  return dest;
+}
+
 /// Bufferizes a marked mrope.attention into its kernels: every operand is
-/// only read, the result is a new buffer.
+/// only read, the result is a new buffer (or the buffer it is materialized
+/// into).
 struct AttentionOpGPUBufferization
     : bufferization::BufferizableOpInterface::ExternalModel<
           AttentionOpGPUBufferization, AttentionOp> {
@@ -881,10 +914,14 @@ struct AttentionOpGPUBufferization
         failed(bufferOf(attention.getKPositions(), buffers.kPositions)) ||
         failed(bufferOf(attention.getInvFreq(), buffers.invFreq)))
       return failure();
-    auto resultType = cast<RankedTensorType>(attention.getType());
-    buffers.out = memref::AllocOp::create(
-        rewriter, op->getLoc(),
-        MemRefType::get(resultType.getShape(), resultType.getElementType()));
+    if (config->placement == Placement::Device)
+      buffers.out = destinationOf(attention);
+    if (!buffers.out) {
+      auto resultType = cast<RankedTensorType>(attention.getType());
+      buffers.out = memref::AllocOp::create(
+          rewriter, op->getLoc(),
+          MemRefType::get(resultType.getShape(), resultType.getElementType()));
+    }
     builder.emit(rewriter, buffers, config->placement);
     bufferization::replaceOpWithBufferizedValues(rewriter, op, buffers.out);
     return success();

@@ -1,22 +1,30 @@
 #!/usr/bin/env python3
-"""The GPU flash-attention kernel, emulated on the CPU
-(tools/mrope-gpu-emulate/warp_emulator.py), against softmax(Q K^T * scale +
-mask) V computed here in float64.
+"""The GPU flash-attention kernel against softmax(Q K^T * scale + mask) V
+computed here in float64, run in the warp emulator
+(tools/mrope-gpu-emulate/warp_emulator.py) or on an NVIDIA GPU.
 
-    attention_emulated.py MROPE_OPT [--only NAME]
+    attention_check.py MROPE_OPT [--only NAME]                 # emulator
+    attention_check.py MROPE_OPT --gpu --lib-dir DIR [--runtime LIB]
+    attention_check.py --gpu --prebuilt DIR                    # no LLVM needed
 
-Each case is an mrope.attention function compiled by convert-mrope-to-gpu and
-one-shot bufferization to its kernel(s), outlined; the emulator runs every CTA
-of the grid (and the key-rotation kernel first when the op rotates its keys).
+Each case is an mrope.attention function. In the emulator it is compiled by
+convert-mrope-to-gpu and one-shot bufferization to its kernel(s), outlined,
+and the emulator runs the host code and every CTA of each grid. On the GPU
+it goes through --mrope-gpu-pipeline=host-buffers=true, mlir-translate and
+clang into DIR/<case>.so (`--lib-dir` builds them; `--prebuilt` only loads
+them, for a GPU machine without LLVM) and is called through ctypes.
 
 Tolerance, per output element: P is rounded to the activation type before
-P V (unit roundoff u: 2^-8 for bf16, 8 significant bits; 2^-11 for f16), which moves the output
-by at most u * max|v| over the row's keys; the output is rounded once more
-(u * |o|); f32 accumulation adds ~1e-6 relative. Bound:
-u * (max|v| * (1 + 2u) + |o|) + 1e-5 * max|v|.
+P V (unit roundoff u: 2^-8 for bf16, 8 significant bits; 2^-11 for f16),
+which moves the output by at most u * max|v| over the row's keys; the
+output is rounded once more (u * |o|); f32 accumulation adds ~1e-6
+relative. Bound: u * (max|v| * (1 + 2u) + |o|) + 1e-5 * max|v|.
+Fused rotary is compared with mrope.apply followed by the same attention:
+equal bit for bit.
 """
 
 import argparse
+import ctypes
 import math
 import os
 import subprocess
@@ -25,9 +33,11 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tools", "mrope-gpu-emulate"))
+# In the source tree, or next to this script in the GPU bundle.
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "..", "tools", "mrope-gpu-emulate")]
 import warp_emulator as emu  # noqa: E402
 
+LLVM_BIN = "/usr/lib/llvm-22/bin"
 STAGE = ("--convert-mrope-to-gpu",
          "--one-shot-bufferize=bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map",
@@ -71,6 +81,96 @@ NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
 UNIT = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}
 
 
+class Emulator:
+    """Compiles to the outlined kernels and runs them in the warp emulator."""
+
+    def __init__(self, mrope_opt, host_buffers):
+        self.mrope_opt, self.modules = mrope_opt, {}
+        self.stage = list(STAGE)
+        if host_buffers:  # the form mrope-conform --gpu and --gpu runs use
+            self.stage[0] += "=host-buffers=1"
+            self.stage.remove("--mrope-gpu-device-allocations")
+
+    def run(self, name, text, func, inputs, out_dtype):
+        if name not in self.modules:
+            result = subprocess.run([self.mrope_opt, "-", *self.stage], input=text,
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError("mrope-opt failed: " + result.stderr[-2000:])
+            self.modules[name] = result.stdout
+        args = [emu.Buffer(x.copy(), None) for x in inputs]
+        return emu.run_host(self.modules[name], func, args)[0].data
+
+
+class GPU:
+    """Compiles each case into LIB_DIR/<name>.so (host buffers: the kernels
+    copy in and out) and calls it through its C interface."""
+
+    def __init__(self, mrope_opt, lib_dir, runtime, build):
+        self.mrope_opt, self.lib_dir, self.runtime, self.build = \
+            mrope_opt, lib_dir, runtime, build
+        self.libs = {}
+
+    def library(self, name, text, load=True):
+        path = os.path.join(self.lib_dir, name + ".so")
+        if self.build and name not in self.libs:
+            os.makedirs(self.lib_dir, exist_ok=True)
+            steps = [[self.mrope_opt, "-", "--mrope-gpu-pipeline=host-buffers=true format=isa"],
+                     [os.path.join(LLVM_BIN, "mlir-translate"), "--mlir-to-llvmir"]]
+            data = text
+            for cmd in steps:
+                result = subprocess.run(cmd, input=data, capture_output=True, text=True)
+                if result.returncode != 0:
+                    raise RuntimeError(f"{cmd[0]} failed: " + result.stderr[-2000:])
+                data = result.stdout
+            ll = path[:-3] + ".ll"
+            with open(ll, "w") as f:
+                f.write(data)
+            runtime_dir = os.path.dirname(os.path.abspath(self.runtime))
+            result = subprocess.run(
+                ["clang-22", "-shared", "-fPIC", "-O1", "-Wno-override-module", ll, "-o", path,
+                 "-L" + runtime_dir, "-lmrope_cuda_runtime", "-Wl,-rpath," + runtime_dir,
+                 "-Wl,-rpath,$ORIGIN"], capture_output=True, text=True)
+            os.remove(ll)
+            if result.returncode != 0:
+                raise RuntimeError("clang failed: " + result.stderr[-2000:])
+        if not load:  # loading runs the kernels' module constructors (CUDA)
+            return path
+        if name not in self.libs:
+            self.libs[name] = ctypes.CDLL(path)
+        return self.libs[name]
+
+    def run(self, name, text, func, inputs, out_dtype):
+        lib = self.library(name, text)
+        out_shape = inputs[0].shape[:-1] + (inputs[2].shape[-1],)
+        args = [np.ascontiguousarray(x) for x in inputs]
+        result = descriptor_type(len(out_shape))()
+        getattr(lib, "_mlir_ciface_" + func)(ctypes.byref(result),
+                                             *[ctypes.byref(descriptor(x)) for x in args])
+        count = int(np.prod(out_shape))
+        raw = (ctypes.c_uint16 * count).from_address(result.aligned)
+        return np.frombuffer(raw, dtype=np.uint16).copy().view(NP_DTYPE[out_dtype]) \
+            .reshape(out_shape)
+
+
+def descriptor_type(rank):
+    class Desc(ctypes.Structure):
+        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
+                    ("strides", ctypes.c_int64 * rank)]
+    return Desc
+
+
+def descriptor(x):
+    """A memref descriptor of a contiguous numpy array (kept alive by x)."""
+    desc = descriptor_type(x.ndim)()
+    desc.allocated = desc.aligned = x.ctypes.data
+    desc.offset = 0
+    desc.sizes[:] = list(x.shape)
+    desc.strides[:] = [st // x.itemsize for st in x.strides]
+    return desc
+
+
 def tensor_type(shape, dtype):
     return "tensor<" + "x".join(str(s) for s in shape) + f"x{dtype}>"
 
@@ -102,7 +202,8 @@ def source(case):
     if cu:
         args.append(f"%cu: tensor<{len(cu)}xi32>")
         extra += f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)"
-    return (f"func.func @attn({', '.join(args)}) -> {tensor_type(os_, dtype)} {{\n"
+    return (f"func.func @attn({', '.join(args)}) -> {tensor_type(os_, dtype)}"
+            f" attributes {{llvm.emit_c_interface}} {{\n"
             f"  %0 = mrope.attention %q, %k, %v{extra} layout {layout}"
             f"{' causal' if causal else ''}\n"
             f"      : {tensor_type(qs, dtype)}, {tensor_type(ks, dtype)}, "
@@ -165,25 +266,20 @@ def reference(case, q, k, v, mask):
     return out, vm
 
 
-def run_case(case, mrope_opt, rng):
+def run_case(case, backend, rng):
     name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask_kind, cu = case
-    result = subprocess.run([mrope_opt, "-", *STAGE], input=source(case),
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        return False, "mrope-opt failed: " + result.stderr[-2000:]
     qs, ks, vs, os_ = shapes(case)
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, vs))
     mask = None
-    args = [emu.Buffer(x, dtype) for x in (q, k, v)]
+    inputs = [q, k, v]
     if mask_kind:
         m = rng.standard_normal(mask_shape(case)).astype(np.float32)
         m[rng.random(m.shape) < 0.2] = -np.inf
-        mask = random_activation(rng, mask_shape(case), dtype)
         mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(np.float16)
-        args.append(emu.Buffer(mask, dtype))
+        inputs.append(mask)
     if cu:
-        args.append(emu.Buffer(np.array(cu, dtype=np.int32), "i32"))
-    out = emu.run_host(result.stdout, "attn", args)[0].data
+        inputs.append(np.array(cu, dtype=np.int32))
+    out = backend.run(name, source(case), "attn", inputs, dtype)
     want, vmax = reference(case, as_f64(q, dtype), as_f64(k, dtype), as_f64(v, dtype),
                            None if mask is None else as_f64(mask, dtype))
     got = as_f64(out, dtype)
@@ -214,7 +310,8 @@ def rotary_source(case):
     half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
     cu_arg = f", %cu: tensor<{len(cu)}xi32>" if cu else ""
     cu_use = f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)" if cu else ""
-    head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}{cu_arg}) -> {tq} {{\n"
+    head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}{cu_arg}) -> {tq}"
+            f" attributes {{llvm.emit_c_interface}} {{\n"
             f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
     fused = (f"func.func @fused{head}"
              f"  %0 = mrope.attention %q, %k, %v{cu_use} q_positions(%pos : {tp}) "
@@ -228,22 +325,13 @@ def rotary_source(case):
     return fused + unfused, qs, ks, ps
 
 
-def run_rotary_case(case, mrope_opt, rng):
+def run_rotary_case(case, backend, rng):
     name, layout, hq, hkv, seq, d, dtype, rotary, cu = case
     text, qs, ks, ps = rotary_source(case)
-    result = subprocess.run([mrope_opt, "-", *STAGE], input=text,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        return False, "mrope-opt failed: " + result.stderr[-2000:]
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, ks))
     pos = rng.integers(0, 3000, ps).astype(np.int64)
-    outs = []
-    for func in ("fused", "unfused"):
-        args = [emu.Buffer(x.copy(), dtype) for x in (q, k, v)]
-        args.append(emu.Buffer(pos.copy(), "i64"))
-        if cu:
-            args.append(emu.Buffer(np.array(cu, dtype=np.int32), "i32"))
-        outs.append(emu.run_host(result.stdout, func, args)[0].data)
+    inputs = [q, k, v, pos] + ([np.array(cu, dtype=np.int32)] if cu else [])
+    outs = [backend.run(name, text, func, inputs, dtype) for func in ("fused", "unfused")]
     same = np.array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
     finite = np.isfinite(as_f64(outs[0], dtype)).all()
     differing = int((outs[0].view(np.uint16) != outs[1].view(np.uint16)).sum())
@@ -253,9 +341,28 @@ def run_rotary_case(case, mrope_opt, rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mrope_opt")
+    parser.add_argument("mrope_opt", nargs="?")
     parser.add_argument("--only", default="")
+    parser.add_argument("--gpu", action="store_true", help="run on the GPU")
+    parser.add_argument("--host-buffers", action="store_true",
+                        help="emulate the host-buffer form (copies in and out)")
+    parser.add_argument("--lib-dir", help="with --gpu: build the cases' libraries here")
+    parser.add_argument("--runtime", help="with --lib-dir: libmrope_cuda_runtime.so")
+    parser.add_argument("--prebuilt", help="with --gpu: load the libraries built here")
+    parser.add_argument("--build-only", action="store_true",
+                        help="with --lib-dir: build the libraries, run nothing")
     args = parser.parse_args()
+    if args.gpu:
+        if not (args.lib_dir or args.prebuilt) or (args.lib_dir and not
+                                                   (args.mrope_opt and args.runtime)):
+            parser.error("--gpu needs --prebuilt DIR, or --lib-dir DIR with MROPE_OPT "
+                         "and --runtime")
+        backend = GPU(args.mrope_opt, args.lib_dir or args.prebuilt, args.runtime,
+                      build=bool(args.lib_dir))
+    elif not args.mrope_opt:
+        parser.error("the emulator needs MROPE_OPT")
+    else:
+        backend = Emulator(args.mrope_opt, args.host_buffers)
     rng = np.random.default_rng(7)
     passed = failed = 0
     runs = [(case, run_case) for case in CASES] + [(case, run_rotary_case)
@@ -263,10 +370,16 @@ def main():
     for case, run in runs:
         if args.only not in case[0]:
             continue
-        ok, detail = run(case, args.mrope_opt, rng)
+        if args.build_only:
+            text = rotary_source(case)[0] if run is run_rotary_case else source(case)
+            backend.library(case[0], text, load=False)
+            continue
+        ok, detail = run(case, backend, rng)
         print(f"{'ok  ' if ok else 'FAIL'} {case[0]}: {detail}", flush=True)
         passed += ok
         failed += not ok
+    if args.build_only:
+        return 0
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""GPU benchmark of the compiled flash-attention kernel (runs on the GPU
+machine, from the bundle tools/mrope-bench/gpu_bundle.py builds).
+
+    python3 gpu_attention_bench.py [--reps 7] [--json] [--only s2048]
+
+For each sequence length of manifest.json's attention configurations (S =
+2k, 8k, 16k; bhsd, 32 q + 8 kv heads, D = 128, bf16), causal and not, on
+random inputs:
+
+- checks, in the same run: our attention without rotary against float64
+  softmax(Q K^T / sqrt(D)) V on 64 sampled query rows of every head, within
+  the bound test/GPU/Inputs/attention_check.py derives (P rounded to bf16
+  for P V, the output rounding); the fused rotary variant equal to
+  mrope.apply followed by the same attention, bit for bit;
+- times with CUDA events (median and min-max of --reps runs):
+    plain       our attention kernel, no rotary
+    fused       rotary fused (q rotated in registers, k once by the rotary
+                kernel on a copy)
+    separate    mrope.apply (in place) + the plain attention
+    sdpa        PyTorch scaled_dot_product_attention on the same bf16 q and
+                the KV heads repeated to 32 (GQA expanded outside the timing),
+                flash backend where this torch has one
+- reports TFLOP/s (4 S^2 D per head, halved for causal: S (S + 1) / 2
+  pairs), the fused variant's cost over plain, and ours vs SDPA.
+Ends with "N passed, M failed" (the checks).
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def descriptor(t):
+    rank = t.dim()
+
+    class Desc(ctypes.Structure):
+        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
+                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
+                    ("strides", ctypes.c_int64 * rank)]
+    assert t.is_contiguous()
+    return Desc(t.data_ptr(), t.data_ptr(), 0, (ctypes.c_int64 * rank)(*t.shape),
+                (ctypes.c_int64 * rank)(*t.stride()))
+
+
+def timed(fn, iters, reps):
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / iters)
+    return statistics.median(times), min(times), max(times)
+
+
+def flash_sdpa():
+    """SDPA restricted to the flash backend where this torch can say so."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        return lambda: sdpa_kernel(SDPBackend.FLASH_ATTENTION), "flash"
+    except ImportError:
+        pass
+    if hasattr(torch.backends.cuda, "sdp_kernel"):
+        return (lambda: torch.backends.cuda.sdp_kernel(
+            enable_flash=True, enable_math=False, enable_mem_efficient=False), "flash")
+    import contextlib
+    return contextlib.nullcontext, "default"
+
+
+def check_plain(out, q, k, v, causal, rows=64):
+    """Sampled rows of every head against float64; returns the worst
+    error / bound (<= 1 passes)."""
+    seq, dim = q.shape[2], q.shape[3]
+    group = q.shape[1] // k.shape[1]
+    idx = torch.linspace(0, seq - 1, rows, device=q.device).long()
+    qd = q[0, :, idx].double()                                  # [H, R, D]
+    kd = k[0].double().repeat_interleave(group, 0)              # [H, S, D]
+    vd = v[0].double().repeat_interleave(group, 0)
+    s = qd @ kd.transpose(1, 2) / math.sqrt(dim)                # [H, R, S]
+    visible = torch.ones(rows, seq, dtype=torch.bool, device=q.device)
+    if causal:
+        visible = torch.arange(seq, device=q.device)[None, :] <= idx[:, None]
+    s = s.masked_fill(~visible, float("-inf"))
+    want = torch.softmax(s, dim=-1) @ vd                        # [H, R, D]
+    vmax = (vd.abs()[:, None, :, :] * visible[None, :, :, None]).amax(dim=2)
+    u = 2.0 ** -8
+    bound = u * (vmax * (1 + 2 * u) + want.abs()) + 1e-5 * vmax
+    err = (out[0, :, idx].double() - want).abs()
+    return float((err / bound).max()), bool(torch.isfinite(out).all())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-compile", action="store_true", help="(for run.sh; unused)")
+    parser.add_argument("--only", default="")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_attention_bench: PyTorch sees no CUDA device")
+    manifest = json.load(open(os.path.join(HERE, "manifest.json")))
+    runtime = ctypes.CDLL(os.path.join(HERE, "libmrope_cuda_runtime.so"))
+    lib = ctypes.CDLL(os.path.join(HERE, "libmrope_gpu_bench.so"))
+    stream = torch.cuda.current_stream()
+    runtime.mropeCudaUseStream(ctypes.c_void_p(stream.cuda_stream))
+    backend, backend_name = flash_sdpa()
+    device = torch.cuda.get_device_name()
+    print(f"# {device}, torch {torch.__version__}, SDPA backend {backend_name}, "
+          f"bundle for {manifest['chip']}")
+    torch.manual_seed(0)
+    groups = {}
+    for cfg in manifest.get("attention_configs", []):
+        groups.setdefault((cfg["seq"], cfg["causal"]), {})[cfg["variant"]] = cfg
+    passed = failed = 0
+    for (seq, causal), variants in groups.items():
+        label = f"s{seq}_{'causal' if causal else 'full'}"
+        if args.only not in label:
+            continue
+        cfg = variants["plain"]
+        hq, hk, dim = cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"]
+        q = torch.randn(1, hq, seq, dim, device="cuda").to(torch.bfloat16)
+        k = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
+        v = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
+        pos = torch.randint(0, 4096, (3, 1, seq), device="cuda", dtype=torch.int64)
+        fns = {name: getattr(lib, c["function"]) for name, c in variants.items()}
+
+        def call(variant, qq, kk, out):
+            fns[variant](*[ctypes.byref(descriptor(t)) for t in (qq, kk, v, pos, out)])
+
+        # Checks, on fresh inputs.
+        out_plain, out_fused, out_sep = (torch.empty_like(q) for _ in range(3))
+        call("plain", q, k, out_plain)
+        call("fused", q, k, out_fused)
+        q_sep, k_sep = q.clone(), k.clone()
+        call("separate", q_sep, k_sep, out_sep)
+        torch.cuda.synchronize()
+        ratio, finite = check_plain(out_plain, q, k, v, causal)
+        identical = bool(torch.equal(out_fused.view(torch.int16), out_sep.view(torch.int16)))
+        ok = finite and ratio <= 1.0 and identical
+        passed += ok
+        failed += not ok
+
+        # Timing.
+        iters = max(1, int(2e4 / seq))
+        row = {"name": label, "seq": seq, "causal": causal, "plain_error_vs_bound": ratio,
+               "fused_equals_separate": identical, "ok": ok}
+        k_exp = k.repeat_interleave(hq // hk, 1)
+        v_exp = v.repeat_interleave(hq // hk, 1)
+        out = torch.empty_like(q)
+
+        def sdpa():
+            with backend():
+                return F.scaled_dot_product_attention(q, k_exp, v_exp, is_causal=causal)
+
+        for name, fn in (("plain", lambda: call("plain", q, k, out)),
+                         ("fused", lambda: call("fused", q, k, out)),
+                         ("separate", lambda: call("separate", q_sep, k_sep, out)),
+                         ("sdpa", sdpa)):
+            try:
+                med, lo, hi = timed(fn, iters, args.reps)
+            except Exception as e:  # a peer that fails is reported, not fatal
+                if name != "sdpa":
+                    raise
+                print(f"# {label}: sdpa failed: {type(e).__name__}: {e}"[:300])
+                row["sdpa_ms"] = None
+                continue
+            row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = med, lo, hi
+        pairs = seq * (seq + 1) / 2 if causal else seq * seq
+        flops = 4 * hq * pairs * dim
+        for name in ("plain", "fused", "separate", "sdpa"):
+            if row.get(name + "_ms"):
+                row[name + "_tflops"] = flops / (row[name + "_ms"] * 1e-3) / 1e12
+        row["fused_over_plain_percent"] = 100 * (row["fused_ms"] / row["plain_ms"] - 1)
+        row["fused_vs_separate"] = row["separate_ms"] / row["fused_ms"]
+        row["plain_vs_sdpa"] = (row["sdpa_ms"] / row["plain_ms"]) if row.get("sdpa_ms") else None
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            sd = row.get("sdpa_ms")
+            print(f"{label:18s} plain {row['plain_ms']:8.3f} ms {row['plain_tflops']:6.1f} TFLOP/s  "
+                  f"fused {row['fused_ms']:8.3f} ms ({row['fused_over_plain_percent']:+.1f}% vs plain, "
+                  f"{row['fused_vs_separate']:.2f}x separate)  "
+                  + (f"sdpa {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "
+                     f"(ours {row['plain_vs_sdpa']:.2f}x)  " if sd else "sdpa failed  ")
+                  + f"check {'ok' if ok else 'FAIL'} (plain {ratio:.2f} of the bound, fused "
+                    f"{'==' if identical else '!='} separate)", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
