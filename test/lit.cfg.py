@@ -64,7 +64,8 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 # Python packages installed by scripts/setup.sh into build/pyenv (pip).
 pyenv_python = os.path.join(config.mrope_obj_root, "pyenv", "bin", "python")
 # numpy (always installed there): the GPU warp emulator's tests.
-if subprocess.run([pyenv_python, "-c", "import numpy"], capture_output=True).returncode == 0:
+if os.path.exists(pyenv_python) and subprocess.run(
+        [pyenv_python, "-c", "import numpy"], capture_output=True).returncode == 0:
     config.available_features.add("numpy-python")
     config.substitutions.append(("%numpy_python", pyenv_python))
     config.substitutions.append(("%mrope_opt", os.path.join(config.mrope_tools_dir, "mrope-opt")))
