@@ -787,26 +787,34 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
 
 void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
                                   Placement placement) {
-  // Keys rotated by the rotary kernel, once, in place on a buffer of our own.
-  auto rotateKeys = [&](Value keys, Value positions, Value freqs) {
+  // Keys rotated by the rotary kernel, once: into `keys` from `from`, or
+  // in place on a buffer of our own.
+  auto rotateKeys = [&](Value keys, Value positions, Value freqs,
+                        Value from = Value()) {
     RotaryKernelBuilder keysKernel(keyRotationSpec(op),
                                    KernelConfig{0, 256, Placement::Device});
     if (failed(keysKernel.plan([&] { return op.emitOpError(); })))
       llvm_unreachable("checked by convert-mrope-to-gpu");
-    keysKernel.emit(b, Value(), keys, positions, freqs);
+    keysKernel.emit(b, Value(), keys, positions, freqs, from);
   };
 
   if (placement == Placement::Device) {
     if (buffers.kPositions) {
       auto type = cast<MemRefType>(buffers.k.getType());
-      Value copy = memref::AllocOp::create(
+      Value rotated = memref::AllocOp::create(
           b, loc, MemRefType::get(type.getShape(), type.getElementType()));
-      memref::CopyOp::create(b, loc, buffers.k, copy);
-      rotateKeys(copy, buffers.kPositions, buffers.invFreq);
-      buffers.k = copy;
+      // Every channel rotates: the kernel reads k and writes the copy. With
+      // partial rotary the pass-through channels are copied first.
+      if (op.getRotary()->getRotaryDim() == type.getShape().back()) {
+        rotateKeys(rotated, buffers.kPositions, buffers.invFreq, buffers.k);
+      } else {
+        memref::CopyOp::create(b, loc, buffers.k, rotated);
+        rotateKeys(rotated, buffers.kPositions, buffers.invFreq);
+      }
+      buffers.k = rotated;
       launch(b, buffers);
       // A temporary of this call (stream-ordered on the device).
-      memref::DeallocOp::create(b, loc, copy);
+      memref::DeallocOp::create(b, loc, rotated);
       return;
     }
     return launch(b, buffers);

@@ -97,8 +97,11 @@ public:
   LogicalResult plan(llvm::function_ref<InFlightDiagnostic()> emitError);
   /// Emits the kernel before the insertion point, rotating the buffers of q
   /// (if any) and k in place and reading those of the positions and
-  /// inv_freq.
-  void emit(OpBuilder &b, Value q, Value k, Value positions, Value freqs);
+  /// inv_freq. With `kFrom`, the keys are read from there and written
+  /// rotated to `k` (only the rotated channels: rotary_dim must be the head
+  /// dim).
+  void emit(OpBuilder &b, Value q, Value k, Value positions, Value freqs,
+            Value kFrom = Value());
 
 private:
   struct CosSin {
@@ -112,8 +115,8 @@ private:
   void launchKernel(OpBuilder &b, int64_t threads);
   Value positionOf(OpBuilder &b, Axis axis);
   CosSin cosSinOf(OpBuilder &b, Value pos, int64_t firstKVHead);
-  void rotateHeads(OpBuilder &b, Value buffer, int64_t numHeads, int64_t group,
-                   ArrayRef<CosSin> ranges);
+  void rotateHeads(OpBuilder &b, Value source, Value buffer, int64_t numHeads,
+                   int64_t group, ArrayRef<CosSin> ranges);
 
   RotationSpec spec;
   int64_t headSlicesOpt, blockSize;
@@ -128,7 +131,7 @@ private:
 
   // Values of the kernel being built.
   Value positionsIn, freqsIn;
-  Value qBuf, kBuf, posBuf, freqBuf;
+  Value qBuf, kBuf, kSource, posBuf, freqBuf;
   Value group, slice;
   SmallVector<Value> token; // (batch, seq) or (token) packed
   Value freqs;

@@ -269,7 +269,7 @@ RotaryKernelBuilder::cosSinOf(OpBuilder &b, Value pos, int64_t firstKVHead) {
 }
 
 /// Rotates heads slice, slice + headSlices, ... of one token's rows.
-void RotaryKernelBuilder::rotateHeads(OpBuilder &b, Value buffer,
+void RotaryKernelBuilder::rotateHeads(OpBuilder &b, Value source, Value buffer,
                                       int64_t numHeads, int64_t groupSize,
                                       ArrayRef<CosSin> ranges) {
   Type f32 = b.getF32Type();
@@ -309,7 +309,7 @@ void RotaryKernelBuilder::rotateHeads(OpBuilder &b, Value buffer,
   auto load = [&](Value channel, int64_t count) -> Value {
     Value v =
         vector::LoadOp::create(b, loc(), VectorType::get({count}, elementType),
-                               buffer, indices(channel), /*nontemporal=*/false,
+                               source, indices(channel), /*nontemporal=*/false,
                                llvm::MaybeAlign(alignmentOf(count * bytes)));
     if (widen)
       v = arith::ExtFOp::create(b, loc(), VectorType::get({count}, f32), v);
@@ -396,14 +396,15 @@ void RotaryKernelBuilder::buildKernel(OpBuilder &b, Value tid) {
         0));
   }
   if (qHeads > 0)
-    rotateHeads(b, qBuf, qHeads, groupSize, ranges);
-  rotateHeads(b, kBuf, kHeads, 1, ranges);
+    rotateHeads(b, qBuf, qBuf, qHeads, groupSize, ranges);
+  rotateHeads(b, kSource ? kSource : kBuf, kBuf, kHeads, 1, ranges);
 }
 
 void RotaryKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
-                               Value freqs) {
+                               Value freqs, Value kFrom) {
   qBuf = q;
   kBuf = k;
+  kSource = kFrom;
   positionsIn = positions;
   freqsIn = freqs;
   const int64_t threads = tokens * groups * headSlices;

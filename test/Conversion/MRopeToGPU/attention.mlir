@@ -1,7 +1,8 @@
 // RUN: mrope-opt %s --convert-mrope-to-gpu --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --mrope-gpu-device-allocations --gpu-kernel-outlining --symbol-dce | FileCheck %s
 
-// A fused attention on device buffers: the keys are copied once, rotated
-// once by the rotary kernel, read by the attention kernel, and freed; the
+// A fused attention on device buffers: the keys are rotated once, by the
+// rotary kernel reading k and writing a temporary (no copy first), read by
+// the attention kernel, and freed (stream-ordered on the device); the
 // attention kernel writes the materialization target directly (no output
 // temporary, no copy). The grid is query tiles x q heads x batch: 100 rows
 // in tiles of 64 -> 2, 4 heads, 1 batch entry; 128 threads (4 warps).
@@ -9,8 +10,8 @@
 // CHECK-LABEL: func.func @fused(
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: memref<1x4x100x64xbf16>, %[[K:[a-z0-9]+]]: memref<1x2x100x64xbf16>, %[[V:[a-z0-9]+]]: memref<1x2x100x64xbf16>, %[[POS:[a-z0-9]+]]: memref<3x1x100xi64>, %[[OUT:[a-z0-9]+]]: memref<1x4x100x64xbf16>)
 // CHECK: %[[KROT:.*]], %{{.*}} = gpu.alloc async {{.*}} : memref<1x2x100x64xbf16>
-// CHECK: gpu.memcpy async {{.*}} %[[KROT]], %[[K]]
-// CHECK: gpu.launch_func @mrope_rotate_keys_interleaved_module::@mrope_rotate_keys_interleaved {{.*}} args(%[[POS]] : memref<3x1x100xi64>, %[[KROT]] : memref<1x2x100x64xbf16>)
+// CHECK-NOT: gpu.memcpy
+// CHECK: gpu.launch_func @mrope_rotate_keys_interleaved_module::@mrope_rotate_keys_interleaved {{.*}} args(%[[POS]] : memref<3x1x100xi64>, %[[K]] : memref<1x2x100x64xbf16>, %[[KROT]] : memref<1x2x100x64xbf16>)
 // CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
@@ -27,6 +28,28 @@ func.func @fused(%q: memref<1x4x100x64xbf16>, %k: memref<1x2x100x64xbf16>, %v: m
   %f = mrope.inv_freq theta = 1.0e4 : tensor<32xf32>
   %0 = mrope.attention %tq, %tk, %tv q_positions(%tp : tensor<3x1x100xi64>) k_positions(%tp : tensor<3x1x100xi64>) freqs(%f : tensor<32xf32>) layout bhsd
       rotary <alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64> causal
+      : tensor<1x4x100x64xbf16>, tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16> -> tensor<1x4x100x64xbf16>
+  bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x4x100x64xbf16>, memref<1x4x100x64xbf16>) -> ()
+  return
+}
+
+// Partial rotary: the pass-through channels of the temporary come from a
+// copy of k, which the rotary kernel then rotates in place.
+// CHECK-LABEL: func.func @partial(
+// CHECK-SAME: %[[PK:[a-z0-9]+]]: memref<1x2x100x64xbf16>, %{{[a-z0-9]+}}: memref<1x2x100x64xbf16>, %[[PPOS:[a-z0-9]+]]: memref<3x1x100xi64>
+// CHECK: %[[PROT:.*]], %{{.*}} = gpu.alloc async {{.*}} : memref<1x2x100x64xbf16>
+// CHECK: gpu.memcpy async {{.*}} %[[PROT]], %[[PK]]
+// CHECK: gpu.launch_func @mrope_rotate_keys_contiguous_module::@mrope_rotate_keys_contiguous {{.*}} args(%[[PPOS]] : memref<3x1x100xi64>, %[[PROT]] : memref<1x2x100x64xbf16>)
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention
+// CHECK: gpu.dealloc async {{.*}} %[[PROT]]
+func.func @partial(%q: memref<1x4x100x64xbf16>, %k: memref<1x2x100x64xbf16>, %v: memref<1x2x100x64xbf16>, %pos: memref<3x1x100xi64>, %out: memref<1x4x100x64xbf16>) {
+  %tq = bufferization.to_tensor %q restrict : memref<1x4x100x64xbf16> to tensor<1x4x100x64xbf16>
+  %tk = bufferization.to_tensor %k restrict : memref<1x2x100x64xbf16> to tensor<1x2x100x64xbf16>
+  %tv = bufferization.to_tensor %v restrict : memref<1x2x100x64xbf16> to tensor<1x2x100x64xbf16>
+  %tp = bufferization.to_tensor %pos restrict : memref<3x1x100xi64> to tensor<3x1x100xi64>
+  %f = mrope.inv_freq theta = 1.0e4 : tensor<16xf32>
+  %0 = mrope.attention %tq, %tk, %tv q_positions(%tp : tensor<3x1x100xi64>) k_positions(%tp : tensor<3x1x100xi64>) freqs(%f : tensor<16xf32>) layout bhsd
+      rotary <alloc = <contiguous, section = [4, 6, 6]>, rotary_dim = 32>
       : tensor<1x4x100x64xbf16>, tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16> -> tensor<1x4x100x64xbf16>
   bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x4x100x64xbf16>, memref<1x4x100x64xbf16>) -> ()
   return
