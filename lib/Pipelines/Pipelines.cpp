@@ -135,6 +135,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
   addPipeline(pm, ("convert-mrope-to-gpu{head-slices=" +
                    llvm::Twine(options.headSlices) +
                    " block-size=" + llvm::Twine(options.blockSize) +
+                   " attention-stages=" + llvm::Twine(options.attentionStages) +
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
   if (options.hostBuffers)
@@ -231,6 +232,12 @@ struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
       llvm::cl::desc("Functions take host memory: kernels copy their "
                      "operands in and out, other mrope ops run on the CPU"),
       llvm::cl::init(false)};
+  Option<int64_t> attentionStages{
+      *this, "attention-stages",
+      llvm::cl::desc("Attention kernel: 2 loads the next key/value block "
+                     "with cp.async while computing the current one (dynamic "
+                     "shared memory), 1 stages blocks synchronously"),
+      llvm::cl::init(mrope::GPUPipelineOptions().attentionStages)};
 };
 } // namespace
 
@@ -265,6 +272,7 @@ void mrope::registerMRopePipelines() {
         gpu.headSlices = options.headSlices;
         gpu.blockSize = options.blockSize;
         gpu.hostBuffers = options.hostBuffers;
+        gpu.attentionStages = options.attentionStages;
         buildMRopeGPUPipeline(pm, gpu);
       });
 }

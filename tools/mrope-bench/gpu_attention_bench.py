@@ -14,7 +14,9 @@ random inputs:
   for P V, the output rounding); the fused rotary variant equal to
   mrope.apply followed by the same attention, bit for bit;
 - times with CUDA events (median and min-max of --reps runs):
-    plain       our attention kernel, no rotary
+    plain       our attention kernel, no rotary (cp.async, 2 stages)
+    plain_1stage  the same with synchronous staging (attention-stages=1);
+                must equal plain bit for bit
     fused       rotary fused (q rotated in registers, k once by the rotary
                 kernel on a copy)
     separate    mrope.apply (in place) + the plain attention
@@ -113,7 +115,7 @@ def main():
         raise SystemExit("gpu_attention_bench: PyTorch sees no CUDA device")
     manifest = json.load(open(os.path.join(HERE, "manifest.json")))
     runtime = ctypes.CDLL(os.path.join(HERE, "libmrope_cuda_runtime.so"))
-    lib = ctypes.CDLL(os.path.join(HERE, "libmrope_gpu_bench.so"))
+    libs = {}
     stream = torch.cuda.current_stream()
     runtime.mropeCudaUseStream(ctypes.c_void_p(stream.cuda_stream))
     backend, backend_name = flash_sdpa()
@@ -135,7 +137,12 @@ def main():
         k = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
         v = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
         pos = torch.randint(0, 4096, (3, 1, seq), device="cuda", dtype=torch.int64)
-        fns = {name: getattr(lib, c["function"]) for name, c in variants.items()}
+        fns = {}
+        for name, c in variants.items():
+            library = c.get("library", "libmrope_gpu_bench.so")
+            if library not in libs:
+                libs[library] = ctypes.CDLL(os.path.join(HERE, library))
+            fns[name] = getattr(libs[library], c["function"])
 
         def call(variant, qq, kk, out):
             fns[variant](*[ctypes.byref(descriptor(t)) for t in (qq, kk, v, pos, out)])
@@ -143,20 +150,26 @@ def main():
         # Checks, on fresh inputs.
         out_plain, out_fused, out_sep = (torch.empty_like(q) for _ in range(3))
         call("plain", q, k, out_plain)
+        out_1stage = torch.empty_like(q)
+        call("plain_1stage", q, k, out_1stage)
         call("fused", q, k, out_fused)
         q_sep, k_sep = q.clone(), k.clone()
         call("separate", q_sep, k_sep, out_sep)
         torch.cuda.synchronize()
         ratio, finite = check_plain(out_plain, q, k, v, causal)
         identical = bool(torch.equal(out_fused.view(torch.int16), out_sep.view(torch.int16)))
-        ok = finite and ratio <= 1.0 and identical
+        # The two staging forms do the same arithmetic in the same order.
+        stages_agree = bool(torch.equal(out_plain.view(torch.int16),
+                                        out_1stage.view(torch.int16)))
+        ok = finite and ratio <= 1.0 and identical and stages_agree
         passed += ok
         failed += not ok
 
         # Timing.
         iters = max(1, int(2e4 / seq))
         row = {"name": label, "seq": seq, "causal": causal, "plain_error_vs_bound": ratio,
-               "fused_equals_separate": identical, "ok": ok}
+               "fused_equals_separate": identical, "one_stage_equals_two": stages_agree,
+               "ok": ok}
         k_exp = k.repeat_interleave(hq // hk, 1)
         v_exp = v.repeat_interleave(hq // hk, 1)
         out = torch.empty_like(q)
@@ -166,6 +179,7 @@ def main():
                 return F.scaled_dot_product_attention(q, k_exp, v_exp, is_causal=causal)
 
         for name, fn in (("plain", lambda: call("plain", q, k, out)),
+                         ("plain_1stage", lambda: call("plain_1stage", q, k, out)),
                          ("fused", lambda: call("fused", q, k, out)),
                          ("separate", lambda: call("separate", q_sep, k_sep, out)),
                          ("sdpa", sdpa)):
@@ -180,7 +194,7 @@ def main():
             row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = med, lo, hi
         pairs = seq * (seq + 1) / 2 if causal else seq * seq
         flops = 4 * hq * pairs * dim
-        for name in ("plain", "fused", "separate", "sdpa"):
+        for name in ("plain", "plain_1stage", "fused", "separate", "sdpa"):
             if row.get(name + "_ms"):
                 row[name + "_tflops"] = flops / (row[name + "_ms"] * 1e-3) / 1e12
         row["fused_over_plain_percent"] = 100 * (row["fused_ms"] / row["plain_ms"] - 1)
@@ -190,7 +204,8 @@ def main():
             print(json.dumps(row), flush=True)
         else:
             sd = row.get("sdpa_ms")
-            print(f"{label:18s} plain {row['plain_ms']:8.3f} ms {row['plain_tflops']:6.1f} TFLOP/s  "
+            print(f"{label:18s} plain {row['plain_ms']:8.3f} ms {row['plain_tflops']:6.1f} TFLOP/s "
+                  f"(1-stage {row['plain_1stage_tflops']:6.1f})  "
                   f"fused {row['fused_ms']:8.3f} ms ({row['fused_over_plain_percent']:+.1f}% vs plain, "
                   f"{row['fused_vs_separate']:.2f}x separate)  "
                   + (f"sdpa {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "

@@ -156,34 +156,47 @@ def main():
                             "allocation": alloc, "tokens": tokens, "q_heads": Q_HEADS,
                             "kv_heads": KV_HEADS, "head_dim": DIM, "theta": THETA})
             source += function(name, tokens, attr)
-    attention_configs = []
+    # The attention variants, plus the plain kernel with synchronous staging
+    # (attention-stages=1) in a library of its own, to compare the two.
+    attention_configs, one_stage = [], ""
     for seq in ATTENTION_SEQS:
         for causal in (True, False):
-            for variant in ATTENTION_VARIANTS:
+            for variant in ATTENTION_VARIANTS + ["plain_1stage"]:
                 name = f"attention_{variant}_s{seq}_{'causal' if causal else 'full'}"
+                library = ("libmrope_gpu_attention_1stage.so" if variant == "plain_1stage"
+                           else "libmrope_gpu_bench.so")
                 attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                                          "library": library,
                                           "variant": variant, "seq": seq, "causal": causal,
                                           "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
                                           "head_dim": DIM, "theta": THETA,
                                           "allocation": "contiguous"})
-                source += attention_function(name, seq, causal, variant)
-    mlir = os.path.join(args.out, "bench.mlir")
-    with open(mlir, "w") as f:
-        f.write(source)
+                text = attention_function(name, seq, causal, variant.split("_")[0])
+                if variant == "plain_1stage":
+                    one_stage += text
+                else:
+                    source += text
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
-    lowered = run([mrope_opt, mlir,
-                   f"--mrope-gpu-pipeline=chip={args.chip} features={args.features} "
-                   f"format={args.format}"])
-    llvm_ir = run([os.path.join(LLVM_BIN, "mlir-translate"), "--mlir-to-llvmir"], input=lowered)
-    ll = os.path.join(args.out, "bench.ll")
-    with open(ll, "w") as f:
-        f.write(llvm_ir)
     runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
     shutil.copy(runtime, args.out)
-    run(["clang-22", "-shared", "-fPIC", "-O2", "-Wno-override-module", ll, "-o",
-         os.path.join(args.out, "libmrope_gpu_bench.so"), "-L" + args.out,
-         "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
-    os.remove(ll)
+    for stem, text, extra in (("bench", source, ""),
+                              ("attention_1stage", one_stage, " attention-stages=1")):
+        mlir = os.path.join(args.out, stem + ".mlir")
+        with open(mlir, "w") as f:
+            f.write(text)
+        lowered = run([mrope_opt, mlir,
+                       f"--mrope-gpu-pipeline=chip={args.chip} features={args.features} "
+                       f"format={args.format}{extra}"])
+        llvm_ir = run([os.path.join(LLVM_BIN, "mlir-translate"), "--mlir-to-llvmir"],
+                      input=lowered)
+        ll = os.path.join(args.out, stem + ".ll")
+        with open(ll, "w") as f:
+            f.write(llvm_ir)
+        library = "libmrope_gpu_bench.so" if stem == "bench" else f"libmrope_gpu_{stem}.so"
+        run(["clang-22", "-shared", "-fPIC", "-O2", "-Wno-override-module", ll, "-o",
+             os.path.join(args.out, library), "-L" + args.out,
+             "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
+        os.remove(ll)
     for script in ("gpu_bench.py", "torch_peer.py", "gpu_attention_bench.py"):
         shutil.copy(os.path.join(HERE, script), args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:

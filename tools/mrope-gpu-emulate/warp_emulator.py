@@ -266,16 +266,20 @@ class Kernel:
                 for inner in region:
                     self._collect(inner, name)
 
-    def run_grid(self, args, grid):
+    def run_grid(self, args, grid, dynamic_shared=0):
         for z in range(grid[2]):
             for y in range(grid[1]):
                 for x in range(grid[0]):
-                    self.run(args, (x, y, z), grid)
+                    self.run(args, (x, y, z), grid, dynamic_shared)
 
-    def run(self, args, block_id, grid):
+    def run(self, args, block_id, grid, dynamic_shared=0):
         lanes = int(np.prod(self.block_size))
         self.lanes, self.block_id, self.grid = lanes, block_id, grid
         self.shared = {}
+        # Dynamic shared memory, garbage until written; cp.async copies wait
+        # in groups until a wait_group completes them.
+        self.dynamic_shared = Buffer(np.full(dynamic_shared, 0xC1, dtype=np.uint8), "i8")
+        self.pending, self.groups = [], []
         body = self.func.regions[0][0]
         env = dict(zip(body.args, args))
         self.exec_block(body, env, np.ones(lanes, dtype=bool))
@@ -393,6 +397,45 @@ class Kernel:
                 flat = flat[:, None] + np.arange(value.shape[1])[None, :]
             buf.flat[flat[active]] = value[active]
             return []
+        if name == "gpu.dynamic_shared_memory":
+            return [self.dynamic_shared]
+        if name == "memref.view":
+            base, offset = ins[0], self.uniform(ins[1], active)
+            elem, shape = memref_shape(op.out_types[0])
+            dtype = np.dtype(STORAGE[elem])
+            size = int(np.prod(shape)) * dtype.itemsize
+            if offset < 0 or offset + size > base.data.size:
+                raise IndexError(f"memref.view of {size} bytes at {offset} in "
+                                 f"{base.data.size} bytes of dynamic shared memory")
+            view = base.data[offset:offset + size].view(dtype).reshape(shape)
+            return [Buffer(view, elem)]
+        if name == "nvgpu.device_async_copy":
+            # Source read now (it does not change during a kernel), written
+            # to shared memory only when a wait_group completes its group.
+            seg = array_prop(op, "operandSegmentSizes")
+            dst, dst_idx = ins[0], ins[1:1 + seg[1]]
+            src = ins[1 + seg[1]]
+            src_idx = ins[2 + seg[1]:2 + seg[1] + seg[3]]
+            count = int(re.search(r"dstElements = (\d+)", op.props).group(1))
+            src_flat = self.flat_index(src, src_idx, active)[:, None] + np.arange(count)
+            dst_flat = self.flat_index(dst, dst_idx, active)[:, None] + np.arange(count)
+            self.pending.append((dst, dst_flat[active], src.flat[src_flat[active]]))
+            return [("async-copy",)]
+        if name == "nvgpu.device_async_create_group":
+            if not active.all():
+                raise RuntimeError("cp.async group committed under divergent control flow")
+            self.groups.append(self.pending)
+            self.pending = []
+            return [("async-group",)]
+        if name == "nvgpu.device_async_wait":
+            m = re.search(r"numGroups = (\d+)", op.props)
+            keep = int(m.group(1)) if m else 0
+            done = self.groups[:len(self.groups) - keep]
+            self.groups = self.groups[len(self.groups) - keep:] if keep else []
+            for group in done:
+                for dst, where, values in group:
+                    dst.flat[where] = values
+            return []
         if name == "vector.deinterleave":
             return [ins[0][:, 0::2], ins[0][:, 1::2]]
         if name == "nvgpu.ldmatrix":
@@ -442,6 +485,9 @@ class Kernel:
             for i in range(len(op.results)):
                 a = results_then[i] if results_then else results_else[i]
                 b = results_else[i] if results_else else a
+                if not isinstance(a, np.ndarray):  # a token: uniform branches
+                    merged.append(a)
+                    continue
                 c = cond.reshape((lanes,) + (1,) * (a.ndim - 1))
                 merged.append(np.where(c, a, b))
             return merged
@@ -662,7 +708,8 @@ def run_host(module_text, func_name, args):
             if kernel.block_size and list(kernel.block_size) != block:
                 raise RuntimeError(f"{name}: launched with {block}, known {kernel.block_size}")
             kernel.block_size = block
-            kernel.run_grid(values[11], grid)
+            shared = int(values[10][0]) if values[10] else 0
+            kernel.run_grid(values[11], grid, shared)
         elif op.name == "func.return":
             return ins
         elif op.name == "memref.get_global":

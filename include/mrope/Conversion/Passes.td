@@ -137,6 +137,10 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
            "device copies of q, k, positions and inv_freq (copied in, "
            "rotated, copied back). For host programs that mix rotary with "
            "other host code (the conformance runner); costs two transfers">,
+    Option<"attentionStages", "attention-stages", "int64_t", /*default=*/"2",
+           "Attention kernel pipeline stages: 2 loads the next key/value "
+           "block with cp.async while the current one is computed (dynamic "
+           "shared memory), 1 stages each block synchronously">,
     Option<"hostLoop", "host-loop", "bool", /*default=*/"false",
            "Instead of gpu.launch, run the same kernel body in an scf.for "
            "over the thread ids on the host: the CPU pipeline then executes "

@@ -56,6 +56,10 @@ struct GPUPipelineOptions {
   /// The compiled functions take host memory: kernels copy in and out, and
   /// other mrope ops run on the CPU (for host programs and testing).
   bool hostBuffers = false;
+  /// Pipeline stages of the attention kernel's key/value staging: 2 loads
+  /// the next block with cp.async while the current one is computed, 1
+  /// stages each block synchronously.
+  int64_t attentionStages = 2;
 };
 
 /// mrope -> GPU kernels through NVVM: host code in the LLVM dialect calling

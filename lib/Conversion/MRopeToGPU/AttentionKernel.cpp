@@ -84,9 +84,9 @@ using Tile = std::array<Value, 4>;
 
 class AttentionKernelBuilder {
 public:
-  explicit AttentionKernelBuilder(AttentionOp op)
-      : op(op), loc(op.getLoc()),
-        layout(ActivationLayout::get(op.getLayout())) {}
+  AttentionKernelBuilder(AttentionOp op, int64_t stages)
+      : op(op), loc(op.getLoc()), layout(ActivationLayout::get(op.getLayout())),
+        stages(stages) {}
 
   LogicalResult plan();
   void emit(OpBuilder &b, AttentionBuffers buffers, Placement placement);
@@ -125,8 +125,11 @@ private:
   Value mmaOperand(OpBuilder &b, Value pair);
   Tile mma(OpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> bFrag,
            const Tile &c);
-  void stageBlock(OpBuilder &b, Value keyBase, Value src, Value tile,
-                  int64_t dim);
+  SmallVector<Value> stageBlock(OpBuilder &b, Value keyBase, Value src,
+                                Value tile, int64_t dim);
+  std::pair<Value, Value> stageTiles(OpBuilder &b, Value stage);
+  Value issueBlock(OpBuilder &b, Value kb);
+  MemRefType tileType(int64_t dim);
   SmallVector<Value> keyBlock(OpBuilder &b, Value kb, ValueRange carried,
                               bool checkBounds);
   void storeOutput(OpBuilder &b, ValueRange carried);
@@ -134,6 +137,10 @@ private:
   AttentionOp op;
   Location loc;
   ActivationLayout layout;
+  /// 1: each block staged synchronously into static shared tiles; 2: the
+  /// next block copied by cp.async into the other half of dynamic shared
+  /// memory while the current one is computed.
+  int64_t stages;
 
   // The plan.
   Type elementType;
@@ -144,7 +151,9 @@ private:
 
   // Values of the kernel being built.
   AttentionBuffers buf;
-  Value kTile, vTile;
+  Value kTile, vTile; // stages == 1
+  Value sharedBase;   // stages == 2: dynamic shared memory (bytes)
+  Value blockCount;
   Value tid, lane, g, t, warp, head, kvHead, batch;
   Value qBase, kBase, qLen, kLen, offset, firstRow;
   std::array<Value, 2> rowOf, loadRow;
@@ -396,25 +405,76 @@ void AttentionKernelBuilder::rotateQueryFragments(
 }
 
 /// Copies keys keyBase .. keyBase + 63 (clamped to the sequence; the extra
-/// rows are masked) of `src` into the shared tile, 16 bytes per access.
-void AttentionKernelBuilder::stageBlock(OpBuilder &b, Value keyBase, Value src,
-                                        Value tile, int64_t dim) {
+/// rows are masked) of `src` into the shared tile, 16 bytes per access: by
+/// vector loads and stores (one stage), or by cp.async (two stages; returns
+/// the copies' tokens).
+SmallVector<Value> AttentionKernelBuilder::stageBlock(OpBuilder &b,
+                                                      Value keyBase, Value src,
+                                                      Value tile, int64_t dim) {
   const int64_t chunksPerRow = dim / 8;
   auto chunkType = VectorType::get({8}, elementType);
   Value lastKey = add(b, kLen, -1);
+  SmallVector<Value> tokens;
   for (int64_t j = 0; j < kBlockKeys * chunksPerRow / kThreads; ++j) {
     Value chunk = add(b, tid, kThreads * j);
     Value row = arith::DivUIOp::create(b, loc, chunk, index(b, chunksPerRow));
     Value col = mul(
         b, arith::RemUIOp::create(b, loc, chunk, index(b, chunksPerRow)), 8);
     Value key = minIndex(b, add(b, keyBase, row), lastKey);
-    Value v = vector::LoadOp::create(
-        b, loc, chunkType, src,
-        activationIndex(b, add(b, kBase, key), kvHead, col),
-        /*nontemporal=*/false, llvm::MaybeAlign(16));
+    SmallVector<Value> from =
+        activationIndex(b, add(b, kBase, key), kvHead, col);
+    if (stages == 2) {
+      tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tile,
+          ValueRange{row, col}, src, from, b.getIndexAttr(8),
+          /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr()));
+      continue;
+    }
+    Value v =
+        vector::LoadOp::create(b, loc, chunkType, src, from,
+                               /*nontemporal=*/false, llvm::MaybeAlign(16));
     vector::StoreOp::create(b, loc, v, tile, ValueRange{row, col},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
   }
+  return tokens;
+}
+
+MemRefType AttentionKernelBuilder::tileType(int64_t dim) {
+  auto workgroup = gpu::AddressSpaceAttr::get(elementType.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  return MemRefType::get({kBlockKeys, dim + kRowPad}, elementType,
+                         MemRefLayoutAttrInterface(), workgroup);
+}
+
+/// Bytes of one pipeline stage: a K tile and a V tile.
+static int64_t tileBytes(Type elementType, int64_t dim) {
+  return kBlockKeys * (dim + kRowPad) * elementType.getIntOrFloatBitWidth() / 8;
+}
+
+/// The K and V tiles of pipeline stage `stage` (an index).
+std::pair<Value, Value> AttentionKernelBuilder::stageTiles(OpBuilder &b,
+                                                           Value stage) {
+  if (stages == 1)
+    return {kTile, vTile};
+  const int64_t kBytes = tileBytes(elementType, headDim);
+  Value base = mul(b, stage, kBytes + tileBytes(elementType, valueDim));
+  Value k = memref::ViewOp::create(b, loc, tileType(headDim), sharedBase, base,
+                                   ValueRange{});
+  Value v = memref::ViewOp::create(b, loc, tileType(valueDim), sharedBase,
+                                   add(b, base, kBytes), ValueRange{});
+  return {k, v};
+}
+
+/// Two stages: starts copying block kb into stage kb % 2; returns the
+/// cp.async group of the copies.
+Value AttentionKernelBuilder::issueBlock(OpBuilder &b, Value kb) {
+  auto [k, v] =
+      stageTiles(b, arith::RemUIOp::create(b, loc, kb, index(b, stages)));
+  Value keyBase = mul(b, kb, kBlockKeys);
+  SmallVector<Value> tokens = stageBlock(b, keyBase, buf.k, k, headDim);
+  tokens.append(stageBlock(b, keyBase, buf.v, v, valueDim));
+  return nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
 }
 
 /// The rotary kernel that rotates an attention's keys.
@@ -437,10 +497,40 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   Type f32Type = b.getF32Type();
   const double negInf = -std::numeric_limits<double>::infinity();
   Value keyBase = mul(b, kb, kBlockKeys);
-  gpu::BarrierOp::create(b, loc); // the previous block's reads are done
-  stageBlock(b, keyBase, buf.k, kTile, headDim);
-  stageBlock(b, keyBase, buf.v, vTile, valueDim);
-  gpu::BarrierOp::create(b, loc);
+  Value kTile = this->kTile, vTile = this->vTile;
+  if (stages == 1) {
+    gpu::BarrierOp::create(b, loc); // the previous block's reads are done
+    stageBlock(b, keyBase, buf.k, kTile, headDim);
+    stageBlock(b, keyBase, buf.v, vTile, valueDim);
+    gpu::BarrierOp::create(b, loc);
+  } else {
+    // Block kb + 1 starts arriving in the other stage (which the previous
+    // block read; every thread finished that before the barrier ending it).
+    // Then block kb's group -- all but the newest -- is waited for, and the
+    // barrier makes every thread's copies visible. The last block commits
+    // an empty group, so "all but the newest" still means block kb.
+    Type tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+    Value next = add(b, kb, 1);
+    auto more = scf::IfOp::create(
+        b, loc, TypeRange{tokenType},
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, next,
+                              blockCount),
+        /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(more.thenBlock());
+      scf::YieldOp::create(b, loc, issueBlock(b, next));
+      b.setInsertionPointToStart(more.elseBlock());
+      scf::YieldOp::create(b, loc,
+                           Value(nvgpu::DeviceAsyncCreateGroupOp::create(
+                               b, loc, tokenType, ValueRange{})));
+    }
+    nvgpu::DeviceAsyncWaitOp::create(b, loc, more.getResult(0),
+                                     b.getI32IntegerAttr(1));
+    gpu::BarrierOp::create(b, loc);
+    std::tie(kTile, vTile) =
+        stageTiles(b, arith::RemUIOp::create(b, loc, kb, index(b, stages)));
+  }
 
   auto fragment = [&](Value tile, Value row, Value col, bool transpose) {
     Value frag =
@@ -593,6 +683,8 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   }
   for (const Tile &tile : acc)
     next.append(tile.begin(), tile.end());
+  if (stages == 2) // every thread is done with this stage before it refills
+    gpu::BarrierOp::create(b, loc);
   return next;
 }
 
@@ -720,6 +812,17 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   Value visible = minIndex(
       b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, kBlockKeys)),
       blocks);
+  blockCount = blocks;
+  if (stages == 2) { // the first block starts arriving
+    auto first = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, blocks,
+                              index(b, 0)),
+        /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(first.thenBlock());
+    issueBlock(b, index(b, 0));
+  }
 
   SmallVector<Value> init = {f32(b, -std::numeric_limits<double>::infinity()),
                              f32(b, -std::numeric_limits<double>::infinity()),
@@ -766,20 +869,36 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
                                     const AttentionBuffers &buffers) {
   buf = buffers;
   Value one = index(b, 1);
+  // Two stages need more than the 48 KB of static shared memory at head dim
+  // 128: dynamic shared memory (the runtime opts the kernel in).
+  Value dynamicShared;
+  if (stages == 2)
+    dynamicShared = arith::ConstantOp::create(
+        b, loc,
+        b.getI32IntegerAttr(stages * (tileBytes(elementType, headDim) +
+                                      tileBytes(elementType, valueDim))));
   auto launch = gpu::LaunchOp::create(
       b, loc, index(b, qTiles), index(b, qHeads), index(b, batches),
-      index(b, kThreads), one, one,
-      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      index(b, kThreads), one, one, dynamicShared, /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
       /*privateAttributions=*/{}, nullptr, nullptr, nullptr,
       FlatSymbolRefAttr::get(b.getContext(), "mrope_attention_module"),
       FlatSymbolRefAttr::get(b.getContext(), "mrope_attention"));
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
-  kTile = sharedTile(b, loc, launch, elementType, headDim,
-                     "__mrope_attention_keys");
-  vTile = sharedTile(b, loc, launch, elementType, valueDim,
-                     "__mrope_attention_values");
+  if (stages == 1) {
+    kTile = sharedTile(b, loc, launch, elementType, headDim,
+                       "__mrope_attention_keys");
+    vTile = sharedTile(b, loc, launch, elementType, valueDim,
+                       "__mrope_attention_values");
+  } else {
+    auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                                gpu::AddressSpace::Workgroup);
+    sharedBase = gpu::DynamicSharedMemoryOp::create(
+        b, loc,
+        MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                        MemRefLayoutAttrInterface(), workgroup));
+  }
   buildKernel(b, launch);
   b.setInsertionPointToEnd(&launch.getBody().front());
   gpu::TerminatorOp::create(b, loc);
@@ -894,7 +1013,7 @@ struct AttentionOpGPUBufferization
       return op->emitOpError(
           "must be lowered before bufferization (convert-mrope-to-linalg) or "
           "selected for the GPU (convert-mrope-to-gpu)");
-    AttentionKernelBuilder builder(attention);
+    AttentionKernelBuilder builder(attention, config->attentionStages);
     if (failed(builder.plan()))
       return failure();
     auto bufferOf = [&](Value tensor, Value &out) -> LogicalResult {
@@ -939,7 +1058,7 @@ struct AttentionOpGPUBufferization
 } // namespace
 
 LogicalResult mlir::mrope::checkAttentionKernel(AttentionOp op) {
-  if (failed(AttentionKernelBuilder(op).plan()))
+  if (failed(AttentionKernelBuilder(op, /*stages=*/1).plan()))
     return failure();
   if (op.getKPositions())
     return RotaryKernelBuilder(keyRotationSpec(op), KernelConfig{}).plan([&] {

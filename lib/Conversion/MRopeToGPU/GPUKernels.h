@@ -38,6 +38,8 @@ struct KernelConfig {
   int64_t headSlices = 0;
   int64_t blockSize = 256;
   Placement placement = Placement::Device;
+  /// The attention kernel's key/value pipeline stages (1 or 2).
+  int64_t attentionStages = 2;
 
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static std::optional<KernelConfig> fromAttr(Attribute attr);

@@ -83,7 +83,8 @@ DictionaryAttr KernelConfig::toAttr(MLIRContext *ctx) const {
   return b.getDictionaryAttr(
       {b.getNamedAttr("head_slices", b.getI64IntegerAttr(headSlices)),
        b.getNamedAttr("block_size", b.getI64IntegerAttr(blockSize)),
-       b.getNamedAttr("placement", b.getStringAttr(stringify(placement)))});
+       b.getNamedAttr("placement", b.getStringAttr(stringify(placement))),
+       b.getNamedAttr("attention_stages", b.getI64IntegerAttr(attentionStages))});
 }
 
 std::optional<KernelConfig> KernelConfig::fromAttr(Attribute attr) {
@@ -93,13 +94,15 @@ std::optional<KernelConfig> KernelConfig::fromAttr(Attribute attr) {
   auto slices = dict.getAs<IntegerAttr>("head_slices");
   auto block = dict.getAs<IntegerAttr>("block_size");
   auto placement = dict.getAs<StringAttr>("placement");
-  if (!slices || !block || !placement || slices.getInt() < 0 ||
-      block.getInt() < 1 || block.getInt() > 1024)
+  auto stages = dict.getAs<IntegerAttr>("attention_stages");
+  if (!slices || !block || !placement || !stages || slices.getInt() < 0 ||
+      block.getInt() < 1 || block.getInt() > 1024 || stages.getInt() < 1 ||
+      stages.getInt() > 2)
     return std::nullopt;
   for (Placement p :
        {Placement::Device, Placement::HostBuffers, Placement::HostLoop})
     if (placement.getValue() == stringify(p))
-      return KernelConfig{slices.getInt(), block.getInt(), p};
+      return KernelConfig{slices.getInt(), block.getInt(), p, stages.getInt()};
   return std::nullopt;
 }
 
@@ -550,6 +553,12 @@ struct ConvertMRopeToGPUPass
           << blockSize.getValue();
       return signalPassFailure();
     }
+    if (attentionStages < 1 || attentionStages > 2) {
+      module.emitError("convert-mrope-to-gpu: attention-stages must be 1 or 2, "
+                       "got ")
+          << attentionStages.getValue();
+      return signalPassFailure();
+    }
     if (headSlices < 0) {
       module.emitError("convert-mrope-to-gpu: head-slices must be >= 0, got ")
           << headSlices.getValue();
@@ -567,7 +576,8 @@ struct ConvertMRopeToGPUPass
     KernelConfig config{headSlices, blockSize,
                         hostLoop      ? Placement::HostLoop
                         : hostBuffers ? Placement::HostBuffers
-                                      : Placement::Device};
+                                      : Placement::Device,
+                        attentionStages};
     WalkResult result = module.walk([&](Operation *op) {
       if (!isa<ApplyOp, AttentionOp>(op))
         return WalkResult::advance();

@@ -15,7 +15,9 @@
 // CHECK-DAG: %[[C2:.*]] = arith.constant 2 : index
 // CHECK-DAG: %[[C4:.*]] = arith.constant 4 : index
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
-// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention blocks in (%[[C2]], %[[C4]], %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) args(%[[Q]] : {{.*}}, %[[POS]] : {{.*}}, %[[KROT]] : {{.*}}, %[[V]] : {{.*}}, %[[OUT]] : memref<1x4x100x64xbf16>)
+// Two stages of K and V tiles, 64 keys x (64 + 8) bf16 each.
+// CHECK-DAG: %[[SMEM:.*]] = arith.constant 36864 : i32
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention blocks in (%[[C2]], %[[C4]], %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(%[[Q]] : {{.*}}, %[[POS]] : {{.*}}, %[[KROT]] : {{.*}}, %[[V]] : {{.*}}, %[[OUT]] : memref<1x4x100x64xbf16>)
 // CHECK-NOT: gpu.memcpy
 // CHECK: gpu.dealloc async {{.*}} %[[KROT]]
 // CHECK-NOT: gpu.memcpy

@@ -5,6 +5,8 @@
 
 // BLOCK: block-size must be in [1, 1024]
 // SLICES: head-slices must be >= 0, got -1
+// RUN: not mrope-opt %s --convert-mrope-to-gpu=attention-stages=3 2>&1 | FileCheck %s --check-prefix=STAGES
+// STAGES: attention-stages must be 1 or 2, got 3
 
 // What the GPU lowering rejects, with the reason.
 
