@@ -683,13 +683,17 @@ def run_host(module_text, func_name, args):
     for op in body.ops:
         ins = [env.get(o) for o in op.operands]
         if op.name == "arith.constant":
-            env[op.results[0]] = int(re.search(r"value = (-?\d+)", op.props).group(1))
+            text = re.search(r"value = (.*) : ", op.props).group(1)
+            env[op.results[0]] = Kernel.scalar(text, op.out_types[0])
         elif op.name in ("gpu.alloc", "memref.alloc"):
             elem, shape = memref_shape(op.out_types[0])
             junk = np.full(shape, 0x7FC1 if elem == "bf16" else 0, dtype=STORAGE[elem])
             if elem in ("f32", "f16"):
                 junk[...] = np.nan
             env[op.results[0]] = Buffer(junk, elem)
+        elif op.name == "gpu.memset":
+            dst, value = [v for v in ins if v is not None]  # after the async deps
+            dst.flat[:] = value
         elif op.name == "gpu.memcpy":
             dst, src = [v for v in ins if isinstance(v, Buffer)]
             dst.flat[:] = src.flat

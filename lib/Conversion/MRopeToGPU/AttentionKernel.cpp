@@ -747,14 +747,19 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   // The sequence this CTA works on.
   if (layout.packed()) {
     Value cu = readInKernel(b, loc, buf.cuSeqlens, Placement::Device);
-    auto bound = [&](Value i) {
-      return arith::IndexCastOp::create(
+    // Boundaries clamped to the tokens, and a decreasing pair taken as an
+    // empty sequence: malformed cu_seqlens never index out of bounds.
+    auto bound = [&](Value i, Value low) {
+      Value c = arith::IndexCastOp::create(
           b, loc, b.getIndexType(),
           memref::LoadOp::create(b, loc, cu, ValueRange{i}));
+      return minIndex(b, arith::MaxSIOp::create(b, loc, c, low),
+                      index(b, qSeq));
     };
     batch = Value();
-    qBase = kBase = bound(z);
-    qLen = kLen = arith::SubIOp::create(b, loc, bound(add(b, z, 1)), qBase);
+    qBase = kBase = bound(z, index(b, 0));
+    qLen = kLen =
+        arith::SubIOp::create(b, loc, bound(add(b, z, 1), qBase), qBase);
   } else {
     batch = z;
     qBase = kBase = index(b, 0);
@@ -868,6 +873,19 @@ static Value sharedTile(OpBuilder &b, Location loc, Operation *anchor,
 void AttentionKernelBuilder::launch(OpBuilder &b,
                                     const AttentionBuffers &buffers) {
   buf = buffers;
+  if (layout.packed()) {
+    // Tokens outside every sequence of cu_seqlens attend nothing: 0, as on
+    // the CPU. The kernel only writes the tokens of its sequences.
+    Type token = gpu::AsyncTokenType::get(b.getContext());
+    Value ready =
+        gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+    Value zero =
+        arith::ConstantOp::create(b, loc, b.getFloatAttr(elementType, 0.0));
+    Value done =
+        gpu::MemsetOp::create(b, loc, token, ValueRange{ready}, buf.out, zero)
+            .getAsyncToken();
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+  }
   Value one = index(b, 1);
   // Two stages need more than the 48 KB of static shared memory at head dim
   // 128: dynamic shared memory (the runtime opts the kernel in).

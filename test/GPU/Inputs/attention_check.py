@@ -57,6 +57,12 @@ CASES = [
     ("head-dim-128-value-dim-64", "bhsd", 1, 2, 1, 65, 65, 128, 64, "bf16", True, None, None),
     ("thd-varlen", "thd", 1, 2, 1, 0, 0, 32, 32, "bf16", True, None, [0, 5, 5, 90, 160]),
     ("thd-varlen-full", "thd", 1, 4, 2, 0, 0, 16, 16, "f16", False, None, [0, 64, 129]),
+    # cu_seqlens covering only part of the tokens (tokens 70..99 are in no
+    # sequence: 0), and a boundary past the end (clamped to the tokens).
+    ("thd-varlen-gaps", "thd", 1, 2, 2, 0, 0, 16, 16, "bf16", True, None,
+     [0, 30, 70], 100),
+    ("thd-varlen-past-end", "thd", 1, 2, 1, 0, 0, 16, 16, "bf16", False, None,
+     [0, 40, 500], 90),
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
@@ -176,10 +182,26 @@ def tensor_type(shape, dtype):
     return "tensor<" + "x".join(str(s) for s in shape) + f"x{dtype}>"
 
 
+def packed_tokens(case):
+    """The tokens of a thd case: its 14th entry, else the last boundary."""
+    return case[13] if len(case) > 13 else case[12][-1]
+
+
+def sequences(case):
+    """The [start, end) of each packed sequence, as the kernel reads
+    cu_seqlens: clamped to the tokens, a decreasing pair empty."""
+    t, cu = packed_tokens(case), case[12]
+    out = []
+    for a, b in zip(cu[:-1], cu[1:]):
+        start = min(max(a, 0), t)
+        out.append((start, min(max(b, start), t)))
+    return out
+
+
 def shapes(case):
-    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case[:13]
     if layout == "thd":
-        t = cu[-1]
+        t = packed_tokens(case)
         return [t, hq, d], [t, hkv, d], [t, hkv, dv], [t, hq, dv]
     if layout == "bhsd":
         return [b, hq, sq, d], [b, hkv, skv, d], [b, hkv, skv, dv], [b, hq, sq, dv]
@@ -192,7 +214,7 @@ def mask_shape(case):
 
 
 def source(case):
-    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case[:13]
     qs, ks, vs, os_ = shapes(case)
     args = [f"%q: {tensor_type(qs, dtype)}", f"%k: {tensor_type(ks, dtype)}",
             f"%v: {tensor_type(vs, dtype)}"]
@@ -224,13 +246,14 @@ def as_f64(x, dtype):
 def reference(case, q, k, v, mask):
     """softmax(q k^T * scale + mask) v per (sequence, head), float64; a row
     that sees no key is 0 (as the CPU lowerings)."""
-    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, _, cu = case
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, _, cu = case[:13]
     scale = 1.0 / math.sqrt(d)
     group = hq // hkv
     # Normalize to a list of [H, S, D] sequences.
     if layout == "thd":
+        spans = sequences(case)
         seqs = [(q[s:e].transpose(1, 0, 2), k[s:e].transpose(1, 0, 2),
-                 v[s:e].transpose(1, 0, 2), None) for s, e in zip(cu[:-1], cu[1:])]
+                 v[s:e].transpose(1, 0, 2), None) for s, e in spans]
     else:
         if layout == "bshd":
             q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
@@ -259,8 +282,12 @@ def reference(case, q, k, v, mask):
         outs.append(np.stack(h_out))
         vmax.append(np.stack(h_vmax))
     if layout == "thd":
-        return (np.concatenate([o.transpose(1, 0, 2) for o in outs]),
-                np.concatenate([x.transpose(1, 0, 2) for x in vmax]))
+        # Tokens outside every sequence are 0.
+        out = np.zeros((q.shape[0], hq, v.shape[2]))
+        vm = np.zeros_like(out)
+        for (s, e), o, x in zip(spans, outs, vmax):
+            out[s:e], vm[s:e] = o.transpose(1, 0, 2), x.transpose(1, 0, 2)
+        return out, vm
     out, vm = np.stack(outs), np.stack(vmax)
     if layout == "bshd":
         out, vm = out.transpose(0, 2, 1, 3), vm.transpose(0, 2, 1, 3)
@@ -268,7 +295,7 @@ def reference(case, q, k, v, mask):
 
 
 def run_case(case, backend, rng):
-    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask_kind, cu = case
+    name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask_kind, cu = case[:13]
     qs, ks, vs, os_ = shapes(case)
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, vs))
     mask = None
