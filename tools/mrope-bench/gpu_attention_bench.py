@@ -33,39 +33,13 @@ import ctypes
 import json
 import math
 import os
-import statistics
 
 import torch
 import torch.nn.functional as F
 
+from gpu_common import descriptor, timed
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def descriptor(t):
-    rank = t.dim()
-
-    class Desc(ctypes.Structure):
-        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
-                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
-                    ("strides", ctypes.c_int64 * rank)]
-    assert t.is_contiguous()
-    return Desc(t.data_ptr(), t.data_ptr(), 0, (ctypes.c_int64 * rank)(*t.shape),
-                (ctypes.c_int64 * rank)(*t.stride()))
-
-
-def timed(fn, iters, reps):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / iters)
-    return statistics.median(times), min(times), max(times)
 
 
 def flash_sdpa():
@@ -211,7 +185,8 @@ def main():
                   + (f"sdpa {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "
                      f"(ours {row['plain_vs_sdpa']:.2f}x)  " if sd else "sdpa failed  ")
                   + f"check {'ok' if ok else 'FAIL'} (plain {ratio:.2f} of the bound, fused "
-                    f"{'==' if identical else '!='} separate)", flush=True)
+                    f"{'==' if identical else '!='} separate, 1-stage "
+                    f"{'==' if stages_agree else '!='} 2-stage)", flush=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

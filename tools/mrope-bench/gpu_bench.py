@@ -35,6 +35,7 @@ import time
 import torch
 
 import torch_peer as hf
+from gpu_common import descriptor, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,35 +43,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PEAKS = [("H200", 4.8e12), ("H100 SXM", 3.35e12), ("H100 80GB HBM3", 3.35e12),
          ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100-SXM4-80GB", 2.039e12),
          ("A100", 1.555e12), ("L40S", 0.864e12)]
-
-
-def descriptor(t):
-    """A ranked memref descriptor of a contiguous CUDA tensor."""
-    rank = t.dim()
-
-    class Desc(ctypes.Structure):
-        _fields_ = [("allocated", ctypes.c_void_p), ("aligned", ctypes.c_void_p),
-                    ("offset", ctypes.c_int64), ("sizes", ctypes.c_int64 * rank),
-                    ("strides", ctypes.c_int64 * rank)]
-    assert t.is_contiguous()
-    return Desc(t.data_ptr(), t.data_ptr(), 0, (ctypes.c_int64 * rank)(*t.shape),
-                (ctypes.c_int64 * rank)(*t.stride()))
-
-
-def timed(fn, iters, reps):
-    """Median and min-max milliseconds per call over `reps` event-timed runs."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / iters)
-    return statistics.median(times), min(times), max(times)
 
 
 def main():

@@ -197,7 +197,8 @@ def main():
              os.path.join(args.out, library), "-L" + args.out,
              "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
         os.remove(ll)
-    for script in ("gpu_bench.py", "torch_peer.py", "gpu_attention_bench.py"):
+    for script in ("gpu_bench.py", "torch_peer.py", "gpu_attention_bench.py",
+                   "gpu_common.py"):
         shutil.copy(os.path.join(HERE, script), args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump({"chip": args.chip, "format": args.format, "configs": configs,

@@ -315,7 +315,6 @@ class Kernel:
         return []
 
     def const(self, op):
-        value = prop(op, "value")
         typ = op.out_types[0]
         elem, shape = element_and_shape(typ)
         text = re.search(r"value = (.*) : ", op.props).group(1).strip()

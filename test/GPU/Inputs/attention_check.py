@@ -363,7 +363,7 @@ def run_rotary_case(case, backend, rng):
     same = np.array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
     finite = np.isfinite(as_f64(outs[0], dtype)).all()
     differing = int((outs[0].view(np.uint16) != outs[1].view(np.uint16)).sum())
-    return same and finite, (f"fused == apply + attention bit for bit"
+    return same and finite, ("fused == apply + attention bit for bit"
                              if same else f"{differing} of {outs[0].size} elements differ")
 
 
