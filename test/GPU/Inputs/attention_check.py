@@ -66,21 +66,21 @@ CASES = [
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
-# cu_seqlens. The fused op (q rotated in registers, k by the rotary kernel
+# cu_seqlens, causal. The fused op (q rotated in registers, k by the rotary kernel
 # once) must equal mrope.apply + the same attention bit for bit.
 ROTARY_CASES = [
     ("fused-contiguous-qwen2vl", "bhsd", 4, 2, 70, 128, "bf16",
-     "<alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>", None),
-    ("fused-interleaved-bshd-f16", "bshd", 2, 2, 40, 64, "f16",
-     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", None),
+     "<alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>", None, True),
+    ("fused-interleaved-bshd-f16-full", "bshd", 2, 2, 40, 64, "f16",
+     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", None, False),
     ("fused-mhrope", "bhsd", 8, 4, 33, 64, "bf16",
-     "<alloc = <head_partitioned, section = [1, 1, 2]>, rotary_dim = 64>", None),
+     "<alloc = <head_partitioned, section = [1, 1, 2]>, rotary_dim = 64>", None, True),
     ("fused-gptj-partial", "bhsd", 2, 1, 50, 64, "bf16",
-     "<alloc = <interleaved, section = [6, 5, 5]>, rotary_dim = 32, pairs = gptj>", None),
+     "<alloc = <interleaved, section = [6, 5, 5]>, rotary_dim = 32, pairs = gptj>", None, True),
     ("fused-neox-partial", "bhsd", 2, 2, 30, 128, "bf16",
-     "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", None),
+     "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", None, True),
     ("fused-thd-varlen", "thd", 2, 1, 0, 64, "bf16",
-     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 20, 97]),
+     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 20, 97], True),
 ]
 
 NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
@@ -326,7 +326,7 @@ def run_case(case, backend, rng):
 
 
 def rotary_source(case):
-    name, layout, hq, hkv, seq, d, dtype, rotary, cu = case
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case
     t = cu[-1] if cu else seq
     if layout == "thd":
         qs, ks, ps = [t, hq, d], [t, hkv, d], [3, t]
@@ -337,6 +337,7 @@ def rotary_source(case):
     tq, tk, tp = tensor_type(qs, dtype), tensor_type(ks, dtype), tensor_type(ps, "i64")
     half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
     cu_arg = f", %cu: tensor<{len(cu)}xi32>" if cu else ""
+    mask = " causal" if causal else ""
     cu_use = f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)" if cu else ""
     head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}{cu_arg}) -> {tq}"
             f" attributes {{llvm.emit_c_interface}} {{\n"
@@ -344,17 +345,17 @@ def rotary_source(case):
     fused = (f"func.func @fused{head}"
              f"  %0 = mrope.attention %q, %k, %v{cu_use} q_positions(%pos : {tp}) "
              f"k_positions(%pos : {tp}) freqs(%f : tensor<{half}xf32>) layout {layout} "
-             f"rotary {rotary} causal : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+             f"rotary {rotary}{mask} : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
     unfused = (f"func.func @unfused{head}"
                f"  %q1, %k1 = mrope.apply %q, %k positions(%pos : {tp}) "
                f"freqs(%f : tensor<{half}xf32>) layout {layout} rotary {rotary} : {tq}, {tk}\n"
-               f"  %0 = mrope.attention %q1, %k1, %v{cu_use} layout {layout} causal"
+               f"  %0 = mrope.attention %q1, %k1, %v{cu_use} layout {layout}{mask}"
                f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
     return fused + unfused, qs, ks, ps
 
 
 def run_rotary_case(case, backend, rng):
-    name, layout, hq, hkv, seq, d, dtype, rotary, cu = case
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case
     text, qs, ks, ps = rotary_source(case)
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, ks))
     pos = rng.integers(0, 3000, ps).astype(np.int64)
