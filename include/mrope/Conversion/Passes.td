@@ -103,7 +103,7 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
 
     `mrope.attention` (bf16/f16) becomes a flash-attention kernel on tensor
     cores (mma.sync m16n8k16, ldmatrix; sm_80+): a CTA of 4 warps per 64
-    query rows of one head, keys and values staged 64 at a time in shared
+    rows of one KV head (its GQA group's query heads x tokens), keys and values staged 64 at a time in shared
     memory, online softmax in registers. A rotary prologue rotates the
     queries in registers and the keys once, by the rotary kernel on a copy
     of k. With `host-loop` the attention is left to the CPU lowering.

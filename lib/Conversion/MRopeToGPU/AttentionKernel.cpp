@@ -6,10 +6,13 @@
 // once, not once per query tile. Queries are rotated in registers when the
 // kernel loads them.
 //
-// One CTA (4 warps, 128 threads) computes 64 query rows of one head of one
-// batch entry or packed sequence; each warp owns 16 rows. The warp keeps its
-// rows of Q as mma A fragments for the whole kernel and walks the keys in
-// blocks of 64 that the CTA stages in shared memory:
+// One CTA (4 warps, 128 threads) computes 64 rows of one KV head of one
+// batch entry or packed sequence, a row being a (query head of the KV head's
+// GQA group, token) pair, head-major: all rows of a tile read the same keys,
+// so decode's few tokens of a whole group share one pass over the cache.
+// Each warp owns 16 rows, keeps them as mma A fragments of Q for the whole
+// kernel, and walks the keys in blocks of 64 that the CTA stages in shared
+// memory:
 //
 //   S = Q K^T   ldmatrix of K rows (B fragments), mma into 8 tiles of 16x8
 //   softmax     online, in the accumulator layout: a thread holds 2 rows
@@ -154,9 +157,12 @@ private:
   Value kTile, vTile; // stages == 1
   Value sharedBase;   // stages == 2: dynamic shared memory (bytes)
   Value blockCount;
-  Value tid, lane, g, t, warp, head, kvHead, batch;
+  Value tid, lane, g, t, warp, kvHead, batch;
   Value qBase, kBase, qLen, kLen, offset, firstRow;
-  std::array<Value, 2> rowOf, loadRow;
+  /// The thread's two rows (g and g + 8 of its warp's 16): whether they
+  /// exist, and their query head and token (clamped to the last row, so
+  /// that loads stay in bounds).
+  std::array<Value, 2> rowValid, headOf, loadRow;
   SmallVector<SmallVector<Value>> qFrags; // [k-step][4] mma operands
   DenseMap<std::pair<int, int>, Value> positionCache;
 };
@@ -193,10 +199,10 @@ LogicalResult AttentionKernelBuilder::plan() {
   if (qSeq < 1 || kvSeq < 1 || batches < 1 || qHeads < 1)
     return op.emitOpError("the GPU attention kernel needs at least one query, "
                           "key, sequence and head");
-  qTiles = (qSeq + kTileRows - 1) / kTileRows;
-  if (qTiles >= (int64_t(1) << 31) || qHeads > 65535 || batches > 65535)
+  qTiles = (group * qSeq + kTileRows - 1) / kTileRows;
+  if (qTiles >= (int64_t(1) << 31) || kvHeads > 65535 || batches > 65535)
     return op.emitOpError("too large for one GPU launch (grid ")
-           << qTiles << " x " << qHeads << " x " << batches << ")";
+           << qTiles << " x " << kvHeads << " x " << batches << ")";
   if (op.getQPositions()) {
     RotaryAttr rotary = *op.getRotary();
     int64_t rotaryDim = rotary.getRotaryDim();
@@ -268,7 +274,8 @@ AttentionKernelBuilder::loadQueryFragments(OpBuilder &b) {
       Value channel = add(b, channelBase, 16 * ks + 8 * (slot / 2));
       slots.push_back(vector::LoadOp::create(
           b, loc, pairType, buf.q,
-          activationIndex(b, add(b, qBase, loadRow[slot % 2]), head, channel),
+          activationIndex(b, add(b, qBase, loadRow[slot % 2]), headOf[slot % 2],
+                          channel),
           /*nontemporal=*/false, llvm::MaybeAlign(4)));
     }
     frags.push_back(slots);
@@ -580,8 +587,8 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
       if (buf.mask) {
         SmallVector<Value> idx = {
             maskType.getDimSize(0) == 1 ? index(b, 0) : batch,
-            maskType.getDimSize(1) == 1 ? index(b, 0) : head, loadRow[row],
-            minIndex(b, key, add(b, kLen, -1))};
+            maskType.getDimSize(1) == 1 ? index(b, 0) : headOf[row],
+            loadRow[row], minIndex(b, key, add(b, kLen, -1))};
         Value m = memref::LoadOp::create(b, loc, buf.mask, idx);
         if (m.getType() != f32Type)
           m = arith::ExtFOp::create(b, loc, f32Type, m);
@@ -595,7 +602,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
           valid = arith::AndIOp::create(
               b, loc, valid,
               arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, key,
-                                    add(b, rowOf[row], offset)));
+                                    add(b, loadRow[row], offset)));
         x = arith::SelectOp::create(b, loc, valid, x, minusInf);
       }
       s[nt][e] = x;
@@ -705,14 +712,11 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
     Value any =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zero);
     Value divisor = arith::SelectOp::create(b, loc, any, sum, f32(b, 1));
-    auto inRange = scf::IfOp::create(
-        b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, rowOf[row],
-                              qLen),
-        /*withElseRegion=*/false);
+    auto inRange =
+        scf::IfOp::create(b, loc, rowValid[row], /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inRange.thenBlock());
-    Value token = add(b, qBase, rowOf[row]);
+    Value token = add(b, qBase, loadRow[row]);
     for (int64_t nt = 0; nt < valueDim / 8; ++nt) {
       Value pair = vector::FromElementsOp::create(
           b, loc, pairType,
@@ -727,7 +731,7 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
                                      pair);
       Value channel = add(b, mul(b, t, 2), 8 * nt);
       vector::StoreOp::create(b, loc, pair, buf.out,
-                              activationIndex(b, token, head, channel),
+                              activationIndex(b, token, headOf[row], channel),
                               /*nontemporal=*/false, llvm::MaybeAlign(4));
     }
   }
@@ -735,14 +739,13 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
 
 void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   Value tile = launch.getBlockIds().x;
-  head = launch.getBlockIds().y;
+  kvHead = launch.getBlockIds().y;
   Value z = launch.getBlockIds().z;
   tid = launch.getThreadIds().x;
   lane = arith::RemUIOp::create(b, loc, tid, index(b, 32));
   warp = arith::DivUIOp::create(b, loc, tid, index(b, 32));
   g = arith::DivUIOp::create(b, loc, lane, index(b, 4));
   t = arith::RemUIOp::create(b, loc, lane, index(b, 4));
-  kvHead = arith::DivUIOp::create(b, loc, head, index(b, group));
 
   // The sequence this CTA works on.
   if (layout.packed()) {
@@ -766,8 +769,13 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
     qLen = index(b, qSeq);
     kLen = index(b, kvSeq);
   }
-  // Causal masking is bottom-right aligned: row r sees keys <= r + offset.
+  // Causal masking is bottom-right aligned: token i sees keys <= i + offset.
   offset = arith::SubIOp::create(b, loc, kLen, qLen);
+  // The CTA's rows are (query head of the KV head's group, token) pairs,
+  // head-major: every row of a tile reads the same keys, so the GQA group
+  // shares each staged block -- decode's few tokens of all the group's heads
+  // fill one tile and read the cache once.
+  Value rows = mul(b, qLen, group);
   firstRow = mul(b, tile, kTileRows);
   // Packed sequences are shorter than the grid's tiles, and one may be
   // empty: such CTAs (whole CTAs, so the barriers stay uniform) exit.
@@ -776,17 +784,23 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
       arith::AndIOp::create(
           b, loc,
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, firstRow,
-                                qLen),
+                                rows),
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, kLen,
                                 index(b, 0))),
       /*withElseRegion=*/false);
   b.setInsertionPointToStart(live.thenBlock());
 
   Value warpRow = add(b, add(b, firstRow, mul(b, warp, kWarpRows)), g);
-  Value lastRow = add(b, qLen, -1);
+  Value lastRow = add(b, rows, -1);
+  Value firstHead = mul(b, kvHead, group);
   for (int row = 0; row < 2; ++row) {
-    rowOf[row] = add(b, warpRow, 8 * row);
-    loadRow[row] = minIndex(b, rowOf[row], lastRow);
+    Value r = add(b, warpRow, 8 * row);
+    rowValid[row] =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r, rows);
+    r = minIndex(b, r, lastRow);
+    headOf[row] =
+        add(b, firstHead, arith::DivUIOp::create(b, loc, r, qLen).getResult());
+    loadRow[row] = arith::RemUIOp::create(b, loc, r, qLen);
   }
   SmallVector<SmallVector<Value>> frags = loadQueryFragments(b);
   if (op.getQPositions())
@@ -805,9 +819,22 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
       mul(b, arith::DivSIOp::create(b, loc, kLen, index(b, kBlockKeys)),
           kBlockKeys);
   if (causal) {
+    // The tile's first and last tokens, or all of them when it spans two
+    // heads.
     Value tileLast = minIndex(b, add(b, firstRow, kTileRows - 1), lastRow);
-    keyEnd = minIndex(b, add(b, add(b, tileLast, offset), 1), kLen);
-    visibleKeys = minIndex(b, add(b, add(b, firstRow, offset), 1), visibleKeys);
+    Value spans =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne,
+                              arith::DivUIOp::create(b, loc, firstRow, qLen),
+                              arith::DivUIOp::create(b, loc, tileLast, qLen));
+    Value firstToken =
+        arith::SelectOp::create(b, loc, spans, index(b, 0),
+                                arith::RemUIOp::create(b, loc, firstRow, qLen));
+    Value lastToken =
+        arith::SelectOp::create(b, loc, spans, add(b, qLen, -1),
+                                arith::RemUIOp::create(b, loc, tileLast, qLen));
+    keyEnd = minIndex(b, add(b, add(b, lastToken, offset), 1), kLen);
+    visibleKeys =
+        minIndex(b, add(b, add(b, firstToken, offset), 1), visibleKeys);
   }
   Value zeroIdx = index(b, 0);
   keyEnd = arith::MaxSIOp::create(b, loc, keyEnd, zeroIdx);
@@ -896,7 +923,7 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
         b.getI32IntegerAttr(stages * (tileBytes(elementType, headDim) +
                                       tileBytes(elementType, valueDim))));
   auto launch = gpu::LaunchOp::create(
-      b, loc, index(b, qTiles), index(b, qHeads), index(b, batches),
+      b, loc, index(b, qTiles), index(b, kvHeads), index(b, batches),
       index(b, kThreads), one, one, dynamicShared, /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
       /*privateAttributions=*/{}, nullptr, nullptr, nullptr,

@@ -4,8 +4,10 @@
 // rotary kernel reading k and writing a temporary (no copy first), read by
 // the attention kernel, and freed (stream-ordered on the device); the
 // attention kernel writes the materialization target directly (no output
-// temporary, no copy). The grid is query tiles x q heads x batch: 100 rows
-// in tiles of 64 -> 2, 4 heads, 1 batch entry; 128 threads (4 warps).
+// temporary, no copy). The grid is row tiles x KV heads x batch, a KV
+// head's rows being its group's (query head, token) pairs: 2 heads x 100
+// tokens = 200 rows in tiles of 64 -> 4, 2 KV heads, 1 batch entry; 128
+// threads (4 warps).
 
 // CHECK-LABEL: func.func @fused(
 // CHECK-SAME: %[[Q:[a-z0-9]+]]: memref<1x4x100x64xbf16>, %[[K:[a-z0-9]+]]: memref<1x2x100x64xbf16>, %[[V:[a-z0-9]+]]: memref<1x2x100x64xbf16>, %[[POS:[a-z0-9]+]]: memref<3x1x100xi64>, %[[OUT:[a-z0-9]+]]: memref<1x4x100x64xbf16>)
@@ -17,7 +19,7 @@
 // CHECK-DAG: %[[C128:.*]] = arith.constant 128 : index
 // Two stages of K and V tiles, 64 keys x (64 + 8) bf16 each.
 // CHECK-DAG: %[[SMEM:.*]] = arith.constant 36864 : i32
-// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention blocks in (%[[C2]], %[[C4]], %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(%[[Q]] : {{.*}}, %[[POS]] : {{.*}}, %[[KROT]] : {{.*}}, %[[V]] : {{.*}}, %[[OUT]] : memref<1x4x100x64xbf16>)
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention blocks in (%[[C4]], %[[C2]], %{{.*}}) threads in (%[[C128]], %{{.*}}, %{{.*}}) dynamic_shared_memory_size %[[SMEM]] args(%[[Q]] : {{.*}}, %[[POS]] : {{.*}}, %[[KROT]] : {{.*}}, %[[V]] : {{.*}}, %[[OUT]] : memref<1x4x100x64xbf16>)
 // CHECK-NOT: gpu.memcpy
 // CHECK: gpu.dealloc async {{.*}} %[[KROT]]
 // CHECK-NOT: gpu.memcpy
