@@ -136,6 +136,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                    llvm::Twine(options.headSlices) +
                    " block-size=" + llvm::Twine(options.blockSize) +
                    " attention-stages=" + llvm::Twine(options.attentionStages) +
+                   " attention-splits=" + llvm::Twine(options.attentionSplits) +
                    " host-buffers=" + (options.hostBuffers ? "1" : "0") + "}")
                       .str());
   if (options.hostBuffers)
@@ -238,6 +239,12 @@ struct GPUPipelineCLOptions : PassPipelineOptions<GPUPipelineCLOptions> {
                      "with cp.async while computing the current one (dynamic "
                      "shared memory), 1 stages blocks synchronously"),
       llvm::cl::init(mrope::GPUPipelineOptions().attentionStages)};
+  Option<int64_t> attentionSplits{
+      *this, "attention-splits",
+      llvm::cl::desc("Attention kernel: key ranges computed by separate "
+                     "CTAs and combined (flash-decoding); 0: automatic, "
+                     "when the grid would not fill the GPU"),
+      llvm::cl::init(mrope::GPUPipelineOptions().attentionSplits)};
 };
 } // namespace
 
@@ -273,6 +280,7 @@ void mrope::registerMRopePipelines() {
         gpu.blockSize = options.blockSize;
         gpu.hostBuffers = options.hostBuffers;
         gpu.attentionStages = options.attentionStages;
+        gpu.attentionSplits = options.attentionSplits;
         buildMRopeGPUPipeline(pm, gpu);
       });
 }

@@ -141,6 +141,10 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
            "Attention kernel pipeline stages: 2 loads the next key/value "
            "block with cp.async while the current one is computed (dynamic "
            "shared memory), 1 stages each block synchronously">,
+    Option<"attentionSplits", "attention-splits", "int64_t", /*default=*/"0",
+           "Attention kernel split-KV (flash-decoding): key ranges computed "
+           "by separate CTAs, then combined; 0: automatic (only when the "
+           "grid would not fill the GPU, e.g. decode), 1: never">,
     Option<"hostLoop", "host-loop", "bool", /*default=*/"false",
            "Instead of gpu.launch, run the same kernel body in an scf.for "
            "over the thread ids on the host: the CPU pipeline then executes "

@@ -60,6 +60,10 @@ struct GPUPipelineOptions {
   /// the next block with cp.async while the current one is computed, 1
   /// stages each block synchronously.
   int64_t attentionStages = 2;
+  /// Key ranges of the attention kernel's split-KV (flash-decoding) form; 0
+  /// chooses from the size (splits only when the grid would not fill the
+  /// GPU), 1 never splits.
+  int64_t attentionSplits = 0;
 };
 
 /// mrope -> GPU kernels through NVVM: host code in the LLVM dialect calling

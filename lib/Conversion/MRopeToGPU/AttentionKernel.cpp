@@ -65,6 +65,12 @@ constexpr int64_t kBlockKeys = 64;
 /// Row padding of the staged blocks (elements): rows 16 bytes apart modulo
 /// 128 bytes, so the 8 rows one ldmatrix phase reads hit distinct banks.
 constexpr int64_t kRowPad = 8;
+/// Split-KV: below this many CTAs (two waves of a 132-SM H100) the key
+/// ranges are split, each range at least kMinSplitKeys keys.
+constexpr int64_t kTargetCTAs = 264;
+constexpr int64_t kMinSplitKeys = 512;
+/// Threads per CTA of the kernel that combines split-KV partials.
+constexpr int64_t kCombineThreads = 256;
 /// Largest head dim: Q fragments (D / 4 registers) and the output
 /// accumulators (Dv / 2) must stay in registers.
 constexpr int64_t kMaxHeadDim = 128;
@@ -72,6 +78,10 @@ constexpr int64_t kMaxHeadDim = 128;
 /// The buffers of one attention kernel.
 struct AttentionBuffers {
   Value q, k, v, mask, cuSeqlens, qPositions, kPositions, invFreq, out;
+  /// Split-KV: each range's unnormalized rows, then their m and l
+  /// ([batch, split, KV head, row, Dv + 4], f32: rows padded to 16 bytes for
+  /// the combine kernel's vector loads); a temporary.
+  Value partials;
 
   /// Every buffer, the output first (null for absent operands).
   std::array<Value *, 9> fields() {
@@ -87,9 +97,9 @@ using Tile = std::array<Value, 4>;
 
 class AttentionKernelBuilder {
 public:
-  AttentionKernelBuilder(AttentionOp op, int64_t stages)
+  AttentionKernelBuilder(AttentionOp op, int64_t stages, int64_t splitsOpt)
       : op(op), loc(op.getLoc()), layout(ActivationLayout::get(op.getLayout())),
-        stages(stages) {}
+        stages(stages), splitsOpt(splitsOpt) {}
 
   LogicalResult plan();
   void emit(OpBuilder &b, AttentionBuffers buffers, Placement placement);
@@ -136,6 +146,10 @@ private:
   SmallVector<Value> keyBlock(OpBuilder &b, Value kb, ValueRange carried,
                               bool checkBounds);
   void storeOutput(OpBuilder &b, ValueRange carried);
+  void storePartials(OpBuilder &b, ValueRange carried);
+  void combinePartials(OpBuilder &b);
+  MemRefType partialsType();
+  Value quadSum(OpBuilder &b, Value v);
 
   AttentionOp op;
   Location loc;
@@ -144,11 +158,16 @@ private:
   /// next block copied by cp.async into the other half of dynamic shared
   /// memory while the current one is computed.
   int64_t stages;
+  /// The attention-splits option (0: automatic).
+  int64_t splitsOpt;
 
   // The plan.
   Type elementType;
   int64_t headDim = 0, valueDim = 0, qHeads = 0, kvHeads = 0, group = 1;
   int64_t qSeq = 0, kvSeq = 0, batches = 0, qTiles = 0;
+  /// Split-KV: key ranges per (tile, KV head, batch entry), of splitBlocks
+  /// blocks each.
+  int64_t splits = 1, splitBlocks = 0;
   double scaleLog2 = 0;
   bool causal = false;
 
@@ -156,7 +175,8 @@ private:
   AttentionBuffers buf;
   Value kTile, vTile; // stages == 1
   Value sharedBase;   // stages == 2: dynamic shared memory (bytes)
-  Value blockCount;
+  Value blockCount;   // the end of this CTA's key blocks
+  Value split;        // split-KV: this CTA's key range
   Value tid, lane, g, t, warp, kvHead, batch;
   Value qBase, kBase, qLen, kLen, offset, firstRow;
   /// The thread's two rows (g and g + 8 of its warp's 16): whether they
@@ -200,9 +220,23 @@ LogicalResult AttentionKernelBuilder::plan() {
     return op.emitOpError("the GPU attention kernel needs at least one query, "
                           "key, sequence and head");
   qTiles = (group * qSeq + kTileRows - 1) / kTileRows;
-  if (qTiles >= (int64_t(1) << 31) || kvHeads > 65535 || batches > 65535)
+  // Split-KV when the grid would leave the GPU idle (decode): packed
+  // sequences have runtime lengths and are not split.
+  const int64_t keyBlocks = (kvSeq + kBlockKeys - 1) / kBlockKeys;
+  splits = 1;
+  if (!layout.packed()) {
+    const int64_t ctas = qTiles * kvHeads * batches;
+    if (splitsOpt > 0)
+      splits = splitsOpt;
+    else if (ctas * 2 <= kTargetCTAs && kvSeq >= 2 * kMinSplitKeys)
+      splits = std::min((kTargetCTAs + ctas - 1) / ctas, kvSeq / kMinSplitKeys);
+  }
+  splitBlocks = (keyBlocks + splits - 1) / splits;
+  splits = (keyBlocks + splitBlocks - 1) / splitBlocks; // none empty
+  if (qTiles >= (int64_t(1) << 31) || kvHeads > 65535 ||
+      batches * splits > 65535)
     return op.emitOpError("too large for one GPU launch (grid ")
-           << qTiles << " x " << kvHeads << " x " << batches << ")";
+           << qTiles << " x " << kvHeads << " x " << batches * splits << ")";
   if (op.getQPositions()) {
     RotaryAttr rotary = *op.getRotary();
     int64_t rotaryDim = rotary.getRotaryDim();
@@ -702,13 +736,7 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
   Value zero = f32(b, 0);
   auto pairType = VectorType::get({2}, f32Type);
   for (int row = 0; row < 2; ++row) {
-    Value sum = carried[2 + row];
-    for (int64_t xorMask : {1, 2})
-      sum = arith::AddFOp::create(
-          b, loc, sum,
-          gpu::ShuffleOp::create(b, loc, sum, i32(b, xorMask), i32(b, 32),
-                                 gpu::ShuffleMode::XOR)
-              .getShuffleResult());
+    Value sum = quadSum(b, carried[2 + row]);
     Value any =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zero);
     Value divisor = arith::SelectOp::create(b, loc, any, sum, f32(b, 1));
@@ -735,6 +763,154 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
                               /*nontemporal=*/false, llvm::MaybeAlign(4));
     }
   }
+}
+
+/// The sum of `v` over the 4 lanes that hold one row.
+Value AttentionKernelBuilder::quadSum(OpBuilder &b, Value v) {
+  for (int64_t xorMask : {1, 2})
+    v = arith::AddFOp::create(b, loc, v,
+                              gpu::ShuffleOp::create(b, loc, v, i32(b, xorMask),
+                                                     i32(b, 32),
+                                                     gpu::ShuffleMode::XOR)
+                                  .getShuffleResult());
+  return v;
+}
+
+MemRefType AttentionKernelBuilder::partialsType() {
+  return MemRefType::get({batches, splits, kvHeads, group * qSeq, valueDim + 4},
+                         Float32Type::get(elementType.getContext()));
+}
+
+/// Split-KV: the thread's rows as they are -- acc unnormalized, m (log2
+/// units) and l summed over the row's lanes -- for the combine kernel.
+void AttentionKernelBuilder::storePartials(OpBuilder &b, ValueRange carried) {
+  auto pairType = VectorType::get({2}, b.getF32Type());
+  for (int row = 0; row < 2; ++row) {
+    Value sum = quadSum(b, carried[2 + row]);
+    auto inRange = scf::IfOp::create(b, loc, rowValid[row],
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(inRange.thenBlock());
+    Value r = add(
+        b,
+        mul(b,
+            arith::SubIOp::create(b, loc, headOf[row], mul(b, kvHead, group)),
+            qSeq),
+        loadRow[row]);
+    auto at = [&](Value channel) {
+      return SmallVector<Value>{batch, split, kvHead, r, channel};
+    };
+    for (int64_t nt = 0; nt < valueDim / 8; ++nt) {
+      Value pair = vector::FromElementsOp::create(
+          b, loc, pairType,
+          ValueRange{carried[4 + 4 * nt + 2 * row],
+                     carried[4 + 4 * nt + 2 * row + 1]});
+      vector::StoreOp::create(b, loc, pair, buf.partials,
+                              at(add(b, mul(b, t, 2), 8 * nt)),
+                              /*nontemporal=*/false, llvm::MaybeAlign(8));
+    }
+    // m and l are the same in the row's 4 lanes: one writes them.
+    auto first = scf::IfOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, t, index(b, 0)),
+        /*withElseRegion=*/false);
+    b.setInsertionPointToStart(first.thenBlock());
+    memref::StoreOp::create(b, loc, carried[row], buf.partials,
+                            at(index(b, valueDim)));
+    memref::StoreOp::create(b, loc, sum, buf.partials,
+                            at(index(b, valueDim + 1)));
+  }
+}
+
+/// Split-KV: one thread per 8 output channels of a row combines the
+/// ranges: M = max m_s, w_s = 2^(m_s - M), O = sum w_s acc_s / sum w_s l_s
+/// (0 for a row that saw no key, as on the CPU).
+void AttentionKernelBuilder::combinePartials(OpBuilder &b) {
+  const int64_t rowsPerKV = group * qSeq, chunks = valueDim / 8;
+  const int64_t threads = batches * kvHeads * rowsPerKV * chunks;
+  const int64_t grid = (threads + kCombineThreads - 1) / kCombineThreads;
+  Value one = index(b, 1);
+  auto launch = gpu::LaunchOp::create(
+      b, loc, index(b, grid), one, one, index(b, kCombineThreads), one, one,
+      /*dynamicSharedMemorySize=*/nullptr, /*asyncTokenType=*/nullptr,
+      /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
+      /*privateAttributions=*/{}, nullptr, nullptr, nullptr,
+      FlatSymbolRefAttr::get(b.getContext(), "mrope_attention_combine_module"),
+      FlatSymbolRefAttr::get(b.getContext(), "mrope_attention_combine"));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  Value id = add(b, mul(b, launch.getBlockIds().x, kCombineThreads),
+                 launch.getThreadIds().x);
+  auto inRange =
+      scf::IfOp::create(b, loc,
+                        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                              id, index(b, threads)),
+                        /*withElseRegion=*/false);
+  b.setInsertionPointToStart(inRange.thenBlock());
+  auto digit = [&](Value &rest, int64_t size) {
+    Value d = arith::RemUIOp::create(b, loc, rest, index(b, size));
+    rest = arith::DivUIOp::create(b, loc, rest, index(b, size));
+    return d;
+  };
+  Value rest = id;
+  Value chunk = digit(rest, chunks), r = digit(rest, rowsPerKV),
+        kv = digit(rest, kvHeads);
+  Value batchIdx = rest;
+  Value channel = mul(b, chunk, 8);
+  auto at = [&](int64_t s, Value c) {
+    return SmallVector<Value>{batchIdx, index(b, s), kv, r, c};
+  };
+  Value minusInf = f32(b, -std::numeric_limits<double>::infinity());
+  SmallVector<Value> m, l;
+  Value maxM = minusInf;
+  for (int64_t s = 0; s < splits; ++s) {
+    m.push_back(memref::LoadOp::create(b, loc, buf.partials,
+                                       at(s, index(b, valueDim))));
+    l.push_back(memref::LoadOp::create(b, loc, buf.partials,
+                                       at(s, index(b, valueDim + 1))));
+    maxM = arith::MaximumFOp::create(b, loc, maxM, m.back());
+  }
+  Value base = arith::SelectOp::create(
+      b, loc,
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, maxM, minusInf),
+      f32(b, 0), maxM);
+  auto vecType = VectorType::get({8}, b.getF32Type());
+  Value sum = f32(b, 0);
+  Value acc = arith::ConstantOp::create(b, loc, b.getZeroAttr(vecType));
+  for (int64_t s = 0; s < splits; ++s) {
+    Value w =
+        math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, m[s], base));
+    sum = arith::AddFOp::create(b, loc, sum,
+                                arith::MulFOp::create(b, loc, w, l[s]));
+    Value part =
+        vector::LoadOp::create(b, loc, vecType, buf.partials, at(s, channel),
+                               /*nontemporal=*/false, llvm::MaybeAlign(16));
+    acc = arith::AddFOp::create(
+        b, loc, acc,
+        arith::MulFOp::create(b, loc, part,
+                              vector::BroadcastOp::create(b, loc, vecType, w)));
+  }
+  Value any =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, f32(b, 0));
+  Value row = arith::DivFOp::create(
+      b, loc, acc,
+      vector::BroadcastOp::create(
+          b, loc, vecType,
+          arith::SelectOp::create(b, loc, any, sum, f32(b, 1))));
+  row = arith::SelectOp::create(
+      b, loc, any, row,
+      arith::ConstantOp::create(b, loc, b.getZeroAttr(vecType)));
+  row = arith::TruncFOp::create(b, loc, VectorType::get({8}, elementType), row);
+  Value head =
+      add(b, mul(b, kv, group),
+          arith::DivUIOp::create(b, loc, r, index(b, qSeq)).getResult());
+  Value token = arith::RemUIOp::create(b, loc, r, index(b, qSeq));
+  batch = batchIdx;
+  vector::StoreOp::create(b, loc, row, buf.out,
+                          activationIndex(b, token, head, channel),
+                          /*nontemporal=*/false, llvm::MaybeAlign(16));
+  b.setInsertionPointToEnd(&launch.getBody().front());
+  gpu::TerminatorOp::create(b, loc);
 }
 
 void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
@@ -764,7 +940,8 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
     qLen = kLen =
         arith::SubIOp::create(b, loc, bound(add(b, z, 1), qBase), qBase);
   } else {
-    batch = z;
+    batch = arith::DivUIOp::create(b, loc, z, index(b, splits));
+    split = arith::RemUIOp::create(b, loc, z, index(b, splits));
     qBase = kBase = index(b, 0);
     qLen = index(b, qSeq);
     kLen = index(b, kvSeq);
@@ -844,16 +1021,23 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   Value visible = minIndex(
       b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, kBlockKeys)),
       blocks);
-  blockCount = blocks;
+  // This CTA's blocks: [lo, hi), the first `mid - lo` seen whole.
+  Value lo = zeroIdx, hi = blocks;
+  if (splits > 1) {
+    lo = mul(b, split, splitBlocks);
+    hi = arith::MaxSIOp::create(b, loc, lo,
+                                minIndex(b, blocks, add(b, lo, splitBlocks)));
+  }
+  Value mid = minIndex(b, arith::MaxSIOp::create(b, loc, visible, lo), hi);
+  blockCount = hi;
   if (stages == 2) { // the first block starts arriving
     auto first = scf::IfOp::create(
         b, loc,
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, blocks,
-                              index(b, 0)),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, lo, hi),
         /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(first.thenBlock());
-    issueBlock(b, index(b, 0));
+    issueBlock(b, lo);
   }
 
   SmallVector<Value> init = {f32(b, -std::numeric_limits<double>::infinity()),
@@ -865,8 +1049,7 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   SmallVector<Value> results;
   for (bool checkBounds : {false, true}) {
     auto loop = scf::ForOp::create(
-        b, loc, checkBounds ? visible : zeroIdx, checkBounds ? blocks : visible,
-        one, carried,
+        b, loc, checkBounds ? mid : lo, checkBounds ? hi : mid, one, carried,
         [&](OpBuilder &nb, Location, Value kb, ValueRange iterArgs) {
           scf::YieldOp::create(nb, loc,
                                keyBlock(nb, kb, iterArgs, checkBounds));
@@ -874,7 +1057,10 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
     results.assign(loop.getResults().begin(), loop.getResults().end());
     carried = results;
   }
-  storeOutput(b, results);
+  if (splits > 1)
+    storePartials(b, results);
+  else
+    storeOutput(b, results);
 }
 
 /// A shared-memory tile for `dim` channels of kBlockKeys keys: a
@@ -923,7 +1109,7 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
         b.getI32IntegerAttr(stages * (tileBytes(elementType, headDim) +
                                       tileBytes(elementType, valueDim))));
   auto launch = gpu::LaunchOp::create(
-      b, loc, index(b, qTiles), index(b, kvHeads), index(b, batches),
+      b, loc, index(b, qTiles), index(b, kvHeads), index(b, batches * splits),
       index(b, kThreads), one, one, dynamicShared, /*asyncTokenType=*/nullptr,
       /*asyncDependencies=*/{}, /*workgroupAttributions=*/{},
       /*privateAttributions=*/{}, nullptr, nullptr, nullptr,
@@ -962,29 +1148,67 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
     keysKernel.emit(b, Value(), keys, positions, freqs, from);
   };
 
-  if (placement == Placement::Device) {
-    if (buffers.kPositions) {
-      auto type = cast<MemRefType>(buffers.k.getType());
-      Value rotated = memref::AllocOp::create(
-          b, loc, MemRefType::get(type.getShape(), type.getElementType()));
-      // Every channel rotates: the kernel reads k and writes the copy. With
-      // partial rotary the pass-through channels are copied first.
-      if (op.getRotary()->getRotaryDim() == type.getShape().back()) {
-        rotateKeys(rotated, buffers.kPositions, buffers.invFreq, buffers.k);
-      } else {
-        memref::CopyOp::create(b, loc, buffers.k, rotated);
-        rotateKeys(rotated, buffers.kPositions, buffers.invFreq);
-      }
-      buffers.k = rotated;
-      launch(b, buffers);
-      // A temporary of this call (stream-ordered on the device).
-      memref::DeallocOp::create(b, loc, rotated);
+  // Temporaries of this call: memref.alloc/dealloc on device buffers (moved
+  // to the device, stream-ordered, by mrope-gpu-device-allocations), or
+  // gpu.alloc/dealloc in the host-buffer form's device section.
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  auto allocate = [&](MemRefType type) -> Value {
+    if (placement == Placement::Device)
+      return memref::AllocOp::create(b, loc, type);
+    Value ready =
+        gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+    auto alloc = gpu::AllocOp::create(b, loc, type, token, ValueRange{ready},
+                                      ValueRange{}, ValueRange{});
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{alloc.getAsyncToken()});
+    return alloc.getMemref();
+  };
+  auto release = [&](Value buffer) {
+    if (placement == Placement::Device) {
+      memref::DeallocOp::create(b, loc, buffer);
       return;
     }
-    return launch(b, buffers);
-  }
-  // Host buffers: every operand copied to the device (k's copy is rotated
-  // in place), the output copied back.
+    Value ready =
+        gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+    Value done =
+        gpu::DeallocOp::create(b, loc, token, ValueRange{ready}, buffer)
+            .getAsyncToken();
+    gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+  };
+  // `ownKeys`: k is a device copy of our own, rotated in place.
+  auto run = [&](AttentionBuffers bufs, bool ownKeys) {
+    SmallVector<Value> temporaries;
+    if (bufs.kPositions && ownKeys) {
+      rotateKeys(bufs.k, bufs.kPositions, bufs.invFreq);
+    } else if (bufs.kPositions) {
+      auto type = cast<MemRefType>(bufs.k.getType());
+      Value rotated =
+          allocate(MemRefType::get(type.getShape(), type.getElementType()));
+      // Every channel rotates: the kernel reads k and writes the temporary.
+      // With partial rotary the pass-through channels are copied first.
+      if (op.getRotary()->getRotaryDim() == type.getShape().back()) {
+        rotateKeys(rotated, bufs.kPositions, bufs.invFreq, bufs.k);
+      } else {
+        memref::CopyOp::create(b, loc, bufs.k, rotated);
+        rotateKeys(rotated, bufs.kPositions, bufs.invFreq);
+      }
+      bufs.k = rotated;
+      temporaries.push_back(rotated);
+    }
+    if (splits > 1) {
+      bufs.partials = allocate(partialsType());
+      temporaries.push_back(bufs.partials);
+    }
+    launch(b, bufs);
+    if (splits > 1)
+      combinePartials(b);
+    for (Value temporary : temporaries)
+      release(temporary);
+  };
+
+  if (placement == Placement::Device)
+    return run(buffers, /*ownKeys=*/false);
+  // Host buffers: every operand copied to the device, the output copied
+  // back.
   SmallVector<Value> host;
   for (Value *field : buffers.fields())
     if (*field)
@@ -995,9 +1219,7 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
     for (Value *field : onDevice.fields())
       if (*field)
         *field = device[next++];
-    if (onDevice.kPositions)
-      rotateKeys(onDevice.k, onDevice.kPositions, onDevice.invFreq);
-    launch(b, onDevice);
+    run(onDevice, /*ownKeys=*/true);
   });
 }
 
@@ -1058,7 +1280,8 @@ struct AttentionOpGPUBufferization
       return op->emitOpError(
           "must be lowered before bufferization (convert-mrope-to-linalg) or "
           "selected for the GPU (convert-mrope-to-gpu)");
-    AttentionKernelBuilder builder(attention, config->attentionStages);
+    AttentionKernelBuilder builder(attention, config->attentionStages,
+                                   config->attentionSplits);
     if (failed(builder.plan()))
       return failure();
     auto bufferOf = [&](Value tensor, Value &out) -> LogicalResult {
@@ -1103,7 +1326,7 @@ struct AttentionOpGPUBufferization
 } // namespace
 
 LogicalResult mlir::mrope::checkAttentionKernel(AttentionOp op) {
-  if (failed(AttentionKernelBuilder(op, /*stages=*/1).plan()))
+  if (failed(AttentionKernelBuilder(op, /*stages=*/1, /*splitsOpt=*/0).plan()))
     return failure();
   if (op.getKPositions())
     return RotaryKernelBuilder(keyRotationSpec(op), KernelConfig{}).plan([&] {

@@ -40,6 +40,8 @@ struct KernelConfig {
   Placement placement = Placement::Device;
   /// The attention kernel's key/value pipeline stages (1 or 2).
   int64_t attentionStages = 2;
+  /// The attention kernel's split-KV ranges (0: automatic).
+  int64_t attentionSplits = 0;
 
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static std::optional<KernelConfig> fromAttr(Attribute attr);

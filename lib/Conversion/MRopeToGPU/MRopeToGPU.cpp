@@ -84,7 +84,9 @@ DictionaryAttr KernelConfig::toAttr(MLIRContext *ctx) const {
       {b.getNamedAttr("head_slices", b.getI64IntegerAttr(headSlices)),
        b.getNamedAttr("block_size", b.getI64IntegerAttr(blockSize)),
        b.getNamedAttr("placement", b.getStringAttr(stringify(placement))),
-       b.getNamedAttr("attention_stages", b.getI64IntegerAttr(attentionStages))});
+       b.getNamedAttr("attention_stages", b.getI64IntegerAttr(attentionStages)),
+       b.getNamedAttr("attention_splits",
+                      b.getI64IntegerAttr(attentionSplits))});
 }
 
 std::optional<KernelConfig> KernelConfig::fromAttr(Attribute attr) {
@@ -95,14 +97,16 @@ std::optional<KernelConfig> KernelConfig::fromAttr(Attribute attr) {
   auto block = dict.getAs<IntegerAttr>("block_size");
   auto placement = dict.getAs<StringAttr>("placement");
   auto stages = dict.getAs<IntegerAttr>("attention_stages");
-  if (!slices || !block || !placement || !stages || slices.getInt() < 0 ||
-      block.getInt() < 1 || block.getInt() > 1024 || stages.getInt() < 1 ||
-      stages.getInt() > 2)
+  auto splits = dict.getAs<IntegerAttr>("attention_splits");
+  if (!slices || !block || !placement || !stages || !splits ||
+      slices.getInt() < 0 || block.getInt() < 1 || block.getInt() > 1024 ||
+      stages.getInt() < 1 || stages.getInt() > 2 || splits.getInt() < 0)
     return std::nullopt;
   for (Placement p :
        {Placement::Device, Placement::HostBuffers, Placement::HostLoop})
     if (placement.getValue() == stringify(p))
-      return KernelConfig{slices.getInt(), block.getInt(), p, stages.getInt()};
+      return KernelConfig{slices.getInt(), block.getInt(), p, stages.getInt(),
+                          splits.getInt()};
   return std::nullopt;
 }
 
@@ -559,6 +563,12 @@ struct ConvertMRopeToGPUPass
           << attentionStages.getValue();
       return signalPassFailure();
     }
+    if (attentionSplits < 0) {
+      module.emitError("convert-mrope-to-gpu: attention-splits must be >= 0, "
+                       "got ")
+          << attentionSplits.getValue();
+      return signalPassFailure();
+    }
     if (headSlices < 0) {
       module.emitError("convert-mrope-to-gpu: head-slices must be >= 0, got ")
           << headSlices.getValue();
@@ -577,7 +587,7 @@ struct ConvertMRopeToGPUPass
                         hostLoop      ? Placement::HostLoop
                         : hostBuffers ? Placement::HostBuffers
                                       : Placement::Device,
-                        attentionStages};
+                        attentionStages, attentionSplits};
     WalkResult result = module.walk([&](Operation *op) {
       if (!isa<ApplyOp, AttentionOp>(op))
         return WalkResult::advance();

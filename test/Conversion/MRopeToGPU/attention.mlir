@@ -58,3 +58,45 @@ func.func @partial(%q: memref<1x4x100x64xbf16>, %k: memref<1x2x100x64xbf16>, %v:
   bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x4x100x64xbf16>, memref<1x4x100x64xbf16>) -> ()
   return
 }
+
+// Split-KV (flash-decoding), chosen automatically when the grid would not
+// fill the GPU: one new token of 32 query heads against a cache of 4096
+// keys in 8 KV heads is 8 CTAs (the 4 heads of a group share one tile), so
+// the 64 key blocks are cut into 8 ranges of 8 blocks -- 64 CTAs -- whose
+// partial rows ([batch, split, KV head, row, Dv + 4] f32: acc, m, l, then
+// padding to 16 bytes) a second kernel combines, one thread per 8 output
+// channels of a row: 8 KV heads x 4 rows x 16 chunks = 512 threads in 2
+// blocks of 256.
+// CHECK-LABEL: func.func @decode(
+// CHECK: %[[PART:.*]], %{{.*}} = gpu.alloc async {{.*}} : memref<1x8x8x4x132xf32>
+// (Constants print as %c<value>, with a suffix when repeated.)
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention{{(_[0-9]+)?}} blocks in ({{%c1(_[0-9]+)?}}, {{%c8(_[0-9]+)?}}, {{%c8(_[0-9]+)?}})
+// CHECK-SAME: %[[PART]] : memref<1x8x8x4x132xf32>
+// CHECK: gpu.launch_func @mrope_attention_combine_module::@mrope_attention_combine blocks in ({{%c2(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in ({{%c256(_[0-9]+)?}}, %{{.*}}, %{{.*}}) args(%[[PART]] : memref<1x8x8x4x132xf32>, %{{.*}} : memref<1x32x1x128xbf16>)
+// CHECK: gpu.dealloc async {{.*}} %[[PART]]
+func.func @decode(%q: memref<1x32x1x128xbf16>, %k: memref<1x8x4096x128xbf16>, %v: memref<1x8x4096x128xbf16>, %out: memref<1x32x1x128xbf16>) {
+  %tq = bufferization.to_tensor %q restrict : memref<1x32x1x128xbf16> to tensor<1x32x1x128xbf16>
+  %tk = bufferization.to_tensor %k restrict : memref<1x8x4096x128xbf16> to tensor<1x8x4096x128xbf16>
+  %tv = bufferization.to_tensor %v restrict : memref<1x8x4096x128xbf16> to tensor<1x8x4096x128xbf16>
+  %0 = mrope.attention %tq, %tk, %tv layout bhsd causal
+      : tensor<1x32x1x128xbf16>, tensor<1x8x4096x128xbf16>, tensor<1x8x4096x128xbf16> -> tensor<1x32x1x128xbf16>
+  bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x32x1x128xbf16>, memref<1x32x1x128xbf16>) -> ()
+  return
+}
+
+// Prefill fills the GPU: no split (1024 tokens x 4 heads per KV head = 64
+// tiles x 8 KV heads = 512 CTAs).
+// CHECK-LABEL: func.func @prefill(
+// CHECK-NOT: mrope_attention_combine
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention{{(_[0-9]+)?}} blocks in ({{%c64(_[0-9]+)?}}, {{%c8(_[0-9]+)?}}, {{%c1(_[0-9]+)?}})
+// CHECK-NOT: mrope_attention_combine
+// CHECK: return
+func.func @prefill(%q: memref<1x32x1024x128xbf16>, %k: memref<1x8x1024x128xbf16>, %v: memref<1x8x1024x128xbf16>, %out: memref<1x32x1024x128xbf16>) {
+  %tq = bufferization.to_tensor %q restrict : memref<1x32x1024x128xbf16> to tensor<1x32x1024x128xbf16>
+  %tk = bufferization.to_tensor %k restrict : memref<1x8x1024x128xbf16> to tensor<1x8x1024x128xbf16>
+  %tv = bufferization.to_tensor %v restrict : memref<1x8x1024x128xbf16> to tensor<1x8x1024x128xbf16>
+  %0 = mrope.attention %tq, %tk, %tv layout bhsd causal
+      : tensor<1x32x1024x128xbf16>, tensor<1x8x1024x128xbf16>, tensor<1x8x1024x128xbf16> -> tensor<1x32x1024x128xbf16>
+  bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x32x1024x128xbf16>, memref<1x32x1024x128xbf16>) -> ()
+  return
+}

@@ -90,10 +90,10 @@ UNIT = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}
 class Emulator:
     """Compiles to the outlined kernels and runs them in the warp emulator."""
 
-    def __init__(self, mrope_opt, host_buffers, stages):
+    def __init__(self, mrope_opt, host_buffers, stages, splits):
         self.mrope_opt, self.modules = mrope_opt, {}
         self.stage = list(STAGE)
-        self.stage[0] += f"=attention-stages={stages}"
+        self.stage[0] += f"=attention-stages={stages} attention-splits={splits}"
         if host_buffers:  # the form mrope-conform --gpu and --gpu runs use
             self.stage[0] += " host-buffers=1"
             self.stage.remove("--mrope-gpu-device-allocations")
@@ -375,6 +375,9 @@ def main():
     parser.add_argument("--gpu", action="store_true", help="run on the GPU")
     parser.add_argument("--stages", type=int, default=2, choices=[1, 2],
                         help="the attention kernel's key/value pipeline stages")
+    parser.add_argument("--splits", type=int, default=0,
+                        help="split-KV key ranges (0: automatic; the small cases "
+                             "here do not split unless forced)")
     parser.add_argument("--host-buffers", action="store_true",
                         help="emulate the host-buffer form (copies in and out)")
     parser.add_argument("--lib-dir", help="with --gpu: build the cases' libraries here")
@@ -393,7 +396,7 @@ def main():
     elif not args.mrope_opt:
         parser.error("the emulator needs MROPE_OPT")
     else:
-        backend = Emulator(args.mrope_opt, args.host_buffers, args.stages)
+        backend = Emulator(args.mrope_opt, args.host_buffers, args.stages, args.splits)
     rng = np.random.default_rng(7)
     passed = failed = 0
     runs = [(case, run_case) for case in CASES] + [(case, run_rotary_case)
