@@ -24,7 +24,9 @@ random inputs:
                 the KV heads repeated to 32 (GQA expanded outside the timing),
                 flash backend where this torch has one
 - reports TFLOP/s (4 S^2 D per head, halved for causal: S (S + 1) / 2
-  pairs), the fused variant's cost over plain, and ours vs SDPA.
+  pairs), the fused variant's cost over plain, and ours vs SDPA;
+- decode: one new token against a cache of 2k and 16k keys (split-KV),
+  checked against float64, timed against SDPA, GB/s of the cache read.
 Ends with "N passed, M failed" (the checks).
 """
 
@@ -57,18 +59,20 @@ def flash_sdpa():
 
 
 def check_plain(out, q, k, v, causal, rows=64):
-    """Sampled rows of every head against float64; returns the worst
-    error / bound (<= 1 passes)."""
-    seq, dim = q.shape[2], q.shape[3]
+    """Sampled rows of every head against float64 (causal bottom-right, as
+    mrope.attention); returns the worst error / bound (<= 1 passes)."""
+    seq, dim, kv_seq = q.shape[2], q.shape[3], k.shape[2]
     group = q.shape[1] // k.shape[1]
-    idx = torch.linspace(0, seq - 1, rows, device=q.device).long()
+    idx = torch.linspace(0, seq - 1, min(rows, seq), device=q.device).long()
+    rows = len(idx)
     qd = q[0, :, idx].double()                                  # [H, R, D]
     kd = k[0].double().repeat_interleave(group, 0)              # [H, S, D]
     vd = v[0].double().repeat_interleave(group, 0)
     s = qd @ kd.transpose(1, 2) / math.sqrt(dim)                # [H, R, S]
-    visible = torch.ones(rows, seq, dtype=torch.bool, device=q.device)
+    visible = torch.ones(rows, kv_seq, dtype=torch.bool, device=q.device)
     if causal:
-        visible = torch.arange(seq, device=q.device)[None, :] <= idx[:, None]
+        visible = (torch.arange(kv_seq, device=q.device)[None, :]
+                   <= idx[:, None] + (kv_seq - seq))
     s = s.masked_fill(~visible, float("-inf"))
     want = torch.softmax(s, dim=-1) @ vd                        # [H, R, D]
     vmax = (vd.abs()[:, None, :, :] * visible[None, :, :, None]).amax(dim=2)
@@ -97,8 +101,11 @@ def main():
     print(f"# {device}, torch {torch.__version__}, SDPA backend {backend_name}, "
           f"bundle for {manifest['chip']}")
     torch.manual_seed(0)
-    groups = {}
+    groups, decode = {}, []
     for cfg in manifest.get("attention_configs", []):
+        if cfg["variant"] == "decode":
+            decode.append(cfg)
+            continue
         groups.setdefault((cfg["seq"], cfg["causal"]), {})[cfg["variant"]] = cfg
     passed = failed = 0
     for (seq, causal), variants in groups.items():
@@ -187,8 +194,64 @@ def main():
                   + f"check {'ok' if ok else 'FAIL'} (plain {ratio:.2f} of the bound, fused "
                     f"{'==' if identical else '!='} separate, 1-stage "
                     f"{'==' if stages_agree else '!='} 2-stage)", flush=True)
+    for cfg in decode:
+        if args.only not in cfg["name"]:
+            continue
+        ok = run_decode(cfg, libs, backend, args)
+        passed += ok
+        failed += not ok
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def run_decode(cfg, libs, backend, args):
+    """One new token against a cache of cfg["seq"] keys: checked against
+    float64, timed against SDPA; GB/s of the K and V cache read."""
+    seq, hq, hk, dim = cfg["seq"], cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"]
+    library = cfg["library"]
+    if library not in libs:
+        libs[library] = ctypes.CDLL(os.path.join(HERE, library))
+    fn = getattr(libs[library], cfg["function"])
+    q = torch.randn(1, hq, 1, dim, device="cuda").to(torch.bfloat16)
+    k = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
+    v = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
+    pos = torch.zeros(3, 1, seq, device="cuda", dtype=torch.int64)
+    out = torch.empty_like(q)
+    args_ = [ctypes.byref(descriptor(t)) for t in (q, k, v, pos, out)]
+    fn(*args_)
+    torch.cuda.synchronize()
+    ratio, finite = check_plain(out, q, k, v, True)
+    ok = finite and ratio <= 1.0
+    k_exp = k.repeat_interleave(hq // hk, 1)
+    v_exp = v.repeat_interleave(hq // hk, 1)
+
+    def sdpa():
+        with backend():  # one token sees every cached key: no mask
+            return F.scaled_dot_product_attention(q, k_exp, v_exp)
+
+    row = {"name": cfg["name"], "cache": seq, "error_vs_bound": ratio, "ok": ok}
+    for name, f in (("ours", lambda: fn(*args_)), ("sdpa", sdpa)):
+        try:
+            row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = \
+                timed(f, 200, args.reps)
+        except Exception as e:  # a peer that fails is reported, not fatal
+            if name == "ours":
+                raise
+            print(f"# {cfg['name']}: sdpa failed: {type(e).__name__}: {e}"[:300])
+            row["sdpa_ms"] = None
+    cache_bytes = 2 * hk * seq * dim * 2
+    row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
+    row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        sd = row.get("sdpa_ms")
+        print(f"decode, {seq:6d} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
+              f"{row['gb_per_s']:7.0f} GB/s  "
+              + (f"sdpa {sd * 1e3:8.1f} us (ours {row['ours_vs_sdpa']:.2f}x)  "
+                 if sd else "sdpa failed  ")
+              + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
+    return ok
 
 
 if __name__ == "__main__":

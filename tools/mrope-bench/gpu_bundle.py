@@ -85,13 +85,16 @@ func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %pos: memref<{p_t}>)
 ATTENTION_SEQS = [2048, 8192, 16384]
 ATTENTION_ALLOC = "<contiguous, section = [16, 24, 24]>"
 ATTENTION_VARIANTS = ["plain", "fused", "separate"]
+ATTENTION_DECODE_CACHES = [2048, 16384]
 
 
-def attention_function(name, seq, causal, variant):
+def attention_function(name, seq, causal, variant, q_seq=None):
     """(q, k, v, positions, out) on device buffers. plain: no rotary; fused:
     the rotary prologue; separate: mrope.apply in place on q and k, then
-    the same attention."""
-    q_t = f"1x{Q_HEADS}x{seq}x{DIM}xbf16"
+    the same attention. With q_seq < seq (decode, plain only): q_seq new
+    tokens against a cache of seq keys."""
+    q_seq = q_seq or seq
+    q_t = f"1x{Q_HEADS}x{q_seq}x{DIM}xbf16"
     k_t = f"1x{KV_HEADS}x{seq}x{DIM}xbf16"
     p_t = f"3x1x{seq}xi64"
     writable = " writable" if variant == "separate" else ""
@@ -176,6 +179,16 @@ def main():
                     one_stage += text
                 else:
                     source += text
+    # Decode: one new token against a cache (split-KV, GQA groups sharing
+    # each block); GB/s of the cache read.
+    for cache in ATTENTION_DECODE_CACHES:
+        name = f"attention_decode_s{cache}"
+        attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                                  "library": "libmrope_gpu_bench.so", "variant": "decode",
+                                  "seq": cache, "q_seq": 1, "causal": True,
+                                  "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
+                                  "head_dim": DIM})
+        source += attention_function(name, cache, True, "plain", q_seq=1)
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
     runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
     shutil.copy(runtime, args.out)
