@@ -1063,15 +1063,11 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
     storeOutput(b, results);
 }
 
-/// A shared-memory tile for `dim` channels of kBlockKeys keys: a
+/// A static shared-memory tile of `type` (one stage): a
 /// module-level workgroup global, 16-byte aligned for the vector stores and
 /// ldmatrix (gpu.launch's workgroup attributions carry no alignment).
 static Value sharedTile(OpBuilder &b, Location loc, Operation *anchor,
-                        Type elementType, int64_t dim, StringRef name) {
-  auto workgroup =
-      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-  auto type = MemRefType::get({kBlockKeys, dim + kRowPad}, elementType,
-                              MemRefLayoutAttrInterface(), workgroup);
+                        MemRefType type, StringRef name) {
   auto module = anchor->getParentOfType<ModuleOp>();
   SymbolTable symbols(module);
   OpBuilder atModule = OpBuilder::atBlockBegin(module.getBody());
@@ -1118,9 +1114,9 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   if (stages == 1) {
-    kTile = sharedTile(b, loc, launch, elementType, headDim,
-                       "__mrope_attention_keys");
-    vTile = sharedTile(b, loc, launch, elementType, valueDim,
+    kTile =
+        sharedTile(b, loc, launch, tileType(headDim), "__mrope_attention_keys");
+    vTile = sharedTile(b, loc, launch, tileType(valueDim),
                        "__mrope_attention_values");
   } else {
     auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
