@@ -23,8 +23,10 @@ bf16 values are kept as their 16 bits, f16 as numpy float16, f32 as float32;
 truncf rounds to nearest even. exp2 is exact here (ex2.approx on the GPU).
 
 This checks the kernel's indexing, fragment layouts and control flow on
-machines without a GPU; it does not check NVPTX code generation, and it
-cannot see missing barriers (lockstep execution hides races).
+machines without a GPU, and shared-memory races: every byte of shared
+memory remembers which thread last wrote and read it in which barrier
+interval, so a missing barrier is reported (SharedTracker) although lockstep
+execution would hide it. It does not check NVPTX code generation.
 """
 
 import re
@@ -236,12 +238,83 @@ def from_f32(values, elem):
 # ------------------------------------------------------------- execution
 
 class Buffer:
-    """A memref: flat storage and its shape."""
+    """A memref: flat storage and its shape. Shared memory also carries the
+    race tracker of its bytes and where the memref starts among them."""
 
-    def __init__(self, data, elem):
+    def __init__(self, data, elem, tracker=None, byte_offset=0):
         self.data, self.elem = data, elem
         self.flat = data.reshape(-1)
         self.shape = data.shape
+        self.tracker, self.byte_offset = tracker, byte_offset
+
+
+class RaceError(RuntimeError):
+    pass
+
+
+class SharedTracker:
+    """Who last wrote and read each byte of a CTA's shared memory, and in
+    which barrier interval ("epoch"). Another thread's write in the same
+    interval seen by a read (read after write), or another thread's read in
+    the same interval overwritten (write after read), is a race: the
+    kernel is missing a barrier, which lockstep execution would otherwise
+    hide. cp.async copies count as written by their thread when their group
+    completes, and as writes at issue for the write-after-read check."""
+
+    def __init__(self, nbytes):
+        self.writer = np.full(nbytes, -1, dtype=np.int64)
+        self.write_epoch = np.full(nbytes, -1, dtype=np.int64)
+        self.reader = np.full(nbytes, -1, dtype=np.int64)  # -2: several
+        self.read_epoch = np.full(nbytes, -1, dtype=np.int64)
+
+    @staticmethod
+    def _bytes(buf, flat, itemsize):
+        """[lanes, k] element indices -> [lanes, k * itemsize] byte indices."""
+        base = buf.byte_offset + flat * itemsize
+        return (base[..., None] + np.arange(itemsize)).reshape(flat.shape[0], -1)
+
+    def read(self, buf, flat, active, epoch, what):
+        b = self._bytes(buf, flat, buf.data.itemsize)
+        lanes = np.broadcast_to(np.arange(b.shape[0])[:, None], b.shape)
+        b, lanes = b[active], lanes[active]
+        bad = ((self.writer[b] >= 0) & (self.writer[b] != lanes)
+               & (self.write_epoch[b] == epoch))
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            raise RaceError(f"{what}: thread {lanes[tuple(i)]} reads shared byte "
+                            f"{b[tuple(i)]} that thread {self.writer[b][tuple(i)]} wrote "
+                            "with no barrier between")
+        b, lanes = b.reshape(-1), lanes.reshape(-1)
+        order = np.argsort(b, kind="stable")
+        b, lanes = b[order], lanes[order]
+        prev_same = (self.read_epoch[b] == epoch) & (self.reader[b] != lanes)
+        self.reader[b] = lanes
+        # Several readers of one byte in one interval (also within a call).
+        dup = np.zeros(len(b), dtype=bool)
+        dup[1:] = (b[1:] == b[:-1]) & (lanes[1:] != lanes[:-1])
+        several = np.unique(np.concatenate([b[prev_same], b[dup]]))
+        self.reader[several] = -2
+        self.read_epoch[b] = epoch
+
+    def check_write(self, buf, flat, active, epoch, what):
+        b = self._bytes(buf, flat, buf.data.itemsize)
+        lanes = np.broadcast_to(np.arange(b.shape[0])[:, None], b.shape)
+        b, lanes = b[active], lanes[active]
+        read_by_other = ((self.read_epoch[b] == epoch) & (self.reader[b] != -1)
+                         & (self.reader[b] != lanes))
+        written_by_other = ((self.write_epoch[b] == epoch) & (self.writer[b] >= 0)
+                            & (self.writer[b] != lanes))
+        bad = read_by_other | written_by_other
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            raise RaceError(f"{what}: thread {lanes[tuple(i)]} writes shared byte "
+                            f"{b[tuple(i)]} that another thread used with no barrier "
+                            "between")
+        return b, lanes
+
+    def record_write(self, b, lanes, epoch):
+        self.writer[b] = lanes
+        self.write_epoch[b] = epoch
 
 
 class Kernel:
@@ -278,8 +351,10 @@ class Kernel:
         self.shared = {}
         # Dynamic shared memory, garbage until written; cp.async copies wait
         # in groups until a wait_group completes them.
-        self.dynamic_shared = Buffer(np.full(dynamic_shared, 0xC1, dtype=np.uint8), "i8")
+        self.dynamic_shared = Buffer(np.full(dynamic_shared, 0xC1, dtype=np.uint8), "i8",
+                                     SharedTracker(dynamic_shared))
         self.pending, self.groups = [], []
+        self.epoch = 0
         body = self.func.regions[0][0]
         env = dict(zip(body.args, args))
         self.exec_block(body, env, np.ones(lanes, dtype=bool))
@@ -370,6 +445,7 @@ class Kernel:
         if name == "gpu.barrier":
             if not active.all():
                 raise RuntimeError("barrier under divergent control flow")
+            self.epoch += 1
             return []
         if name == "memref.get_global":
             sym = re.search(r"name = @([\w.$]+)", op.props).group(1)
@@ -379,7 +455,7 @@ class Kernel:
                     # Garbage, so that reading an unstaged element shows.
                     junk = np.full(shape, 0x7FC1 if elem == "bf16" else np.nan,
                                    dtype=STORAGE[elem])
-                    self.shared[sym] = Buffer(junk, elem)
+                    self.shared[sym] = Buffer(junk, elem, SharedTracker(junk.nbytes))
                 return [self.shared[sym]]
             return [self.constant_global(sym, elem, shape)]
         if name in ("vector.load", "memref.load"):
@@ -388,12 +464,18 @@ class Kernel:
             flat = self.flat_index(buf, idx, active)
             if shape:
                 flat = flat[:, None] + np.arange(shape[0])[None, :]
+            if buf.tracker:
+                buf.tracker.read(buf, flat.reshape(self.lanes, -1), active, self.epoch, name)
             return [buf.flat[flat]]
         if name in ("vector.store", "memref.store"):
             value, buf, idx = ins[0], ins[1], ins[2:]
             flat = self.flat_index(buf, idx, active)
             if value.ndim == 2:
                 flat = flat[:, None] + np.arange(value.shape[1])[None, :]
+            if buf.tracker:
+                b, lanes = buf.tracker.check_write(buf, flat.reshape(self.lanes, -1),
+                                                   active, self.epoch, name)
+                buf.tracker.record_write(b, lanes, self.epoch)
             buf.flat[flat[active]] = value[active]
             return []
         if name == "gpu.dynamic_shared_memory":
@@ -407,7 +489,7 @@ class Kernel:
                 raise IndexError(f"memref.view of {size} bytes at {offset} in "
                                  f"{base.data.size} bytes of dynamic shared memory")
             view = base.data[offset:offset + size].view(dtype).reshape(shape)
-            return [Buffer(view, elem)]
+            return [Buffer(view, elem, base.tracker, base.byte_offset + offset)]
         if name == "nvgpu.device_async_copy":
             # Source read now (it does not change during a kernel), written
             # to shared memory only when a wait_group completes its group.
@@ -418,7 +500,11 @@ class Kernel:
             count = int(re.search(r"dstElements = (\d+)", op.props).group(1))
             src_flat = self.flat_index(src, src_idx, active)[:, None] + np.arange(count)
             dst_flat = self.flat_index(dst, dst_idx, active)[:, None] + np.arange(count)
-            self.pending.append((dst, dst_flat[active], src.flat[src_flat[active]]))
+            written = None
+            if dst.tracker:  # the copy may land any time until its wait
+                written = dst.tracker.check_write(dst, dst_flat, active, self.epoch, name)
+            self.pending.append((dst, dst_flat[active], src.flat[src_flat[active]],
+                                 written))
             return [("async-copy",)]
         if name == "nvgpu.device_async_create_group":
             if not active.all():
@@ -432,8 +518,10 @@ class Kernel:
             done = self.groups[:len(self.groups) - keep]
             self.groups = self.groups[len(self.groups) - keep:] if keep else []
             for group in done:
-                for dst, where, values in group:
+                for dst, where, values, written in group:
                     dst.flat[where] = values
+                    if written is not None:
+                        dst.tracker.record_write(*written, self.epoch)
             return []
         if name == "vector.deinterleave":
             return [ins[0][:, 0::2], ins[0][:, 1::2]]
@@ -505,6 +593,9 @@ class Kernel:
         tiles = int(re.search(r"numTiles = (\d+)", op.props).group(1))
         transpose = "transpose = true" in op.props
         flat = self.flat_index(buf, idx, active)
+        if buf.tracker:  # each lane's row address: 8 elements
+            buf.tracker.read(buf, flat[:, None] + np.arange(8)[None, :], active,
+                             self.epoch, "nvgpu.ldmatrix")
         rows = buf.flat[flat[:, None] + np.arange(8)[None, :]]  # [lanes, 8]
         out = np.zeros((self.lanes, tiles, 2), dtype=buf.flat.dtype)
         for warp in range(self.lanes // LANES_PER_WARP):
