@@ -58,6 +58,25 @@ def flash_sdpa():
     return contextlib.nullcontext, "default"
 
 
+def expand_kv(t, q_heads):
+    """KV heads repeated to the query heads, for SDPA (outside the timing)."""
+    return t.repeat_interleave(q_heads // t.shape[1], 1)
+
+
+def time_all(row, fns, iters, reps, label):
+    """Times each (name, fn) into row[name + "_ms" / "_min_ms" / "_max_ms"];
+    a failing peer ("sdpa") is reported and recorded as None, ours raise."""
+    for name, fn in fns:
+        try:
+            row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = \
+                timed(fn, iters, reps)
+        except Exception as e:
+            if name != "sdpa":
+                raise
+            print(f"# {label}: sdpa failed: {type(e).__name__}: {e}"[:300])
+            row["sdpa_ms"] = None
+
+
 def check_plain(out, q, k, v, causal, rows=64):
     """Sampled rows of every head against float64 (causal bottom-right, as
     mrope.attention); returns the worst error / bound (<= 1 passes)."""
@@ -151,28 +170,18 @@ def main():
         row = {"name": label, "seq": seq, "causal": causal, "plain_error_vs_bound": ratio,
                "fused_equals_separate": identical, "one_stage_equals_two": stages_agree,
                "ok": ok}
-        k_exp = k.repeat_interleave(hq // hk, 1)
-        v_exp = v.repeat_interleave(hq // hk, 1)
+        k_exp, v_exp = expand_kv(k, hq), expand_kv(v, hq)
         out = torch.empty_like(q)
 
         def sdpa():
             with backend():
                 return F.scaled_dot_product_attention(q, k_exp, v_exp, is_causal=causal)
 
-        for name, fn in (("plain", lambda: call("plain", q, k, out)),
-                         ("plain_1stage", lambda: call("plain_1stage", q, k, out)),
-                         ("fused", lambda: call("fused", q, k, out)),
-                         ("separate", lambda: call("separate", q_sep, k_sep, out)),
-                         ("sdpa", sdpa)):
-            try:
-                med, lo, hi = timed(fn, iters, args.reps)
-            except Exception as e:  # a peer that fails is reported, not fatal
-                if name != "sdpa":
-                    raise
-                print(f"# {label}: sdpa failed: {type(e).__name__}: {e}"[:300])
-                row["sdpa_ms"] = None
-                continue
-            row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = med, lo, hi
+        time_all(row, (("plain", lambda: call("plain", q, k, out)),
+                       ("plain_1stage", lambda: call("plain_1stage", q, k, out)),
+                       ("fused", lambda: call("fused", q, k, out)),
+                       ("separate", lambda: call("separate", q_sep, k_sep, out)),
+                       ("sdpa", sdpa)), iters, args.reps, label)
         pairs = seq * (seq + 1) / 2 if causal else seq * seq
         flops = 4 * hq * pairs * dim
         for name in ("plain", "plain_1stage", "fused", "separate", "sdpa"):
@@ -222,23 +231,15 @@ def run_decode(cfg, libs, backend, args):
     torch.cuda.synchronize()
     ratio, finite = check_plain(out, q, k, v, True)
     ok = finite and ratio <= 1.0
-    k_exp = k.repeat_interleave(hq // hk, 1)
-    v_exp = v.repeat_interleave(hq // hk, 1)
+    k_exp, v_exp = expand_kv(k, hq), expand_kv(v, hq)
 
     def sdpa():
         with backend():  # one token sees every cached key: no mask
             return F.scaled_dot_product_attention(q, k_exp, v_exp)
 
     row = {"name": cfg["name"], "cache": seq, "error_vs_bound": ratio, "ok": ok}
-    for name, f in (("ours", lambda: fn(*args_)), ("sdpa", sdpa)):
-        try:
-            row[name + "_ms"], row[name + "_min_ms"], row[name + "_max_ms"] = \
-                timed(f, 200, args.reps)
-        except Exception as e:  # a peer that fails is reported, not fatal
-            if name == "ours":
-                raise
-            print(f"# {cfg['name']}: sdpa failed: {type(e).__name__}: {e}"[:300])
-            row["sdpa_ms"] = None
+    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa)), 200, args.reps,
+             cfg["name"])
     cache_bytes = 2 * hk * seq * dim * 2
     row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
     row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None

@@ -320,8 +320,9 @@ class SharedTracker:
 class Kernel:
     """One gpu.func of a parsed module; run() executes one CTA."""
 
-    def __init__(self, module_text, name):
-        self.module = parse_module(module_text)
+    def __init__(self, module, name):
+        """`module`: the text, or the tree parse_module made of it."""
+        self.module = parse_module(module) if isinstance(module, str) else module
         self.func, self.globals = None, {}
         self._collect(self.module, name)
         if self.func is None and name is not None:
@@ -797,7 +798,7 @@ def run_host(module_text, func_name, args):
             block = [int(v) for v in values[4] + values[5] + values[6]]
             name = re.search(r"kernel = @[\w$.]+::@([\w$.]+)", op.props).group(1)
             if name not in kernels:
-                kernels[name] = Kernel(module_text, name)
+                kernels[name] = Kernel(module, name)
             kernel = kernels[name]
             if kernel.block_size and list(kernel.block_size) != block:
                 raise RuntimeError(f"{name}: launched with {block}, known {kernel.block_size}")
@@ -810,7 +811,7 @@ def run_host(module_text, func_name, args):
             sym = re.search(r"name = @([\w.$]+)", op.props).group(1)
             elem, shape = memref_shape(op.out_types[0])
             if "globals" not in kernels:
-                kernels["globals"] = Kernel(module_text, None)
+                kernels["globals"] = Kernel(module, None)
             env[op.results[0]] = kernels["globals"].constant_global(sym, elem, shape)
         elif op.name in ("gpu.wait", "gpu.dealloc"):
             pass

@@ -31,6 +31,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Common/AttentionMath.h"
 #include "Common/RotaryMath.h"
 #include "GPUKernels.h"
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
@@ -371,12 +372,14 @@ void AttentionKernelBuilder::rotateQueryFragments(
   Value freqBuf = readInKernel(b, loc, buf.invFreq, Placement::Device);
   Value tI32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), t);
 
-  // Rotates (x1[i], x2[i]) for pair indices first + offsets[i].
-  auto rotate = [&](int row, Value x1, Value x2, Value firstPair,
-                    ArrayRef<int32_t> offsets) -> std::pair<Value, Value> {
-    const int64_t n = offsets.size();
-    auto i32Vec = VectorType::get({n}, b.getI32Type());
-    Value pairIndex = arith::AddIOp::create(
+  // Pair indices first + offsets[i] and their inv_freq: one per k-step,
+  // shared by the thread's two rows.
+  struct Pairs {
+    Value index, freqs;
+  };
+  auto pairsAt = [&](Value firstPair, ArrayRef<int32_t> offsets) -> Pairs {
+    auto i32Vec = VectorType::get({int64_t(offsets.size())}, b.getI32Type());
+    Value index = arith::AddIOp::create(
         b, loc, vector::BroadcastOp::create(b, loc, i32Vec, firstPair),
         arith::ConstantOp::create(b, loc,
                                   DenseElementsAttr::get(i32Vec, offsets)));
@@ -387,13 +390,19 @@ void AttentionKernelBuilder::rotateQueryFragments(
           ValueRange{arith::IndexCastOp::create(
               b, loc, b.getIndexType(),
               arith::AddIOp::create(b, loc, firstPair, i32(b, off)))}));
-    auto f32Vec = VectorType::get({n}, f32Type);
-    Value freqVec = vector::FromElementsOp::create(b, loc, f32Vec, freqs);
-    auto [c, s] = buildRotaryCosSin(
-        b, loc, queryPositions(b, row, pairIndex), freqVec, rotary.getAngles(),
-        rotary.getAttentionScaling(), SinCosLowering::Torch);
-    std::tie(c, s) =
-        roundCosSin(b, loc, c, s, VectorType::get({n}, elementType), false);
+    return {index, vector::FromElementsOp::create(b, loc, i32Vec.clone(f32Type),
+                                                  freqs)};
+  };
+  // Rotates (x1[i], x2[i]) of row `row` (0: g, 1: g + 8) for `pairs`.
+  auto rotate = [&](int row, const Pairs &pairs, Value x1,
+                    Value x2) -> std::pair<Value, Value> {
+    auto f32Vec = cast<VectorType>(pairs.freqs.getType());
+    auto [c, s] =
+        buildRotaryCosSin(b, loc, queryPositions(b, row, pairs.index),
+                          pairs.freqs, rotary.getAngles(),
+                          rotary.getAttentionScaling(), SinCosLowering::Torch);
+    std::tie(c, s) = roundCosSin(b, loc, c, s, f32Vec.clone(elementType),
+                                 /*inverse=*/false);
     if (widen) {
       c = arith::ExtFOp::create(b, loc, f32Vec, c);
       s = arith::ExtFOp::create(b, loc, f32Vec, s);
@@ -402,9 +411,8 @@ void AttentionKernelBuilder::rotateQueryFragments(
     }
     auto [y1, y2] = rotatePair(b, loc, x1, x2, c, s, roundTo);
     if (widen) {
-      auto narrow = VectorType::get({n}, elementType);
-      y1 = arith::TruncFOp::create(b, loc, narrow, y1);
-      y2 = arith::TruncFOp::create(b, loc, narrow, y2);
+      y1 = arith::TruncFOp::create(b, loc, f32Vec.clone(elementType), y1);
+      y2 = arith::TruncFOp::create(b, loc, f32Vec.clone(elementType), y2);
     }
     return {y1, y2};
   };
@@ -412,35 +420,40 @@ void AttentionKernelBuilder::rotateQueryFragments(
     return vector::ShuffleOp::create(b, loc, x, y, mask);
   };
 
-  for (int row = 0; row < 2; ++row) {
-    if (neox) {
-      // Pair j < rotary_dim / 2 is channels j and j + rotary_dim / 2: the
-      // same slots of k-steps ks and ks + rotary_dim / 32.
-      const int64_t partner = rotaryDim / 32;
-      for (int64_t ks = 0; ks < partner; ++ks) {
-        SmallVector<Value> &lo = frags[ks], &hi = frags[ks + partner];
-        Value x1 = shuffle(lo[row], lo[row + 2], {0, 1, 2, 3});
-        Value x2 = shuffle(hi[row], hi[row + 2], {0, 1, 2, 3});
-        Value firstPair = arith::AddIOp::create(
-            b, loc, arith::MulIOp::create(b, loc, tI32, i32(b, 2)),
-            i32(b, 16 * ks));
-        auto [y1, y2] = rotate(row, x1, x2, firstPair, {0, 1, 8, 9});
+  if (neox) {
+    // Pair j < rotary_dim / 2 is channels j and j + rotary_dim / 2: the
+    // same slots of k-steps ks and ks + rotary_dim / 32.
+    const int64_t partner = rotaryDim / 32;
+    for (int64_t ks = 0; ks < partner; ++ks) {
+      Pairs pairs =
+          pairsAt(arith::AddIOp::create(
+                      b, loc, arith::MulIOp::create(b, loc, tI32, i32(b, 2)),
+                      i32(b, 16 * ks)),
+                  {0, 1, 8, 9});
+      SmallVector<Value> &lo = frags[ks], &hi = frags[ks + partner];
+      for (int row = 0; row < 2; ++row) {
+        auto [y1, y2] =
+            rotate(row, pairs, shuffle(lo[row], lo[row + 2], {0, 1, 2, 3}),
+                   shuffle(hi[row], hi[row + 2], {0, 1, 2, 3}));
         lo[row] = shuffle(y1, y1, {0, 1});
         lo[row + 2] = shuffle(y1, y1, {2, 3});
         hi[row] = shuffle(y2, y2, {0, 1});
         hi[row + 2] = shuffle(y2, y2, {2, 3});
       }
-    } else {
-      // Pair j is channels 2j and 2j + 1: each slot holds one pair.
-      for (int64_t ks = 0; ks < rotaryDim / 16; ++ks) {
-        SmallVector<Value> &slots = frags[ks];
-        Value x1 = shuffle(slots[row], slots[row + 2], {0, 2});
-        Value x2 = shuffle(slots[row], slots[row + 2], {1, 3});
-        Value firstPair = arith::AddIOp::create(b, loc, tI32, i32(b, 8 * ks));
-        auto [y1, y2] = rotate(row, x1, x2, firstPair, {0, 4});
-        slots[row] = shuffle(y1, y2, {0, 2});
-        slots[row + 2] = shuffle(y1, y2, {1, 3});
-      }
+    }
+    return;
+  }
+  // GPT-J: pair j is channels 2j and 2j + 1, so each slot holds one pair.
+  for (int64_t ks = 0; ks < rotaryDim / 16; ++ks) {
+    Pairs pairs =
+        pairsAt(arith::AddIOp::create(b, loc, tI32, i32(b, 8 * ks)), {0, 4});
+    SmallVector<Value> &slots = frags[ks];
+    for (int row = 0; row < 2; ++row) {
+      auto [y1, y2] =
+          rotate(row, pairs, shuffle(slots[row], slots[row + 2], {0, 2}),
+                 shuffle(slots[row], slots[row + 2], {1, 3}));
+      slots[row] = shuffle(y1, y2, {0, 2});
+      slots[row + 2] = shuffle(y1, y2, {1, 3});
     }
   }
 }
@@ -538,7 +551,8 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   Type f32Type = b.getF32Type();
   const double negInf = -std::numeric_limits<double>::infinity();
   Value keyBase = mul(b, kb, kBlockKeys);
-  Value kTile = this->kTile, vTile = this->vTile;
+  // This block's K and V tiles: the static ones, or its stage's.
+  Value keys = kTile, values = vTile;
   if (stages == 1) {
     gpu::BarrierOp::create(b, loc); // the previous block's reads are done
     stageBlock(b, keyBase, buf.k, kTile, headDim);
@@ -569,7 +583,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
     nvgpu::DeviceAsyncWaitOp::create(b, loc, more.getResult(0),
                                      b.getI32IntegerAttr(1));
     gpu::BarrierOp::create(b, loc);
-    std::tie(kTile, vTile) =
+    std::tie(keys, values) =
         stageTiles(b, arith::RemUIOp::create(b, loc, kb, index(b, stages)));
   }
 
@@ -601,7 +615,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   for (int64_t n2 = 0; n2 < kBlockKeys / 16; ++n2) {
     for (int64_t ks = 0; ks < headDim / 16; ++ks) {
       SmallVector<Value> f =
-          fragment(kTile, add(b, kRow, 16 * n2), add(b, kCol, 16 * ks), false);
+          fragment(keys, add(b, kRow, 16 * n2), add(b, kCol, 16 * ks), false);
       s[2 * n2] = mma(b, qFrags[ks], {f[0], f[1]}, s[2 * n2]);
       s[2 * n2 + 1] = mma(b, qFrags[ks], {f[2], f[3]}, s[2 * n2 + 1]);
     }
@@ -717,7 +731,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
                             pack(s[2 * j + 1][2], s[2 * j + 1][3])};
     for (int64_t dn = 0; dn < valueDim / 16; ++dn) {
       SmallVector<Value> f =
-          fragment(vTile, add(b, vRow, 16 * j), add(b, vCol, 16 * dn), true);
+          fragment(values, add(b, vRow, 16 * j), add(b, vCol, 16 * dn), true);
       acc[2 * dn] = mma(b, p, {f[0], f[1]}, acc[2 * dn]);
       acc[2 * dn + 1] = mma(b, p, {f[2], f[3]}, acc[2 * dn + 1]);
     }
@@ -730,16 +744,11 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
 }
 
 /// Normalizes and stores the thread's two rows (rows past the sequence are
-/// skipped; a row that saw no key is 0, as on the CPU).
+/// skipped; a row that saw no key is 0: buildNormalizedRow, as on the CPU).
 void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
-  Type f32Type = b.getF32Type();
-  Value zero = f32(b, 0);
-  auto pairType = VectorType::get({2}, f32Type);
+  auto pairType = VectorType::get({2}, b.getF32Type());
   for (int row = 0; row < 2; ++row) {
     Value sum = quadSum(b, carried[2 + row]);
-    Value any =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, zero);
-    Value divisor = arith::SelectOp::create(b, loc, any, sum, f32(b, 1));
     auto inRange =
         scf::IfOp::create(b, loc, rowValid[row], /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
@@ -750,13 +759,7 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
           b, loc, pairType,
           ValueRange{carried[4 + 4 * nt + 2 * row],
                      carried[4 + 4 * nt + 2 * row + 1]});
-      pair = arith::DivFOp::create(
-          b, loc, pair, vector::BroadcastOp::create(b, loc, pairType, divisor));
-      pair = arith::SelectOp::create(
-          b, loc, any, pair,
-          arith::ConstantOp::create(b, loc, b.getZeroAttr(pairType)));
-      pair = arith::TruncFOp::create(b, loc, VectorType::get({2}, elementType),
-                                     pair);
+      pair = buildNormalizedRow(b, loc, pair, sum, elementType);
       Value channel = add(b, mul(b, t, 2), 8 * nt);
       vector::StoreOp::create(b, loc, pair, buf.out,
                               activationIndex(b, token, headOf[row], channel),
@@ -890,17 +893,7 @@ void AttentionKernelBuilder::combinePartials(OpBuilder &b) {
         arith::MulFOp::create(b, loc, part,
                               vector::BroadcastOp::create(b, loc, vecType, w)));
   }
-  Value any =
-      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, sum, f32(b, 0));
-  Value row = arith::DivFOp::create(
-      b, loc, acc,
-      vector::BroadcastOp::create(
-          b, loc, vecType,
-          arith::SelectOp::create(b, loc, any, sum, f32(b, 1))));
-  row = arith::SelectOp::create(
-      b, loc, any, row,
-      arith::ConstantOp::create(b, loc, b.getZeroAttr(vecType)));
-  row = arith::TruncFOp::create(b, loc, VectorType::get({8}, elementType), row);
+  Value row = buildNormalizedRow(b, loc, acc, sum, elementType);
   Value head =
       add(b, mul(b, kv, group),
           arith::DivUIOp::create(b, loc, r, index(b, qSeq)).getResult());

@@ -11,6 +11,7 @@
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONROWMATH_H
 
 #include "Common/ActivationLayout.h"
+#include "Common/AttentionMath.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -88,11 +89,6 @@ struct OnlineSoftmaxStep {
 OnlineSoftmaxStep buildOnlineSoftmaxStep(OpBuilder &b, Location loc,
                                          Value block, Value m, Value sum,
                                          Value acc);
-
-/// acc / sum for a row (0 for a row without keys: sum = 0), converted to
-/// `elementType`.
-Value buildNormalizedRow(OpBuilder &b, Location loc, Value acc, Value sum,
-                         Type elementType);
 
 /// The lane sums of partial vectors (one width, a power of two; a power of
 /// two of them), one per vector, as a vector -- built as the vectors arrive,
