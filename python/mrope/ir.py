@@ -159,9 +159,9 @@ def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: 
                        config: Optional[RopeConfig] = None,
                        q_position_shape: Optional[Sequence[int]] = None,
                        k_position_shape: Optional[Sequence[int]] = None,
-                       attention_scaling: float = 1.0) -> str:
-    """``@attention(q, k, v, [mask], [cu_seqlens], [q_positions],
-    [k_positions], out)``: mrope.attention, with a rotary prologue when
+                       attention_scaling: float = 1.0, kv_cu: bool = False) -> str:
+    """``@attention(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens],
+    [q_positions], [k_positions], out)``: mrope.attention, with a rotary prologue when
     ``config`` is given (k_positions omitted: the keys are rotated)."""
     fn = _Function("attention")
     q, q_t = fn.input("q", q_shape, element)
@@ -174,6 +174,9 @@ def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: 
     if cu_shape is not None:
         c, c_t = fn.input("cu", cu_shape, "i64")
         operands += f" cu_seqlens({c} : {c_t})"
+        if kv_cu:
+            kc, kc_t = fn.input("kvcu", cu_shape, "i64")
+            operands += f" kv_cu_seqlens({kc} : {kc_t})"
     rotary = ""
     if config is not None:
         p, p_t = fn.input("qpos", q_position_shape, config.position_type)

@@ -307,17 +307,27 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
             _like(runtime.as_dtype(k_out, ka.dtype), k))
 
 
+def _check_boundaries(cu: np.ndarray, name: str, tokens: int, of: str) -> None:
+    """cu_seqlens-style boundaries: [0, ..., tokens], never decreasing."""
+    if len(cu) < 2 or cu[0] != 0 or cu[-1] != tokens or np.any(np.diff(cu) < 0):
+        raise InputError(f"{name}: must start at 0, never decrease and end at the "
+                         f"{tokens} packed tokens of {of}, got {cu.tolist()}")
+
+
 def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
               k_position_ids=None, keys_rotated: bool = False, causal: bool = False,
               scale: Optional[float] = None, mask=None, cu_seqlens=None,
-              layout: str = "bhsd", threads: Optional[bool] = None):
+              kv_cu_seqlens=None, layout: str = "bhsd", threads: Optional[bool] = None):
     """softmax(q k^T * scale + mask) v, computed with online softmax in f32
     (``mrope.attention``); returns a new array of q's shape and dtype.
 
     q ``[B, Hq, Sq, D]`` (``bshd``: ``[B, Sq, Hq, D]``; packed ``thd``:
     ``[T, Hq, D]`` with ``cu_seqlens`` ``[N + 1]``), k and v with Hkv heads
-    dividing Hq (GQA/MQA). ``scale`` defaults to 1/sqrt(D); ``causal`` is
-    bottom-right aligned (query i sees keys up to i + Skv - Sq), ``mask`` an
+    dividing Hq (GQA/MQA). Packed k and v cover the same tokens as q, or with
+    ``kv_cu_seqlens`` (``[N + 1]``) each sequence's own keys: batched decode
+    against caches of different lengths, chunked prefill. ``scale`` defaults
+    to 1/sqrt(D); ``causal`` is bottom-right aligned per sequence (query i
+    sees keys up to i + Skv - Sq), ``mask`` an
     additive ``[B, Hq or 1, Sq, Skv]`` array. With ``config`` and
     ``position_ids`` q and k are rotated first (k by ``k_position_ids`` when
     given, else by ``position_ids``; ``keys_rotated=True`` for a KV cache
@@ -362,14 +372,24 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
         if cu_seqlens is None:
             raise InputError("cu_seqlens: required with layout thd")
         cu = _integer_array(cu_seqlens, "cu_seqlens", 1, optional=False).astype(np.int64)
-        if (len(cu) < 2 or cu[0] != 0 or cu[-1] != sq or np.any(np.diff(cu) < 0)
-                or sq != skv):
-            raise InputError(f"cu_seqlens: must start at 0, never decrease and end at the "
-                             f"{sq} packed tokens (shared by q, k and v), got {cu.tolist()}")
+        _check_boundaries(cu, "cu_seqlens", sq,
+                          "q" if kv_cu_seqlens is not None or sq != skv else "q, k and v")
         arrays.append(np.ascontiguousarray(cu))
         cu_shape = cu.shape
-    elif cu_seqlens is not None:
-        raise InputError("cu_seqlens: only with layout thd")
+        if kv_cu_seqlens is not None:
+            kv_cu = _integer_array(kv_cu_seqlens, "kv_cu_seqlens", 1,
+                                   optional=False).astype(np.int64)
+            if len(kv_cu) != len(cu):
+                raise InputError(f"kv_cu_seqlens: needs one boundary per cu_seqlens entry "
+                                 f"({len(cu)}), got {len(kv_cu)}")
+            _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
+            arrays.append(np.ascontiguousarray(kv_cu))
+        elif sq != skv:
+            raise InputError(f"kv_cu_seqlens: required when k and v ({skv} tokens) do not "
+                             f"cover q's {sq} tokens")
+    elif cu_seqlens is not None or kv_cu_seqlens is not None:
+        raise InputError(f"{'cu_seqlens' if cu_seqlens is not None else 'kv_cu_seqlens'}: "
+                         f"only with layout thd")
     token_shape = lambda a: (3, a.shape[0]) if layout == "thd" else (3, a.shape[0], a.shape[seq_axis])  # noqa: E731
     q_pos_shape = k_pos_shape = None
     if config is not None:
@@ -393,7 +413,8 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
         threads = sq * qa.shape[head_axis] * (1 if layout == "thd" else qa.shape[0]) >= 256
     source = ir.attention_function(
         qa.shape, ka.shape, element, layout, causal, scale, mask_shape, cu_shape, config,
-        q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0)
+        q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0,
+        kv_cu_seqlens is not None)
     out = runtime.carrier_array(np.zeros(qa.shape, qa.dtype))
     carriers = [runtime.carrier_array(a) for a in arrays]
     runtime.compile(source, threads).call("attention", *carriers, out)

@@ -15,7 +15,7 @@ Float32 arithmetic is kept where the reference computes in float32
 correctly rounded rather than torch's Sleef (within 1 ulp of each other).
 """
 
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 

@@ -38,8 +38,10 @@ def run(text, arrays, out_shape, dtype):
 
 
 def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
-                 cu_seqlens=None, rotary=None, q_positions=None, k_positions=None, freqs=None):
-    """@attn(q, k, v, [mask], [cu_seqlens], [positions...], [freqs]) -> out."""
+                 cu_seqlens=None, rotary=None, q_positions=None, k_positions=None, freqs=None,
+                 kv_cu_seqlens=None):
+    """@attn(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens], [positions...],
+    [freqs]) -> out."""
     args, operands = [], ""
 
     def arg(name, shape, elem):
@@ -52,6 +54,8 @@ def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
         operands += f" mask({arg('mask', mask.shape, element)})"
     if cu_seqlens is not None:
         operands += f" cu_seqlens({arg('cu', cu_seqlens.shape, 'i32')})"
+    if kv_cu_seqlens is not None:
+        operands += f" kv_cu_seqlens({arg('kvcu', kv_cu_seqlens.shape, 'i32')})"
     if q_positions is not None:
         operands += f" q_positions({arg('qp', q_positions.shape, 'i64')})"
     if k_positions is not None:
@@ -66,14 +70,19 @@ def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
             f"{qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
 
 
-def reference_attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None):
-    """[B, H, S, D] (or packed [T, H, D] with cu_seqlens) in float64."""
+def reference_attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None,
+                        kv_cu_seqlens=None):
+    """[B, H, S, D] (or packed [T, H, D] with cu_seqlens: sequence n is
+    q[cu[n]:cu[n+1]] against k and v over the same tokens, or over
+    [kv_cu[n], kv_cu[n+1]) when given) in float64."""
     if cu_seqlens is not None:
-        out = np.zeros(q.shape, np.float64)
-        for lo, hi in zip(cu_seqlens[:-1], cu_seqlens[1:]):
-            if hi == lo:
+        kv_cu = cu_seqlens if kv_cu_seqlens is None else kv_cu_seqlens
+        out = np.zeros(q.shape[:-1] + v.shape[-1:], np.float64)
+        for lo, hi, klo, khi in zip(cu_seqlens[:-1], cu_seqlens[1:], kv_cu[:-1], kv_cu[1:]):
+            if hi == lo or khi == klo:  # no query, or no key: rows of 0
                 continue
-            seq = [x[lo:hi].transpose(1, 0, 2)[None] for x in (q, k, v)]
+            seq = [x[a:b].transpose(1, 0, 2)[None]
+                   for x, a, b in ((q, lo, hi), (k, klo, khi), (v, klo, khi))]
             out[lo:hi] = reference_attention(*seq, causal, scale)[0].transpose(1, 0, 2)
         return out
     q, k, v = (x.astype(np.float64) for x in (q, k, v))
@@ -165,20 +174,24 @@ def test_packed_varlen(element, causal):
     run_varlen_against_reference([0, 5, 6, 13], 4, 2, 16, causal, element, seed=11)
 
 
-def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed):
-    """Packed (thd) random q, k, v with sequences `cu` (cu_seqlens) through
-    the compiled attention, checked against the per-sequence reference."""
+def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed, kv_cu=None):
+    """Packed (thd) random q, k, v with sequences `cu` (cu_seqlens; keys
+    `kv_cu` when given) through the compiled attention, checked against the
+    per-sequence reference; returns the output."""
     dtype = dtype_of(element)
     rng = np.random.default_rng(seed)
     cu = np.array(cu, np.int32)
-    t = int(cu[-1])
-    q, k, v = random(rng, (t, hq, d), dtype), random(rng, (t, hkv, d), dtype), \
-        random(rng, (t, hkv, d), dtype)
-    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu), [q, k, v, cu],
-              q.shape, dtype)
+    kv_cu = None if kv_cu is None else np.array(kv_cu, np.int32)
+    t, tk = int(cu[-1]), int((cu if kv_cu is None else kv_cu)[-1])
+    q, k, v = random(rng, (t, hq, d), dtype), random(rng, (tk, hkv, d), dtype), \
+        random(rng, (tk, hkv, d), dtype)
+    arrays = [q, k, v, cu] + ([] if kv_cu is None else [kv_cu])
+    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu, kv_cu_seqlens=kv_cu),
+              arrays, q.shape, dtype)
     want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
-                               cu_seqlens=cu)
+                               cu_seqlens=cu, kv_cu_seqlens=kv_cu)
     check(got, want, dtype)
+    return got
 
 
 # Prefill shapes (at least 16 query rows per KV head) take the tiled form:
@@ -346,6 +359,82 @@ def test_packed_varlen_across_tiles(element, causal):
     """Sequences that start and end inside tiles of 8 tokens (2 heads per
     KV head), an empty one, and a long one spanning several key blocks."""
     run_varlen_against_reference([0, 7, 7, 25, 61], 4, 2, 24, causal, element, seed=43)
+
+
+# Packed sequences with their own keys (kv_cu_seqlens): batched decode
+# (one query token per sequence against caches of different lengths; the
+# decode form, one task per token and GQA group), an empty cache (row of
+# 0), chunked prefill (a chunk of queries against its sequence's longer
+# context, causal bottom-right per sequence: the tiled form), more queries
+# than keys (the first causal rows see none), and a cache long enough to be
+# split (split-KV ranges taken from each sequence's own keys).
+KV_VARLEN_CASES = [
+    # cu, kv_cu, hq, hkv, d, causal, element
+    ([0, 1, 2, 3, 4], [0, 37, 37, 337, 340], 8, 2, 64, True, "bf16"),
+    ([0, 1, 2, 3], [0, 20, 45, 46], 4, 4, 16, False, "f32"),
+    ([0, 2, 5, 6], [0, 30, 31, 50], 10, 2, 32, True, "f16"),
+    ([0, 20, 45, 46], [0, 40, 90, 131], 2, 1, 32, True, "f32"),
+    ([0, 24, 40], [0, 30, 40], 4, 2, 16, False, "bf16"),
+    ([0, 12, 20], [0, 5, 30], 2, 1, 16, True, "f32"),
+    ([0, 1, 2, 3], [0, 3100, 3110, 6300], 8, 2, 32, True, "bf16"),
+]
+
+
+@pytest.mark.parametrize("cu,kv_cu,hq,hkv,d,causal,element", KV_VARLEN_CASES,
+                         ids=["batched-decode", "decode-mha-full", "decode-3-tokens",
+                              "chunked-prefill", "prefill-full", "more-queries-than-keys",
+                              "decode-split-kv"])
+def test_packed_sequences_with_own_keys(cu, kv_cu, hq, hkv, d, causal, element):
+    got = run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed=sum(kv_cu),
+                                       kv_cu=kv_cu)
+    for lo, hi, klo, khi in zip(cu[:-1], cu[1:], kv_cu[:-1], kv_cu[1:]):
+        if causal and hi - lo > khi - klo:  # rows before the first key
+            assert np.all(got[lo:lo + (hi - lo) - (khi - klo)] == 0)
+        if khi == klo:
+            assert np.all(got[lo:hi] == 0)
+
+
+def test_packed_sequences_with_own_keys_rowwise():
+    """The row-by-row form (attention-tiles=false) on the same rules."""
+    rng = np.random.default_rng(53)
+    cu, kv_cu = np.array([0, 3, 3, 9], np.int32), np.array([0, 10, 12, 14], np.int32)
+    q = random(rng, (9, 2, 8), np.float32)
+    k, v = random(rng, (14, 1, 8), np.float32), random(rng, (14, 1, 8), np.float32)
+    text = attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu)
+    if not os.path.exists(MROPE_OPT):
+        pytest.skip(f"{MROPE_OPT} not built")
+    lowered = subprocess.run(
+        [MROPE_OPT, "--convert-mrope-to-linalg=attention-tiles=false", "-"],
+        input=tensor_entry_point(text, "attn"), capture_output=True, text=True, check=True)
+    module = mrope.runtime.Module(lowered.stdout, False)
+    out = mrope.runtime.carrier_array(np.zeros(q.shape, np.float32))
+    module.call("run", *[mrope.runtime.carrier_array(a) for a in (q, k, v, cu, kv_cu)], out)
+    got = mrope.runtime.as_dtype(out, np.float32)
+    check(got, reference_attention(q, k, v, causal=True, cu_seqlens=cu, kv_cu_seqlens=kv_cu),
+          np.float32)
+    assert np.all(got[3:5] == 0)  # 6 queries against 2 keys: 4 rows see none
+
+
+def test_packed_sequences_malformed_boundaries():
+    """kv_cu_seqlens past the keys, decreasing, or negative: clamped, no
+    out-of-bounds read (the Python API refuses such input; the op makes it
+    safe). Equal to the reference on the clamped boundaries."""
+    rng = np.random.default_rng(59)
+    cu = np.array([0, 2, 4, 6], np.int32)
+    kv_cu = np.array([-5, 7, 3, 99], np.int32)
+    q = random(rng, (6, 2, 8), np.float32)
+    k, v = random(rng, (10, 2, 8), np.float32), random(rng, (10, 2, 8), np.float32)
+    got = run(attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu),
+              [q, k, v, cu, kv_cu], q.shape, np.float32)
+    # Each sequence's pair clamped to [0, 10]: [0, 7), [7, 7) (decreasing:
+    # empty, rows of 0), [3, 10).
+    want = np.zeros(q.shape, np.float64)
+    for (lo, hi), (klo, khi) in zip([(0, 2), (4, 6)], [(0, 7), (3, 10)]):
+        want[lo:hi] = reference_attention(q[lo:hi], k[klo:khi], v[klo:khi], causal=True,
+                                          cu_seqlens=[0, hi - lo],
+                                          kv_cu_seqlens=[0, khi - klo])
+    check(got, want, np.float32)
+    assert np.all(got[2:4] == 0)
 
 
 ALLOCATIONS = [
@@ -535,6 +624,56 @@ def test_fused_rotary_packed_varlen(causal):
     want = reference_attention(ref_q[0].transpose(1, 0, 2), ref_k[0].transpose(1, 0, 2), v,
                                causal=causal, cu_seqlens=cu)
     check(got_fused, want, np.float32)
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+def test_rotary_prologue_with_own_keys(element):
+    """Chunked prefill through the Python API: each sequence's new chunk of
+    queries (rotated by its positions) against its whole context of keys
+    (rotated by theirs) -- q and k packed over different tokens."""
+    from hf_configs import QWEN2_VL_7B
+
+    config = mrope.from_hf(QWEN2_VL_7B)
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(61)
+    cu, kv_cu = np.array([0, 5, 21]), np.array([0, 12, 40])
+    hq, hkv, d = 4, 2, config.head_dim
+    q = random(rng, (21, hq, d), dtype)
+    k, v = random(rng, (40, hkv, d), dtype), random(rng, (40, hkv, d), dtype)
+    k_positions = rng.integers(0, 500, (3, 40))
+    # A chunk's queries are its sequence's last tokens.
+    q_positions = np.concatenate([k_positions[:, 7:12], k_positions[:, 24:40]], axis=1)
+    out = mrope.attention(q, k, v, config, q_positions, k_position_ids=k_positions,
+                          causal=True, layout="thd", cu_seqlens=cu, kv_cu_seqlens=kv_cu)
+    inv_freq = mrope.inv_freq(config)
+    low = None if element == "f32" else dtype
+    rotate = lambda x, p: reference.apply_rotary(  # noqa: E731
+        x.transpose(1, 0, 2)[None], x.transpose(1, 0, 2)[None], p[:, None, :], inv_freq,
+        "contiguous", [16, 24, 24], dtype=low)[0][0].transpose(1, 0, 2).astype(np.float32)
+    want = reference_attention(rotate(q, q_positions), rotate(k, k_positions),
+                               v.astype(np.float32), causal=True, cu_seqlens=cu,
+                               kv_cu_seqlens=kv_cu)
+    check(out, want, dtype)
+
+
+def test_python_api_own_keys_errors():
+    rng = np.random.default_rng(67)
+    q = random(rng, (3, 2, 8), np.float32)
+    k = v = random(rng, (10, 1, 8), np.float32)
+    cu = [0, 1, 2, 3]
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: required when k and v"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu)
+    with pytest.raises(mrope.InputError, match=r"kv_cu_seqlens: needs one boundary per"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 10])
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: must start at 0, never decrease "
+                                               "and end at the 10 packed tokens of k and v"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 4, 3, 10])
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: only with layout thd"):
+        mrope.attention(k[None], k[None], v[None], kv_cu_seqlens=[0, 10])
+    out = mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 4, 4, 10])
+    assert np.all(out[1] == 0)  # an empty cache: a row of 0
+    check(out, reference_attention(q, k, v, cu_seqlens=np.array(cu),
+                                   kv_cu_seqlens=np.array([0, 4, 4, 10])), np.float32)
 
 
 def test_threads_bit_identical():

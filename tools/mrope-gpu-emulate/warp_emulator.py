@@ -732,6 +732,9 @@ class Kernel:
             if name == "arith.divsi":
                 x, y = ins
                 return (np.sign(x) * np.sign(y) * (np.abs(x) // np.abs(y))).astype(x.dtype)
+            if name == "arith.ceildivsi":  # ceil(x / y) = -floor(-x / y)
+                x, y = ins
+                return (-((-x) // y)).astype(x.dtype)
             if name == "arith.remsi":
                 x, y = ins
                 return (x - (np.sign(x) * np.sign(y) * (np.abs(x) // np.abs(y))) * y).astype(x.dtype)
@@ -762,7 +765,7 @@ class Kernel:
 def run_host(module_text, func_name, args):
     """Runs the host function `func_name` of a module after bufferization
     and gpu-kernel-outlining (device buffers after mrope-gpu-device-allocations,
-    or host buffers): memref.alloc, gpu.alloc, gpu.memcpy and gpu.launch_func
+    or host buffers): memref.alloc, gpu.alloc, gpu.memcpy, memref.copy and gpu.launch_func
     (each kernel through Kernel), with `args` (Buffers) as its arguments.
     Host and device memory are one here. Returns the Buffers it returns."""
     module = parse_module(module_text)
@@ -778,15 +781,21 @@ def run_host(module_text, func_name, args):
             env[op.results[0]] = Kernel.scalar(text, op.out_types[0])
         elif op.name in ("gpu.alloc", "memref.alloc"):
             elem, shape = memref_shape(op.out_types[0])
-            junk = np.full(shape, 0x7FC1 if elem == "bf16" else 0, dtype=STORAGE[elem])
+            # Junk a kernel must not read before writing: finite (as what a
+            # GPU allocation holds), so that it is not absorbed like a NaN
+            # (a NaN compares false and drops out of a select).
+            junk = np.full(shape, 0x4479 if elem == "bf16" else 0x5A5A, dtype=STORAGE[elem])
             if elem in ("f32", "f16"):
-                junk[...] = np.nan
+                junk[...] = 1000.0
             env[op.results[0]] = Buffer(junk, elem)
         elif op.name == "gpu.memset":
             dst, value = [v for v in ins if v is not None]  # after the async deps
             dst.flat[:] = value
         elif op.name == "gpu.memcpy":
             dst, src = [v for v in ins if isinstance(v, Buffer)]
+            dst.flat[:] = src.flat
+        elif op.name == "memref.copy":  # host buffers (e.g. an operand used twice)
+            src, dst = ins
             dst.flat[:] = src.flat
         elif op.name == "gpu.launch_func":
             segments = array_prop(op, "operandSegmentSizes")

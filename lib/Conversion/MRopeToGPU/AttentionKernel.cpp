@@ -78,16 +78,17 @@ constexpr int64_t kMaxHeadDim = 128;
 
 /// The buffers of one attention kernel.
 struct AttentionBuffers {
-  Value q, k, v, mask, cuSeqlens, qPositions, kPositions, invFreq, out;
+  Value q, k, v, mask, cuSeqlens, kvCuSeqlens, qPositions, kPositions, invFreq,
+      out;
   /// Split-KV: each range's unnormalized rows, then their m and l
   /// ([batch, split, KV head, row, Dv + 4], f32: rows padded to 16 bytes for
   /// the combine kernel's vector loads); a temporary.
   Value partials;
 
   /// Every buffer, the output first (null for absent operands).
-  std::array<Value *, 9> fields() {
-    return {&out,       &q,          &k,          &v,      &mask,
-            &cuSeqlens, &qPositions, &kPositions, &invFreq};
+  std::array<Value *, 10> fields() {
+    return {&out,       &q,           &k,          &v,          &mask,
+            &cuSeqlens, &kvCuSeqlens, &qPositions, &kPositions, &invFreq};
   }
 };
 
@@ -150,6 +151,10 @@ private:
   void storePartials(OpBuilder &b, ValueRange carried);
   void combinePartials(OpBuilder &b);
   MemRefType partialsType();
+  /// `buffer` (on the device) set to 0 before the kernels run.
+  void fillZero(OpBuilder &b, Value buffer);
+  /// The partials' batch entries: packed rows are indexed by token, one.
+  int64_t partialBatches() const { return layout.packed() ? 1 : batches; }
   Value quadSum(OpBuilder &b, Value v);
 
   AttentionOp op;
@@ -166,9 +171,9 @@ private:
   Type elementType;
   int64_t headDim = 0, valueDim = 0, qHeads = 0, kvHeads = 0, group = 1;
   int64_t qSeq = 0, kvSeq = 0, batches = 0, qTiles = 0;
-  /// Split-KV: key ranges per (tile, KV head, batch entry), of splitBlocks
-  /// blocks each.
-  int64_t splits = 1, splitBlocks = 0;
+  /// Split-KV: key ranges per (tile, KV head, sequence), each a CTA's share
+  /// of the key blocks its rows see.
+  int64_t splits = 1;
   double scaleLog2 = 0;
   bool causal = false;
 
@@ -210,30 +215,32 @@ LogicalResult AttentionKernelBuilder::plan() {
   group = qHeads / kvHeads;
   qSeq = qType.getDimSize(layout.seq);
   kvSeq = kType.getDimSize(layout.seq);
-  batches =
-      layout.packed()
-          ? cast<RankedTensorType>(op.getCuSeqlens().getType()).getDimSize(0) -
-                1
-          : qType.getDimSize(layout.batch);
+  batches = op.getNumSequences();
   causal = op.getCausal();
   scaleLog2 = op.getEffectiveScale() * M_LOG2E;
   if (qSeq < 1 || kvSeq < 1 || batches < 1 || qHeads < 1)
     return op.emitOpError("the GPU attention kernel needs at least one query, "
                           "key, sequence and head");
   qTiles = (group * qSeq + kTileRows - 1) / kTileRows;
-  // Split-KV when the grid would leave the GPU idle (decode): packed
-  // sequences have runtime lengths and are not split.
-  const int64_t keyBlocks = (kvSeq + kBlockKeys - 1) / kBlockKeys;
+  // Split-KV when the grid would leave the GPU idle (decode). Packed
+  // sequences have runtime lengths: the CTAs that do work are at most one
+  // partial tile per sequence more than a whole tiling of the tokens, and a
+  // sequence has the average of the keys.
+  const int64_t liveCTAs =
+      kvHeads * (layout.packed() ? qTiles + batches - 1 : qTiles * batches);
+  const int64_t sequenceKeys = layout.packed() ? kvSeq / batches : kvSeq;
   splits = 1;
-  if (!layout.packed()) {
-    const int64_t ctas = qTiles * kvHeads * batches;
-    if (splitsOpt > 0)
-      splits = splitsOpt;
-    else if (ctas * 2 <= kTargetCTAs && kvSeq >= 2 * kMinSplitKeys)
-      splits = std::min((kTargetCTAs + ctas - 1) / ctas, kvSeq / kMinSplitKeys);
-  }
-  splitBlocks = (keyBlocks + splits - 1) / splits;
-  splits = (keyBlocks + splitBlocks - 1) / splitBlocks; // none empty
+  if (splitsOpt > 0)
+    splits = splitsOpt;
+  else if (liveCTAs * 2 <= kTargetCTAs && sequenceKeys >= 2 * kMinSplitKeys)
+    splits = std::min((kTargetCTAs + liveCTAs - 1) / liveCTAs,
+                      sequenceKeys / kMinSplitKeys);
+  // As many ranges as a sequence's blocks fill (the last may be shorter).
+  const int64_t keyBlocks =
+      std::max<int64_t>(1, (sequenceKeys + kBlockKeys - 1) / kBlockKeys);
+  const int64_t blocksPerSplit = (keyBlocks + std::min(splits, keyBlocks) - 1) /
+                                 std::min(splits, keyBlocks);
+  splits = (keyBlocks + blocksPerSplit - 1) / blocksPerSplit;
   if (qTiles >= (int64_t(1) << 31) || kvHeads > 65535 ||
       batches * splits > 65535)
     return op.emitOpError("too large for one GPU launch (grid ")
@@ -780,8 +787,10 @@ Value AttentionKernelBuilder::quadSum(OpBuilder &b, Value v) {
 }
 
 MemRefType AttentionKernelBuilder::partialsType() {
-  return MemRefType::get({batches, splits, kvHeads, group * qSeq, valueDim + 4},
-                         Float32Type::get(elementType.getContext()));
+  // Packed rows are indexed by their token in q: one batch entry.
+  return MemRefType::get(
+      {partialBatches(), splits, kvHeads, group * qSeq, valueDim + 4},
+      Float32Type::get(elementType.getContext()));
 }
 
 /// Split-KV: the thread's rows as they are -- acc unnormalized, m (log2
@@ -794,14 +803,16 @@ void AttentionKernelBuilder::storePartials(OpBuilder &b, ValueRange carried) {
                                      /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(inRange.thenBlock());
+    Value token = layout.packed() ? add(b, qBase, loadRow[row]) : loadRow[row];
     Value r = add(
         b,
         mul(b,
             arith::SubIOp::create(b, loc, headOf[row], mul(b, kvHead, group)),
             qSeq),
-        loadRow[row]);
+        token);
+    Value entry = layout.packed() ? index(b, 0) : batch;
     auto at = [&](Value channel) {
-      return SmallVector<Value>{batch, split, kvHead, r, channel};
+      return SmallVector<Value>{entry, split, kvHead, r, channel};
     };
     for (int64_t nt = 0; nt < valueDim / 8; ++nt) {
       Value pair = vector::FromElementsOp::create(
@@ -827,10 +838,11 @@ void AttentionKernelBuilder::storePartials(OpBuilder &b, ValueRange carried) {
 
 /// Split-KV: one thread per 8 output channels of a row combines the
 /// ranges: M = max m_s, w_s = 2^(m_s - M), O = sum w_s acc_s / sum w_s l_s
-/// (0 for a row that saw no key, as on the CPU).
+/// over the ranges that saw a key (l_s > 0); 0 for a row that saw none, as
+/// on the CPU.
 void AttentionKernelBuilder::combinePartials(OpBuilder &b) {
   const int64_t rowsPerKV = group * qSeq, chunks = valueDim / 8;
-  const int64_t threads = batches * kvHeads * rowsPerKV * chunks;
+  const int64_t threads = partialBatches() * kvHeads * rowsPerKV * chunks;
   const int64_t grid = (threads + kCombineThreads - 1) / kCombineThreads;
   Value one = index(b, 1);
   auto launch = gpu::LaunchOp::create(
@@ -867,10 +879,16 @@ void AttentionKernelBuilder::combinePartials(OpBuilder &b) {
   SmallVector<Value> m, l;
   Value maxM = minusInf;
   for (int64_t s = 0; s < splits; ++s) {
-    m.push_back(memref::LoadOp::create(b, loc, buf.partials,
-                                       at(s, index(b, valueDim))));
     l.push_back(memref::LoadOp::create(b, loc, buf.partials,
                                        at(s, index(b, valueDim + 1))));
+    // A range without keys (a packed row's range that no CTA wrote is 0)
+    // does not count.
+    Value saw = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                      l.back(), f32(b, 0));
+    m.push_back(arith::SelectOp::create(
+        b, loc, saw,
+        memref::LoadOp::create(b, loc, buf.partials, at(s, index(b, valueDim))),
+        minusInf));
     maxM = arith::MaximumFOp::create(b, loc, maxM, m.back());
   }
   Value base = arith::SelectOp::create(
@@ -918,20 +936,27 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
 
   // The sequence this CTA works on.
   if (layout.packed()) {
-    Value cu = readInKernel(b, loc, buf.cuSeqlens, Placement::Device);
     // Boundaries clamped to the tokens, and a decreasing pair taken as an
     // empty sequence: malformed cu_seqlens never index out of bounds.
-    auto bound = [&](Value i, Value low) {
-      Value c = arith::IndexCastOp::create(
-          b, loc, b.getIndexType(),
-          memref::LoadOp::create(b, loc, cu, ValueRange{i}));
-      return minIndex(b, arith::MaxSIOp::create(b, loc, c, low),
-                      index(b, qSeq));
+    auto range = [&](Value bounds, int64_t tokens) -> std::pair<Value, Value> {
+      Value cu = readInKernel(b, loc, bounds, Placement::Device);
+      auto bound = [&](Value i, Value low) {
+        Value c = arith::IndexCastOp::create(
+            b, loc, b.getIndexType(),
+            memref::LoadOp::create(b, loc, cu, ValueRange{i}));
+        return minIndex(b, arith::MaxSIOp::create(b, loc, c, low),
+                        index(b, tokens));
+      };
+      Value first = bound(z, index(b, 0));
+      return {first,
+              arith::SubIOp::create(b, loc, bound(add(b, z, 1), first), first)};
     };
     batch = Value();
-    qBase = kBase = bound(z, index(b, 0));
-    qLen = kLen =
-        arith::SubIOp::create(b, loc, bound(add(b, z, 1), qBase), qBase);
+    split = arith::RemUIOp::create(b, loc, z, index(b, splits));
+    z = arith::DivUIOp::create(b, loc, z, index(b, splits));
+    std::tie(qBase, qLen) = range(buf.cuSeqlens, qSeq);
+    std::tie(kBase, kLen) = buf.kvCuSeqlens ? range(buf.kvCuSeqlens, kvSeq)
+                                            : std::pair(qBase, qLen);
   } else {
     batch = arith::DivUIOp::create(b, loc, z, index(b, splits));
     split = arith::RemUIOp::create(b, loc, z, index(b, splits));
@@ -1014,12 +1039,14 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   Value visible = minIndex(
       b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, kBlockKeys)),
       blocks);
-  // This CTA's blocks: [lo, hi), the first `mid - lo` seen whole.
+  // This CTA's blocks: [lo, hi), the first `mid - lo` seen whole; with
+  // split-KV its share of the blocks the tile's rows see.
   Value lo = zeroIdx, hi = blocks;
   if (splits > 1) {
-    lo = mul(b, split, splitBlocks);
+    Value share = arith::CeilDivSIOp::create(b, loc, blocks, index(b, splits));
+    lo = arith::MulIOp::create(b, loc, split, share);
     hi = arith::MaxSIOp::create(b, loc, lo,
-                                minIndex(b, blocks, add(b, lo, splitBlocks)));
+                                minIndex(b, blocks, add(b, lo, share)));
   }
   Value mid = minIndex(b, arith::MaxSIOp::create(b, loc, visible, lo), hi);
   blockCount = hi;
@@ -1072,22 +1099,26 @@ static Value sharedTile(OpBuilder &b, Location loc, Operation *anchor,
   return memref::GetGlobalOp::create(b, loc, type, global.getSymName());
 }
 
+void AttentionKernelBuilder::fillZero(OpBuilder &b, Value buffer) {
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  Value ready =
+      gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
+  Value zero = arith::ConstantOp::create(
+      b, loc,
+      b.getZeroAttr(cast<MemRefType>(buffer.getType()).getElementType()));
+  Value done =
+      gpu::MemsetOp::create(b, loc, token, ValueRange{ready}, buffer, zero)
+          .getAsyncToken();
+  gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+}
+
 void AttentionKernelBuilder::launch(OpBuilder &b,
                                     const AttentionBuffers &buffers) {
   buf = buffers;
-  if (layout.packed()) {
-    // Tokens outside every sequence of cu_seqlens attend nothing: 0, as on
-    // the CPU. The kernel only writes the tokens of its sequences.
-    Type token = gpu::AsyncTokenType::get(b.getContext());
-    Value ready =
-        gpu::WaitOp::create(b, loc, token, ValueRange{}).getAsyncToken();
-    Value zero =
-        arith::ConstantOp::create(b, loc, b.getFloatAttr(elementType, 0.0));
-    Value done =
-        gpu::MemsetOp::create(b, loc, token, ValueRange{ready}, buf.out, zero)
-            .getAsyncToken();
-    gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
-  }
+  // Tokens outside every sequence of cu_seqlens attend nothing: 0, as on
+  // the CPU. The kernel only writes the tokens of its sequences.
+  if (layout.packed())
+    fillZero(b, buf.out);
   Value one = index(b, 1);
   // Two stages need more than the 48 KB of static shared memory at head dim
   // 128: dynamic shared memory (the runtime opts the kernel in).
@@ -1186,6 +1217,10 @@ void AttentionKernelBuilder::emit(OpBuilder &b, AttentionBuffers buffers,
     if (splits > 1) {
       bufs.partials = allocate(partialsType());
       temporaries.push_back(bufs.partials);
+      // Packed rows that no CTA sees (tokens in no sequence, sequences
+      // without keys) keep l = 0: the combine writes them as 0.
+      if (layout.packed())
+        fillZero(b, bufs.partials);
     }
     launch(b, bufs);
     if (splits > 1)
@@ -1294,6 +1329,7 @@ struct AttentionOpGPUBufferization
         failed(bufferOf(attention.getV(), buffers.v)) ||
         failed(bufferOf(attention.getMask(), buffers.mask)) ||
         failed(bufferOf(attention.getCuSeqlens(), buffers.cuSeqlens)) ||
+        failed(bufferOf(attention.getKvCuSeqlens(), buffers.kvCuSeqlens)) ||
         failed(bufferOf(attention.getQPositions(), buffers.qPositions)) ||
         failed(bufferOf(attention.getKPositions(), buffers.kPositions)) ||
         failed(bufferOf(attention.getInvFreq(), buffers.invFreq)))

@@ -82,19 +82,17 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                                                  bool bf16Dot) {
   auto qType = cast<RankedTensorType>(q.getType());
   auto kType = cast<RankedTensorType>(k.getType());
-  Value mask = op.getMask(), cuSeqlens = op.getCuSeqlens();
+  Value mask = op.getMask();
   ActivationLayout d = ActivationLayout::get(op.getLayout());
   const int64_t headDim = qType.getShape().back();
   const int64_t qHeads = qType.getDimSize(d.heads);
   const int64_t group = qHeads / kType.getDimSize(d.heads);
   const int64_t heads = headsPerTask(group);
-  const int64_t qSeq = qType.getDimSize(d.seq);
   const int64_t kvSeq = kType.getDimSize(d.seq);
   Type elementType = qType.getElementType();
   Type f32 = builder.getF32Type();
   auto rowF32 = VectorType::get({headDim}, f32);
   const double scale = op.getEffectiveScale();
-  const bool causal = op.getCausal();
 
   Value init =
       tensor::EmptyOp::create(builder, loc, qType.getShape(), elementType);
@@ -104,9 +102,12 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
   // D + 2]: acc, then m and l); a second loop combines the ranges. Decode
   // has few (batch, group, token) tasks -- one per KV head for a single
   // sequence -- and the threads need more.
-  const int64_t splits = std::clamp<int64_t>(kvSeq / kSplitKeys, 1, kMaxSplits);
-  const int64_t splitKeys =
-      llvm::divideCeil(llvm::divideCeil(kvSeq, splits), kKeyBlock) * kKeyBlock;
+  // A packed batch's sequences each attend their own keys: split by the
+  // keys per sequence.
+  const int64_t keysPerSequence =
+      kvSeq / std::max<int64_t>(1, op.getNumSequences());
+  const int64_t splits =
+      std::clamp<int64_t>(keysPerSequence / kSplitKeys, 1, kMaxSplits);
   Value partials;
   if (splits > 1) {
     sizes.push_back(builder.getIndexAttr(splits));
@@ -169,20 +170,24 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
         // The keys these rows attend (they share a token): [begin, end),
         // within the task's split.
         Value begin, end;
-        std::tie(begin, end) =
-            buildAttentionKeyRange(b, l, token, cuSeqlens, causal, qSeq, kvSeq);
+        std::tie(begin, end) = buildAttentionKeyRange(b, l, op, token);
         if (splits > 1) {
+          // The split's share of the rows' range, whole blocks of keys.
           Value split = args[args.size() - 2];
-          Value splitBegin =
-              arith::MulIOp::create(b, l, split, index(b, l, splitKeys));
-          begin = arith::MaxSIOp::create(b, l, begin, splitBegin);
-          end = arith::MaxSIOp::create(
+          Value blocks = arith::CeilDivSIOp::create(
+              b, l, arith::SubIOp::create(b, l, end, begin),
+              index(b, l, kKeyBlock));
+          Value splitKeys = arith::MulIOp::create(
               b, l,
-              arith::MinSIOp::create(
-                  b, l, end,
-                  arith::AddIOp::create(b, l, splitBegin,
-                                        index(b, l, splitKeys))),
-              begin);
+              arith::CeilDivSIOp::create(b, l, blocks, index(b, l, splits)),
+              index(b, l, kKeyBlock));
+          begin = arith::MinSIOp::create(
+              b, l,
+              arith::AddIOp::create(
+                  b, l, begin, arith::MulIOp::create(b, l, split, splitKeys)),
+              end);
+          end = arith::MinSIOp::create(
+              b, l, end, arith::AddIOp::create(b, l, begin, splitKeys));
         }
         Value lastKey = arith::SubIOp::create(b, l, end, index(b, l, 1));
 

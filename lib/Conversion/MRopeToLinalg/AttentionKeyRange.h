@@ -3,23 +3,26 @@
 #ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONKEYRANGE_H
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONKEYRANGE_H
 
+#include "mrope/Dialect/MRope/IR/MRopeOps.h"
+
 #include "mlir/IR/Builders.h"
 
 #include <utility>
 
 namespace mlir::mrope {
 
-/// [begin, end) of the keys that query `tokens` attend in mrope.attention:
-/// their packed sequence [cu_seqlens[n], cu_seqlens[n + 1]) when `cuSeqlens`
-/// is given (else all `kvSeq` keys), cut at the causal limit -- bottom-right
-/// aligned, token i sees keys up to i + kvSeq - qSeq (packed: up to itself);
-/// a token before the first key sees none (end = begin). `tokens` is an
-/// index (the row-by-row form) or a vector of i32 (one token per lane of a
-/// tile); the bounds have its type. Shared by both forms of the lowering.
+/// [begin, end) of the keys that query `tokens` attend in `op`: with
+/// cu_seqlens, the keys of their packed sequence n (cu_seqlens[n] <= token <
+/// cu_seqlens[n + 1]): [kv_cu_seqlens[n], kv_cu_seqlens[n + 1]) when the op
+/// has kv_cu_seqlens, else the sequence's own tokens; without, all keys.
+/// Boundaries are clamped to [0, T]; a token in no sequence sees none. Causal
+/// masking cuts at the bottom-right aligned limit (the sequence's last query
+/// sees its last key); a token before the first key sees none (end = begin).
+/// `tokens` is an index (the row-by-row form) or a vector of i32 (one token per
+/// lane of a tile); the bounds have its type. Shared by all CPU forms of the
+/// lowering.
 std::pair<Value, Value> buildAttentionKeyRange(OpBuilder &b, Location loc,
-                                               Value tokens, Value cuSeqlens,
-                                               bool causal, int64_t qSeq,
-                                               int64_t kvSeq);
+                                               AttentionOp op, Value tokens);
 
 } // namespace mlir::mrope
 

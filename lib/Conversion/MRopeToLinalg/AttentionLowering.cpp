@@ -136,10 +136,16 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
 
 } // namespace
 
-std::pair<Value, Value>
-mlir::mrope::buildAttentionKeyRange(OpBuilder &b, Location loc, Value tokens,
-                                    Value cuSeqlens, bool causal, int64_t qSeq,
-                                    int64_t kvSeq) {
+std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
+                                                            Location loc,
+                                                            AttentionOp op,
+                                                            Value tokens) {
+  Value cuSeqlens = op.getCuSeqlens(), kvCuSeqlens = op.getKvCuSeqlens();
+  ActivationLayout d = ActivationLayout::get(op.getLayout());
+  const int64_t qSeq =
+      cast<RankedTensorType>(op.getQ().getType()).getDimSize(d.seq);
+  const int64_t kvSeq =
+      cast<RankedTensorType>(op.getK().getType()).getDimSize(d.seq);
   Type type = tokens.getType();
   auto vectorType = dyn_cast<VectorType>(type);
   Type element = getElementTypeOrSelf(type);
@@ -151,48 +157,72 @@ mlir::mrope::buildAttentionKeyRange(OpBuilder &b, Location loc, Value tokens,
           cb, cl, DenseElementsAttr::get(vectorType, scalar));
     return arith::ConstantOp::create(cb, cl, scalar);
   };
-  Value begin = constant(b, loc, 0), end = constant(b, loc, kvSeq);
+  // The query tokens' sequence ends at qEnd, its keys are [begin, end).
+  Value begin = constant(b, loc, 0), end = constant(b, loc, kvSeq), qEnd;
   if (cuSeqlens) {
     // The token's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
+    // Boundaries are clamped to the tokens (a decreasing pair is an empty
+    // sequence), so that malformed ones never index out of bounds; a token
+    // in no sequence keeps [0, 0).
     int64_t numSeqs =
         cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
+    Value zero = constant(b, loc, 0);
     auto seqs = scf::ForOp::create(
         b, loc, arith::ConstantIndexOp::create(b, loc, 0),
         arith::ConstantIndexOp::create(b, loc, numSeqs),
-        arith::ConstantIndexOp::create(b, loc, 1), ValueRange{begin, begin},
+        arith::ConstantIndexOp::create(b, loc, 1), ValueRange{zero, zero, zero},
         [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
-          auto boundary = [&](Value i) -> Value {
-            Value c = tensor::ExtractOp::create(lb, ll, cuSeqlens, i);
+          // Boundary i of `bounds`, clamped to [low, total].
+          auto boundary = [&](Value bounds, Value i, Value low,
+                              int64_t total) -> Value {
+            Value c = tensor::ExtractOp::create(lb, ll, bounds, i);
             if (element.isIndex())
               c = arith::IndexCastOp::create(lb, ll, element, c);
             else if (c.getType() != element)
               c = arith::TruncIOp::create(lb, ll, element, c);
-            return vectorType
-                       ? vector::BroadcastOp::create(lb, ll, vectorType, c)
-                       : c;
+            if (vectorType)
+              c = vector::BroadcastOp::create(lb, ll, vectorType, c);
+            c = arith::MaxSIOp::create(lb, ll, c, low);
+            return arith::MinSIOp::create(lb, ll, c, constant(lb, ll, total));
           };
-          Value first = boundary(n);
-          Value last = boundary(arith::AddIOp::create(
-              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1)));
+          Value next = arith::AddIOp::create(
+              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1));
+          Value first = boundary(cuSeqlens, n, zero, qSeq);
+          Value last = boundary(cuSeqlens, next, first, qSeq);
+          Value keysFirst = first, keysLast = last;
+          if (kvCuSeqlens) {
+            keysFirst = boundary(kvCuSeqlens, n, zero, kvSeq);
+            keysLast = boundary(kvCuSeqlens, next, keysFirst, kvSeq);
+          }
           Value inside = arith::AndIOp::create(
               lb, ll,
               arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, first,
                                     tokens),
               arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, tokens,
                                     last));
-          scf::YieldOp::create(
-              lb, ll,
-              ValueRange{
-                  arith::SelectOp::create(lb, ll, inside, first, iter[0]),
-                  arith::SelectOp::create(lb, ll, inside, last, iter[1])});
+          auto pick = [&](Value mine, Value kept) -> Value {
+            return arith::SelectOp::create(lb, ll, inside, mine, kept);
+          };
+          scf::YieldOp::create(lb, ll,
+                               ValueRange{pick(keysFirst, iter[0]),
+                                          pick(keysLast, iter[1]),
+                                          pick(last, iter[2])});
         });
     begin = seqs.getResult(0);
     end = seqs.getResult(1);
+    qEnd = seqs.getResult(2);
   }
-  if (causal) {
-    // Signed: a token before the first key gets a limit <= 0.
-    Value limit = arith::AddIOp::create(
-        b, loc, tokens, constant(b, loc, cuSeqlens ? 1 : 1 + kvSeq - qSeq));
+  if (op.getCausal()) {
+    // Bottom-right aligned: the sequence's last query sees its last key,
+    // so token i sees keys below i + 1 + end - qEnd. Signed: a token
+    // before the first key gets a limit <= begin.
+    Value offset = cuSeqlens
+                       ? arith::AddIOp::create(
+                             b, loc, arith::SubIOp::create(b, loc, end, qEnd),
+                             constant(b, loc, 1))
+                             .getResult()
+                       : constant(b, loc, 1 + kvSeq - qSeq);
+    Value limit = arith::AddIOp::create(b, loc, tokens, offset);
     end = arith::MinSIOp::create(b, loc, end, limit);
     end = arith::MaxSIOp::create(b, loc, end, begin);
   }
@@ -219,7 +249,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     Value q = op.getQ(), k = op.getK();
     if (op.hasRotaryPrologue())
       std::tie(q, k) = rotatePrologue(op, rewriter);
-    Value v = op.getV(), mask = op.getMask(), cuSeqlens = op.getCuSeqlens();
+    Value v = op.getV(), mask = op.getMask();
 
     ActivationLayout d = ActivationLayout::get(op.getLayout());
     const int64_t headDim = qType.getShape().back();
@@ -227,7 +257,6 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     const int64_t kvHeads = kType.getDimSize(d.heads);
     const int64_t group = qHeads / kvHeads;
     const int64_t qSeq = qType.getDimSize(d.seq);
-    const int64_t kvSeq = kType.getDimSize(d.seq);
     Type elementType = qType.getElementType();
     Type f32 = rewriter.getF32Type();
     auto rowF32 = VectorType::get({headDim}, f32);
@@ -236,7 +265,11 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // inner loop's instructions. Decode-sized queries read each key once or
     // a few times and keep the 16-bit reads.
     Value kRead = k, vRead = v;
-    const bool prefill = group * qSeq >= kWidenedKeyReuse;
+    // Packed sequences: rows of one sequence share keys, so count the
+    // rows per sequence (batched decode against per-sequence caches is
+    // decode even with many packed tokens).
+    const int64_t sequences = std::max<int64_t>(1, op.getNumSequences());
+    const bool prefill = group * (qSeq / sequences) >= kWidenedKeyReuse;
     const bool tiles = prefill && lanes > 0;
     // With vdpbf16ps the tiles read bf16 keys as they are.
     const bool bf16Dot =
@@ -264,7 +297,6 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     SmallVector<OpFoldResult> sizes = queryRowLoopSizes(rewriter, d, qType);
 
     const double scale = op.getEffectiveScale();
-    const bool causal = op.getCausal();
     auto forall = scf::ForallOp::create(
         rewriter, loc, sizes, ValueRange{init}, /*mapping=*/std::nullopt,
         [&](OpBuilder &b, Location l, ValueRange args) {
@@ -301,8 +333,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
 
           // The keys this row attends: [begin, end).
           Value begin, end;
-          std::tie(begin, end) = buildAttentionKeyRange(b, l, token, cuSeqlens,
-                                                        causal, qSeq, kvSeq);
+          std::tie(begin, end) = buildAttentionKeyRange(b, l, op, token);
 
           // Online softmax over the keys, kKeyBlock at a time: the block's
           // scores as one vector, one max and one correction per block, the

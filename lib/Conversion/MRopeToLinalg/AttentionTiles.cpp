@@ -187,7 +187,6 @@ public:
                                                 keyBlock * keyBlock);
     qStrides = rowMajorStrides(qType.getShape());
     mask = op.getMask();
-    cuSeqlens = op.getCuSeqlens();
     causal = op.getCausal();
     scale = op.getEffectiveScale();
     if (mask) {
@@ -245,7 +244,7 @@ private:
                   Value result) const;
 
   AttentionOp op;
-  Value q, k, v, mask, cuSeqlens;
+  Value q, k, v, mask;
   ActivationLayout d;
   int64_t headDim, group, qSeq, kvSeq, keyBlock, rows, numTiles, tilesPerBlock,
       numBlocks, chunkKeys;
@@ -288,8 +287,8 @@ LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
     bounds.begin = read(0);
     bounds.end = read(1);
   } else {
-    std::tie(bounds.begin, bounds.end) = buildAttentionKeyRange(
-        b, l, bounds.tokens, cuSeqlens, causal, qSeq, kvSeq);
+    std::tie(bounds.begin, bounds.end) =
+        buildAttentionKeyRange(b, l, op, bounds.tokens);
   }
   // The rows' union; lanes that are not rows of q do not widen it.
   auto reduce = [&](vector::CombiningKind kind, Value x,

@@ -100,3 +100,33 @@ func.func @prefill(%q: memref<1x32x1024x128xbf16>, %k: memref<1x8x1024x128xbf16>
   bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<1x32x1024x128xbf16>, memref<1x32x1024x128xbf16>) -> ()
   return
 }
+
+// Batched decode over packed sequences with their own keys (kv_cu_seqlens):
+// 4 tokens (3 sequences, one token each; 4 query heads per KV head) against
+// 3300 cached keys in 2 KV heads. Few CTAs do work (2 KV heads x 3
+// sequences) and a sequence has 1100 keys on average, so split-KV cuts each
+// sequence's own keys in 2: the grid's z is sequence x range (3 x 2). The
+// partials are indexed by the token in q ([1, range, KV head, 4 heads x 4
+// tokens, 64 + 4]) and zeroed first, so that rows no CTA writes (a token in
+// no sequence, a sequence without keys) combine to 0; the output is zeroed
+// for the tokens in no sequence.
+// CHECK-LABEL: func.func @batched_decode(
+// CHECK-SAME: %[[Q:[a-z0-9]+]]: memref<4x8x64xbf16>, %[[K:[a-z0-9]+]]: memref<3300x2x64xbf16>, %[[V:[a-z0-9]+]]: memref<3300x2x64xbf16>, %[[CU:[a-z0-9]+]]: memref<4xi32>, %[[KVCU:[a-z0-9]+]]: memref<4xi32>, %[[OUT:[a-z0-9]+]]: memref<4x8x64xbf16>)
+// CHECK: %[[PART:.*]], %{{.*}} = gpu.alloc async {{.*}} : memref<1x2x2x16x68xf32>
+// CHECK: gpu.memset async {{.*}} %[[PART]], %{{.*}} : memref<1x2x2x16x68xf32>, f32
+// CHECK: gpu.memset async {{.*}} %[[OUT]], %{{.*}} : memref<4x8x64xbf16>, bf16
+// CHECK: gpu.launch_func @mrope_attention_module::@mrope_attention{{(_[0-9]+)?}} blocks in ({{%c1(_[0-9]+)?}}, {{%c2(_[0-9]+)?}}, {{%c6(_[0-9]+)?}})
+// CHECK-SAME: args(%[[CU]] : memref<4xi32>, %[[KVCU]] : memref<4xi32>, %[[Q]] : memref<4x8x64xbf16>, %[[K]] : memref<3300x2x64xbf16>, %[[V]] : memref<3300x2x64xbf16>, %[[PART]] : memref<1x2x2x16x68xf32>
+// CHECK: gpu.launch_func @mrope_attention_combine_module{{(_[0-9]+)?}}::@mrope_attention_combine{{(_[0-9]+)?}} {{.*}} args(%[[PART]] : memref<1x2x2x16x68xf32>, %[[OUT]] : memref<4x8x64xbf16>)
+// CHECK: gpu.dealloc async {{.*}} %[[PART]]
+func.func @batched_decode(%q: memref<4x8x64xbf16>, %k: memref<3300x2x64xbf16>, %v: memref<3300x2x64xbf16>, %cu: memref<4xi32>, %kvcu: memref<4xi32>, %out: memref<4x8x64xbf16>) {
+  %tq = bufferization.to_tensor %q restrict : memref<4x8x64xbf16> to tensor<4x8x64xbf16>
+  %tk = bufferization.to_tensor %k restrict : memref<3300x2x64xbf16> to tensor<3300x2x64xbf16>
+  %tv = bufferization.to_tensor %v restrict : memref<3300x2x64xbf16> to tensor<3300x2x64xbf16>
+  %tc = bufferization.to_tensor %cu restrict : memref<4xi32> to tensor<4xi32>
+  %tkc = bufferization.to_tensor %kvcu restrict : memref<4xi32> to tensor<4xi32>
+  %0 = mrope.attention %tq, %tk, %tv cu_seqlens(%tc : tensor<4xi32>) kv_cu_seqlens(%tkc : tensor<4xi32>) layout thd causal
+      : tensor<4x8x64xbf16>, tensor<3300x2x64xbf16>, tensor<3300x2x64xbf16> -> tensor<4x8x64xbf16>
+  bufferization.materialize_in_destination %0 in restrict writable %out : (tensor<4x8x64xbf16>, memref<4x8x64xbf16>) -> ()
+  return
+}

@@ -86,13 +86,19 @@ func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: te
 // -----
 
 // Packed varlen: the row's sequence [cu[n], cu[n+1]) is found by a loop
-// over cu_seqlens; an explicit scale replaces 1/sqrt(D).
+// over cu_seqlens, each boundary clamped to [0, T] (the second to at least
+// the first); an explicit scale replaces 1/sqrt(D).
 // CHECK-LABEL: func.func @varlen
 // CHECK: scf.forall (%[[T:.*]], %[[H:.*]]) in (7, 2)
-// CHECK: %[[SEQ:.*]]:2 = scf.for {{.*}} iter_args
+// CHECK: %[[SEQ:.*]]:3 = scf.for {{.*}} iter_args
+// CHECK: %[[C0:.*]] = tensor.extract %arg3
+// CHECK: %[[LO0:.*]] = arith.maxsi %{{.*}}, %[[ZERO:.*]] : index
+// CHECK: %[[FIRST:.*]] = arith.minsi %[[LO0]], %c7{{.*}} : index
 // CHECK: tensor.extract %arg3
-// CHECK: arith.cmpi sle
-// CHECK: arith.cmpi slt
+// CHECK: %[[LO1:.*]] = arith.maxsi %{{.*}}, %[[FIRST]] : index
+// CHECK: %[[LAST:.*]] = arith.minsi %[[LO1]], %c7{{.*}} : index
+// CHECK: arith.cmpi sle, %[[FIRST]], %[[T]]
+// CHECK: arith.cmpi slt, %[[T]], %[[LAST]]
 // CHECK: scf.for %{{.*}} = %[[SEQ]]#0 to %[[SEQ]]#1
 // CHECK: arith.constant dense<2.500000e-01> : vector<16xf32>
 func.func @varlen(%q: tensor<7x2x8xf32>, %k: tensor<7x2x8xf32>, %v: tensor<7x2x8xf32>, %cu: tensor<3xi32>) -> tensor<7x2x8xf32> {
@@ -278,19 +284,26 @@ func.func @decode_bf16_dot(%q: tensor<1x8x1x64xbf16>, %k: tensor<1x2x40x64xbf16>
 
 // -----
 
-// Split-KV decode: 2100 cached keys are cut into 2 ranges of 1056 (a
-// multiple of the 16-key block), each a task of its own that writes its
-// rows' acc (16 channels), m and l to [batch, group, token, split, heads,
-// 16 + 2]; a second loop, one iteration per query row, combines the ranges
-// (m = max m_s, weights exp(m_s - m)) and normalizes.
+// Split-KV decode: the 2100 cached keys a query row sees are cut into 2
+// ranges of whole 16-key blocks (66 blocks = 1056 keys each, computed from
+// the row's own [begin, end), so a packed sequence splits its own keys),
+// each a task of its own that writes its rows' acc (16 channels), m and l
+// to [batch, group, token, split, heads, 16 + 2]; a second loop, one
+// iteration per query row, combines the ranges (m = max m_s, weights
+// exp(m_s - m)) and normalizes.
 // CHECK-LABEL: func.func @decode_split_kv
 // CHECK: %[[PARTIAL:.*]] = tensor.empty() : tensor<1x2x1x2x4x18xf32>
 // CHECK: %[[STATE:.*]] = scf.forall (%[[B:.*]], %[[G:.*]], %[[I:.*]], %[[S:.*]]) in (1, 2, 1, 2) shared_outs(%[[OUT:.*]] = %[[PARTIAL]])
-// CHECK: %[[FIRST:.*]] = arith.muli %[[S]], %c1056
-// CHECK: %[[LO:.*]] = arith.maxsi %{{.*}}, %[[FIRST]]
-// CHECK: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c1056
-// CHECK: %[[CUT:.*]] = arith.minsi %{{.*}}, %[[NEXT]]
-// CHECK: %[[HI:.*]] = arith.maxsi %[[CUT]], %[[LO]]
+// CHECK: %[[END:.*]] = arith.maxsi %{{.*}}, %[[BEGIN:.*]] : index
+// CHECK: %[[SPAN:.*]] = arith.subi %[[END]], %[[BEGIN]]
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivsi %[[SPAN]], %c16
+// CHECK: %[[PER:.*]] = arith.ceildivsi %[[BLOCKS]], %c2
+// CHECK: %[[KEYS:.*]] = arith.muli %[[PER]], %c16
+// CHECK: %[[OFF:.*]] = arith.muli %[[S]], %[[KEYS]]
+// CHECK: %[[FIRST:.*]] = arith.addi %[[BEGIN]], %[[OFF]]
+// CHECK: %[[LO:.*]] = arith.minsi %[[FIRST]], %[[END]]
+// CHECK: %[[NEXT:.*]] = arith.addi %[[LO]], %[[KEYS]]
+// CHECK: %[[HI:.*]] = arith.minsi %[[END]], %[[NEXT]]
 // CHECK: scf.for %{{.*}} = %[[LO]] to %[[HI]] step %c16
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%[[B]], %[[G]], %[[I]], %[[S]], 0, 0] [1, 1, 1, 1, 4, 18]
 // CHECK: scf.forall (%[[CB:.*]], %[[H:.*]], %[[CI:.*]]) in (1, 8, 1)

@@ -483,8 +483,40 @@ func.func @f(%q: tensor<2x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x
 // -----
 
 func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<2xi32>) {
-  // expected-error @+1 {{packed (thd) attention needs q and k over the same tokens}}
+  // expected-error @+1 {{packed (thd) attention without kv_cu_seqlens needs q and k over the same tokens}}
   %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<2xi32>) layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %kcu: tensor<2xi32>) {
+  // expected-error @+1 {{kv_cu_seqlens must be a 1-D tensor [B + 1] like cu_seqlens 'tensor<3xi32>', got 'tensor<2xi32>'}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%kcu : tensor<2xi32>) layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x8x64xf32>, %kcu: tensor<2xi32>) {
+  // expected-error @+1 {{kv_cu_seqlens applies only to the packed (thd) layout}}
+  %o = mrope.attention %q, %k, %v kv_cu_seqlens(%kcu : tensor<2xi32>) layout bhsd : tensor<1x8x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32> -> tensor<1x8x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %kcu: tensor<2xi32>) {
+  // expected-error @+1 {{packed (thd) attention needs cu_seqlens}}
+  %o = mrope.attention %q, %k, %v kv_cu_seqlens(%kcu : tensor<2xi32>) layout thd : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<16x4x64xf32>, %v: tensor<16x4x64xf32>, %cu: tensor<0xi32>) {
+  // expected-error @+1 {{cu_seqlens must be a 1-D tensor [B + 1]}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<0xi32>) layout thd : tensor<16x8x64xf32>, tensor<16x4x64xf32>, tensor<16x4x64xf32> -> tensor<16x8x64xf32>
   return
 }
 

@@ -103,6 +103,15 @@ func.func @attention(%q: tensor<1x32x33x128xbf16>, %k: tensor<1x8x33x128xbf16>, 
   return
 }
 
+// Batched decode: one query token per packed sequence against its own
+// cached keys (kv_cu_seqlens), q rotated by its positions.
+// CHECK-LABEL: func.func @attention_own_keys
+// CHECK: mrope.attention %{{.*}}, %{{.*}}, %{{.*}} cu_seqlens(%{{.*}} : tensor<5xi32>) kv_cu_seqlens(%{{.*}} : tensor<5xi32>) q_positions(%{{.*}} : tensor<3x4xi64>) freqs(%{{.*}} : tensor<32xf32>) layout thd rotary <alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64> causal : tensor<4x8x64xbf16>, tensor<300x2x64xbf16>, tensor<300x2x64xbf16> -> tensor<4x8x64xbf16>
+func.func @attention_own_keys(%q: tensor<4x8x64xbf16>, %k: tensor<300x2x64xbf16>, %v: tensor<300x2x64xbf16>, %cu: tensor<5xi32>, %kcu: tensor<5xi32>, %pos: tensor<3x4xi64>, %f: tensor<32xf32>) -> tensor<4x8x64xbf16> {
+  %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<5xi32>) kv_cu_seqlens(%kcu : tensor<5xi32>) q_positions(%pos : tensor<3x4xi64>) freqs(%f : tensor<32xf32>) layout thd rotary <alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64> causal : tensor<4x8x64xbf16>, tensor<300x2x64xbf16>, tensor<300x2x64xbf16> -> tensor<4x8x64xbf16>
+  return %0 : tensor<4x8x64xbf16>
+}
+
 // CHECK-LABEL: func.func @rotate_with_tables
 func.func @rotate_with_tables(%x: tensor<1x4x6x8xbf16>, %t: tensor<1x6x8xbf16>, %t3: tensor<3x1x6x8xbf16>, %p: tensor<6x2x8xf32>, %pt: tensor<6x4xf32>) -> (tensor<1x4x6x8xbf16>, tensor<1x4x6x8xbf16>, tensor<6x2x8xf32>) {
   // CHECK: mrope.rotate %{{.*}}, %{{.*}}, %{{.*}} layout bhsd pairs neox : tensor<1x4x6x8xbf16>, tensor<1x6x8xbf16>

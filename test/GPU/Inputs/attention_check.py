@@ -29,6 +29,7 @@ import math
 import os
 import subprocess
 import sys
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -44,9 +45,26 @@ STAGE = ("--convert-mrope-to-gpu",
          "--mrope-gpu-device-allocations", "--gpu-kernel-outlining", "--symbol-dce",
          "--mlir-print-op-generic")
 
-# name, layout, batch, q heads, kv heads, Sq, Skv, D, Dv, dtype, causal, mask,
-# cu_seqlens (thd)
-CASES = [
+class Case(NamedTuple):
+    name: str
+    layout: str
+    batch: int
+    hq: int
+    hkv: int
+    sq: int  # bhsd/bshd; thd takes its tokens from cu_seqlens
+    skv: int
+    d: int
+    dv: int
+    dtype: str
+    causal: bool
+    mask: Optional[str] = None  # "head" ([B, Hq, Sq, Skv]) or "broadcast"
+    cu: Optional[Sequence[int]] = None  # thd: cu_seqlens
+    tokens: Optional[int] = None  # thd: q's tokens, when not cu[-1]
+    kv_cu: Optional[Sequence[int]] = None  # thd: kv_cu_seqlens
+    kv_tokens: Optional[int] = None  # thd: k's tokens, when not kv_cu[-1]
+
+
+CASES = [Case(*c) for c in [
     ("bhsd-causal-gqa", "bhsd", 1, 4, 2, 100, 100, 64, 64, "bf16", True, None, None),
     ("bhsd-full-partial-block", "bhsd", 2, 2, 1, 70, 70, 32, 32, "bf16", False, None, None),
     ("bshd-causal-f16", "bshd", 1, 2, 2, 80, 80, 64, 64, "f16", True, None, None),
@@ -63,6 +81,27 @@ CASES = [
      [0, 30, 70], 100),
     ("thd-varlen-past-end", "thd", 1, 2, 1, 0, 0, 16, 16, "bf16", False, None,
      [0, 40, 500], 90),
+]] + [
+    # Packed sequences with their own keys (kv_cu_seqlens): batched decode
+    # (one token per sequence, caches of 37, 0, 300 and 3 keys), chunked
+    # prefill (causal bottom-right per sequence), more queries than keys (the
+    # first 50 rows of the first sequence see none), and malformed key
+    # boundaries, each pair clamped to the 10 keys: [0, 7), (7, 3) empty,
+    # [3, 10).
+    Case("thd-own-keys-decode", "thd", 1, 8, 2, 0, 0, 64, 64, "bf16", True,
+         cu=[0, 1, 2, 3, 4], kv_cu=[0, 37, 37, 337, 340]),
+    Case("thd-own-keys-chunked-prefill", "thd", 1, 4, 2, 0, 0, 32, 32, "f16", True,
+         cu=[0, 20, 90, 91], kv_cu=[0, 50, 200, 201]),
+    Case("thd-own-keys-more-queries", "thd", 1, 2, 1, 0, 0, 16, 16, "bf16", True,
+         cu=[0, 70, 80], kv_cu=[0, 20, 100]),
+    Case("thd-own-keys-malformed", "thd", 1, 2, 2, 0, 0, 16, 16, "bf16", False,
+         cu=[0, 2, 4, 6], kv_cu=[-5, 7, 3, 99], kv_tokens=10),
+    # Batched decode with long caches: split-KV chosen automatically (6
+    # CTAs, 1100 keys per sequence: 2 ranges of each sequence's own keys); an
+    # empty cache and a token in no sequence, whose partial rows no CTA
+    # writes, come out 0.
+    Case("thd-own-keys-decode-split", "thd", 1, 8, 2, 0, 0, 64, 64, "bf16", True,
+         cu=[0, 1, 2, 3], tokens=4, kv_cu=[0, 1500, 1500, 3300]),
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
@@ -81,6 +120,12 @@ ROTARY_CASES = [
      "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", None, True),
     ("fused-thd-varlen", "thd", 2, 1, 0, 64, "bf16",
      "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 20, 97], True),
+    # Chunked prefill with the sequences' own keys (kv_cu_seqlens, an 11th
+    # entry): q and k rotated by positions of their own tokens; unfused, each
+    # by an mrope.apply of its own.
+    ("fused-thd-own-keys", "thd", 4, 2, 0, 64, "bf16",
+     "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 3, 40], True,
+     [0, 50, 120]),
 ]
 
 NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
@@ -183,34 +228,43 @@ def tensor_type(shape, dtype):
 
 
 def packed_tokens(case):
-    """The tokens of a thd case: its 14th entry, else the last boundary."""
-    return case[13] if len(case) > 13 else case[12][-1]
+    """The q and k tokens of a thd case."""
+    t = case.cu[-1] if case.tokens is None else case.tokens
+    if case.kv_cu is None:
+        return t, t
+    return t, case.kv_cu[-1] if case.kv_tokens is None else case.kv_tokens
 
 
-def sequences(case):
-    """The [start, end) of each packed sequence, as the kernel reads
-    cu_seqlens: clamped to the tokens, a decreasing pair empty."""
-    t, cu = packed_tokens(case), case[12]
+def spans(bounds, t):
+    """[start, end) of each packed sequence, as the kernel reads boundaries:
+    clamped to the t tokens, a decreasing pair empty."""
     out = []
-    for a, b in zip(cu[:-1], cu[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:]):
         start = min(max(a, 0), t)
         out.append((start, min(max(b, start), t)))
     return out
 
 
+def sequences(case):
+    """Per packed sequence: its queries' [start, end) and its keys'."""
+    t, tk = packed_tokens(case)
+    queries = spans(case.cu, t)
+    return list(zip(queries, queries if case.kv_cu is None else spans(case.kv_cu, tk)))
+
+
 def shapes(case):
     name, layout, b, hq, hkv, sq, skv, d, dv, dtype, causal, mask, cu = case[:13]
     if layout == "thd":
-        t = packed_tokens(case)
-        return [t, hq, d], [t, hkv, d], [t, hkv, dv], [t, hq, dv]
+        t, tk = packed_tokens(case)
+        return [t, hq, d], [tk, hkv, d], [tk, hkv, dv], [t, hq, dv]
     if layout == "bhsd":
         return [b, hq, sq, d], [b, hkv, skv, d], [b, hkv, skv, dv], [b, hq, sq, dv]
     return [b, sq, hq, d], [b, skv, hkv, d], [b, skv, hkv, dv], [b, sq, hq, dv]
 
 
 def mask_shape(case):
-    _, _, b, hq, _, sq, skv, *_ = case
-    return [b, hq, sq, skv] if case[11] == "head" else [1, 1, sq, skv]
+    return [case.batch, case.hq, case.sq, case.skv] if case.mask == "head" \
+        else [1, 1, case.sq, case.skv]
 
 
 def source(case):
@@ -225,6 +279,9 @@ def source(case):
     if cu:
         args.append(f"%cu: tensor<{len(cu)}xi32>")
         extra += f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)"
+    if case.kv_cu:
+        args.append(f"%kvcu: tensor<{len(case.kv_cu)}xi32>")
+        extra += f" kv_cu_seqlens(%kvcu : tensor<{len(case.kv_cu)}xi32>)"
     return (f"func.func @attn({', '.join(args)}) -> {tensor_type(os_, dtype)}"
             f" attributes {{llvm.emit_c_interface}} {{\n"
             f"  %0 = mrope.attention %q, %k, %v{extra} layout {layout}"
@@ -251,9 +308,9 @@ def reference(case, q, k, v, mask):
     group = hq // hkv
     # Normalize to a list of [H, S, D] sequences.
     if layout == "thd":
-        spans = sequences(case)
-        seqs = [(q[s:e].transpose(1, 0, 2), k[s:e].transpose(1, 0, 2),
-                 v[s:e].transpose(1, 0, 2), None) for s, e in spans]
+        packed = sequences(case)
+        seqs = [(q[s:e].transpose(1, 0, 2), k[ks:ke].transpose(1, 0, 2),
+                 v[ks:ke].transpose(1, 0, 2), None) for (s, e), (ks, ke) in packed]
     else:
         if layout == "bshd":
             q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
@@ -285,7 +342,7 @@ def reference(case, q, k, v, mask):
         # Tokens outside every sequence are 0.
         out = np.zeros((q.shape[0], hq, v.shape[2]))
         vm = np.zeros_like(out)
-        for (s, e), o, x in zip(spans, outs, vmax):
+        for ((s, e), _), o, x in zip(packed, outs, vmax):
             out[s:e], vm[s:e] = o.transpose(1, 0, 2), x.transpose(1, 0, 2)
         return out, vm
     out, vm = np.stack(outs), np.stack(vmax)
@@ -305,8 +362,9 @@ def run_case(case, backend, rng):
         m[rng.random(m.shape) < 0.2] = -np.inf
         mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(np.float16)
         inputs.append(mask)
-    if cu:
-        inputs.append(np.array(cu, dtype=np.int32))
+    for bounds in (cu, case.kv_cu):
+        if bounds:
+            inputs.append(np.array(bounds, dtype=np.int32))
     out = backend.run(name, source(case), "attn", inputs, dtype)
     want, vmax = reference(case, as_f64(q, dtype), as_f64(k, dtype), as_f64(v, dtype),
                            None if mask is None else as_f64(mask, dtype))
@@ -326,8 +384,34 @@ def run_case(case, backend, rng):
 
 
 def rotary_source(case):
-    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case[:10]
+    kv_cu = case[10] if len(case) > 10 else None
     t = cu[-1] if cu else seq
+    if kv_cu:
+        tq, tk, tp, kp = (tensor_type(s, e) for s, e in (
+            ([t, hq, d], dtype), ([kv_cu[-1], hkv, d], dtype), ([3, t], "i64"),
+            ([3, kv_cu[-1]], "i64")))
+        half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
+        bounds = f"%cu: tensor<{len(cu)}xi32>, %kvcu: tensor<{len(cu)}xi32>"
+        head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}, %kpos: {kp}, {bounds}) -> {tq}"
+                f" attributes {{llvm.emit_c_interface}} {{\n"
+                f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
+        use = (f"cu_seqlens(%cu : tensor<{len(cu)}xi32>) "
+               f"kv_cu_seqlens(%kvcu : tensor<{len(cu)}xi32>)")
+        freqs = f"freqs(%f : tensor<{half}xf32>) layout {layout}"
+        mask = " causal" if causal else ""
+        fused = (f"func.func @fused{head}"
+                 f"  %0 = mrope.attention %q, %k, %v {use} q_positions(%pos : {tp}) "
+                 f"k_positions(%kpos : {kp}) {freqs} rotary {rotary}{mask} : "
+                 f"{tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+        unfused = (f"func.func @unfused{head}"
+                   f"  %q1, %q2 = mrope.apply %q, %q positions(%pos : {tp}) {freqs} "
+                   f"rotary {rotary} : {tq}, {tq}\n"
+                   f"  %k1, %k2 = mrope.apply %k, %k positions(%kpos : {kp}) {freqs} "
+                   f"rotary {rotary} : {tk}, {tk}\n"
+                   f"  %0 = mrope.attention %q1, %k1, %v {use} layout {layout}{mask}"
+                   f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+        return fused + unfused, [t, hq, d], [kv_cu[-1], hkv, d], [3, t], [3, kv_cu[-1]]
     if layout == "thd":
         qs, ks, ps = [t, hq, d], [t, hkv, d], [3, t]
     elif layout == "bhsd":
@@ -351,15 +435,20 @@ def rotary_source(case):
                f"freqs(%f : tensor<{half}xf32>) layout {layout} rotary {rotary} : {tq}, {tk}\n"
                f"  %0 = mrope.attention %q1, %k1, %v{cu_use} layout {layout}{mask}"
                f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
-    return fused + unfused, qs, ks, ps
+    return fused + unfused, qs, ks, ps, None
 
 
 def run_rotary_case(case, backend, rng):
-    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case
-    text, qs, ks, ps = rotary_source(case)
+    name, dtype, cu = case[0], case[6], case[8]
+    text, qs, ks, ps, kps = rotary_source(case)
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, ks))
     pos = rng.integers(0, 3000, ps).astype(np.int64)
-    inputs = [q, k, v, pos] + ([np.array(cu, dtype=np.int32)] if cu else [])
+    inputs = [q, k, v, pos]
+    if kps:  # positions of the keys, then both boundary arrays
+        inputs += [rng.integers(0, 3000, kps).astype(np.int64)] + \
+            [np.array(b, dtype=np.int32) for b in (cu, case[10])]
+    elif cu:
+        inputs.append(np.array(cu, dtype=np.int32))
     outs = [backend.run(name, text, func, inputs, dtype) for func in ("fused", "unfused")]
     same = np.array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
     finite = np.isfinite(as_f64(outs[0], dtype)).all()

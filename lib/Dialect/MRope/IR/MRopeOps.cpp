@@ -727,6 +727,15 @@ int64_t AttentionOp::getNumKVHeads() {
   return getNumHeads(getK().getType(), getLayout());
 }
 
+int64_t AttentionOp::getNumSequences() {
+  if (Value cu = getCuSeqlens()) {
+    int64_t length = cast<RankedTensorType>(cu.getType()).getDimSize(0);
+    return ShapedType::isDynamic(length) ? length : length - 1;
+  }
+  // bhsd and bshd: batch first.
+  return cast<RankedTensorType>(getQ().getType()).getDimSize(0);
+}
+
 double AttentionOp::getEffectiveScale() {
   if (std::optional<APFloat> scale = getScale())
     return scale->convertToDouble();
@@ -763,9 +772,10 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "query heads (" << q->heads
                          << ") are not a multiple of KV heads (" << k->heads
                          << "): GQA cannot group them";
-  if (layout == TensorLayout::THD && mismatch(q->seq, k->seq))
-    return emitOpError("packed (thd) attention needs q and k over the same "
-                       "tokens");
+  if (layout == TensorLayout::THD && !getKvCuSeqlens() &&
+      mismatch(q->seq, k->seq))
+    return emitOpError("packed (thd) attention without kv_cu_seqlens needs q "
+                       "and k over the same tokens");
 
   // Result: q's shape with v's head dim.
   auto resultType = cast<RankedTensorType>(getResult().getType());
@@ -783,10 +793,20 @@ LogicalResult AttentionOp::verify() {
   if (layout == TensorLayout::THD) {
     if (!getCuSeqlens())
       return emitOpError("packed (thd) attention needs cu_seqlens");
-    if (cast<RankedTensorType>(getCuSeqlens().getType()).getRank() != 1)
+    auto cuType = cast<RankedTensorType>(getCuSeqlens().getType());
+    if (cuType.getRank() != 1 || cuType.getDimSize(0) == 0)
       return emitOpError("cu_seqlens must be a 1-D tensor [B + 1]");
-  } else if (getCuSeqlens()) {
-    return emitOpError("cu_seqlens applies only to the packed (thd) layout");
+    if (Value kvCu = getKvCuSeqlens()) {
+      auto kvCuType = cast<RankedTensorType>(kvCu.getType());
+      if (kvCuType.getRank() != 1 ||
+          mismatch(kvCuType.getDimSize(0), cuType.getDimSize(0)))
+        return emitOpError() << "kv_cu_seqlens must be a 1-D tensor [B + 1] "
+                                "like cu_seqlens "
+                             << cuType << ", got " << kvCuType;
+    }
+  } else if (getCuSeqlens() || getKvCuSeqlens()) {
+    return emitOpError(getCuSeqlens() ? "cu_seqlens" : "kv_cu_seqlens")
+           << " applies only to the packed (thd) layout";
   }
 
   // Mask.

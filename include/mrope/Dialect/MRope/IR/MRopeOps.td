@@ -380,6 +380,15 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     additive mask `[B, Hq or 1, Sq, Skv]`, and packed variable-length
     sequences (`thd` layout with `cu_seqlens`). Accumulation is f32.
 
+    Packed sequence `n` has queries `q[cu_seqlens[n] : cu_seqlens[n + 1]]`
+    and, by default, keys and values over the same tokens. With
+    `kv_cu_seqlens` its keys and values are `k[kv_cu_seqlens[n] :
+    kv_cu_seqlens[n + 1]]` instead (q and k may then have different token
+    counts): batched decode against KV caches of different lengths, or
+    chunked prefill. Causal masking is bottom-right aligned per sequence.
+    Boundaries outside `[0, T]` are clamped; a query token in no sequence
+    attends nothing (0).
+
     With a rotary prologue (`rotary`, `freqs`, and `q_positions` and/or
     `k_positions`), q and/or k are rotated as by `mrope.apply` before use.
     Omitting `k_positions` means the keys were rotated when they were written
@@ -406,6 +415,7 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
                        MRope_FloatActivation:$v,
                        Optional<MRope_FloatActivation>:$mask,
                        Optional<MRope_IntTensor>:$cu_seqlens,
+                       Optional<MRope_IntTensor>:$kv_cu_seqlens,
                        Optional<MRope_PositionTensor>:$q_positions,
                        Optional<MRope_PositionTensor>:$k_positions,
                        Optional<1DTensorOf<[F32]>>:$inv_freq,
@@ -417,6 +427,7 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     $q `,` $k `,` $v
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
+    (`kv_cu_seqlens` `(` $kv_cu_seqlens^ `:` type($kv_cu_seqlens) `)`)?
     (`q_positions` `(` $q_positions^ `:` type($q_positions) `)`)?
     (`k_positions` `(` $k_positions^ `:` type($k_positions) `)`)?
     (`freqs` `(` $inv_freq^ `:` type($inv_freq) `)`)?
@@ -429,6 +440,9 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     bool hasRotaryPrologue() { return getRotary().has_value(); }
     /// The softmax scale: `scale` if given, else 1/sqrt(head_dim).
     double getEffectiveScale();
+    /// The sequences: the batch size, or for `thd` the length of
+    /// cu_seqlens - 1 (dynamic when the shape is).
+    int64_t getNumSequences();
   }];
 }
 

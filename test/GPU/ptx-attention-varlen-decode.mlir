@@ -1,0 +1,30 @@
+// Batched decode over packed sequences with their own KV caches
+// (kv_cu_seqlens): 16 sequences of one token each, 32 query heads over 8 KV
+// heads, caches of 2048 keys on average -- split-KV over each sequence's
+// own keys. The attention kernel reads both boundary arrays; both kernels
+// assemble for sm_90a and sm_80 without local memory (no spills).
+// REQUIRES: ptxas
+// RUN: mrope-opt %s --mrope-gpu-pipeline="format=isa" -o %t.mlir
+// RUN: %python %S/../Tools/Inputs/extract_ptx.py mrope_attention < %t.mlir > %t.ptx
+// RUN: FileCheck %s < %t.ptx
+// RUN: %ptxas -arch=sm_90a %t.ptx -o %t.cubin
+// RUN: mrope-opt %s --mrope-gpu-pipeline="format=isa chip=sm_80 features=+ptx70" | %python %S/../Tools/Inputs/extract_ptx.py mrope_attention > %t80.ptx
+// RUN: %ptxas -arch=sm_80 %t80.ptx -o %t80.cubin
+// RUN: %python %S/../Tools/Inputs/extract_ptx.py mrope_attention_combine < %t.mlir > %t.combine.ptx
+// RUN: %ptxas -arch=sm_90a %t.combine.ptx -o %t.combine.cubin
+
+// CHECK: .visible .entry mrope_attention(
+// CHECK-NOT: .local
+// CHECK-NOT: call
+// CHECK: cp.async.cg.shared.global
+// CHECK: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// CHECK: ret;
+
+func.func @batched_decode(%q: tensor<16x32x128xbf16>, %k: tensor<32768x8x128xbf16>,
+                          %v: tensor<32768x8x128xbf16>, %cu: tensor<17xi32>,
+                          %kvcu: tensor<17xi32>) -> tensor<16x32x128xbf16> {
+  %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<17xi32>)
+      kv_cu_seqlens(%kvcu : tensor<17xi32>) layout thd causal
+      : tensor<16x32x128xbf16>, tensor<32768x8x128xbf16>, tensor<32768x8x128xbf16> -> tensor<16x32x128xbf16>
+  return %0 : tensor<16x32x128xbf16>
+}
