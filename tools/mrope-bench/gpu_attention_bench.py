@@ -26,7 +26,14 @@ random inputs:
 - reports TFLOP/s (4 S^2 D per head, halved for causal: S (S + 1) / 2
   pairs), the fused variant's cost over plain, and ours vs SDPA;
 - decode: one new token against a cache of 2k and 16k keys (split-KV),
-  checked against float64, timed against SDPA, GB/s of the cache read.
+  checked against float64, timed against SDPA, GB/s of the cache read and
+  % of the device's peak bandwidth;
+- batched decode over packed sequences with their own caches
+  (kv_cu_seqlens; 16 sequences over 64k keys, 64 over 256k, lengths drawn
+  between a quarter and 1.75x the mean): checked per sequence against
+  float64, timed against SDPA on the caches padded to the longest with a
+  key-padding mask (the form a batch without varlen support takes) and
+  against one SDPA call per sequence; GB/s of the caches and % of peak.
 Ends with "N passed, M failed" (the checks).
 """
 
@@ -39,7 +46,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from gpu_common import descriptor, timed
+from gpu_common import descriptor, peak_bandwidth, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -120,10 +127,13 @@ def main():
     print(f"# {device}, torch {torch.__version__}, SDPA backend {backend_name}, "
           f"bundle for {manifest['chip']}")
     torch.manual_seed(0)
-    groups, decode = {}, []
+    groups, decode, varlen = {}, [], []
     for cfg in manifest.get("attention_configs", []):
         if cfg["variant"] == "decode":
             decode.append(cfg)
+            continue
+        if cfg["variant"] == "varlen_decode":
+            varlen.append(cfg)
             continue
         groups.setdefault((cfg["seq"], cfg["causal"]), {})[cfg["variant"]] = cfg
     passed = failed = 0
@@ -209,6 +219,12 @@ def main():
         ok = run_decode(cfg, libs, backend, args)
         passed += ok
         failed += not ok
+    for cfg in varlen:
+        if args.only not in cfg["name"]:
+            continue
+        ok = run_varlen_decode(cfg, libs, args)
+        passed += ok
+        failed += not ok
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -242,18 +258,118 @@ def run_decode(cfg, libs, backend, args):
              cfg["name"])
     cache_bytes = 2 * hk * seq * dim * 2
     row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
+    peak = peak_bandwidth(torch.cuda.get_device_name())
+    row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
     row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
     if args.json:
         print(json.dumps(row), flush=True)
     else:
         sd = row.get("sdpa_ms")
         print(f"decode, {seq:6d} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
-              f"{row['gb_per_s']:7.0f} GB/s  "
+              f"{row['gb_per_s']:7.0f} GB/s ({row['percent_of_peak'] or 0:4.1f}% peak)  "
               + (f"sdpa {sd * 1e3:8.1f} us (ours {row['ours_vs_sdpa']:.2f}x)  "
                  if sd else "sdpa failed  ")
               + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
     return ok
 
+
+
+def cache_lengths(seqs, keys, generator):
+    """`seqs` cache lengths summing to `keys`, each between a quarter and
+    1.75x the mean (seeded)."""
+    mean = keys / seqs
+    raw = torch.empty(seqs).uniform_(0.25 * mean, 1.75 * mean, generator=generator)
+    lengths = (raw / raw.sum() * keys).floor().long().clamp(min=1)
+    lengths[-1] += keys - int(lengths.sum())
+    return lengths
+
+
+def run_varlen_decode(cfg, libs, args):
+    """One new token per packed sequence against its own cache
+    (kv_cu_seqlens): checked per sequence against float64; timed against
+    SDPA on padded caches with a key-padding mask and against one SDPA call
+    per sequence; GB/s of the caches read."""
+    seqs, keys = cfg["sequences"], cfg["keys"]
+    hq, hk, dim = cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"]
+    library = cfg["library"]
+    if library not in libs:
+        libs[library] = ctypes.CDLL(os.path.join(HERE, library))
+    fn = getattr(libs[library], cfg["function"])
+    lengths = cache_lengths(seqs, keys, torch.Generator().manual_seed(seqs))
+    kv_cu = torch.zeros(seqs + 1, dtype=torch.int32)
+    kv_cu[1:] = lengths.cumsum(0)
+    cu = torch.arange(seqs + 1, dtype=torch.int32, device="cuda")
+    kv_cu = kv_cu.cuda()
+    q = torch.randn(seqs, hq, dim, device="cuda").to(torch.bfloat16)
+    k = torch.randn(keys, hk, dim, device="cuda").to(torch.bfloat16)
+    v = torch.randn(keys, hk, dim, device="cuda").to(torch.bfloat16)
+    out = torch.empty_like(q)
+    args_ = [ctypes.byref(descriptor(t)) for t in (q, k, v, cu, kv_cu, out)]
+    fn(*args_)
+    torch.cuda.synchronize()
+    bounds = kv_cu.tolist()
+    ratio, finite = 0.0, bool(torch.isfinite(out).all())
+    for n in range(seqs):  # each sequence: one query row per head
+        lo, hi = bounds[n], bounds[n + 1]
+        seq_out = out[n:n + 1].transpose(0, 1)[None]            # [1, Hq, 1, D]
+        r, f = check_plain(seq_out, q[n:n + 1].transpose(0, 1)[None],
+                           k[lo:hi].transpose(0, 1)[None], v[lo:hi].transpose(0, 1)[None], True)
+        ratio, finite = max(ratio, r), finite and f
+    ok = finite and ratio <= 1.0
+
+    # Peers: the caches padded to the longest, [N, Hq, 1, max] with a mask
+    # (GQA expanded outside the timing); one SDPA call per sequence.
+    longest = int(lengths.max())
+    kp = torch.zeros(seqs, hk, longest, dim, device="cuda", dtype=torch.bfloat16)
+    vp = torch.zeros_like(kp)
+    for n in range(seqs):
+        lo, hi = bounds[n], bounds[n + 1]
+        kp[n, :, :hi - lo] = k[lo:hi].transpose(0, 1)
+        vp[n, :, :hi - lo] = v[lo:hi].transpose(0, 1)
+    kp, vp = expand_kv(kp, hq), expand_kv(vp, hq)
+    valid = (torch.arange(longest, device="cuda")[None, :]
+             < lengths.cuda()[:, None])[:, None, None, :]        # [N, 1, 1, max]
+    qb = q[:, :, None, :]                                         # [N, Hq, 1, D]
+    per_seq = [(q[n:n + 1].transpose(0, 1)[None],
+                expand_kv(k[bounds[n]:bounds[n + 1]].transpose(0, 1)[None], hq),
+                expand_kv(v[bounds[n]:bounds[n + 1]].transpose(0, 1)[None], hq))
+               for n in range(seqs)]
+
+    def sdpa_padded():
+        return F.scaled_dot_product_attention(qb, kp, vp, attn_mask=valid)
+
+    def sdpa_loop():
+        for qs, ks, vs in per_seq:
+            F.scaled_dot_product_attention(qs, ks, vs)
+
+    row = {"name": cfg["name"], "sequences": seqs, "keys": keys, "longest": longest,
+           "error_vs_bound": ratio, "ok": ok}
+    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa_padded)), 100, args.reps,
+             cfg["name"])
+    try:
+        row["sdpa_loop_ms"], _, _ = timed(sdpa_loop, 20, args.reps)
+    except Exception as e:
+        print(f"# {cfg['name']}: sdpa per sequence failed: {type(e).__name__}: {e}"[:300])
+        row["sdpa_loop_ms"] = None
+    cache_bytes = 2 * hk * keys * dim * 2
+    row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
+    peak = peak_bandwidth(torch.cuda.get_device_name())
+    row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
+    for peer in ("sdpa", "sdpa_loop"):
+        row[f"ours_vs_{peer}"] = (row[peer + "_ms"] / row["ours_ms"]) \
+            if row.get(peer + "_ms") else None
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        def peer(name, label):
+            ms = row.get(name + "_ms")
+            return (f"{label} {ms * 1e3:8.1f} us (ours {row['ours_vs_' + name]:.2f}x)  "
+                    if ms else f"{label} failed  ")
+        print(f"varlen decode, {seqs} seqs / {keys} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
+              f"{row['gb_per_s']:7.0f} GB/s ({row['percent_of_peak'] or 0:4.1f}% peak)  "
+              + peer("sdpa", "sdpa padded+mask") + peer("sdpa_loop", "sdpa per seq")
+              + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
+    return ok
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -35,15 +35,9 @@ import time
 import torch
 
 import torch_peer as hf
-from gpu_common import descriptor, timed
+from gpu_common import descriptor, peak_bandwidth, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-# Peak HBM bandwidth by device name (vendor data sheets), bytes/s.
-PEAKS = [("H200", 4.8e12), ("H100 SXM", 3.35e12), ("H100 80GB HBM3", 3.35e12),
-         ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100-SXM4-80GB", 2.039e12),
-         ("A100", 1.555e12), ("L40S", 0.864e12)]
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -61,7 +55,7 @@ def main():
     runtime = ctypes.CDLL(os.path.join(HERE, "libmrope_cuda_runtime.so"))
     lib = ctypes.CDLL(os.path.join(HERE, "libmrope_gpu_bench.so"))
     device = torch.cuda.get_device_name()
-    peak = next((p for key, p in PEAKS if key in device), None)
+    peak = peak_bandwidth(device)
     torch.manual_seed(0)
     stream = torch.cuda.current_stream()
     runtime.mropeCudaUseStream(ctypes.c_void_p(stream.cuda_stream))

@@ -86,6 +86,9 @@ ATTENTION_SEQS = [2048, 8192, 16384]
 ATTENTION_ALLOC = "<contiguous, section = [16, 24, 24]>"
 ATTENTION_VARIANTS = ["plain", "fused", "separate"]
 ATTENTION_DECODE_CACHES = [2048, 16384]
+# Batched decode over packed sequences with their own caches
+# (kv_cu_seqlens): sequences, keys of all caches (lengths drawn at run time).
+VARLEN_DECODE = [(16, 65536), (64, 262144)]
 
 
 def attention_function(name, seq, causal, variant, q_seq=None):
@@ -124,6 +127,32 @@ func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %v: memref<{k_t}>,
   %tv = bufferization.to_tensor %v restrict : memref<{k_t}> to tensor<{k_t}>
   %tp = bufferization.to_tensor %pos restrict : memref<{p_t}> to tensor<{p_t}>
 {body}  bufferization.materialize_in_destination %o in restrict writable %out
+      : (tensor<{q_t}>, memref<{q_t}>) -> ()
+  return
+}}
+"""
+
+
+def varlen_decode_function(name, seqs, keys):
+    """(q [seqs, Hq, D], k and v [keys, Hkv, D], cu_seqlens and
+    kv_cu_seqlens [seqs + 1] i32, out): one new token per packed sequence
+    against its own cached keys."""
+    q_t = f"{seqs}x{Q_HEADS}x{DIM}xbf16"
+    k_t = f"{keys}x{KV_HEADS}x{DIM}xbf16"
+    c_t = f"{seqs + 1}xi32"
+    return f"""
+func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %v: memref<{k_t}>,
+                  %cu: memref<{c_t}>, %kvcu: memref<{c_t}>, %out: memref<{q_t}>)
+    attributes {{llvm.emit_c_interface}} {{
+  %tq = bufferization.to_tensor %q restrict : memref<{q_t}> to tensor<{q_t}>
+  %tk = bufferization.to_tensor %k restrict : memref<{k_t}> to tensor<{k_t}>
+  %tv = bufferization.to_tensor %v restrict : memref<{k_t}> to tensor<{k_t}>
+  %tc = bufferization.to_tensor %cu restrict : memref<{c_t}> to tensor<{c_t}>
+  %tkc = bufferization.to_tensor %kvcu restrict : memref<{c_t}> to tensor<{c_t}>
+  %o = mrope.attention %tq, %tk, %tv cu_seqlens(%tc : tensor<{c_t}>)
+      kv_cu_seqlens(%tkc : tensor<{c_t}>) layout thd causal
+      : tensor<{q_t}>, tensor<{k_t}>, tensor<{k_t}> -> tensor<{q_t}>
+  bufferization.materialize_in_destination %o in restrict writable %out
       : (tensor<{q_t}>, memref<{q_t}>) -> ()
   return
 }}
@@ -189,6 +218,14 @@ def main():
                                   "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
                                   "head_dim": DIM})
         source += attention_function(name, cache, True, "plain", q_seq=1)
+    for seqs, keys in VARLEN_DECODE:
+        name = f"attention_varlen_decode_n{seqs}_k{keys}"
+        attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                                  "library": "libmrope_gpu_bench.so",
+                                  "variant": "varlen_decode", "sequences": seqs,
+                                  "keys": keys, "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
+                                  "head_dim": DIM})
+        source += varlen_decode_function(name, seqs, keys)
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
     runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
     shutil.copy(runtime, args.out)

@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
 """What the GPU benchmarks share (gpu_bench.py, gpu_attention_bench.py):
 memref descriptors of CUDA tensors for the compiled functions' C interface,
-and CUDA-event timing."""
+CUDA-event timing and the devices' peak bandwidth."""
 
 import ctypes
 import statistics
 
 import torch
+
+
+# Peak HBM bandwidth by device name (vendor data sheets), bytes/s.
+PEAKS = [("H200", 4.8e12), ("H100 SXM", 3.35e12), ("H100 80GB HBM3", 3.35e12),
+         ("H100 PCIe", 2.0e12), ("H100", 3.35e12), ("A100-SXM4-80GB", 2.039e12),
+         ("A100", 1.555e12), ("L40S", 0.864e12)]
+
+
+def peak_bandwidth(device_name):
+    """The device's peak HBM bandwidth in bytes/s, None if not in PEAKS."""
+    return next((p for key, p in PEAKS if key in device_name), None)
 
 
 def descriptor(t):
