@@ -136,14 +136,24 @@ static llvm::cl::opt<bool> attentionMode(
     "attention",
     llvm::cl::desc("Benchmark mrope.attention instead of the rotary: fused "
                    "rotary prologue vs the same attention without rotary vs "
-                   "separate mrope.apply + attention (bf16, B=1, 8 query and "
-                   "2 KV heads, head_dim 128), causal and not, TFLOP/s"),
+                   "separate mrope.apply + attention (bf16, B=1, --q-heads "
+                   "query and --kv-heads KV heads, head_dim 128), causal and "
+                   "not, TFLOP/s"),
     llvm::cl::cat(benchCategory));
 static llvm::cl::list<int64_t>
     attentionSeqLens("seq", llvm::cl::CommaSeparated,
                      llvm::cl::desc("With --attention: sequence lengths "
                                     "(default 512,2048)"),
                      llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t>
+    attentionQHeads("q-heads", llvm::cl::init(8),
+                    llvm::cl::desc("With --attention: query heads (default 8)"),
+                    llvm::cl::cat(benchCategory));
+static llvm::cl::opt<int64_t> attentionKVHeads(
+    "kv-heads", llvm::cl::init(2),
+    llvm::cl::desc(
+        "With --attention: KV heads, dividing --q-heads (default 2)"),
+    llvm::cl::cat(benchCategory));
 static llvm::cl::opt<int64_t> attentionDecode(
     "decode", llvm::cl::init(0),
     llvm::cl::desc("With --attention: decode instead of prefill -- this many "
@@ -549,8 +559,6 @@ std::string moduleText(int64_t tokens, const std::string &alloc) {
 // --attention
 //===----------------------------------------------------------------------===//
 
-constexpr int64_t kAttnQHeads = 8, kAttnKVHeads = 2;
-
 /// The benchmark's module: @fused (attention with the rotary prologue),
 /// @plain (attention alone) and @rotate (mrope.apply), destination-passing.
 /// Prefill (qSeq == kvSeq) rotates q and k with the same positions; decode
@@ -563,13 +571,13 @@ std::string attentionModuleText(int64_t qSeq, int64_t kvSeq, bool causal) {
            std::to_string(seq) + "x128xbf16>";
   };
   const bool decode = qSeq != kvSeq;
-  std::string qt = t(kAttnQHeads, qSeq, "tensor"),
-              kt = t(kAttnKVHeads, kvSeq, "tensor");
-  std::string qm = t(kAttnQHeads, qSeq, "memref"),
-              km = t(kAttnKVHeads, kvSeq, "memref");
+  std::string qt = t(attentionQHeads, qSeq, "tensor"),
+              kt = t(attentionKVHeads, kvSeq, "tensor");
+  std::string qm = t(attentionQHeads, qSeq, "memref"),
+              km = t(attentionKVHeads, kvSeq, "memref");
   // What @rotate rotates with q: k (prefill) or a partner of q's tokens.
-  std::string rt = t(kAttnKVHeads, qSeq, "tensor"),
-              rm = t(kAttnKVHeads, qSeq, "memref");
+  std::string rt = t(attentionKVHeads, qSeq, "tensor"),
+              rm = t(attentionKVHeads, qSeq, "memref");
   std::string S = std::to_string(qSeq);
   std::string pt = "tensor<3x1x" + S + "xi64>",
               pm = "memref<3x1x" + S + "xi64>";
@@ -628,8 +636,8 @@ double attentionError(const std::vector<uint16_t> &q,
   double worst = 0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
   std::vector<double> scores(kvSeq), acc(kDim);
-  for (int64_t h = 0; h < kAttnQHeads; ++h) {
-    int64_t g = h / (kAttnQHeads / kAttnKVHeads);
+  for (int64_t h = 0; h < attentionQHeads; ++h) {
+    int64_t g = h / (attentionQHeads / attentionKVHeads);
     for (int64_t i : rows) {
       const uint16_t *qi = &q[(h * qSeq + i) * kDim];
       int64_t keys = causal ? i + 1 + kvSeq - qSeq : kvSeq;
@@ -676,6 +684,13 @@ int runAttentionBench() {
       llvm::errs() << "mrope-bench: --seq lengths must be at least 1\n";
       return 1;
     }
+  if (attentionQHeads < 1 || attentionKVHeads < 1 ||
+      attentionQHeads % attentionKVHeads) {
+    llvm::errs() << "mrope-bench: --q-heads (" << attentionQHeads
+                 << ") must be a positive multiple of --kv-heads ("
+                 << attentionKVHeads << ")\n";
+    return 1;
+  }
   const int64_t decode = attentionDecode;
   for (int64_t s : seqLens)
     if (decode < 0 || decode > s) {
@@ -724,8 +739,8 @@ int runAttentionBench() {
     for (int axis = 0; axis < 3; ++axis)
       pos.insert(pos.end(), allPos.begin() + axis * seq + (seq - qSeq),
                  allPos.begin() + (axis + 1) * seq);
-    std::vector<uint16_t> q(kAttnQHeads * qSeq * kDim),
-        k(kAttnKVHeads * seq * kDim), v(k.size());
+    std::vector<uint16_t> q(attentionQHeads * qSeq * kDim),
+        k(attentionKVHeads * seq * kDim), v(k.size());
     for (size_t i = 0; i < q.size(); ++i)
       q[i] = floatToBf16(std::sin(0.37f * static_cast<float>(i % 100003)));
     for (size_t i = 0; i < k.size(); ++i) {
@@ -748,7 +763,7 @@ int runAttentionBench() {
       // decode's throwaway partner of q's tokens and its rotation.
       std::vector<uint16_t> fused(q.size()), plain(q.size()),
           separate(q.size()), qr(q.size()),
-          partner(decode ? kAttnKVHeads * qSeq * kDim : 0),
+          partner(decode ? attentionKVHeads * qSeq * kDim : 0),
           kr(decode ? partner.size() : k.size());
       // What the attention reads as keys after the rotation.
       const std::vector<uint16_t> &rotatedK = decode ? k : kr;
@@ -846,7 +861,7 @@ int runAttentionBench() {
       const double qs = static_cast<double>(qSeq),
                    ks = static_cast<double>(seq);
       double pairs = causal ? qs * (ks - qs) + 0.5 * qs * (qs + 1) : qs * ks;
-      double flops = 4.0 * kAttnQHeads * kDim * pairs;
+      double flops = 4.0 * attentionQHeads * kDim * pairs;
       double tflops = flops / (tf.median * 1e-3) / 1e12;
       // Decode reads the cache (K and V) once and q, o: its bound is memory.
       double bytes =
@@ -865,10 +880,11 @@ int runAttentionBench() {
             "\"fused_equals_separate\": {12}, \"check\": \"{13}\", "
             "\"threads\": {14}, \"form\": \"{15}\", \"qk\": \"{16}\", "
             "\"q_seq\": {18}, \"fused_gbps\": {19:f2}, {17}}",
-            modeName, seq, kAttnQHeads, kAttnKVHeads, kDim, tf.median,
-            tp.median, ts.median, tf.median / tp.median, tf.median / ts.median,
-            tflops, err, same ? "true" : "false", ok ? "pass" : "FAIL", threads,
-            form, qkForm, torchJson, qSeq, gbps));
+            modeName, seq, int64_t(attentionQHeads), int64_t(attentionKVHeads),
+            kDim, tf.median, tp.median, ts.median, tf.median / tp.median,
+            tf.median / ts.median, tflops, err, same ? "true" : "false",
+            ok ? "pass" : "FAIL", threads, form, qkForm, torchJson, qSeq,
+            gbps));
       } else {
         auto range = [](Timing t) {
           return llvm::formatv("{0:f2} ({1:f2}-{2:f2})", t.median, t.min, t.max)
