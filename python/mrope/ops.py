@@ -416,6 +416,8 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
         q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0,
         kv_cu_seqlens is not None)
     out = runtime.carrier_array(np.zeros(qa.shape, qa.dtype))
-    carriers = [runtime.carrier_array(a) for a in arrays]
+    # Read-only inputs of the function (ir.attention_function): passed as
+    # they are, not copied.
+    carriers = [runtime.input_array(a) for a in arrays]
     runtime.compile(source, threads).call("attention", *carriers, out)
     return _like(runtime.as_dtype(out, qa.dtype), q)

@@ -120,6 +120,17 @@ def carrier_array(array: np.ndarray) -> np.ndarray:
     return out.view(np.uint16) if out.dtype.name == "bfloat16" else out
 
 
+def input_array(array: np.ndarray) -> np.ndarray:
+    """``array`` as the JIT reads an argument it never writes (a function
+    input bufferized read-only): the caller's own buffer when it is already
+    C-contiguous and writable -- a KV cache is not copied on every call --
+    else a copy; bfloat16 as its uint16 bits."""
+    out = np.ascontiguousarray(array)
+    if not out.flags.writeable:
+        out = out.copy()
+    return out.view(np.uint16) if out.dtype.name == "bfloat16" else out
+
+
 def as_dtype(carrier: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return carrier.view(dtype) if np.dtype(dtype).name == "bfloat16" else carrier
 

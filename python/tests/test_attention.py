@@ -676,6 +676,45 @@ def test_python_api_own_keys_errors():
                                    kv_cu_seqlens=np.array([0, 4, 4, 10])), np.float32)
 
 
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+def test_inputs_are_not_copied_nor_written(element, monkeypatch):
+    """mrope.attention hands q, k, v (a whole KV cache) to the compiled
+    function without copying them, and the function never writes them --
+    not even with a rotary prologue that rotates the keys (bufferization
+    keeps read-only inputs read-only). A read-only or non-contiguous array
+    is copied first."""
+    from hf_configs import QWEN2_VL_7B
+
+    config = mrope.from_hf(QWEN2_VL_7B)
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(71)
+    q = random(rng, (1, 4, 6, config.head_dim), dtype)
+    k, v = random(rng, (1, 2, 6, config.head_dim), dtype), random(rng, (1, 2, 6, config.head_dim),
+                                                                  dtype)
+    before = [x.copy() for x in (q, k, v)]
+    seen = []
+    real_call = mrope.runtime.Module.call
+
+    def spy(self, name, *arrays):
+        seen.extend(arrays)
+        return real_call(self, name, *arrays)
+
+    monkeypatch.setattr(mrope.runtime.Module, "call", spy)
+    positions = rng.integers(0, 50, (3, 1, 6))
+    out = mrope.attention(q, k, v, config, positions, causal=True)
+    for x, y in zip((q, k, v), before):
+        assert np.array_equal(x.view(np.uint8), y.view(np.uint8))
+    # The compiled function read the caller's buffers themselves.
+    assert [np.shares_memory(a, x) for a, x in zip(seen[:3], (q, k, v))] == [True] * 3
+    # A read-only cache is copied (the runtime passes writable buffers only),
+    # with the same result.
+    k.setflags(write=False)
+    seen.clear()
+    again = mrope.attention(q, k, v, config, positions, causal=True)
+    assert not np.shares_memory(seen[1], k)
+    assert np.array_equal(again.astype(np.float32), out.astype(np.float32))
+
+
 def test_threads_bit_identical():
     """All cores (MLIR async runtime over the query rows) give the same bits
     as one thread: each row is computed by one task in the same order."""
