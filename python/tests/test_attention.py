@@ -315,6 +315,32 @@ def test_decode_split_kv_mask():
     assert np.all(got[0, 2] == 0) and np.all(got[0, 1] != 0)
 
 
+@pytest.mark.parametrize("sq,skv,element", [(1, 2500, "f32"), (2, 70, "bf16"), (1, 40, "f16")],
+                         ids=["split-kv-f32", "two-tokens-bf16", "short-cache-f16"])
+def test_decode_strided_keys_staged(sq, skv, element):
+    """bshd decode with several KV heads: key rows of one head are Hkv * D
+    apart, so a task takes all head groups of its token and stages whole
+    rows of every head (64 keys at a time, the last range shifted back to
+    stay inside the cache): per-head mask with -inf entries (a head fully
+    masked is 0), split-KV ranges, several tokens, a cache shorter than a
+    staged range."""
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(skv + sq)
+    b, hq, hkv, d = 2, 8, 4, 32
+    q = random(rng, (b, sq, hq, d), dtype)
+    k, v = random(rng, (b, skv, hkv, d), dtype), random(rng, (b, skv, hkv, d), dtype)
+    mask = rng.standard_normal((b, hq, sq, skv)).astype(np.float32)
+    mask[:, 1, :, 5:] = -np.inf
+    mask[1, 6] = -np.inf
+    mask = mask.astype(dtype)
+    got = run(attention_ir(q, k, v, element, "bshd", mask=mask), [q, k, v, mask], q.shape,
+              dtype)
+    want = reference_attention(*(to_bhsd(x.astype(np.float32), "bshd") for x in (q, k, v)),
+                               mask=mask.astype(np.float32))
+    check(to_bhsd(got, "bshd"), want, dtype)
+    assert np.all(got[1, :, 6] == 0)
+
+
 def random_case(seed):
     """A random small attention: group sizes 1-12 (tiles of 1-16 rows),
     head dims 1-72 (odd ones included), Sq below, equal to or above Skv."""

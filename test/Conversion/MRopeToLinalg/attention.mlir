@@ -14,6 +14,7 @@
 // math.exp left).
 // CHECK-LABEL: func.func @gqa_causal
 // CHECK: scf.forall (%[[B:.*]], %[[G:.*]], %[[I:.*]]) in (1, 2, 6)
+// CHECK-DAG: %[[LOWEST:.*]] = arith.constant -3.40282347E+38 : f32
 // CHECK: %[[H0:.*]] = arith.muli %[[G]], %c2
 // CHECK: %[[KVH:.*]] = arith.divui %[[H0]], %c2
 // CHECK: %[[QROW:.*]] = vector.transfer_read %arg0[%[[B]], %[[H0]], %[[I]], %{{[a-z0-9_]+}}]{{.*}}: tensor<1x4x6x8xbf16>, vector<8xbf16>
@@ -21,7 +22,6 @@
 // CHECK: %[[H1:.*]] = arith.addi %[[H0]], %{{.*}}
 // CHECK: %[[QROW1:.*]] = vector.transfer_read %arg0[%[[B]], %[[H1]], %[[I]], %{{[a-z0-9_]+}}]
 // CHECK: %[[Q1:.*]] = arith.extf %[[QROW1]] : vector<8xbf16> to vector<8xf32>
-// CHECK-DAG: %[[LOWEST:.*]] = arith.constant -3.40282347E+38 : f32
 // CHECK: %[[R:.*]]:6 = scf.for %[[J:.*]] = %{{.*}} to %[[END:.*]] step %c16 iter_args(%[[M:.*]] = %[[LOWEST]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[M1:.*]] = %[[LOWEST]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (f32, f32, vector<8xf32>, f32, f32, vector<8xf32>)
 // CHECK: %[[KEY:.*]] = arith.addi %[[J]]
 // CHECK: %[[AT:.*]] = arith.minsi %[[KEY]]
@@ -87,9 +87,10 @@ func.func @gqa_causal(%q: tensor<1x4x6x8xbf16>, %k: tensor<1x2x6x8xbf16>, %v: te
 
 // Packed varlen: the row's sequence [cu[n], cu[n+1]) is found by a loop
 // over cu_seqlens, each boundary clamped to [0, T] (the second to at least
-// the first); an explicit scale replaces 1/sqrt(D).
+// the first); an explicit scale replaces 1/sqrt(D). (Two KV heads in thd:
+// a task takes both head groups of its token, as in @decode_strided_keys.)
 // CHECK-LABEL: func.func @varlen
-// CHECK: scf.forall (%[[T:.*]], %[[H:.*]]) in (7, 2)
+// CHECK: scf.forall (%[[T:.*]]) in (7)
 // CHECK: %[[SEQ:.*]]:3 = scf.for {{.*}} iter_args
 // CHECK: %[[C0:.*]] = tensor.extract %arg3
 // CHECK: %[[LO0:.*]] = arith.maxsi %{{.*}}, %[[ZERO:.*]] : index
@@ -317,4 +318,32 @@ func.func @decode_bf16_dot(%q: tensor<1x8x1x64xbf16>, %k: tensor<1x2x40x64xbf16>
 func.func @decode_split_kv(%q: tensor<1x8x1x16xf32>, %k: tensor<1x2x2100x16xf32>, %v: tensor<1x2x2100x16xf32>) -> tensor<1x8x1x16xf32> {
   %0 = mrope.attention %q, %k, %v layout bhsd causal : tensor<1x8x1x16xf32>, tensor<1x2x2100x16xf32>, tensor<1x2x2100x16xf32> -> tensor<1x8x1x16xf32>
   return %0 : tensor<1x8x1x16xf32>
+}
+
+// -----
+
+// Decode with strided key rows (bshd with 4 KV heads: one head's rows are
+// 4 x 32 elements apart). A task takes every head group of its token (no
+// head dimension in the forall), walks its keys in ranges of 64, stages each
+// range's K and V rows -- all heads of a key row, read in order -- head-major
+// into a scratch of its own (one allocation each for K and V, carried
+// across ranges), the last range shifted back to stay inside the 100 keys
+// (first key at most 36), and runs the 4 head groups (2 heads each) over
+// the staged rows, their m, l and acc kept in [groups, heads, ...] tensors.
+// CHECK-LABEL: func.func @decode_strided_keys
+// CHECK: scf.forall (%[[B:.*]], %[[T:.*]]) in (1, 1)
+// CHECK: %[[KS:.*]] = bufferization.alloc_tensor() : tensor<4x64x32xbf16>
+// CHECK: %[[VS:.*]] = bufferization.alloc_tensor() : tensor<4x64x32xbf16>
+// CHECK: scf.for %[[FIRST:.*]] = %{{.*}} to %{{.*}} step %c64 iter_args(%[[ACC:.*]] = %{{.*}}, %[[ML:.*]] = %{{.*}}, %[[KIN:.*]] = %[[KS]], %[[VIN:.*]] = %[[VS]]) -> (tensor<4x2x32xf32>, tensor<4x2x2xf32>, tensor<4x64x32xbf16>, tensor<4x64x32xbf16>)
+// CHECK: %[[STAGED:.*]] = arith.minsi %[[FIRST]], %c36
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %c64{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[KIN]])
+// CHECK: %[[KEY:.*]] = arith.addi %[[STAGED]], %[[I]]
+// CHECK-COUNT-4: vector.transfer_read %arg1[%[[B]], %[[KEY]], %{{.*}}, %{{.*}}]
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[VIN]])
+// CHECK: scf.for %[[G:.*]] = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[ACC]], %{{.*}} = %[[ML]])
+// CHECK: scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %c16
+// CHECK: tensor.parallel_insert_slice
+func.func @decode_strided_keys(%q: tensor<1x1x8x32xbf16>, %k: tensor<1x100x4x32xbf16>, %v: tensor<1x100x4x32xbf16>) -> tensor<1x1x8x32xbf16> {
+  %0 = mrope.attention %q, %k, %v layout bshd causal : tensor<1x1x8x32xbf16>, tensor<1x100x4x32xbf16>, tensor<1x100x4x32xbf16> -> tensor<1x1x8x32xbf16>
+  return %0 : tensor<1x1x8x32xbf16>
 }
