@@ -84,6 +84,14 @@ def time_all(row, fns, iters, reps, label):
             row["sdpa_ms"] = None
 
 
+def add_bandwidth(row, cache_bytes):
+    """row["gb_per_s"] of our kernel reading `cache_bytes` (K and V) and its
+    percent of the device's peak (None for a device not in the table)."""
+    row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
+    peak = peak_bandwidth(torch.cuda.get_device_name())
+    row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
+
+
 def check_plain(out, q, k, v, causal, rows=64):
     """Sampled rows of every head against float64 (causal bottom-right, as
     mrope.attention); returns the worst error / bound (<= 1 passes)."""
@@ -256,10 +264,7 @@ def run_decode(cfg, libs, backend, args):
     row = {"name": cfg["name"], "cache": seq, "error_vs_bound": ratio, "ok": ok}
     time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa)), 200, args.reps,
              cfg["name"])
-    cache_bytes = 2 * hk * seq * dim * 2
-    row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
-    peak = peak_bandwidth(torch.cuda.get_device_name())
-    row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
+    add_bandwidth(row, 2 * hk * seq * dim * 2)
     row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
     if args.json:
         print(json.dumps(row), flush=True)
@@ -351,10 +356,7 @@ def run_varlen_decode(cfg, libs, args):
     except Exception as e:
         print(f"# {cfg['name']}: sdpa per sequence failed: {type(e).__name__}: {e}"[:300])
         row["sdpa_loop_ms"] = None
-    cache_bytes = 2 * hk * keys * dim * 2
-    row["gb_per_s"] = cache_bytes / (row["ours_ms"] * 1e-3) / 1e9
-    peak = peak_bandwidth(torch.cuda.get_device_name())
-    row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
+    add_bandwidth(row, 2 * hk * keys * dim * 2)
     for peer in ("sdpa", "sdpa_loop"):
         row[f"ours_vs_{peer}"] = (row[peer + "_ms"] / row["ours_ms"]) \
             if row.get(peer + "_ms") else None

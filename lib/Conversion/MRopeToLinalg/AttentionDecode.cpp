@@ -502,9 +502,12 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                                                       gb.getF32FloatAttr(0)),
                             ArrayRef<bool>{true}));
                       }
-                      auto [next, headOf] =
+                      // (The rows' heads are only needed for the output,
+                      // written from the state after the last range.)
+                      SmallVector<Value> next =
                           groupBlocks(gb, gl, batch, token, g, first, last,
-                                      inits, keyReader, valueReader);
+                                      inits, keyReader, valueReader)
+                              .first;
                       for (int64_t r = 0; r < heads; ++r) {
                         Value row = index(gb, gl, r);
                         for (int64_t i : {0, 1})
