@@ -159,10 +159,13 @@ def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: 
                        config: Optional[RopeConfig] = None,
                        q_position_shape: Optional[Sequence[int]] = None,
                        k_position_shape: Optional[Sequence[int]] = None,
-                       attention_scaling: float = 1.0, kv_cu: bool = False) -> str:
-    """``@attention(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens],
+                       attention_scaling: float = 1.0, kv_cu: bool = False,
+                       table_shape: Optional[Sequence[int]] = None,
+                       page_size: Optional[int] = None) -> str:
+    """``@attention(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens], [block_table],
     [q_positions], [k_positions], out)``: mrope.attention, with a rotary prologue when
-    ``config`` is given (k_positions omitted: the keys are rotated)."""
+    ``config`` is given (k_positions omitted: the keys are rotated); k and v are a
+    paged pool ``[pages * page_size, Hkv, D]`` with ``table_shape``."""
     fn = _Function("attention")
     q, q_t = fn.input("q", q_shape, element)
     k, k_t = fn.input("k", k_shape, element)
@@ -177,6 +180,9 @@ def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: 
         if kv_cu:
             kc, kc_t = fn.input("kvcu", cu_shape, "i64")
             operands += f" kv_cu_seqlens({kc} : {kc_t})"
+        if table_shape is not None:
+            t, t_t = fn.input("table", table_shape, "i64")
+            operands += f" block_table({t} : {t_t}) page_size {page_size}"
     rotary = ""
     if config is not None:
         p, p_t = fn.input("qpos", q_position_shape, config.position_type)

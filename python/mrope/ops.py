@@ -314,10 +314,34 @@ def _check_boundaries(cu: np.ndarray, name: str, tokens: int, of: str) -> None:
                          f"{tokens} packed tokens of {of}, got {cu.tolist()}")
 
 
+def _checked_block_table(block_table, kv_cu: np.ndarray, page_size: int,
+                         pages: int) -> np.ndarray:
+    """block_table [N, M] against the sequences' lengths (kv_cu_seqlens
+    differences) and the pool's pages: the pages a sequence uses must be in
+    the pool (the unused tail of a row may hold anything)."""
+    table = _integer_array(block_table, "block_table", 2, optional=False)
+    if table.shape[0] != len(kv_cu) - 1:
+        raise InputError(f"block_table: needs a row per sequence ({len(kv_cu) - 1}), got "
+                         f"shape {table.shape}")
+    lengths = np.diff(kv_cu)
+    for n, length in enumerate(lengths.tolist()):
+        if length < 0 or length > table.shape[1] * page_size:
+            raise InputError(f"kv_cu_seqlens: sequence {n} has {length} cached keys; its "
+                             f"block_table row holds 0 to {table.shape[1]} pages of "
+                             f"{page_size}")
+        used = table[n, :-(-length // page_size)]
+        bad = np.flatnonzero((used < 0) | (used >= pages))
+        if bad.size:
+            raise InputError(f"block_table: page {int(used[bad[0]])} at [{n}, {int(bad[0])}] "
+                             f"is outside the pool's {pages} pages")
+    return np.ascontiguousarray(table)
+
+
 def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
               k_position_ids=None, keys_rotated: bool = False, causal: bool = False,
               scale: Optional[float] = None, mask=None, cu_seqlens=None,
-              kv_cu_seqlens=None, layout: str = "bhsd", threads: Optional[bool] = None):
+              kv_cu_seqlens=None, layout: str = "bhsd", threads: Optional[bool] = None,
+              block_table=None):
     """softmax(q k^T * scale + mask) v, computed with online softmax in f32
     (``mrope.attention``); returns a new array of q's shape and dtype.
 
@@ -331,10 +355,31 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     additive ``[B, Hq or 1, Sq, Skv]`` array. With ``config`` and
     ``position_ids`` q and k are rotated first (k by ``k_position_ids`` when
     given, else by ``position_ids``; ``keys_rotated=True`` for a KV cache
-    whose keys were rotated when written). Rows that see no key are 0."""
+    whose keys were rotated when written). Rows that see no key are 0.
+
+    A paged KV cache (vLLM / FlashAttention ``block_table``): k and v are
+    ``[pages, page_size, Hkv, D]`` pools, ``block_table`` ``[N, M]`` lists each
+    sequence's pages in order, and sequence n has ``kv_cu_seqlens[n + 1] -
+    kv_cu_seqlens[n]`` cached keys (``thd`` only; the keys were rotated when
+    written)."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
     qa, ka, va = _to_numpy(q, "q"), _to_numpy(k, "k"), _to_numpy(v, "v")
+    page_size = None
+    if block_table is not None:
+        if layout != "thd":
+            raise InputError("block_table: only with layout thd")
+        for name, a in (("k", ka), ("v", va)):
+            if a.ndim != 4:
+                raise InputError(f"{name}: a paged cache is [pages, page_size, heads, head_dim], "
+                                 f"got shape {a.shape}")
+        if ka.shape[:2] != va.shape[:2] or ka.shape[1] == 0:
+            raise InputError(f"k and v: need the same non-empty pages, got {ka.shape} and "
+                             f"{va.shape}")
+        page_size = ka.shape[1]
+        # The pool's pages as rows (a view of a contiguous cache).
+        ka = ka.reshape(-1, *ka.shape[2:])
+        va = va.reshape(-1, *va.shape[2:])
     rank = _LAYOUTS[layout]
     for name, a in (("q", qa), ("k", ka), ("v", va)):
         if a.ndim != rank:
@@ -357,7 +402,7 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
         raise InputError(f"scale: must be a finite number, got {scale!r}")
     sq, skv = qa.shape[seq_axis], ka.shape[seq_axis]
     arrays = [qa, ka, va]
-    mask_shape = cu_shape = None
+    mask_shape = cu_shape = table_shape = None
     if mask is not None:
         if layout == "thd":
             raise InputError("mask: not supported with layout thd; use cu_seqlens and causal")
@@ -382,14 +427,25 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
             if len(kv_cu) != len(cu):
                 raise InputError(f"kv_cu_seqlens: needs one boundary per cu_seqlens entry "
                                  f"({len(cu)}), got {len(kv_cu)}")
-            _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
+            if page_size is None:
+                _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
             arrays.append(np.ascontiguousarray(kv_cu))
+            if page_size is not None:
+                arrays.append(_checked_block_table(block_table, kv_cu, page_size,
+                                                   skv // page_size))
+                table_shape = arrays[-1].shape
+        elif page_size is not None:
+            raise InputError("kv_cu_seqlens: required with block_table (the sequences' "
+                             "numbers of cached keys)")
         elif sq != skv:
             raise InputError(f"kv_cu_seqlens: required when k and v ({skv} tokens) do not "
                              f"cover q's {sq} tokens")
     elif cu_seqlens is not None or kv_cu_seqlens is not None:
         raise InputError(f"{'cu_seqlens' if cu_seqlens is not None else 'kv_cu_seqlens'}: "
                          f"only with layout thd")
+    if page_size is not None and config is not None and not keys_rotated:
+        raise InputError("keys_rotated: must be True with block_table (a paged cache holds "
+                         "keys rotated when they were written)")
     token_shape = lambda a: (3, a.shape[0]) if layout == "thd" else (3, a.shape[0], a.shape[seq_axis])  # noqa: E731
     q_pos_shape = k_pos_shape = None
     if config is not None:
@@ -414,7 +470,7 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     source = ir.attention_function(
         qa.shape, ka.shape, element, layout, causal, scale, mask_shape, cu_shape, config,
         q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0,
-        kv_cu_seqlens is not None)
+        kv_cu_seqlens is not None, table_shape, page_size)
     out = runtime.carrier_array(np.zeros(qa.shape, qa.dtype))
     # Read-only inputs of the function (ir.attention_function): passed as
     # they are, not copied.

@@ -39,9 +39,9 @@ def run(text, arrays, out_shape, dtype):
 
 def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
                  cu_seqlens=None, rotary=None, q_positions=None, k_positions=None, freqs=None,
-                 kv_cu_seqlens=None):
-    """@attn(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens], [positions...],
-    [freqs]) -> out."""
+                 kv_cu_seqlens=None, block_table=None, page_size=None):
+    """@attn(q, k, v, [mask], [cu_seqlens], [kv_cu_seqlens], [block_table],
+    [positions...], [freqs]) -> out."""
     args, operands = [], ""
 
     def arg(name, shape, elem):
@@ -56,6 +56,9 @@ def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
         operands += f" cu_seqlens({arg('cu', cu_seqlens.shape, 'i32')})"
     if kv_cu_seqlens is not None:
         operands += f" kv_cu_seqlens({arg('kvcu', kv_cu_seqlens.shape, 'i32')})"
+    if block_table is not None:
+        operands += (f" block_table({arg('table', block_table.shape, 'i32')})"
+                     f" page_size {page_size}")
     if q_positions is not None:
         operands += f" q_positions({arg('qp', q_positions.shape, 'i64')})"
     if k_positions is not None:
@@ -461,6 +464,199 @@ def test_packed_sequences_malformed_boundaries():
                                           kv_cu_seqlens=[0, khi - klo])
     check(got, want, np.float32)
     assert np.all(got[2:4] == 0)
+
+
+def gather_pages(pool, kv_cu, table, page_size):
+    """A paged pool [pages * P, H, D] as the packed keys [kv_cu[-1], H, D] it
+    stands for: sequence n's key j is pool row table[n, j // P] * P + j % P."""
+    rows = [table[n, j // page_size] * page_size + j % page_size
+            for n in range(len(kv_cu) - 1) for j in range(kv_cu[n + 1] - kv_cu[n])]
+    return pool[np.array(rows, np.int64).reshape(-1)]
+
+
+def run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal,
+                                element, seed, shared_prefix_pages=0):
+    """Packed queries `cu` against a paged pool: sequence n has lengths[n]
+    keys in pages_per_seq pages of page_size, pages drawn at random from a
+    pool with spare pages (the first shared_prefix_pages shared by all
+    sequences, as prefix caching shares them), checked against the reference
+    on the gathered keys."""
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(seed)
+    cu = np.array(cu, np.int32)
+    kv_cu = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    n = len(lengths)
+    pages = n * pages_per_seq + 3
+    table = np.stack([rng.permutation(pages)[:pages_per_seq] for _ in range(n)])
+    table[:, :shared_prefix_pages] = table[0, :shared_prefix_pages]
+    table = table.astype(np.int32)
+    q = random(rng, (int(cu[-1]), hq, d), dtype)
+    k, v = (random(rng, (pages * page_size, hkv, d), dtype) for _ in range(2))
+    got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
+                           block_table=table, page_size=page_size),
+              [q, k, v, cu, kv_cu, table], q.shape, dtype)
+    kg, vg = (gather_pages(x.astype(np.float32), kv_cu, table, page_size) for x in (k, v))
+    want = reference_attention(q.astype(np.float32), kg, vg, causal=causal, cu_seqlens=cu,
+                               kv_cu_seqlens=kv_cu)
+    check(got, want, dtype)
+    return got
+
+
+# Paged KV caches (block_table): batched decode with staged rows (2 KV
+# heads), an empty cache and lengths that end inside a page; one KV head
+# (rows read directly) with an odd page size; a few tokens per sequence;
+# chunked prefill in tiles that span sequences (whose key slots are far
+# apart); prefill without causal; a cache long enough for split-KV;
+# sequences sharing their first pages; pages of one key.
+PAGED_CASES = [
+    # cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal, element, shared
+    ([0, 1, 2, 3, 4], [37, 0, 300, 3], 8, 2, 64, 16, 20, True, "bf16", 0),
+    ([0, 1, 2, 3], [20, 45, 1], 4, 1, 16, 7, 8, True, "f32", 0),
+    ([0, 2, 5, 6], [30, 31, 19], 10, 2, 32, 8, 5, True, "f16", 0),
+    ([0, 20, 45, 46], [40, 50, 41], 2, 1, 32, 16, 4, True, "f32", 0),
+    ([0, 24, 40], [30, 16], 4, 2, 16, 8, 4, False, "bf16", 0),
+    ([0, 1, 2, 3], [3100, 10, 3190], 8, 2, 32, 16, 200, True, "bf16", 0),
+    ([0, 1, 2, 3], [70, 64, 100], 4, 2, 32, 16, 8, True, "f32", 4),
+    ([0, 2, 4], [9, 13], 2, 1, 8, 1, 16, True, "f32", 0),
+]
+
+
+@pytest.mark.parametrize("cu,lengths,hq,hkv,d,page_size,pages_per_seq,causal,element,shared",
+                         PAGED_CASES,
+                         ids=["batched-decode-staged", "decode-direct-odd-page",
+                              "decode-3-tokens", "chunked-prefill-tiles", "prefill-full",
+                              "decode-split-kv", "shared-prefix-pages", "page-of-one"])
+def test_paged_kv_cache(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal, element,
+                        shared):
+    got = run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_seq,
+                                      causal, element, seed=sum(lengths),
+                                      shared_prefix_pages=shared)
+    for n, length in enumerate(lengths):
+        if length == 0:
+            assert np.all(got[cu[n]:cu[n + 1]] == 0)
+
+
+@pytest.mark.parametrize("cu,kv_cu", [([0, 3, 3, 9], [0, 10, 12, 25]),
+                                       ([0, 10, 10, 40], [0, 10, 12, 27])],
+                         ids=["decode-pages-looked-up", "prefill-pages-gathered"])
+def test_paged_kv_cache_rowwise(cu, kv_cu):
+    """The row-by-row form (attention-tiles=false) reads pages too: looked up
+    key by key (decode), or gathered first (prefill)."""
+    if not os.path.exists(MROPE_OPT):
+        pytest.skip(f"{MROPE_OPT} not built")
+    rng = np.random.default_rng(83)
+    cu, kv_cu = np.array(cu, np.int32), np.array(kv_cu, np.int32)
+    table = np.array([[5, 0, 2, 9], [1, 7, 7, 7], [3, 6, 4, 8]], np.int32)
+    q = random(rng, (int(cu[-1]), 2, 8), np.float32)
+    k, v = random(rng, (40, 1, 8), np.float32), random(rng, (40, 1, 8), np.float32)
+    text = attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
+                        block_table=table, page_size=4)
+    lowered = subprocess.run(
+        [MROPE_OPT, "--convert-mrope-to-linalg=attention-tiles=false", "-"],
+        input=tensor_entry_point(text, "attn"), capture_output=True, text=True, check=True)
+    module = mrope.runtime.Module(lowered.stdout, False)
+    out = mrope.runtime.carrier_array(np.zeros(q.shape, np.float32))
+    module.call("run", *[mrope.runtime.carrier_array(a)
+                         for a in (q, k, v, cu, kv_cu, table)], out)
+    got = mrope.runtime.as_dtype(out, np.float32)
+    want = reference_attention(q, gather_pages(k, kv_cu, table, 4),
+                               gather_pages(v, kv_cu, table, 4), causal=True, cu_seqlens=cu,
+                               kv_cu_seqlens=kv_cu)
+    check(got, want, np.float32)
+
+
+@pytest.mark.parametrize("hkv", [1, 2], ids=["direct", "staged"])
+def test_paged_kv_cache_malformed(hkv):
+    """Page ids outside the pool and lengths outside [0, M * P]: clamped (the
+    Python API refuses such input; the op makes it safe) -- equal to the
+    reference on the clamped table and lengths."""
+    rng = np.random.default_rng(89)
+    cu = np.array([0, 1, 2, 3, 4], np.int32)
+    # Lengths 9, -4 (none), 40 (more than the row's 3 pages of 4: 12), 5.
+    kv_cu = np.array([100, 109, 105, 145, 150], np.int32)
+    table = np.array([[2, -7, 1], [0, 0, 0], [1000, 3, 0], [4, 4, 2]], np.int32)
+    q = random(rng, (4, 2, 8), np.float32)
+    k, v = random(rng, (20, hkv, 8), np.float32), random(rng, (20, hkv, 8), np.float32)
+    got = run(attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
+                           block_table=table, page_size=4),
+              [q, k, v, cu, kv_cu, table], q.shape, np.float32)
+    clamped = np.clip(table, 0, 4)
+    lengths = [9, 0, 12, 5]
+    kv = np.concatenate([[0], np.cumsum(lengths)])
+    want = reference_attention(q, gather_pages(k, kv, clamped, 4), gather_pages(v, kv, clamped, 4),
+                               causal=True, cu_seqlens=cu, kv_cu_seqlens=kv)
+    check(got, want, np.float32)
+    assert np.all(got[1] == 0)
+
+
+@pytest.mark.parametrize("element", ["f32", "bf16"])
+def test_python_api_paged_decode_with_rotary(element):
+    """Batched decode through the Python API on a vLLM-style cache [pages,
+    P, Hkv, D]: the new queries rotated by their positions, the cached keys
+    already rotated; equal to the same call on the gathered (contiguous)
+    cache."""
+    from hf_configs import QWEN2_VL_7B
+
+    config = mrope.from_hf(QWEN2_VL_7B)
+    dtype = dtype_of(element)
+    rng = np.random.default_rng(97)
+    hq, hkv, d, page = 4, 2, config.head_dim, 16
+    lengths = [33, 64, 5]
+    kv_cu = np.concatenate([[0], np.cumsum(lengths)])
+    table = np.array([[7, 2, 9, 0], [4, 1, 3, 8], [6, 5, 5, 5]])
+    q = random(rng, (3, hq, d), dtype)
+    k, v = (random(rng, (10, page, hkv, d), dtype) for _ in range(2))
+    positions = rng.integers(0, 500, (3, 3))
+    out = mrope.attention(q, k, v, config, positions, keys_rotated=True, causal=True,
+                          layout="thd", cu_seqlens=[0, 1, 2, 3], kv_cu_seqlens=kv_cu,
+                          block_table=table)
+    kg, vg = (gather_pages(x.reshape(-1, hkv, d), kv_cu, table, page) for x in (k, v))
+    contiguous = mrope.attention(q, kg, vg, config, positions, keys_rotated=True, causal=True,
+                                 layout="thd", cu_seqlens=[0, 1, 2, 3], kv_cu_seqlens=kv_cu)
+    np.testing.assert_array_equal(out.astype(np.float32), contiguous.astype(np.float32))
+    low = None if element == "f32" else dtype
+    rotated_q = reference.apply_rotary(
+        q.transpose(1, 0, 2)[None], q.transpose(1, 0, 2)[None], positions[:, None, :],
+        mrope.inv_freq(config), "contiguous", [16, 24, 24],
+        dtype=low)[0][0].transpose(1, 0, 2).astype(np.float32)
+    want = reference_attention(rotated_q, kg.astype(np.float32), vg.astype(np.float32),
+                               causal=True, cu_seqlens=np.array([0, 1, 2, 3]),
+                               kv_cu_seqlens=kv_cu)
+    check(out, want, dtype)
+
+
+def test_python_api_paged_errors():
+    rng = np.random.default_rng(101)
+    q = random(rng, (2, 2, 8), np.float32)
+    k = v = random(rng, (5, 4, 1, 8), np.float32)
+    cu, kv_cu, table = [0, 1, 2], [0, 6, 9], [[0, 1, 0], [2, 4, 4]]
+    call = lambda **kw: mrope.attention(  # noqa: E731
+        q, kw.pop("k", k), kw.pop("v", v), layout=kw.pop("layout", "thd"),
+        cu_seqlens=kw.pop("cu", cu), kv_cu_seqlens=kw.pop("kv_cu", kv_cu),
+        block_table=kw.pop("table", table), **kw)
+    with pytest.raises(mrope.InputError, match="block_table: only with layout thd"):
+        call(layout="bhsd")
+    with pytest.raises(mrope.InputError, match=r"k: a paged cache is \[pages, page_size, heads, "
+                                               r"head_dim\], got shape \(20, 1, 8\)"):
+        call(k=k.reshape(20, 1, 8))
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: required with block_table"):
+        call(kv_cu=None)
+    with pytest.raises(mrope.InputError, match=r"block_table: needs a row per sequence \(2\)"):
+        call(table=[[0, 1, 2]])
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: sequence 1 has 13 cached keys; "
+                                               "its block_table row holds 0 to 3 pages of 4"):
+        call(kv_cu=[0, 6, 19])
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: sequence 1 has -1 cached keys"):
+        call(kv_cu=[0, 6, 5])
+    with pytest.raises(mrope.InputError, match=r"block_table: page 5 at \[0, 1\] is outside "
+                                               r"the pool's 5 pages"):
+        call(table=[[0, 5, 0], [2, 4, 4]])
+    with pytest.raises(mrope.InputError, match="keys_rotated: must be True with block_table"):
+        from hf_configs import QWEN2_VL_7B
+        call(config=mrope.from_hf(QWEN2_VL_7B), position_ids=np.zeros((3, 2), np.int64))
+    # Pages past a sequence's length may hold anything (-1 padding).
+    out = call(table=[[0, 1, -1], [2, 4, 99]])
+    assert out.shape == q.shape
 
 
 ALLOCATIONS = [

@@ -78,17 +78,18 @@ constexpr int64_t kMaxHeadDim = 128;
 
 /// The buffers of one attention kernel.
 struct AttentionBuffers {
-  Value q, k, v, mask, cuSeqlens, kvCuSeqlens, qPositions, kPositions, invFreq,
-      out;
+  Value q, k, v, mask, cuSeqlens, kvCuSeqlens, blockTable, qPositions,
+      kPositions, invFreq, out;
   /// Split-KV: each range's unnormalized rows, then their m and l
   /// ([batch, split, KV head, row, Dv + 4], f32: rows padded to 16 bytes for
   /// the combine kernel's vector loads); a temporary.
   Value partials;
 
   /// Every buffer, the output first (null for absent operands).
-  std::array<Value *, 10> fields() {
-    return {&out,       &q,           &k,          &v,          &mask,
-            &cuSeqlens, &kvCuSeqlens, &qPositions, &kPositions, &invFreq};
+  std::array<Value *, 11> fields() {
+    return {&out,        &q,          &k,           &v,
+            &mask,       &cuSeqlens,  &kvCuSeqlens, &blockTable,
+            &qPositions, &kPositions, &invFreq};
   }
 };
 
@@ -131,6 +132,10 @@ private:
 
   void launch(OpBuilder &b, const AttentionBuffers &buffers);
   void buildKernel(OpBuilder &b, gpu::LaunchOp launch);
+  /// The row of k and v holding row `key` of the key space: `key`, or a
+  /// paged cache's block_table[key / (M P), key % (M P) / P] * P + key % P,
+  /// the page id clamped to the pool.
+  Value keyRow(OpBuilder &b, Value key);
   SmallVector<Value> activationIndex(OpBuilder &b, Value token, Value head,
                                      Value channel);
   SmallVector<SmallVector<Value>> loadQueryFragments(OpBuilder &b);
@@ -185,6 +190,7 @@ private:
   Value split;        // split-KV: this CTA's key range
   Value tid, lane, g, t, warp, kvHead, batch;
   Value qBase, kBase, qLen, kLen, offset, firstRow;
+  Value pageTable; // a paged cache's block_table, else null
   /// The thread's two rows (g and g + 8 of its warp's 16): whether they
   /// exist, and their query head and token (clamped to the last row, so
   /// that loads stay in bounds).
@@ -214,7 +220,8 @@ LogicalResult AttentionKernelBuilder::plan() {
   kvHeads = kType.getDimSize(layout.heads);
   group = qHeads / kvHeads;
   qSeq = qType.getDimSize(layout.seq);
-  kvSeq = kType.getDimSize(layout.seq);
+  // Rows of the key space (a paged cache's: its sequences' page slots).
+  kvSeq = op.getKeyRows();
   batches = op.getNumSequences();
   causal = op.getCausal();
   scaleLog2 = op.getEffectiveScale() * M_LOG2E;
@@ -259,6 +266,27 @@ LogicalResult AttentionKernelBuilder::plan() {
              << " pairs, got " << rotaryDim;
   }
   return success();
+}
+
+Value AttentionKernelBuilder::keyRow(OpBuilder &b, Value key) {
+  if (!pageTable)
+    return key;
+  const int64_t pageSize = *op.getPageSize();
+  const int64_t slots = kvSeq / batches;
+  const int64_t pages =
+      cast<RankedTensorType>(op.getK().getType()).getDimSize(0) / pageSize;
+  Value slot = arith::RemUIOp::create(b, loc, key, index(b, slots));
+  Value page = arith::IndexCastOp::create(
+      b, loc, b.getIndexType(),
+      memref::LoadOp::create(
+          b, loc, pageTable,
+          ValueRange{
+              arith::DivUIOp::create(b, loc, key, index(b, slots)),
+              arith::DivUIOp::create(b, loc, slot, index(b, pageSize))}));
+  page = minIndex(b, arith::MaxSIOp::create(b, loc, page, index(b, 0)),
+                  index(b, pages - 1));
+  return add(b, mul(b, page, pageSize),
+             arith::RemUIOp::create(b, loc, key, index(b, pageSize)));
 }
 
 SmallVector<Value> AttentionKernelBuilder::activationIndex(OpBuilder &b,
@@ -483,7 +511,7 @@ SmallVector<Value> AttentionKernelBuilder::stageBlock(OpBuilder &b,
         b, arith::RemUIOp::create(b, loc, chunk, index(b, chunksPerRow)), 8);
     Value key = minIndex(b, add(b, keyBase, row), lastKey);
     SmallVector<Value> from =
-        activationIndex(b, add(b, kBase, key), kvHead, col);
+        activationIndex(b, keyRow(b, add(b, kBase, key)), kvHead, col);
     if (stages == 2) {
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tile,
@@ -955,8 +983,28 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
     split = arith::RemUIOp::create(b, loc, z, index(b, splits));
     z = arith::DivUIOp::create(b, loc, z, index(b, splits));
     std::tie(qBase, qLen) = range(buf.cuSeqlens, qSeq);
-    std::tie(kBase, kLen) = buf.kvCuSeqlens ? range(buf.kvCuSeqlens, kvSeq)
-                                            : std::pair(qBase, qLen);
+    if (!buf.kvCuSeqlens) {
+      kBase = qBase;
+      kLen = qLen;
+    } else if (!buf.blockTable) {
+      std::tie(kBase, kLen) = range(buf.kvCuSeqlens, kvSeq);
+    } else {
+      // A paged cache: the sequence's page slots [z M P, (z + 1) M P), as
+      // many as it has keys (the difference of its boundaries, clamped).
+      const int64_t slots = kvSeq / batches;
+      Value cu = readInKernel(b, loc, buf.kvCuSeqlens, Placement::Device);
+      auto boundary = [&](Value i) -> Value {
+        return arith::IndexCastOp::create(
+            b, loc, b.getIndexType(),
+            memref::LoadOp::create(b, loc, cu, ValueRange{i}));
+      };
+      Value length =
+          arith::SubIOp::create(b, loc, boundary(add(b, z, 1)), boundary(z));
+      kBase = mul(b, z, slots);
+      kLen = minIndex(b, arith::MaxSIOp::create(b, loc, length, index(b, 0)),
+                      index(b, slots));
+      pageTable = readInKernel(b, loc, buf.blockTable, Placement::Device);
+    }
   } else {
     batch = arith::DivUIOp::create(b, loc, z, index(b, splits));
     split = arith::RemUIOp::create(b, loc, z, index(b, splits));
@@ -1330,6 +1378,7 @@ struct AttentionOpGPUBufferization
         failed(bufferOf(attention.getMask(), buffers.mask)) ||
         failed(bufferOf(attention.getCuSeqlens(), buffers.cuSeqlens)) ||
         failed(bufferOf(attention.getKvCuSeqlens(), buffers.kvCuSeqlens)) ||
+        failed(bufferOf(attention.getBlockTable(), buffers.blockTable)) ||
         failed(bufferOf(attention.getQPositions(), buffers.qPositions)) ||
         failed(bufferOf(attention.getKPositions(), buffers.kPositions)) ||
         failed(bufferOf(attention.getInvFreq(), buffers.invFreq)))

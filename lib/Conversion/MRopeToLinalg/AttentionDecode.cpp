@@ -102,7 +102,8 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
   const int64_t qHeads = qType.getDimSize(d.heads);
   const int64_t group = qHeads / kType.getDimSize(d.heads);
   const int64_t heads = headsPerTask(group);
-  const int64_t kvSeq = kType.getDimSize(d.seq);
+  // Rows of the key space (a paged cache's are its sequences' page slots).
+  const int64_t kvSeq = op.getKeyRows();
   Type elementType = qType.getElementType();
   Type f32 = builder.getF32Type();
   auto rowF32 = VectorType::get({headDim}, f32);
@@ -337,10 +338,12 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
           auto [state, headOf] = groupBlocks(
               b, l, batch, token, indices.head, begin, end, inits,
               [&](OpBuilder &rb, Location rl, Value h, Value key) {
-                return readRow(rb, rl, k, batch, h, key);
+                return readRow(rb, rl, k, batch, h,
+                               buildKeyRow(rb, rl, op, key));
               },
               [&](OpBuilder &rb, Location rl, Value h, Value key) {
-                return readRow(rb, rl, v, batch, h, key);
+                return readRow(rb, rl, v, batch, h,
+                               buildKeyRow(rb, rl, op, key));
               });
           if (splits > 1) {
             // The split's partial state: per row acc, m, l.
@@ -431,7 +434,8 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                 sb, sl, index(sb, sl, 0), index(sb, sl, staged),
                 index(sb, sl, 1), ValueRange{scratch},
                 [&](OpBuilder &cb, Location cl, Value i, ValueRange iter) {
-                  Value key = arith::AddIOp::create(cb, cl, first, i);
+                  Value key = buildKeyRow(
+                      cb, cl, op, arith::AddIOp::create(cb, cl, first, i));
                   Value into = iter[0];
                   for (int64_t h = 0; h < kvHeads; ++h) {
                     Value row = vector::TransferReadOp::create(

@@ -81,6 +81,40 @@ Value widenToF32(OpBuilder &b, Location loc, Value value) {
       .getResult(0);
 }
 
+/// A paged pool's rows in the op's key space ([B * M * P, H, D]: row r is
+/// pool row buildKeyRow(r)), as f32 when `toF32`: prefill reads every key
+/// many times, so its tiles read gathered rows without the page lookup, and
+/// only the sequences' pages are widened, not the whole pool.
+Value gatherKeySpace(OpBuilder &b, Location loc, AttentionOp op, Value pool,
+                     bool toF32) {
+  auto type = cast<RankedTensorType>(pool.getType());
+  const int64_t heads = type.getDimSize(1), dim = type.getDimSize(2);
+  Type element = toF32 ? b.getF32Type() : type.getElementType();
+  Value init = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{op.getKeyRows(), heads, dim}, element);
+  SmallVector<OpFoldResult> ones(3, b.getIndexAttr(1));
+  SmallVector<OpFoldResult> rowSizes = {
+      b.getIndexAttr(1), b.getIndexAttr(heads), b.getIndexAttr(dim)};
+  auto forall = scf::ForallOp::create(
+      b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(op.getKeyRows())},
+      ValueRange{init}, /*mapping=*/std::nullopt,
+      [&](OpBuilder &fb, Location fl, ValueRange args) {
+        Value zero = arith::ConstantIndexOp::create(fb, fl, 0);
+        Value from = buildKeyRow(fb, fl, op, args[0]);
+        Value row = tensor::ExtractSliceOp::create(
+            fb, fl, pool, ArrayRef<OpFoldResult>{from, zero, zero}, rowSizes,
+            ones);
+        if (toF32)
+          row = widenToF32(fb, fl, row);
+        auto inParallel = scf::InParallelOp::create(fb, fl);
+        fb.setInsertionPointToStart(inParallel.getBody());
+        tensor::ParallelInsertSliceOp::create(
+            fb, fl, row, args[1], ArrayRef<OpFoldResult>{args[0], zero, zero},
+            rowSizes, ones);
+      });
+  return forall.getResult(0);
+}
+
 /// A tensor of `type`'s layout with other batch/heads/seq sizes.
 RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
                           int64_t batch, int64_t heads, int64_t seq) {
@@ -144,8 +178,7 @@ std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
   ActivationLayout d = ActivationLayout::get(op.getLayout());
   const int64_t qSeq =
       cast<RankedTensorType>(op.getQ().getType()).getDimSize(d.seq);
-  const int64_t kvSeq =
-      cast<RankedTensorType>(op.getK().getType()).getDimSize(d.seq);
+  const int64_t kvSeq = op.getKeyRows();
   Type type = tokens.getType();
   auto vectorType = dyn_cast<VectorType>(type);
   Type element = getElementTypeOrSelf(type);
@@ -172,25 +205,46 @@ std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
         arith::ConstantIndexOp::create(b, loc, numSeqs),
         arith::ConstantIndexOp::create(b, loc, 1), ValueRange{zero, zero, zero},
         [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
+          // `value` (an index or an integer) in the tokens' type.
+          auto asTokens = [&](Value value) -> Value {
+            if (value.getType() != element &&
+                (element.isIndex() || value.getType().isIndex()))
+              value = arith::IndexCastOp::create(lb, ll, element, value);
+            else if (value.getType() != element)
+              value = arith::TruncIOp::create(lb, ll, element, value);
+            if (vectorType)
+              value = vector::BroadcastOp::create(lb, ll, vectorType, value);
+            return value;
+          };
+          // `value` clamped to [low, high].
+          auto clamp = [&](Value value, Value low, int64_t high) -> Value {
+            value = arith::MaxSIOp::create(lb, ll, value, low);
+            return arith::MinSIOp::create(lb, ll, value,
+                                          constant(lb, ll, high));
+          };
           // Boundary i of `bounds`, clamped to [low, total].
           auto boundary = [&](Value bounds, Value i, Value low,
                               int64_t total) -> Value {
-            Value c = tensor::ExtractOp::create(lb, ll, bounds, i);
-            if (element.isIndex())
-              c = arith::IndexCastOp::create(lb, ll, element, c);
-            else if (c.getType() != element)
-              c = arith::TruncIOp::create(lb, ll, element, c);
-            if (vectorType)
-              c = vector::BroadcastOp::create(lb, ll, vectorType, c);
-            c = arith::MaxSIOp::create(lb, ll, c, low);
-            return arith::MinSIOp::create(lb, ll, c, constant(lb, ll, total));
+            return clamp(asTokens(tensor::ExtractOp::create(lb, ll, bounds, i)),
+                         low, total);
           };
           Value next = arith::AddIOp::create(
               lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1));
           Value first = boundary(cuSeqlens, n, zero, qSeq);
           Value last = boundary(cuSeqlens, next, first, qSeq);
           Value keysFirst = first, keysLast = last;
-          if (kvCuSeqlens) {
+          if (op.getBlockTable()) {
+            // The sequence's page slots, as many of them as it has keys.
+            const int64_t slots = kvSeq / numSeqs;
+            Value length = arith::SubIOp::create(
+                lb, ll,
+                asTokens(tensor::ExtractOp::create(lb, ll, kvCuSeqlens, next)),
+                asTokens(tensor::ExtractOp::create(lb, ll, kvCuSeqlens, n)));
+            keysFirst = asTokens(arith::MulIOp::create(
+                lb, ll, n, arith::ConstantIndexOp::create(lb, ll, slots)));
+            keysLast = arith::AddIOp::create(lb, ll, keysFirst,
+                                             clamp(length, zero, slots));
+          } else if (kvCuSeqlens) {
             keysFirst = boundary(kvCuSeqlens, n, zero, kvSeq);
             keysLast = boundary(kvCuSeqlens, next, keysFirst, kvSeq);
           }
@@ -227,6 +281,33 @@ std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
     end = arith::MaxSIOp::create(b, loc, end, begin);
   }
   return {begin, end};
+}
+
+Value mlir::mrope::buildKeyRow(OpBuilder &b, Location loc, AttentionOp op,
+                               Value key) {
+  Value table = op.getBlockTable();
+  if (!table)
+    return key;
+  auto tableType = cast<RankedTensorType>(table.getType());
+  const int64_t pageSize = *op.getPageSize();
+  const int64_t slots = tableType.getDimSize(1) * pageSize;
+  const int64_t pages =
+      cast<RankedTensorType>(op.getK().getType()).getDimSize(0) / pageSize;
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  };
+  Value sequence = arith::DivUIOp::create(b, loc, key, index(slots));
+  Value slot = arith::RemUIOp::create(b, loc, key, index(slots));
+  Value page = tensor::ExtractOp::create(
+      b, loc, table,
+      ValueRange{sequence,
+                 arith::DivUIOp::create(b, loc, slot, index(pageSize))});
+  page = arith::IndexCastOp::create(b, loc, b.getIndexType(), page);
+  page = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, page, index(0)), index(pages - 1));
+  return arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, page, index(pageSize)),
+      arith::RemUIOp::create(b, loc, key, index(pageSize)));
 }
 
 namespace {
@@ -274,7 +355,14 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // With vdpbf16ps the tiles read bf16 keys as they are.
     const bool bf16Dot =
         tiles && avx512BF16 && laneTilesCanUseBF16Dot(op, lanes);
-    if (elementType != f32 && prefill) {
+    // A paged cache's keys are gathered into the key space (and widened
+    // with them) for prefill; decode looks pages up as it reads.
+    const bool gathered = prefill && op.getBlockTable();
+    if (gathered) {
+      kRead =
+          gatherKeySpace(rewriter, loc, op, k, elementType != f32 && !bf16Dot);
+      vRead = gatherKeySpace(rewriter, loc, op, v, elementType != f32);
+    } else if (elementType != f32 && prefill) {
       if (!bf16Dot)
         kRead = widenToF32(rewriter, loc, k);
       vRead = widenToF32(rewriter, loc, v);
@@ -367,9 +455,10 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                       lb, ll, arith::CmpIPredicate::slt, key, end));
                   Value at = arith::MinSIOp::create(lb, ll, key, lastKey);
                   ats.push_back(at);
+                  Value row = gathered ? at : buildKeyRow(lb, ll, op, at);
                   dots.add(
-                      dotLanes(lb, ll, qChunks, readRow(kRead, kvHead, at)));
-                  vRows.push_back(readRow(vRead, kvHead, at));
+                      dotLanes(lb, ll, qChunks, readRow(kRead, kvHead, row)));
+                  vRows.push_back(readRow(vRead, kvHead, row));
                 }
                 Value rowDots = dots.finish();
                 SmallVector<Value> scores;

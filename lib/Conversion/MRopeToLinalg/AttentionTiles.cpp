@@ -175,7 +175,7 @@ public:
     headDim = qType.getShape().back();
     group = qType.getDimSize(d.heads) / kType.getDimSize(d.heads);
     qSeq = qType.getDimSize(d.seq);
-    kvSeq = kType.getDimSize(d.seq);
+    kvSeq = op.getKeyRows();
     elementType = qType.getElementType();
     keyBlock = lanes;
     tile = RowTile::choose(group, lanes, d.heads < d.seq);
@@ -387,6 +387,8 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
     return arith::ConstantIndexOp::create(b, l, value);
   };
   Value zero = index(0);
+  // The block's rows of the key space (a paged cache's keys were gathered
+  // into it before the tiles).
   SmallVector<Value> keys, valid;
   for (int64_t j = 0; j < keyBlock; ++j) {
     Value key = arith::AddIOp::create(b, l, first, index(j));

@@ -12,7 +12,8 @@ class AttentionOp;
 
 /// The result of `op` computed with query rows in the lanes of vectors of
 /// `lanes` f32 (see AttentionTiles.cpp), from q and k after the op's rotary
-/// prologue, and values as an f32 tensor. Keys are f32, or with `bf16Dot`
+/// prologue, and values as an f32 tensor (a paged cache's rows gathered into
+/// the op's key space, as the keys' are). Keys are f32, or with `bf16Dot`
 /// (see laneTilesCanUseBF16Dot) bf16: q . k as AVX512-BF16 dot products of
 /// channel pairs.
 Value buildLaneTiledAttention(OpBuilder &b, Location loc, AttentionOp op,

@@ -347,3 +347,65 @@ func.func @decode_strided_keys(%q: tensor<1x1x8x32xbf16>, %k: tensor<1x100x4x32x
   %0 = mrope.attention %q, %k, %v layout bshd causal : tensor<1x1x8x32xbf16>, tensor<1x100x4x32xbf16>, tensor<1x100x4x32xbf16> -> tensor<1x1x8x32xbf16>
   return %0 : tensor<1x1x8x32xbf16>
 }
+
+// -----
+
+// A paged KV cache (block_table, page_size 8; 3 sequences of up to 5 pages
+// in a pool of 5 pages): sequence n's keys are rows [n * 40, n * 40 +
+// length) of the key space, its length kv_cu_seqlens[n + 1] -
+// kv_cu_seqlens[n] clamped to [0, 40]; key row r reads pool row
+// table[r / 40, r % 40 / 8] * 8 + r % 8, the page id clamped to [0, 4].
+// CHECK-LABEL: func.func @paged_decode
+// CHECK: scf.forall (%[[T:.*]], %{{.*}}) in (3, 1)
+// CHECK: %[[SEQ:.*]]:3 = scf.for %[[N:.*]] = {{.*}} iter_args
+// CHECK: %[[NEXT:.*]] = arith.addi %[[N]], %c1
+// CHECK: %[[HI:.*]] = tensor.extract %arg4[%[[NEXT]]]
+// CHECK: %[[HII:.*]] = arith.index_cast %[[HI]]
+// CHECK: %[[LO:.*]] = tensor.extract %arg4[%[[N]]]
+// CHECK: %[[LOI:.*]] = arith.index_cast %[[LO]]
+// CHECK: %[[LEN:.*]] = arith.subi %[[HII]], %[[LOI]]
+// CHECK: %[[FIRST:.*]] = arith.muli %[[N]], %c40
+// CHECK: %[[POS:.*]] = arith.maxsi %[[LEN]], %{{.*}}
+// CHECK: %[[CLAMPED:.*]] = arith.minsi %[[POS]], %c40
+// CHECK: %[[LAST:.*]] = arith.addi %[[FIRST]], %[[CLAMPED]]
+// CHECK: scf.for %[[KEY0:.*]] = %[[SEQ]]#0 to
+// CHECK: %[[KEY:.*]] = arith.minsi
+// CHECK: %[[S:.*]] = arith.divui %[[KEY]], %c40
+// CHECK: %[[SLOT:.*]] = arith.remui %[[KEY]], %c40
+// CHECK: %[[P:.*]] = arith.divui %[[SLOT]], %c8
+// CHECK: %[[PAGE:.*]] = tensor.extract %arg5[%[[S]], %[[P]]] : tensor<3x5xi32>
+// CHECK: %[[PAGEI:.*]] = arith.index_cast %[[PAGE]]
+// CHECK: %[[PAGE0:.*]] = arith.maxsi %[[PAGEI]], %c0
+// CHECK: %[[PAGE1:.*]] = arith.minsi %[[PAGE0]], %c4
+// CHECK: %[[BASE:.*]] = arith.muli %[[PAGE1]], %c8
+// CHECK: %[[IN:.*]] = arith.remui %[[KEY]], %c8
+// CHECK: %[[ROW:.*]] = arith.addi %[[BASE]], %[[IN]]
+// CHECK: vector.transfer_read %arg1[%[[ROW]], %{{.*}}, %{{.*}}]
+// ROWWISE-LABEL: func.func @paged_decode
+// ROWWISE: tensor.extract %arg5
+// ROWWISE: vector.transfer_read %arg1
+func.func @paged_decode(%q: tensor<3x4x16xf32>, %k: tensor<40x1x16xf32>, %v: tensor<40x1x16xf32>, %cu: tensor<4xi32>, %kcu: tensor<4xi32>, %t: tensor<3x5xi32>) -> tensor<3x4x16xf32> {
+  %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<4xi32>) kv_cu_seqlens(%kcu : tensor<4xi32>) block_table(%t : tensor<3x5xi32>) page_size 8 layout thd causal : tensor<3x4x16xf32>, tensor<40x1x16xf32>, tensor<40x1x16xf32> -> tensor<3x4x16xf32>
+  return %0 : tensor<3x4x16xf32>
+}
+
+// -----
+
+// Prefill from a paged cache: the sequences' pages are gathered into the key
+// space (2 sequences x 3 pages x 8 = 48 rows) and widened to f32 once, keys
+// and values, before the tiles -- which then read rows without the page
+// lookup, and the pool's other pages are not widened.
+// CHECK-LABEL: func.func @paged_prefill
+// CHECK: %[[KG:.*]] = scf.forall (%[[R:.*]]) in (48) shared_outs(%{{.*}}) -> (tensor<48x1x8xf32>)
+// CHECK: tensor.extract %arg5[%{{.*}}, %{{.*}}] : tensor<2x3xi32>
+// CHECK: %[[ROW:.*]] = tensor.extract_slice %arg1[%{{.*}}, %c0, %c0] [1, 1, 8] [1, 1, 1] : tensor<64x1x8xbf16> to tensor<1x1x8xbf16>
+// CHECK: linalg.generic {{.*}} ins(%[[ROW]] : tensor<1x1x8xbf16>) outs(%{{.*}} : tensor<1x1x8xf32>)
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[R]], %c0, %c0] [1, 1, 8]
+// CHECK: %[[VG:.*]] = scf.forall (%{{.*}}) in (48) {{.*}} -> (tensor<48x1x8xf32>)
+// CHECK: tensor.extract_slice %arg2
+// CHECK-NOT: tensor.extract %arg5
+// CHECK: return
+func.func @paged_prefill(%q: tensor<40x2x8xbf16>, %k: tensor<64x1x8xbf16>, %v: tensor<64x1x8xbf16>, %cu: tensor<3xi32>, %kcu: tensor<3xi32>, %t: tensor<2x3xi32>) -> tensor<40x2x8xbf16> {
+  %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%kcu : tensor<3xi32>) block_table(%t : tensor<2x3xi32>) page_size 8 layout thd causal : tensor<40x2x8xbf16>, tensor<64x1x8xbf16>, tensor<64x1x8xbf16> -> tensor<40x2x8xbf16>
+  return %0 : tensor<40x2x8xbf16>
+}

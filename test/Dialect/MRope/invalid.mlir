@@ -615,3 +615,67 @@ func.func @rotate_pairs_keyword(%x: tensor<6x2x8xf32>, %t: tensor<6x8xf32>) -> t
   %0 = mrope.rotate %x, %t, %t layout thd pairs halves : tensor<6x2x8xf32>, tensor<6x8xf32>
   return %0 : tensor<6x2x8xf32>
 }
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{block_table needs kv_cu_seqlens (each sequence's number of cached keys as the difference of two entries)}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) page_size 4 layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{block_table needs page_size (keys per page)}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{page_size must be at least 1, got 0}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) page_size 0 layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{k and v must hold whole pages: 12 rows is not a multiple of page_size 8}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) page_size 8 layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{page_size needs a block_table}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) page_size 4 layout thd causal : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<16x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<3x4xi32>) {
+  // expected-error @+1 {{block_table must be [B, pages per sequence] with B = 2 sequences, got 'tensor<3x4xi32>'}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<3x4xi32>) page_size 4 layout thd : tensor<16x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<16x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x8x64xf32>, %t: tensor<1x2xi32>) {
+  // expected-error @+1 {{block_table applies only to the packed (thd) layout}}
+  %o = mrope.attention %q, %k, %v block_table(%t : tensor<1x2xi32>) page_size 4 layout bhsd : tensor<1x8x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32> -> tensor<1x8x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<2x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64xf32>, %cu: tensor<3xi32>, %t: tensor<2x4xi32>, %qp: tensor<3x2xi64>, %kp: tensor<3x12xi64>, %f: tensor<32xf32>) {
+  // expected-error @+1 {{k_positions cannot rotate a paged cache: its keys are rotated when written (mrope.apply before the cache write)}}
+  %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) page_size 4 q_positions(%qp : tensor<3x2xi64>) k_positions(%kp : tensor<3x12xi64>) freqs(%f : tensor<32xf32>) layout thd rotary <alloc = <contiguous, section = [16, 8, 8]>, rotary_dim = 64> : tensor<2x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<2x8x64xf32>
+  return
+}

@@ -112,6 +112,15 @@ func.func @attention_own_keys(%q: tensor<4x8x64xbf16>, %k: tensor<300x2x64xbf16>
   return %0 : tensor<4x8x64xbf16>
 }
 
+// Batched decode against a paged KV cache: 4 sequences of up to 3 pages of
+// 16 keys in a pool of 20 pages.
+// CHECK-LABEL: func.func @attention_paged
+// CHECK: mrope.attention %{{.*}}, %{{.*}}, %{{.*}} cu_seqlens(%{{.*}} : tensor<5xi32>) kv_cu_seqlens(%{{.*}} : tensor<5xi32>) block_table(%{{.*}} : tensor<4x3xi32>) page_size 16 layout thd causal : tensor<4x8x64xbf16>, tensor<320x2x64xbf16>, tensor<320x2x64xbf16> -> tensor<4x8x64xbf16>
+func.func @attention_paged(%q: tensor<4x8x64xbf16>, %k: tensor<320x2x64xbf16>, %v: tensor<320x2x64xbf16>, %cu: tensor<5xi32>, %kcu: tensor<5xi32>, %table: tensor<4x3xi32>) -> tensor<4x8x64xbf16> {
+  %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<5xi32>) kv_cu_seqlens(%kcu : tensor<5xi32>) block_table(%table : tensor<4x3xi32>) page_size 16 layout thd causal : tensor<4x8x64xbf16>, tensor<320x2x64xbf16>, tensor<320x2x64xbf16> -> tensor<4x8x64xbf16>
+  return %0 : tensor<4x8x64xbf16>
+}
+
 // CHECK-LABEL: func.func @rotate_with_tables
 func.func @rotate_with_tables(%x: tensor<1x4x6x8xbf16>, %t: tensor<1x6x8xbf16>, %t3: tensor<3x1x6x8xbf16>, %p: tensor<6x2x8xf32>, %pt: tensor<6x4xf32>) -> (tensor<1x4x6x8xbf16>, tensor<1x4x6x8xbf16>, tensor<6x2x8xf32>) {
   // CHECK: mrope.rotate %{{.*}}, %{{.*}}, %{{.*}} layout bhsd pairs neox : tensor<1x4x6x8xbf16>, tensor<1x6x8xbf16>

@@ -62,6 +62,14 @@ class Case(NamedTuple):
     tokens: Optional[int] = None  # thd: q's tokens, when not cu[-1]
     kv_cu: Optional[Sequence[int]] = None  # thd: kv_cu_seqlens
     kv_tokens: Optional[int] = None  # thd: k's tokens, when not kv_cu[-1]
+    page_size: Optional[int] = None  # a paged cache: keys per page
+    table: Optional[Sequence[Sequence[int]]] = None  # its block_table
+
+
+def random_table(sequences, pages_per_seq, pages, seed):
+    """A block_table of distinct pages drawn from the pool, per sequence."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(pages)[:pages_per_seq].tolist() for _ in range(sequences)]
 
 
 CASES = [Case(*c) for c in [
@@ -102,6 +110,23 @@ CASES = [Case(*c) for c in [
     # writes, come out 0.
     Case("thd-own-keys-decode-split", "thd", 1, 8, 2, 0, 0, 64, 64, "bf16", True,
          cu=[0, 1, 2, 3], tokens=4, kv_cu=[0, 1500, 1500, 3300]),
+    # Paged KV caches (block_table): batched decode (pages of 16 drawn from a
+    # pool of 90, lengths ending inside a page, an empty cache), chunked
+    # prefill (pages of 32; a 64-key block spans pages), batched decode with
+    # split-KV (pages of 64), and a malformed table (page ids outside the
+    # pool, lengths below 0 and above the row's 3 pages): clamped.
+    Case("paged-decode", "thd", 1, 8, 2, 0, 0, 64, 64, "bf16", True,
+         cu=[0, 1, 2, 3, 4], kv_cu=[0, 37, 37, 337, 340], kv_tokens=90 * 16, page_size=16,
+         table=random_table(4, 20, 90, 1)),
+    Case("paged-chunked-prefill", "thd", 1, 4, 2, 0, 0, 32, 32, "f16", True,
+         cu=[0, 20, 90, 91], kv_cu=[0, 50, 200, 201], kv_tokens=24 * 32, page_size=32,
+         table=random_table(3, 7, 24, 2)),
+    Case("paged-decode-split", "thd", 1, 8, 2, 0, 0, 64, 64, "bf16", True,
+         cu=[0, 1, 2, 3], tokens=4, kv_cu=[0, 1500, 1500, 3300], kv_tokens=64 * 64,
+         page_size=64, table=random_table(3, 30, 64, 3)),
+    Case("paged-malformed", "thd", 1, 2, 2, 0, 0, 16, 16, "bf16", True,
+         cu=[0, 1, 2, 3, 4], kv_cu=[100, 109, 105, 145, 150], kv_tokens=20, page_size=4,
+         table=[[2, -7, 1], [0, 0, 0], [1000, 3, 0], [4, 4, 2]]),
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
@@ -246,10 +271,21 @@ def spans(bounds, t):
 
 
 def sequences(case):
-    """Per packed sequence: its queries' [start, end) and its keys'."""
+    """Per packed sequence: its queries' [start, end) and the rows of k that
+    hold its keys, in order."""
     t, tk = packed_tokens(case)
     queries = spans(case.cu, t)
-    return list(zip(queries, queries if case.kv_cu is None else spans(case.kv_cu, tk)))
+    if case.table is None:
+        keys = queries if case.kv_cu is None else spans(case.kv_cu, tk)
+        return [(qs, list(range(*ks))) for qs, ks in zip(queries, keys)]
+    # A paged cache: the difference of the boundaries, clamped to the row's
+    # pages; page ids clamped to the pool.
+    p, slots, pages = case.page_size, len(case.table[0]) * case.page_size, tk // case.page_size
+    keys = []
+    for n, row in enumerate(case.table):
+        length = min(max(case.kv_cu[n + 1] - case.kv_cu[n], 0), slots)
+        keys.append([min(max(row[j // p], 0), pages - 1) * p + j % p for j in range(length)])
+    return list(zip(queries, keys))
 
 
 def shapes(case):
@@ -282,6 +318,10 @@ def source(case):
     if case.kv_cu:
         args.append(f"%kvcu: tensor<{len(case.kv_cu)}xi32>")
         extra += f" kv_cu_seqlens(%kvcu : tensor<{len(case.kv_cu)}xi32>)"
+    if case.table:
+        table_t = f"tensor<{len(case.table)}x{len(case.table[0])}xi32>"
+        args.append(f"%table: {table_t}")
+        extra += f" block_table(%table : {table_t}) page_size {case.page_size}"
     return (f"func.func @attn({', '.join(args)}) -> {tensor_type(os_, dtype)}"
             f" attributes {{llvm.emit_c_interface}} {{\n"
             f"  %0 = mrope.attention %q, %k, %v{extra} layout {layout}"
@@ -309,8 +349,8 @@ def reference(case, q, k, v, mask):
     # Normalize to a list of [H, S, D] sequences.
     if layout == "thd":
         packed = sequences(case)
-        seqs = [(q[s:e].transpose(1, 0, 2), k[ks:ke].transpose(1, 0, 2),
-                 v[ks:ke].transpose(1, 0, 2), None) for (s, e), (ks, ke) in packed]
+        seqs = [(q[s:e].transpose(1, 0, 2), k[rows].transpose(1, 0, 2),
+                 v[rows].transpose(1, 0, 2), None) for (s, e), rows in packed]
     else:
         if layout == "bshd":
             q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
@@ -362,7 +402,7 @@ def run_case(case, backend, rng):
         m[rng.random(m.shape) < 0.2] = -np.inf
         mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(np.float16)
         inputs.append(mask)
-    for bounds in (cu, case.kv_cu):
+    for bounds in (cu, case.kv_cu, case.table):
         if bounds:
             inputs.append(np.array(bounds, dtype=np.int32))
     out = backend.run(name, source(case), "attn", inputs, dtype)

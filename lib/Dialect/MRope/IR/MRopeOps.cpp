@@ -736,11 +736,66 @@ int64_t AttentionOp::getNumSequences() {
   return cast<RankedTensorType>(getQ().getType()).getDimSize(0);
 }
 
+int64_t AttentionOp::getKeyRows() {
+  if (Value table = getBlockTable()) {
+    auto type = cast<RankedTensorType>(table.getType());
+    if (!type.hasStaticShape() || !getPageSize())
+      return ShapedType::kDynamic;
+    return type.getDimSize(0) * type.getDimSize(1) * *getPageSize();
+  }
+  int64_t seqDim = getLayout() == TensorLayout::THD    ? 0
+                   : getLayout() == TensorLayout::BSHD ? 1
+                                                       : 2;
+  return cast<RankedTensorType>(getK().getType()).getDimSize(seqDim);
+}
+
 double AttentionOp::getEffectiveScale() {
   if (std::optional<APFloat> scale = getScale())
     return scale->convertToDouble();
   int64_t headDim = cast<RankedTensorType>(getQ().getType()).getShape().back();
   return 1.0 / std::sqrt(static_cast<double>(headDim));
+}
+
+/// A paged KV cache: block_table [B, M] with page_size P over a pool of
+/// `poolRows` = pages * P rows, the sequences' lengths from kv_cu_seqlens,
+/// keys rotated when written.
+LogicalResult AttentionOp::verifyPagedCache(RankedTensorType cuType,
+                                            int64_t poolRows) {
+  Value table = getBlockTable();
+  if (!table)
+    return success();
+  if (!getKvCuSeqlens())
+    return emitOpError("block_table needs kv_cu_seqlens (each sequence's "
+                       "number of cached keys as the difference of two "
+                       "entries)");
+  std::optional<uint64_t> pageSize = getPageSize();
+  if (!pageSize)
+    return emitOpError("block_table needs page_size (keys per page)");
+  if (static_cast<int64_t>(*pageSize) < 1)
+    return emitOpError() << "page_size must be at least 1, got "
+                         << static_cast<int64_t>(*pageSize);
+  auto tableType = cast<RankedTensorType>(table.getType());
+  if (tableType.getRank() != 2 ||
+      mismatch(tableType.getDimSize(0),
+               cuType.getDimSize(0) == ShapedType::kDynamic
+                   ? ShapedType::kDynamic
+                   : cuType.getDimSize(0) - 1))
+    return emitOpError() << "block_table must be [B, pages per sequence] "
+                            "with B = "
+                         << (ShapedType::isDynamic(cuType.getDimSize(0))
+                                 ? std::string("?")
+                                 : std::to_string(cuType.getDimSize(0) - 1))
+                         << " sequences, got " << tableType;
+  if (!ShapedType::isDynamic(poolRows) &&
+      poolRows % static_cast<int64_t>(*pageSize) != 0)
+    return emitOpError() << "k and v must hold whole pages: " << poolRows
+                         << " rows is not a multiple of page_size "
+                         << *pageSize;
+  if (getKPositions())
+    return emitOpError("k_positions cannot rotate a paged cache: its keys "
+                       "are rotated when written (mrope.apply before the "
+                       "cache write)");
+  return success();
 }
 
 LogicalResult AttentionOp::verify() {
@@ -772,7 +827,7 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "query heads (" << q->heads
                          << ") are not a multiple of KV heads (" << k->heads
                          << "): GQA cannot group them";
-  if (layout == TensorLayout::THD && !getKvCuSeqlens() &&
+  if (layout == TensorLayout::THD && !getKvCuSeqlens() && !getBlockTable() &&
       mismatch(q->seq, k->seq))
     return emitOpError("packed (thd) attention without kv_cu_seqlens needs q "
                        "and k over the same tokens");
@@ -804,10 +859,16 @@ LogicalResult AttentionOp::verify() {
                                 "like cu_seqlens "
                              << cuType << ", got " << kvCuType;
     }
-  } else if (getCuSeqlens() || getKvCuSeqlens()) {
-    return emitOpError(getCuSeqlens() ? "cu_seqlens" : "kv_cu_seqlens")
+    if (failed(verifyPagedCache(cuType, k->seq)))
+      return failure();
+  } else if (getCuSeqlens() || getKvCuSeqlens() || getBlockTable()) {
+    return emitOpError(getCuSeqlens()    ? "cu_seqlens"
+                       : getBlockTable() ? "block_table"
+                                         : "kv_cu_seqlens")
            << " applies only to the packed (thd) layout";
   }
+  if (getPageSize() && !getBlockTable())
+    return emitOpError("page_size needs a block_table");
 
   // Mask.
   if (Value mask = getMask()) {

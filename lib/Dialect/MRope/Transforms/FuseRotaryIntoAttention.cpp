@@ -31,6 +31,9 @@ struct FuseApplyIntoAttention : OpRewritePattern<AttentionOp> {
           attention, "q and k are not the results of one mrope.apply");
     if (apply.getInverse())
       return rewriter.notifyMatchFailure(attention, "inverse rotation");
+    if (attention.getBlockTable())
+      return rewriter.notifyMatchFailure(
+          attention, "a paged cache holds keys rotated when written");
     if (apply.getLayout() != attention.getLayout())
       return rewriter.notifyMatchFailure(attention, "layouts differ");
     if (!allowRecompute &&

@@ -389,6 +389,15 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     Boundaries outside `[0, T]` are clamped; a query token in no sequence
     attends nothing (0).
 
+    A paged KV cache (vLLM / FlashAttention's `block_table`): with
+    `block_table` `[B, M]` and `page_size` P, k and v are a pool of pages
+    `[pages * P, Hkv, D]` (the cache `[pages, P, Hkv, D]` with its first two
+    dimensions merged), sequence `n` has `kv_cu_seqlens[n + 1] -
+    kv_cu_seqlens[n]` keys (clamped to `[0, M * P]`), and its key `j` is row
+    `block_table[n, j / P] * P + j % P` of the pool (page ids clamped to the
+    pool). Needs `thd` and `kv_cu_seqlens`; the cached keys are rotated when
+    written (no `k_positions`).
+
     With a rotary prologue (`rotary`, `freqs`, and `q_positions` and/or
     `k_positions`), q and/or k are rotated as by `mrope.apply` before use.
     Omitting `k_positions` means the keys were rotated when they were written
@@ -416,18 +425,22 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
                        Optional<MRope_FloatActivation>:$mask,
                        Optional<MRope_IntTensor>:$cu_seqlens,
                        Optional<MRope_IntTensor>:$kv_cu_seqlens,
+                       Optional<MRope_IntTensor>:$block_table,
                        Optional<MRope_PositionTensor>:$q_positions,
                        Optional<MRope_PositionTensor>:$k_positions,
                        Optional<1DTensorOf<[F32]>>:$inv_freq,
                        MRope_TensorLayoutAttr:$layout,
                        OptionalAttr<MRope_RotaryAttr>:$rotary,
-                       OptionalAttr<F64Attr>:$scale, UnitAttr:$causal);
+                       OptionalAttr<F64Attr>:$scale, UnitAttr:$causal,
+                       OptionalAttr<I64Attr>:$page_size);
   let results = (outs MRope_FloatActivation:$result);
   let assemblyFormat = [{
     $q `,` $k `,` $v
     (`mask` `(` $mask^ `:` type($mask) `)`)?
     (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
     (`kv_cu_seqlens` `(` $kv_cu_seqlens^ `:` type($kv_cu_seqlens) `)`)?
+    (`block_table` `(` $block_table^ `:` type($block_table) `)`)?
+    (`page_size` $page_size^)?
     (`q_positions` `(` $q_positions^ `:` type($q_positions) `)`)?
     (`k_positions` `(` $k_positions^ `:` type($k_positions) `)`)?
     (`freqs` `(` $inv_freq^ `:` type($inv_freq) `)`)?
@@ -443,6 +456,13 @@ def MRope_AttentionOp : MRope_Op<"attention", [Pure, AttrSizedOperandSegments,
     /// The sequences: the batch size, or for `thd` the length of
     /// cu_seqlens - 1 (dynamic when the shape is).
     int64_t getNumSequences();
+    /// The rows of the key space the lowerings index: k's tokens, or for a
+    /// paged cache the sequences' page slots, B * M * page_size ("virtual"
+    /// rows: sequence n's key j is virtual row (n * M * P) + j).
+    int64_t getKeyRows();
+  private:
+    LogicalResult verifyPagedCache(RankedTensorType cuType, int64_t poolRows);
+  public:
   }];
 }
 
