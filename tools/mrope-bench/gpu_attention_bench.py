@@ -33,7 +33,9 @@ random inputs:
   between a quarter and 1.75x the mean): checked per sequence against
   float64, timed against SDPA on the caches padded to the longest with a
   key-padding mask (the form a batch without varlen support takes) and
-  against one SDPA call per sequence; GB/s of the caches and % of peak.
+  against one SDPA call per sequence; GB/s of the caches and % of peak;
+  and the same batch in a paged cache (pages of 16 shuffled over the pool,
+  block_table), checked the same way, timed against the contiguous call.
 Ends with "N passed, M failed" (the checks).
 """
 
@@ -289,6 +291,61 @@ def cache_lengths(seqs, keys, generator):
     return lengths
 
 
+def check_sequences(out, q, k, v, bounds):
+    """Batched decode output [N, Hq, D] against float64 per sequence (keys
+    k[bounds[n]:bounds[n + 1]]): (worst error / bound, ok)."""
+    ratio, finite = 0.0, bool(torch.isfinite(out).all())
+    for n in range(len(bounds) - 1):  # each sequence: one query row per head
+        lo, hi = bounds[n], bounds[n + 1]
+        seq_out = out[n:n + 1].transpose(0, 1)[None]            # [1, Hq, 1, D]
+        r, f = check_plain(seq_out, q[n:n + 1].transpose(0, 1)[None],
+                           k[lo:hi].transpose(0, 1)[None], v[lo:hi].transpose(0, 1)[None], True)
+        ratio, finite = max(ratio, r), finite and f
+    return ratio, finite and ratio <= 1.0
+
+
+def paged_variant(cfg, libs, q, k, v, lengths, cu, kv_cu):
+    """The same batch in a paged cache (cfg's page_size, its pages shuffled
+    over the pool, block_table): run once and checked per sequence against
+    float64 like the packed call; returns the call to time and the check, or
+    None when the bundle has no paged variant."""
+    if "paged_function" not in cfg:
+        return None
+    page, max_pages, pool_pages = cfg["page_size"], cfg["max_pages"], cfg["pool_pages"]
+    seqs, hk, dim = cfg["sequences"], cfg["kv_heads"], cfg["head_dim"]
+    pages_of = [-(-int(n) // page) for n in lengths.tolist()]
+    if max(pages_of) > max_pages or sum(pages_of) > pool_pages:
+        print(f"# {cfg['name']}: the drawn lengths need more pages than the bundle's "
+              f"({max(pages_of)} > {max_pages} or {sum(pages_of)} > {pool_pages})")
+        return {"ok": False, "call": lambda: None}
+    order = torch.randperm(pool_pages, generator=torch.Generator().manual_seed(seqs))
+    table = torch.zeros(seqs, max_pages, dtype=torch.int32)
+    k_pool = torch.zeros(pool_pages, page, hk, dim, dtype=torch.bfloat16, device="cuda")
+    v_pool = torch.zeros_like(k_pool)
+    bounds, used = kv_cu.tolist(), 0
+    for n in range(seqs):
+        ids = order[used:used + pages_of[n]]
+        used += pages_of[n]
+        table[n, :pages_of[n]] = ids.to(torch.int32)
+        for j, page_id in enumerate(ids.tolist()):
+            lo = bounds[n] + j * page
+            hi = min(lo + page, bounds[n + 1])
+            k_pool[page_id, :hi - lo] = k[lo:hi]
+            v_pool[page_id, :hi - lo] = v[lo:hi]
+    table = table.cuda()
+    out = torch.empty_like(q)
+    fn = getattr(libs[cfg["library"]], cfg["paged_function"])
+    args_ = [ctypes.byref(descriptor(t)) for t in (q, k_pool.view(-1, hk, dim),
+                                                   v_pool.view(-1, hk, dim), cu, kv_cu,
+                                                   table, out)]
+    fn(*args_)
+    torch.cuda.synchronize()
+    ratio, ok = check_sequences(out, q, k, v, bounds)
+    if not ok:
+        print(f"# {cfg['name']}: paged output FAILS its check ({ratio:.2f} of the bound)")
+    return {"ok": ok, "call": lambda: fn(*args_)}
+
+
 def run_varlen_decode(cfg, libs, args):
     """One new token per packed sequence against its own cache
     (kv_cu_seqlens): checked per sequence against float64; timed against
@@ -313,14 +370,10 @@ def run_varlen_decode(cfg, libs, args):
     fn(*args_)
     torch.cuda.synchronize()
     bounds = kv_cu.tolist()
-    ratio, finite = 0.0, bool(torch.isfinite(out).all())
-    for n in range(seqs):  # each sequence: one query row per head
-        lo, hi = bounds[n], bounds[n + 1]
-        seq_out = out[n:n + 1].transpose(0, 1)[None]            # [1, Hq, 1, D]
-        r, f = check_plain(seq_out, q[n:n + 1].transpose(0, 1)[None],
-                           k[lo:hi].transpose(0, 1)[None], v[lo:hi].transpose(0, 1)[None], True)
-        ratio, finite = max(ratio, r), finite and f
-    ok = finite and ratio <= 1.0
+    ratio, ok = check_sequences(out, q, k, v, bounds)
+    paged = paged_variant(cfg, libs, q, k, v, lengths, cu, kv_cu)
+    if paged is not None:
+        ok = ok and paged["ok"]
 
     # Peers: the caches padded to the longest, [N, Hq, 1, max] with a mask
     # (GQA expanded outside the timing); one SDPA call per sequence.
@@ -349,8 +402,11 @@ def run_varlen_decode(cfg, libs, args):
 
     row = {"name": cfg["name"], "sequences": seqs, "keys": keys, "longest": longest,
            "error_vs_bound": ratio, "ok": ok}
-    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa_padded)), 100, args.reps,
-             cfg["name"])
+    timings = [("ours", lambda: fn(*args_)), ("sdpa", sdpa_padded)]
+    if paged is not None:
+        timings.append(("ours_paged", paged["call"]))
+        row["paged_ok"] = paged["ok"]
+    time_all(row, timings, 100, args.reps, cfg["name"])
     try:
         row["sdpa_loop_ms"], _, _ = timed(sdpa_loop, 20, args.reps)
     except Exception as e:
@@ -360,6 +416,9 @@ def run_varlen_decode(cfg, libs, args):
     for peer in ("sdpa", "sdpa_loop"):
         row[f"ours_vs_{peer}"] = (row[peer + "_ms"] / row["ours_ms"]) \
             if row.get(peer + "_ms") else None
+    # The paged cache's cost over the contiguous packed one (page lookups).
+    row["paged_vs_packed"] = (row["ours_paged_ms"] / row["ours_ms"]) \
+        if row.get("ours_paged_ms") else None
     if args.json:
         print(json.dumps(row), flush=True)
     else:
@@ -370,6 +429,8 @@ def run_varlen_decode(cfg, libs, args):
         print(f"varlen decode, {seqs} seqs / {keys} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
               f"{row['gb_per_s']:7.0f} GB/s ({row['percent_of_peak'] or 0:4.1f}% peak)  "
               + peer("sdpa", "sdpa padded+mask") + peer("sdpa_loop", "sdpa per seq")
+              + (f"paged {row['ours_paged_ms'] * 1e3:8.1f} us ({row['paged_vs_packed']:.2f}x "
+                 f"packed)  " if row.get("ours_paged_ms") else "")
               + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
     return ok
 

@@ -89,6 +89,8 @@ ATTENTION_DECODE_CACHES = [2048, 16384]
 # Batched decode over packed sequences with their own caches
 # (kv_cu_seqlens): sequences, keys of all caches (lengths drawn at run time).
 VARLEN_DECODE = [(16, 65536), (64, 262144)]
+# Keys per page of the paged-cache variant (vLLM's default block size).
+PAGE_SIZE = 16
 
 
 def attention_function(name, seq, causal, variant, q_seq=None):
@@ -133,24 +135,34 @@ func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %v: memref<{k_t}>,
 """
 
 
-def varlen_decode_function(name, seqs, keys):
+def varlen_decode_function(name, seqs, keys, paged=None):
     """(q [seqs, Hq, D], k and v [keys, Hkv, D], cu_seqlens and
-    kv_cu_seqlens [seqs + 1] i32, out): one new token per packed sequence
-    against its own cached keys."""
+    kv_cu_seqlens [seqs + 1] i32, [block_table], out): one new token per
+    packed sequence against its own cached keys. With `paged` = (page size
+    P, pages per sequence M, pool pages), k and v are the pool [pages * P,
+    Hkv, D] and block_table [seqs, M] i32 follows kv_cu_seqlens."""
     q_t = f"{seqs}x{Q_HEADS}x{DIM}xbf16"
-    k_t = f"{keys}x{KV_HEADS}x{DIM}xbf16"
+    rows = keys if paged is None else paged[0] * paged[2]
+    k_t = f"{rows}x{KV_HEADS}x{DIM}xbf16"
     c_t = f"{seqs + 1}xi32"
+    table_arg = table_tensor = table_operand = ""
+    if paged is not None:
+        t_t = f"{seqs}x{paged[1]}xi32"
+        table_arg = f" %table: memref<{t_t}>,"
+        table_tensor = (f"  %tt = bufferization.to_tensor %table restrict : memref<{t_t}> "
+                        f"to tensor<{t_t}>\n")
+        table_operand = f" block_table(%tt : tensor<{t_t}>) page_size {paged[0]}"
     return f"""
 func.func @{name}(%q: memref<{q_t}>, %k: memref<{k_t}>, %v: memref<{k_t}>,
-                  %cu: memref<{c_t}>, %kvcu: memref<{c_t}>, %out: memref<{q_t}>)
+                  %cu: memref<{c_t}>, %kvcu: memref<{c_t}>,{table_arg} %out: memref<{q_t}>)
     attributes {{llvm.emit_c_interface}} {{
   %tq = bufferization.to_tensor %q restrict : memref<{q_t}> to tensor<{q_t}>
   %tk = bufferization.to_tensor %k restrict : memref<{k_t}> to tensor<{k_t}>
   %tv = bufferization.to_tensor %v restrict : memref<{k_t}> to tensor<{k_t}>
   %tc = bufferization.to_tensor %cu restrict : memref<{c_t}> to tensor<{c_t}>
   %tkc = bufferization.to_tensor %kvcu restrict : memref<{c_t}> to tensor<{c_t}>
-  %o = mrope.attention %tq, %tk, %tv cu_seqlens(%tc : tensor<{c_t}>)
-      kv_cu_seqlens(%tkc : tensor<{c_t}>) layout thd causal
+{table_tensor}  %o = mrope.attention %tq, %tk, %tv cu_seqlens(%tc : tensor<{c_t}>)
+      kv_cu_seqlens(%tkc : tensor<{c_t}>){table_operand} layout thd causal
       : tensor<{q_t}>, tensor<{k_t}>, tensor<{k_t}> -> tensor<{q_t}>
   bufferization.materialize_in_destination %o in restrict writable %out
       : (tensor<{q_t}>, memref<{q_t}>) -> ()
@@ -220,12 +232,23 @@ def main():
         source += attention_function(name, cache, True, "plain", q_seq=1)
     for seqs, keys in VARLEN_DECODE:
         name = f"attention_varlen_decode_n{seqs}_k{keys}"
+        # The same batch in a paged cache (vLLM's pages of 16): room for
+        # twice the mean length per sequence (the bench draws at most 1.75x),
+        # and a pool of every sequence's pages.
+        page = PAGE_SIZE
+        max_pages = -(-2 * keys // (seqs * page))
+        pool_pages = keys // page + seqs
         attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
                                   "library": "libmrope_gpu_bench.so",
                                   "variant": "varlen_decode", "sequences": seqs,
                                   "keys": keys, "q_heads": Q_HEADS, "kv_heads": KV_HEADS,
-                                  "head_dim": DIM})
+                                  "head_dim": DIM,
+                                  "paged_function": "_mlir_ciface_" + name + "_paged",
+                                  "page_size": page, "max_pages": max_pages,
+                                  "pool_pages": pool_pages})
         source += varlen_decode_function(name, seqs, keys)
+        source += varlen_decode_function(name + "_paged", seqs, keys,
+                                         (page, max_pages, pool_pages))
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
     runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
     shutil.copy(runtime, args.out)

@@ -9,6 +9,9 @@ of different lengths, three ways through the compiled attention:
              an additive -inf mask past each length -- what a batch without
              varlen support does: every sequence pays for the longest
   per-seq    one call per sequence (N calls, the caches as they are)
+  paged      the packed call on a paged cache (vLLM's layout: pages of
+             --page-size keys, [pages, P, Hkv, D], scattered over the pool in
+             random order, block_table): the cost of the page lookups
 
 bf16, 32 query / 8 KV heads, head_dim 128 (Qwen2.5-VL 7B/32B-like GQA of 4).
 All three outputs are checked in the same run against a float64 softmax
@@ -70,10 +73,12 @@ def main():
                              "quarter and 1.75x the mean)")
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--threads", action="store_true", help="all cores")
+    parser.add_argument("--page-size", type=int, default=16, help="keys per page (paged)")
     args = parser.parse_args()
-    if args.sequences < 1 or args.keys < args.sequences or args.reps < 1:
+    if args.sequences < 1 or args.keys < args.sequences or args.reps < 1 or \
+            args.page_size < 1:
         sys.exit("varlen_decode_bench: needs --sequences >= 1, --keys >= --sequences, "
-                 "--reps >= 1")
+                 "--reps >= 1, --page-size >= 1")
     import ml_dtypes
     bf16 = np.dtype(ml_dtypes.bfloat16)
     rng = np.random.default_rng(args.sequences)
@@ -103,6 +108,23 @@ def main():
                 np.ascontiguousarray(v[bounds[i]:bounds[i + 1]].transpose(1, 0, 2)[None]))
                for i in range(n)]
     cu = np.arange(n + 1)
+    # The paged cache: each sequence's keys in whole pages, the pages of all
+    # sequences shuffled over the pool.
+    page = args.page_size
+    pages_of = [-(-int(length) // page) for length in lengths]
+    order = rng.permutation(sum(pages_of))
+    table = np.zeros((n, max(pages_of)), np.int32)
+    k_pool = np.zeros((sum(pages_of), page, KV_HEADS, DIM), bf16)
+    v_pool = np.zeros_like(k_pool)
+    used = 0
+    for i in range(n):
+        table[i, :pages_of[i]] = order[used:used + pages_of[i]]
+        used += pages_of[i]
+        for j in range(pages_of[i]):
+            lo = bounds[i] + j * page
+            hi = min(lo + page, bounds[i + 1])
+            k_pool[table[i, j], :hi - lo] = k[lo:hi]
+            v_pool[table[i, j], :hi - lo] = v[lo:hi]
 
     runs = {
         "packed": lambda: mrope.attention(q, k, v, layout="thd", cu_seqlens=cu,
@@ -111,11 +133,15 @@ def main():
         "padded": lambda: mrope.attention(qb, kp, vp, mask=mask, threads=args.threads)[:, :, 0],
         "per-seq": lambda: np.stack([mrope.attention(*x, threads=args.threads)[0, :, 0]
                                      for x in per_seq]),
+        "paged": lambda: mrope.attention(q, k_pool, v_pool, layout="thd", cu_seqlens=cu,
+                                         kv_cu_seqlens=bounds, block_table=table,
+                                         causal=True, threads=args.threads),
     }
     want = reference(q, k, v, bounds)
     cache_bytes = 2 * args.keys * KV_HEADS * DIM * 2
     print(f"# {n} sequences, {args.keys} keys (longest {longest}), {Q_HEADS} q / "
-          f"{KV_HEADS} KV heads, D {DIM}, bf16, threads {'all' if args.threads else 1}")
+          f"{KV_HEADS} KV heads, D {DIM}, bf16, pages of {page}, "
+          f"threads {'all' if args.threads else 1}")
     print(f"{'form':8s} {'median ms':>10s} {'min ms':>8s} {'GB/s':>7s} {'vs packed':>10s} "
           f"{'err':>6s} check")
     failed = 0
