@@ -507,7 +507,9 @@ def run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_se
 # (rows read directly) with an odd page size; a few tokens per sequence;
 # chunked prefill in tiles that span sequences (whose key slots are far
 # apart); prefill without causal; a cache long enough for split-KV;
-# sequences sharing their first pages; pages of one key.
+# sequences sharing their first pages; pages of one key; prefill with wide
+# tables (1120 key slots per sequence: tiles spanning two sequences skip the
+# blocks between their keys).
 PAGED_CASES = [
     # cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal, element, shared
     ([0, 1, 2, 3, 4], [37, 0, 300, 3], 8, 2, 64, 16, 20, True, "bf16", 0),
@@ -518,6 +520,7 @@ PAGED_CASES = [
     ([0, 1, 2, 3], [3100, 10, 3190], 8, 2, 32, 16, 200, True, "bf16", 0),
     ([0, 1, 2, 3], [70, 64, 100], 4, 2, 32, 16, 8, True, "f32", 4),
     ([0, 2, 4], [9, 13], 2, 1, 8, 1, 16, True, "f32", 0),
+    ([0, 30, 33, 60], [40, 1000, 45], 2, 1, 16, 16, 70, True, "bf16", 0),
 ]
 
 
@@ -525,7 +528,8 @@ PAGED_CASES = [
                          PAGED_CASES,
                          ids=["batched-decode-staged", "decode-direct-odd-page",
                               "decode-3-tokens", "chunked-prefill-tiles", "prefill-full",
-                              "decode-split-kv", "shared-prefix-pages", "page-of-one"])
+                              "decode-split-kv", "shared-prefix-pages", "page-of-one",
+                              "prefill-wide-tables"])
 def test_paged_kv_cache(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal, element,
                         shared):
     got = run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_seq,
@@ -963,3 +967,20 @@ def test_varlen_decode_bench_smoke():
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "paged" in done.stdout and done.stdout.rstrip().endswith("4 passed, 0 failed")
+
+
+def test_chunked_prefill_bench_smoke():
+    """tools/mrope-bench/chunked_prefill_bench.py runs its three forms
+    (packed, paged with wide table rows, per sequence) and checks each
+    against float64 on sampled rows."""
+    pytest.importorskip("ml_dtypes")
+    import sys
+
+    bench = os.path.join(ROOT, "tools", "mrope-bench", "chunked_prefill_bench.py")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(mrope.__file__)))
+    done = subprocess.run([sys.executable, bench, "--sequences", "3", "--chunk", "9",
+                           "--context", "40", "--q-heads", "4", "--kv-heads", "2",
+                           "--page-size", "7", "--table-pages", "20", "--reps", "1"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "paged" in done.stdout and done.stdout.rstrip().endswith("3 passed, 0 failed")

@@ -62,57 +62,100 @@ constexpr int64_t kKeyBlock = 8;
 /// once, before the loops.
 constexpr int64_t kWidenedKeyReuse = 16;
 
-/// `value` (a 16-bit float tensor) as f32, elementwise.
-Value widenToF32(OpBuilder &b, Location loc, Value value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  Type f32 = b.getF32Type();
-  Value init = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
-  AffineMap id = b.getMultiDimIdentityMap(type.getRank());
-  SmallVector<utils::IteratorType> parallel(type.getRank(),
-                                            utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{init.getType()}, ValueRange{value},
-             ValueRange{init}, ArrayRef<AffineMap>{id, id}, parallel,
-             [&](OpBuilder &nb, Location nloc, ValueRange args) {
-               linalg::YieldOp::create(
-                   nb, nloc,
-                   arith::ExtFOp::create(nb, nloc, f32, args[0]).getResult());
-             })
-      .getResult(0);
-}
+/// Rows per task of copyRowsHeadMajor.
+constexpr int64_t kCopyRows = 64;
 
-/// A paged pool's rows in the op's key space ([B * M * P, H, D]: row r is
-/// pool row buildKeyRow(r)), as f32 when `toF32`: prefill reads every key
-/// many times, so its tiles read gathered rows without the page lookup, and
-/// only the sequences' pages are widened, not the whole pool.
-Value gatherKeySpace(OpBuilder &b, Location loc, AttentionOp op, Value pool,
-                     bool toF32) {
-  auto type = cast<RankedTensorType>(pool.getType());
-  const int64_t heads = type.getDimSize(1), dim = type.getDimSize(2);
+/// Keys or values (`value`, in layout `d`) copied for the tiles, whole rows
+/// (the head dim) as vectors in parallel tasks of up to kCopyRows rows:
+/// widened to f32 when `toF32`, and head-major -- [H, T, D] for thd, [B, H,
+/// S, D] for bshd -- so that a KV head's rows are contiguous. (Read in
+/// place, the rows of one head are Hkv * D elements apart: with 8 KV heads
+/// f32 rows 4 KB apart alias in the L1 sets, and the widened copy was
+/// slower than widening each element as it is read.)
+KeyValueRows copyRowsHeadMajor(OpBuilder &b, Location loc, Value value,
+                               ActivationLayout d, bool toF32) {
+  auto type = cast<RankedTensorType>(value.getType());
+  const int64_t rank = type.getRank(), dim = type.getShape().back();
+  const int64_t rows = type.getNumElements() / dim;
+  // The copy's layout, and for each of its leading dimensions the source
+  // dimension it takes.
+  ActivationLayout out = d;
+  SmallVector<int64_t> from;
+  if (d.seq < d.heads) {
+    out = d.packed() ? ActivationLayout{3, -1, 0, 1}
+                     : ActivationLayout::get(TensorLayout::BHSD);
+  }
+  SmallVector<int64_t> outShape(rank);
+  for (int64_t i = 0; i + 1 < rank; ++i) {
+    int64_t source = i == out.heads ? d.heads : i == out.seq ? d.seq : i;
+    from.push_back(source);
+    outShape[i] = type.getDimSize(source);
+  }
+  outShape.back() = dim;
+  // The largest divisor of the rows up to kCopyRows: tasks of equal,
+  // static size.
+  int64_t taskRows = std::min(rows, kCopyRows);
+  while (rows % taskRows != 0)
+    --taskRows;
   Type element = toF32 ? b.getF32Type() : type.getElementType();
-  Value init = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{op.getKeyRows(), heads, dim}, element);
-  SmallVector<OpFoldResult> ones(3, b.getIndexAttr(1));
-  SmallVector<OpFoldResult> rowSizes = {
-      b.getIndexAttr(1), b.getIndexAttr(heads), b.getIndexAttr(dim)};
+  auto index = [](OpBuilder &ib, Location il, int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(ib, il, v);
+  };
+  auto rowType = VectorType::get({dim}, type.getElementType());
+  SmallVector<OpFoldResult> taskSizes = {b.getIndexAttr(taskRows),
+                                         b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> unit(2, b.getIndexAttr(1));
   auto forall = scf::ForallOp::create(
-      b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(op.getKeyRows())},
-      ValueRange{init}, /*mapping=*/std::nullopt,
+      b, loc, ArrayRef<OpFoldResult>{b.getIndexAttr(rows / taskRows)},
+      ValueRange{tensor::EmptyOp::create(b, loc, ArrayRef<int64_t>{rows, dim},
+                                         element)},
+      /*mapping=*/std::nullopt,
       [&](OpBuilder &fb, Location fl, ValueRange args) {
-        Value zero = arith::ConstantIndexOp::create(fb, fl, 0);
-        Value from = buildKeyRow(fb, fl, op, args[0]);
-        Value row = tensor::ExtractSliceOp::create(
-            fb, fl, pool, ArrayRef<OpFoldResult>{from, zero, zero}, rowSizes,
-            ones);
-        if (toF32)
-          row = widenToF32(fb, fl, row);
+        Value first =
+            arith::MulIOp::create(fb, fl, args[0], index(fb, fl, taskRows));
+        auto loop = scf::ForOp::create(
+            fb, fl, index(fb, fl, 0), index(fb, fl, taskRows), index(fb, fl, 1),
+            ValueRange{tensor::EmptyOp::create(
+                fb, fl, ArrayRef<int64_t>{taskRows, dim}, element)},
+            [&](OpBuilder &lb, Location ll, Value r, ValueRange iter) {
+              // Row `first + r` of the copy: its index in each leading
+              // dimension (innermost last), placed where the source has it.
+              Value rest = arith::AddIOp::create(lb, ll, first, r);
+              SmallVector<Value> source(rank, index(lb, ll, 0));
+              for (int64_t i = rank - 2; i >= 0; --i) {
+                Value size = index(lb, ll, outShape[i]);
+                source[from[i]] = arith::RemUIOp::create(lb, ll, rest, size);
+                rest = arith::DivUIOp::create(lb, ll, rest, size);
+              }
+              Value row = vector::TransferReadOp::create(
+                  lb, ll, rowType, value, source,
+                  arith::ConstantOp::create(
+                      lb, ll, lb.getZeroAttr(type.getElementType())),
+                  ArrayRef<bool>{true});
+              if (toF32)
+                row = arith::ExtFOp::create(
+                    lb, ll, VectorType::get({dim}, element), row);
+              scf::YieldOp::create(lb, ll,
+                                   vector::TransferWriteOp::create(
+                                       lb, ll, row, iter[0],
+                                       ValueRange{r, index(lb, ll, 0)},
+                                       ArrayRef<bool>{true})
+                                       .getResult());
+            });
         auto inParallel = scf::InParallelOp::create(fb, fl);
         fb.setInsertionPointToStart(inParallel.getBody());
         tensor::ParallelInsertSliceOp::create(
-            fb, fl, row, args[1], ArrayRef<OpFoldResult>{args[0], zero, zero},
-            rowSizes, ones);
+            fb, fl, loop.getResult(0), args[1],
+            ArrayRef<OpFoldResult>{first, fb.getIndexAttr(0)}, taskSizes, unit);
       });
-  return forall.getResult(0);
+  SmallVector<ReassociationIndices> expand(2);
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    expand[0].push_back(i);
+  expand[1].push_back(rank - 1);
+  Value copy = tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(outShape, element), forall.getResult(0),
+      expand);
+  return {copy, out};
 }
 
 /// A tensor of `type`'s layout with other batch/heads/seq sizes.
@@ -345,7 +388,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // up front (exact), not once per query row: widening was a third of the
     // inner loop's instructions. Decode-sized queries read each key once or
     // a few times and keep the 16-bit reads.
-    Value kRead = k, vRead = v;
+    KeyValueRows kRead{k, d}, vRead{v, d};
     // Packed sequences: rows of one sequence share keys, so count the
     // rows per sequence (batched decode against per-sequence caches is
     // decode even with many packed tokens).
@@ -355,17 +398,14 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // With vdpbf16ps the tiles read bf16 keys as they are.
     const bool bf16Dot =
         tiles && avx512BF16 && laneTilesCanUseBF16Dot(op, lanes);
-    // A paged cache's keys are gathered into the key space (and widened
-    // with them) for prefill; decode looks pages up as it reads.
-    const bool gathered = prefill && op.getBlockTable();
-    if (gathered) {
-      kRead =
-          gatherKeySpace(rewriter, loc, op, k, elementType != f32 && !bf16Dot);
-      vRead = gatherKeySpace(rewriter, loc, op, v, elementType != f32);
-    } else if (elementType != f32 && prefill) {
+    // A paged cache is read in place, through its pages: widening the
+    // whole pool, or gathering every page slot of the tables, costs more
+    // than the sequences' keys when the tables are wide (2.8x the prefill
+    // time with 2k keys per sequence in tables of 32k slots).
+    if (elementType != f32 && prefill && !op.getBlockTable()) {
       if (!bf16Dot)
-        kRead = widenToF32(rewriter, loc, k);
-      vRead = widenToF32(rewriter, loc, v);
+        kRead = copyRowsHeadMajor(rewriter, loc, k, d, /*toF32=*/true);
+      vRead = copyRowsHeadMajor(rewriter, loc, v, d, /*toF32=*/true);
     }
     if (tiles) {
       rewriter.replaceOp(op,
@@ -399,22 +439,21 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
             return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
           };
           Value zero = index(0), one = index(1);
-          // Indices of (batch, head, token, channel 0) in the layout.
-          auto at = [&](Value h, Value t) {
-            return rowStartIndices(d, batch, h, t, zero);
-          };
-          auto readRow = [&](Value tensor, Value h, Value t) -> Value {
+          // Row (batch, h, t) of q, k or v.
+          auto readRow = [&](KeyValueRows from, Value h, Value t) -> Value {
+            Value tensor = from.rows;
             Type type =
                 cast<RankedTensorType>(tensor.getType()).getElementType();
             Value row = vector::TransferReadOp::create(
-                b, l, VectorType::get({headDim}, type), tensor, at(h, t),
+                b, l, VectorType::get({headDim}, type), tensor,
+                rowStartIndices(from.layout, batch, h, t, zero),
                 arith::ConstantOp::create(b, l, b.getZeroAttr(type)),
                 ArrayRef<bool>{true});
             return type == f32
                        ? row
                        : arith::ExtFOp::create(b, l, rowF32, row).getResult();
           };
-          Value qRow = readRow(q, head, token);
+          Value qRow = readRow({q, d}, head, token);
           SmallVector<Value> qChunks = dotChunks(b, l, qRow);
           Value kvHead =
               arith::DivUIOp::create(b, l, head, index(group)).getResult();
@@ -455,7 +494,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
                       lb, ll, arith::CmpIPredicate::slt, key, end));
                   Value at = arith::MinSIOp::create(lb, ll, key, lastKey);
                   ats.push_back(at);
-                  Value row = gathered ? at : buildKeyRow(lb, ll, op, at);
+                  Value row = buildKeyRow(lb, ll, op, at);
                   dots.add(
                       dotLanes(lb, ll, qChunks, readRow(kRead, kvHead, row)));
                   vRows.push_back(readRow(vRead, kvHead, row));

@@ -166,12 +166,13 @@ struct LaneBounds {
 /// Emits the tiled attention of one op (see the file comment).
 class LaneTiledAttention {
 public:
-  LaneTiledAttention(AttentionOp op, Value q, Value k, Value v, int64_t lanes,
-                     bool bf16Dot)
-      : op(op), q(q), k(k), v(v), d(ActivationLayout::get(op.getLayout())),
+  LaneTiledAttention(AttentionOp op, Value q, KeyValueRows k, KeyValueRows v,
+                     int64_t lanes, bool bf16Dot)
+      : op(op), q(q), k(k.rows), v(v.rows),
+        d(ActivationLayout::get(op.getLayout())), kd(k.layout), vd(v.layout),
         bf16Dot(bf16Dot) {
     auto qType = cast<RankedTensorType>(q.getType());
-    auto kType = cast<RankedTensorType>(k.getType());
+    auto kType = cast<RankedTensorType>(op.getK().getType());
     headDim = qType.getShape().back();
     group = qType.getDimSize(d.heads) / kType.getDimSize(d.heads);
     qSeq = qType.getDimSize(d.seq);
@@ -217,13 +218,17 @@ private:
     return arith::ConstantOp::create(b, l,
                                      DenseElementsAttr::get(laneF32(b), value));
   }
-  /// Indices of (batch, head, token, channel) in the layout.
+  /// Indices of (batch, head, token, channel) in q's layout, or `layout`.
   SmallVector<Value> at(Value zero, Value h, Value t, Value c) const {
-    SmallVector<Value> idx(d.rank, zero);
-    if (!d.packed())
-      idx[d.batch] = batch;
-    idx[d.heads] = h;
-    idx[d.seq] = t;
+    return at(d, zero, h, t, c);
+  }
+  SmallVector<Value> at(ActivationLayout layout, Value zero, Value h, Value t,
+                        Value c) const {
+    SmallVector<Value> idx(layout.rank, zero);
+    if (!layout.packed())
+      idx[layout.batch] = batch;
+    idx[layout.heads] = h;
+    idx[layout.seq] = t;
     idx.back() = c;
     return idx;
   }
@@ -236,6 +241,9 @@ private:
                      ArrayRef<Value> indices) const;
   Value gatherQT(OpBuilder &b, Location l, Value firstToken, Value isRow,
                  Value qT, Value tileIdx) const;
+  /// Whether any row of the tile sees a key of the block at `first`.
+  Value blockSeen(OpBuilder &b, Location l, Value first,
+                  const LaneBounds &bounds) const;
   SmallVector<Value> keyBlockStep(OpBuilder &b, Location l, Value first,
                                   Value lastKey, const LaneBounds &bounds,
                                   Value firstToken, Value tileIdx, Value qT,
@@ -245,7 +253,8 @@ private:
 
   AttentionOp op;
   Value q, k, v, mask;
-  ActivationLayout d;
+  /// The layouts of q (and the mask and the result), of k and of v.
+  ActivationLayout d, kd, vd;
   int64_t headDim, group, qSeq, kvSeq, keyBlock, rows, numTiles, tilesPerBlock,
       numBlocks, chunkKeys;
   Type elementType;
@@ -374,6 +383,25 @@ Value LaneTiledAttention::gatherQT(OpBuilder &b, Location l, Value firstToken,
   return loop.getResult(0);
 }
 
+Value LaneTiledAttention::blockSeen(OpBuilder &b, Location l, Value first,
+                                    const LaneBounds &bounds) const {
+  // Some row's [begin, end) meets [first, first + keyBlock).
+  auto lanesAt = [&](int64_t offset) -> Value {
+    Value at = arith::AddIOp::create(
+        b, l, first, arith::ConstantIndexOp::create(b, l, offset));
+    return vector::BroadcastOp::create(
+        b, l, laneI32(b), arith::IndexCastOp::create(b, l, b.getI32Type(), at));
+  };
+  Value meets = arith::AndIOp::create(
+      b, l,
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, bounds.begin,
+                            lanesAt(keyBlock)),
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, bounds.end,
+                            lanesAt(0)));
+  meets = arith::AndIOp::create(b, l, meets, bounds.isRow);
+  return vector::ReductionOp::create(b, l, vector::CombiningKind::OR, meets);
+}
+
 SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
                                                     Value first, Value lastKey,
                                                     const LaneBounds &bounds,
@@ -387,9 +415,9 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
     return arith::ConstantIndexOp::create(b, l, value);
   };
   Value zero = index(0);
-  // The block's rows of the key space (a paged cache's keys were gathered
-  // into it before the tiles).
-  SmallVector<Value> keys, valid;
+  // keys: the block's rows of the key space (they index the mask); kvRows:
+  // the rows of k and v that hold them (a paged cache's pages).
+  SmallVector<Value> keys, kvRows, valid;
   for (int64_t j = 0; j < keyBlock; ++j) {
     Value key = arith::AddIOp::create(b, l, first, index(j));
     Value keyLanes = vector::BroadcastOp::create(
@@ -414,12 +442,16 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
     }
     valid.push_back(inRange);
     keys.push_back(key);
+    kvRows.push_back(buildKeyRow(b, l, op, key));
   }
   auto channel = [&](OpBuilder &cb, Location cl, Value tensor, Value key,
                      Value c) -> Value {
     Value x = tensor::ExtractOp::create(
         cb, cl, tensor,
-        at(arith::ConstantIndexOp::create(cb, cl, 0), kvHead, key, c));
+        at(tensor == k ? kd : vd, arith::ConstantIndexOp::create(cb, cl, 0),
+           kvHead, key, c));
+    if (!x.getType().isF32())
+      x = arith::ExtFOp::create(cb, cl, cb.getF32Type(), x);
     return vector::BroadcastOp::create(cb, cl, laneF32(cb), x);
   };
   auto lanesAt = [&](OpBuilder &cb, Location cl, Value tensor, Value c) {
@@ -453,7 +485,7 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
           for (int64_t j = 0; j < keyBlock; ++j) {
             Value pair = vector::TransferReadOp::create(
                 cb, cl, VectorType::get({2}, bf16), k,
-                at(c0, kvHead, keys[j], channel0), bf16Zero,
+                at(kd, c0, kvHead, kvRows[j], channel0), bf16Zero,
                 ArrayRef<bool>{true});
             Value word = vector::BitCastOp::create(
                 cb, cl, VectorType::get({1}, cb.getI32Type()), pair);
@@ -473,7 +505,7 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
           SmallVector<Value> next;
           for (int64_t j = 0; j < keyBlock; ++j)
             next.push_back(vector::FMAOp::create(
-                cb, cl, qc, channel(cb, cl, k, keys[j], c), acc[j]));
+                cb, cl, qc, channel(cb, cl, k, kvRows[j], c), acc[j]));
           scf::YieldOp::create(cb, cl, next);
         });
   }
@@ -539,13 +571,13 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
           Value even =
               arith::MulFOp::create(cb, cl, lanesAt(cb, cl, o, c), corr);
           Value odd = arith::MulFOp::create(cb, cl, weights[1],
-                                            channel(cb, cl, v, keys[1], c));
+                                            channel(cb, cl, v, kvRows[1], c));
           for (int64_t j = 0; j < keyBlock; ++j) {
             if (j == 1)
               continue;
             Value &chain = j % 2 ? odd : even;
             chain = vector::FMAOp::create(
-                cb, cl, weights[j], channel(cb, cl, v, keys[j], c), chain);
+                cb, cl, weights[j], channel(cb, cl, v, kvRows[j], c), chain);
           }
           o = vector::TransferWriteOp::create(
                   cb, cl, arith::AddFOp::create(cb, cl, even, odd), o,
@@ -772,11 +804,25 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                           partial ? hi : fullEnd, tIndex(keyBlock), state,
                           [&](OpBuilder &lb, Location ll, Value first,
                               ValueRange blockIter) {
-                            scf::YieldOp::create(
-                                lb, ll,
-                                keyBlockStep(
-                                    lb, ll, first, partial ? lastKey : Value(),
-                                    bounds, firstToken, t, qT, blockIter));
+                            auto step = [&](OpBuilder &sb, Location sl) {
+                              scf::YieldOp::create(
+                                  sb, sl,
+                                  keyBlockStep(sb, sl, first,
+                                               partial ? lastKey : Value(),
+                                               bounds, firstToken, t, qT,
+                                               blockIter));
+                            };
+                            if (!op.getBlockTable())
+                              return step(lb, ll);
+                            // A paged cache's sequences own key slots far
+                            // apart: a tile whose rows span two sequences
+                            // skips the blocks between their keys.
+                            auto skip = scf::IfOp::create(
+                                lb, ll, blockSeen(lb, ll, first, bounds), step,
+                                [&](OpBuilder &sb, Location sl) {
+                                  scf::YieldOp::create(sb, sl, blockIter);
+                                });
+                            scf::YieldOp::create(lb, ll, skip.getResults());
                           });
                       state.assign(loop.getResults().begin(),
                                    loop.getResults().end());
@@ -860,8 +906,8 @@ bool mlir::mrope::laneTilesCanUseBF16Dot(AttentionOp op, int64_t lanes) {
 }
 
 Value mlir::mrope::buildLaneTiledAttention(OpBuilder &b, Location loc,
-                                           AttentionOp op, Value q, Value k,
-                                           Value v, int64_t lanes,
-                                           bool bf16Dot) {
+                                           AttentionOp op, Value q,
+                                           KeyValueRows k, KeyValueRows v,
+                                           int64_t lanes, bool bf16Dot) {
   return LaneTiledAttention(op, q, k, v, lanes, bf16Dot).build(b, loc);
 }

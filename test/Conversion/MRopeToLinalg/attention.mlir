@@ -143,9 +143,10 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // interleaved and unscaled, each key's pair is one 32-bit broadcast, and the
 // scale multiplies the scores.
 // BFDOT-LABEL: func.func @row_tiles
-// BFDOT-NOT: ins(%arg1
-// BFDOT: linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
-// BFDOT-NOT: ins(%arg1
+// BFDOT-NOT: transfer_read %arg1
+// BFDOT: vector.transfer_read %arg2[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
+// BFDOT: tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
+// BFDOT-NOT: transfer_read %arg1{{.*}}vector<32xbf16>
 // BFDOT: scf.for {{.*}} -> (tensor<2x16x32xbf16>, tensor<2x2x16xi32>, index, index)
 // BFDOT: vector.interleave %{{.*}}, %{{.*}} : vector<16xbf16> -> vector<32xbf16>
 // BFDOT: %[[S:.*]]:16 = scf.for %[[P:.*]] = %{{.*}} to %c16{{.*}} -> (vector<16xf32>,
@@ -162,9 +163,13 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // BFDOT-LABEL: func.func @row_tiles_bshd_mask
 // BFDOT-NOT: x86vector.avx512.dot
 // BFDOT: vector.fma
-// CHECK: %[[KW:.*]] = linalg.generic {{.*}} ins(%arg1 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
-// CHECK: arith.extf %{{.*}} : bf16 to f32
-// CHECK: %[[VW:.*]] = linalg.generic {{.*}} ins(%arg2 : tensor<1x2x12x32xbf16>) outs(%{{.*}} : tensor<1x2x12x32xf32>)
+// The copies: one task of the 24 rows, each row a vector.
+// CHECK: scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}}) -> (tensor<24x32xf32>)
+// CHECK: vector.transfer_read %arg1[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
+// CHECK: arith.extf %{{.*}} : vector<32xbf16> to vector<32xf32>
+// CHECK: %[[KW:.*]] = tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
+// CHECK: vector.transfer_read %arg2[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
+// CHECK: %[[VW:.*]] = tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
 // CHECK: %[[QFLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x12x32xbf16> into tensor<1536xbf16>
 // CHECK: scf.forall (%[[B:.*]], %[[KVH:.*]], %[[HT:.*]], %[[BLK:.*]]) in (1, 2, 1, 1)
 // Per tile, once: the lanes' bounds (kept in [tiles, 2, rows]), qT (channel c of the 16 rows gathered
@@ -391,21 +396,44 @@ func.func @paged_decode(%q: tensor<3x4x16xf32>, %k: tensor<40x1x16xf32>, %v: ten
 
 // -----
 
-// Prefill from a paged cache: the sequences' pages are gathered into the key
-// space (2 sequences x 3 pages x 8 = 48 rows) and widened to f32 once, keys
-// and values, before the tiles -- which then read rows without the page
-// lookup, and the pool's other pages are not widened.
+// Prefill from a paged cache: the tiles read the pool in place (no f32 copy
+// of a pool that may hold far more than these sequences' pages), each key
+// row through the table, and a tile whose rows span two sequences -- whose
+// key slots are 24 apart -- skips the key blocks no row sees.
 // CHECK-LABEL: func.func @paged_prefill
-// CHECK: %[[KG:.*]] = scf.forall (%[[R:.*]]) in (48) shared_outs(%{{.*}}) -> (tensor<48x1x8xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: scf.forall
+// CHECK: %[[SEEN:.*]] = vector.reduction <or>, %{{.*}} : vector<16xi1> into i1
+// CHECK: scf.if %[[SEEN]] -> (vector<16xf32>, vector<16xf32>, tensor<5x8x16xf32>)
+// CHECK: arith.divui %{{.*}}, %c24
 // CHECK: tensor.extract %arg5[%{{.*}}, %{{.*}}] : tensor<2x3xi32>
-// CHECK: %[[ROW:.*]] = tensor.extract_slice %arg1[%{{.*}}, %c0, %c0] [1, 1, 8] [1, 1, 1] : tensor<64x1x8xbf16> to tensor<1x1x8xbf16>
-// CHECK: linalg.generic {{.*}} ins(%[[ROW]] : tensor<1x1x8xbf16>) outs(%{{.*}} : tensor<1x1x8xf32>)
-// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%[[R]], %c0, %c0] [1, 1, 8]
-// CHECK: %[[VG:.*]] = scf.forall (%{{.*}}) in (48) {{.*}} -> (tensor<48x1x8xf32>)
-// CHECK: tensor.extract_slice %arg2
-// CHECK-NOT: tensor.extract %arg5
-// CHECK: return
+// CHECK: arith.minsi %{{.*}}, %c7
+// CHECK: tensor.extract %arg1[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<64x1x8xbf16>
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: } else {
+// CHECK-NEXT: scf.yield
 func.func @paged_prefill(%q: tensor<40x2x8xbf16>, %k: tensor<64x1x8xbf16>, %v: tensor<64x1x8xbf16>, %cu: tensor<3xi32>, %kcu: tensor<3xi32>, %t: tensor<2x3xi32>) -> tensor<40x2x8xbf16> {
   %0 = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%kcu : tensor<3xi32>) block_table(%t : tensor<2x3xi32>) page_size 8 layout thd causal : tensor<40x2x8xbf16>, tensor<64x1x8xbf16>, tensor<64x1x8xbf16> -> tensor<40x2x8xbf16>
   return %0 : tensor<40x2x8xbf16>
+}
+
+// -----
+
+// Prefill over strided rows (bshd, 2 KV heads): keys and values are widened
+// into head-major copies [B, H, S, D] (copy row r = (b, h, s) reads source
+// row (b, s, h)), so that a KV head's rows are contiguous for the tiles.
+// CHECK-LABEL: func.func @row_tiles_bshd_head_major
+// CHECK: scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}}) -> (tensor<48x32xf32>)
+// CHECK: %[[S:.*]] = arith.remui %[[R:.*]], %c24
+// CHECK: %[[R1:.*]] = arith.divui %[[R]], %c24
+// CHECK: %[[H:.*]] = arith.remui %[[R1]], %c2
+// CHECK: %[[R2:.*]] = arith.divui %[[R1]], %c2
+// CHECK: %[[B:.*]] = arith.remui %[[R2]], %c1
+// CHECK: vector.transfer_read %arg1[%[[B]], %[[S]], %[[H]], %{{.*}}]{{.*}} : tensor<1x24x2x32xbf16>, vector<32xbf16>
+// CHECK: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
+// CHECK: vector.transfer_read %arg2
+// CHECK: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
+func.func @row_tiles_bshd_head_major(%q: tensor<1x24x4x32xbf16>, %k: tensor<1x24x2x32xbf16>, %v: tensor<1x24x2x32xbf16>) -> tensor<1x24x4x32xbf16> {
+  %0 = mrope.attention %q, %k, %v layout bshd causal : tensor<1x24x4x32xbf16>, tensor<1x24x2x32xbf16>, tensor<1x24x2x32xbf16> -> tensor<1x24x4x32xbf16>
+  return %0 : tensor<1x24x4x32xbf16>
 }
