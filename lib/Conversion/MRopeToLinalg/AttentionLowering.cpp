@@ -384,8 +384,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     Type elementType = qType.getElementType();
     Type f32 = rewriter.getF32Type();
     auto rowF32 = VectorType::get({headDim}, f32);
-    // 16-bit keys and values read by many query rows are widened to f32 once
-    // up front (exact), not once per query row: widening was a third of the
+    // 16-bit keys and values read by many query rows are widened to f32
+    // once (exact), not once per query row: widening was a third of the
     // inner loop's instructions. Decode-sized queries read each key once or
     // a few times and keep the 16-bit reads.
     KeyValueRows kRead{k, d}, vRead{v, d};
@@ -398,13 +398,13 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // With vdpbf16ps the tiles read bf16 keys as they are.
     const bool bf16Dot =
         tiles && avx512BF16 && laneTilesCanUseBF16Dot(op, lanes);
-    // A paged cache is read in place, through its pages: widening the
-    // whole pool, or gathering every page slot of the tables, costs more
-    // than the sequences' keys when the tables are wide (2.8x the prefill
-    // time with 2k keys per sequence in tables of 32k slots).
-    if (elementType != f32 && prefill && !op.getBlockTable()) {
-      if (!bf16Dot)
-        kRead = copyRowsHeadMajor(rewriter, loc, k, d, /*toF32=*/true);
+    // The tiles widen keys and values chunk by chunk (AttentionTiles.cpp).
+    // The row-by-row form reads each key row once per query row: prefill
+    // widens them once, into head-major copies -- except a paged cache,
+    // read in place through its pages (a copy would widen every page of
+    // the pool, or every slot of tables sized for the longest context).
+    if (elementType != f32 && prefill && !tiles && !op.getBlockTable()) {
+      kRead = copyRowsHeadMajor(rewriter, loc, k, d, /*toF32=*/true);
       vRead = copyRowsHeadMajor(rewriter, loc, v, d, /*toF32=*/true);
     }
     if (tiles) {

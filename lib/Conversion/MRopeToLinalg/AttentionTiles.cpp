@@ -24,7 +24,12 @@
 // A task takes a block of several tiles (consecutive tokens) and walks the
 // keys in chunks small enough to stay in L2 (K and V of a chunk: 256 KiB),
 // running every tile of the block over a chunk before the next: a long KV
-// sequence is streamed from memory once per block, not once per tile. Each
+// sequence is streamed from memory once per block, not once per tile. The
+// task widens each chunk's 16-bit keys (unless bf16Dot) and values to f32
+// once, into scratches of its own that every tile of the block reads:
+// contiguous rows whatever the layout (thd/bshd rows of one KV head are
+// Hkv * D apart; with 8 KV heads 4 KB, aliasing in L1), and a paged cache's
+// rows gathered through its block_table on the way. Each
 // tile's state -- qT (channels x rows, scaled, gathered once), oT (channels
 // x rows, the running output), m and l -- lives in small scratch tensors; at
 // the end each row is gathered back from oT, divided by its sum and written.
@@ -46,6 +51,7 @@
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -163,6 +169,12 @@ struct LaneBounds {
   Value tokens, isRow, begin, end, keysBegin, keysEnd;
 };
 
+/// A chunk's widened key and value rows (null: read in place), from key
+/// `first` of the key space on.
+struct StagedRows {
+  Value keys, values, first;
+};
+
 /// Emits the tiled attention of one op (see the file comment).
 class LaneTiledAttention {
 public:
@@ -244,10 +256,20 @@ private:
   /// Whether any row of the tile sees a key of the block at `first`.
   Value blockSeen(OpBuilder &b, Location l, Value first,
                   const LaneBounds &bounds) const;
+  /// `staged`: the chunk's 16-bit key (unless q . k is vdpbf16ps) and
+  /// value rows widened to f32 (see stageRows); null members read in place.
   SmallVector<Value> keyBlockStep(OpBuilder &b, Location l, Value first,
                                   Value lastKey, const LaneBounds &bounds,
                                   Value firstToken, Value tileIdx, Value qT,
-                                  ValueRange state) const;
+                                  ValueRange state,
+                                  const StagedRows &staged) const;
+  /// Rows of keys [first, end) of the block's key space -- of `tensor` (k
+  /// or v, layout `layout`; a paged cache's through its pages) -- widened
+  /// into `scratch` [chunkKeys, D] f32: once per chunk for every tile of
+  /// the block, contiguous, instead of by every tile as it reads them.
+  Value stageRows(OpBuilder &b, Location l, Value tensor,
+                  ActivationLayout layout, Value first, Value end,
+                  Value scratch) const;
   Value writeRows(OpBuilder &b, Location l, Value tileIdx, Value sum, Value oT,
                   Value result) const;
 
@@ -310,9 +332,17 @@ LaneBounds LaneTiledAttention::laneBounds(OpBuilder &b, Location l,
   };
   bounds.keysBegin = reduce(vector::CombiningKind::MINSI, bounds.begin,
                             std::numeric_limits<int32_t>::max());
-  bounds.keysEnd = arith::MaxSIOp::create(
-      b, l, reduce(vector::CombiningKind::MAXSI, bounds.end, 0),
-      bounds.keysBegin);
+  // A tile with no row of q (past the last token) has no keys: [max, 0),
+  // which widens no block's union -- [max, max) would stretch the block's
+  // chunk loop to 2^31.
+  bounds.keysEnd = arith::SelectOp::create(
+      b, l,
+      vector::ReductionOp::create(b, l, vector::CombiningKind::OR,
+                                  bounds.isRow),
+      arith::MaxSIOp::create(
+          b, l, reduce(vector::CombiningKind::MAXSI, bounds.end, 0),
+          bounds.keysBegin),
+      arith::ConstantIndexOp::create(b, l, 0));
   return bounds;
 }
 
@@ -402,12 +432,42 @@ Value LaneTiledAttention::blockSeen(OpBuilder &b, Location l, Value first,
   return vector::ReductionOp::create(b, l, vector::CombiningKind::OR, meets);
 }
 
-SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
-                                                    Value first, Value lastKey,
-                                                    const LaneBounds &bounds,
-                                                    Value firstToken,
-                                                    Value tileIdx, Value qT,
-                                                    ValueRange state) const {
+Value LaneTiledAttention::stageRows(OpBuilder &b, Location l, Value tensor,
+                                    ActivationLayout layout, Value first,
+                                    Value end, Value scratch) const {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  auto rowType = VectorType::get({headDim}, type.getElementType());
+  auto c = [&](OpBuilder &cb, Location cl, int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(cb, cl, value);
+  };
+  auto copy = scf::ForOp::create(
+      b, l, c(b, l, 0), arith::SubIOp::create(b, l, end, first), c(b, l, 1),
+      ValueRange{scratch},
+      [&](OpBuilder &cb, Location cl, Value i, ValueRange iter) {
+        Value key = arith::AddIOp::create(cb, cl, first, i);
+        Value row = vector::TransferReadOp::create(
+            cb, cl, rowType, tensor,
+            at(layout, c(cb, cl, 0), kvHead, buildKeyRow(cb, cl, op, key),
+               c(cb, cl, 0)),
+            arith::ConstantOp::create(cb, cl,
+                                      cb.getZeroAttr(type.getElementType())),
+            ArrayRef<bool>{true});
+        Value wide = arith::ExtFOp::create(
+            cb, cl, VectorType::get({headDim}, cb.getF32Type()), row);
+        scf::YieldOp::create(
+            cb, cl,
+            vector::TransferWriteOp::create(cb, cl, wide, iter[0],
+                                            ValueRange{i, c(cb, cl, 0)},
+                                            ArrayRef<bool>{true})
+                .getResult());
+      });
+  return copy.getResult(0);
+}
+
+SmallVector<Value> LaneTiledAttention::keyBlockStep(
+    OpBuilder &b, Location l, Value first, Value lastKey,
+    const LaneBounds &bounds, Value firstToken, Value tileIdx, Value qT,
+    ValueRange state, const StagedRows &staged) const {
   Value m = state[0], sum = state[1], oT = state[2];
   Type i32 = b.getI32Type();
   VectorType lanesF32 = laneF32(b);
@@ -452,6 +512,18 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
            kvHead, key, c));
     if (!x.getType().isF32())
       x = arith::ExtFOp::create(cb, cl, cb.getF32Type(), x);
+    return vector::BroadcastOp::create(cb, cl, laneF32(cb), x);
+  };
+  // Channel c of the block's key j, of k (`values` false) or v: staged,
+  // or read in place.
+  auto rowChannel = [&](OpBuilder &cb, Location cl, bool values, int64_t j,
+                        Value c) -> Value {
+    Value rows = values ? staged.values : staged.keys;
+    if (!rows)
+      return channel(cb, cl, values ? v : k, kvRows[j], c);
+    Value x = tensor::ExtractOp::create(
+        cb, cl, rows,
+        ValueRange{arith::SubIOp::create(cb, cl, keys[j], staged.first), c});
     return vector::BroadcastOp::create(cb, cl, laneF32(cb), x);
   };
   auto lanesAt = [&](OpBuilder &cb, Location cl, Value tensor, Value c) {
@@ -505,7 +577,7 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
           SmallVector<Value> next;
           for (int64_t j = 0; j < keyBlock; ++j)
             next.push_back(vector::FMAOp::create(
-                cb, cl, qc, channel(cb, cl, k, kvRows[j], c), acc[j]));
+                cb, cl, qc, rowChannel(cb, cl, false, j, c), acc[j]));
           scf::YieldOp::create(cb, cl, next);
         });
   }
@@ -571,13 +643,13 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(OpBuilder &b, Location l,
           Value even =
               arith::MulFOp::create(cb, cl, lanesAt(cb, cl, o, c), corr);
           Value odd = arith::MulFOp::create(cb, cl, weights[1],
-                                            channel(cb, cl, v, kvRows[1], c));
+                                            rowChannel(cb, cl, true, 1, c));
           for (int64_t j = 0; j < keyBlock; ++j) {
             if (j == 1)
               continue;
             Value &chain = j % 2 ? odd : even;
             chain = vector::FMAOp::create(
-                cb, cl, weights[j], channel(cb, cl, v, kvRows[j], c), chain);
+                cb, cl, weights[j], rowChannel(cb, cl, true, j, c), chain);
           }
           o = vector::TransferWriteOp::create(
                   cb, cl, arith::AddFOp::create(cb, cl, even, odd), o,
@@ -749,9 +821,23 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                              filled({tilesPerBlock, 1, rows}, 0),
                              filled({tilesPerBlock, headDim, rows}, 0)};
 
-        // Chunks of keys, each run by every tile of the block.
+        // Chunks of keys, each run by every tile of the block. 16-bit keys
+        // (unless q . k is vdpbf16ps) and values are widened once per chunk
+        // into scratches of the task's own (carried across chunks) that
+        // every tile of the block reads.
+        SmallVector<Value> chunkInit(std::begin(initState),
+                                     std::end(initState));
+        auto isWide = [](Value x) {
+          return cast<RankedTensorType>(x.getType()).getElementType().isF32();
+        };
+        const bool stageKeys = !bf16Dot && !isWide(k), stageV = !isWide(v);
+        for (bool stage : {stageKeys, stageV})
+          if (stage)
+            chunkInit.push_back(bufferization::AllocTensorOp::create(
+                b, l, RankedTensorType::get({chunkKeys, headDim}, f32),
+                ValueRange{}));
         auto chunks = scf::ForOp::create(
-            b, l, blockKeysBegin, blockKeysEnd, index(chunkKeys), initState,
+            b, l, blockKeysBegin, blockKeysEnd, index(chunkKeys), chunkInit,
             [&](OpBuilder &cb, Location cl, Value chunk, ValueRange chunkIter) {
               Value chunkEnd = arith::MinSIOp::create(
                   cb, cl,
@@ -759,10 +845,19 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                       cb, cl, chunk,
                       arith::ConstantIndexOp::create(cb, cl, chunkKeys)),
                   blockKeysEnd);
+              StagedRows staged{Value(), Value(), chunk};
+              unsigned scratch = 3;
+              if (stageKeys)
+                staged.keys = stageRows(cb, cl, k, kd, chunk, chunkEnd,
+                                        chunkIter[scratch++]);
+              if (stageV)
+                staged.values = stageRows(cb, cl, v, vd, chunk, chunkEnd,
+                                          chunkIter[scratch++]);
               auto tiles = scf::ForOp::create(
                   cb, cl, arith::ConstantIndexOp::create(cb, cl, 0),
                   arith::ConstantIndexOp::create(cb, cl, tilesPerBlock),
-                  arith::ConstantIndexOp::create(cb, cl, 1), chunkIter,
+                  arith::ConstantIndexOp::create(cb, cl, 1),
+                  chunkIter.take_front(3),
                   [&](OpBuilder &tb, Location tl, Value t, ValueRange iter) {
                     Value firstToken = tileFirstToken(tb, tl, t);
                     LaneBounds bounds =
@@ -810,7 +905,7 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                                   keyBlockStep(sb, sl, first,
                                                partial ? lastKey : Value(),
                                                bounds, firstToken, t, qT,
-                                               blockIter));
+                                               blockIter, staged));
                             };
                             if (!op.getBlockTable())
                               return step(lb, ll);
@@ -839,7 +934,11 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
                         ValueRange{writeLanes(state[0], iter[0]),
                                    writeLanes(state[1], iter[1]), state[2]});
                   });
-              scf::YieldOp::create(cb, cl, tiles.getResults());
+              SmallVector<Value> next(tiles.getResults());
+              for (Value rows : {staged.keys, staged.values})
+                if (rows)
+                  next.push_back(rows);
+              scf::YieldOp::create(cb, cl, next);
             });
 
         // Every tile's rows into the block's result, then the rows of q

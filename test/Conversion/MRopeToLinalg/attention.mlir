@@ -128,7 +128,7 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // tiles of query rows in the lanes of vector<16xf32> -- the GQA group's 2
 // heads (outer, as bhsd stores them) x 8 tokens -- and a task per block of
 // tiles (here both tiles: one block) over (batch, KV head, head tile,
-// block). Keys and values are widened to f32 once, before the loops. Lanes
+// block). Keys and values are widened to f32 chunk by chunk (below). Lanes
 // know their token (the second tile is half outside q) and their causal end
 // (token + 1, at most Skv).
 // CHECK-LABEL: func.func @row_tiles
@@ -143,12 +143,14 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // interleaved and unscaled, each key's pair is one 32-bit broadcast, and the
 // scale multiplies the scores.
 // BFDOT-LABEL: func.func @row_tiles
-// BFDOT-NOT: transfer_read %arg1
-// BFDOT: vector.transfer_read %arg2[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
-// BFDOT: tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
-// BFDOT-NOT: transfer_read %arg1{{.*}}vector<32xbf16>
 // BFDOT: scf.for {{.*}} -> (tensor<2x16x32xbf16>, tensor<2x2x16xi32>, index, index)
 // BFDOT: vector.interleave %{{.*}}, %{{.*}} : vector<16xbf16> -> vector<32xbf16>
+// Only values are staged per chunk (one scratch); keys are read as bf16.
+// BFDOT: bufferization.alloc_tensor() : tensor<1024x32xf32>
+// BFDOT-NOT: bufferization.alloc_tensor
+// BFDOT: scf.for {{.*}} step %c1024 {{.*}} -> ({{.*}}, tensor<1024x32xf32>)
+// BFDOT-NOT: transfer_read %arg1
+// BFDOT: vector.transfer_read %arg2[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
 // BFDOT: %[[S:.*]]:16 = scf.for %[[P:.*]] = %{{.*}} to %c16{{.*}} -> (vector<16xf32>,
 // BFDOT: %[[QP:.*]] = vector.transfer_read %{{.*}}[%{{.*}}, %[[P]], %{{.*}}]{{.*}} : tensor<2x16x32xbf16>, vector<32xbf16>
 // BFDOT: %[[KP:.*]] = vector.transfer_read %arg1[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<2xbf16>
@@ -163,13 +165,6 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // BFDOT-LABEL: func.func @row_tiles_bshd_mask
 // BFDOT-NOT: x86vector.avx512.dot
 // BFDOT: vector.fma
-// The copies: one task of the 24 rows, each row a vector.
-// CHECK: scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}}) -> (tensor<24x32xf32>)
-// CHECK: vector.transfer_read %arg1[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
-// CHECK: arith.extf %{{.*}} : vector<32xbf16> to vector<32xf32>
-// CHECK: %[[KW:.*]] = tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
-// CHECK: vector.transfer_read %arg2[{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
-// CHECK: %[[VW:.*]] = tensor.expand_shape %{{.*}} output_shape [1, 2, 12, 32] : tensor<24x32xf32> into tensor<1x2x12x32xf32>
 // CHECK: %[[QFLAT:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x12x32xbf16> into tensor<1536xbf16>
 // CHECK: scf.forall (%[[B:.*]], %[[KVH:.*]], %[[HT:.*]], %[[BLK:.*]]) in (1, 2, 1, 1)
 // Per tile, once: the lanes' bounds (kept in [tiles, 2, rows]), qT (channel c of the 16 rows gathered
@@ -192,8 +187,19 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // CHECK: vector.transfer_write
 // Chunks of keys (1024 at head_dim 32: K and V in 256 KiB), each run by
 // every tile of the block; each tile's m, l and oT are resumed from the
-// block's state.
-// CHECK: %[[CHUNKS:.*]]:3 = scf.for %[[CHUNK:.*]] = %[[PREP]]#2 to %{{.*}} step %c1024 iter_args({{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
+// block's state. Each chunk's keys and values are first widened into the
+// task's f32 scratches [1024, 32] (carried across chunks), rows from the
+// chunk's first key on.
+// CHECK: %[[KS:.*]] = bufferization.alloc_tensor() : tensor<1024x32xf32>
+// CHECK: %[[VS:.*]] = bufferization.alloc_tensor() : tensor<1024x32xf32>
+// CHECK: %[[CHUNKS:.*]]:5 = scf.for %[[CHUNK:.*]] = %[[PREP]]#2 to %{{.*}} step %c1024 iter_args({{.*}}, %[[KIN:.*]] = %[[KS]], %[[VIN:.*]] = %[[VS]]) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>, tensor<1024x32xf32>, tensor<1024x32xf32>)
+// CHECK: %[[KW:.*]] = scf.for %[[I:[a-z0-9_]+]] = %{{.*}} to %{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[KIN]]) -> (tensor<1024x32xf32>)
+// CHECK: %[[KROW:.*]] = arith.addi %[[CHUNK]], %[[I]]
+// CHECK: vector.transfer_read %arg1[%{{.*}}, %{{.*}}, %[[KROW]], %{{.*}}]{{.*}} : tensor<1x2x12x32xbf16>, vector<32xbf16>
+// CHECK: arith.extf %{{.*}} : vector<32xbf16> to vector<32xf32>
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[I]], %{{.*}}]
+// CHECK: %[[VW:.*]] = scf.for {{.*}} iter_args(%{{.*}} = %[[VIN]]) -> (tensor<1024x32xf32>)
+// CHECK: vector.transfer_read %arg2
 // CHECK: scf.for %[[T:.*]] = %{{.*}} iter_args(%[[MS:.*]] = %{{.*}}, %[[LS:.*]] = %{{.*}}, %[[OTS:.*]] = %{{.*}}) -> (tensor<2x1x16xf32>, tensor<2x1x16xf32>, tensor<2x32x16xf32>)
 // The lanes' [begin, end) as computed once per tile (slots 0 and 1).
 // CHECK: vector.transfer_read %[[PREP]]#1[%[[T]], %c0{{.*}}]{{.*}} : tensor<2x2x16xi32>, vector<16xi32>
@@ -208,7 +214,8 @@ func.func @prologue(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
 // Scores: 16 independent FMA chains, each key channel broadcast.
 // CHECK: %[[S:.*]]:16 = scf.for {{.*}} iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>,
 // CHECK: %[[QC:.*]] = vector.transfer_read %[[PREP]]#0[%[[T]],
-// CHECK: %[[K0:.*]] = tensor.extract %[[KW]][%[[B]], %[[KVH]], %[[KEY0]], %{{.*}}] : tensor<1x2x12x32xf32>
+// CHECK: %[[K0ROW:.*]] = arith.subi %[[KEY0]], %[[CHUNK]]
+// CHECK: %[[K0:.*]] = tensor.extract %[[KW]][%[[K0ROW]], %{{.*}}] : tensor<1024x32xf32>
 // CHECK: %[[K0V:.*]] = vector.broadcast %[[K0]] : f32 to vector<16xf32>
 // CHECK: vector.fma %[[QC]], %[[K0V]], %{{.*}} : vector<16xf32>
 // CHECK-COUNT-15: vector.fma %[[QC]]
@@ -396,20 +403,27 @@ func.func @paged_decode(%q: tensor<3x4x16xf32>, %k: tensor<40x1x16xf32>, %v: ten
 
 // -----
 
-// Prefill from a paged cache: the tiles read the pool in place (no f32 copy
-// of a pool that may hold far more than these sequences' pages), each key
-// row through the table, and a tile whose rows span two sequences -- whose
-// key slots are 24 apart -- skips the key blocks no row sees.
+// Prefill from a paged cache: no copy of the pool (which may hold far more
+// than these sequences' pages); each chunk's key and value rows are staged
+// through the table -- key row r at pool row table[r / 24, r % 24 / 8] * 8 +
+// r % 8, the page clamped to [0, 7] -- and a tile whose rows span two
+// sequences (whose key slots are 24 apart) skips the key blocks no row sees.
 // CHECK-LABEL: func.func @paged_prefill
 // CHECK-NOT: linalg.generic
 // CHECK: scf.forall
-// CHECK: %[[SEEN:.*]] = vector.reduction <or>, %{{.*}} : vector<16xi1> into i1
-// CHECK: scf.if %[[SEEN]] -> (vector<16xf32>, vector<16xf32>, tensor<5x8x16xf32>)
-// CHECK: arith.divui %{{.*}}, %c24
+// CHECK: scf.for %[[CHUNK:.*]] = {{.*}} step %c4096
+// CHECK: scf.for %[[I:[a-z0-9_]+]] = {{.*}} -> (tensor<4096x8xf32>)
+// CHECK: %[[KEY:.*]] = arith.addi %[[CHUNK]], %[[I]]
+// CHECK: arith.divui %[[KEY]], %c24
 // CHECK: tensor.extract %arg5[%{{.*}}, %{{.*}}] : tensor<2x3xi32>
 // CHECK: arith.minsi %{{.*}}, %c7
-// CHECK: tensor.extract %arg1[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<64x1x8xbf16>
-// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: %[[ROW:.*]] = arith.addi
+// CHECK: vector.transfer_read %arg1[%[[ROW]], %{{.*}}, %{{.*}}]{{.*}} : tensor<64x1x8xbf16>, vector<8xbf16>
+// CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
+// CHECK: vector.transfer_read %arg2
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: vector.reduction <or>, %{{.*}} : vector<16xi1> into i1
+// CHECK-NEXT: scf.if %{{.*}} -> (vector<16xf32>, vector<16xf32>, tensor<5x8x16xf32>)
 // CHECK: } else {
 // CHECK-NEXT: scf.yield
 func.func @paged_prefill(%q: tensor<40x2x8xbf16>, %k: tensor<64x1x8xbf16>, %v: tensor<64x1x8xbf16>, %cu: tensor<3xi32>, %kcu: tensor<3xi32>, %t: tensor<2x3xi32>) -> tensor<40x2x8xbf16> {
@@ -419,20 +433,28 @@ func.func @paged_prefill(%q: tensor<40x2x8xbf16>, %k: tensor<64x1x8xbf16>, %v: t
 
 // -----
 
-// Prefill over strided rows (bshd, 2 KV heads): keys and values are widened
-// into head-major copies [B, H, S, D] (copy row r = (b, h, s) reads source
-// row (b, s, h)), so that a KV head's rows are contiguous for the tiles.
+// Prefill over strided rows (bshd, 2 KV heads): the tiles stage each
+// chunk's rows of their KV head (source row (b, key, h)) into contiguous f32
+// scratches; the row-by-row form widens keys and values once into
+// head-major copies [B, H, S, D] (copy row r = (b, h, s) reads source row
+// (b, s, h)), so that a KV head's rows are contiguous.
 // CHECK-LABEL: func.func @row_tiles_bshd_head_major
-// CHECK: scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}}) -> (tensor<48x32xf32>)
-// CHECK: %[[S:.*]] = arith.remui %[[R:.*]], %c24
-// CHECK: %[[R1:.*]] = arith.divui %[[R]], %c24
-// CHECK: %[[H:.*]] = arith.remui %[[R1]], %c2
-// CHECK: %[[R2:.*]] = arith.divui %[[R1]], %c2
-// CHECK: %[[B:.*]] = arith.remui %[[R2]], %c1
-// CHECK: vector.transfer_read %arg1[%[[B]], %[[S]], %[[H]], %{{.*}}]{{.*}} : tensor<1x24x2x32xbf16>, vector<32xbf16>
-// CHECK: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
-// CHECK: vector.transfer_read %arg2
-// CHECK: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
+// CHECK: scf.for %[[CHUNK:.*]] = {{.*}} step %c1024
+// CHECK: scf.for %[[I:[a-z0-9_]+]] = {{.*}} -> (tensor<1024x32xf32>)
+// CHECK: %[[KEY:.*]] = arith.addi %[[CHUNK]], %[[I]]
+// CHECK: vector.transfer_read %arg1[%{{.*}}, %[[KEY]], %{{.*}}, %{{.*}}]{{.*}} : tensor<1x24x2x32xbf16>, vector<32xbf16>
+// ROWWISE-LABEL: func.func @row_tiles_bshd_head_major
+// ROWWISE: scf.forall (%{{.*}}) in (1) shared_outs(%{{.*}}) -> (tensor<48x32xf32>)
+// ROWWISE: %[[S:.*]] = arith.remui %[[R:.*]], %c24
+// ROWWISE: %[[R1:.*]] = arith.divui %[[R]], %c24
+// ROWWISE: %[[H:.*]] = arith.remui %[[R1]], %c2
+// ROWWISE: %[[R2:.*]] = arith.divui %[[R1]], %c2
+// ROWWISE: %[[B:.*]] = arith.remui %[[R2]], %c1
+// ROWWISE: vector.transfer_read %arg1[%[[B]], %[[S]], %[[H]], %{{.*}}]{{.*}} : tensor<1x24x2x32xbf16>, vector<32xbf16>
+// ROWWISE: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
+// ROWWISE: vector.transfer_read %arg2
+// ROWWISE: tensor.expand_shape %{{.*}} output_shape [1, 2, 24, 32] : tensor<48x32xf32> into tensor<1x2x24x32xf32>
+// ROWWISE: scf.forall
 func.func @row_tiles_bshd_head_major(%q: tensor<1x24x4x32xbf16>, %k: tensor<1x24x2x32xbf16>, %v: tensor<1x24x2x32xbf16>) -> tensor<1x24x4x32xbf16> {
   %0 = mrope.attention %q, %k, %v layout bshd causal : tensor<1x24x4x32xbf16>, tensor<1x24x2x32xbf16>, tensor<1x24x2x32xbf16> -> tensor<1x24x4x32xbf16>
   return %0 : tensor<1x24x4x32xbf16>
