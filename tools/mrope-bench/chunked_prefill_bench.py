@@ -23,40 +23,24 @@ row and visible key) and each form's ratio to packed.
 """
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import mrope
+from bench_common import error_units, reference_row, timed
 
 DIM = 128
 
 
-def timed(fn, reps):
-    fn()  # compiles
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), out
-
-
 def reference_rows(q, k, v, cu, kv_cu, rows):
     """float64 causal (bottom-right) attention of the packed query `rows`."""
-    group = q.shape[1] // k.shape[1]
     out = np.zeros((len(rows),) + q.shape[1:], np.float64)
     for i, t in enumerate(rows):
         n = int(np.searchsorted(cu, t, side="right") - 1)
         keys = kv_cu[n + 1] - kv_cu[n]
-        visible = t - cu[n] + 1 + keys - (cu[n + 1] - cu[n])
-        ks = np.repeat(k[kv_cu[n]:kv_cu[n] + visible].astype(np.float64), group, axis=1)
-        vs = np.repeat(v[kv_cu[n]:kv_cu[n] + visible].astype(np.float64), group, axis=1)
-        s = np.einsum("hd,lhd->hl", q[t].astype(np.float64), ks) / np.sqrt(DIM)
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        out[i] = np.einsum("hl,lhd->hd", p / p.sum(axis=1, keepdims=True), vs)
+        end = kv_cu[n] + t - cu[n] + 1 + keys - (cu[n + 1] - cu[n])
+        out[i] = reference_row(q[t], k[kv_cu[n]:end], v[kv_cu[n]:end])
     return out
 
 
@@ -123,7 +107,6 @@ def main():
     rows = sorted(set(cu[:-1].tolist() + (cu[1:] - 1).tolist()
                       + rng.integers(0, n * args.chunk, 8).tolist()))
     want = reference_rows(q, k, v, cu, kv_cu, rows)
-    ulp = np.spacing(np.abs(want).astype(np.float32).astype(bf16)).astype(np.float64)
     visible = sum(args.chunk * (args.context - args.chunk) + args.chunk * (args.chunk + 1) // 2
                   for _ in range(n))
     flops = 4 * DIM * hq * visible
@@ -135,8 +118,7 @@ def main():
     failed, base = 0, None
     for name, fn in runs.items():
         median, best, out = timed(fn, args.reps)
-        got = out.astype(np.float64)[rows]
-        err = float(np.max(np.abs(got - want) / (ulp + 2.0 ** -9)))
+        err = error_units(out[rows], want, bf16)
         ok = np.isfinite(out.astype(np.float32)).all() and err <= 1.0
         failed += not ok
         base = base or median

@@ -24,45 +24,23 @@ GB/s of the caches actually read (K and V), and each ratio to packed.
 """
 
 import argparse
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import mrope
+from bench_common import error_units, reference_row, timed
 
 Q_HEADS, KV_HEADS, DIM = 32, 8, 128
-
-
-def timed(fn, reps):
-    fn()  # compiles
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), out
 
 
 def reference(q, k, v, bounds):
     """float64 softmax(q k^T / sqrt(D)) v per sequence: q [N, Hq, D]."""
     out = np.zeros(q.shape, np.float64)
-    group = Q_HEADS // KV_HEADS
     for n in range(q.shape[0]):
         lo, hi = bounds[n], bounds[n + 1]
-        keys = np.repeat(k[lo:hi].astype(np.float64), group, axis=1)   # [L, Hq, D]
-        values = np.repeat(v[lo:hi].astype(np.float64), group, axis=1)
-        s = np.einsum("hd,lhd->hl", q[n].astype(np.float64), keys) / np.sqrt(DIM)
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        out[n] = np.einsum("hl,lhd->hd", p / p.sum(axis=1, keepdims=True), values)
+        out[n] = reference_row(q[n], k[lo:hi], v[lo:hi])
     return out
-
-
-def error_units(got, want, bf16):
-    """Largest |got - want| in units of (one bf16 ulp of want + 2^-9)."""
-    ulp = np.spacing(np.abs(want).astype(np.float32).astype(bf16)).astype(np.float64)
-    return float(np.max(np.abs(got.astype(np.float64) - want) / (ulp + 2.0 ** -9)))
 
 
 def main():
