@@ -62,6 +62,13 @@ constexpr int64_t kKeyBlock = 8;
 /// once, before the loops.
 constexpr int64_t kWidenedKeyReuse = 16;
 
+/// Key or value rows as the row-by-row form reads them: a tensor and its
+/// layout (the op's, or head-major when widened into a copy of their own).
+struct KeyValueRows {
+  Value rows;
+  ActivationLayout layout;
+};
+
 /// Rows per task of copyRowsHeadMajor.
 constexpr int64_t kCopyRows = 64;
 
@@ -408,9 +415,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
       vRead = copyRowsHeadMajor(rewriter, loc, v, d, /*toF32=*/true);
     }
     if (tiles) {
-      rewriter.replaceOp(op,
-                         buildLaneTiledAttention(rewriter, loc, op, q, kRead,
-                                                 vRead, lanes, bf16Dot));
+      rewriter.replaceOp(op, buildLaneTiledAttention(rewriter, loc, op, q, k, v,
+                                                     lanes, bf16Dot));
       return success();
     }
     if (lanes > 0 && !prefill) {

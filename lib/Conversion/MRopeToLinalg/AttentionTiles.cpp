@@ -178,13 +178,12 @@ struct StagedRows {
 /// Emits the tiled attention of one op (see the file comment).
 class LaneTiledAttention {
 public:
-  LaneTiledAttention(AttentionOp op, Value q, KeyValueRows k, KeyValueRows v,
-                     int64_t lanes, bool bf16Dot)
-      : op(op), q(q), k(k.rows), v(v.rows),
-        d(ActivationLayout::get(op.getLayout())), kd(k.layout), vd(v.layout),
+  LaneTiledAttention(AttentionOp op, Value q, Value k, Value v, int64_t lanes,
+                     bool bf16Dot)
+      : op(op), q(q), k(k), v(v), d(ActivationLayout::get(op.getLayout())),
         bf16Dot(bf16Dot) {
     auto qType = cast<RankedTensorType>(q.getType());
-    auto kType = cast<RankedTensorType>(op.getK().getType());
+    auto kType = cast<RankedTensorType>(k.getType());
     headDim = qType.getShape().back();
     group = qType.getDimSize(d.heads) / kType.getDimSize(d.heads);
     qSeq = qType.getDimSize(d.seq);
@@ -230,17 +229,13 @@ private:
     return arith::ConstantOp::create(b, l,
                                      DenseElementsAttr::get(laneF32(b), value));
   }
-  /// Indices of (batch, head, token, channel) in q's layout, or `layout`.
+  /// Indices of (batch, head, token, channel) in the layout.
   SmallVector<Value> at(Value zero, Value h, Value t, Value c) const {
-    return at(d, zero, h, t, c);
-  }
-  SmallVector<Value> at(ActivationLayout layout, Value zero, Value h, Value t,
-                        Value c) const {
-    SmallVector<Value> idx(layout.rank, zero);
-    if (!layout.packed())
-      idx[layout.batch] = batch;
-    idx[layout.heads] = h;
-    idx[layout.seq] = t;
+    SmallVector<Value> idx(d.rank, zero);
+    if (!d.packed())
+      idx[d.batch] = batch;
+    idx[d.heads] = h;
+    idx[d.seq] = t;
     idx.back() = c;
     return idx;
   }
@@ -264,19 +259,17 @@ private:
                                   ValueRange state,
                                   const StagedRows &staged) const;
   /// Rows of keys [first, end) of the block's key space -- of `tensor` (k
-  /// or v, layout `layout`; a paged cache's through its pages) -- widened
-  /// into `scratch` [chunkKeys, D] f32: once per chunk for every tile of
-  /// the block, contiguous, instead of by every tile as it reads them.
-  Value stageRows(OpBuilder &b, Location l, Value tensor,
-                  ActivationLayout layout, Value first, Value end,
-                  Value scratch) const;
+  /// or v; a paged cache's through its pages) -- widened into `scratch`
+  /// [chunkKeys, D] f32: once per chunk for every tile of the block,
+  /// contiguous, instead of by every tile as it reads them.
+  Value stageRows(OpBuilder &b, Location l, Value tensor, Value first,
+                  Value end, Value scratch) const;
   Value writeRows(OpBuilder &b, Location l, Value tileIdx, Value sum, Value oT,
                   Value result) const;
 
   AttentionOp op;
   Value q, k, v, mask;
-  /// The layouts of q (and the mask and the result), of k and of v.
-  ActivationLayout d, kd, vd;
+  ActivationLayout d;
   int64_t headDim, group, qSeq, kvSeq, keyBlock, rows, numTiles, tilesPerBlock,
       numBlocks, chunkKeys;
   Type elementType;
@@ -433,8 +426,8 @@ Value LaneTiledAttention::blockSeen(OpBuilder &b, Location l, Value first,
 }
 
 Value LaneTiledAttention::stageRows(OpBuilder &b, Location l, Value tensor,
-                                    ActivationLayout layout, Value first,
-                                    Value end, Value scratch) const {
+                                    Value first, Value end,
+                                    Value scratch) const {
   auto type = cast<RankedTensorType>(tensor.getType());
   auto rowType = VectorType::get({headDim}, type.getElementType());
   auto c = [&](OpBuilder &cb, Location cl, int64_t value) -> Value {
@@ -447,7 +440,7 @@ Value LaneTiledAttention::stageRows(OpBuilder &b, Location l, Value tensor,
         Value key = arith::AddIOp::create(cb, cl, first, i);
         Value row = vector::TransferReadOp::create(
             cb, cl, rowType, tensor,
-            at(layout, c(cb, cl, 0), kvHead, buildKeyRow(cb, cl, op, key),
+            at(c(cb, cl, 0), kvHead, buildKeyRow(cb, cl, op, key),
                c(cb, cl, 0)),
             arith::ConstantOp::create(cb, cl,
                                       cb.getZeroAttr(type.getElementType())),
@@ -508,10 +501,7 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(
                      Value c) -> Value {
     Value x = tensor::ExtractOp::create(
         cb, cl, tensor,
-        at(tensor == k ? kd : vd, arith::ConstantIndexOp::create(cb, cl, 0),
-           kvHead, key, c));
-    if (!x.getType().isF32())
-      x = arith::ExtFOp::create(cb, cl, cb.getF32Type(), x);
+        at(arith::ConstantIndexOp::create(cb, cl, 0), kvHead, key, c));
     return vector::BroadcastOp::create(cb, cl, laneF32(cb), x);
   };
   // Channel c of the block's key j, of k (`values` false) or v: staged,
@@ -557,7 +547,7 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(
           for (int64_t j = 0; j < keyBlock; ++j) {
             Value pair = vector::TransferReadOp::create(
                 cb, cl, VectorType::get({2}, bf16), k,
-                at(kd, c0, kvHead, kvRows[j], channel0), bf16Zero,
+                at(c0, kvHead, kvRows[j], channel0), bf16Zero,
                 ArrayRef<bool>{true});
             Value word = vector::BitCastOp::create(
                 cb, cl, VectorType::get({1}, cb.getI32Type()), pair);
@@ -848,11 +838,11 @@ Value LaneTiledAttention::build(OpBuilder &rewriter, Location loc) {
               StagedRows staged{Value(), Value(), chunk};
               unsigned scratch = 3;
               if (stageKeys)
-                staged.keys = stageRows(cb, cl, k, kd, chunk, chunkEnd,
-                                        chunkIter[scratch++]);
+                staged.keys =
+                    stageRows(cb, cl, k, chunk, chunkEnd, chunkIter[scratch++]);
               if (stageV)
-                staged.values = stageRows(cb, cl, v, vd, chunk, chunkEnd,
-                                          chunkIter[scratch++]);
+                staged.values =
+                    stageRows(cb, cl, v, chunk, chunkEnd, chunkIter[scratch++]);
               auto tiles = scf::ForOp::create(
                   cb, cl, arith::ConstantIndexOp::create(cb, cl, 0),
                   arith::ConstantIndexOp::create(cb, cl, tilesPerBlock),
@@ -1005,8 +995,8 @@ bool mlir::mrope::laneTilesCanUseBF16Dot(AttentionOp op, int64_t lanes) {
 }
 
 Value mlir::mrope::buildLaneTiledAttention(OpBuilder &b, Location loc,
-                                           AttentionOp op, Value q,
-                                           KeyValueRows k, KeyValueRows v,
-                                           int64_t lanes, bool bf16Dot) {
+                                           AttentionOp op, Value q, Value k,
+                                           Value v, int64_t lanes,
+                                           bool bf16Dot) {
   return LaneTiledAttention(op, q, k, v, lanes, bf16Dot).build(b, loc);
 }
