@@ -136,7 +136,10 @@ mlir::mrope::buildRotaryCosSin(OpBuilder &b, Location loc, Value pos,
     // SLEEF's sin/cos (PyTorch's), the short polynomial past their range.
     // Vectors are loop code: the rarely needed parts go behind branches.
     const bool branch = isa<VectorType>(angle.getType());
-    auto [sleefSin, sleefCos] = buildSleefSinCos(b, loc, angle, branch);
+    // (Named values, not structured bindings: the lambda below captures
+    // them, which C++17 does not allow for bindings.)
+    std::pair<Value, Value> sleef = buildSleefSinCos(b, loc, angle, branch);
+    Value sleefSin = sleef.first, sleefCos = sleef.second;
     Value inRange = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
                                           math::AbsFOp::create(b, loc, angle),
                                           e.constant(torchmath::kTrigLimit));
