@@ -314,8 +314,8 @@ def _check_boundaries(cu: np.ndarray, name: str, tokens: int, of: str) -> None:
                          f"{tokens} packed tokens of {of}, got {cu.tolist()}")
 
 
-def _checked_block_table(block_table, kv_cu: np.ndarray, page_size: int,
-                         pages: int) -> np.ndarray:
+def _checked_block_table(block_table, kv_cu: np.ndarray, page_size: int, pages: int,
+                         lengths_name: str) -> np.ndarray:
     """block_table [N, M] against the sequences' lengths (kv_cu_seqlens
     differences) and the pool's pages: the pages a sequence uses must be in
     the pool (the unused tail of a row may hold anything)."""
@@ -326,7 +326,7 @@ def _checked_block_table(block_table, kv_cu: np.ndarray, page_size: int,
     lengths = np.diff(kv_cu)
     for n, length in enumerate(lengths.tolist()):
         if length < 0 or length > table.shape[1] * page_size:
-            raise InputError(f"kv_cu_seqlens: sequence {n} has {length} cached keys; its "
+            raise InputError(f"{lengths_name}: sequence {n} has {length} cached keys; its "
                              f"block_table row holds 0 to {table.shape[1]} pages of "
                              f"{page_size}")
         used = table[n, :-(-length // page_size)]
@@ -341,7 +341,7 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
               k_position_ids=None, keys_rotated: bool = False, causal: bool = False,
               scale: Optional[float] = None, mask=None, cu_seqlens=None,
               kv_cu_seqlens=None, layout: str = "bhsd", threads: Optional[bool] = None,
-              block_table=None):
+              block_table=None, kv_seqlens=None):
     """softmax(q k^T * scale + mask) v, computed with online softmax in f32
     (``mrope.attention``); returns a new array of q's shape and dtype.
 
@@ -361,10 +361,21 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     ``[pages, page_size, Hkv, D]`` pools, ``block_table`` ``[N, M]`` lists each
     sequence's pages in order, and sequence n has ``kv_cu_seqlens[n + 1] -
     kv_cu_seqlens[n]`` cached keys (``thd`` only; the keys were rotated when
-    written)."""
+    written). ``kv_seqlens`` (``[N]``, each sequence's number of keys, as
+    FlashAttention's ``cache_seqlens``) may be given instead of
+    ``kv_cu_seqlens``."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
     qa, ka, va = _to_numpy(q, "q"), _to_numpy(k, "k"), _to_numpy(v, "v")
+    kv_name = "kv_cu_seqlens"
+    if kv_seqlens is not None:
+        if kv_cu_seqlens is not None:
+            raise InputError("kv_seqlens and kv_cu_seqlens: give one of them")
+        lengths = _integer_array(kv_seqlens, "kv_seqlens", 1, optional=False)
+        if np.any(lengths < 0):
+            raise InputError(f"kv_seqlens: lengths must be >= 0, got {lengths.tolist()}")
+        kv_cu_seqlens = np.concatenate([[0], np.cumsum(lengths)])
+        kv_name = "kv_seqlens"
     page_size = None
     if block_table is not None:
         if layout != "thd":
@@ -424,24 +435,30 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
         if kv_cu_seqlens is not None:
             kv_cu = _integer_array(kv_cu_seqlens, "kv_cu_seqlens", 1,
                                    optional=False).astype(np.int64)
+            if len(kv_cu) != len(cu) and kv_name == "kv_seqlens":
+                raise InputError(f"kv_seqlens: needs one length per sequence "
+                                 f"({len(cu) - 1}), got {len(kv_cu) - 1}")
             if len(kv_cu) != len(cu):
                 raise InputError(f"kv_cu_seqlens: needs one boundary per cu_seqlens entry "
                                  f"({len(cu)}), got {len(kv_cu)}")
+            if page_size is None and kv_name == "kv_seqlens" and kv_cu[-1] != skv:
+                raise InputError(f"kv_seqlens: the lengths add up to {int(kv_cu[-1])}, not "
+                                 f"the {skv} packed tokens of k and v")
             if page_size is None:
                 _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
             arrays.append(np.ascontiguousarray(kv_cu))
             if page_size is not None:
                 arrays.append(_checked_block_table(block_table, kv_cu, page_size,
-                                                   skv // page_size))
+                                                   skv // page_size, kv_name))
                 table_shape = arrays[-1].shape
         elif page_size is not None:
-            raise InputError("kv_cu_seqlens: required with block_table (the sequences' "
-                             "numbers of cached keys)")
+            raise InputError("kv_cu_seqlens: required with block_table (or kv_seqlens: the "
+                             "sequences' numbers of cached keys)")
         elif sq != skv:
             raise InputError(f"kv_cu_seqlens: required when k and v ({skv} tokens) do not "
                              f"cover q's {sq} tokens")
     elif cu_seqlens is not None or kv_cu_seqlens is not None:
-        raise InputError(f"{'cu_seqlens' if cu_seqlens is not None else 'kv_cu_seqlens'}: "
+        raise InputError(f"{'cu_seqlens' if cu_seqlens is not None else kv_name}: "
                          f"only with layout thd")
     if page_size is not None and config is not None and not keys_rotated:
         raise InputError("keys_rotated: must be True with block_table (a paged cache holds "

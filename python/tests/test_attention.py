@@ -984,3 +984,48 @@ def test_chunked_prefill_bench_smoke():
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "paged" in done.stdout and done.stdout.rstrip().endswith("3 passed, 0 failed")
+
+
+def test_python_api_kv_seqlens():
+    """kv_seqlens (each sequence's number of keys, FlashAttention's
+    cache_seqlens) instead of kv_cu_seqlens: the same results, packed and
+    paged, and errors that name it."""
+    rng = np.random.default_rng(103)
+    q = random(rng, (3, 4, 16), np.float32)
+    k, v = random(rng, (20, 2, 16), np.float32), random(rng, (20, 2, 16), np.float32)
+    cu, lengths = [0, 1, 2, 3], [7, 0, 13]
+    packed = mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=lengths,
+                             causal=True)
+    want = mrope.attention(q, k, v, layout="thd", cu_seqlens=cu,
+                           kv_cu_seqlens=[0, 7, 7, 20], causal=True)
+    np.testing.assert_array_equal(packed, want)
+    check(packed, reference_attention(q, k, v, causal=True, cu_seqlens=np.array(cu),
+                                      kv_cu_seqlens=np.array([0, 7, 7, 20])), np.float32)
+    table = np.array([[4, 1], [0, 0], [2, 3]])
+    pool_k = np.zeros((5, 8, 2, 16), np.float32)
+    pool_v = np.zeros_like(pool_k)
+    starts = [0, 7, 7]
+    for n, length in enumerate(lengths):
+        for j in range(length):
+            pool_k[table[n, j // 8], j % 8] = k[starts[n] + j]
+            pool_v[table[n, j // 8], j % 8] = v[starts[n] + j]
+    paged = mrope.attention(q, pool_k, pool_v, layout="thd", cu_seqlens=cu,
+                            kv_seqlens=lengths, block_table=table, causal=True)
+    np.testing.assert_array_equal(paged, want)
+    with pytest.raises(mrope.InputError, match="kv_seqlens and kv_cu_seqlens: give one"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=lengths,
+                        kv_cu_seqlens=[0, 7, 7, 20])
+    with pytest.raises(mrope.InputError, match=r"kv_seqlens: lengths must be >= 0"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, -1, 14])
+    with pytest.raises(mrope.InputError, match=r"kv_seqlens: needs one length per sequence "
+                                               r"\(3\), got 2"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 13])
+    with pytest.raises(mrope.InputError, match="kv_seqlens: the lengths add up to 19, not "
+                                               "the 20 packed tokens of k and v"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 0, 12])
+    with pytest.raises(mrope.InputError, match="kv_seqlens: sequence 2 has 17 cached keys; "
+                                               "its block_table row holds 0 to 2 pages of 8"):
+        mrope.attention(q, pool_k, pool_v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 0, 17],
+                        block_table=table)
+    with pytest.raises(mrope.InputError, match="kv_seqlens: only with layout thd"):
+        mrope.attention(*(x.transpose(1, 0, 2)[None] for x in (q, k, v)), kv_seqlens=[20])
