@@ -151,6 +151,12 @@ ROTARY_CASES = [
     ("fused-thd-own-keys", "thd", 4, 2, 0, 64, "bf16",
      "<alloc = <interleaved, section = [12, 10, 10]>, rotary_dim = 64>", [0, 3, 40], True,
      [0, 50, 120]),
+    # Batched decode against a paged cache (a 12th entry: pages of 16, the
+    # block_table, the pool's pages): the new tokens' q rotated by their
+    # positions, the cached keys as they are; unfused, mrope.apply on q.
+    ("fused-paged-decode", "thd", 4, 2, 0, 64, "bf16",
+     "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", [0, 1, 2, 3], True,
+     [0, 37, 37, 107], (16, random_table(3, 5, 12, 4), 12)),
 ]
 
 NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
@@ -423,10 +429,41 @@ def run_case(case, backend, rng):
                 f"{ratio:.2f} of the bound" + ("" if finite else ", NON-FINITE output"))
 
 
+def paged_rotary_source(case):
+    """A fused-rotary case over a paged cache: q rotated, keys as cached."""
+    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal, kv_cu = case[:11]
+    page, table, pages = case[11]
+    t = cu[-1]
+    tq, tk, tp = (tensor_type(s, e) for s, e in (([t, hq, d], dtype),
+                                                  ([pages * page, hkv, d], dtype),
+                                                  ([3, t], "i64")))
+    tt = f"tensor<{len(table)}x{len(table[0])}xi32>"
+    half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
+    head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}, %cu: tensor<{len(cu)}xi32>, "
+            f"%kvcu: tensor<{len(cu)}xi32>, %table: {tt}) -> {tq}"
+            f" attributes {{llvm.emit_c_interface}} {{\n"
+            f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
+    use = (f"cu_seqlens(%cu : tensor<{len(cu)}xi32>) kv_cu_seqlens(%kvcu : "
+           f"tensor<{len(cu)}xi32>) block_table(%table : {tt}) page_size {page}")
+    freqs = f"freqs(%f : tensor<{half}xf32>) layout {layout}"
+    mask = " causal" if causal else ""
+    fused = (f"func.func @fused{head}"
+             f"  %0 = mrope.attention %q, %k, %v {use} q_positions(%pos : {tp}) {freqs} "
+             f"rotary {rotary}{mask} : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+    unfused = (f"func.func @unfused{head}"
+               f"  %q1, %q2 = mrope.apply %q, %q positions(%pos : {tp}) {freqs} "
+               f"rotary {rotary} : {tq}, {tq}\n"
+               f"  %0 = mrope.attention %q1, %k, %v {use} layout {layout}{mask}"
+               f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+    return fused + unfused, [t, hq, d], [pages * page, hkv, d], [3, t], None
+
+
 def rotary_source(case):
     name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case[:10]
     kv_cu = case[10] if len(case) > 10 else None
     t = cu[-1] if cu else seq
+    if len(case) > 11:
+        return paged_rotary_source(case)
     if kv_cu:
         tq, tk, tp, kp = (tensor_type(s, e) for s, e in (
             ([t, hq, d], dtype), ([kv_cu[-1], hkv, d], dtype), ([3, t], "i64"),
@@ -484,7 +521,9 @@ def run_rotary_case(case, backend, rng):
     q, k, v = (random_activation(rng, s, dtype) for s in (qs, ks, ks))
     pos = rng.integers(0, 3000, ps).astype(np.int64)
     inputs = [q, k, v, pos]
-    if kps:  # positions of the keys, then both boundary arrays
+    if len(case) > 11:  # paged: both boundary arrays and the block_table
+        inputs += [np.array(b, dtype=np.int32) for b in (cu, case[10], case[11][1])]
+    elif kps:  # positions of the keys, then both boundary arrays
         inputs += [rng.integers(0, 3000, kps).astype(np.int64)] + \
             [np.array(b, dtype=np.int32) for b in (cu, case[10])]
     elif cu:
