@@ -444,10 +444,10 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
             if page_size is None and kv_name == "kv_seqlens" and kv_cu[-1] != skv:
                 raise InputError(f"kv_seqlens: the lengths add up to {int(kv_cu[-1])}, not "
                                  f"the {skv} packed tokens of k and v")
+            arrays.append(np.ascontiguousarray(kv_cu))
             if page_size is None:
                 _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
-            arrays.append(np.ascontiguousarray(kv_cu))
-            if page_size is not None:
+            else:
                 arrays.append(_checked_block_table(block_table, kv_cu, page_size,
                                                    skv // page_size, kv_name))
                 table_shape = arrays[-1].shape

@@ -72,15 +72,14 @@ struct KeyValueRows {
 /// Rows per task of copyRowsHeadMajor.
 constexpr int64_t kCopyRows = 64;
 
-/// Keys or values (`value`, in layout `d`) copied for the tiles, whole rows
-/// (the head dim) as vectors in parallel tasks of up to kCopyRows rows:
-/// widened to f32 when `toF32`, and head-major -- [H, T, D] for thd, [B, H,
-/// S, D] for bshd -- so that a KV head's rows are contiguous. (Read in
-/// place, the rows of one head are Hkv * D elements apart: with 8 KV heads
-/// f32 rows 4 KB apart alias in the L1 sets, and the widened copy was
-/// slower than widening each element as it is read.)
+/// 16-bit keys or values (`value`, in layout `d`) widened to f32 for the
+/// row-by-row form, whole rows (the head dim) as vectors in parallel tasks of
+/// up to kCopyRows rows, head-major -- [H, T, D] for thd, [B, H, S, D] for
+/// bshd -- so that a KV head's rows are contiguous. (In the op's layout the
+/// rows of one head are Hkv * D elements apart: with 8 KV heads f32 rows 4 KB
+/// apart alias in the L1 sets.)
 KeyValueRows copyRowsHeadMajor(OpBuilder &b, Location loc, Value value,
-                               ActivationLayout d, bool toF32) {
+                               ActivationLayout d) {
   auto type = cast<RankedTensorType>(value.getType());
   const int64_t rank = type.getRank(), dim = type.getShape().back();
   const int64_t rows = type.getNumElements() / dim;
@@ -104,7 +103,7 @@ KeyValueRows copyRowsHeadMajor(OpBuilder &b, Location loc, Value value,
   int64_t taskRows = std::min(rows, kCopyRows);
   while (rows % taskRows != 0)
     --taskRows;
-  Type element = toF32 ? b.getF32Type() : type.getElementType();
+  Type element = b.getF32Type();
   auto index = [](OpBuilder &ib, Location il, int64_t v) -> Value {
     return arith::ConstantIndexOp::create(ib, il, v);
   };
@@ -139,9 +138,8 @@ KeyValueRows copyRowsHeadMajor(OpBuilder &b, Location loc, Value value,
                   arith::ConstantOp::create(
                       lb, ll, lb.getZeroAttr(type.getElementType())),
                   ArrayRef<bool>{true});
-              if (toF32)
-                row = arith::ExtFOp::create(
-                    lb, ll, VectorType::get({dim}, element), row);
+              row = arith::ExtFOp::create(lb, ll,
+                                          VectorType::get({dim}, element), row);
               scf::YieldOp::create(lb, ll,
                                    vector::TransferWriteOp::create(
                                        lb, ll, row, iter[0],
@@ -411,8 +409,8 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     // read in place through its pages (a copy would widen every page of
     // the pool, or every slot of tables sized for the longest context).
     if (elementType != f32 && prefill && !tiles && !op.getBlockTable()) {
-      kRead = copyRowsHeadMajor(rewriter, loc, k, d, /*toF32=*/true);
-      vRead = copyRowsHeadMajor(rewriter, loc, v, d, /*toF32=*/true);
+      kRead = copyRowsHeadMajor(rewriter, loc, k, d);
+      vRead = copyRowsHeadMajor(rewriter, loc, v, d);
     }
     if (tiles) {
       rewriter.replaceOp(op, buildLaneTiledAttention(rewriter, loc, op, q, k, v,

@@ -469,8 +469,10 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(
   };
   Value zero = index(0);
   // keys: the block's rows of the key space (they index the mask); kvRows:
-  // the rows of k and v that hold them (a paged cache's pages).
+  // the rows of k and v that hold them (a paged cache's pages), for the
+  // reads that are not staged.
   SmallVector<Value> keys, kvRows, valid;
+  const bool readsInPlace = !staged.keys || !staged.values;
   for (int64_t j = 0; j < keyBlock; ++j) {
     Value key = arith::AddIOp::create(b, l, first, index(j));
     Value keyLanes = vector::BroadcastOp::create(
@@ -495,7 +497,8 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(
     }
     valid.push_back(inRange);
     keys.push_back(key);
-    kvRows.push_back(buildKeyRow(b, l, op, key));
+    if (readsInPlace)
+      kvRows.push_back(buildKeyRow(b, l, op, key));
   }
   auto channel = [&](OpBuilder &cb, Location cl, Value tensor, Value key,
                      Value c) -> Value {

@@ -429,66 +429,52 @@ def run_case(case, backend, rng):
                 f"{ratio:.2f} of the bound" + ("" if finite else ", NON-FINITE output"))
 
 
-def paged_rotary_source(case):
-    """A fused-rotary case over a paged cache: q rotated, keys as cached."""
-    name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal, kv_cu = case[:11]
-    page, table, pages = case[11]
-    t = cu[-1]
-    tq, tk, tp = (tensor_type(s, e) for s, e in (([t, hq, d], dtype),
-                                                  ([pages * page, hkv, d], dtype),
-                                                  ([3, t], "i64")))
-    tt = f"tensor<{len(table)}x{len(table[0])}xi32>"
-    half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
-    head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}, %cu: tensor<{len(cu)}xi32>, "
-            f"%kvcu: tensor<{len(cu)}xi32>, %table: {tt}) -> {tq}"
-            f" attributes {{llvm.emit_c_interface}} {{\n"
-            f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
-    use = (f"cu_seqlens(%cu : tensor<{len(cu)}xi32>) kv_cu_seqlens(%kvcu : "
-           f"tensor<{len(cu)}xi32>) block_table(%table : {tt}) page_size {page}")
-    freqs = f"freqs(%f : tensor<{half}xf32>) layout {layout}"
-    mask = " causal" if causal else ""
-    fused = (f"func.func @fused{head}"
-             f"  %0 = mrope.attention %q, %k, %v {use} q_positions(%pos : {tp}) {freqs} "
-             f"rotary {rotary}{mask} : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
-    unfused = (f"func.func @unfused{head}"
-               f"  %q1, %q2 = mrope.apply %q, %q positions(%pos : {tp}) {freqs} "
-               f"rotary {rotary} : {tq}, {tq}\n"
-               f"  %0 = mrope.attention %q1, %k, %v {use} layout {layout}{mask}"
-               f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
-    return fused + unfused, [t, hq, d], [pages * page, hkv, d], [3, t], None
+def rotary_half(rotary):
+    """Frequencies of a rotary attribute: rotary_dim / 2."""
+    return int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
 
 
 def rotary_source(case):
     name, layout, hq, hkv, seq, d, dtype, rotary, cu, causal = case[:10]
     kv_cu = case[10] if len(case) > 10 else None
+    paged = case[11] if len(case) > 11 else None
     t = cu[-1] if cu else seq
-    if len(case) > 11:
-        return paged_rotary_source(case)
+    half = rotary_half(rotary)
     if kv_cu:
+        # Keys of their own: rotated by their own positions (k_positions), or
+        # a paged cache's, rotated when they were cached (q rotated only).
+        key_rows = paged[0] * paged[2] if paged else kv_cu[-1]
         tq, tk, tp, kp = (tensor_type(s, e) for s, e in (
-            ([t, hq, d], dtype), ([kv_cu[-1], hkv, d], dtype), ([3, t], "i64"),
+            ([t, hq, d], dtype), ([key_rows, hkv, d], dtype), ([3, t], "i64"),
             ([3, kv_cu[-1]], "i64")))
-        half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
-        bounds = f"%cu: tensor<{len(cu)}xi32>, %kvcu: tensor<{len(cu)}xi32>"
-        head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, %pos: {tp}, %kpos: {kp}, {bounds}) -> {tq}"
-                f" attributes {{llvm.emit_c_interface}} {{\n"
-                f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
+        args = f"%pos: {tp}, " + ("" if paged else f"%kpos: {kp}, ")
+        args += f"%cu: tensor<{len(cu)}xi32>, %kvcu: tensor<{len(cu)}xi32>"
         use = (f"cu_seqlens(%cu : tensor<{len(cu)}xi32>) "
                f"kv_cu_seqlens(%kvcu : tensor<{len(cu)}xi32>)")
+        if paged:
+            tt = f"tensor<{len(paged[1])}x{len(paged[1][0])}xi32>"
+            args += f", %table: {tt}"
+            use += f" block_table(%table : {tt}) page_size {paged[0]}"
+        head = (f"(%q: {tq}, %k: {tk}, %v: {tk}, {args}) -> {tq}"
+                f" attributes {{llvm.emit_c_interface}} {{\n"
+                f"  %f = mrope.inv_freq theta = 1.0e4 : tensor<{half}xf32>\n")
         freqs = f"freqs(%f : tensor<{half}xf32>) layout {layout}"
         mask = " causal" if causal else ""
+        k_positions = "" if paged else f"k_positions(%kpos : {kp}) "
         fused = (f"func.func @fused{head}"
                  f"  %0 = mrope.attention %q, %k, %v {use} q_positions(%pos : {tp}) "
-                 f"k_positions(%kpos : {kp}) {freqs} rotary {rotary}{mask} : "
+                 f"{k_positions}{freqs} rotary {rotary}{mask} : "
                  f"{tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+        rotate_k = "" if paged else (
+            f"  %k1, %k2 = mrope.apply %k, %k positions(%kpos : {kp}) {freqs} "
+            f"rotary {rotary} : {tk}, {tk}\n")
         unfused = (f"func.func @unfused{head}"
                    f"  %q1, %q2 = mrope.apply %q, %q positions(%pos : {tp}) {freqs} "
-                   f"rotary {rotary} : {tq}, {tq}\n"
-                   f"  %k1, %k2 = mrope.apply %k, %k positions(%kpos : {kp}) {freqs} "
-                   f"rotary {rotary} : {tk}, {tk}\n"
-                   f"  %0 = mrope.attention %q1, %k1, %v {use} layout {layout}{mask}"
-                   f" : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
-        return fused + unfused, [t, hq, d], [kv_cu[-1], hkv, d], [3, t], [3, kv_cu[-1]]
+                   f"rotary {rotary} : {tq}, {tq}\n{rotate_k}"
+                   f"  %0 = mrope.attention %q1, {'%k' if paged else '%k1'}, %v {use} "
+                   f"layout {layout}{mask} : {tq}, {tk}, {tk} -> {tq}\n  return %0 : {tq}\n}}\n")
+        return (fused + unfused, [t, hq, d], [key_rows, hkv, d], [3, t],
+                None if paged else [3, kv_cu[-1]])
     if layout == "thd":
         qs, ks, ps = [t, hq, d], [t, hkv, d], [3, t]
     elif layout == "bhsd":
@@ -496,7 +482,6 @@ def rotary_source(case):
     else:
         qs, ks, ps = [1, seq, hq, d], [1, seq, hkv, d], [3, 1, seq]
     tq, tk, tp = tensor_type(qs, dtype), tensor_type(ks, dtype), tensor_type(ps, "i64")
-    half = int(rotary.split("rotary_dim = ")[1].split(">")[0].split(",")[0]) // 2
     cu_arg = f", %cu: tensor<{len(cu)}xi32>" if cu else ""
     mask = " causal" if causal else ""
     cu_use = f" cu_seqlens(%cu : tensor<{len(cu)}xi32>)" if cu else ""
