@@ -111,6 +111,14 @@ if os.path.exists(cuda_runtime):
     config.available_features.add("cuda-runtime")
     config.substitutions.append(("%mrope_cuda_runtime", cuda_runtime))
 
+# The CUDA driver test double the runtime opens through $MROPE_CUDA_DRIVER
+# (test/lib/FakeCudaDriver.cpp): host-side GPU tests without a GPU.
+fake_cuda_driver = os.path.join(config.mrope_obj_root, "lib",
+                                "libmrope_fake_cuda_driver" + config.llvm_shlib_ext)
+if os.path.exists(fake_cuda_driver):
+    config.available_features.add("fake-cuda-driver")
+    config.substitutions.append(("%fake_cuda_driver", fake_cuda_driver))
+
 
 def _has_cuda_device():
     smi = shutil.which("nvidia-smi")

@@ -11,6 +11,9 @@
 // of failing inside the dynamic loader or crashing later. Any driver error
 // (a failed launch, an illegal address seen at synchronization) is reported
 // with the call that failed and exits too: a wrong result is never silent.
+// A process that embeds compiled modules (the Python package) asks for
+// errors as values instead (mropeCudaSetErrorMode) and checks after each
+// call.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,10 +22,13 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <string>
 #include <unordered_set>
 
 #define MROPE_EXPORT extern "C" __attribute__((visibility("default")))
@@ -38,10 +44,31 @@ namespace {
   _exit(1);
 }
 
-[[noreturn]] void fail(const char *what, const char *detail) {
-  std::fprintf(stderr, "mrope CUDA runtime: %s%s%s\n", what, detail ? ": " : "",
-               detail ? detail : "");
-  terminate();
+/// How errors end: the program (the default, for mlir-runner and AOT
+/// executables, whose generated code cannot check results), or a pending
+/// error that the embedding process takes (mropeCudaSetErrorMode).
+std::mutex errorMutex;
+bool recordErrors = false;
+bool errorPending = false;
+std::string pendingError;
+
+/// Reports `message`: prints it and exits, or records it when no error is
+/// pending yet (the first error is the one that explains the others).
+void report(const std::string &message) {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  if (!recordErrors) {
+    std::fprintf(stderr, "mrope CUDA runtime: %s\n", message.c_str());
+    terminate();
+  }
+  if (!errorPending) {
+    pendingError = message;
+    errorPending = true;
+  }
+}
+
+bool hasPendingError() {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  return recordErrors && errorPending;
 }
 
 /// The driver entry points used here, resolved from libcuda.so.1. Names go
@@ -54,6 +81,7 @@ struct Driver {
   X(cuGetErrorString)                                                          \
   X(cuDeviceGetCount)                                                          \
   X(cuDeviceGet)                                                               \
+  X(cuDeviceGetAttribute)                                                      \
   X(cuDevicePrimaryCtxRetain)                                                  \
   X(cuCtxSetCurrent)                                                           \
   X(cuCtxSynchronize)                                                          \
@@ -92,15 +120,13 @@ struct Driver {
   CUcontext context = nullptr;
 };
 
-/// Reports a failed driver call with the driver's name and text for the
-/// error, and ends the program.
-[[noreturn]] void failWith(const Driver &d, CUresult result, const char *call) {
+/// "call failed: NAME (text)" with the driver's name and text for `result`.
+std::string driverError(const Driver &d, CUresult result, const char *call) {
   const char *name = nullptr, *text = nullptr;
   d.p_cuGetErrorName(result, &name);
   d.p_cuGetErrorString(result, &text);
-  std::fprintf(stderr, "mrope CUDA runtime: %s failed: %s (%s)\n", call,
-               name ? name : "unknown error", text ? text : "");
-  terminate();
+  return std::string(call) + " failed: " + (name ? name : "unknown error") +
+         " (" + (text ? text : "") + ")";
 }
 
 int defaultDevice = -1;
@@ -110,67 +136,107 @@ int defaultDevice = -1;
 CUstream userStream = nullptr;
 bool useUserStream = false;
 
+/// The driver library: $MROPE_CUDA_DRIVER when set (a driver outside the
+/// loader's path, or a test double), else the loader's libcuda.so.1.
+const char *driverLibrary() {
+  const char *path = std::getenv("MROPE_CUDA_DRIVER");
+  return path && *path ? path : "libcuda.so.1";
+}
+
 /// Opens the driver, initializes it and retains the primary context of the
 /// chosen device (mgpuSetDefaultDevice, else $MROPE_CUDA_DEVICE, else 0).
-Driver &driver() {
+/// Returns null after reporting why when that is not possible; the reason
+/// is kept and reported again on every later use.
+Driver *driver() {
   static Driver d;
+  static std::string initError;
   static std::once_flag once;
   std::call_once(once, [] {
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-      fail("cannot load the NVIDIA driver library libcuda.so.1 (no NVIDIA "
-           "GPU driver on this machine?)",
-           dlerror());
+    void *lib = dlopen(driverLibrary(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      const char *why = dlerror();
+      initError =
+          std::string("cannot load the NVIDIA driver library ") +
+          driverLibrary() +
+          " (no NVIDIA GPU driver on this machine?): " + (why ? why : "");
+      return;
+    }
 #define MROPE_RESOLVE(name)                                                    \
   d.p_##name = reinterpret_cast<decltype(&name)>(                              \
       dlsym(lib, MROPE_STRINGIFY_EXPANDED(name)));                             \
-  if (!d.p_##name)                                                             \
-    fail("the NVIDIA driver lacks " MROPE_STRINGIFY_EXPANDED(                  \
-             name) " (driver too old for CUDA 12 entry points?)",              \
-         nullptr);
+  if (!d.p_##name) {                                                           \
+    initError = "the NVIDIA driver lacks " MROPE_STRINGIFY_EXPANDED(           \
+        name) " (driver too old for CUDA 12 entry points?)";                   \
+    return;                                                                    \
+  }
     MROPE_CUDA_FUNCTIONS(MROPE_RESOLVE)
 #undef MROPE_RESOLVE
-    // Not the global check(): that one calls driver(), re-entering this
-    // once-block.
-    auto check = [&](CUresult result, const char *call) {
+    auto failed = [&](CUresult result, const char *call) {
       if (result != CUDA_SUCCESS)
-        failWith(d, result, call);
+        initError = driverError(d, result, call);
+      return result != CUDA_SUCCESS;
     };
-    check(d.p_cuInit(0), "cuInit (no usable NVIDIA GPU?)");
+    if (failed(d.p_cuInit(0), "cuInit (no usable NVIDIA GPU?)"))
+      return;
     int count = 0;
-    check(d.p_cuDeviceGetCount(&count), "cuDeviceGetCount");
-    if (count == 0)
-      fail("no CUDA device found", nullptr);
+    if (failed(d.p_cuDeviceGetCount(&count), "cuDeviceGetCount"))
+      return;
+    if (count == 0) {
+      initError = "no CUDA device found";
+      return;
+    }
     int ordinal = defaultDevice;
     if (ordinal < 0) {
       const char *env = std::getenv("MROPE_CUDA_DEVICE");
       ordinal = env ? std::atoi(env) : 0;
     }
-    if (ordinal < 0 || ordinal >= count)
-      fail("device ordinal out of range (MROPE_CUDA_DEVICE or "
-           "mgpuSetDefaultDevice)",
-           nullptr);
-    check(d.p_cuDeviceGet(&d.device, ordinal), "cuDeviceGet");
-    check(d.p_cuDevicePrimaryCtxRetain(&d.context, d.device),
-          "cuDevicePrimaryCtxRetain");
+    if (ordinal < 0 || ordinal >= count) {
+      initError = "device ordinal " + std::to_string(ordinal) +
+                  " out of range: " + std::to_string(count) +
+                  " device(s) (MROPE_CUDA_DEVICE or mgpuSetDefaultDevice)";
+      return;
+    }
+    if (failed(d.p_cuDeviceGet(&d.device, ordinal), "cuDeviceGet"))
+      return;
+    failed(d.p_cuDevicePrimaryCtxRetain(&d.context, d.device),
+           "cuDevicePrimaryCtxRetain");
   });
+  if (!initError.empty()) {
+    report(initError);
+    return nullptr;
+  }
   // The primary context, current on whichever thread calls in.
   thread_local bool current = false;
   if (!current) {
     CUresult result = d.p_cuCtxSetCurrent(d.context);
-    if (result != CUDA_SUCCESS)
-      failWith(d, result, "cuCtxSetCurrent");
+    if (result != CUDA_SUCCESS) {
+      report(driverError(d, result, "cuCtxSetCurrent"));
+      return nullptr;
+    }
     current = true;
   }
-  return d;
+  return &d;
 }
 
-void check(CUresult result, const char *call) {
-  if (result != CUDA_SUCCESS)
-    failWith(driver(), result, call);
+/// Runs one driver call unless an error is pending (recorded mode: the
+/// calls after a failure are skipped, so generated code that cannot check
+/// results runs to its end without touching the device again). Returns
+/// whether the call succeeded.
+template <typename Call> bool callDriver(const char *name, Call &&call) {
+  if (hasPendingError())
+    return false;
+  Driver *d = driver();
+  if (!d)
+    return false;
+  CUresult result = call(*d);
+  if (result == CUDA_SUCCESS)
+    return true;
+  report(driverError(*d, result, name));
+  return false;
 }
 
-#define MROPE_CALL(name, ...) check(driver().p_##name(__VA_ARGS__), #name)
+#define MROPE_CALL(name, ...)                                                  \
+  callDriver(#name, [&](Driver &d) { return d.p_##name(__VA_ARGS__); })
 
 /// A memref descriptor's data: rank, then {allocated, aligned, offset,
 /// sizes[rank], strides[rank]}.
@@ -210,12 +276,15 @@ MROPE_EXPORT CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
   void *values[] = {log, reinterpret_cast<void *>(sizeof(log)),
                     reinterpret_cast<void *>(intptr_t(optLevel))};
   CUmodule module = nullptr;
-  CUresult result =
-      driver().p_cuModuleLoadDataEx(&module, data, 3, options, values);
-  if (result != CUDA_SUCCESS) {
-    std::fprintf(stderr, "mrope CUDA runtime: PTX JIT log:\n%s\n", log);
-    check(result, "cuModuleLoadDataEx (PTX JIT)");
-  }
+  if (hasPendingError())
+    return nullptr;
+  Driver *d = driver();
+  if (!d)
+    return nullptr;
+  CUresult result = d->p_cuModuleLoadDataEx(&module, data, 3, options, values);
+  if (result != CUDA_SUCCESS)
+    report(driverError(*d, result, "cuModuleLoadDataEx (PTX JIT)") +
+           "\nPTX JIT log:\n" + log);
   return module;
 }
 
@@ -366,7 +435,8 @@ MROPE_EXPORT void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
 /// stream's. mropeCudaUseOwnStreams() restores the default (a stream per
 /// operation, waited for).
 MROPE_EXPORT void mropeCudaUseStream(CUstream stream) {
-  driver();
+  if (!driver())
+    return;
   userStream = stream;
   useUserStream = true;
 }
@@ -389,4 +459,48 @@ MROPE_EXPORT float mropeCudaElapsedMs(CUevent start, CUevent end) {
   float ms = 0;
   MROPE_CALL(cuEventElapsedTime, &ms, start, end);
   return ms;
+}
+
+//===----------------------------------------------------------------------===//
+// Embedding (the Python package): errors as values, device facts.
+//===----------------------------------------------------------------------===//
+
+/// With `record` non-zero, errors no longer end the program: the first one
+/// is kept until mropeCudaTakeError, and runtime calls made while it is
+/// pending do nothing (the generated code that follows a failed call runs
+/// to its end without touching the device). A process that embeds compiled
+/// modules (Python) checks for an error after each call it makes.
+MROPE_EXPORT void mropeCudaSetErrorMode(int record) {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  recordErrors = record != 0;
+}
+
+/// Copies the pending error's message into `buffer` (NUL-terminated,
+/// truncated to `size`), clears it and returns 1; returns 0 when there is
+/// none.
+MROPE_EXPORT int mropeCudaTakeError(char *buffer, size_t size) {
+  std::lock_guard<std::mutex> lock(errorMutex);
+  if (!errorPending)
+    return 0;
+  if (buffer && size) {
+    size_t n = std::min(size - 1, pendingError.size());
+    std::memcpy(buffer, pendingError.data(), n);
+    buffer[n] = 0;
+  }
+  errorPending = false;
+  pendingError.clear();
+  return 1;
+}
+
+/// The compute capability of the runtime's device (e.g. 9, 0 for an H100);
+/// returns 0 (and reports why) when there is no usable device.
+MROPE_EXPORT int mropeCudaDeviceCapability(int *major, int *minor) {
+  Driver *usable = hasPendingError() ? nullptr : driver();
+  if (!usable)
+    return 0;
+  CUdevice device = usable->device;
+  return MROPE_CALL(cuDeviceGetAttribute, major,
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device) &&
+         MROPE_CALL(cuDeviceGetAttribute, minor,
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
 }

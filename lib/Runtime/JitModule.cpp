@@ -189,21 +189,33 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
   }
 
   PassManager pm(&context);
-  CPUPipelineOptions cpu;
-  cpu.threads = options.threads;
-  cpu.attentionTiles = options.attentionTiles;
-  cpu.avx512BF16 = options.avx512BF16;
-  buildMRopeCPUPipeline(pm, cpu);
-  if (failed(pm.run(*module))) {
-    error = diagnostics.message("lowering with mrope-cpu-pipeline failed");
-    return nullptr;
-  }
-
-  auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
   std::vector<std::string> libPaths = {options.runtimeLibDir +
                                        "/libmlir_c_runner_utils.so"};
-  if (options.threads)
-    libPaths.push_back(options.runtimeLibDir + "/libmlir_async_runtime.so");
+  if (options.target == JitTarget::CUDA) {
+    GPUPipelineOptions gpu;
+    gpu.chip = options.cudaChip;
+    gpu.features = options.cudaFeatures;
+    gpu.format = "isa";
+    buildMRopeGPUPipeline(pm, gpu);
+    if (failed(pm.run(*module))) {
+      error = diagnostics.message("lowering with mrope-gpu-pipeline failed");
+      return nullptr;
+    }
+    libPaths.push_back(options.cudaRuntimeLib);
+  } else {
+    CPUPipelineOptions cpu;
+    cpu.threads = options.threads;
+    cpu.attentionTiles = options.attentionTiles;
+    cpu.avx512BF16 = options.avx512BF16;
+    buildMRopeCPUPipeline(pm, cpu);
+    if (failed(pm.run(*module))) {
+      error = diagnostics.message("lowering with mrope-cpu-pipeline failed");
+      return nullptr;
+    }
+    if (options.threads)
+      libPaths.push_back(options.runtimeLibDir + "/libmlir_async_runtime.so");
+  }
+  auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
   std::vector<llvm::StringRef> libs(libPaths.begin(), libPaths.end());
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
@@ -216,7 +228,12 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
     return nullptr;
   }
   jit->engine = std::move(*engine);
-  jit->usesAsyncRuntime = options.threads;
+  // A CUDA module loads its kernels in a global constructor: run it now, so
+  // that a module that cannot load fails when it is compiled (the runtime
+  // reports why) rather than at its first call.
+  if (options.target == JitTarget::CUDA)
+    jit->engine->initialize();
+  jit->usesAsyncRuntime = options.target == JitTarget::CPU && options.threads;
   return jit;
 }
 

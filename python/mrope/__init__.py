@@ -12,7 +12,7 @@ independent NumPy implementation of the Hugging Face formulas.
 """
 
 from .config import RopeConfig, from_hf, paper
-from .errors import CompileError, ConfigError, InputError, MRopeError
+from .errors import CompileError, ConfigError, GPUError, InputError, MRopeError
 from .ops import (PositionIds, apply_rotary, attention, attention_scaling, cos_sin,
                   decode_positions, inv_freq, position_ids)
 from .runtime import (Module, bfloat16_bits_to_float32, compile,  # noqa: A004
@@ -23,5 +23,5 @@ __all__ = [
     "RopeConfig", "from_hf", "paper", "PositionIds", "position_ids", "decode_positions",
     "inv_freq", "attention_scaling", "cos_sin", "apply_rotary", "attention", "Module", "compile",
     "float32_to_bfloat16_bits", "bfloat16_bits_to_float32", "MRopeError", "ConfigError",
-    "CompileError", "InputError",
+    "CompileError", "InputError", "GPUError",
 ]

@@ -16,3 +16,8 @@ class CompileError(MRopeError):
 class InputError(MRopeError):
     """An input array or batch is inconsistent (the message names the field,
     the sequence, the block and the rule)."""
+
+
+class GPUError(MRopeError):
+    """The CUDA driver or device failed (no driver or GPU, a failed launch, a
+    fault seen at a synchronization); the message names the driver call."""

@@ -4,13 +4,17 @@ decode positions, inverse frequencies and rotary application.
 Each call builds the mrope IR for its shapes, compiles it once (cached) with
 the project's CPU pipeline, and runs it. NumPy arrays and, when torch is
 installed, CPU torch tensors are accepted; results come back in the kind the
-activations came in.
+activations came in. :func:`apply_rotary` and :func:`attention` also take
+CUDA torch tensors: they then compile with the GPU pipeline
+(:mod:`mrope.cuda`) and run on the tensors' device, on torch's current
+stream.
 """
 
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
+from . import cuda as cuda_runtime
 from . import ir, runtime
 from .config import RopeConfig
 from .errors import InputError
@@ -56,6 +60,48 @@ def _to_numpy(x, name: str) -> np.ndarray:
         return np.asarray(x)
     except Exception as e:  # noqa: BLE001 - anything NumPy cannot take
         raise InputError(f"{name}: not an array ({e})") from None
+
+
+def _on_cuda(x) -> bool:
+    return _is_torch(x) and x.is_cuda
+
+
+def _activations(named) -> Tuple[list, bool]:
+    """The activations as the checks read them: NumPy arrays (host), or the
+    CUDA torch tensors themselves, uncopied (GPU); all on the host or all on
+    one CUDA device."""
+    on_cuda = [_on_cuda(x) for _, x in named]
+    if not any(on_cuda):
+        return [_to_numpy(x, name) for name, x in named], False
+    names = " and ".join(name for name, _ in named)
+    devices = {str(x.device) for _, x in named if _on_cuda(x)}
+    if not all(on_cuda) or len(devices) > 1:
+        where = ", ".join(f"{name} on {x.device if _is_torch(x) else 'the host'}"
+                          for name, x in named)
+        raise InputError(f"{names}: must all be on one CUDA device or all on the host, "
+                         f"got {where}")
+    return [x for _, x in named], True
+
+
+_TORCH_ELEMENTS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+
+
+def _element_of(array) -> str:
+    """The MLIR element type of an activation array or tensor."""
+    if not _is_torch(array):
+        return runtime.element_type_of(array.dtype)
+    name = str(array.dtype).replace("torch.", "")
+    if name not in _TORCH_ELEMENTS:
+        raise InputError(f"activations must be float32, float16 or bfloat16, got {name}")
+    return _TORCH_ELEMENTS[name]
+
+
+def _on_device_of(array, like):
+    """``array`` (NumPy or torch) as a C-contiguous tensor on ``like``'s CUDA
+    device."""
+    import torch
+    tensor = array if _is_torch(array) else torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.to(device=like.device).contiguous()
 
 
 def _like(result: np.ndarray, original):
@@ -187,23 +233,34 @@ def attention_scaling(config: RopeConfig) -> float:
     return runtime.attention_scaling(config.scaling) if config.scaling else 1.0
 
 
-def _positions_array(config: RopeConfig, position_ids, shape=None) -> np.ndarray:
+def _positions_array(config: RopeConfig, position_ids, shape=None, device_of=None):
     """position_ids as the contiguous i64 (f32 for fractional designs) array
     the compiled code reads; ``shape`` is the expected one ([3, B, S] when
-    None)."""
-    positions = _to_numpy(position_ids, "position_ids")
-    if shape is not None and positions.shape != tuple(shape):
-        raise InputError(f"position_ids: expected shape {tuple(shape)}, got {positions.shape}")
-    if shape is None and (positions.ndim != 3 or positions.shape[0] != 3):
-        raise InputError(f"position_ids: must be [3, B, S], got shape {positions.shape}")
-    if config.float_positions:
-        if positions.dtype.kind not in "iuf":
-            raise InputError(f"position_ids: must be numbers, got {positions.dtype}")
-        return np.ascontiguousarray(positions, dtype=np.float32).copy()
-    if positions.dtype.kind not in "iu":
+    None). With ``device_of`` (a CUDA tensor), a tensor on its device (CUDA
+    positions are not copied through the host)."""
+    on_device = device_of is not None and _on_cuda(position_ids)
+    positions = position_ids if on_device else _to_numpy(position_ids, "position_ids")
+    got = tuple(positions.shape)
+    if shape is not None and got != tuple(shape):
+        raise InputError(f"position_ids: expected shape {tuple(shape)}, got {got}")
+    if shape is None and (len(got) != 3 or got[0] != 3):
+        raise InputError(f"position_ids: must be [3, B, S], got shape {got}")
+    if on_device:
+        kind = "f" if positions.is_floating_point() else (
+            "b" if str(positions.dtype) == "torch.bool" else "i")
+    else:
+        kind = positions.dtype.kind
+    if config.float_positions and kind not in "iuf":
+        raise InputError(f"position_ids: must be numbers, got {positions.dtype}")
+    if not config.float_positions and kind not in "iu":
         raise InputError(f"position_ids: must be integers for design {config.design}, "
                          f"got {positions.dtype}")
-    return np.ascontiguousarray(positions, dtype=np.int64).copy()
+    if on_device:
+        import torch
+        return positions.to(torch.float32 if config.float_positions else torch.int64).contiguous()
+    array = np.ascontiguousarray(positions, dtype=np.float32 if config.float_positions
+                                 else np.int64).copy()
+    return array if device_of is None else _on_device_of(array, device_of)
 
 
 def _checked_seq_len(seq_len):
@@ -265,12 +322,16 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     largest position + 1 as Hugging Face does. ``angles = "exact"`` reduces
     angles exactly (long contexts). ``threads``: run the loop over tokens on
     all cores (MLIR async runtime); by default only for inputs of at least
-    ``THREADS_MIN_TOKENS`` tokens, where each core gets whole tasks."""
+    ``THREADS_MIN_TOKENS`` tokens, where each core gets whole tasks.
+
+    CUDA torch tensors are rotated on their device by the GPU kernel (the
+    same bits as on the host); scalings that read the sequence length at run
+    time (dynamic NTK, LongRoPE) are host-only for now."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
     if angles not in ("reference", "exact"):
         raise InputError(f"angles: must be 'reference' or 'exact', got {angles!r}")
-    qa, ka = _to_numpy(q, "q"), _to_numpy(k, "k")
+    (qa, ka), on_gpu = _activations((("q", q), ("k", k)))
     rank = _LAYOUTS[layout]
     for name, a in (("q", qa), ("k", ka)):
         if a.ndim != rank:
@@ -281,7 +342,7 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
                              f"{config.head_dim}")
     if qa.dtype != ka.dtype:
         raise InputError(f"q and k: dtypes differ ({qa.dtype} vs {ka.dtype})")
-    element = runtime.element_type_of(qa.dtype)
+    element = _element_of(qa)
     head_axis = {"bhsd": 1, "bshd": 2, "thd": 1}[layout]
     token_axes = {"bhsd": (0, 2), "bshd": (0, 1), "thd": (0,)}[layout]
     q_tokens = tuple(qa.shape[a] for a in token_axes)
@@ -291,16 +352,30 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     if qa.shape[head_axis] % ka.shape[head_axis]:
         raise InputError(f"q heads ({qa.shape[head_axis]}) must be a multiple of k heads "
                          f"({ka.shape[head_axis]})")
-    positions = _positions_array(config, position_ids, (3,) + q_tokens)
-    if angles == "exact" and positions.size and np.abs(positions).max() >= 2 ** 24:
+    positions = _positions_array(config, position_ids, (3,) + q_tokens,
+                                 qa if on_gpu else None)
+    largest = (0 if angles != "exact" or not positions.numel() else
+               int(positions.abs().max().item())) if on_gpu else (
+        int(np.abs(positions).max()) if angles == "exact" and positions.size else 0)
+    if largest >= 2 ** 24:
         # The exact reduction's bound: an f32 holds every integer below 2^24.
         raise InputError(f"position_ids: angles='exact' needs positions below 2^24 "
-                         f"(16777216), got {int(np.abs(positions).max())}")
-    args = _runtime_length(config, positions, seq_len)
+                         f"(16777216), got {largest}")
+    if on_gpu and _needs_length(config):
+        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
+                         f"which the GPU path does not support yet; rotate on the host")
+    args = [] if on_gpu else _runtime_length(config, positions, seq_len)
     if threads is None:
         threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS
-    source = ir.rotary_function(config, layout, qa.shape, ka.shape, positions.shape, element,
-                                inverse, angles, attention_scaling(config), bool(args))
+    source = ir.rotary_function(config, layout, tuple(qa.shape), tuple(ka.shape),
+                                tuple(positions.shape), element, inverse, angles,
+                                attention_scaling(config), bool(args))
+    if on_gpu:
+        import torch
+        q_out = qa.clone(memory_format=torch.contiguous_format)
+        k_out = ka.clone(memory_format=torch.contiguous_format)
+        cuda_runtime.compile(source).call("rotary", q_out, k_out, positions)
+        return q_out, k_out
     q_out, k_out = runtime.carrier_array(qa), runtime.carrier_array(ka)
     runtime.compile(source, threads).call("rotary", q_out, k_out, positions, *args)
     return (_like(runtime.as_dtype(q_out, qa.dtype), q),
@@ -363,10 +438,14 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     kv_cu_seqlens[n]`` cached keys (``thd`` only; the keys were rotated when
     written). ``kv_seqlens`` (``[N]``, each sequence's number of keys, as
     FlashAttention's ``cache_seqlens``) may be given instead of
-    ``kv_cu_seqlens``."""
+    ``kv_cu_seqlens``.
+
+    CUDA torch tensors run on their device (the flash-attention kernel:
+    f16/bf16, head dims multiples of 16 up to 128); the index arrays may be
+    on the host or the device."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
-    qa, ka, va = _to_numpy(q, "q"), _to_numpy(k, "k"), _to_numpy(v, "v")
+    (qa, ka, va), on_gpu = _activations((("q", q), ("k", k), ("v", v)))
     kv_name = "kv_cu_seqlens"
     if kv_seqlens is not None:
         if kv_cu_seqlens is not None:
@@ -398,7 +477,7 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
                              f"{a.shape}")
     if not qa.dtype == ka.dtype == va.dtype:
         raise InputError(f"q, k and v: dtypes differ ({qa.dtype}, {ka.dtype}, {va.dtype})")
-    element = runtime.element_type_of(qa.dtype)
+    element = _element_of(qa)
     if ka.shape != va.shape:
         raise InputError(f"k and v: shapes differ ({ka.shape} vs {va.shape})")
     head_axis, seq_axis = {"bhsd": (1, 2), "bshd": (2, 1), "thd": (1, 0)}[layout]
@@ -417,13 +496,14 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     if mask is not None:
         if layout == "thd":
             raise InputError("mask: not supported with layout thd; use cu_seqlens and causal")
-        ma = np.ascontiguousarray(_to_numpy(mask, "mask"), dtype=qa.dtype)
+        ma = (_on_device_of(mask, qa).to(qa.dtype) if on_gpu else
+              np.ascontiguousarray(_to_numpy(mask, "mask"), dtype=qa.dtype))
         if ma.ndim != 4 or ma.shape[0] != qa.shape[0] or ma.shape[1] not in (
                 1, qa.shape[head_axis]) or ma.shape[2:] != (sq, skv):
             raise InputError(f"mask: expected shape [{qa.shape[0]}, {qa.shape[head_axis]} or 1, "
-                             f"{sq}, {skv}], got {ma.shape}")
+                             f"{sq}, {skv}], got {tuple(ma.shape)}")
         arrays.append(ma)
-        mask_shape = ma.shape
+        mask_shape = tuple(ma.shape)
     if layout == "thd":
         if cu_seqlens is None:
             raise InputError("cu_seqlens: required with layout thd")
@@ -485,9 +565,16 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     if threads is None:
         threads = sq * qa.shape[head_axis] * (1 if layout == "thd" else qa.shape[0]) >= 256
     source = ir.attention_function(
-        qa.shape, ka.shape, element, layout, causal, scale, mask_shape, cu_shape, config,
+        tuple(qa.shape), tuple(ka.shape), element, layout, causal, scale, mask_shape, cu_shape,
+        config,
         q_pos_shape, k_pos_shape, attention_scaling(config) if config is not None else 1.0,
         kv_cu_seqlens is not None, table_shape, page_size)
+    if on_gpu:
+        import torch
+        out = torch.empty(qa.shape, dtype=qa.dtype, device=qa.device)
+        cuda_runtime.compile(source).call(
+            "attention", *[_on_device_of(a, qa) for a in arrays], out)
+        return out
     out = runtime.carrier_array(np.zeros(qa.shape, qa.dtype))
     # Read-only inputs of the function (ir.attention_function): passed as
     # they are, not copied.

@@ -1,7 +1,8 @@
 //===- MRopeExtension.cpp - the mrope._mrope Python extension -------------===//
 //
-// A thin nanobind layer over mrope::JitModule (compile IR for the host, call
-// its functions on NumPy buffers) and the dialect's frequency math. The
+// A thin nanobind layer over mrope::JitModule (compile IR for the host or a
+// CUDA device, call its functions on NumPy buffers or device addresses) and
+// the dialect's frequency math. The
 // Python package (mrope/*.py) builds the IR and checks arguments with
 // user-facing messages; the checks here keep bad calls from reaching the JIT.
 //
@@ -16,6 +17,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
+
+#include <cstdint>
 
 namespace nb = nanobind;
 using namespace mlir::mrope;
@@ -87,19 +90,47 @@ void invoke(JitModule &module, const std::string &name,
     throwValueError(error);
 }
 
+/// Calls `name` on device buffers given by address (CUDA modules): the
+/// Python layer has checked each against the argument's shape and type.
+void invokeAddresses(JitModule &module, const std::string &name,
+                     const std::vector<uintptr_t> &addresses) {
+  std::vector<void *> buffers;
+  for (uintptr_t address : addresses)
+    buffers.push_back(reinterpret_cast<void *>(address));
+  std::string error;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = module.invoke(name, buffers, error);
+  }
+  if (!ok)
+    throwValueError(error);
+}
+
 } // namespace
 
 NB_MODULE(_mrope, m) {
   m.doc() = "mrope native extension: JIT-compile mrope IR and call it";
 
   nb::class_<JitModule>(m, "JitModule",
-                        "A module lowered with mrope-cpu-pipeline and "
-                        "compiled for the host")
+                        "A module lowered with mrope-cpu-pipeline (or "
+                        "mrope-gpu-pipeline) whose host code is compiled "
+                        "for this machine")
       .def_static(
           "compile",
           [](const std::string &source, bool threads, unsigned optLevel,
-             const std::string &runtimeLibDir) {
+             const std::string &runtimeLibDir, const std::string &target,
+             const std::string &cudaChip, const std::string &cudaFeatures,
+             const std::string &cudaRuntimeLib) {
             JitOptions options;
+            if (target == "cuda")
+              options.target = JitTarget::CUDA;
+            else if (target != "cpu")
+              throwValueError("target must be 'cpu' or 'cuda', got '" + target +
+                              "'");
+            options.cudaChip = cudaChip;
+            options.cudaFeatures = cudaFeatures;
+            options.cudaRuntimeLib = cudaRuntimeLib;
             options.threads = threads;
             options.optLevel = optLevel;
             options.runtimeLibDir = runtimeLibDir;
@@ -114,7 +145,9 @@ NB_MODULE(_mrope, m) {
             return module;
           },
           nb::arg("source"), nb::arg("threads") = false,
-          nb::arg("opt_level") = 3, nb::arg("runtime_lib_dir"))
+          nb::arg("opt_level") = 3, nb::arg("runtime_lib_dir"),
+          nb::arg("target") = "cpu", nb::arg("cuda_chip") = "sm_90a",
+          nb::arg("cuda_features") = "+ptx80", nb::arg("cuda_runtime_lib") = "")
       .def_prop_ro(
           "functions",
           [](const JitModule &module) {
@@ -131,7 +164,11 @@ NB_MODULE(_mrope, m) {
           "{name: [(element type, shape), ...]} of the callable functions")
       .def("invoke", &invoke, nb::arg("name"), nb::arg("arrays"),
            "Calls a function with one C-contiguous array per argument "
-           "(outputs are written in place)");
+           "(outputs are written in place)")
+      .def("invoke_addresses", &invokeAddresses, nb::arg("name"),
+           nb::arg("addresses"),
+           "Calls a function of a CUDA module with one device buffer "
+           "address per argument (checked by the caller)");
 
   m.def(
       "attention_scaling",

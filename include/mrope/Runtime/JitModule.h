@@ -1,8 +1,9 @@
 //===- JitModule.h - compile mrope IR for the host and call it --*- C++ -*-===//
 //
 // The C++ API that runtime front ends (the Python extension, tools) use to
-// run mrope IR: parse a module, lower it with the CPU pipeline, JIT it, and
-// call its functions on caller-owned buffers.
+// run mrope IR: parse a module, lower it with the CPU pipeline (or the GPU
+// pipeline, for CUDA devices), JIT the host code, and call its functions on
+// caller-owned buffers.
 //
 // Functions are called in destination-passing style: every argument is a
 // statically shaped, identity-layout memref, inputs and outputs alike, and
@@ -30,9 +31,27 @@ class ExecutionEngine;
 
 namespace mlir::mrope {
 
+/// Where the compiled functions run.
+enum class JitTarget {
+  /// mrope-cpu-pipeline: arguments are host buffers.
+  CPU,
+  /// mrope-gpu-pipeline with device buffers: arguments are CUDA device
+  /// pointers; the kernels travel as PTX that the driver compiles when the
+  /// module loads (no CUDA toolkit needed at run time), host code calls
+  /// libmrope_cuda_runtime.so.
+  CUDA,
+};
+
 struct JitOptions {
+  JitTarget target = JitTarget::CPU;
+  /// The GPU the kernels are compiled for (target CUDA), e.g. sm_90a.
+  std::string cudaChip = "sm_90a";
+  /// The PTX ISA version (`+ptx80`; newer chips need newer ones).
+  std::string cudaFeatures = "+ptx80";
+  /// libmrope_cuda_runtime.so (target CUDA).
+  std::string cudaRuntimeLib;
   /// Lower with `mrope-cpu-pipeline{threads=true}` (all cores through the
-  /// MLIR async runtime).
+  /// MLIR async runtime; target CPU).
   bool threads = false;
   /// Prefill-sized mrope.attention as register tiles of query rows, decode
   /// as tasks of a GQA group's heads (false: row by row;

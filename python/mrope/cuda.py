@@ -1,0 +1,215 @@
+"""Compiled mrope functions on CUDA devices.
+
+:func:`compile` lowers a module with ``mrope-gpu-pipeline`` (device buffers;
+the kernels as PTX that the driver compiles when the module loads, for the
+device's own architecture) and JIT-compiles its host code, which calls
+``libmrope_cuda_runtime.so`` (shipped in this package). Functions are called
+like :class:`mrope.runtime.Module`'s, in destination-passing style, on
+device arrays: CUDA torch tensors or any object with
+``__cuda_array_interface__`` (CuPy, Numba), C-contiguous.
+
+Work is enqueued on a stream (by default torch's current stream when torch
+tensors are passed, else the legacy default stream) and the call returns
+without waiting, like a torch operation. Driver errors -- no driver or GPU,
+a failed launch, a fault seen at a synchronization -- raise
+:class:`mrope.GPUError`; the process keeps running.
+
+The driver library is ``libcuda.so.1``, or ``$MROPE_CUDA_DRIVER``;
+``$MROPE_CUDA_DEVICE`` selects the device (default 0).
+"""
+
+import ctypes
+import os
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .errors import CompileError, GPUError, InputError
+from .runtime import _CARRIERS, _build_config, _extension
+
+RUNTIME_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "libmrope_cuda_runtime.so")
+
+_lock = threading.RLock()
+_runtime: Optional[ctypes.CDLL] = None
+
+
+def _library() -> ctypes.CDLL:
+    """The runtime, loaded once with its errors recorded instead of ending
+    the process (they are raised as GPUError after each call)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            if not os.path.exists(RUNTIME_LIBRARY):
+                raise GPUError(f"this mrope package was built without the CUDA runtime "
+                               f"({RUNTIME_LIBRARY} is missing: cuda.h was not found "
+                               f"when it was built)")
+            lib = ctypes.CDLL(RUNTIME_LIBRARY)
+            lib.mropeCudaSetErrorMode.argtypes = [ctypes.c_int]
+            lib.mropeCudaTakeError.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+            lib.mropeCudaTakeError.restype = ctypes.c_int
+            lib.mropeCudaDeviceCapability.argtypes = [ctypes.POINTER(ctypes.c_int)] * 2
+            lib.mropeCudaDeviceCapability.restype = ctypes.c_int
+            lib.mropeCudaUseStream.argtypes = [ctypes.c_void_p]
+            lib.mropeCudaSynchronize.argtypes = []
+            lib.mropeCudaSetErrorMode(1)
+            _runtime = lib
+        return _runtime
+
+
+def _raise_pending(what: str) -> None:
+    buffer = ctypes.create_string_buffer(16384)
+    if _library().mropeCudaTakeError(buffer, len(buffer)):
+        raise GPUError(f"{what}: {buffer.value.decode(errors='replace')}")
+
+
+def device_capability() -> Tuple[int, int]:
+    """The compute capability of the device the runtime uses, e.g. (9, 0)."""
+    major, minor = ctypes.c_int(0), ctypes.c_int(0)
+    with _lock:
+        ok = _library().mropeCudaDeviceCapability(ctypes.byref(major), ctypes.byref(minor))
+        _raise_pending("CUDA device")
+    if not ok:  # pragma: no cover - the runtime reports why
+        raise GPUError("CUDA device: no usable device")
+    return major.value, minor.value
+
+
+def target_of(capability: Tuple[int, int]) -> Tuple[str, str]:
+    """The chip and PTX ISA the kernels are compiled for on a device of
+    ``capability``: its own architecture (``sm_90a`` on Hopper, whose
+    arch-specific features need the ``a`` target)."""
+    major, minor = capability
+    if major < 8:
+        raise GPUError(f"CUDA device: compute capability {major}.{minor}; the kernels "
+                       f"need 8.0 or later (mma.sync, cp.async)")
+    chip = f"sm_{major}{minor}" + ("a" if (major, minor) == (9, 0) else "")
+    isa = {10: "+ptx86", 11: "+ptx87", 12: "+ptx87"}.get(major, "+ptx80")
+    return chip, isa
+
+
+def synchronize() -> None:
+    """Waits for all work on the device; raises the first error seen."""
+    with _lock:
+        _library().mropeCudaSynchronize()
+        _raise_pending("synchronize")
+
+
+class Module:
+    """A module compiled for a CUDA device; call its functions with
+    :meth:`call`."""
+
+    def __init__(self, source: str, chip: Optional[str] = None):
+        self.source = source
+        if chip is None:
+            chip, isa = target_of(device_capability())
+        else:
+            isa = "+ptx80"
+        self.chip = chip
+        with _lock:
+            try:
+                self._module = _extension().JitModule.compile(
+                    source, runtime_lib_dir=_build_config.MLIR_RUNTIME_LIB_DIR,
+                    target="cuda", cuda_chip=chip, cuda_features=isa,
+                    cuda_runtime_lib=RUNTIME_LIBRARY)
+            except ValueError as e:
+                raise CompileError(str(e)) from None
+            # Loading the kernels (the module's constructor) may have failed.
+            _raise_pending("loading the compiled module")
+        self.functions: Dict[str, List[Tuple[str, Tuple[int, ...]]]] = self._module.functions
+
+    def call(self, name: str, *arrays, stream: Optional[int] = None) -> None:
+        """Calls ``name`` with one C-contiguous device array per argument,
+        matching its element type and shape; enqueued on ``stream`` (a
+        ``CUstream`` handle; default: torch's current stream when torch
+        tensors are passed, else the legacy default stream 0)."""
+        if name not in self.functions:
+            raise InputError(f"no callable function @{name} (have: "
+                             f"{', '.join(sorted(self.functions))})")
+        spec = self.functions[name]
+        if len(arrays) != len(spec):
+            raise InputError(f"@{name} takes {len(spec)} arrays, got {len(arrays)}")
+        addresses = [_device_address(array, element, shape, f"@{name} argument {i}")
+                     for i, (array, (element, shape)) in enumerate(zip(arrays, spec))]
+        if stream is None:
+            stream = _torch_stream(arrays)
+        lib = _library()
+        with _lock:
+            lib.mropeCudaUseStream(ctypes.c_void_p(stream or None))
+            _raise_pending(f"@{name}")
+            try:
+                self._module.invoke_addresses(name, addresses)
+            except ValueError as e:  # pragma: no cover - checked above
+                raise InputError(str(e)) from None
+            _raise_pending(f"@{name}")
+
+
+_cache: Dict[Tuple[str, Optional[str]], Module] = {}
+
+
+def compile(source: str, chip: Optional[str] = None) -> Module:  # noqa: A001
+    """The compiled module of ``source`` for the device (cached)."""
+    key = (source, chip)
+    with _lock:
+        module = _cache.get(key)
+        if module is None:
+            module = _cache[key] = Module(source, chip)
+    return module
+
+
+# Element types as torch names them, and as __cuda_array_interface__'s typestr.
+_TORCH_NAMES = {"f64": "float64", "f32": "float32", "f16": "float16", "bf16": "bfloat16",
+                "i64": "int64", "i32": "int32", "i16": "int16", "i8": "int8"}
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _torch_stream(arrays: Sequence) -> int:
+    if any(_is_torch(a) for a in arrays):
+        import torch
+        return torch.cuda.current_stream().cuda_stream
+    return 0
+
+
+def _device_address(array, element: str, shape: Sequence[int], where: str) -> int:
+    """The device address of ``array`` after checking it against the
+    argument's element type and shape (C-contiguous, on a CUDA device)."""
+    expected = f"a C-contiguous CUDA array of shape {tuple(shape)} ({element})"
+    if _is_torch(array):
+        dtype = str(array.dtype).replace("torch.", "")
+        if not array.is_cuda:
+            raise InputError(f"{where}: expected {expected}, got a torch tensor on "
+                             f"{array.device}")
+        if tuple(array.shape) != tuple(shape) or dtype != _TORCH_NAMES.get(element) \
+                or not array.is_contiguous():
+            raise InputError(f"{where}: expected {expected}, got a "
+                             f"{'' if array.is_contiguous() else 'non-contiguous '}{dtype} "
+                             f"tensor of shape {tuple(array.shape)}")
+        return array.data_ptr()
+    interface = getattr(array, "__cuda_array_interface__", None)
+    if interface is None:
+        raise InputError(f"{where}: expected {expected}, got {type(array).__name__} "
+                         f"(host memory?)")
+    got_shape = tuple(interface["shape"])
+    typestr = interface["typestr"]
+    carrier = _CARRIERS.get(element)
+    strides = interface.get("strides")
+    contiguous = strides is None or _c_strides(got_shape, int(typestr[2:])) == tuple(strides)
+    if got_shape != tuple(shape) or carrier is None or typestr[1:] != carrier.str[1:] \
+            or not contiguous:
+        raise InputError(f"{where}: expected {expected} (typestr {carrier.str if carrier else '?'}),"
+                         f" got typestr {typestr}, shape {got_shape}"
+                         f"{'' if contiguous else ', not C-contiguous'}")
+    return int(interface["data"][0])
+
+
+def _c_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
+    strides, step = [], itemsize
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
+
+
+__all__: Sequence[str] = ["Module", "compile", "device_capability", "target_of",
+                          "synchronize", "RUNTIME_LIBRARY"]

@@ -1,0 +1,324 @@
+"""mrope.cuda: modules compiled for CUDA devices, called from Python.
+
+Without a GPU the host side runs against the project's CUDA driver test
+double (test/lib/FakeCudaDriver.cpp, selected with $MROPE_CUDA_DRIVER): it
+checks what a driver checks -- the module's target against the device,
+launch limits, the shared-memory opt-in, kernel parameters that are device
+allocations -- and logs every call, but runs no kernel. Each scenario runs
+in its own interpreter: the runtime opens the driver once per process.
+
+On a machine with a GPU and CUDA torch, the last tests compare the device
+results with the host path's (skipped elsewhere).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import PACKAGE_DIR, ROOT
+
+FAKE_DRIVER = os.environ.get(
+    "MROPE_FAKE_CUDA_DRIVER", os.path.join(ROOT, "build", "lib", "libmrope_fake_cuda_driver.so"))
+
+needs_fake_driver = pytest.mark.skipif(
+    not os.path.exists(FAKE_DRIVER) or
+    not os.path.exists(os.path.join(PACKAGE_DIR, "mrope", "libmrope_cuda_runtime.so")),
+    reason="no CUDA runtime or driver test double in this build (cuda.h not found)")
+
+# Device arrays for the scenarios: memory from the runtime's own allocator
+# (mgpuMemAlloc, so device addresses of the driver in use), exposed through
+# __cuda_array_interface__ as CuPy or Numba arrays would be.
+PRELUDE = """
+import ctypes, sys
+import numpy as np
+import mrope
+from mrope import cuda, ir
+
+lib = cuda._library()
+lib.mgpuMemAlloc.restype = ctypes.c_void_p
+lib.mgpuMemAlloc.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_bool]
+lib.mgpuMemFree.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+
+class DeviceArray:
+    def __init__(self, shape, dtype, strides=None):
+        self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.address = lib.mgpuMemAlloc(self.nbytes, None, False)
+        self.__cuda_array_interface__ = {
+            "shape": tuple(shape), "typestr": np.dtype(dtype).str, "strides": strides,
+            "data": (self.address, False), "version": 3}
+
+
+def rotary_source(q_shape=(1, 4, 8, 128), k_shape=(1, 2, 8, 128)):
+    return ir.rotary_function(mrope.RopeConfig(), "bhsd", q_shape, k_shape,
+                              (3, q_shape[0], q_shape[2]), "bf16", False, "reference", 1.0,
+                              False)
+
+
+def rotary_arrays(q_shape=(1, 4, 8, 128), k_shape=(1, 2, 8, 128)):
+    return (DeviceArray(q_shape, np.uint16), DeviceArray(k_shape, np.uint16),
+            DeviceArray((3, q_shape[0], q_shape[2]), np.int64))
+"""
+
+
+def run_scenario(tmp_path, body, **env):
+    """Runs PRELUDE + body in a fresh interpreter against the fake driver;
+    returns (completed process, trace lines)."""
+    trace = tmp_path / "trace.txt"
+    environment = dict(os.environ, MROPE_CUDA_DRIVER=FAKE_DRIVER, FAKE_CUDA_TRACE=str(trace),
+                       PYTHONPATH=PACKAGE_DIR)
+    environment.update(env)
+    script = PRELUDE + textwrap.dedent(body)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=environment, timeout=300)
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return run, lines
+
+
+def launches(lines, kernel):
+    return [line for line in lines if line.startswith(f"fake-cuda: cuLaunchKernel {kernel} ")]
+
+
+@needs_fake_driver
+def test_rotary_module_launches_on_the_arrays(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        q, k, positions = rotary_arrays()
+        module = cuda.compile(rotary_source())
+        print(module.chip, sorted(module.functions))
+        module.call("rotary", q, k, positions)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["sm_90a", "['rotary']", "ok"]
+    # Kernels go as PTX for the device's architecture (capability 9.0: sm_90a).
+    assert "fake-cuda: cuModuleLoadData ptx sm_90a entries=mrope_apply_contiguous" in lines
+    (launch,) = launches(lines, "mrope_apply_contiguous")
+    # 8 tokens x 8 channel groups (64 pairs, 8 per 16-byte bf16 vector) x 4
+    # head slices (decode-sized: one per q head) = 256 threads, one block.
+    assert " grid=1x1x1 block=256x1x1 smem=0 " in launch
+    # The kernel reads the caller's buffers (allocations 2, 0 and 1:
+    # positions, q, k) through their memref descriptors.
+    params = launch.split("params=[")[1].rstrip("]").split()
+    assert params[:9] == ["dev2+0", "dev2+0", "0", "3", "1", "8", "8", "8", "1"]
+    assert params[9:20] == ["dev0+0", "dev0+0", "0", "1", "4", "8", "128", "4096", "1024",
+                            "128", "1"]
+    assert params[20:22] == ["dev1+0", "dev1+0"]
+
+
+@needs_fake_driver
+@pytest.mark.parametrize("capability, chip", [("9.0", "sm_90a"), ("8.0", "sm_80"),
+                                              ("8.9", "sm_89")])
+def test_kernels_compile_for_the_device(tmp_path, capability, chip):
+    run, lines = run_scenario(tmp_path, """
+        module = cuda.compile(rotary_source())
+        module.call("rotary", *rotary_arrays())
+        cuda.synchronize()
+        print(module.chip)
+    """, FAKE_CUDA_CAPABILITY=capability)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == chip
+    assert f"fake-cuda: cuModuleLoadData ptx {chip} entries=mrope_apply_contiguous" in lines
+
+
+@needs_fake_driver
+def test_unsupported_device_and_wrong_chip(tmp_path):
+    run, _ = run_scenario(tmp_path, """
+        try:
+            cuda.compile(rotary_source())
+        except mrope.GPUError as e:
+            print("capability:", e)
+    """, FAKE_CUDA_CAPABILITY="7.5")
+    assert run.returncode == 0, run.stderr
+    assert "compute capability 7.5; the kernels need 8.0 or later" in run.stdout
+    # sm_90a code does not load on an sm_80 device: the driver's JIT log is
+    # in the error.
+    run, _ = run_scenario(tmp_path, """
+        try:
+            cuda.compile(rotary_source(), chip="sm_90a")
+        except mrope.GPUError as e:
+            print("load:", e)
+    """, FAKE_CUDA_CAPABILITY="8.0")
+    assert run.returncode == 0, run.stderr
+    assert "load: loading the compiled module: cuModuleLoadDataEx (PTX JIT) failed: " \
+        "CUDA_ERROR_INVALID_PTX" in run.stdout
+    assert "PTX JIT log:\nptxas fatal: PTX for sm_90a does not run on a device of compute " \
+        "capability 8.0" in run.stdout
+
+
+@needs_fake_driver
+def test_driver_errors_raise_and_the_process_goes_on(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        module = cuda.compile(rotary_source())
+        arrays = rotary_arrays()
+        try:
+            module.call("rotary", *arrays)
+        except mrope.GPUError as e:
+            print("first:", e)
+        module.call("rotary", *arrays)   # the error was taken: this one runs
+        cuda.synchronize()
+        print("second ok")
+    """, FAKE_CUDA_FAIL="cuLaunchKernel")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "first: @rotary: cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (too many "
+        "resources requested for launch)", "second ok"]
+    assert len(launches(lines, "mrope_apply_contiguous")) == 1
+
+
+@needs_fake_driver
+def test_a_fault_is_raised_at_the_next_synchronization(tmp_path):
+    # q's memory is freed before the call: the kernel reads an address no
+    # allocation holds, which the driver reports when the work is waited for.
+    run, lines = run_scenario(tmp_path, """
+        module = cuda.compile(rotary_source())
+        q, k, positions = rotary_arrays()
+        lib.mgpuMemFree(q.address, None)
+        cuda.synchronize()
+        module.call("rotary", q, k, positions)
+        print("launched")
+        try:
+            cuda.synchronize()
+        except mrope.GPUError as e:
+            print("sync:", e)
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "launched", "sync: synchronize: cuCtxSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS "
+        "(an illegal memory access was encountered)"]
+    assert "params=[dev2+0 dev2+0 0 3 1 8 8 8 1 unmapped" in launches(
+        lines, "mrope_apply_contiguous")[0]
+
+
+@needs_fake_driver
+@pytest.mark.parametrize("env, message", [
+    ({"MROPE_CUDA_DRIVER": "/nonexistent/libcuda.so.1"},
+     "cannot load the NVIDIA driver library /nonexistent/libcuda.so.1 (no NVIDIA GPU driver "
+     "on this machine?)"),
+    ({"FAKE_CUDA_DEVICES": "0"}, "no CUDA device found"),
+    ({"FAKE_CUDA_FAIL": "cuInit"}, "cuInit (no usable NVIDIA GPU?) failed: CUDA_ERROR_NO_DEVICE"),
+    ({"MROPE_CUDA_DEVICE": "3"}, "device ordinal 3 out of range: 1 device(s)"),
+])
+def test_no_usable_device(tmp_path, env, message):
+    # Reported on every use, never by ending the interpreter.
+    run, _ = run_scenario(tmp_path, """
+        for attempt in range(2):
+            try:
+                cuda.compile(rotary_source())
+            except mrope.GPUError as e:
+                print(e)
+        print("alive")
+    """, **env)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    assert len(out) == 3 and out[2] == "alive", run.stdout
+    for line in out[:2]:
+        assert line.startswith("CUDA device: " + message), line
+
+
+@needs_fake_driver
+def test_arguments_are_checked(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        module = cuda.compile(rotary_source())
+        q, k, positions = rotary_arrays()
+        bad = [
+            (np.zeros((1, 4, 8, 128), np.uint16), k, positions),   # host memory
+            (DeviceArray((1, 4, 8, 64), np.uint16), k, positions),  # shape
+            (DeviceArray((1, 4, 8, 128), np.float32), k, positions),  # element type
+            (DeviceArray((1, 4, 8, 128), np.uint16, strides=(8192, 2048, 256, 4)), k,
+             positions),  # not C-contiguous
+            (q, k),  # count
+        ]
+        for arrays in bad:
+            try:
+                module.call("rotary", *arrays)
+            except mrope.InputError as e:
+                print(e)
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "@rotary argument 0: expected a C-contiguous CUDA array of shape (1, 4, 8, 128) "
+        "(bf16), got ndarray (host memory?)",
+        "@rotary argument 0: expected a C-contiguous CUDA array of shape (1, 4, 8, 128) "
+        "(bf16) (typestr <u2), got typestr <u2, shape (1, 4, 8, 64)",
+        "@rotary argument 0: expected a C-contiguous CUDA array of shape (1, 4, 8, 128) "
+        "(bf16) (typestr <u2), got typestr <f4, shape (1, 4, 8, 128)",
+        "@rotary argument 0: expected a C-contiguous CUDA array of shape (1, 4, 8, 128) "
+        "(bf16) (typestr <u2), got typestr <u2, shape (1, 4, 8, 128), not C-contiguous",
+        "@rotary takes 3 arrays, got 2",
+    ]
+    assert not launches(lines, "mrope_apply_contiguous")
+
+
+@needs_fake_driver
+def test_attention_kernel_opts_in_to_its_shared_memory(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        source = ir.attention_function((1, 4, 128, 128), (1, 2, 128, 128), "bf16", "bhsd",
+                                       True, None)
+        module = cuda.compile(source)
+        arrays = [DeviceArray(s, np.uint16) for s in
+                  ((1, 4, 128, 128), (1, 2, 128, 128), (1, 2, 128, 128), (1, 4, 128, 128))]
+        module.call("attention", *arrays)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    # Two stages of 64 keys and 64 values, rows of 128 + 8 bf16: 69,632
+    # bytes, above the 48 KiB a kernel gets without opting in.
+    opt_in = "fake-cuda: cuFuncSetAttribute mrope_attention max dynamic shared = 69632"
+    assert opt_in in lines
+    (launch,) = launches(lines, "mrope_attention")
+    assert lines.index(opt_in) < lines.index(launch)
+    # 64-row tiles of (head of the group, token) rows: 2 x 128 / 64 = 4
+    # tiles, x 2 KV heads x 1 batch entry; 4 warps.
+    assert " grid=4x2x1 block=128x1x1 smem=69632 " in launch
+
+
+# -- On a GPU -----------------------------------------------------------------
+
+def _torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch if torch.cuda.is_available() else None
+
+
+needs_gpu = pytest.mark.skipif(_torch_cuda() is None, reason="needs CUDA torch and a GPU")
+
+
+@needs_gpu
+@pytest.mark.parametrize("allocation", ["<contiguous, section = [16, 24, 24]>",
+                                        "<interleaved, section = [24, 20, 20]>"])
+def test_apply_rotary_on_the_gpu_matches_the_host(allocation):
+    import mrope
+    torch = _torch_cuda()
+    config = mrope.RopeConfig(allocation=allocation)
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 32, 40, 128, generator=gen).to(torch.bfloat16)
+    k = torch.randn(2, 8, 40, 128, generator=gen).to(torch.bfloat16)
+    positions = torch.randint(0, 5000, (3, 2, 40), generator=gen)
+    q_host, k_host = mrope.apply_rotary(config, q, k, positions)
+    q_dev, k_dev = mrope.apply_rotary(config, q.cuda(), k.cuda(), positions.cuda())
+    torch.cuda.synchronize()
+    # The kernel computes the host's bits (PyTorch-on-CPU's cos/sin).
+    assert torch.equal(q_dev.cpu(), q_host) and torch.equal(k_dev.cpu(), k_host)
+
+
+@needs_gpu
+def test_attention_on_the_gpu_matches_the_host():
+    import mrope
+    torch = _torch_cuda()
+    gen = torch.Generator().manual_seed(1)
+    q = torch.randn(1, 8, 200, 128, generator=gen).to(torch.bfloat16)
+    k = torch.randn(1, 2, 200, 128, generator=gen).to(torch.bfloat16)
+    v = torch.randn(1, 2, 200, 128, generator=gen).to(torch.bfloat16)
+    host = mrope.attention(q, k, v, causal=True).float()
+    dev = mrope.attention(q.cuda(), k.cuda(), v.cuda(), causal=True).cpu().float()
+    # The GPU rounds P to bf16 before P V (as flash-attention kernels do),
+    # the host keeps it in f32: a few bf16 ulps of |out| <= max |v|.
+    assert torch.max(torch.abs(dev - host)).item() <= 4 * 2.0 ** -8 * torch.max(torch.abs(v)).item()
