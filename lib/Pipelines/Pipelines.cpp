@@ -141,10 +141,16 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                       .str());
   if (options.hostBuffers)
     addPipeline(pm, toVectorRows(mrope::CPUPipelineOptions()));
+  else // The data-parallel position and table ops, as loops for the GPU.
+    addPipeline(pm, "convert-mrope-to-linalg");
   addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
-    addPipeline(pm, "func.func(mrope-gpu-device-allocations)");
+    addPipeline(pm, ("func.func(mrope-gpu-parallel-loops{block-size=" +
+                     llvm::Twine(options.blockSize) +
+                     "},mrope-gpu-device-allocations,"
+                     "mrope-gpu-check-host-access)")
+                        .str());
   // symbol-dce: the host copies of globals only kernels use (shared-memory
   // tiles) would not lower on the host.
   addPipeline(pm, "gpu-kernel-outlining,symbol-dce,"

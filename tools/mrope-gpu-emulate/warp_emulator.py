@@ -238,14 +238,35 @@ def from_f32(values, elem):
 # ------------------------------------------------------------- execution
 
 class Buffer:
-    """A memref: flat storage and its shape. Shared memory also carries the
+    """A memref: flat storage, its shape, and where element (i, j, ...)
+    lives in it (offset + i * strides[0] + ...; row-major unless the buffer
+    is a strided view made by memref.subview). Shared memory also carries the
     race tracker of its bytes and where the memref starts among them."""
 
     def __init__(self, data, elem, tracker=None, byte_offset=0):
         self.data, self.elem = data, elem
         self.flat = data.reshape(-1)
         self.shape = data.shape
+        self.offset, self.strides = 0, row_major_strides(data.shape)
         self.tracker, self.byte_offset = tracker, byte_offset
+
+    def view(self, offsets, sizes, strides):
+        """memref.subview: a Buffer sharing this one's storage."""
+        out = Buffer.__new__(Buffer)
+        out.elem, out.flat, out.shape = self.elem, self.flat, tuple(sizes)
+        out.data = None  # not a dense array; read through flat
+        out.offset = self.offset + sum(o * s for o, s in zip(offsets, self.strides))
+        out.strides = tuple(st * s for st, s in zip(strides, self.strides))
+        out.tracker, out.byte_offset = self.tracker, self.byte_offset
+        return out
+
+
+def row_major_strides(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
 
 
 class RaceError(RuntimeError):
@@ -320,25 +341,31 @@ class SharedTracker:
 class Kernel:
     """One gpu.func of a parsed module; run() executes one CTA."""
 
-    def __init__(self, module, name):
-        """`module`: the text, or the tree parse_module made of it."""
+    def __init__(self, module, name, gpu_module=None):
+        """`module`: the text, or the tree parse_module made of it;
+        `gpu_module`: the gpu.module holding @name (outlining names the
+        kernels of one function alike, in modules of their own)."""
         self.module = parse_module(module) if isinstance(module, str) else module
         self.func, self.globals = None, {}
+        self.gpu_module = gpu_module
         self._collect(self.module, name)
         if self.func is None and name is not None:
             raise ValueError(f"no gpu.func @{name}")
         self.block_size = array_prop(self.func, "known_block_size") if self.func else None
 
-    def _collect(self, block, name):
+    def _collect(self, block, name, in_module=True):
         for op in block.ops:
-            if op.name == "gpu.func" and f'sym_name = "{name}"' in op.attrs:
+            if op.name == "gpu.func" and f'sym_name = "{name}"' in op.attrs and in_module:
                 self.func = op
             if op.name == "memref.global":
                 sym = re.search(r'sym_name = "([^"]+)"', op.props).group(1)
                 self.globals[sym] = op
+            inner_in_module = in_module
+            if op.name == "gpu.module" and self.gpu_module is not None:
+                inner_in_module = f'sym_name = "{self.gpu_module}"' in op.props + op.attrs
             for region in op.regions:
                 for inner in region:
-                    self._collect(inner, name)
+                    self._collect(inner, name, inner_in_module)
 
     def run_grid(self, args, grid, dynamic_shared=0):
         for z in range(grid[2]):
@@ -587,7 +614,10 @@ class Kernel:
             bad = active & ((i < 0) | (i >= size))
             if bad.any():
                 raise IndexError(f"out of bounds: dim {d} index {i[bad][:4]} size {size}")
-        return np.ravel_multi_index(idx, buf.shape) if idx else np.zeros(self.lanes, np.int64)
+        flat = np.full(self.lanes, buf.offset, np.int64)
+        for i, stride in zip(idx, buf.strides):
+            flat += i * stride
+        return flat
 
     def ldmatrix(self, op, ins, active):
         buf, idx = ins[0], ins[1:]
@@ -805,10 +835,11 @@ def run_host(module_text, func_name, args):
                 pos += size
             grid = [int(v) for v in values[1] + values[2] + values[3]]
             block = [int(v) for v in values[4] + values[5] + values[6]]
-            name = re.search(r"kernel = @[\w$.]+::@([\w$.]+)", op.props).group(1)
-            if name not in kernels:
-                kernels[name] = Kernel(module, name)
-            kernel = kernels[name]
+            gpu_module, name = re.search(r"kernel = @([\w$.]+)::@([\w$.]+)",
+                                         op.props).groups()
+            if (gpu_module, name) not in kernels:
+                kernels[(gpu_module, name)] = Kernel(module, name, gpu_module)
+            kernel = kernels[(gpu_module, name)]
             if kernel.block_size and list(kernel.block_size) != block:
                 raise RuntimeError(f"{name}: launched with {block}, known {kernel.block_size}")
             kernel.block_size = block
@@ -824,6 +855,24 @@ def run_host(module_text, func_name, args):
             env[op.results[0]] = kernels["globals"].constant_global(sym, elem, shape)
         elif op.name in ("gpu.wait", "gpu.dealloc"):
             pass
+        elif op.name == "memref.subview":
+            if any(v is not None for v in ins[1:]):
+                raise RuntimeError("memref.subview with dynamic offsets, sizes or strides")
+            view = ins[0].view(array_prop(op, "static_offsets"),
+                               array_prop(op, "static_sizes"),
+                               array_prop(op, "static_strides"))
+            # A rank-reducing subview drops unit dimensions.
+            _, shape = memref_shape(op.out_types[0])
+            keep, j = [], 0
+            for i, size in enumerate(view.shape):
+                if j < len(shape) and size == shape[j]:
+                    keep.append(i)
+                    j += 1
+                elif size != 1:
+                    raise RuntimeError(f"memref.subview to {shape}: cannot drop dim {i}")
+            view.shape = tuple(view.shape[i] for i in keep)
+            view.strides = tuple(view.strides[i] for i in keep)
+            env[op.results[0]] = view
         else:
             raise RuntimeError(f"host op {op.name} is not modelled by the emulator")
         for name in op.results:

@@ -122,10 +122,13 @@ def ConvertMRopeToGPU : Pass<"convert-mrope-to-gpu", "ModuleOp"> {
     bit (shared RotaryMath: polynomial cos/sin, Hugging Face rounding).
 
     Constant positions and frequencies become device globals of the kernel.
-    Needs static shapes. Other mrope ops are reported as having no GPU
-    lowering (their operands would be device buffers the host cannot read),
-    except with `host-buffers` or `host-loop`, which leave them to the CPU
-    lowering.
+    Needs static shapes. The data-parallel position and table ops
+    (`decode_positions`, `inv_freq`, `cos_sin`, `rotate`) are left to the
+    pipeline, which runs them as GPU loops (`mrope-gpu-parallel-loops`);
+    the others (`rope_index`, `sequence_length`) are reported as having no
+    GPU lowering (their operands would be device buffers the host cannot
+    read), except with `host-buffers` or `host-loop`, which leave them to
+    the CPU lowering.
   }];
   let options = [
     Option<"headSlices", "head-slices", "int64_t", /*default=*/"0",
@@ -166,12 +169,69 @@ def GPUDeviceAllocations : Pass<"mrope-gpu-device-allocations", "func::FuncOp"> 
     buffers, but the copies bufferization inserts (q or k read after their
     rotation) are host `memref.alloc` + `memref.copy`. This pass turns
     `memref.alloc`, `memref.copy` and `memref.dealloc` outside kernels of
-    such functions into `gpu.alloc`, `gpu.memcpy` and `gpu.dealloc` (each
-    waited for), so every buffer a kernel sees is device memory. Functions
-    without kernels are left alone. Copies between non-contiguous views are
+    such functions -- and of functions with memref arguments, which are
+    device buffers even when their results folded to constants -- into
+    `gpu.alloc`, `gpu.memcpy` and `gpu.dealloc` (each waited for), so every
+    buffer a kernel sees is device memory. Other functions (a host `main`
+    that allocates its own buffers) are left alone. Copies between non-contiguous views are
     reported as errors.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def GPUParallelLoops : Pass<"mrope-gpu-parallel-loops", "func::FuncOp"> {
+  let summary = "Run the data-parallel loops of device-buffer functions as GPU kernels";
+  let description = [{
+    In a function compiled for device buffers (`mrope-gpu-pipeline`), the
+    loops around the mrope kernels -- position and table ops lowered to
+    linalg (`mrope.decode_positions`, `mrope.cos_sin`, `mrope.rotate`,
+    `mrope.inv_freq`), and the user's own elementwise tensor code -- read
+    and write device memory, so they cannot run on the host. After
+    bufferization and `convert-linalg-to-parallel-loops`, each outermost
+    `scf.parallel` outside a kernel becomes one `gpu.launch`: one thread per
+    iteration (the iteration space linearized, `block-size` threads per
+    block), the body unchanged (sequential inner loops stay loops). Copies
+    between strided views (tables written in sections) become such loops
+    first; contiguous copies are left to `mrope-gpu-device-allocations`
+    (`gpu.memcpy`). Globals the body reads are read inside the kernel, so
+    outlining moves them to the device. Loops with reductions or
+    non-constant bounds are reported.
+
+    ```mlir
+    // Becomes gpu.launch blocks(1, 1, 1) threads(8, 1, 1) storing at
+    // [id / 4, id % 4] when id < 8.
+    func.func @fill(%out: memref<2x4xf32>, %v: f32) {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %c4 = arith.constant 4 : index
+      scf.parallel (%i, %j) = (%c0, %c0) to (%c2, %c4) step (%c1, %c1) {
+        memref.store %v, %out[%i, %j] : memref<2x4xf32>
+        scf.reduce
+      }
+      return
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def GPUCheckHostAccess : Pass<"mrope-gpu-check-host-access", "func::FuncOp"> {
+  let summary = "Reject host code that dereferences device memory";
+  let description = [{
+    The last check of `mrope-gpu-pipeline` for device buffers: a function's
+    memref arguments and `gpu.alloc` results are device memory, which host
+    code can pass to kernels and copies but not read or write. Any load,
+    store, vector transfer, linalg op or `memref.copy` outside kernels
+    whose memref comes (through views and casts) from such a buffer is an
+    error naming the op -- e.g. a scalar extracted from a device tensor, or
+    a loop with a reduction -- instead of a crash when the program runs.
+  }];
 }
 
 def RaiseLinalgRotary : Pass<"mrope-raise-linalg-rotary", "func::FuncOp"> {

@@ -1,11 +1,12 @@
 //===- DeviceAllocations.cpp - host buffers of GPU functions on the device ===//
 //
-// memref.alloc / copy / dealloc in a function that launches kernels become
-// gpu.alloc / memcpy / dealloc, each on its own wait so that ordering is the
-// host program's.
+// memref.alloc / copy / dealloc in a function that launches kernels or takes
+// (device) buffers become gpu.alloc / memcpy / dealloc, each on its own wait
+// so that ordering is the host program's.
 //
 //===----------------------------------------------------------------------===//
 
+#include "GPUKernels.h"
 #include "mrope/Conversion/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -25,17 +26,14 @@ struct GPUDeviceAllocationsPass
     : mrope::impl::GPUDeviceAllocationsBase<GPUDeviceAllocationsPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    if (!mrope::worksOnDeviceBuffers(func))
+      return;
     SmallVector<Operation *> hostOps;
-    bool launches = false;
     func.walk([&](Operation *op) {
-      if (isa<gpu::LaunchOp, gpu::LaunchFuncOp>(op))
-        launches = true;
       if (isa<memref::AllocOp, memref::CopyOp, memref::DeallocOp>(op) &&
           !op->getParentOfType<gpu::LaunchOp>())
         hostOps.push_back(op);
     });
-    if (!launches)
-      return;
 
     IRRewriter rewriter(&getContext());
     Type token = gpu::AsyncTokenType::get(&getContext());

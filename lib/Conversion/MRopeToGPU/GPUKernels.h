@@ -18,6 +18,10 @@
 
 #include <optional>
 
+namespace mlir::func {
+class FuncOp;
+} // namespace mlir::func
+
 namespace mlir::mrope {
 
 /// Where the kernel runs and where the function's buffers live.
@@ -46,6 +50,12 @@ struct KernelConfig {
   DictionaryAttr toAttr(MLIRContext *ctx) const;
   static std::optional<KernelConfig> fromAttr(Attribute attr);
 };
+
+/// Whether `func`'s buffers are device memory (after bufferization, in a
+/// device-buffer pipeline): it takes memref arguments -- the pipeline's
+/// convention -- or launches kernels. A host `main` that allocates its own
+/// buffers and calls such functions is neither.
+bool worksOnDeviceBuffers(func::FuncOp func);
 
 /// Largest power of two dividing `bytes`, at most 16 (one vector access).
 int64_t alignmentOf(int64_t bytes);

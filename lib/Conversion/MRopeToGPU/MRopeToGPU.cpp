@@ -613,12 +613,19 @@ struct ConvertMRopeToGPUPass
     // left for the host could not read them; with host buffers they can.
     if (config.placement != Placement::Device)
       return;
+    // Data-parallel position and table ops are lowered to linalg and run
+    // as GPU loops (mrope-gpu-parallel-loops); the scans and reductions
+    // have no GPU form yet.
     result = module.walk([](Operation *op) {
-      if (!isa<MRopeDialect>(op->getDialect()) || isa<ApplyOp, AttentionOp>(op))
+      if (!isa<MRopeDialect>(op->getDialect()) ||
+          isa<ApplyOp, AttentionOp, DecodePositionsOp, CosSinOp, RotateOp,
+              InvFreqOp>(op))
         return WalkResult::advance();
       op->emitOpError("has no GPU lowering yet (the GPU pipeline lowers "
-                      "mrope.apply and mrope.attention; use mrope-cpu-pipeline "
-                      "for the others)");
+                      "mrope.apply, mrope.attention and the data-parallel "
+                      "ops decode_positions, cos_sin, rotate and inv_freq; "
+                      "use mrope-cpu-pipeline or host-buffers=true for the "
+                      "others)");
       return WalkResult::interrupt();
     });
     if (result.wasInterrupted())
