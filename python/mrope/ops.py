@@ -185,13 +185,27 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
 
 def decode_positions(next_positions, count: int = 1) -> np.ndarray:
     """Positions ``[3, B, count]`` of the next ``count`` generated tokens of
-    each sequence (the same value on the three rows)."""
+    each sequence (the same value on the three rows). A CUDA torch tensor
+    gives a CUDA tensor, computed on its device."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise InputError(f"count: must be a positive integer, got {count!r}")
+    if _on_cuda(next_positions):
+        import torch
+        nxt = next_positions
+        if nxt.ndim != 1 or nxt.dtype == torch.bool or nxt.is_complex():
+            raise InputError(f"next_positions: must be a 1-D array of numbers, got "
+                             f"{nxt.dtype} of shape {tuple(nxt.shape)}")
+        floating = nxt.is_floating_point()
+        nxt = nxt.to(torch.float32 if floating else torch.int64).contiguous()
+        out = torch.empty((3, nxt.shape[0], count), dtype=nxt.dtype, device=nxt.device)
+        source = ir.decode_positions_function(nxt.shape[0], count,
+                                              "f32" if floating else "i64")
+        cuda_runtime.compile(source).call("decode_positions", nxt, out)
+        return out
     nxt = _to_numpy(next_positions, "next_positions")
     if nxt.ndim != 1 or nxt.dtype.kind not in "iuf":
         raise InputError(f"next_positions: must be a 1-D array of numbers, got "
                          f"{nxt.dtype} of shape {nxt.shape}")
-    if not isinstance(count, int) or count < 1:
-        raise InputError(f"count: must be a positive integer, got {count!r}")
     element = "f32" if nxt.dtype.kind == "f" else "i64"
     dtype = np.float32 if element == "f32" else np.int64
     nxt = np.ascontiguousarray(nxt, dtype=dtype).copy()
@@ -285,8 +299,12 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
     """The Hugging Face cos/sin tables (f32) for positions ``[3, B, S]``:
     ``[B, S, rotary_dim]`` after the allocation, or ``[B, KV, S, rotary_dim]``
     for head-partitioned (MHRoPE) allocations (``num_kv_heads``, default the
-    config's). For attention kernels of your own."""
-    positions = _positions_array(config, position_ids)
+    config's). For attention kernels of your own. CUDA torch positions give
+    CUDA tables, computed on their device (scalings that read the sequence
+    length at run time: host only for now)."""
+    on_gpu = _on_cuda(position_ids)
+    positions = _positions_array(config, position_ids,
+                                 device_of=position_ids if on_gpu else None)
     batch, length = positions.shape[1:]
     table = [batch, length, config.rotary_dim]
     if "head_partitioned" in config.allocation:
@@ -294,9 +312,19 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
         if not kv:
             raise InputError("num_kv_heads: head-partitioned allocations need it")
         table = [batch, kv, length, config.rotary_dim]
-    args = _runtime_length(config, positions, seq_len)
-    source = ir.cos_sin_function(config, positions.shape, table, "f32",
+    if on_gpu and _needs_length(config):
+        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
+                         f"which the GPU path does not support yet; compute the tables on "
+                         f"the host")
+    args = [] if on_gpu else _runtime_length(config, positions, seq_len)
+    source = ir.cos_sin_function(config, tuple(positions.shape), table, "f32",
                                  attention_scaling(config), bool(args))
+    if on_gpu:
+        import torch
+        cos = torch.empty(table, dtype=torch.float32, device=positions.device)
+        sin = torch.empty(table, dtype=torch.float32, device=positions.device)
+        cuda_runtime.compile(source).call("cos_sin", positions, cos, sin)
+        return cos, sin
     cos, sin = np.zeros(table, np.float32), np.zeros(table, np.float32)
     runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
     return cos, sin

@@ -278,6 +278,28 @@ def test_attention_kernel_opts_in_to_its_shared_memory(tmp_path):
     assert " grid=4x2x1 block=128x1x1 smem=69632 " in launch
 
 
+@needs_fake_driver
+def test_decode_positions_run_as_a_gpu_loop(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        module = cuda.compile(ir.decode_positions_function(4, 2, "i64"))
+        nxt, out = DeviceArray((4,), np.int64), DeviceArray((3, 4, 2), np.int64)
+        module.call("decode_positions", nxt, out)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    # One thread per position: 3 rows x 4 sequences x 2 tokens, from the
+    # caller's next positions (allocation 0); the result reaches the
+    # caller's output by a device-to-device copy (3 x 4 x 2 x 8 bytes), no
+    # host copy anywhere.
+    (launch,) = launches(lines, "decode_positions_kernel")
+    assert " grid=1x1x1 block=24x1x1 smem=0 " in launch
+    params = launch.split("params=[")[1].rstrip("]").split()
+    assert params[:2] == ["dev0+0", "dev0+0"]
+    copies = [line for line in lines if "cuMemcpy" in line]
+    assert copies == ["fake-cuda: cuMemcpyAsync device -> device 192 bytes"]
+
+
 # -- On a GPU -----------------------------------------------------------------
 
 def _torch_cuda():
@@ -307,6 +329,21 @@ def test_apply_rotary_on_the_gpu_matches_the_host(allocation):
     torch.cuda.synchronize()
     # The kernel computes the host's bits (PyTorch-on-CPU's cos/sin).
     assert torch.equal(q_dev.cpu(), q_host) and torch.equal(k_dev.cpu(), k_host)
+
+
+@needs_gpu
+def test_positions_and_tables_on_the_gpu_match_the_host():
+    import mrope
+    torch = _torch_cuda()
+    nxt = torch.tensor([7, 0, 4096])
+    assert torch.equal(mrope.decode_positions(nxt.cuda(), 3).cpu(),
+                       torch.from_numpy(mrope.decode_positions(nxt, 3)))
+    config = mrope.RopeConfig(allocation="<interleaved, section = [24, 20, 20]>")
+    positions = torch.randint(0, 30000, (3, 2, 50), generator=torch.Generator().manual_seed(2))
+    cos, sin = mrope.cos_sin(config, positions)
+    cos_dev, sin_dev = mrope.cos_sin(config, positions.cuda())
+    assert torch.equal(cos_dev.cpu(), torch.from_numpy(cos))
+    assert torch.equal(sin_dev.cpu(), torch.from_numpy(sin))
 
 
 @needs_gpu
