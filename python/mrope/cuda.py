@@ -24,7 +24,7 @@ import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import CompileError, GPUError, InputError
-from .runtime import _CARRIERS, _build_config, _extension
+from .runtime import _CARRIERS, _build_config, _extension, signature_of
 
 RUNTIME_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                "libmrope_cuda_runtime.so")
@@ -121,12 +121,7 @@ class Module:
         matching its element type and shape; enqueued on ``stream`` (a
         ``CUstream`` handle; default: torch's current stream when torch
         tensors are passed, else the legacy default stream 0)."""
-        if name not in self.functions:
-            raise InputError(f"no callable function @{name} (have: "
-                             f"{', '.join(sorted(self.functions))})")
-        spec = self.functions[name]
-        if len(arrays) != len(spec):
-            raise InputError(f"@{name} takes {len(spec)} arrays, got {len(arrays)}")
+        spec = signature_of(self.functions, name, len(arrays))
         addresses = [_device_address(array, element, shape, f"@{name} argument {i}")
                      for i, (array, (element, shape)) in enumerate(zip(arrays, spec))]
         if stream is None:

@@ -52,12 +52,7 @@ class Module:
     def call(self, name: str, *arrays: np.ndarray) -> None:
         """Calls ``name``; each array must match its argument's element type
         and shape exactly and be C-contiguous and writable."""
-        if name not in self.functions:
-            raise InputError(f"no callable function @{name} (have: "
-                             f"{', '.join(sorted(self.functions))})")
-        spec = self.functions[name]
-        if len(arrays) != len(spec):
-            raise InputError(f"@{name} takes {len(spec)} arrays, got {len(arrays)}")
+        spec = signature_of(self.functions, name, len(arrays))
         for i, (array, (element, shape)) in enumerate(zip(arrays, spec)):
             carrier = _CARRIERS.get(element)
             if (not isinstance(array, np.ndarray) or array.shape != tuple(shape) or
@@ -68,6 +63,18 @@ class Module:
                     f"{carrier} array of shape {tuple(shape)} ({element}), got "
                     f"{_describe(array)}")
         self._module.invoke(name, list(arrays))
+
+
+def signature_of(functions, name: str, count: int):
+    """The argument spec of callable function ``name``, called with
+    ``count`` arrays."""
+    if name not in functions:
+        raise InputError(f"no callable function @{name} (have: "
+                         f"{', '.join(sorted(functions))})")
+    spec = functions[name]
+    if count != len(spec):
+        raise InputError(f"@{name} takes {len(spec)} arrays, got {count}")
+    return spec
 
 
 def _describe(array) -> str:

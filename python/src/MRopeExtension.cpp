@@ -57,6 +57,20 @@ std::string shapeString(const Array &array) {
   return s + (array.ndim() == 1 ? ",)" : ")");
 }
 
+/// Calls `name` on `buffers` with the GIL released (the compiled code may
+/// run on several threads); errors become ValueError.
+void invokeWithoutGIL(JitModule &module, const std::string &name,
+                      const std::vector<void *> &buffers) {
+  std::string error;
+  bool ok;
+  {
+    nb::gil_scoped_release release;
+    ok = module.invoke(name, buffers, error);
+  }
+  if (!ok)
+    throwValueError(error);
+}
+
 void invoke(JitModule &module, const std::string &name,
             std::vector<Array> arrays) {
   const FunctionSpec *spec = module.lookup(name);
@@ -80,14 +94,7 @@ void invoke(JitModule &module, const std::string &name,
                       std::to_string(array.dtype().bits) + "-bit elements");
     buffers.push_back(array.data());
   }
-  std::string error;
-  bool ok;
-  {
-    nb::gil_scoped_release release;
-    ok = module.invoke(name, buffers, error);
-  }
-  if (!ok)
-    throwValueError(error);
+  invokeWithoutGIL(module, name, buffers);
 }
 
 /// Calls `name` on device buffers given by address (CUDA modules): the
@@ -97,14 +104,7 @@ void invokeAddresses(JitModule &module, const std::string &name,
   std::vector<void *> buffers;
   for (uintptr_t address : addresses)
     buffers.push_back(reinterpret_cast<void *>(address));
-  std::string error;
-  bool ok;
-  {
-    nb::gil_scoped_release release;
-    ok = module.invoke(name, buffers, error);
-  }
-  if (!ok)
-    throwValueError(error);
+  invokeWithoutGIL(module, name, buffers);
 }
 
 } // namespace

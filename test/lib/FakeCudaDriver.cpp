@@ -133,29 +133,28 @@ struct State {
       std::fclose(trace);
   }
 
-  void log(const char *format, ...) __attribute__((format(printf, 2, 3))) {
+  void print(const char *prefix, const char *format, va_list args) {
     if (!trace)
       return;
-    std::fprintf(trace, "fake-cuda: ");
-    va_list args;
-    va_start(args, format);
+    std::fprintf(trace, "fake-cuda: %s", prefix);
     std::vfprintf(trace, format, args);
-    va_end(args);
     std::fprintf(trace, "\n");
     std::fflush(trace);
   }
 
+  void log(const char *format, ...) __attribute__((format(printf, 2, 3))) {
+    va_list args;
+    va_start(args, format);
+    print("", format, args);
+    va_end(args);
+  }
+
   CUresult error(CUresult code, const char *format, ...)
       __attribute__((format(printf, 3, 4))) {
-    if (trace) {
-      std::fprintf(trace, "fake-cuda: error: ");
-      va_list args;
-      va_start(args, format);
-      std::vfprintf(trace, format, args);
-      va_end(args);
-      std::fprintf(trace, "\n");
-      std::fflush(trace);
-    }
+    va_list args;
+    va_start(args, format);
+    print("error: ", format, args);
+    va_end(args);
     return code;
   }
 
