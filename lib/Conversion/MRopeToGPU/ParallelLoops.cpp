@@ -22,6 +22,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
+#include <limits>
+
 namespace mlir::mrope {
 #define GEN_PASS_DEF_GPUPARALLELLOOPS
 #define GEN_PASS_DEF_GPUCHECKHOSTACCESS
@@ -100,7 +102,14 @@ struct GPUParallelLoopsPass
     SmallVector<int64_t> trips;
     int64_t total = 1;
     for (auto [l, u, s] : llvm::zip(lower, upper, steps)) {
-      trips.push_back(u > l ? (u - l + s - 1) / s : 0);
+      // (u - l) as unsigned: exact for any u > l.
+      uint64_t trip = u > l ? (uint64_t(u) - uint64_t(l) - 1) / s + 1 : 0;
+      if (trip > uint64_t(std::numeric_limits<int64_t>::max()))
+        return loop.emitOpError("has too many iterations for one GPU launch");
+      trips.push_back(int64_t(trip));
+      if (trips.back() &&
+          total > std::numeric_limits<int64_t>::max() / trips.back())
+        return loop.emitOpError("has too many iterations for one GPU launch");
       total *= trips.back();
     }
     if (total == 0) {
@@ -108,7 +117,7 @@ struct GPUParallelLoopsPass
       return success();
     }
     const int64_t block = std::min<int64_t>(blockSize, total);
-    const int64_t grid = (total + block - 1) / block;
+    const int64_t grid = (total - 1) / block + 1;
     if (grid > 0x7fffffff)
       return loop.emitOpError("has too many iterations for one GPU launch (")
              << total << ")";

@@ -115,3 +115,18 @@ func.func @dynamic(%out: memref<?xf32>, %n: index) {
   }
   return
 }
+
+// -----
+
+func.func @too_large(%out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %big = arith.constant 9223372036854775807 : index
+  %f = arith.constant 0.0 : f32
+  // expected-error @below {{has too many iterations for one GPU launch}}
+  scf.parallel (%i, %j) = (%c0, %c0) to (%big, %big) step (%c1, %c1) {
+    memref.store %f, %out[%c0] : memref<4xf32>
+    scf.reduce
+  }
+  return
+}
