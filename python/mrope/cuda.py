@@ -86,6 +86,12 @@ def target_of(capability: Tuple[int, int]) -> Tuple[str, str]:
     return chip, isa
 
 
+def runtime_device() -> int:
+    """The ordinal of the device the runtime uses ($MROPE_CUDA_DEVICE, default
+    0; read once, when the runtime first opens the driver)."""
+    return int(os.environ.get("MROPE_CUDA_DEVICE", "0") or 0)
+
+
 def synchronize() -> None:
     """Waits for all work on the device; raises the first error seen."""
     with _lock:
@@ -175,6 +181,10 @@ def _device_address(array, element: str, shape: Sequence[int], where: str) -> in
         if not array.is_cuda:
             raise InputError(f"{where}: expected {expected}, got a torch tensor on "
                              f"{array.device}")
+        if array.device.index != runtime_device():
+            raise InputError(f"{where}: on {array.device}, but mrope's CUDA runtime uses "
+                             f"device {runtime_device()} (set MROPE_CUDA_DEVICE before the "
+                             f"first call)")
         if tuple(array.shape) != tuple(shape) or dtype != _TORCH_NAMES.get(element) \
                 or not array.is_contiguous():
             raise InputError(f"{where}: expected {expected}, got a "
@@ -207,4 +217,4 @@ def _c_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
 
 
 __all__: Sequence[str] = ["Module", "compile", "device_capability", "target_of",
-                          "synchronize", "RUNTIME_LIBRARY"]
+                          "runtime_device", "synchronize", "RUNTIME_LIBRARY"]
