@@ -352,8 +352,25 @@ func.func @decode_split_kv(%q: tensor<1x8x1x16xf32>, %k: tensor<1x2x2100x16xf32>
 // CHECK: %[[KEY:.*]] = arith.addi %[[STAGED]], %[[I]]
 // CHECK-COUNT-4: vector.transfer_read %arg1[%[[B]], %[[KEY]], %{{.*}}, %{{.*}}]
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[VIN]])
+// CHECK: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c64
+// CHECK: arith.minsi %{{.*}}, %[[NEXT]]
+// CHECK: %[[KBUF:.*]] = bufferization.to_buffer %arg1 read_only
+// CHECK: %[[VBUF:.*]] = bufferization.to_buffer %arg2 read_only
 // CHECK: scf.for %[[G:.*]] = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[ACC]], %{{.*}} = %[[ML]])
-// CHECK: scf.for %{{.*}} = %[[FIRST]] to %{{.*}} step %c16
+// CHECK: scf.for %[[BLOCK:.*]] = %[[FIRST]] to %{{.*}} step %c16
+// While the range is computed, each block of each group prefetches (into
+// L2) its share of the next range's K and V rows: 64 keys / 4 groups / 4
+// blocks = 4 keys, slice 4 g + (block - first) / 16, clamped to the keys.
+// CHECK: %[[J:.*]] = arith.divui %{{.*}}, %c16
+// CHECK: %[[G4:.*]] = arith.muli %[[G]], %c4
+// CHECK: %[[SLICE:.*]] = arith.addi %[[G4]], %[[J]]
+// CHECK: %[[OFF:.*]] = arith.muli %[[SLICE]], %c4
+// CHECK: %[[START:.*]] = arith.addi %[[NEXT]], %[[OFF]]
+// CHECK: %[[ROW0:.*]] = arith.minsi %{{.*}}, %c99
+// CHECK-COUNT-4: memref.prefetch %[[KBUF]][%[[B]], %[[ROW0]], %{{.*}}, %{{.*}}], read, locality<2>, data
+// CHECK-COUNT-4: memref.prefetch %[[VBUF]][%[[B]], %[[ROW0]], %{{.*}}, %{{.*}}], read, locality<2>, data
+// CHECK-COUNT-24: memref.prefetch
+// CHECK-NOT: memref.prefetch
 // CHECK: tensor.parallel_insert_slice
 func.func @decode_strided_keys(%q: tensor<1x1x8x32xbf16>, %k: tensor<1x100x4x32xbf16>, %v: tensor<1x100x4x32xbf16>) -> tensor<1x1x8x32xbf16> {
   %0 = mrope.attention %q, %k, %v layout bshd causal : tensor<1x1x8x32xbf16>, tensor<1x100x4x32xbf16>, tensor<1x100x4x32xbf16> -> tensor<1x1x8x32xbf16>
