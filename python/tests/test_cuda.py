@@ -278,6 +278,30 @@ def test_attention_kernel_opts_in_to_its_shared_memory(tmp_path):
 
 
 @needs_fake_driver
+def test_calls_are_enqueued_on_the_given_stream(tmp_path):
+    # A stream of the caller's (as torch's current stream would be): the
+    # launch goes there and the call returns without waiting; the work runs
+    # when the caller synchronizes. Without a stream: the legacy default
+    # stream (0), not waited for either.
+    run, lines = run_scenario(tmp_path, f"""
+        module = cuda.compile(rotary_source())  # (initializes the driver)
+        driver = ctypes.CDLL({FAKE_DRIVER!r})
+        stream = ctypes.c_void_p()
+        assert driver.cuStreamCreate(ctypes.byref(stream), 0) == 0
+        arrays = rotary_arrays()
+        module.call("rotary", *arrays, stream=stream.value)
+        print("returned")
+        module.call("rotary", *arrays)
+        cuda.synchronize()
+    """)
+    assert run.returncode == 0, run.stderr
+    first, second = launches(lines, "mrope_apply_contiguous")
+    assert first.endswith(" stream=1") and second.endswith(" stream=0")
+    between = lines[lines.index(first):lines.index("fake-cuda: cuCtxSynchronize")]
+    assert not [line for line in between if "Synchronize" in line]
+
+
+@needs_fake_driver
 def test_decode_positions_run_as_a_gpu_loop(tmp_path):
     run, lines = run_scenario(tmp_path, """
         module = cuda.compile(ir.decode_positions_function(4, 2, "i64"))

@@ -96,6 +96,7 @@ struct State {
   std::vector<std::unique_ptr<Module>> modules;
   std::vector<std::unique_ptr<Event>> events;
   std::vector<std::unique_ptr<int>> streams;
+  int streamSerials = 0;
   /// A launch read an address outside every allocation: the next
   /// synchronization reports it, as a fault would be.
   bool faulted = false;
@@ -688,9 +689,10 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
   } else {
     values = "?";
   }
-  s.log("cuLaunchKernel %s grid=%ux%ux%u block=%ux%ux%u smem=%u params=[%s]",
+  s.log("cuLaunchKernel %s grid=%ux%ux%u block=%ux%ux%u smem=%u params=[%s] "
+        "stream=%d",
         name, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
-        values.c_str());
+        values.c_str(), stream ? *reinterpret_cast<int *>(stream) : 0);
   if (outside)
     s.enqueue(stream, [&s] { s.faulted = true; });
   return CUDA_SUCCESS;
@@ -699,7 +701,8 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
 FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned int) {
   FAKE_LOCK;
   FAKE_NEEDS_INIT;
-  s.streams.push_back(std::make_unique<int>(0));
+  // Streams are numbered from 1 (0: the legacy default stream) in traces.
+  s.streams.push_back(std::make_unique<int>(++s.streamSerials));
   *stream = reinterpret_cast<CUstream>(s.streams.back().get());
   return CUDA_SUCCESS;
 }
