@@ -410,10 +410,15 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
             _like(runtime.as_dtype(k_out, ka.dtype), k))
 
 
-def _check_boundaries(cu: np.ndarray, name: str, tokens: int, of: str) -> None:
-    """cu_seqlens-style boundaries: [0, ..., tokens], never decreasing."""
-    if len(cu) < 2 or cu[0] != 0 or cu[-1] != tokens or np.any(np.diff(cu) < 0):
-        raise InputError(f"{name}: must start at 0, never decrease and end at the "
+def _check_boundaries(cu: np.ndarray, name: str, tokens: int, of: str,
+                      spare: bool = False) -> None:
+    """cu_seqlens-style boundaries: [0, ..., tokens], never decreasing; with
+    ``spare``, ending at most at ``tokens`` (a preallocated KV cache's rows
+    past the last boundary are unused)."""
+    end_ok = cu[-1] <= tokens if spare else cu[-1] == tokens
+    if len(cu) < 2 or cu[0] != 0 or not end_ok or np.any(np.diff(cu) < 0):
+        end = "at most at" if spare else "at"
+        raise InputError(f"{name}: must start at 0, never decrease and end {end} the "
                          f"{tokens} packed tokens of {of}, got {cu.tolist()}")
 
 
@@ -452,7 +457,9 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     ``[T, Hq, D]`` with ``cu_seqlens`` ``[N + 1]``), k and v with Hkv heads
     dividing Hq (GQA/MQA). Packed k and v cover the same tokens as q, or with
     ``kv_cu_seqlens`` (``[N + 1]``) each sequence's own keys: batched decode
-    against caches of different lengths, chunked prefill. ``scale`` defaults
+    against caches of different lengths, chunked prefill; k and v may then
+    hold spare rows past the last boundary (a preallocated cache: its shape,
+    hence the compiled code, stays the same while the lengths grow). ``scale`` defaults
     to 1/sqrt(D); ``causal`` is bottom-right aligned per sequence (query i
     sees keys up to i + Skv - Sq), ``mask`` an
     additive ``[B, Hq or 1, Sq, Skv]`` array. With ``config`` and
@@ -549,12 +556,15 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
             if len(kv_cu) != len(cu):
                 raise InputError(f"kv_cu_seqlens: needs one boundary per cu_seqlens entry "
                                  f"({len(cu)}), got {len(kv_cu)}")
-            if page_size is None and kv_name == "kv_seqlens" and kv_cu[-1] != skv:
-                raise InputError(f"kv_seqlens: the lengths add up to {int(kv_cu[-1])}, not "
-                                 f"the {skv} packed tokens of k and v")
+            if page_size is None and kv_name == "kv_seqlens" and kv_cu[-1] > skv:
+                raise InputError(f"kv_seqlens: the lengths add up to {int(kv_cu[-1])}, more "
+                                 f"than the {skv} packed tokens of k and v")
             arrays.append(np.ascontiguousarray(kv_cu))
             if page_size is None:
-                _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v")
+                # k and v may hold more rows than the caches use: a buffer
+                # preallocated for a decode loop keeps its shape (one
+                # compilation) while the lengths grow.
+                _check_boundaries(kv_cu, "kv_cu_seqlens", skv, "k and v", spare=True)
             else:
                 arrays.append(_checked_block_table(block_table, kv_cu, page_size,
                                                    skv // page_size, kv_name))

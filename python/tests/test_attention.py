@@ -892,8 +892,11 @@ def test_python_api_own_keys_errors():
     with pytest.raises(mrope.InputError, match=r"kv_cu_seqlens: needs one boundary per"):
         mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 10])
     with pytest.raises(mrope.InputError, match="kv_cu_seqlens: must start at 0, never decrease "
-                                               "and end at the 10 packed tokens of k and v"):
+                                               "and end at most at the 10 packed tokens of k "
+                                               "and v"):
         mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 4, 3, 10])
+    with pytest.raises(mrope.InputError, match="kv_cu_seqlens: .* end at most at the 10 packed"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 4, 6, 11])
     with pytest.raises(mrope.InputError, match="kv_cu_seqlens: only with layout thd"):
         mrope.attention(k[None], k[None], v[None], kv_cu_seqlens=[0, 10])
     out = mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_cu_seqlens=[0, 4, 4, 10])
@@ -1020,12 +1023,39 @@ def test_python_api_kv_seqlens():
     with pytest.raises(mrope.InputError, match=r"kv_seqlens: needs one length per sequence "
                                                r"\(3\), got 2"):
         mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 13])
-    with pytest.raises(mrope.InputError, match="kv_seqlens: the lengths add up to 19, not "
-                                               "the 20 packed tokens of k and v"):
-        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 0, 12])
+    with pytest.raises(mrope.InputError, match="kv_seqlens: the lengths add up to 21, more "
+                                               "than the 20 packed tokens of k and v"):
+        mrope.attention(q, k, v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 0, 14])
     with pytest.raises(mrope.InputError, match="kv_seqlens: sequence 2 has 17 cached keys; "
                                                "its block_table row holds 0 to 2 pages of 8"):
         mrope.attention(q, pool_k, pool_v, layout="thd", cu_seqlens=cu, kv_seqlens=[7, 0, 17],
                         block_table=table)
     with pytest.raises(mrope.InputError, match="kv_seqlens: only with layout thd"):
         mrope.attention(*(x.transpose(1, 0, 2)[None] for x in (q, k, v)), kv_seqlens=[20])
+
+
+def test_decode_loop_with_a_preallocated_cache():
+    # A decode loop keeps one KV buffer of fixed capacity and passes the
+    # growing lengths: the shapes, hence the compiled function, stay the
+    # same every step (no compilation per token), and each step equals the
+    # call on exactly the used rows.
+    from mrope import runtime
+    rng = np.random.default_rng(71)
+    capacity, lengths = 64, np.array([5, 0, 11])
+    k_buf = random(rng, (capacity, 2, 16), np.float32)
+    v_buf = random(rng, (capacity, 2, 16), np.float32)
+    cu = [0, 1, 2, 3]
+    compiled = None
+    for step in range(3):
+        q = random(rng, (3, 4, 16), np.float32)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        out = mrope.attention(q, k_buf, v_buf, layout="thd", cu_seqlens=cu,
+                              kv_seqlens=lengths, causal=True)
+        used = int(bounds[-1])
+        exact = mrope.attention(q, k_buf[:used], v_buf[:used], layout="thd", cu_seqlens=cu,
+                                kv_cu_seqlens=bounds, causal=True)
+        np.testing.assert_array_equal(out, exact)
+        sources = {key for key in runtime._cache if f"{capacity}x2x16xf32" in key[0]}
+        assert len(sources) == 1 and (compiled is None or sources == compiled)
+        compiled = sources
+        lengths = lengths + 1
