@@ -132,7 +132,9 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
     (``get_rope_index``). Inputs are what a Hugging Face processor returns;
     grids are raw (before the spatial merge) and global across the batch.
     Inconsistent inputs raise :class:`InputError` naming the sequence, the
-    block and the rule."""
+    block and the rule. The scan runs on the host (as serving engines
+    compute these); for CUDA torch ``input_ids`` the results are CUDA
+    tensors on the same device."""
     ids = _integer_array(input_ids, "input_ids", 2, optional=False)
     batch, length = ids.shape
     if batch < 1 or length < 1:
@@ -180,6 +182,9 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
         where = ("the batch" if sequence < 0 else f"sequence {sequence}") + (
             f", visual block {block}" if block >= 0 else "")
         raise InputError(f"{where}: {rule} (detail {detail})")
+    if _on_cuda(input_ids):
+        import torch
+        return PositionIds(*(torch.from_numpy(a).to(input_ids.device) for a in outputs[:3]))
     return PositionIds(*outputs[:3])
 
 

@@ -358,6 +358,12 @@ def test_apply_rotary_on_the_gpu_matches_the_host(allocation):
 def test_positions_and_tables_on_the_gpu_match_the_host():
     import mrope
     torch = _torch_cuda()
+    ids = torch.tensor([[1, 151652, 151655, 151655, 151655, 151655, 151653, 7]])
+    grids = torch.tensor([[1, 4, 4]])
+    host = mrope.position_ids(mrope.RopeConfig(), ids, image_grid_thw=grids)
+    dev = mrope.position_ids(mrope.RopeConfig(), ids.cuda(), image_grid_thw=grids)
+    assert dev.position_ids.is_cuda
+    assert torch.equal(dev.position_ids.cpu(), torch.from_numpy(host.position_ids))
     nxt = torch.tensor([7, 0, 4096])
     assert torch.equal(mrope.decode_positions(nxt.cuda(), 3).cpu(),
                        torch.from_numpy(mrope.decode_positions(nxt, 3)))
