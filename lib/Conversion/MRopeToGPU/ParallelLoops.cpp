@@ -1,5 +1,4 @@
-//===- ParallelLoops.cpp - host loops of device-buffer functions on the GPU
-//===//
+//===- ParallelLoops.cpp - host loops of device functions on the GPU ----===//
 //
 // In a function compiled for device buffers, every buffer is device memory:
 // the loops left around the mrope kernels (position and table ops lowered
@@ -47,8 +46,8 @@ bool mlir::mrope::worksOnDeviceBuffers(func::FuncOp func) {
 
 namespace {
 
-/// Ops defined outside `region` whose results it uses and that belong in
-/// the kernel: constants (so outlining does not pass them) and
+/// Clones into the kernel `region` the ops defined outside it that belong
+/// there: constants (so outlining does not pass them as parameters) and
 /// memref.get_global (so outlining moves the global to the device instead
 /// of passing a host address).
 void sinkIntoKernel(Region &region) {
