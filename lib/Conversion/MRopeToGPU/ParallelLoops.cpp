@@ -1,4 +1,4 @@
-//===- ParallelLoops.cpp - host loops of device functions on the GPU ----===//
+//===- ParallelLoops.cpp - host loops of device functions on the GPU ------===//
 //
 // In a function compiled for device buffers, every buffer is device memory:
 // the loops left around the mrope kernels (position and table ops lowered
