@@ -221,8 +221,10 @@ Driver *driver() {
 /// Runs one driver call unless an error is pending (recorded mode: the
 /// calls after a failure are skipped, so generated code that cannot check
 /// results runs to its end without touching the device again). Returns
-/// whether the call succeeded.
-template <typename Call> bool callDriver(const char *name, Call &&call) {
+/// whether the call succeeded; a failure's report ends with `jitLog` when
+/// given (the PTX compiler's log).
+template <typename Call>
+bool callDriver(const char *name, Call &&call, const char *jitLog = nullptr) {
   if (hasPendingError())
     return false;
   Driver *d = driver();
@@ -231,7 +233,10 @@ template <typename Call> bool callDriver(const char *name, Call &&call) {
   CUresult result = call(*d);
   if (result == CUDA_SUCCESS)
     return true;
-  report(driverError(*d, result, name));
+  std::string message = driverError(*d, result, name);
+  if (jitLog)
+    message += std::string("\nPTX JIT log:\n") + jitLog;
+  report(message);
   return false;
 }
 
@@ -276,15 +281,12 @@ MROPE_EXPORT CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
   void *values[] = {log, reinterpret_cast<void *>(sizeof(log)),
                     reinterpret_cast<void *>(intptr_t(optLevel))};
   CUmodule module = nullptr;
-  if (hasPendingError())
-    return nullptr;
-  Driver *d = driver();
-  if (!d)
-    return nullptr;
-  CUresult result = d->p_cuModuleLoadDataEx(&module, data, 3, options, values);
-  if (result != CUDA_SUCCESS)
-    report(driverError(*d, result, "cuModuleLoadDataEx (PTX JIT)") +
-           "\nPTX JIT log:\n" + log);
+  callDriver(
+      "cuModuleLoadDataEx (PTX JIT)",
+      [&](Driver &d) {
+        return d.p_cuModuleLoadDataEx(&module, data, 3, options, values);
+      },
+      log);
   return module;
 }
 
@@ -495,12 +497,8 @@ MROPE_EXPORT int mropeCudaTakeError(char *buffer, size_t size) {
 /// The compute capability of the runtime's device (e.g. 9, 0 for an H100);
 /// returns 0 (and reports why) when there is no usable device.
 MROPE_EXPORT int mropeCudaDeviceCapability(int *major, int *minor) {
-  Driver *usable = hasPendingError() ? nullptr : driver();
-  if (!usable)
-    return 0;
-  CUdevice device = usable->device;
   return MROPE_CALL(cuDeviceGetAttribute, major,
-                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device) &&
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d.device) &&
          MROPE_CALL(cuDeviceGetAttribute, minor,
-                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d.device);
 }

@@ -282,6 +282,14 @@ def _positions_array(config: RopeConfig, position_ids, shape=None, device_of=Non
     return array if device_of is None else _on_device_of(array, device_of)
 
 
+def _check_gpu_scaling(config: RopeConfig) -> None:
+    """Scalings that read the sequence length at run time have no GPU form
+    yet (mrope.sequence_length is a reduction to a host scalar)."""
+    if _needs_length(config):
+        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
+                         f"which the GPU path does not support yet; compute on the host")
+
+
 def _checked_seq_len(seq_len):
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
         raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
@@ -317,10 +325,8 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
         if not kv:
             raise InputError("num_kv_heads: head-partitioned allocations need it")
         table = [batch, kv, length, config.rotary_dim]
-    if on_gpu and _needs_length(config):
-        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
-                         f"which the GPU path does not support yet; compute the tables on "
-                         f"the host")
+    if on_gpu:
+        _check_gpu_scaling(config)
     args = [] if on_gpu else _runtime_length(config, positions, seq_len)
     source = ir.cos_sin_function(config, tuple(positions.shape), table, "f32",
                                  attention_scaling(config), bool(args))
@@ -387,16 +393,16 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
                          f"({ka.shape[head_axis]})")
     positions = _positions_array(config, position_ids, (3,) + q_tokens,
                                  qa if on_gpu else None)
-    largest = (0 if angles != "exact" or not positions.numel() else
-               int(positions.abs().max().item())) if on_gpu else (
-        int(np.abs(positions).max()) if angles == "exact" and positions.size else 0)
+    largest = 0
+    if angles == "exact" and (positions.numel() if on_gpu else positions.size):
+        largest = (int(positions.abs().max().item()) if on_gpu else
+                   int(np.abs(positions).max()))
     if largest >= 2 ** 24:
         # The exact reduction's bound: an f32 holds every integer below 2^24.
         raise InputError(f"position_ids: angles='exact' needs positions below 2^24 "
                          f"(16777216), got {largest}")
-    if on_gpu and _needs_length(config):
-        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
-                         f"which the GPU path does not support yet; rotate on the host")
+    if on_gpu:
+        _check_gpu_scaling(config)
     args = [] if on_gpu else _runtime_length(config, positions, seq_len)
     if threads is None:
         threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS

@@ -487,13 +487,23 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
           };
           // The next range is fetched while this one is computed: each
           // block of each group prefetches its share of the next range's
-          // rows, so the cache stream overlaps the arithmetic and the
-          // staging copy reads L2 (staged straight from DRAM, the copy
-          // took as long as the arithmetic: 19 of 39 ms).
+          // rows (groups x blocks x share >= staged), spread over the
+          // arithmetic, so that the staging copy reads L2. It pays for
+          // scattered (paged) rows, which the hardware prefetcher cannot
+          // follow: docs/Performance.md.
           const int64_t blocksPerRange =
               std::max<int64_t>(1, (staged + kKeyBlock - 1) / kKeyBlock);
-          const int64_t prefetchShare =
-              std::max<int64_t>(1, staged / (groups * blocksPerRange));
+          const int64_t prefetchShare = (staged + groups * blocksPerRange - 1) /
+                                        (groups * blocksPerRange);
+          // Views of k and v as buffers for the prefetches (bufferization
+          // folds them).
+          auto bufferOf = [&](Value tensor) -> Value {
+            auto type = cast<RankedTensorType>(tensor.getType());
+            return bufferization::ToBufferOp::create(
+                b, l, MemRefType::get(type.getShape(), type.getElementType()),
+                tensor, /*readOnly=*/true);
+          };
+          Value kBuffer = bufferOf(k), vBuffer = bufferOf(v);
           auto ranges = scf::ForOp::create(
               b, l, begin, end, index(b, l, staged),
               ValueRange{accInit, mlInitV, scratchOf(k), scratchOf(v)},
@@ -524,16 +534,6 @@ Value mlir::mrope::buildSharedKeyDecodeAttention(OpBuilder &builder,
                 };
                 auto keyReader = stagedRow(kStaged);
                 auto valueReader = stagedRow(vStaged);
-                // Views of k and v as buffers, to prefetch the next range's
-                // rows for its staging copy (bufferization folds them).
-                auto bufferOf = [&](Value tensor) -> Value {
-                  auto type = cast<RankedTensorType>(tensor.getType());
-                  return bufferization::ToBufferOp::create(
-                      rb, rl,
-                      MemRefType::get(type.getShape(), type.getElementType()),
-                      tensor, /*readOnly=*/true);
-                };
-                Value kBuffer = bufferOf(k), vBuffer = bufferOf(v);
                 auto perGroup = scf::ForOp::create(
                     rb, rl, index(rb, rl, 0), index(rb, rl, groups),
                     index(rb, rl, 1), state.take_front(2),

@@ -344,6 +344,8 @@ func.func @decode_split_kv(%q: tensor<1x8x1x16xf32>, %k: tensor<1x2x2100x16xf32>
 // the staged rows, their m, l and acc kept in [groups, heads, ...] tensors.
 // CHECK-LABEL: func.func @decode_strided_keys
 // CHECK: scf.forall (%[[B:.*]], %[[T:.*]]) in (1, 1)
+// CHECK: %[[KBUF:.*]] = bufferization.to_buffer %arg1 read_only
+// CHECK: %[[VBUF:.*]] = bufferization.to_buffer %arg2 read_only
 // CHECK: %[[KS:.*]] = bufferization.alloc_tensor() : tensor<4x64x32xbf16>
 // CHECK: %[[VS:.*]] = bufferization.alloc_tensor() : tensor<4x64x32xbf16>
 // CHECK: scf.for %[[FIRST:.*]] = %{{.*}} to %{{.*}} step %c64 iter_args(%[[ACC:.*]] = %{{.*}}, %[[ML:.*]] = %{{.*}}, %[[KIN:.*]] = %[[KS]], %[[VIN:.*]] = %[[VS]]) -> (tensor<4x2x32xf32>, tensor<4x2x2xf32>, tensor<4x64x32xbf16>, tensor<4x64x32xbf16>)
@@ -354,8 +356,6 @@ func.func @decode_split_kv(%q: tensor<1x8x1x16xf32>, %k: tensor<1x2x2100x16xf32>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[VIN]])
 // CHECK: %[[NEXT:.*]] = arith.addi %[[FIRST]], %c64
 // CHECK: arith.minsi %{{.*}}, %[[NEXT]]
-// CHECK: %[[KBUF:.*]] = bufferization.to_buffer %arg1 read_only
-// CHECK: %[[VBUF:.*]] = bufferization.to_buffer %arg2 read_only
 // CHECK: scf.for %[[G:.*]] = %{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %[[ACC]], %{{.*}} = %[[ML]])
 // CHECK: scf.for %[[BLOCK:.*]] = %[[FIRST]] to %{{.*}} step %c16
 // While the range is computed, each block of each group prefetches (into
