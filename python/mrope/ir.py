@@ -124,7 +124,22 @@ def inv_freq_function(config: RopeConfig, seq_len: Optional[int],
     return fn.text()
 
 
-def _read_length(fn: _Function) -> str:
+LENGTH_SOURCES = (None, "argument", "positions")
+
+
+def _length(fn: _Function, source: Optional[str], positions: str, positions_type: str
+            ) -> Optional[str]:
+    """The sequence length a scaling reads at run time: none, a ``seq_len``
+    input ``[1]`` (``"argument"``), or ``mrope.sequence_length`` of the
+    positions (``"positions"``: computed where the function runs, on the
+    GPU too)."""
+    if source not in LENGTH_SOURCES:
+        raise ValueError(f"length source {source!r}")
+    if source is None:
+        return None
+    if source == "positions":
+        fn.lines.append(f"%len = mrope.sequence_length {positions} : {positions_type}")
+        return "%len"
     v, t = fn.input("seq_len", [1], "i64")
     fn.lines.append("%c0 = arith.constant 0 : index")
     fn.lines.append(f"%len = tensor.extract {v}[%c0] : {t}")
@@ -134,14 +149,14 @@ def _read_length(fn: _Function) -> str:
 def rotary_function(config: RopeConfig, layout: str, q_shape: Sequence[int],
                     k_shape: Sequence[int], position_shape: Sequence[int], element: str,
                     inverse: bool, angles: str, attention_scaling: float,
-                    runtime_length: bool) -> str:
-    """``@rotary(q, k, positions, [seq_len])``: rotates q and k in place."""
+                    length: Optional[str]) -> str:
+    """``@rotary(q, k, positions, [seq_len])``: rotates q and k in place;
+    ``length``: where a runtime length comes from (``LENGTH_SOURCES``)."""
     fn = _Function("rotary")
     q, q_t = fn.input("q", q_shape, element, writable=True)
     k, k_t = fn.input("k", k_shape, element, writable=True)
     p, p_t = fn.input("positions", position_shape, config.position_type)
-    length = _read_length(fn) if runtime_length else None
-    fn.lines.append(inv_freq_line(config, length))
+    fn.lines.append(inv_freq_line(config, _length(fn, length, p, p_t)))
     f_t = tensor_type([config.rotary_dim // 2], "f32")
     fn.lines.append(
         f"%qr, %kr = mrope.apply {q}, {k} positions({p} : {p_t}) freqs(%f : {f_t}) "
@@ -204,12 +219,13 @@ def attention_function(q_shape: Sequence[int], k_shape: Sequence[int], element: 
 
 def cos_sin_function(config: RopeConfig, position_shape: Sequence[int],
                      table_shape: Sequence[int], element: str,
-                     attention_scaling: float, runtime_length: bool) -> str:
+                     attention_scaling: float, length: Optional[str]) -> str:
     """``@cos_sin(positions, [seq_len], cos_out, sin_out)``: the Hugging Face
-    cos/sin tables ``[B, S, D]`` (``[B, KV, S, D]`` for MHRoPE)."""
+    cos/sin tables ``[B, S, D]`` (``[B, KV, S, D]`` for MHRoPE); ``length``
+    as for ``rotary_function``."""
     fn = _Function("cos_sin")
     p, p_t = fn.input("positions", position_shape, config.position_type)
-    length = _read_length(fn) if runtime_length else None
+    length = _length(fn, length, p, p_t)
     fn.output("cos", table_shape, element)
     fn.output("sin", table_shape, element)
     fn.lines.append(inv_freq_line(config, length))

@@ -282,29 +282,31 @@ def _positions_array(config: RopeConfig, position_ids, shape=None, device_of=Non
     return array if device_of is None else _on_device_of(array, device_of)
 
 
-def _check_gpu_scaling(config: RopeConfig) -> None:
-    """Scalings that read the sequence length at run time have no GPU form
-    yet (mrope.sequence_length is a reduction to a host scalar)."""
-    if _needs_length(config):
-        raise InputError(f"config: {config.scaling} reads the sequence length at run time, "
-                         f"which the GPU path does not support yet; compute on the host")
-
-
 def _checked_seq_len(seq_len):
     if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
         raise InputError(f"seq_len: must be a positive integer, got {seq_len!r}")
     return int(seq_len)
 
 
-def _runtime_length(config: RopeConfig, positions: np.ndarray, seq_len):
-    """The seq_len argument of a compiled rotary, as a list of arrays (empty
-    when the scaling does not read it): by default the largest position + 1
-    over all axes, as Hugging Face's dynamic update computes it."""
+def _length_arguments(config: RopeConfig, positions, seq_len, on_gpu: bool):
+    """Where a compiled rotary gets the sequence length its scaling reads at
+    run time (``ir.LENGTH_SOURCES``), and the arrays passed for it. By
+    default the largest position + 1 over all axes, as Hugging Face's
+    dynamic update computes it: on the GPU by the function itself
+    (``mrope.sequence_length``, a reduction kernel; no synchronization), on
+    the host from the positions here. A given ``seq_len`` is passed as a
+    one-element array, on the positions' device."""
     if not _needs_length(config):
-        return []
+        return None, []
     if seq_len is None:
+        if on_gpu:
+            return "positions", []
         seq_len = int(np.max(positions)) + 1 if positions.size else 1
-    return [np.array([_checked_seq_len(seq_len)], np.int64)]
+    value = _checked_seq_len(seq_len)
+    if on_gpu:
+        import torch
+        return "argument", [torch.tensor([value], dtype=torch.int64, device=positions.device)]
+    return "argument", [np.array([value], np.int64)]
 
 
 def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None,
@@ -313,8 +315,7 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
     ``[B, S, rotary_dim]`` after the allocation, or ``[B, KV, S, rotary_dim]``
     for head-partitioned (MHRoPE) allocations (``num_kv_heads``, default the
     config's). For attention kernels of your own. CUDA torch positions give
-    CUDA tables, computed on their device (scalings that read the sequence
-    length at run time: host only for now)."""
+    CUDA tables, computed on their device (a runtime length too)."""
     on_gpu = _on_cuda(position_ids)
     positions = _positions_array(config, position_ids,
                                  device_of=position_ids if on_gpu else None)
@@ -325,16 +326,14 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
         if not kv:
             raise InputError("num_kv_heads: head-partitioned allocations need it")
         table = [batch, kv, length, config.rotary_dim]
-    if on_gpu:
-        _check_gpu_scaling(config)
-    args = [] if on_gpu else _runtime_length(config, positions, seq_len)
+    length, args = _length_arguments(config, positions, seq_len, on_gpu)
     source = ir.cos_sin_function(config, tuple(positions.shape), table, "f32",
-                                 attention_scaling(config), bool(args))
+                                 attention_scaling(config), length)
     if on_gpu:
         import torch
         cos = torch.empty(table, dtype=torch.float32, device=positions.device)
         sin = torch.empty(table, dtype=torch.float32, device=positions.device)
-        cuda_runtime.compile(source).call("cos_sin", positions, cos, sin)
+        cuda_runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
         return cos, sin
     cos, sin = np.zeros(table, np.float32), np.zeros(table, np.float32)
     runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
@@ -364,8 +363,9 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
     ``THREADS_MIN_TOKENS`` tokens, where each core gets whole tasks.
 
     CUDA torch tensors are rotated on their device by the GPU kernel (the
-    same bits as on the host); scalings that read the sequence length at run
-    time (dynamic NTK, LongRoPE) are host-only for now."""
+    same bits as on the host, except that dynamic NTK raises its rescaled
+    base with the device's ``powf``, which may differ in the last place);
+    the default ``seq_len`` is then computed on the device too."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")
     if angles not in ("reference", "exact"):
@@ -401,19 +401,17 @@ def apply_rotary(config: RopeConfig, q, k, position_ids, layout: str = "bhsd",
         # The exact reduction's bound: an f32 holds every integer below 2^24.
         raise InputError(f"position_ids: angles='exact' needs positions below 2^24 "
                          f"(16777216), got {largest}")
-    if on_gpu:
-        _check_gpu_scaling(config)
-    args = [] if on_gpu else _runtime_length(config, positions, seq_len)
+    length, args = _length_arguments(config, positions, seq_len, on_gpu)
     if threads is None:
         threads = int(np.prod(q_tokens)) >= THREADS_MIN_TOKENS
     source = ir.rotary_function(config, layout, tuple(qa.shape), tuple(ka.shape),
                                 tuple(positions.shape), element, inverse, angles,
-                                attention_scaling(config), bool(args))
+                                attention_scaling(config), length)
     if on_gpu:
         import torch
         q_out = qa.clone(memory_format=torch.contiguous_format)
         k_out = ka.clone(memory_format=torch.contiguous_format)
-        cuda_runtime.compile(source).call("rotary", q_out, k_out, positions)
+        cuda_runtime.compile(source).call("rotary", q_out, k_out, positions, *args)
         return q_out, k_out
     q_out, k_out = runtime.carrier_array(qa), runtime.carrier_array(ka)
     runtime.compile(source, threads).call("rotary", q_out, k_out, positions, *args)

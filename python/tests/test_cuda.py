@@ -55,7 +55,7 @@ class DeviceArray:
 def rotary_source(q_shape=(1, 4, 8, 128), k_shape=(1, 2, 8, 128)):
     return ir.rotary_function(mrope.RopeConfig(), "bhsd", q_shape, k_shape,
                               (3, q_shape[0], q_shape[2]), "bf16", False, "reference", 1.0,
-                              False)
+                              None)
 
 
 def rotary_arrays(q_shape=(1, 4, 8, 128), k_shape=(1, 2, 8, 128)):

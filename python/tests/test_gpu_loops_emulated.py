@@ -32,7 +32,7 @@ STAGE = ["--convert-mrope-to-gpu", "--convert-mrope-to-linalg",
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MROPE_OPT), reason="no mrope-opt")
 
-_ELEMENTS = {np.dtype(np.int64): "i64", np.dtype(np.float32): "f32",
+_ELEMENTS = {np.dtype(np.int64): "i64", np.dtype(np.int32): "i32", np.dtype(np.float32): "f32",
              np.dtype(np.uint16): "bf16"}
 
 
@@ -99,7 +99,7 @@ def test_cos_sin_tables(name):
     if "head_partitioned" in config.allocation:
         table = [batch, 8, length, config.rotary_dim]
     source = ir.cos_sin_function(config, positions.shape, table, "f32",
-                                 mrope.attention_scaling(config), False)
+                                 mrope.attention_scaling(config), None)
     arrays = [positions, np.zeros(table, np.float32), np.zeros(table, np.float32)]
     (_, cos, sin), launches = emulate(source, "cos_sin", arrays)
     assert launches >= 1
@@ -166,3 +166,93 @@ def test_elementwise_code_runs_in_place_on_the_gpu():
     (out,), launches = emulate(INCREMENT, "increment", [x])
     assert launches == 1
     np.testing.assert_array_equal(out, x + 1)
+
+
+# Scalings that read the sequence length at run time (dynamic NTK,
+# LongRoPE): the length is a reduction kernel's result or a device tensor,
+# which the kernels using it read themselves (mrope-gpu-parallel-loops).
+DYNAMIC = mrope.RopeConfig(head_dim=16, rotary_dim=16, theta=10000.0,
+                           allocation="<interleaved, section = [3, 3, 2]>",
+                           scaling="<kind = dynamic, factor = 2.0, "
+                                   "max_position_embeddings = 64>")
+LONGROPE = mrope.RopeConfig(
+    head_dim=16, rotary_dim=16, theta=10000.0, allocation="<contiguous, section = [2, 3, 3]>",
+    scaling="<kind = longrope, factor = 4.0, max_position_embeddings = 256, "
+            "original_max_position_embeddings = 64, "
+            "short_factor = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7], "
+            "long_factor = [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0]>")
+
+
+def test_dynamic_ntk_length_computed_on_the_gpu(golden):
+    # transformers' @dynamic_rope_update on Qwen3-VL's rotary: the length is
+    # max(position_ids) + 1 = 70 > 64, so inv_freq is rescaled -- here by a
+    # reduction kernel (an atomic maximum) whose result the table kernels
+    # read; compared with the golden tables of the reference code.
+    case = golden("inv_freq_scaling.json")["dynamic_via_module"]
+    positions = np.array(case["position_ids"], np.int64)
+    table = [1, positions.shape[2], 16]
+    source = ir.cos_sin_function(DYNAMIC, positions.shape, table, "f32", 1.0, "positions")
+    assert "mrope.sequence_length" in source
+    arrays = [positions, np.zeros(table, np.float32), np.zeros(table, np.float32)]
+    (_, cos, sin), _ = emulate(source, "cos_sin", arrays)
+    np.testing.assert_array_equal(cos, np.array(case["cos"], np.float32))
+    np.testing.assert_array_equal(sin, np.array(case["sin"], np.float32))
+    # Not vacuous: without the rescaling (a length of 64) the tables differ.
+    unscaled = ir.cos_sin_function(DYNAMIC, positions.shape, table, "f32", 1.0, "argument")
+    (_, _, cos64, _), _ = emulate(unscaled, "cos_sin",
+                                  [positions, np.array([64], np.int64), *arrays[1:]])
+    assert not np.array_equal(cos64, cos)
+
+
+@pytest.mark.parametrize("config", [DYNAMIC, LONGROPE], ids=["dynamic", "longrope"])
+@pytest.mark.parametrize("largest", [10, 63, 64, 200, 5000])
+def test_runtime_length_on_the_gpu_matches_the_host(config, largest):
+    # Device-computed length (positions) and a given one (argument), each
+    # against the host pipeline given max + 1 from NumPy; LongRoPE switches
+    # tables above 64, dynamic NTK rescales above 64.
+    rng = np.random.default_rng(largest)
+    positions = rng.integers(0, largest + 1, (3, 2, 40)).astype(np.int64)
+    positions[rng.integers(0, 3), 1, rng.integers(0, 40)] = largest
+    table = [2, 40, 16]
+    outputs = [np.zeros(table, np.float32), np.zeros(table, np.float32)]
+    length = np.array([largest + 1], np.int64)
+    by_argument = ir.cos_sin_function(config, positions.shape, table, "f32", 1.0, "argument")
+    _, _, cos_host, sin_host = on_host(by_argument, "cos_sin", [positions, length, *outputs])
+    from_positions = ir.cos_sin_function(config, positions.shape, table, "f32", 1.0,
+                                         "positions")
+    (_, cos, sin), launches = emulate(from_positions, "cos_sin", [positions, *outputs])
+    np.testing.assert_array_equal(cos.view(np.uint32), cos_host.view(np.uint32))
+    np.testing.assert_array_equal(sin.view(np.uint32), sin_host.view(np.uint32))
+    (_, _, cos_arg, _), _ = emulate(by_argument, "cos_sin", [positions, length, *outputs])
+    np.testing.assert_array_equal(cos_arg.view(np.uint32), cos_host.view(np.uint32))
+
+
+SEQUENCE_LENGTH = """
+func.func @length(%p_m: memref<3x5x77xi32>, %out_m: memref<1xi64>)
+    attributes {llvm.emit_c_interface} {
+  %p = bufferization.to_tensor %p_m restrict : memref<3x5x77xi32> to tensor<3x5x77xi32>
+  %n = mrope.sequence_length %p : tensor<3x5x77xi32>
+  %t = tensor.from_elements %n : tensor<1xi64>
+  bufferization.materialize_in_destination %t in writable %out_m
+      : (tensor<1xi64>, memref<1xi64>) -> ()
+  return
+}
+"""
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last", "negative"])
+def test_sequence_length_reduction_kernel(where):
+    # 1,155 positions over 73 threads (16 each, strided): the maximum is
+    # found wherever it is, and a maximum below zero is not lost to the
+    # accumulators' identity.
+    rng = np.random.default_rng(11)
+    p = rng.integers(-1000, 1000, (3, 5, 77)).astype(np.int32)
+    flat = p.reshape(-1)
+    spot = {"first": 0, "middle": 600, "last": flat.size - 1, "negative": None}[where]
+    if spot is None:
+        p = -np.abs(p) - 5
+    else:
+        flat[spot] = 123456
+    (_, out), launches = emulate(SEQUENCE_LENGTH, "length", [p, np.zeros(1, np.int64)])
+    assert out[0] == int(p.max()) + 1
+    assert launches == 3  # fill, reduction, the result stored

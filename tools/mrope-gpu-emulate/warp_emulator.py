@@ -29,11 +29,28 @@ interval, so a missing barrier is reported (SharedTracker) although lockstep
 execution would hide it. It does not check NVPTX code generation.
 """
 
+import ctypes
+import ctypes.util
 import re
 
 import numpy as np
 
 LANES_PER_WARP = 32
+
+# math.powf is the host C library's powf (what the host pipeline calls), so
+# that emulated kernels can be compared with host results bit for bit; on a
+# GPU it is libdevice's __nv_powf, which may differ in the last place.
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m"))
+_LIBM.powf.restype = ctypes.c_float
+_LIBM.powf.argtypes = (ctypes.c_float, ctypes.c_float)
+
+
+def powf(x, y):
+    x, y = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(y, np.float32))
+    out = np.empty(x.shape, np.float32)
+    for i in np.ndindex(x.shape):
+        out[i] = _LIBM.powf(float(x[i]), float(y[i]))
+    return out
 
 
 # ----------------------------------------------------------------- parsing
@@ -506,6 +523,24 @@ class Kernel:
                 buf.tracker.record_write(b, lanes, self.epoch)
             buf.flat[flat[active]] = value[active]
             return []
+        if name == "memref.atomic_rmw":
+            # Lanes in order (the combiners are order-independent).
+            value, buf, idx = ins[0], ins[1], ins[2:]
+            kind = re.search(r"kind = (\d+)", op.props).group(1)
+            # arith::AtomicRMWKind: addi = 1, andi = 2, maxs = 6, mins = 10,
+            # ori = 14 (signed storage: maxu/minu are not modelled).
+            combine = {"1": np.add, "2": np.bitwise_and, "6": np.maximum,
+                       "10": np.minimum, "14": np.bitwise_or}.get(kind)
+            if combine is None:
+                raise RuntimeError(f"memref.atomic_rmw kind {kind} is not modelled")
+            flat = self.flat_index(buf, idx, active)
+            old = np.zeros(lanes, buf.flat.dtype)
+            for lane in np.nonzero(active)[0]:
+                old[lane] = buf.flat[flat[lane]]
+                buf.flat[flat[lane]] = combine(old[lane], value[lane])
+            return [old]
+        if name == "arith.select" and isinstance(ins[1], Buffer):
+            return [ins[1] if self.uniform(ins[0], active) else ins[2]]
         if name == "gpu.dynamic_shared_memory":
             return [self.dynamic_shared]
         if name == "memref.view":
@@ -713,6 +748,9 @@ class Kernel:
                 if x.dtype == np.bool_ or kind not in ("and", "or"):
                     return f(x, axis=1).astype(x.dtype)
                 raise RuntimeError("bitwise reductions of integers are not modelled")
+            if name == "math.powf":
+                x, y = (to_f32(v, in_elem) for v in ins)
+                return from_f32(powf(x, y), out_elem)
             if name == "math.exp2":
                 return from_f32(np.exp2(to_f32(ins[0], in_elem)), out_elem)
             if name == "math.fma":
@@ -725,7 +763,7 @@ class Kernel:
                 return from_f32(to_f32(ins[0], in_elem), out_elem)
             if name == "arith.sitofp":
                 return from_f32(ins[0].astype(np.float32), out_elem)
-            if name == "arith.index_cast":
+            if name in ("arith.index_cast", "arith.extsi"):
                 return ins[0].astype(STORAGE[out_elem])
             if name == "arith.select":
                 cond, x, y = ins

@@ -614,18 +614,19 @@ struct ConvertMRopeToGPUPass
     if (config.placement != Placement::Device)
       return;
     // Data-parallel position and table ops are lowered to linalg and run
-    // as GPU loops (mrope-gpu-parallel-loops); the scans and reductions
-    // have no GPU form yet.
+    // as GPU loops, sequence_length as a reduction kernel whose result the
+    // kernels that use it read (mrope-gpu-parallel-loops); the scan of
+    // rope_index has no GPU form yet.
     result = module.walk([](Operation *op) {
       if (!isa<MRopeDialect>(op->getDialect()) ||
           isa<ApplyOp, AttentionOp, DecodePositionsOp, CosSinOp, RotateOp,
-              InvFreqOp>(op))
+              InvFreqOp, SequenceLengthOp>(op))
         return WalkResult::advance();
       op->emitOpError("has no GPU lowering yet (the GPU pipeline lowers "
                       "mrope.apply, mrope.attention and the data-parallel "
-                      "ops decode_positions, cos_sin, rotate and inv_freq; "
-                      "use mrope-cpu-pipeline or host-buffers=true for the "
-                      "others)");
+                      "ops decode_positions, cos_sin, rotate, inv_freq and "
+                      "sequence_length; use mrope-cpu-pipeline or "
+                      "host-buffers=true for the others)");
       return WalkResult::interrupt();
     });
     if (result.wasInterrupted())

@@ -85,6 +85,133 @@ func.func @nested_and_empty(%out: memref<4xf32>) {
 
 // -----
 
+// A linalg op that reduces all its loops (mrope.sequence_length's maximum):
+// 600 elements, 16 per thread -> 38 threads in one block, each folding a
+// strided share (consecutive threads, consecutive elements) from the
+// identity, then one atomic maximum into the output. The 0-d fill before it
+// is a kernel of one thread.
+// CHECK-LABEL: func.func @max_reduction
+// CHECK-DAG: %[[C38:.*]] = arith.constant 38 : index
+// CHECK-DAG: %[[C600:.*]] = arith.constant 600 : index
+// CHECK-DAG: %[[LOWEST:.*]] = arith.constant -9223372036854775808 : i64
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c1,
+// CHECK:   memref.store %[[LOWEST]], %arg1[]
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1, {{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C38]],
+// CHECK:   %[[ACC:.*]] = scf.for %[[I:.*]] = %[[TX]] to %[[C600]] step %[[C38]] iter_args(%[[A:.*]] = %[[LOWEST]]) -> (i64) {
+// CHECK:     %[[X:.*]] = memref.load %arg0[
+// CHECK:     %[[M:.*]] = arith.maxsi %[[X]], %[[A]] : i64
+// CHECK:     scf.yield %[[M]]
+// CHECK:   %[[IN:.*]] = arith.cmpi ult, %[[TX]], %[[C600]]
+// CHECK:   scf.if %[[IN]] {
+// CHECK:     memref.atomic_rmw maxs %[[ACC]], %arg1[] : (i64, memref<i64>) -> i64
+#all3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#none3 = affine_map<(d0, d1, d2) -> ()>
+func.func @max_reduction(%pos: memref<3x2x100xi64>, %out: memref<i64>) {
+  %lowest = arith.constant -9223372036854775808 : i64
+  linalg.fill ins(%lowest : i64) outs(%out : memref<i64>)
+  linalg.generic {indexing_maps = [#all3, #none3],
+                  iterator_types = ["reduction", "reduction", "reduction"]}
+      ins(%pos : memref<3x2x100xi64>) outs(%out : memref<i64>) {
+  ^bb0(%x: i64, %acc: i64):
+    %m = arith.maxsi %x, %acc : i64
+    linalg.yield %m : i64
+  }
+  return
+}
+
+// -----
+
+// A length read from device memory and the arithmetic on it move into the
+// kernel that uses them (the host cannot read device memory); nothing of it
+// is left on the host.
+// CHECK-LABEL: func.func @length_read_by_kernel
+// CHECK-NOT: memref.load
+// CHECK: gpu.launch
+// CHECK:   %[[N:.*]] = memref.load %arg0[%{{.*}}] : memref<1xi64>
+// CHECK:   %[[M:.*]] = arith.addi %[[N]], %{{.*}} : i64
+// CHECK:   %[[F:.*]] = arith.sitofp %[[M]] : i64 to f32
+// CHECK:   memref.store %[[F]], %arg1[
+// CHECK: gpu.terminator
+// CHECK-NOT: memref.load
+// CHECK: return
+func.func @length_read_by_kernel(%len: memref<1xi64>, %out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.load %len[%c0] : memref<1xi64>
+  %one = arith.constant 1 : i64
+  %m = arith.addi %n, %one : i64
+  %f = arith.sitofp %m : i64 to f32
+  linalg.fill ins(%f : f32) outs(%out : memref<8xf32>)
+  return
+}
+
+// -----
+
+// But not past a kernel that may overwrite what it read: that load stays on
+// the host (mrope-gpu-check-host-access then reports it).
+// CHECK-LABEL: func.func @overwritten_before_use
+// CHECK: memref.load %arg0
+// CHECK: gpu.launch
+// CHECK: gpu.launch
+// CHECK-NOT: memref.load %arg0
+func.func @overwritten_before_use(%a: memref<4xf32>, %out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %v = memref.load %a[%c0] : memref<4xf32>
+  linalg.fill ins(%zero : f32) outs(%a : memref<4xf32>)
+  linalg.fill ins(%v : f32) outs(%out : memref<8xf32>)
+  return
+}
+
+// -----
+
+// LongRoPE's factors chosen by a length in device memory: the copy of the
+// chosen table is a kernel that reads the length, chooses and copies; a
+// scalar stored into device memory is a kernel of one thread.
+// CHECK-LABEL: func.func @chosen_table
+// CHECK-NOT: memref.copy
+// CHECK: gpu.launch
+// CHECK: %[[N:.*]] = memref.load %arg0
+// CHECK: %[[IS_LONG:.*]] = arith.cmpi sgt, %[[N]]
+// CHECK-DAG: %[[SHORT:.*]] = memref.get_global @short
+// CHECK-DAG: %[[LONG:.*]] = memref.get_global @long
+// CHECK: %[[T:.*]] = arith.select %[[IS_LONG]], %[[LONG]], %[[SHORT]]
+// CHECK: memref.load %[[T]]
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %c1,
+// CHECK:   %[[N2:.*]] = memref.load %arg0
+// CHECK:   memref.store %[[N2]], %arg2[
+// CHECK-NOT: memref.load
+// CHECK: return
+memref.global "private" constant @short : memref<4xf32> = dense<1.0>
+memref.global "private" constant @long : memref<4xf32> = dense<2.0>
+func.func @chosen_table(%len: memref<1xi64>, %out: memref<4xf32>, %copy: memref<1xi64>) {
+  %c0 = arith.constant 0 : index
+  %n = memref.load %len[%c0] : memref<1xi64>
+  %limit = arith.constant 64 : i64
+  %is_long = arith.cmpi sgt, %n, %limit : i64
+  %s = memref.get_global @short : memref<4xf32>
+  %l = memref.get_global @long : memref<4xf32>
+  %t = arith.select %is_long, %l, %s : memref<4xf32>
+  memref.copy %t, %out : memref<4xf32> to memref<4xf32>
+  memref.store %n, %copy[%c0] : memref<1xi64>
+  return
+}
+
+// -----
+
+func.func @float_sum(%in: memref<4xf32>, %out: memref<f32>) {
+  // expected-error @below {{reduces all its loops with a combiner that is not an order-independent integer operation (addi, maxsi, minsi, maxui, minui, andi, ori), which has no GPU lowering in a function compiled for device buffers}}
+  linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> ()>],
+                  iterator_types = ["reduction"]}
+      ins(%in : memref<4xf32>) outs(%out : memref<f32>) {
+  ^bb0(%x: f32, %acc: f32):
+    %s = arith.addf %x, %acc : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
 func.func @reduction(%in: memref<4xf32>) -> f32 {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
