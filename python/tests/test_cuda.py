@@ -323,6 +323,61 @@ def test_decode_positions_run_as_a_gpu_loop(tmp_path):
     assert copies == ["fake-cuda: cuMemcpyAsync device -> device 192 bytes"]
 
 
+@needs_fake_driver
+def test_runtime_length_is_computed_on_the_device(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        config = mrope.RopeConfig(
+            scaling="<kind = dynamic, factor = 4.0, max_position_embeddings = 4096>")
+        source = ir.rotary_function(config, "bhsd", (1, 4, 8, 128), (1, 2, 8, 128), (3, 1, 8),
+                                    "bf16", False, "reference", 1.0, "positions")
+        q, k, positions = rotary_arrays()
+        module = cuda.compile(source)
+        module.call("rotary", q, k, positions)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    # Dynamic NTK's length, max(positions) + 1, never reaches the host: a
+    # reduction kernel (24 positions, 16 per thread: 2 threads) writes it to
+    # a device temporary (allocation 3) after a one-thread kernel sets the
+    # identity; the frequencies' kernel (64 pairs) reads it and writes the
+    # frequencies (allocation 4) the rotation kernel reads. No copy, no
+    # synchronization before the caller's; both temporaries freed.
+    kernels = [line.split()[2] + " " + line.split()[4]
+               for line in lines if line.startswith("fake-cuda: cuLaunchKernel")]
+    assert kernels == ["rotary_kernel block=1x1x1", "rotary_kernel block=2x1x1",
+                       "rotary_kernel block=64x1x1", "mrope_apply_contiguous block=256x1x1"]
+    fill, reduction, freqs, rotary = [line.split("params=[")[1].split("]")[0].split()
+                                      for line in lines if "cuLaunchKernel" in line]
+    assert fill[0] == "dev3+0" and reduction[0] == "dev2+0" and reduction[9] == "dev3+0"
+    assert freqs[0] == "dev3+0" and freqs[3] == "dev4+0" and rotary[0] == "dev4+0"
+    assert not [line for line in lines if "cuMemcpy" in line or "StreamSynchronize" in line]
+    assert "fake-cuda: free dev3" in lines and "fake-cuda: free dev4" in lines
+    assert lines[-1] == "fake-cuda: exit: 3 live allocations, 0 operations never synchronized"
+
+
+@needs_fake_driver
+def test_repeated_calls_do_not_leak_device_memory(tmp_path):
+    run, lines = run_scenario(tmp_path, """
+        source = ir.cos_sin_function(mrope.RopeConfig(), (3, 1, 8), [1, 8, 128], "f32", 1.0,
+                                     None)
+        positions = DeviceArray((3, 1, 8), np.int64)
+        cos, sin = DeviceArray((1, 8, 128), np.float32), DeviceArray((1, 8, 128), np.float32)
+        module = cuda.compile(source)
+        for _ in range(5):
+            module.call("cos_sin", positions, cos, sin)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    # The portable cos/sin lowering's temporaries are freed after each
+    # call: only the caller's three arrays are alive at exit.
+    allocations = [line for line in lines if line.startswith("fake-cuda: alloc ")]
+    frees = [line for line in lines if line.startswith("fake-cuda: free ")]
+    assert len(allocations) > 3 and len(frees) == len(allocations) - 3
+    assert lines[-1] == "fake-cuda: exit: 3 live allocations, 0 operations never synchronized"
+
+
 # -- On a GPU -----------------------------------------------------------------
 
 def _torch_cuda():
@@ -388,3 +443,32 @@ def test_attention_on_the_gpu_matches_the_host():
     # The GPU rounds P to bf16 before P V (as flash-attention kernels do),
     # the host keeps it in f32: a few bf16 ulps of |out| <= max |v|.
     assert torch.max(torch.abs(dev - host)).item() <= 4 * 2.0 ** -8 * torch.max(torch.abs(v)).item()
+
+
+@needs_gpu
+def test_runtime_length_scalings_on_the_gpu():
+    import mrope
+    torch = _torch_cuda()
+    gen = torch.Generator().manual_seed(4)
+    q = torch.randn(1, 8, 64, 128, generator=gen).to(torch.bfloat16)
+    k = torch.randn(1, 2, 64, 128, generator=gen).to(torch.bfloat16)
+    dynamic = mrope.RopeConfig(
+        scaling="<kind = dynamic, factor = 4.0, max_position_embeddings = 4096>")
+    # Below max_position_embeddings the base is not rescaled: the host's bits.
+    positions = torch.randint(0, 4000, (3, 1, 64), generator=gen)
+    host = mrope.apply_rotary(dynamic, q, k, positions)
+    dev = mrope.apply_rotary(dynamic, q.cuda(), k.cuda(), positions.cuda())
+    assert all(torch.equal(d.cpu(), h) for d, h in zip(dev, host))
+    # Rescaled (length 20001, computed on the device): the base's powf is
+    # libdevice's (within 4 ulps, CUDA's math-function table) instead of the
+    # C library's (within 1): relative 5 * 2^-23 apart at most, which every
+    # inv_freq <= 1 carries at most as is, so angles (positions <= 20000)
+    # move by <= 20000 * 5 * 2^-23, plus a few ulps of rounding of cos/sin.
+    positions[0, 0, 5] = 20000
+    cos, sin = mrope.cos_sin(dynamic, positions)
+    cos_dev, sin_dev = mrope.cos_sin(dynamic, positions.cuda())
+    bound = 20000 * 5 * 2.0 ** -23 + 4 * 2.0 ** -24
+    assert torch.max(torch.abs(cos_dev.cpu() - torch.from_numpy(cos))).item() <= bound
+    assert torch.max(torch.abs(sin_dev.cpu() - torch.from_numpy(sin))).item() <= bound
+    given = mrope.cos_sin(dynamic, positions.cuda(), seq_len=20001)
+    assert torch.equal(given[0], cos_dev) and torch.equal(given[1], sin_dev)
