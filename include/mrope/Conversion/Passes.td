@@ -172,9 +172,14 @@ def GPUDeviceAllocations : Pass<"mrope-gpu-device-allocations", "func::FuncOp"> 
     such functions -- and of functions with memref arguments, which are
     device buffers even when their results folded to constants -- into
     `gpu.alloc`, `gpu.memcpy` and `gpu.dealloc` (each waited for), so every
-    buffer a kernel sees is device memory. Other functions (a host `main`
-    that allocates its own buffers) are left alone. Copies between non-contiguous views are
-    reported as errors.
+    buffer a kernel sees is device memory. Temporaries without a dealloc
+    (bufferization runs without the deallocation pipeline, which rejects
+    gpu ops) are freed at the end of their block -- stream-ordered, after
+    the kernels that use them -- unless they or a view of them escape
+    (returned, yielded, passed to a call): a function called every decode
+    step must not leak device memory. Other functions (a host `main` that
+    allocates its own buffers) are left alone. Copies between
+    non-contiguous views are reported as errors.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
@@ -194,8 +199,22 @@ def GPUParallelLoops : Pass<"mrope-gpu-parallel-loops", "func::FuncOp"> {
     between strided views (tables written in sections) become such loops
     first; contiguous copies are left to `mrope-gpu-device-allocations`
     (`gpu.memcpy`). Globals the body reads are read inside the kernel, so
-    outlining moves them to the device. Loops with reductions or
-    non-constant bounds are reported.
+    outlining moves them to the device.
+
+    A linalg op that reduces all its loops into one element
+    (`mrope.sequence_length`'s maximum) becomes a reduction kernel: each
+    thread folds about 16 elements (a grid-stride loop, so a warp reads
+    consecutive elements) from the combiner's identity, then folds its
+    result into the output with one `memref.atomic_rmw`; integer combiners
+    only (`addi`, `maxsi`, `minsi`, `maxui`, `minui`, `andi`, `ori`), whose
+    result does not depend on the order. A scalar the host reads from
+    device memory (such a result, a length passed as a device tensor) and
+    the side-effect-free arithmetic on it move into every kernel that uses
+    them -- unless an op between the read and the kernel may write that
+    buffer -- so the host never dereferences it; a copy of a buffer chosen
+    by such a value (LongRoPE's factors) becomes a loop, and a scalar
+    stored into device memory a kernel of one thread. Float reductions,
+    loops with `scf.reduce` results and non-constant bounds are reported.
 
     ```mlir
     // Becomes gpu.launch blocks(1, 1, 1) threads(8, 1, 1) storing at
