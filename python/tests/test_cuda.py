@@ -391,6 +391,11 @@ def _torch_cuda():
 needs_gpu = pytest.mark.skipif(_torch_cuda() is None, reason="needs CUDA torch and a GPU")
 
 
+def _randn_bf16(torch, seed, *shapes):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=gen).to(torch.bfloat16) for shape in shapes]
+
+
 @needs_gpu
 @pytest.mark.parametrize("allocation", ["<contiguous, section = [16, 24, 24]>",
                                         "<interleaved, section = [24, 20, 20]>"])
@@ -434,10 +439,7 @@ def test_positions_and_tables_on_the_gpu_match_the_host():
 def test_attention_on_the_gpu_matches_the_host():
     import mrope
     torch = _torch_cuda()
-    gen = torch.Generator().manual_seed(1)
-    q = torch.randn(1, 8, 200, 128, generator=gen).to(torch.bfloat16)
-    k = torch.randn(1, 2, 200, 128, generator=gen).to(torch.bfloat16)
-    v = torch.randn(1, 2, 200, 128, generator=gen).to(torch.bfloat16)
+    q, k, v = _randn_bf16(torch, 1, (1, 8, 200, 128), (1, 2, 200, 128), (1, 2, 200, 128))
     host = mrope.attention(q, k, v, causal=True).float()
     dev = mrope.attention(q.cuda(), k.cuda(), v.cuda(), causal=True).cpu().float()
     # The GPU rounds P to bf16 before P V (as flash-attention kernels do),
@@ -449,13 +451,11 @@ def test_attention_on_the_gpu_matches_the_host():
 def test_runtime_length_scalings_on_the_gpu():
     import mrope
     torch = _torch_cuda()
-    gen = torch.Generator().manual_seed(4)
-    q = torch.randn(1, 8, 64, 128, generator=gen).to(torch.bfloat16)
-    k = torch.randn(1, 2, 64, 128, generator=gen).to(torch.bfloat16)
+    q, k = _randn_bf16(torch, 4, (1, 8, 64, 128), (1, 2, 64, 128))
     dynamic = mrope.RopeConfig(
         scaling="<kind = dynamic, factor = 4.0, max_position_embeddings = 4096>")
     # Below max_position_embeddings the base is not rescaled: the host's bits.
-    positions = torch.randint(0, 4000, (3, 1, 64), generator=gen)
+    positions = torch.randint(0, 4000, (3, 1, 64), generator=torch.Generator().manual_seed(5))
     host = mrope.apply_rotary(dynamic, q, k, positions)
     dev = mrope.apply_rotary(dynamic, q.cuda(), k.cuda(), positions.cuda())
     assert all(torch.equal(d.cpu(), h) for d, h in zip(dev, host))

@@ -69,10 +69,10 @@ struct GPUDeviceAllocationsPass
     SmallVector<memref::AllocOp> temporaries;
     for (Operation *op : hostOps)
       if (auto alloc = dyn_cast<memref::AllocOp>(op);
-          alloc && llvm::none_of(alloc->getUsers(),
-                                 [](Operation *user) {
-                                   return isa<memref::DeallocOp>(user);
-                                 }) &&
+          alloc &&
+          llvm::none_of(
+              alloc->getUsers(),
+              [](Operation *user) { return isa<memref::DeallocOp>(user); }) &&
           !mayEscape(alloc.getResult())) {
         temporaries.push_back(alloc);
       }

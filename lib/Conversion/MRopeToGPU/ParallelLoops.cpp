@@ -112,8 +112,9 @@ public:
       if (loadedDeviceBuffer(def))
         derived = true;
       else if (def->getNumRegions() == 0 && isMemoryEffectFree(def))
-        derived = llvm::any_of(def->getOperands(),
-                               [&](Value operand) { return contains(operand); });
+        derived = llvm::any_of(def->getOperands(), [&](Value operand) {
+          return contains(operand);
+        });
     }
     return known[value] = derived;
   }
@@ -130,7 +131,8 @@ bool mayWrite(Operation *op, Value buffer) {
       return WalkResult::advance();
     auto effects = dyn_cast<MemoryEffectOpInterface>(nested);
     if (!effects)
-      return nested->getNumRegions() == 0 && nested->hasTrait<OpTrait::IsTerminator>()
+      return nested->getNumRegions() == 0 &&
+                     nested->hasTrait<OpTrait::IsTerminator>()
                  ? WalkResult::advance()
                  : WalkResult::interrupt();
     SmallVector<MemoryEffects::EffectInstance> instances;
@@ -151,8 +153,7 @@ bool mayWrite(Operation *op, Value buffer) {
 /// Whether a host load may instead run in `launch`, later in the same
 /// block: nothing between them may write what it reads.
 bool canDelayLoad(Operation *load, gpu::LaunchOp launch) {
-  if (load->getBlock() != launch->getBlock() ||
-      !load->isBeforeInBlock(launch))
+  if (load->getBlock() != launch->getBlock() || !load->isBeforeInBlock(launch))
     return false;
   Value buffer = loadedDeviceBuffer(load);
   for (Operation *op = load->getNextNode(); op != launch.getOperation();
@@ -251,8 +252,7 @@ std::optional<arith::AtomicRMWKind> atomicKindOf(Operation *combiner) {
 /// Position `id` of a row-major iteration space with `trips` iterations per
 /// dimension (the last fastest), as the induction values lower + i * step.
 SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value id,
-                               ArrayRef<int64_t> trips,
-                               ArrayRef<int64_t> lower,
+                               ArrayRef<int64_t> trips, ArrayRef<int64_t> lower,
                                ArrayRef<int64_t> steps) {
   auto index = [&](int64_t v) -> Value {
     return arith::ConstantIndexOp::create(b, loc, v);
@@ -331,9 +331,9 @@ struct GPUParallelLoopsPass
     Location loc = loop.getLoc();
     auto [launch, id] = createLaunch(b, loc, grid, block);
     // Guarded by id < total.
-    Value inRange = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::ult, id,
-        arith::ConstantIndexOp::create(b, loc, *total));
+    Value inRange =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, id,
+                              arith::ConstantIndexOp::create(b, loc, *total));
     auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
     b.setInsertionPointToStart(&guard.getThenRegion().front());
     // Delinearized with the last dimension fastest (consecutive threads
@@ -393,10 +393,8 @@ struct GPUParallelLoopsPass
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
     if (ShapedType::isDynamicShape(ranges))
       return fail("over dynamic sizes");
-    SmallVector<int64_t> zeros(ranges.size(), 0), ones(ranges.size(), 1),
-        trips;
-    FailureOr<int64_t> total =
-        iterationCount(op, zeros, ranges, ones, trips);
+    SmallVector<int64_t> zeros(ranges.size(), 0), ones(ranges.size(), 1), trips;
+    FailureOr<int64_t> total = iterationCount(op, zeros, ranges, ones, trips);
     if (failed(total))
       return failure();
     if (*total == 0) {
@@ -424,8 +422,8 @@ struct GPUParallelLoopsPass
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(loop.getBody());
-      SmallVector<Value> ivs = delinearize(b, loc, loop.getInductionVar(),
-                                           trips, zeros, ones);
+      SmallVector<Value> ivs =
+          delinearize(b, loc, loop.getInductionVar(), trips, zeros, ones);
       auto indicesOf = [&](AffineMap map) {
         SmallVector<Value> indices;
         for (AffineExpr expr : map.getResults())
@@ -465,8 +463,8 @@ struct GPUParallelLoopsPass
                                           index(*total));
     auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
     b.setInsertionPointToStart(&guard.getThenRegion().front());
-    memref::AtomicRMWOp::create(b, loc, *kind, loop.getResult(0),
-                                output->get(), outputIndices);
+    memref::AtomicRMWOp::create(b, loc, *kind, loop.getResult(0), output->get(),
+                                outputIndices);
     op->erase();
     return success();
   }
@@ -478,8 +476,7 @@ struct GPUParallelLoopsPass
   LogicalResult toLoops(RewriterBase &rewriter, linalg::LinalgOp op) {
     if (!op.hasPureBufferSemantics())
       return op->emitOpError("could not be turned into loops for the GPU");
-    if (op.getNumLoops() > 0 &&
-        op.getNumLoops() == op.getNumReductionLoops())
+    if (op.getNumLoops() > 0 && op.getNumLoops() == op.getNumReductionLoops())
       return reduceOnDevice(op);
     rewriter.setInsertionPoint(op);
     if (op.getNumLoops() == 0)
