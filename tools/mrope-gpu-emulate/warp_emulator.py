@@ -437,7 +437,9 @@ class Kernel:
     def const(self, op):
         typ = op.out_types[0]
         elem, shape = element_and_shape(typ)
-        text = re.search(r"value = (.*) : ", op.props).group(1).strip()
+        # (i1 constants print without their type: `value = false`.)
+        text = (re.search(r"value = (.*) : ", op.props) or
+                re.search(r"value = (.*)$", op.props)).group(1).strip()
         if text.startswith("dense<"):
             inner = text[6:-1]
             if inner.startswith("["):

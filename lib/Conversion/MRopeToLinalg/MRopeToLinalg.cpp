@@ -23,8 +23,8 @@
 #include "mrope/Dialect/MRope/Utils/TorchMath.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -1309,6 +1309,15 @@ struct RotateOpLowering : OpRewritePattern<RotateOp> {
   }
 };
 
+/// The Hugging Face tables in two passes: one linalg.generic over the pairs
+/// [.., P] reads each pair's position (`positions[axis(j), ..tokens..]`,
+/// the axis of each pair -- or of each KV head for head-partitioned
+/// allocations -- a compile-time constant table) and inv_freq[j] and
+/// computes cos and sin as the rotary lowering does; a second expands [.., P]
+/// to the [.., D] layout. Two loops on the CPU, two kernels on the GPU
+/// (building a position table per run of pairs took ten); computing the tables
+/// over [.., D] directly would take every pair's cos/sin twice (2.2x the time
+/// on the CPU).
 struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -1320,34 +1329,100 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
     if (failed(numKV))
       return failure();
     Location loc = op.getLoc();
-    Value posF = positionsToF32(rewriter, loc, op.getPositions());
-    Value pairPositions =
-        buildPairPositions(rewriter, loc, posF, rotary, *numKV);
-    auto [cosTable, sinTable] =
-        buildCosSin(rewriter, loc, pairPositions, op.getInvFreq(), rotary);
+    AllocationAttr alloc = rotary.getAlloc();
+    const int64_t numPairs = rotary.getRotaryDim() / 2;
+    const bool perHead = alloc.isHeadPartitioned();
+    Value positions = op.getPositions();
+    auto posType = cast<RankedTensorType>(positions.getType());
+    const int64_t tokenRank = posType.getRank() - 1;
+    // Table dims: the tokens' (B, S or T), the KV head before the sequence
+    // dim for head-partitioned tables, then the channels.
+    const int64_t headDim = perHead ? tokenRank - 1 : -1;
+    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, positions);
+    sizes.erase(sizes.begin());
+    if (perHead)
+      sizes.insert(sizes.begin() + headDim, rewriter.getIndexAttr(*numKV));
+    sizes.push_back(rewriter.getIndexAttr(rotary.getRotaryDim()));
+    const int64_t rank = sizes.size();
+
+    // The axis of each pair (or KV head), a constant the loop reads.
+    SmallVector<int32_t> keyAxes;
+    if (perHead) {
+      keyAxes.assign(*numKV, static_cast<int32_t>(Axis::NoPE));
+      for (const HeadBlock &block : headBlocks(alloc, *numKV))
+        for (int64_t h = 0; h < block.numKVHeads; ++h)
+          keyAxes[block.firstKVHead + h] = static_cast<int32_t>(block.axis);
+    } else {
+      for (Axis axis : alloc.getPairAxes(numPairs))
+        keyAxes.push_back(static_cast<int32_t>(axis));
+    }
+    Value axes = arith::ConstantOp::create(
+        rewriter, loc,
+        DenseElementsAttr::get(RankedTensorType::get({int64_t(keyAxes.size())},
+                                                     rewriter.getI32Type()),
+                               ArrayRef<int32_t>(keyAxes)));
+
+    // cos/sin per pair, in f32.
+    SmallVector<OpFoldResult> pairSizes(sizes);
+    pairSizes.back() = rewriter.getIndexAttr(numPairs);
+    Type f32 = rewriter.getF32Type();
+    Value cosPairs = emptyLike(rewriter, loc, pairSizes, f32);
+    Value sinPairs = emptyLike(rewriter, loc, pairSizes, f32);
+    AffineMap id = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap pairMap =
+        AffineMap::get(rank, 0, rewriter.getAffineDimExpr(rank - 1));
+    AffineMap keyMap = AffineMap::get(
+        rank, 0, rewriter.getAffineDimExpr(perHead ? headDim : rank - 1));
+    auto pairTables = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{cosPairs.getType(), sinPairs.getType()},
+        ValueRange{op.getInvFreq(), axes}, ValueRange{cosPairs, sinPairs},
+        ArrayRef<AffineMap>{pairMap, keyMap, id, id}, parallel(rank),
+        [&](OpBuilder &nb, Location nloc, ValueRange args) {
+          // The pair's position: its axis's (one load per token, the same
+          // for all pairs of the token), 0 for NoPE.
+          Value pos =
+              arith::ConstantOp::create(nb, nloc, nb.getF32FloatAttr(0.0f));
+          for (Axis axis : {Axis::T, Axis::H, Axis::W}) {
+            if (!llvm::is_contained(keyAxes, static_cast<int32_t>(axis)))
+              continue;
+            SmallVector<Value> at = {arith::ConstantIndexOp::create(
+                nb, nloc, static_cast<int64_t>(axis))};
+            for (int64_t d = 0; d < rank - 1; ++d)
+              if (d != headDim)
+                at.push_back(linalg::IndexOp::create(nb, nloc, d));
+            Value axisPos = tensor::ExtractOp::create(nb, nloc, positions, at);
+            if (axisPos.getType() != f32)
+              axisPos = arith::SIToFPOp::create(nb, nloc, f32, axisPos);
+            Value onAxis = arith::CmpIOp::create(
+                nb, nloc, arith::CmpIPredicate::eq, args[1],
+                arith::ConstantIntOp::create(nb, nloc,
+                                             static_cast<int64_t>(axis), 32));
+            pos = arith::SelectOp::create(nb, nloc, onAxis, axisPos, pos);
+          }
+          auto [c, s] = buildRotaryCosSin(
+              nb, nloc, pos, args[0], rotary.getAngles(),
+              rotary.getAttentionScaling(), SinCosLowering::Torch);
+          linalg::YieldOp::create(nb, nloc, ValueRange{c, s});
+        });
 
     // Expand [.., P] to the Hugging Face [.., D] layout.
     auto resultType = cast<RankedTensorType>(op.getCos().getType());
-    const int64_t rank = resultType.getRank();
     SmallVector<AffineExpr> exprs;
     for (int64_t i = 0; i < rank - 1; ++i)
       exprs.push_back(rewriter.getAffineDimExpr(i));
     exprs.push_back(pairOf(rewriter.getAffineDimExpr(rank - 1),
-                           rotary.getPairs(), rotary.getRotaryDim() / 2));
+                           rotary.getPairs(), numPairs));
     AffineMap tableMap = AffineMap::get(rank, 0, exprs, rewriter.getContext());
-    AffineMap id = rewriter.getMultiDimIdentityMap(rank);
-    SmallVector<OpFoldResult> sizes = sizesOf(rewriter, loc, pairPositions);
-    sizes.back() = rewriter.getIndexAttr(rotary.getRotaryDim());
     Type elementType = resultType.getElementType();
     Value cosInit = emptyLike(rewriter, loc, sizes, elementType);
     Value sinInit = emptyLike(rewriter, loc, sizes, elementType);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, TypeRange{cosInit.getType(), sinInit.getType()},
-        ValueRange{cosTable, sinTable}, ValueRange{cosInit, sinInit},
+        pairTables.getResults(), ValueRange{cosInit, sinInit},
         ArrayRef<AffineMap>{tableMap, tableMap, id, id}, parallel(rank),
         [&](OpBuilder &nb, Location nloc, ValueRange args) {
           Value c = args[0], s = args[1];
-          if (elementType != nb.getF32Type()) {
+          if (elementType != f32) {
             c = arith::TruncFOp::create(nb, nloc, elementType, c);
             s = arith::TruncFOp::create(nb, nloc, elementType, s);
           }

@@ -26,3 +26,27 @@ func.func @gptj_per_head(%pos: tensor<3x2x5xi64>, %f: tensor<4xf32>) -> (tensor<
   %c, %s = mrope.cos_sin %pos, %f rotary <alloc = <head_partitioned, section = [1, 1, 0]>, pairs = gptj, rotary_dim = 8> : tensor<3x2x5xi64>, tensor<4xf32> -> tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>
   return %c, %s : tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>
 }
+
+// -----
+
+// Runtime positions: one generic over the pairs [.., P] reads each pair's
+// axis from a constant table (MRoPE-I: T, H, W, T) and the token's three
+// positions, then one expands to [.., D]. No per-axis position table, no
+// insert_slice (on the GPU: two kernels).
+// CHECK-DAG: #[[PAIR:.+]] = affine_map<(d0, d1, d2) -> (d2)>
+// CHECK-LABEL: func.func @interleaved_runtime
+// CHECK: %[[AXES:.+]] = arith.constant dense<[0, 1, 2, 0]> : tensor<4xi32>
+// CHECK: %[[CS:.+]]:2 = linalg.generic {indexing_maps = [#[[PAIR]], #[[PAIR]], {{.*}}ins(%arg1, %[[AXES]] : tensor<4xf32>, tensor<4xi32>) outs({{.*}} : tensor<1x5x4xf32>, tensor<1x5x4xf32>)
+// CHECK: ^bb0(%{{.*}}: f32, %[[AXIS:.+]]: i32,
+// CHECK: tensor.extract %arg0[%c0
+// CHECK: arith.cmpi eq, %[[AXIS]], %c0_i32
+// CHECK: tensor.extract %arg0[%c1
+// CHECK: tensor.extract %arg0[%c2
+// CHECK: linalg.generic {{.*}} ins(%[[CS]]#0, %[[CS]]#1 : tensor<1x5x4xf32>, tensor<1x5x4xf32>) outs({{.*}} : tensor<1x5x8xf32>, tensor<1x5x8xf32>)
+// CHECK-NOT: tensor.insert_slice
+// CHECK-NOT: linalg.generic
+// CHECK: return
+func.func @interleaved_runtime(%pos: tensor<3x1x5xi64>, %f: tensor<4xf32>) -> (tensor<1x5x8xf32>, tensor<1x5x8xf32>) {
+  %c, %s = mrope.cos_sin %pos, %f rotary <alloc = <interleaved, section = [2, 1, 1]>, rotary_dim = 8> : tensor<3x1x5xi64>, tensor<4xf32> -> tensor<1x5x8xf32>, tensor<1x5x8xf32>
+  return %c, %s : tensor<1x5x8xf32>, tensor<1x5x8xf32>
+}
