@@ -164,6 +164,23 @@ func.func @overwritten_before_use(%a: memref<4xf32>, %out: memref<8xf32>) {
 
 // -----
 
+// Past a kernel that writes other buffers, the read moves.
+// CHECK-LABEL: func.func @past_another_kernel
+// CHECK-NOT: memref.load %arg0
+// CHECK: gpu.launch
+// CHECK: gpu.launch
+// CHECK: memref.load %arg0
+func.func @past_another_kernel(%len: memref<1xi64>, %a: memref<4xf32>, %out: memref<8xi64>) {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %n = memref.load %len[%c0] : memref<1xi64>
+  linalg.fill ins(%zero : f32) outs(%a : memref<4xf32>)
+  linalg.fill ins(%n : i64) outs(%out : memref<8xi64>)
+  return
+}
+
+// -----
+
 // LongRoPE's factors chosen by a length in device memory: the copy of the
 // chosen table is a kernel that reads the length, chooses and copies; a
 // scalar stored into device memory is a kernel of one thread.
