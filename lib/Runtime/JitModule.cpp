@@ -155,6 +155,43 @@ JitModule::~JitModule() {
     (void)engine.release();
 }
 
+namespace {
+/// The callable functions of a module: those with llvm.emit_c_interface.
+std::optional<std::vector<FunctionSpec>> specsOf(ModuleOp module,
+                                                 std::string &error) {
+  std::vector<FunctionSpec> specs;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (!fn->hasAttr("llvm.emit_c_interface"))
+      continue;
+    std::optional<FunctionSpec> spec = specOf(fn, error);
+    if (!spec)
+      return std::nullopt;
+    specs.push_back(std::move(*spec));
+  }
+  if (specs.empty()) {
+    error = "the module has no function with llvm.emit_c_interface to call";
+    return std::nullopt;
+  }
+  return specs;
+}
+} // namespace
+
+std::optional<std::vector<FunctionSpec>>
+JitModule::signatures(const std::string &source, std::string &error) {
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllMRopeDialects(registry);
+  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
+  DiagnosticCollector diagnostics(context);
+  OwningOpRef<ModuleOp> module =
+      parseSourceString<ModuleOp>(source, &context, "mrope-jit-input");
+  if (!module) {
+    error = diagnostics.message("the module does not parse or verify");
+    return std::nullopt;
+  }
+  return specsOf(*module, error);
+}
+
 std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
                                               const JitOptions &options,
                                               std::string &error) {
@@ -175,18 +212,10 @@ std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
   }
 
   std::unique_ptr<JitModule> jit(new JitModule());
-  for (auto fn : module->getOps<func::FuncOp>()) {
-    if (!fn->hasAttr("llvm.emit_c_interface"))
-      continue;
-    std::optional<FunctionSpec> spec = specOf(fn, error);
-    if (!spec)
-      return nullptr;
-    jit->functionSpecs.push_back(std::move(*spec));
-  }
-  if (jit->functionSpecs.empty()) {
-    error = "the module has no function with llvm.emit_c_interface to call";
+  std::optional<std::vector<FunctionSpec>> specs = specsOf(*module, error);
+  if (!specs)
     return nullptr;
-  }
+  jit->functionSpecs = std::move(*specs);
 
   PassManager pm(&context);
   std::vector<std::string> libPaths = {options.runtimeLibDir +

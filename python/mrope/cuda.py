@@ -16,10 +16,19 @@ a failed launch, a fault seen at a synchronization -- raise
 
 The driver library is ``libcuda.so.1``, or ``$MROPE_CUDA_DRIVER``;
 ``$MROPE_CUDA_DEVICE`` selects the device (default 0).
+
+GPU hosts without LLVM/MLIR (the native extension links ``libMLIR.so``):
+:func:`export` compiles modules ahead of time into a directory on a build
+machine; with ``$MROPE_CUDA_KERNELS`` naming that directory, :func:`compile`
+loads them from there (ctypes only) instead of JIT-compiling.
 """
 
 import ctypes
+import hashlib
+import json
 import os
+import subprocess
+import tempfile
 import threading
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -99,18 +108,126 @@ def synchronize() -> None:
         _raise_pending("synchronize")
 
 
+def _chip_and_isa(chip: Optional[str]) -> Tuple[str, str]:
+    """``chip`` (default: the device's architecture) and its PTX ISA."""
+    if chip is None:
+        return target_of(device_capability())
+    digits = chip[3:-1] if chip.endswith("a") else chip[3:]
+    if not chip.startswith("sm_") or not digits.isdigit() or len(digits) < 2:
+        raise InputError(f"chip: expected sm_XY or sm_XYa (e.g. sm_90a), got {chip!r}")
+    return chip, target_of((int(digits[:-1]), int(digits[-1])))[1]
+
+
+KERNELS_VARIABLE = "MROPE_CUDA_KERNELS"
+
+
+def _kernel_key(source: str, chip: str, isa: str) -> str:
+    """The file name of ``source`` compiled for ``chip`` (and this version of
+    mrope: export again after an upgrade)."""
+    text = f"mrope {_build_config.VERSION}\n{chip}\n{isa}\n{source}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _run(command: List[str], what: str, source: str) -> str:
+    try:
+        run = subprocess.run(command, input=source, capture_output=True, text=True)
+    except OSError as e:
+        raise CompileError(f"export: cannot run {command[0]} ({e}); exporting needs the "
+                           f"tools of the build this package comes from") from None
+    if run.returncode != 0:
+        raise CompileError(f"export: {what} failed:\n{run.stderr}")
+    return run.stdout
+
+
+def export(source: str, directory: str, chip: Optional[str] = None) -> str:
+    """Compiles ``source`` ahead of time for ``chip`` (default: this
+    machine's device; e.g. ``"sm_90a"`` for an H100 on a machine without one)
+    into ``directory``: a shared library and its functions' signatures. With
+    ``$MROPE_CUDA_KERNELS`` naming the directory, :func:`compile` of the same
+    source for the same chip loads it instead of JIT-compiling -- on hosts
+    without LLVM, MLIR or this package's native extension. Runs the build's
+    ``mrope-opt``, ``mlir-translate`` and C compiler; returns the library's
+    path."""
+    chip, isa = _chip_and_isa(chip)
+    try:
+        functions = _extension().function_signatures(source)
+    except ValueError as e:
+        raise CompileError(str(e)) from None
+    lowered = _run([_build_config.MROPE_OPT,
+                    f"--mrope-gpu-pipeline=chip={chip} features={isa} format=isa"],
+                   "mrope-gpu-pipeline", source)
+    llvm_ir = _run([_build_config.MLIR_TRANSLATE, "--mlir-to-llvmir"], "mlir-translate",
+                   lowered)
+    os.makedirs(directory, exist_ok=True)
+    key = _kernel_key(source, chip, isa)
+    library = os.path.join(directory, key + ".so")
+    # The mgpu* calls stay undefined: they bind to the package's runtime,
+    # loaded first, so that one runtime holds the stream and the errors.
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        built = os.path.join(scratch, "module.so")
+        _run([_build_config.C_COMPILER, "-shared", "-fPIC", "-O2", "-Wno-override-module",
+              "-x", "ir", "-", "-o", built, "-lm"], "the C compiler", llvm_ir)
+        with open(os.path.join(directory, key + ".json"), "w") as f:
+            json.dump({"chip": chip, "isa": isa, "functions": functions}, f)
+        os.replace(built, library)
+    return library
+
+
+class _Prebuilt:
+    """A module exported by :func:`export`, called through ctypes."""
+
+    def __init__(self, library: str, functions: Dict[str, list]):
+        _library()
+        ctypes.CDLL(RUNTIME_LIBRARY, mode=ctypes.RTLD_GLOBAL)
+        # Loading runs the module's constructor, which loads its kernels.
+        self._lib = ctypes.CDLL(library)
+        self.functions = {name: [(element, tuple(shape)) for element, shape in args]
+                          for name, args in functions.items()}
+
+    def invoke_addresses(self, name: str, addresses: Sequence[int]) -> None:
+        # A ranked memref descriptor: {allocated, aligned, offset, sizes,
+        # strides}, 64-bit words; row-major strides in elements.
+        descriptors = []
+        for address, (_, shape) in zip(addresses, self.functions[name]):
+            rank = len(shape)
+            words = (ctypes.c_int64 * (3 + 2 * rank))()
+            words[0] = words[1] = address
+            stride = 1
+            for d in reversed(range(rank)):
+                words[3 + d], words[3 + rank + d] = shape[d], stride
+                stride *= shape[d]
+            descriptors.append(words)
+        function = getattr(self._lib, "_mlir_ciface_" + name)
+        function.restype = None
+        function(*[ctypes.byref(words) for words in descriptors])
+
+
+def _prebuilt(source: str, chip: str, isa: str) -> Optional[_Prebuilt]:
+    directory = os.environ.get(KERNELS_VARIABLE)
+    if not directory:
+        return None
+    key = _kernel_key(source, chip, isa)
+    library = os.path.join(directory, key + ".so")
+    if not os.path.exists(library):
+        return None
+    with open(os.path.join(directory, key + ".json")) as f:
+        return _Prebuilt(library, json.load(f)["functions"])
+
+
 class Module:
     """A module compiled for a CUDA device; call its functions with
     :meth:`call`."""
 
     def __init__(self, source: str, chip: Optional[str] = None):
         self.source = source
-        if chip is None:
-            chip, isa = target_of(device_capability())
-        else:
-            isa = "+ptx80"
+        chip, isa = _chip_and_isa(chip)
         self.chip = chip
         with _lock:
+            self._module = _prebuilt(source, chip, isa)
+            if self._module is not None:
+                _raise_pending("loading the prebuilt module")
+                self.functions = self._module.functions
+                return
             try:
                 self._module = _extension().JitModule.compile(
                     source, runtime_lib_dir=_build_config.MLIR_RUNTIME_LIB_DIR,
@@ -118,6 +235,13 @@ class Module:
                     cuda_runtime_lib=RUNTIME_LIBRARY)
             except ValueError as e:
                 raise CompileError(str(e)) from None
+            except ImportError as e:
+                where = os.environ.get(KERNELS_VARIABLE)
+                raise CompileError(
+                    f"{e}; and no module exported for {chip} " +
+                    (f"in ${KERNELS_VARIABLE} ({where})" if where else
+                     f"(${KERNELS_VARIABLE} is not set)") +
+                    " -- see mrope.cuda.export") from None
             # Loading the kernels (the module's constructor) may have failed.
             _raise_pending("loading the compiled module")
         self.functions: Dict[str, List[Tuple[str, Tuple[int, ...]]]] = self._module.functions
@@ -216,5 +340,6 @@ def _c_strides(shape: Tuple[int, ...], itemsize: int) -> Tuple[int, ...]:
     return tuple(reversed(strides))
 
 
-__all__: Sequence[str] = ["Module", "compile", "device_capability", "target_of",
-                          "runtime_device", "synchronize", "RUNTIME_LIBRARY"]
+__all__: Sequence[str] = ["Module", "compile", "export", "device_capability", "target_of",
+                          "runtime_device", "synchronize", "RUNTIME_LIBRARY",
+                          "KERNELS_VARIABLE"]

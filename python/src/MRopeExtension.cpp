@@ -107,6 +107,19 @@ void invokeAddresses(JitModule &module, const std::string &name,
   invokeWithoutGIL(module, name, buffers);
 }
 
+/// {name: [(element type, shape), ...]}.
+nb::dict specsToDict(const std::vector<FunctionSpec> &specs) {
+  nb::dict result;
+  for (const FunctionSpec &fn : specs) {
+    nb::list args;
+    for (const ArgumentSpec &arg : fn.arguments)
+      args.append(
+          nb::make_tuple(arg.elementType, nb::tuple(nb::cast(arg.shape))));
+    result[fn.name.c_str()] = args;
+  }
+  return result;
+}
+
 } // namespace
 
 NB_MODULE(_mrope, m) {
@@ -151,15 +164,7 @@ NB_MODULE(_mrope, m) {
       .def_prop_ro(
           "functions",
           [](const JitModule &module) {
-            nb::dict result;
-            for (const FunctionSpec &fn : module.functions()) {
-              nb::list args;
-              for (const ArgumentSpec &arg : fn.arguments)
-                args.append(nb::make_tuple(arg.elementType,
-                                           nb::tuple(nb::cast(arg.shape))));
-              result[fn.name.c_str()] = args;
-            }
-            return result;
+            return specsToDict(module.functions());
           },
           "{name: [(element type, shape), ...]} of the callable functions")
       .def("invoke", &invoke, nb::arg("name"), nb::arg("arrays"),
@@ -169,6 +174,20 @@ NB_MODULE(_mrope, m) {
            nb::arg("addresses"),
            "Calls a function of a CUDA module with one device buffer "
            "address per argument (checked by the caller)");
+
+  m.def(
+      "function_signatures",
+      [](const std::string &source) {
+        std::string error;
+        std::optional<std::vector<FunctionSpec>> specs =
+            JitModule::signatures(source, error);
+        if (!specs)
+          throwValueError(error);
+        return specsToDict(*specs);
+      },
+      nb::arg("source"),
+      "{name: [(element type, shape), ...]} of the callable functions of "
+      "`source`, without compiling it");
 
   m.def(
       "attention_scaling",

@@ -64,14 +64,20 @@ def rotary_arrays(q_shape=(1, 4, 8, 128), k_shape=(1, 2, 8, 128)):
 """
 
 
-def run_scenario(tmp_path, body, **env):
-    """Runs PRELUDE + body in a fresh interpreter against the fake driver;
-    returns (completed process, trace lines)."""
+# A GPU host without LLVM/MLIR: the native extension cannot be imported.
+WITHOUT_EXTENSION = "import sys\nsys.modules['mrope._mrope'] = None\n"
+
+
+def run_scenario(tmp_path, body, prelude="", **env):
+    """Runs prelude + PRELUDE + body in a fresh interpreter against the fake
+    driver; returns (completed process, trace lines)."""
     trace = tmp_path / "trace.txt"
+    if trace.exists():
+        trace.unlink()
     environment = dict(os.environ, MROPE_CUDA_DRIVER=FAKE_DRIVER, FAKE_CUDA_TRACE=str(trace),
                        PYTHONPATH=PACKAGE_DIR)
     environment.update(env)
-    script = PRELUDE + textwrap.dedent(body)
+    script = prelude + PRELUDE + textwrap.dedent(body)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env=environment, timeout=300)
     lines = trace.read_text().splitlines() if trace.exists() else []
@@ -376,6 +382,63 @@ def test_repeated_calls_do_not_leak_device_memory(tmp_path):
     frees = [line for line in lines if line.startswith("fake-cuda: free ")]
     assert len(allocations) > 3 and len(frees) == len(allocations) - 3
     assert lines[-1] == "fake-cuda: exit: 3 live allocations, 0 operations never synchronized"
+
+
+DYNAMIC_ROTARY = """
+config = mrope.RopeConfig(
+    scaling="<kind = dynamic, factor = 4.0, max_position_embeddings = 4096>")
+dynamic_source = ir.rotary_function(config, "bhsd", (1, 4, 8, 128), (1, 2, 8, 128),
+                                    (3, 1, 8), "bf16", False, "reference", 1.0, "positions")
+"""
+
+
+@needs_fake_driver
+def test_exported_modules_run_without_the_extension(tmp_path):
+    # Exported here for sm_90a (no GPU needed), then loaded by an
+    # interpreter that cannot import the native extension: the same
+    # kernels, launched with the same parameters, as the JIT path.
+    kernels = tmp_path / "kernels"
+    run, _ = run_scenario(tmp_path, DYNAMIC_ROTARY + """
+for text in (rotary_source(), dynamic_source):
+    print(os.path.basename(cuda.export(text, sys.argv[1], chip="sm_90a")))
+""".replace("sys.argv[1]", repr(str(kernels))), prelude="import os\n")
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(kernels)) == sorted(
+        name[:-3] + ext for name in run.stdout.split() for ext in (".so", ".json"))
+    body = DYNAMIC_ROTARY + """
+q, k, positions = rotary_arrays()
+for text in (rotary_source(), dynamic_source):
+    cuda.compile(text).call("rotary", q, k, positions)
+cuda.synchronize()
+print("extension:", mrope.runtime._mrope is not None)
+"""
+    jit, jit_lines = run_scenario(tmp_path, body)
+    assert jit.returncode == 0, jit.stderr
+    aot, aot_lines = run_scenario(tmp_path, body, prelude=WITHOUT_EXTENSION,
+                                  MROPE_CUDA_KERNELS=str(kernels))
+    assert aot.returncode == 0, aot.stderr
+    assert jit.stdout.split() == ["extension:", "True"]
+    assert aot.stdout.split() == ["extension:", "False"]
+
+    def work(lines):
+        return [line for line in lines
+                if line.split()[1] in ("cuModuleLoadData", "cuLaunchKernel", "alloc", "free")]
+    assert len(launches(aot_lines, "mrope_apply_contiguous")) == 2
+    assert work(aot_lines) == work(jit_lines)
+
+
+@needs_fake_driver
+def test_without_the_extension_a_module_not_exported_is_a_clear_error(tmp_path):
+    run, _ = run_scenario(tmp_path, """
+        try:
+            cuda.compile(rotary_source())
+        except mrope.CompileError as e:
+            print(e)
+    """, prelude=WITHOUT_EXTENSION, MROPE_CUDA_KERNELS=str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert "the mrope native extension is not available" in run.stdout
+    assert f"no module exported for sm_90a in $MROPE_CUDA_KERNELS ({tmp_path})" in run.stdout
+    assert "mrope.cuda.export" in run.stdout
 
 
 # -- On a GPU -----------------------------------------------------------------

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,11 @@ public:
   static std::unique_ptr<JitModule> compile(const std::string &source,
                                             const JitOptions &options,
                                             std::string &error);
+
+  /// The callable functions of `source` (those with llvm.emit_c_interface)
+  /// without compiling it: what a module compiled ahead of time exports.
+  static std::optional<std::vector<FunctionSpec>>
+  signatures(const std::string &source, std::string &error);
 
   ~JitModule();
 
