@@ -175,105 +175,103 @@ std::optional<std::vector<FunctionSpec>> specsOf(ModuleOp module,
   return specs;
 }
 
-/// `body(module, diagnostics)` on `source` parsed and verified in a fresh
-/// context with every dialect, extension and translation registered; a
-/// default result, with the diagnostics in `error`, when it does not parse.
-template <typename Body>
-auto withModule(const std::string &source, std::string &error, Body body)
-    -> decltype(body(std::declval<ModuleOp>(),
-                     std::declval<DiagnosticCollector &>())) {
+DialectRegistry fullRegistry() {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
   registerAllMRopeDialects(registry);
-  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-  DiagnosticCollector diagnostics(context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(source, &context, "mrope-jit-input");
-  if (!module) {
-    error = diagnostics.message("the module does not parse or verify");
-    return {};
-  }
-  return body(*module, diagnostics);
+  return registry;
 }
+
+/// `source` parsed and verified in a fresh context with every dialect,
+/// extension and translation; a null `module` when it does not parse, with
+/// the diagnostics in `error`.
+struct ParsedModule {
+  MLIRContext context{fullRegistry(), MLIRContext::Threading::DISABLED};
+  DiagnosticCollector diagnostics{context};
+  OwningOpRef<ModuleOp> module;
+
+  ParsedModule(const std::string &source, std::string &error)
+      : module(
+            parseSourceString<ModuleOp>(source, &context, "mrope-jit-input")) {
+    if (!module)
+      error = diagnostics.message("the module does not parse or verify");
+  }
+};
 } // namespace
 
 std::optional<std::vector<FunctionSpec>>
 JitModule::signatures(const std::string &source, std::string &error) {
-  return withModule(source, error, [&](ModuleOp module, DiagnosticCollector &) {
-    return specsOf(module, error);
-  });
+  ParsedModule parsed(source, error);
+  if (!parsed.module)
+    return std::nullopt;
+  return specsOf(*parsed.module, error);
 }
 
 std::unique_ptr<JitModule> JitModule::compile(const std::string &source,
                                               const JitOptions &options,
                                               std::string &error) {
   initializeOnce();
-  return withModule(
-      source, error,
-      [&](ModuleOp module,
-          DiagnosticCollector &diagnostics) -> std::unique_ptr<JitModule> {
-        std::unique_ptr<JitModule> jit(new JitModule());
-        std::optional<std::vector<FunctionSpec>> specs = specsOf(module, error);
-        if (!specs)
-          return nullptr;
-        jit->functionSpecs = std::move(*specs);
+  ParsedModule parsed(source, error);
+  if (!parsed.module)
+    return nullptr;
+  OwningOpRef<ModuleOp> &module = parsed.module;
+  DiagnosticCollector &diagnostics = parsed.diagnostics;
 
-        PassManager pm(module.getContext());
-        std::vector<std::string> libPaths = {options.runtimeLibDir +
-                                             "/libmlir_c_runner_utils.so"};
-        if (options.target == JitTarget::CUDA) {
-          GPUPipelineOptions gpu;
-          gpu.chip = options.cudaChip;
-          gpu.features = options.cudaFeatures;
-          gpu.format = "isa";
-          buildMRopeGPUPipeline(pm, gpu);
-          if (failed(pm.run(module))) {
-            error =
-                diagnostics.message("lowering with mrope-gpu-pipeline failed");
-            return nullptr;
-          }
-          libPaths.push_back(options.cudaRuntimeLib);
-        } else {
-          CPUPipelineOptions cpu;
-          cpu.threads = options.threads;
-          cpu.attentionTiles = options.attentionTiles;
-          cpu.avx512BF16 = options.avx512BF16;
-          buildMRopeCPUPipeline(pm, cpu);
-          if (failed(pm.run(module))) {
-            error =
-                diagnostics.message("lowering with mrope-cpu-pipeline failed");
-            return nullptr;
-          }
-          if (options.threads)
-            libPaths.push_back(options.runtimeLibDir +
-                               "/libmlir_async_runtime.so");
-        }
-        auto transformer =
-            makeOptimizingTransformer(options.optLevel, 0, nullptr);
-        std::vector<llvm::StringRef> libs(libPaths.begin(), libPaths.end());
-        ExecutionEngineOptions engineOptions;
-        engineOptions.transformer = transformer;
-        engineOptions.jitCodeGenOptLevel =
-            static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
-        engineOptions.sharedLibPaths = libs;
-        auto engine = ExecutionEngine::create(module, engineOptions);
-        if (!engine) {
-          error =
-              "JIT compilation failed: " + llvm::toString(engine.takeError());
-          return nullptr;
-        }
-        jit->engine = std::move(*engine);
-        // A CUDA module loads its kernels in a global constructor: run it now,
-        // so that a module that cannot load fails when it is compiled (the
-        // runtime reports why) rather than at its first call.
-        if (options.target == JitTarget::CUDA)
-          jit->engine->initialize();
-        jit->usesAsyncRuntime =
-            options.target == JitTarget::CPU && options.threads;
-        return jit;
-      });
+  std::unique_ptr<JitModule> jit(new JitModule());
+  std::optional<std::vector<FunctionSpec>> specs = specsOf(*module, error);
+  if (!specs)
+    return nullptr;
+  jit->functionSpecs = std::move(*specs);
+
+  PassManager pm(&parsed.context);
+  std::vector<std::string> libPaths = {options.runtimeLibDir +
+                                       "/libmlir_c_runner_utils.so"};
+  if (options.target == JitTarget::CUDA) {
+    GPUPipelineOptions gpu;
+    gpu.chip = options.cudaChip;
+    gpu.features = options.cudaFeatures;
+    gpu.format = "isa";
+    buildMRopeGPUPipeline(pm, gpu);
+    if (failed(pm.run(*module))) {
+      error = diagnostics.message("lowering with mrope-gpu-pipeline failed");
+      return nullptr;
+    }
+    libPaths.push_back(options.cudaRuntimeLib);
+  } else {
+    CPUPipelineOptions cpu;
+    cpu.threads = options.threads;
+    cpu.attentionTiles = options.attentionTiles;
+    cpu.avx512BF16 = options.avx512BF16;
+    buildMRopeCPUPipeline(pm, cpu);
+    if (failed(pm.run(*module))) {
+      error = diagnostics.message("lowering with mrope-cpu-pipeline failed");
+      return nullptr;
+    }
+    if (options.threads)
+      libPaths.push_back(options.runtimeLibDir + "/libmlir_async_runtime.so");
+  }
+  auto transformer = makeOptimizingTransformer(options.optLevel, 0, nullptr);
+  std::vector<llvm::StringRef> libs(libPaths.begin(), libPaths.end());
+  ExecutionEngineOptions engineOptions;
+  engineOptions.transformer = transformer;
+  engineOptions.jitCodeGenOptLevel =
+      static_cast<llvm::CodeGenOptLevel>(std::min(options.optLevel, 3u));
+  engineOptions.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(*module, engineOptions);
+  if (!engine) {
+    error = "JIT compilation failed: " + llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  jit->engine = std::move(*engine);
+  // A CUDA module loads its kernels in a global constructor: run it now, so
+  // that a module that cannot load fails when it is compiled (the runtime
+  // reports why) rather than at its first call.
+  if (options.target == JitTarget::CUDA)
+    jit->engine->initialize();
+  jit->usesAsyncRuntime = options.target == JitTarget::CPU && options.threads;
+  return jit;
 }
 
 const FunctionSpec *JitModule::lookup(const std::string &name) const {

@@ -271,6 +271,19 @@ SmallVector<Value> delinearize(OpBuilder &b, Location loc, Value id,
   return ivs;
 }
 
+/// The `OpTy` ops of `func` outside kernels (and outside other `OpTy`
+/// ops when `outermost`), in program order.
+template <typename OpTy>
+SmallVector<OpTy> hostOpsOf(func::FuncOp func, bool outermost = false) {
+  SmallVector<OpTy> ops;
+  func.walk([&](OpTy op) {
+    if (!op->template getParentOfType<gpu::LaunchOp>() &&
+        !(outermost && op->template getParentOfType<OpTy>()))
+      ops.push_back(op);
+  });
+  return ops;
+}
+
 struct GPUParallelLoopsPass
     : mrope::impl::GPUParallelLoopsBase<GPUParallelLoopsPass> {
   using Base::Base;
@@ -377,8 +390,16 @@ struct GPUParallelLoopsPass
              << why << ", which has no GPU lowering in a function compiled "
              << "for device buffers";
     };
-    if (op.getNumDpsInits() != 1 || op->getNumRegions() != 1)
+    if (op.getNumDpsInits() != 1)
       return fail("into several outputs");
+    OpOperand *output = op.getDpsInitOperand(0);
+    SmallVector<int64_t> outputElement;
+    for (AffineExpr expr : op.getMatchingIndexingMap(output).getResults()) {
+      auto constant = dyn_cast<AffineConstantExpr>(expr);
+      if (!constant)
+        return fail("into an element that depends on the loops");
+      outputElement.push_back(constant.getValue());
+    }
     Block *body = op.getBlock();
     auto yield = cast<linalg::YieldOp>(body->getTerminator());
     BlockArgument accumulator = op.getRegionOutputArgs()[0];
@@ -414,7 +435,7 @@ struct GPUParallelLoopsPass
     auto index = [&](int64_t v) -> Value {
       return arith::ConstantIndexOp::create(b, loc, v);
     };
-    auto [launch, id] = createLaunch(b, loc, grid, block);
+    Value id = createLaunch(b, loc, grid, block).second;
     Type type = accumulator.getType();
     Value identity = arith::getIdentityValue(*kind, type, b, loc);
     auto loop = scf::ForOp::create(b, loc, id, index(*total),
@@ -449,22 +470,12 @@ struct GPUParallelLoopsPass
       }
       scf::YieldOp::create(b, loc, mapping.lookup(yield.getValues()[0]));
     }
-    OpOperand *output = op.getDpsInitOperand(0);
-    SmallVector<Value> outputIndices;
-    for (AffineExpr expr : op.getMatchingIndexingMap(output).getResults()) {
-      auto constant = dyn_cast<AffineConstantExpr>(expr);
-      if (!constant) {
-        launch.erase();
-        return fail("into an element that depends on the loops");
-      }
-      outputIndices.push_back(index(constant.getValue()));
-    }
     Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, id,
                                           index(*total));
     auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
     b.setInsertionPointToStart(&guard.getThenRegion().front());
     memref::AtomicRMWOp::create(b, loc, *kind, loop.getResult(0), output->get(),
-                                outputIndices);
+                                llvm::map_to_vector(outputElement, index));
     op->erase();
     return success();
   }
@@ -534,27 +545,19 @@ struct GPUParallelLoopsPass
     // convert-linalg-to-parallel-loops: its greedy driver would hoist the
     // kernels' constants out of the launches (outlining then passes them as
     // parameters).
-    SmallVector<linalg::LinalgOp> linalgOps;
-    getOperation().walk([&](linalg::LinalgOp op) {
-      if (!op->getParentOfType<gpu::LaunchOp>())
-        linalgOps.push_back(op);
-    });
+    func::FuncOp func = getOperation();
     IRRewriter rewriter(&getContext());
-    for (linalg::LinalgOp op : linalgOps)
+    for (linalg::LinalgOp op : hostOpsOf<linalg::LinalgOp>(func))
       if (failed(toLoops(rewriter, op)))
         return signalPassFailure();
 
     // A scalar the host stores into device memory (tensor.from_elements of
     // a length) is a kernel of one thread.
-    SmallVector<memref::StoreOp> hostStores;
-    getOperation().walk([&](memref::StoreOp store) {
-      if (!store->getParentOfType<gpu::LaunchOp>() &&
-          !store->getParentOfType<scf::ParallelOp>() &&
-          isDeviceBuffer(viewedBuffer(store.getMemref()),
-                         /*allocsAreDevice=*/true))
-        hostStores.push_back(store);
-    });
-    for (memref::StoreOp store : hostStores) {
+    for (memref::StoreOp store : hostOpsOf<memref::StoreOp>(func)) {
+      if (store->getParentOfType<scf::ParallelOp>() ||
+          !isDeviceBuffer(viewedBuffer(store.getMemref()),
+                          /*allocsAreDevice=*/true))
+        continue;
       rewriter.setInsertionPoint(store);
       scf::ParallelOp single = singleIteration(rewriter, store.getLoc());
       rewriter.moveOpBefore(store, single.getBody()->getTerminator());
@@ -565,40 +568,27 @@ struct GPUParallelLoopsPass
     // long factors, by a length the device computed), are loops too;
     // other contiguous copies stay copies (gpu.memcpy).
     DeviceDerivedValues derived;
-    SmallVector<memref::CopyOp> copiesAsLoops;
-    getOperation().walk([&](memref::CopyOp copy) {
-      auto contiguous = [](Value value) {
-        auto type = cast<MemRefType>(value.getType());
-        return type.areTrailingDimsContiguous(type.getRank());
-      };
-      if (!copy->getParentOfType<gpu::LaunchOp>() &&
-          (!contiguous(copy.getSource()) || !contiguous(copy.getTarget()) ||
+    auto contiguous = [](Value value) {
+      auto type = cast<MemRefType>(value.getType());
+      return type.areTrailingDimsContiguous(type.getRank());
+    };
+    for (memref::CopyOp copy : hostOpsOf<memref::CopyOp>(func))
+      if ((!contiguous(copy.getSource()) || !contiguous(copy.getTarget()) ||
            derived.contains(copy.getSource()) ||
-           derived.contains(copy.getTarget())))
-        copiesAsLoops.push_back(copy);
-    });
-    for (memref::CopyOp copy : copiesAsLoops)
-      if (failed(copyAsLoop(copy)))
+           derived.contains(copy.getTarget())) &&
+          failed(copyAsLoop(copy)))
         return signalPassFailure();
 
-    SmallVector<scf::ParallelOp> loops;
-    getOperation().walk([&](scf::ParallelOp loop) {
-      if (!loop->getParentOfType<scf::ParallelOp>() &&
-          !loop->getParentOfType<gpu::LaunchOp>())
-        loops.push_back(loop);
-    });
-    for (scf::ParallelOp loop : loops)
+    for (scf::ParallelOp loop :
+         hostOpsOf<scf::ParallelOp>(func, /*outermost=*/true))
       if (failed(mapToLaunch(loop)))
         return signalPassFailure();
 
-    SmallVector<gpu::LaunchOp> launches;
-    getOperation().walk([&](gpu::LaunchOp launch) {
-      if (!launch->getParentOfType<gpu::LaunchOp>())
-        launches.push_back(launch);
-    });
-    for (gpu::LaunchOp launch : launches)
-      sinkIntoKernel(launch, derived);
-    eraseUnusedDeviceReads(getOperation(), derived);
+    // (A fresh analysis: the loops' ops it may have seen are gone.)
+    DeviceDerivedValues derivedNow;
+    for (gpu::LaunchOp launch : hostOpsOf<gpu::LaunchOp>(func))
+      sinkIntoKernel(launch, derivedNow);
+    eraseUnusedDeviceReads(func, derivedNow);
   }
 };
 
