@@ -26,10 +26,14 @@ static constexpr llvm::StringLiteral kToLinalg =
     "convert-mrope-to-linalg,canonicalize,cse";
 
 // One-shot bufferization with identity layouts at function boundaries so the
-// JIT's memref descriptors are plain. bf16/f16 arithmetic stays in its type:
+// JIT's memref descriptors are plain. Empty tensor elimination first: a
+// result stored into a `restrict` destination (the Python package's output
+// arguments) is then computed in that buffer, not in a temporary copied
+// there. bf16/f16 arithmetic stays in its type:
 // LLVM's x86 backend promotes each op to f32 and rounds the result, which is
 // what torch does on CPU.
 static constexpr llvm::StringLiteral kBufferize =
+    "eliminate-empty-tensors,"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     "cse,canonicalize,"

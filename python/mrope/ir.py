@@ -26,6 +26,7 @@ class _Function:
         self.name = name
         self.arguments: List[str] = []
         self.lines: List[str] = []
+        self.outputs: List[str] = []
 
     def input(self, name: str, shape: Sequence[int], element: str,
               writable: bool = False) -> Tuple[str, str]:
@@ -39,10 +40,15 @@ class _Function:
 
     def output(self, name: str, shape: Sequence[int], element: str) -> None:
         self.arguments.append(f"%{name}_out: {memref_type(shape, element)}")
+        self.outputs.append(f"{name}_out")
 
     def store(self, value: str, destination: str, shape: Sequence[int], element: str) -> None:
+        # An output argument is a buffer of its own (the callers allocate
+        # it): `restrict` lets the pipeline compute the result in it (empty
+        # tensor elimination) instead of in a temporary copied there.
+        mode = "restrict writable" if destination in self.outputs else "writable"
         self.lines.append(
-            f"bufferization.materialize_in_destination {value} in writable "
+            f"bufferization.materialize_in_destination {value} in {mode} "
             f"%{destination} : ({tensor_type(shape, element)}, "
             f"{memref_type(shape, element)}) -> ()")
 

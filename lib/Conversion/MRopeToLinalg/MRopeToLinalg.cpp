@@ -2,9 +2,10 @@
 //
 // mrope.apply / mrope.cos_sin  ->  angles per (token, pair) from strided runs
 // of the allocation  ->  cos/sin  ->  one linalg.generic per rotated tensor
-// (portable form), or for apply with vector-rows one scf.forall over tiles of
-// tokens taking each position axis's cos/sin as vectors (reused while the
-// axis's position repeats) and rotating every head.
+// (portable form), or with vector-rows one scf.forall over tiles of tokens
+// taking each position axis's cos/sin as vectors (for apply reused while the
+// axis's position repeats) and rotating every head (apply) or writing the
+// table rows (cos_sin, CosSinRows.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,7 +15,9 @@
 #include "Common/ActivationLayout.h"
 #include "Common/RotaryMath.h"
 #include "Common/TorchMathIR.h"
+#include "CosSinRows.h"
 #include "RopeIndexLowering.h"
+#include "VectorLanes.h"
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Conversion/Passes.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
@@ -340,48 +343,6 @@ constexpr int64_t kMaxCosSinRegisters = 8;
 /// all-pair sources are 24 AVX-512 vectors); then repeats come from the
 /// slot cache alone.
 constexpr int64_t kMaxCarriedCosSinRegisters = 12;
-
-/// A 1-D vector whose lane l is lane `from[l].second` of `from[l].first`
-/// (1-D vectors of one element type), with as few ops as it takes: the
-/// source itself, a slice of it, or one shuffle per further source.
-Value assembleLanes(OpBuilder &b, Location loc,
-                    ArrayRef<std::pair<Value, int64_t>> from) {
-  const int64_t n = from.size();
-  SmallVector<Value> sources;
-  for (const auto &entry : from)
-    if (!llvm::is_contained(sources, entry.first))
-      sources.push_back(entry.first);
-  Value first = sources.front();
-  const int64_t firstSize = cast<VectorType>(first.getType()).getDimSize(0);
-  if (sources.size() == 1) {
-    const int64_t start = from.front().second;
-    bool consecutive = llvm::all_of(llvm::enumerate(from), [&](auto entry) {
-      return entry.value().second == start + int64_t(entry.index());
-    });
-    if (consecutive && start == 0 && n == firstSize)
-      return first;
-    if (consecutive)
-      return vector::ExtractStridedSliceOp::create(b, loc, first, {start}, {n},
-                                                   {1});
-  }
-  // Lanes of the first two sources; lanes of later ones are placeholders
-  // (lane 0) until their own shuffle.
-  Value second = sources.size() > 1 ? sources[1] : first;
-  SmallVector<int64_t> mask;
-  for (const auto &[source, lane] : from)
-    mask.push_back(source == first    ? lane
-                   : source == second ? firstSize + lane
-                                      : 0);
-  Value result = vector::ShuffleOp::create(b, loc, first, second, mask);
-  for (Value source :
-       ArrayRef(sources).drop_front(std::min<size_t>(2, sources.size()))) {
-    mask.clear();
-    for (auto [l, entry] : llvm::enumerate(from))
-      mask.push_back(entry.first == source ? n + entry.second : int64_t(l));
-    result = vector::ShuffleOp::create(b, loc, result, source, mask);
-  }
-  return result;
-}
 
 /// Where the CPU form of mrope.apply takes cos/sin from: a position axis
 /// (or NoPE, angle 0) and the pairs that use it, in this order packed into
@@ -1314,12 +1275,14 @@ struct RotateOpLowering : OpRewritePattern<RotateOp> {
 /// the axis of each pair -- or of each KV head for head-partitioned
 /// allocations -- a compile-time constant table) and inv_freq[j] and
 /// computes cos and sin as the rotary lowering does; a second expands [.., P]
-/// to the [.., D] layout. Two loops on the CPU, two kernels on the GPU
-/// (building a position table per run of pairs took ten); computing the tables
-/// over [.., D] directly would take every pair's cos/sin twice (2.2x the time
-/// on the CPU).
+/// to the [.., D] layout. Two kernels on the GPU (building a position table
+/// per run of pairs took ten); computing the tables over [.., D] directly
+/// would take every pair's cos/sin twice. With vector-rows (the CPU) the
+/// same arithmetic runs on vectors per token instead (buildCosSinRows).
 struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
-  using OpRewritePattern::OpRewritePattern;
+  CosSinOpLowering(MLIRContext *context, const RotaryLoweringOptions &options)
+      : OpRewritePattern(context), options(options) {}
+  RotaryLoweringOptions options;
 
   LogicalResult matchAndRewrite(CosSinOp op,
                                 PatternRewriter &rewriter) const override {
@@ -1329,6 +1292,15 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
     if (failed(numKV))
       return failure();
     Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getCos().getType());
+    if (options.vectorRows) {
+      auto [cos, sin] = buildCosSinRows(
+          rewriter, loc, op.getPositions(), op.getInvFreq(), rotary, *numKV,
+          resultType.getElementType(), options);
+      rewriter.replaceOp(op, {castTo(rewriter, loc, cos, resultType),
+                              castTo(rewriter, loc, sin, resultType)});
+      return success();
+    }
     AllocationAttr alloc = rotary.getAlloc();
     const int64_t numPairs = rotary.getRotaryDim() / 2;
     const bool perHead = alloc.isHeadPartitioned();
@@ -1406,7 +1378,6 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
         });
 
     // Expand [.., P] to the Hugging Face [.., D] layout.
-    auto resultType = cast<RankedTensorType>(op.getCos().getType());
     SmallVector<AffineExpr> exprs;
     for (int64_t i = 0; i < rank - 1; ++i)
       exprs.push_back(rewriter.getAffineDimExpr(i));
@@ -1719,8 +1690,9 @@ struct ConvertMRopeToLinalgPass
 
 void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns, const RotaryLoweringOptions &options) {
-  patterns.add<ApplyOpLowering>(patterns.getContext(), options);
-  patterns.add<CosSinOpLowering, DecodePositionsOpLowering, InvFreqOpLowering,
+  patterns.add<ApplyOpLowering, CosSinOpLowering>(patterns.getContext(),
+                                                  options);
+  patterns.add<DecodePositionsOpLowering, InvFreqOpLowering,
                RotateOpLowering, SequenceLengthOpLowering>(
       patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);

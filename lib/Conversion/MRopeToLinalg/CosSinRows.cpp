@@ -1,0 +1,258 @@
+//===- CosSinRows.cpp - the CPU form of mrope.cos_sin ---------------------===//
+//
+// The portable lowering of mrope.cos_sin is two linalg.generic ops, scalar
+// on the CPU: each (token, pair) element reads its position through a
+// per-element axis choice and calls the scalar cos/sin arithmetic. Here the
+// arithmetic runs on vectors: per token, each position axis's pairs are
+// packed into vectors of the target's width (the pairs' inv_freq, padded
+// with 0) and their cos/sin computed once; every row of the [D] layout is
+// then a few constant shuffles of those vectors. Same bits: the same
+// buildRotaryCosSin arithmetic, which is lane by lane.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CosSinRows.h"
+#include "Common/RotaryMath.h"
+#include "VectorLanes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+/// A position axis (or NoPE, angle 0) and the pairs whose angles it gives,
+/// packed in this order into vectors of the target's width.
+struct AxisPairs {
+  Axis axis;
+  SmallVector<int64_t> pairs;
+  SmallVector<Value> freqPieces;
+};
+
+/// cos and sin of one AxisPairs for one token, a vector per piece.
+struct AxisCosSin {
+  SmallVector<Value> c, s;
+};
+
+} // namespace
+
+std::pair<Value, Value> mlir::mrope::buildCosSinRows(
+    OpBuilder &b, Location loc, Value positions, Value invFreq,
+    RotaryAttr rotary, int64_t numKV, Type elementType,
+    const RotaryLoweringOptions &options) {
+  AllocationAttr alloc = rotary.getAlloc();
+  const int64_t numPairs = rotary.getRotaryDim() / 2;
+  const int64_t numChannels = 2 * numPairs;
+  const bool neox = rotary.getPairs() == PairLayout::NeoX;
+  const bool perHead = alloc.isHeadPartitioned();
+  int64_t width = options.vectorBits / 32;
+  if (width <= 0 || width > numPairs)
+    width = numPairs;
+  Type f32 = b.getF32Type();
+  auto pieceType = VectorType::get({width}, f32);
+  const SinCosLowering sinCos =
+      options.fastSinCos ? SinCosLowering::Polynomial : SinCosLowering::Torch;
+
+  // The axes and their pairs. Shared tables: each pair on its axis, and
+  // where it is there. Head-partitioned: every pair on the axis of its KV
+  // head (headAxis), in pair order.
+  SmallVector<AxisPairs> axes;
+  auto axisIndex = [&](Axis axis) -> int64_t {
+    for (auto [i, entry] : llvm::enumerate(axes))
+      if (entry.axis == axis)
+        return i;
+    axes.push_back({axis, {}, {}});
+    if (perHead)
+      axes.back().pairs = llvm::to_vector(llvm::seq<int64_t>(0, numPairs));
+    return axes.size() - 1;
+  };
+  SmallVector<std::pair<int64_t, int64_t>> pairAt(numPairs);
+  SmallVector<int64_t> headAxis;
+  if (!perHead) {
+    for (auto [pair, axis] : llvm::enumerate(alloc.getPairAxes(numPairs))) {
+      int64_t i = axisIndex(axis);
+      pairAt[pair] = {i, int64_t(axes[i].pairs.size())};
+      axes[i].pairs.push_back(pair);
+    }
+  } else {
+    SmallVector<Axis> kvAxes(numKV, Axis::NoPE);
+    for (const HeadBlock &block : headBlocks(alloc, numKV))
+      for (int64_t h = 0; h < block.numKVHeads; ++h)
+        kvAxes[block.firstKVHead + h] = block.axis;
+    for (Axis axis : kvAxes)
+      headAxis.push_back(axisIndex(axis));
+  }
+
+  // Loop invariants: inv_freq packed per axis, NoPE's cos/sin.
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value zeroF = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32));
+  auto freqType = VectorType::get({numPairs}, f32);
+  Value freqs = vector::TransferReadOp::create(
+      b, loc, freqType, invFreq, ValueRange{zero}, zeroF,
+      ArrayRef<bool>{
+          !cast<RankedTensorType>(invFreq.getType()).isDynamicDim(0)});
+  Value noFreqs = arith::ConstantOp::create(b, loc, b.getZeroAttr(freqType));
+  for (AxisPairs &entry : axes) {
+    const int64_t count = entry.pairs.size();
+    for (int64_t first = 0; first < count; first += width) {
+      SmallVector<std::pair<Value, int64_t>> from;
+      for (int64_t i = first; i < first + width; ++i)
+        from.push_back(i < count ? std::make_pair(freqs, entry.pairs[i])
+                                 : std::make_pair(noFreqs, int64_t(0)));
+      entry.freqPieces.push_back(assembleLanes(b, loc, from));
+    }
+  }
+  auto cosSinOf = [&](OpBuilder &cb, Location cloc, const AxisPairs &entry,
+                      Value position) {
+    AxisCosSin result;
+    Value broadcast =
+        vector::BroadcastOp::create(cb, cloc, pieceType, position);
+    for (Value freqPiece : entry.freqPieces) {
+      auto [c, s] =
+          buildRotaryCosSin(cb, cloc, broadcast, freqPiece, rotary.getAngles(),
+                            rotary.getAttentionScaling(), sinCos);
+      result.c.push_back(c);
+      result.s.push_back(s);
+    }
+    return result;
+  };
+  SmallVector<std::optional<AxisCosSin>> invariant(axes.size());
+  for (auto [i, entry] : llvm::enumerate(axes))
+    if (entry.axis == Axis::NoPE)
+      invariant[i] = cosSinOf(b, loc, entry, zeroF);
+
+  // Tables [prefix.., (KV,) S, D]; the forall runs over [prefix.., tiles of
+  // S].
+  auto posType = cast<RankedTensorType>(positions.getType());
+  const int64_t prefixRank = posType.getRank() - 2;
+  SmallVector<OpFoldResult> tokenSizes;
+  for (int64_t d = 1; d < posType.getRank(); ++d)
+    tokenSizes.push_back(tensor::getMixedSize(b, loc, positions, d));
+  SmallVector<OpFoldResult> tableSizes(tokenSizes);
+  if (perHead)
+    tableSizes.insert(tableSizes.begin() + prefixRank, b.getIndexAttr(numKV));
+  tableSizes.push_back(b.getIndexAttr(numChannels));
+  const int64_t tableRank = tableSizes.size();
+  Value cosInit = tensor::EmptyOp::create(b, loc, tableSizes, elementType);
+  Value sinInit = tensor::EmptyOp::create(b, loc, tableSizes, elementType);
+
+  const int64_t tokenTile = std::max<int64_t>(options.tokenTile, 1);
+  Value seqSize = getValueOrCreateConstantIndexOp(b, loc, tokenSizes.back());
+  Value tileSize = arith::ConstantIndexOp::create(b, loc, tokenTile);
+  SmallVector<OpFoldResult> forallSizes(tokenSizes.begin(),
+                                        tokenSizes.begin() + prefixRank);
+  forallSizes.push_back(getAsOpFoldResult(
+      arith::CeilDivUIOp::create(b, loc, seqSize, tileSize).getResult()));
+
+  auto forall = scf::ForallOp::create(
+      b, loc, forallSizes, ValueRange{cosInit, sinInit},
+      /*mapping=*/std::nullopt,
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        ValueRange prefix = args.take_front(prefixRank);
+        Value tile = args[prefixRank];
+        ValueRange outs = args.drop_front(prefixRank + 1);
+        Value seqStart = arith::MulIOp::create(nb, nloc, tile, tileSize);
+        Value count = arith::MinSIOp::create(
+            nb, nloc, tileSize,
+            arith::SubIOp::create(nb, nloc, seqSize, seqStart));
+        // The tile's rows: [1.., (KV,) count, D].
+        SmallVector<OpFoldResult> offsets(tableRank, nb.getIndexAttr(0));
+        SmallVector<OpFoldResult> sizes(tableRank, nb.getIndexAttr(1));
+        for (int64_t d = 0; d < prefixRank; ++d)
+          offsets[d] = prefix[d];
+        if (perHead)
+          sizes[prefixRank] = nb.getIndexAttr(numKV);
+        offsets[tableRank - 2] = seqStart;
+        sizes[tableRank - 2] = count;
+        sizes[tableRank - 1] = nb.getIndexAttr(numChannels);
+        SmallVector<OpFoldResult> unit(tableRank, nb.getIndexAttr(1));
+        SmallVector<Value> tiles;
+        for (Value out : outs)
+          tiles.push_back(tensor::ExtractSliceOp::create(nb, nloc, out, offsets,
+                                                         sizes, unit));
+
+        Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
+        auto tokenLoop = scf::ForOp::create(
+            nb, nloc, zero, count, one, tiles,
+            [&](OpBuilder &tb, Location tloc, Value t, ValueRange rows) {
+              // Each axis's cos/sin at this token.
+              Value seq = arith::AddIOp::create(tb, tloc, seqStart, t);
+              SmallVector<AxisCosSin> values;
+              for (auto [i, entry] : llvm::enumerate(axes)) {
+                if (invariant[i]) {
+                  values.push_back(*invariant[i]);
+                  continue;
+                }
+                SmallVector<Value> at = {arith::ConstantIndexOp::create(
+                    tb, tloc, static_cast<int64_t>(entry.axis))};
+                llvm::append_range(at, prefix);
+                at.push_back(seq);
+                Value position =
+                    tensor::ExtractOp::create(tb, tloc, positions, at);
+                if (position.getType() != f32)
+                  position = arith::SIToFPOp::create(tb, tloc, f32, position);
+                values.push_back(cosSinOf(tb, tloc, entry, position));
+              }
+              // Row `head` (unused for shared tables), `width` channels at
+              // a time: channel ch holds pair ch mod P (NeoX) or ch / 2
+              // (GPT-J).
+              SmallVector<Value> written(rows);
+              auto writeRow = [&](std::optional<int64_t> head) {
+                for (int64_t first = 0; first < numChannels; first += width) {
+                  SmallVector<std::pair<Value, int64_t>> cosLanes, sinLanes;
+                  for (int64_t ch = first;
+                       ch < std::min(first + width, numChannels); ++ch) {
+                    int64_t pair = neox ? ch % numPairs : ch / 2;
+                    auto [axis, index] =
+                        head ? std::make_pair(headAxis[*head], pair)
+                             : pairAt[pair];
+                    cosLanes.push_back(
+                        {values[axis].c[index / width], index % width});
+                    sinLanes.push_back(
+                        {values[axis].s[index / width], index % width});
+                  }
+                  SmallVector<Value> indices(tableRank, zero);
+                  if (head)
+                    indices[prefixRank] =
+                        arith::ConstantIndexOp::create(tb, tloc, *head);
+                  indices[tableRank - 2] = t;
+                  indices[tableRank - 1] =
+                      arith::ConstantIndexOp::create(tb, tloc, first);
+                  const std::array<ArrayRef<std::pair<Value, int64_t>>, 2>
+                      lanes = {cosLanes, sinLanes};
+                  for (int table = 0; table < 2; ++table) {
+                    Value chunk = assembleLanes(tb, tloc, lanes[table]);
+                    if (elementType != f32)
+                      chunk = arith::TruncFOp::create(
+                          tb, tloc,
+                          VectorType::get({int64_t(lanes[table].size())},
+                                          elementType),
+                          chunk);
+                    written[table] = vector::TransferWriteOp::create(
+                                         tb, tloc, chunk, written[table],
+                                         indices, ArrayRef<bool>{true})
+                                         .getResult();
+                  }
+                }
+              };
+              if (!perHead)
+                writeRow(std::nullopt);
+              for (int64_t head = 0; perHead && head < numKV; ++head)
+                writeRow(head);
+              scf::YieldOp::create(tb, tloc, written);
+            });
+
+        auto inParallel = scf::InParallelOp::create(nb, nloc);
+        OpBuilder::InsertionGuard guard(nb);
+        nb.setInsertionPointToStart(inParallel.getBody());
+        for (auto [result, out] : llvm::zip(tokenLoop.getResults(), outs))
+          tensor::ParallelInsertSliceOp::create(nb, nloc, result, out, offsets,
+                                                sizes, unit);
+      });
+  return {forall.getResult(0), forall.getResult(1)};
+}
