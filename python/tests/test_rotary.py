@@ -2,15 +2,19 @@
 reference models, the NumPy reference, layouts, pair layouts, partial rotary,
 GQA, low precision, scaling and threads."""
 
+import os
+import subprocess
+
 import numpy as np
 import pytest
 
 import mrope
-from mrope import reference
-from conftest import load_golden
+from mrope import ir, reference, runtime
+from conftest import ROOT, load_golden
 from hf_configs import QWEN2_VL_7B, QWEN3_5_27B
 
 ROTARY_TOLERANCE = 1e-5  # f32 absolute, as mrope-conform
+MROPE_OPT = os.environ.get("MROPE_OPT", os.path.join(ROOT, "build", "bin", "mrope-opt"))
 
 FILES = ["rotary_contiguous_mrope.json", "rotary_interleaved_mrope.json", "rotary_mhrope.json"]
 CASES = [(f, n, c) for f in FILES for n, c in enumerate(load_golden(f)["cases"])]
@@ -432,3 +436,67 @@ def test_bf16_partial_rotary_word_pairs(head_dim, rotary_dim, allocation):
     positions = rng.integers(0, 500, (3, 1, 33))
     got = assert_bf16_rotation_exact(config, q, positions)
     np.testing.assert_array_equal(got[..., rotary_dim:], q[..., rotary_dim:].astype(np.float32))
+
+
+# The CPU form of mrope.cos_sin (vectors per token, CosSinRows.cpp) against
+# the portable form (two linalg.generic, scalar: what IREE and the GPU
+# take), both compiled for the CPU here: bit for bit. The portable form is
+# checked against the golden tables (test_golden_rotary runs the CPU form,
+# test_gpu_loops_emulated the portable one on the emulator).
+CPU_FORM_CONFIGS = {
+    "contiguous": mrope.RopeConfig(theta=1000000.0),
+    "interleaved-gptj": mrope.RopeConfig(
+        theta=5000000.0, allocation="<interleaved, section = [24, 20, 20]>", pairs="gptj"),
+    "mhrope": mrope.paper("mhrope", dim=128, mrope_section=[2, 3, 3], num_key_value_heads=8),
+    "hope-nope-pairs": mrope.RopeConfig(allocation="<hope, section = [8, 12, 12]>"),
+    "partial-yarn": mrope.RopeConfig(
+        head_dim=128, rotary_dim=40, allocation="<interleaved, section = [8, 6, 6]>",
+        scaling="<kind = yarn, factor = 4.0, original_max_position_embeddings = 32768>"),
+    "fractional": mrope.paper("v2pe", dim=64, visual_stride=0.5).replace(
+        allocation="<contiguous, section = [8, 12, 12]>"),
+}
+
+
+def _lowered(source, options):
+    run = subprocess.run([MROPE_OPT, f"--convert-mrope-to-linalg={options}"], input=source,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+@pytest.mark.skipif(not os.path.exists(MROPE_OPT), reason="no mrope-opt")
+@pytest.mark.parametrize("name, element", [
+    *((name, "f32") for name in CPU_FORM_CONFIGS),
+    ("contiguous", "bf16"), ("interleaved-gptj", "bf16"), ("mhrope", "f16")])
+def test_cos_sin_cpu_form_matches_portable_form(name, element):
+    config = CPU_FORM_CONFIGS[name]
+    rng = np.random.default_rng(11)
+    # Two sequences of 300 tokens (a full and a partial tile of 256); long-
+    # context positions (Payne-Hanek above 125 rad), runs of repeats.
+    shape = (3, 2, 300)
+    if config.float_positions:
+        positions = (rng.integers(0, 1 << 16, shape) * 0.25).astype(np.float32)
+    else:
+        positions = rng.integers(0, 1 << 20, shape)
+        positions[:, :, 100:140] = positions[:, :, 100:101]
+    table = [2, 300, config.rotary_dim]
+    if "head_partitioned" in config.allocation:
+        table = [2, 8, 300, config.rotary_dim]
+    source = ir.cos_sin_function(config, shape, table, element,
+                                 mrope.attention_scaling(config), None)
+    results = {}
+    forms = {"portable": "vector-rows=false", "cpu": "vector-rows=true"}
+    if element == "f32":  # other vector widths (the rounding is per lane)
+        forms.update({"cpu-avx2": "vector-rows=true vector-bits=256",
+                      "cpu-whole-row": "vector-rows=true vector-bits=-1"})
+    for form, options in forms.items():
+        # (bf16 tables come back as their bits, in uint16 arrays)
+        outputs = [np.zeros(table, runtime._CARRIERS[element]) for _ in range(2)]
+        runtime.compile(_lowered(source, options)).call("cos_sin", positions, *outputs)
+        results[form] = [o.view(np.uint16 if element != "f32" else np.uint32) for o in outputs]
+    for form in set(forms) - {"portable"}:
+        for got, want in zip(results[form], results["portable"]):
+            np.testing.assert_array_equal(got, want, err_msg=form)
+    # Not vacuous: many distinct values, and the sin table is not the cos one.
+    cos, sin = results["cpu"]
+    assert len(np.unique(cos)) > 1000 and not np.array_equal(cos, sin)

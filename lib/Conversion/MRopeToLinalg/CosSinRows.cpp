@@ -41,10 +41,11 @@ struct AxisCosSin {
 
 } // namespace
 
-std::pair<Value, Value> mlir::mrope::buildCosSinRows(
-    OpBuilder &b, Location loc, Value positions, Value invFreq,
-    RotaryAttr rotary, int64_t numKV, Type elementType,
-    const RotaryLoweringOptions &options) {
+std::pair<Value, Value>
+mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
+                             Value invFreq, RotaryAttr rotary, int64_t numKV,
+                             Type elementType,
+                             const RotaryLoweringOptions &options) {
   AllocationAttr alloc = rotary.getAlloc();
   const int64_t numPairs = rotary.getRotaryDim() / 2;
   const int64_t numChannels = 2 * numPairs;
@@ -198,31 +199,32 @@ std::pair<Value, Value> mlir::mrope::buildCosSinRows(
                   position = arith::SIToFPOp::create(tb, tloc, f32, position);
                 values.push_back(cosSinOf(tb, tloc, entry, position));
               }
-              // Row `head` (unused for shared tables), `width` channels at
-              // a time: channel ch holds pair ch mod P (NeoX) or ch / 2
-              // (GPT-J).
-              SmallVector<Value> written(rows);
-              auto writeRow = [&](std::optional<int64_t> head) {
+              // A row of the cos and sin tables from the vectors of axis
+              // `rowAxis` (head-partitioned) or of each pair's axis,
+              // `width` channels at a time (channel ch holds pair ch mod P
+              // for NeoX, ch / 2 for GPT-J) inserted into one vector of the
+              // row. (One write per row: one-shot bufferization's analysis
+              // grows with the cube of the writes into one tensor in a loop
+              // body, and a write per chunk took minutes to compile for
+              // MHRoPE's 8 heads at 128-bit vectors.)
+              auto tableRows = [&](std::optional<int64_t> rowAxis) {
+                auto rowType = VectorType::get({numChannels}, elementType);
+                std::array<Value, 2> row;
+                for (Value &r : row)
+                  r = arith::ConstantOp::create(tb, tloc,
+                                                tb.getZeroAttr(rowType));
                 for (int64_t first = 0; first < numChannels; first += width) {
                   SmallVector<std::pair<Value, int64_t>> cosLanes, sinLanes;
                   for (int64_t ch = first;
                        ch < std::min(first + width, numChannels); ++ch) {
                     int64_t pair = neox ? ch % numPairs : ch / 2;
                     auto [axis, index] =
-                        head ? std::make_pair(headAxis[*head], pair)
-                             : pairAt[pair];
+                        rowAxis ? std::make_pair(*rowAxis, pair) : pairAt[pair];
                     cosLanes.push_back(
                         {values[axis].c[index / width], index % width});
                     sinLanes.push_back(
                         {values[axis].s[index / width], index % width});
                   }
-                  SmallVector<Value> indices(tableRank, zero);
-                  if (head)
-                    indices[prefixRank] =
-                        arith::ConstantIndexOp::create(tb, tloc, *head);
-                  indices[tableRank - 2] = t;
-                  indices[tableRank - 1] =
-                      arith::ConstantIndexOp::create(tb, tloc, first);
                   const std::array<ArrayRef<std::pair<Value, int64_t>>, 2>
                       lanes = {cosLanes, sinLanes};
                   for (int table = 0; table < 2; ++table) {
@@ -233,17 +235,36 @@ std::pair<Value, Value> mlir::mrope::buildCosSinRows(
                           VectorType::get({int64_t(lanes[table].size())},
                                           elementType),
                           chunk);
-                    written[table] = vector::TransferWriteOp::create(
-                                         tb, tloc, chunk, written[table],
-                                         indices, ArrayRef<bool>{true})
-                                         .getResult();
+                    row[table] = vector::InsertStridedSliceOp::create(
+                        tb, tloc, chunk, row[table], first, 1);
                   }
                 }
+                return row;
+              };
+              SmallVector<Value> written(rows);
+              auto writeRows = [&](const std::array<Value, 2> &row,
+                                   std::optional<int64_t> head) {
+                SmallVector<Value> indices(tableRank, zero);
+                if (head)
+                  indices[prefixRank] =
+                      arith::ConstantIndexOp::create(tb, tloc, *head);
+                indices[tableRank - 2] = t;
+                for (int table = 0; table < 2; ++table)
+                  written[table] = vector::TransferWriteOp::create(
+                                       tb, tloc, row[table], written[table],
+                                       indices, ArrayRef<bool>{true})
+                                       .getResult();
               };
               if (!perHead)
-                writeRow(std::nullopt);
-              for (int64_t head = 0; perHead && head < numKV; ++head)
-                writeRow(head);
+                writeRows(tableRows(std::nullopt), std::nullopt);
+              // Heads on the same axis have the same rows.
+              DenseMap<int64_t, std::array<Value, 2>> rowsOfAxis;
+              for (int64_t head = 0; perHead && head < numKV; ++head) {
+                auto [it, inserted] = rowsOfAxis.try_emplace(headAxis[head]);
+                if (inserted)
+                  it->second = tableRows(headAxis[head]);
+                writeRows(it->second, head);
+              }
               scf::YieldOp::create(tb, tloc, written);
             });
 

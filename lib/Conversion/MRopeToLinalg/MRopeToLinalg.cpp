@@ -1294,9 +1294,9 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
     Location loc = op.getLoc();
     auto resultType = cast<RankedTensorType>(op.getCos().getType());
     if (options.vectorRows) {
-      auto [cos, sin] = buildCosSinRows(
-          rewriter, loc, op.getPositions(), op.getInvFreq(), rotary, *numKV,
-          resultType.getElementType(), options);
+      auto [cos, sin] =
+          buildCosSinRows(rewriter, loc, op.getPositions(), op.getInvFreq(),
+                          rotary, *numKV, resultType.getElementType(), options);
       rewriter.replaceOp(op, {castTo(rewriter, loc, cos, resultType),
                               castTo(rewriter, loc, sin, resultType)});
       return success();
@@ -1692,9 +1692,8 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
     RewritePatternSet &patterns, const RotaryLoweringOptions &options) {
   patterns.add<ApplyOpLowering, CosSinOpLowering>(patterns.getContext(),
                                                   options);
-  patterns.add<DecodePositionsOpLowering, InvFreqOpLowering,
-               RotateOpLowering, SequenceLengthOpLowering>(
-      patterns.getContext());
+  patterns.add<DecodePositionsOpLowering, InvFreqOpLowering, RotateOpLowering,
+               SequenceLengthOpLowering>(patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns);
   // Query rows per attention tile: one f32 vector of the target's width
   // (16 lanes unless a narrower one was asked for); 0: row by row.
