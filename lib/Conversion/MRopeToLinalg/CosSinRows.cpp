@@ -177,10 +177,28 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
           tiles.push_back(tensor::ExtractSliceOp::create(nb, nloc, out, offsets,
                                                          sizes, unit));
 
+        // Carried from token to token: the tables, then per axis with a
+        // position the bits of the previous token's position and its
+        // cos/sin vectors (reused while the position repeats: T along an
+        // image or video frame, H along a row of one).
+        SmallVector<Value> loopInit(tiles);
+        for (auto [i, entry] : llvm::enumerate(axes)) {
+          if (invariant[i])
+            continue;
+          loopInit.push_back(arith::ConstantIntOp::create(nb, nloc, 0, 32));
+          Value zeros =
+              arith::ConstantOp::create(nb, nloc, nb.getZeroAttr(pieceType));
+          loopInit.append(2 * entry.freqPieces.size(), zeros);
+        }
         Value one = arith::ConstantIndexOp::create(nb, nloc, 1);
         auto tokenLoop = scf::ForOp::create(
-            nb, nloc, zero, count, one, tiles,
-            [&](OpBuilder &tb, Location tloc, Value t, ValueRange rows) {
+            nb, nloc, zero, count, one, loopInit,
+            [&](OpBuilder &tb, Location tloc, Value t, ValueRange loopArgs) {
+              ValueRange rows = loopArgs.take_front(2);
+              ValueRange carried = loopArgs.drop_front(2);
+              SmallVector<Value> carriedNext;
+              Value notFirst = arith::CmpIOp::create(
+                  tb, tloc, arith::CmpIPredicate::ugt, t, zero);
               // Each axis's cos/sin at this token.
               Value seq = arith::AddIOp::create(tb, tloc, seqStart, t);
               SmallVector<AxisCosSin> values;
@@ -197,7 +215,34 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
                     tensor::ExtractOp::create(tb, tloc, positions, at);
                 if (position.getType() != f32)
                   position = arith::SIToFPOp::create(tb, tloc, f32, position);
-                values.push_back(cosSinOf(tb, tloc, entry, position));
+                // Reused for the same bits only (the same input gives the
+                // same cos/sin, so reuse changes no result).
+                Value bits = arith::BitcastOp::create(tb, tloc, tb.getI32Type(),
+                                                      position);
+                const int64_t numPieces = 2 * entry.freqPieces.size();
+                ValueRange previous = carried.take_front(1 + numPieces);
+                carried = carried.drop_front(1 + numPieces);
+                Value same = arith::AndIOp::create(
+                    tb, tloc, notFirst,
+                    arith::CmpIOp::create(tb, tloc, arith::CmpIPredicate::eq,
+                                          bits, previous[0]));
+                auto reuse = scf::IfOp::create(
+                    tb, tloc, same,
+                    [&](OpBuilder &rb, Location rloc) {
+                      scf::YieldOp::create(rb, rloc, previous.drop_front());
+                    },
+                    [&](OpBuilder &cb, Location cloc) {
+                      AxisCosSin computed = cosSinOf(cb, cloc, entry, position);
+                      SmallVector<Value> pieces(computed.c);
+                      llvm::append_range(pieces, computed.s);
+                      scf::YieldOp::create(cb, cloc, pieces);
+                    });
+                ValueRange pieces = reuse.getResults();
+                values.push_back(
+                    {llvm::to_vector(pieces.take_front(numPieces / 2)),
+                     llvm::to_vector(pieces.drop_front(numPieces / 2))});
+                carriedNext.push_back(bits);
+                llvm::append_range(carriedNext, pieces);
               }
               // A row of the cos and sin tables from the vectors of axis
               // `rowAxis` (head-partitioned) or of each pair's axis,
@@ -265,13 +310,15 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
                   it->second = tableRows(headAxis[head]);
                 writeRows(it->second, head);
               }
+              llvm::append_range(written, carriedNext);
               scf::YieldOp::create(tb, tloc, written);
             });
 
         auto inParallel = scf::InParallelOp::create(nb, nloc);
         OpBuilder::InsertionGuard guard(nb);
         nb.setInsertionPointToStart(inParallel.getBody());
-        for (auto [result, out] : llvm::zip(tokenLoop.getResults(), outs))
+        for (auto [result, out] :
+             llvm::zip(tokenLoop.getResults().take_front(2), outs))
           tensor::ParallelInsertSliceOp::create(nb, nloc, result, out, offsets,
                                                 sizes, unit);
       });

@@ -13,9 +13,19 @@
 // CHECK: %[[FH:.+]] = vector.shuffle %[[F]], %[[PAD]] [2, 3, 4, 8]
 // CHECK: %[[FW:.+]] = vector.shuffle %[[F]], %[[PAD]] [5, 6, 7, 8]
 // CHECK: scf.forall (%[[B:.+]], %{{.+}}) in (2, %{{.+}}) shared_outs(
-// CHECK: scf.for %[[T:.+]] = %{{.+}} iter_args(%[[COS:.+]] = %{{.+}}, %[[SIN:.+]] = %{{.+}}) -> (tensor<1x?x16xf32>, tensor<1x?x16xf32>)
+// Carried from token to token, per axis: the bits of the previous token's
+// position and its cos and sin vectors, reused when the bits are the same
+// (not for a tile's first token).
+// CHECK: scf.for %[[T:[a-z0-9_]+]] = %{{.+}} iter_args(%[[COS:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %[[SIN:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %[[PREV:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %[[PREVC:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %[[PREVS:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, {{.+}}) -> (tensor<1x?x16xf32>, tensor<1x?x16xf32>, i32, vector<4xf32>, vector<4xf32>, i32, vector<4xf32>, vector<4xf32>, i32, vector<4xf32>, vector<4xf32>)
+// CHECK: %[[NOTFIRST:.+]] = arith.cmpi ugt, %[[T]], %c0 : index
 // CHECK: %[[PT:.+]] = tensor.extract %{{.+}}[%c0, %[[B]], %[[SEQ:.+]]] : tensor<3x2x5xi64>
-// CHECK: arith.sitofp %[[PT]] : i64 to f32
+// CHECK: %[[PTF:.+]] = arith.sitofp %[[PT]] : i64 to f32
+// CHECK: %[[BITS:.+]] = arith.bitcast %[[PTF]] : f32 to i32
+// CHECK: %[[SAME:.+]] = arith.cmpi eq, %[[BITS]], %[[PREV]] : i32
+// CHECK: %[[REUSE:.+]] = arith.andi %[[NOTFIRST]], %[[SAME]] : i1
+// CHECK: scf.if %[[REUSE]] -> (vector<4xf32>, vector<4xf32>) {
+// CHECK-NEXT: scf.yield %[[PREVC]], %[[PREVS]]
+// CHECK: } else {
 // CHECK: arith.mulf %{{.+}}, %[[FT]] : vector<4xf32>
 // CHECK: tensor.extract %{{.+}}[%c1, %[[B]], %[[SEQ]]]
 // CHECK: arith.mulf %{{.+}}, %[[FH]] : vector<4xf32>
@@ -51,7 +61,7 @@ func.func @contiguous(%pos: tensor<3x2x5xi64>, %f: tensor<8xf32>) -> (tensor<2x5
 // CHECK-LABEL: func.func @gptj_per_head
 // CHECK: %[[F:.+]] = vector.transfer_read %{{.+}} : tensor<4xf32>, vector<4xf32>
 // CHECK-NOT: vector.shuffle %[[F]]
-// CHECK: scf.for %[[T:.+]] = %{{.+}} iter_args(%[[COS:.+]] = %{{.+}}, %{{.+}} = %{{.+}}) -> (tensor<1x2x?x8xbf16>, tensor<1x2x?x8xbf16>)
+// CHECK: scf.for %[[T:[a-z0-9_]+]] = %{{.+}} iter_args(%[[COS:[a-z0-9_]+]] = %{{[a-z0-9_]+}}, %{{[a-z0-9_]+}} = %{{[a-z0-9_]+}}, {{.+}}) -> (tensor<1x2x?x8xbf16>, tensor<1x2x?x8xbf16>, i32, vector<4xf32>, vector<4xf32>, i32, vector<4xf32>, vector<4xf32>)
 // CHECK: tensor.extract %{{.+}}[%c0,
 // CHECK: arith.mulf %{{.+}}, %[[F]] : vector<4xf32>
 // CHECK: tensor.extract %{{.+}}[%c1,
