@@ -4,6 +4,7 @@ GQA, low precision, scaling and threads."""
 
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -504,3 +505,16 @@ def test_cos_sin_cpu_form_matches_portable_form(name, element):
     # Not vacuous: many distinct values, and the sin table is not the cos one.
     cos, sin = results["cpu"]
     assert len(np.unique(cos)) > 1000 and not np.array_equal(cos, sin)
+
+
+def test_cos_sin_bench_runs_and_checks():
+    # The benchmark program (tools/mrope-bench/cos_sin_bench.py) end to end
+    # on a small length: its same-run checks (bit for bit against the
+    # portable form, within 2 ulps of float64) pass for all six rows.
+    script = os.path.join(ROOT, "tools", "mrope-bench", "cos_sin_bench.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    run = subprocess.run([sys.executable, script, "--tokens", "600", "--reps", "1"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line for line in run.stdout.splitlines() if "(=portable: yes" in line]
+    assert len(rows) == 6 and "MISMATCH" not in run.stdout

@@ -47,14 +47,16 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "Lower mrope.apply to a loop over tiles of tokens with vector "
            "ops: per token each position axis's cos/sin as vectors (reused "
            "while the position repeats; no table in memory), every head's "
-           "row rotated as a vector (the CPU pipeline). Default: angle and "
-           "cos/sin tables in linalg and one linalg.generic per rotated "
-           "tensor (the portable form)">,
+           "row rotated as a vector (the CPU pipeline); and mrope.cos_sin "
+           "to the same loop writing each table row from those vectors. "
+           "Default: angle and cos/sin tables in linalg and one "
+           "linalg.generic per rotated tensor or table (the portable form)">,
     Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"0",
            "With vector-rows: rotate a row in chunks of vector-bits / 32 "
            "pairs (256: AVX2, 512: AVX-512): one loop over the heads for all "
            "chunks when their cos/sin fit in 8 vector registers, else one "
-           "per chunk. 0: the whole row at once. Also the lanes of "
+           "per chunk. 0: the whole row at once. Also the width of "
+           "mrope.cos_sin's cos/sin vectors and table chunks, and the lanes of "
            "mrope.attention's query-row tiles: vector-bits / 32, at most 16 "
            "(16 when below 64)">,
     Option<"fastSinCos", "fast-sin-cos", "bool", /*default=*/"false",
