@@ -97,17 +97,8 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
       b, loc, freqType, invFreq, ValueRange{zero}, zeroF,
       ArrayRef<bool>{
           !cast<RankedTensorType>(invFreq.getType()).isDynamicDim(0)});
-  Value noFreqs = arith::ConstantOp::create(b, loc, b.getZeroAttr(freqType));
-  for (AxisPairs &entry : axes) {
-    const int64_t count = entry.pairs.size();
-    for (int64_t first = 0; first < count; first += width) {
-      SmallVector<std::pair<Value, int64_t>> from;
-      for (int64_t i = first; i < first + width; ++i)
-        from.push_back(i < count ? std::make_pair(freqs, entry.pairs[i])
-                                 : std::make_pair(noFreqs, int64_t(0)));
-      entry.freqPieces.push_back(assembleLanes(b, loc, from));
-    }
-  }
+  for (AxisPairs &entry : axes)
+    entry.freqPieces = packLanes(b, loc, freqs, entry.pairs, width);
   auto cosSinOf = [&](OpBuilder &cb, Location cloc, const AxisPairs &entry,
                       Value position) {
     AxisCosSin result;
@@ -202,7 +193,8 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
               // Each axis's cos/sin at this token.
               Value seq = arith::AddIOp::create(tb, tloc, seqStart, t);
               SmallVector<AxisCosSin> values;
-              for (auto [i, entry] : llvm::enumerate(axes)) {
+              for (size_t i = 0; i < axes.size(); ++i) {
+                const AxisPairs &entry = axes[i];
                 if (invariant[i]) {
                   values.push_back(*invariant[i]);
                   continue;

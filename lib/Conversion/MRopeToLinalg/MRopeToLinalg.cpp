@@ -536,17 +536,8 @@ rotateTokensWithVectors(OpBuilder &b, Location loc, Value q, Value k,
   Value freqs = vector::TransferReadOp::create(b, loc, freqType, invFreq,
                                                ValueRange{zero}, padF,
                                                ArrayRef<bool>{freqInBounds});
-  Value noFreqs = arith::ConstantOp::create(b, loc, b.getZeroAttr(freqType));
-  for (CosSinSource &source : sources) {
-    const int64_t count = source.pairs.size();
-    for (int64_t first = 0; first < count; first += chunkPairs) {
-      SmallVector<std::pair<Value, int64_t>> from;
-      for (int64_t i = first; i < first + chunkPairs; ++i)
-        from.push_back(i < count ? std::make_pair(freqs, source.pairs[i])
-                                 : std::make_pair(noFreqs, int64_t(0)));
-      source.freqPieces.push_back(assembleLanes(b, loc, from));
-    }
-  }
+  for (CosSinSource &source : sources)
+    source.freqPieces = packLanes(b, loc, freqs, source.pairs, chunkPairs);
   auto computeSource = [&](OpBuilder &cb, Location cloc,
                            const CosSinSource &source, Value position) {
     SourceCosSin result;

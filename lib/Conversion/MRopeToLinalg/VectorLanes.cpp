@@ -2,6 +2,7 @@
 
 #include "VectorLanes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
@@ -43,4 +44,21 @@ Value mlir::mrope::assembleLanes(OpBuilder &b, Location loc,
     result = vector::ShuffleOp::create(b, loc, result, source, mask);
   }
   return result;
+}
+
+SmallVector<Value> mlir::mrope::packLanes(OpBuilder &b, Location loc,
+                                          Value source, ArrayRef<int64_t> lanes,
+                                          int64_t width) {
+  Value zeros = arith::ConstantOp::create(
+      b, loc, b.getZeroAttr(cast<VectorType>(source.getType())));
+  const int64_t count = lanes.size();
+  SmallVector<Value> pieces;
+  for (int64_t first = 0; first < count; first += width) {
+    SmallVector<std::pair<Value, int64_t>> from;
+    for (int64_t i = first; i < first + width; ++i)
+      from.push_back(i < count ? std::make_pair(source, lanes[i])
+                               : std::make_pair(zeros, int64_t(0)));
+    pieces.push_back(assembleLanes(b, loc, from));
+  }
+  return pieces;
 }

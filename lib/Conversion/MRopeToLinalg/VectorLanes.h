@@ -22,6 +22,12 @@ namespace mlir::mrope {
 Value assembleLanes(OpBuilder &b, Location loc,
                     ArrayRef<std::pair<Value, int64_t>> from);
 
+/// Lanes `lanes` of the 1-D vector `source`, in this order, packed into
+/// vectors of `width` lanes; the last one padded with zeros (an inv_freq of
+/// 0: angle 0, harmless lanes).
+SmallVector<Value> packLanes(OpBuilder &b, Location loc, Value source,
+                             ArrayRef<int64_t> lanes, int64_t width);
+
 } // namespace mlir::mrope
 
 #endif // MROPE_LIB_CONVERSION_MROPETOLINALG_VECTORLANES_H
