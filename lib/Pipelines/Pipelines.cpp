@@ -147,7 +147,10 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
     addPipeline(pm, toVectorRows(mrope::CPUPipelineOptions()));
   else // The data-parallel position and table ops, as loops for the GPU.
     addPipeline(pm, "convert-mrope-to-linalg");
-  addPipeline(pm, "one-shot-bufferize{bufferize-function-boundaries "
+  // (Empty tensor elimination as on the CPU: results stored into restrict
+  // outputs are computed there, no device temporary and copy.)
+  addPipeline(pm, "eliminate-empty-tensors,"
+                  "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
     addPipeline(pm, ("func.func(mrope-gpu-parallel-loops{block-size=" +

@@ -318,15 +318,19 @@ def test_decode_positions_run_as_a_gpu_loop(tmp_path):
     """)
     assert run.returncode == 0, run.stderr
     # One thread per position: 3 rows x 4 sequences x 2 tokens, from the
-    # caller's next positions (allocation 0); the result reaches the
-    # caller's output by a device-to-device copy (3 x 4 x 2 x 8 bytes), no
-    # host copy anywhere.
+    # caller's next positions (allocation 0); no host copy anywhere.
     (launch,) = launches(lines, "decode_positions_kernel")
     assert " grid=1x1x1 block=24x1x1 smem=0 " in launch
     params = launch.split("params=[")[1].rstrip("]").split()
     assert params[:2] == ["dev0+0", "dev0+0"]
-    copies = [line for line in lines if "cuMemcpy" in line]
-    assert copies == ["fake-cuda: cuMemcpyAsync device -> device 192 bytes"]
+    # The kernel writes the caller's output (allocation 1) itself: its
+    # `restrict` destination lets the pipeline drop the temporary and the
+    # device-to-device copy (empty tensor elimination); no device memory
+    # of mrope's own.
+    assert params[5:7] == ["dev1+0", "dev1+0"]
+    assert not [line for line in lines if "cuMemcpy" in line]
+    assert [line for line in lines if "alloc dev" in line] == [
+        "fake-cuda: alloc dev0 32 bytes", "fake-cuda: alloc dev1 192 bytes"]
 
 
 @needs_fake_driver
