@@ -133,8 +133,8 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
     grids are raw (before the spatial merge) and global across the batch.
     Inconsistent inputs raise :class:`InputError` naming the sequence, the
     block and the rule. The scan runs on the host (as serving engines
-    compute these); for CUDA torch ``input_ids`` the results are CUDA
-    tensors on the same device."""
+    compute these); for torch ``input_ids`` the results are torch tensors
+    (on the same CUDA device for CUDA ones)."""
     ids = _integer_array(input_ids, "input_ids", 2, optional=False)
     batch, length = ids.shape
     if batch < 1 or length < 1:
@@ -185,13 +185,13 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
     if _on_cuda(input_ids):
         import torch
         return PositionIds(*(torch.from_numpy(a).to(input_ids.device) for a in outputs[:3]))
-    return PositionIds(*outputs[:3])
+    return PositionIds(*(_like(a, input_ids) for a in outputs[:3]))
 
 
 def decode_positions(next_positions, count: int = 1) -> np.ndarray:
     """Positions ``[3, B, count]`` of the next ``count`` generated tokens of
-    each sequence (the same value on the three rows). A CUDA torch tensor
-    gives a CUDA tensor, computed on its device."""
+    each sequence (the same value on the three rows). A torch tensor gives
+    a torch tensor (a CUDA one computed on its device)."""
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise InputError(f"count: must be a positive integer, got {count!r}")
     if _on_cuda(next_positions):
@@ -217,7 +217,7 @@ def decode_positions(next_positions, count: int = 1) -> np.ndarray:
     out = np.zeros((3, nxt.shape[0], count), dtype)
     runtime.compile(ir.decode_positions_function(nxt.shape[0], count, element)).call(
         "decode_positions", nxt, out)
-    return out
+    return _like(out, next_positions)
 
 
 def _needs_length(config: RopeConfig) -> bool:
@@ -309,14 +309,34 @@ def _length_arguments(config: RopeConfig, positions, seq_len, on_gpu: bool):
     return "argument", [np.array([value], np.int64)]
 
 
+def _table_element(dtype) -> str:
+    """The MLIR element type of a cos/sin table dtype (None: float32)."""
+    if dtype is None:
+        return "f32"
+    try:
+        name = np.dtype(dtype).name  # NumPy dtypes and types, ml_dtypes' bfloat16
+    except TypeError:
+        name = str(dtype).replace("torch.", "")  # torch dtypes
+    if name not in _TORCH_ELEMENTS:
+        raise InputError(f"dtype: must be float32, float16 or bfloat16, got {dtype!r}")
+    return _TORCH_ELEMENTS[name]
+
+
 def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None,
-            seq_len: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """The Hugging Face cos/sin tables (f32) for positions ``[3, B, S]``:
+            seq_len: Optional[int] = None, dtype=None,
+            threads: Optional[bool] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The Hugging Face cos/sin tables for positions ``[3, B, S]``:
     ``[B, S, rotary_dim]`` after the allocation, or ``[B, KV, S, rotary_dim]``
     for head-partitioned (MHRoPE) allocations (``num_kv_heads``, default the
-    config's). For attention kernels of your own. CUDA torch positions give
-    CUDA tables, computed on their device (a runtime length too)."""
+    config's). For attention kernels of your own. ``dtype``: float32
+    (default), bfloat16 or float16 (NumPy, ml_dtypes or torch dtypes),
+    rounded from the f32 values as Hugging Face's ``.to(dtype)``.
+    ``threads``: as for :func:`apply_rotary` (by default from
+    ``THREADS_MIN_TOKENS`` tokens). CPU torch positions give CPU torch
+    tables; CUDA torch positions give CUDA tables, computed on their device
+    (a runtime length too)."""
     on_gpu = _on_cuda(position_ids)
+    element = _table_element(dtype)
     positions = _positions_array(config, position_ids,
                                  device_of=position_ids if on_gpu else None)
     batch, length = positions.shape[1:]
@@ -326,18 +346,30 @@ def cos_sin(config: RopeConfig, position_ids, num_kv_heads: Optional[int] = None
         if not kv:
             raise InputError("num_kv_heads: head-partitioned allocations need it")
         table = [batch, kv, length, config.rotary_dim]
-    length, args = _length_arguments(config, positions, seq_len, on_gpu)
-    source = ir.cos_sin_function(config, tuple(positions.shape), table, "f32",
-                                 attention_scaling(config), length)
+    length_source, args = _length_arguments(config, positions, seq_len, on_gpu)
+    source = ir.cos_sin_function(config, tuple(positions.shape), table, element,
+                                 attention_scaling(config), length_source)
     if on_gpu:
         import torch
-        cos = torch.empty(table, dtype=torch.float32, device=positions.device)
-        sin = torch.empty(table, dtype=torch.float32, device=positions.device)
+        torch_dtype = {"f32": torch.float32, "f16": torch.float16,
+                       "bf16": torch.bfloat16}[element]
+        cos = torch.empty(table, dtype=torch_dtype, device=positions.device)
+        sin = torch.empty(table, dtype=torch_dtype, device=positions.device)
         cuda_runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
         return cos, sin
-    cos, sin = np.zeros(table, np.float32), np.zeros(table, np.float32)
-    runtime.compile(source).call("cos_sin", positions, *args, cos, sin)
-    return cos, sin
+    if threads is None:
+        threads = batch * length >= THREADS_MIN_TOKENS
+    if element == "bf16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise InputError("dtype: bfloat16 tables need the ml_dtypes package") from None
+    carrier = runtime.carrier_of(element)
+    cos, sin = np.zeros(table, carrier), np.zeros(table, carrier)
+    runtime.compile(source, threads).call("cos_sin", positions, *args, cos, sin)
+    if element == "bf16":
+        cos, sin = cos.view(ml_dtypes.bfloat16), sin.view(ml_dtypes.bfloat16)
+    return _like(cos, position_ids), _like(sin, position_ids)
 
 
 _LAYOUTS = {"bhsd": 4, "bshd": 4, "thd": 3}

@@ -138,6 +138,12 @@ def input_array(array: np.ndarray) -> np.ndarray:
     return out.view(np.uint16) if out.dtype.name == "bfloat16" else out
 
 
+def carrier_of(element: str) -> np.dtype:
+    """The NumPy dtype that carries arrays of MLIR element type ``element``
+    (bf16 as its bits, uint16)."""
+    return _CARRIERS[element]
+
+
 def as_dtype(carrier: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return carrier.view(dtype) if np.dtype(dtype).name == "bfloat16" else carrier
 

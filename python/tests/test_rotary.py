@@ -496,7 +496,7 @@ def test_cos_sin_cpu_form_matches_portable_form(name, element):
                       "cpu-whole-row": "vector-rows=true vector-bits=-1"})
     for form, options in forms.items():
         # (bf16 tables come back as their bits, in uint16 arrays)
-        outputs = [np.zeros(table, runtime._CARRIERS[element]) for _ in range(2)]
+        outputs = [np.zeros(table, runtime.carrier_of(element)) for _ in range(2)]
         runtime.compile(_lowered(source, options)).call("cos_sin", positions, *outputs)
         results[form] = [o.view(np.uint16 if element != "f32" else np.uint32) for o in outputs]
     for form in set(forms) - {"portable"}:
@@ -518,3 +518,30 @@ def test_cos_sin_bench_runs_and_checks():
     assert run.returncode == 0, run.stdout + run.stderr
     rows = [line for line in run.stdout.splitlines() if "(=portable: yes" in line]
     assert len(rows) == 6 and "MISMATCH" not in run.stdout
+
+
+def test_cos_sin_dtypes_and_threads():
+    # bf16 and f16 tables are the f32 tables rounded to nearest even (HF's
+    # .to(dtype)); dtypes by name, NumPy type or ml_dtypes; the threaded
+    # loop gives the same bits; anything else is refused by name.
+    config = mrope.from_hf(QWEN2_VL_7B)
+    rng = np.random.default_rng(5)
+    positions = rng.integers(0, 40000, (3, 2, 1100))
+    cos, sin = mrope.cos_sin(config, positions, threads=False)
+    assert cos.dtype == np.float32 and cos.shape == (2, 1100, 128)
+    half_c, half_s = mrope.cos_sin(config, positions, dtype=np.float16)
+    assert half_c.dtype == np.float16
+    np.testing.assert_array_equal(half_c, cos.astype(np.float16))
+    np.testing.assert_array_equal(half_s, sin.astype(np.float16))
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+    for dtype in ("bfloat16", ml_dtypes.bfloat16):
+        bf_c, bf_s = mrope.cos_sin(config, positions, dtype=dtype)
+        assert bf_c.dtype == np.dtype(ml_dtypes.bfloat16)
+        np.testing.assert_array_equal(bf_c.view(np.uint16), runtime.float32_to_bfloat16_bits(cos))
+        np.testing.assert_array_equal(bf_s.view(np.uint16), runtime.float32_to_bfloat16_bits(sin))
+    threaded = mrope.cos_sin(config, positions, threads=True)
+    for got, want in zip(threaded, (cos, sin)):
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    for bad in ("float64", np.int32, "half-ish"):
+        with pytest.raises(mrope.InputError, match="dtype: must be float32, float16 or bfloat16"):
+            mrope.cos_sin(config, positions, dtype=bad)

@@ -17,6 +17,9 @@ positions in the same run, median and min of --reps after a warm-up:
   CPU the same way, called the same way;
 - numpy: inv_freq x positions, cos and sin in float32, the allocation's
   channel selection and the [.., D] layout, as the Hugging Face code does;
+- torch (where PyTorch is installed in the same Python): the Hugging Face
+  rotary embedding's forward in PyTorch eager, float32, one thread (its
+  values compared with ours: within one f32 ulp, mostly the same bits);
 - write: filling two tables of the same size (the floor for any method).
 
 and checks ours against the portable form (bit for bit) and against float64
@@ -83,6 +86,32 @@ def numpy_tables(name, positions, inv_freq):
     return np.cos(emb), np.sin(emb)
 
 
+def torch_tables(torch, name, positions, inv_freq):
+    """The Hugging Face rotary embedding's forward in PyTorch eager, float32:
+    freqs = inv_freq @ positions per axis, emb = cat(freqs, freqs), cos/sin,
+    then the allocation -- Qwen2-VL's section split, Qwen3-VL's interleave
+    (on freqs, before cat), MHRoPE's per-head axes."""
+    kind, section = ALLOCATIONS[name]
+    inv = torch.from_numpy(inv_freq)[None, None, :, None].expand(3, positions.shape[1], -1, 1)
+    pos = torch.from_numpy(positions)[:, :, None, :].float()
+    freqs = (inv @ pos).transpose(2, 3)  # [3, B, S, P]
+    if kind == "interleaved":
+        freqs_t = freqs[0].clone()
+        for axis, offset in ((1, 1), (2, 2)):
+            idx = slice(offset, section[axis] * 3, 3)
+            freqs_t[..., idx] = freqs[axis, ..., idx]
+        emb = torch.cat((freqs_t, freqs_t), dim=-1)
+        return emb.cos(), emb.sin()
+    emb = torch.cat((freqs, freqs), dim=-1)  # [3, B, S, D]
+    cos, sin = emb.cos(), emb.sin()
+    if kind == "contiguous":
+        split = section * 2
+        return (torch.cat([m[i % 3] for i, m in enumerate(cos.split(split, dim=-1))], dim=-1),
+                torch.cat([m[i % 3] for i, m in enumerate(sin.split(split, dim=-1))], dim=-1))
+    axes = torch.from_numpy(reference.axis_of_kv_heads(section, 8))
+    return cos[axes].transpose(0, 1), sin[axes].transpose(0, 1)  # [B, KV, S, D]
+
+
 def float64_tables(name, positions, inv_freq):
     """cos/sin in float64 of the same float32 angles."""
     freqs = (positions.astype(np.float32)[..., None] * inv_freq).astype(np.float64)
@@ -119,10 +148,15 @@ def main() -> int:
                                      image_grid_thw=grids).position_ids,
         "random": np.random.default_rng(0).integers(0, 2 * tokens, (3, 1, tokens)),
     }
+    try:
+        import torch
+        torch.set_num_threads(1)  # the same one thread as ours
+    except ImportError:
+        torch = None
     print(f"T = {tokens}, f32 tables, one thread; median ms (min) of {args.reps}")
     print(f"{'allocation':<12} {'positions':<9} {'ours':>15} {'portable':>15} "
-          f"{'numpy':>15} {'write':>13} {'port/ours':>9} {'np/ours':>8} "
-          f"{'write/ours':>10}  check")
+          f"{'numpy':>15} {'torch':>15} {'write':>13} {'port/ours':>9} {'np/ours':>8} "
+          f"{'torch/ours':>10} {'write/ours':>10}  check")
     failed = False
     for name in ALLOCATIONS:
         config = config_of(name)
@@ -155,6 +189,9 @@ def main() -> int:
             port = timed(run_portable, args.reps)
             nump = timed(lambda: numpy_tables(name, positions, inv_freq), args.reps)
             floor = timed(write, args.reps)
+            peer = None
+            if torch is not None:
+                peer = timed(lambda: torch_tables(torch, name, positions, inv_freq), args.reps)
             assert np.array_equal(cos_o, cos_ours) and np.array_equal(sin_o, sin_ours)
             cos_ours, sin_ours = cos_o, sin_o
             want_c, want_s = float64_tables(name, positions, inv_freq)
@@ -162,19 +199,35 @@ def main() -> int:
                      and np.array_equal(sin_ours.view(np.uint32), sin_p.view(np.uint32)))
             error = max(ulps(cos_ours, want_c), ulps(sin_ours, want_s))
             ok = exact and error <= 2.0
+            torch_note = ""
+            if peer is not None:
+                # PyTorch's cos/sin are SLEEF's, as ours: equal bits but
+                # where its vector code takes the Payne-Hanek path for a
+                # whole 8-lane group (a last-place difference).
+                torch_c, torch_s = (t.numpy() for t in peer[2])
+                differ = int(np.count_nonzero(torch_c.view(np.uint32) != cos_ours.view(np.uint32))
+                             + np.count_nonzero(torch_s.view(np.uint32) != sin_ours.view(np.uint32)))
+                torch_error = max(ulps(torch_c, cos_ours.astype(np.float64)),
+                                  ulps(torch_s, sin_ours.astype(np.float64)))
+                ok &= torch_error <= 1.0
+                torch_note = f", !=torch: {differ} of {2 * cos_ours.size}"
             failed |= not ok
             check = ("ok" if ok else "MISMATCH") + \
-                f" (=portable: {'yes' if exact else 'NO'}, {error:.2f} ulp)"
+                f" (=portable: {'yes' if exact else 'NO'}, {error:.2f} ulp{torch_note})"
 
             def cell(t):
                 return f"{t[0] * 1e3:7.2f} ({t[1] * 1e3:5.2f})"
 
+            torch_cell = cell(peer) if peer else "-"
+            torch_ratio = f"{peer[0] / ours[0]:10.2f}" if peer else f"{'-':>10}"
             print(f"{name:<12} {kind:<9} {cell(ours):>15} {cell(port):>15} "
-                  f"{cell(nump):>15} {cell(floor):>13} {port[0] / ours[0]:9.2f} "
-                  f"{nump[0] / ours[0]:8.2f} {floor[0] / ours[0]:10.2f}  {check}")
+                  f"{cell(nump):>15} {torch_cell:>15} {cell(floor):>13} "
+                  f"{port[0] / ours[0]:9.2f} {nump[0] / ours[0]:8.2f} {torch_ratio} "
+                  f"{floor[0] / ours[0]:10.2f}  {check}")
     print("ours: mrope.cos_sin's compiled function; portable: the linalg form on "
-          "the CPU (both into preallocated tables); numpy: the HF formulas in "
-          "float32 (allocating); write: filling both tables")
+          "the CPU (both into preallocated tables); numpy / torch: the HF formulas in "
+          "float32 (allocating; torch eager on one thread, when installed); write: "
+          "filling both tables")
     return 1 if failed else 0
 
 
