@@ -121,10 +121,21 @@ def _chip_and_isa(chip: Optional[str]) -> Tuple[str, str]:
 KERNELS_VARIABLE = "MROPE_CUDA_KERNELS"
 
 
+def _build_id() -> str:
+    """The compiler build this package came from (a hash of its mrope-opt,
+    written at build time); "unknown" for a package assembled without it."""
+    try:
+        from . import _build_id as generated
+    except ImportError:
+        return "unknown"
+    return generated.BUILD_ID
+
+
 def _kernel_key(source: str, chip: str, isa: str) -> str:
-    """The file name of ``source`` compiled for ``chip`` (and this version of
-    mrope: export again after an upgrade)."""
-    text = f"mrope {_build_config.VERSION}\n{chip}\n{isa}\n{source}"
+    """The file name of ``source`` compiled for ``chip`` by this build of
+    mrope: a package from another build (another mrope-opt) looks for other
+    files, so it never loads kernels this one exported."""
+    text = f"mrope {_build_config.VERSION} {_build_id()}\n{chip}\n{isa}\n{source}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -539,3 +539,18 @@ def test_runtime_length_scalings_on_the_gpu():
     assert torch.max(torch.abs(sin_dev.cpu() - torch.from_numpy(sin))).item() <= bound
     given = mrope.cos_sin(dynamic, positions.cuda(), seq_len=20001)
     assert torch.equal(given[0], cos_dev) and torch.equal(given[1], sin_dev)
+
+
+def test_export_keys_name_the_compiler_build(monkeypatch):
+    # The package's build id is the hash of the build's mrope-opt (written
+    # when it is linked), and exported kernels are keyed by it: a package
+    # from another build looks for other files instead of loading kernels
+    # an older compiler made.
+    import hashlib
+    import mrope
+    from mrope import cuda
+    with open(mrope._build_config.MROPE_OPT, "rb") as f:
+        assert cuda._build_id() == hashlib.sha256(f.read()).hexdigest()[:16]
+    key = cuda._kernel_key("func.func @f() { return }", "sm_90a", "+ptx80")
+    monkeypatch.setattr(cuda, "_build_id", lambda: "0" * 16)
+    assert cuda._kernel_key("func.func @f() { return }", "sm_90a", "+ptx80") != key
