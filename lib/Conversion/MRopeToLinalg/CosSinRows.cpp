@@ -39,6 +39,46 @@ struct AxisCosSin {
   SmallVector<Value> c, s;
 };
 
+/// One row of the cos and sin tables, a [D] vector of `elementType` each:
+/// channel ch holds pair ch mod P (NeoX) or ch / 2 (GPT-J), whose cos/sin
+/// are lane `index % width` of piece `index / width` of `values[axis]`,
+/// (axis, index) = `pairLane(pair)`. Built `width` channels at a time
+/// (constant shuffles, rounded to `elementType`) inserted into the row's
+/// vector, so that the row is one write. (A write per chunk made one-shot
+/// bufferization's analysis, cubic in the writes into one tensor in a loop
+/// body, take minutes for MHRoPE's 8 heads at 128-bit vectors.)
+std::array<Value, 2>
+buildTableRows(OpBuilder &b, Location loc, ArrayRef<AxisCosSin> values,
+               function_ref<std::pair<int64_t, int64_t>(int64_t)> pairLane,
+               int64_t numPairs, bool neox, int64_t width, Type elementType) {
+  const int64_t numChannels = 2 * numPairs;
+  auto rowType = VectorType::get({numChannels}, elementType);
+  std::array<Value, 2> row;
+  for (Value &r : row)
+    r = arith::ConstantOp::create(b, loc, b.getZeroAttr(rowType));
+  for (int64_t first = 0; first < numChannels; first += width) {
+    SmallVector<std::pair<Value, int64_t>> cosLanes, sinLanes;
+    for (int64_t ch = first; ch < std::min(first + width, numChannels); ++ch) {
+      auto [axis, index] = pairLane(neox ? ch % numPairs : ch / 2);
+      cosLanes.push_back({values[axis].c[index / width], index % width});
+      sinLanes.push_back({values[axis].s[index / width], index % width});
+    }
+    const std::array<ArrayRef<std::pair<Value, int64_t>>, 2> lanes = {cosLanes,
+                                                                      sinLanes};
+    for (int table = 0; table < 2; ++table) {
+      Value chunk = assembleLanes(b, loc, lanes[table]);
+      if (!elementType.isF32()) // cos/sin are f32
+        chunk = arith::TruncFOp::create(
+            b, loc,
+            VectorType::get({int64_t(lanes[table].size())}, elementType),
+            chunk);
+      row[table] = vector::InsertStridedSliceOp::create(b, loc, chunk,
+                                                        row[table], first, 1);
+    }
+  }
+  return row;
+}
+
 } // namespace
 
 std::pair<Value, Value>
@@ -236,47 +276,16 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
                 carriedNext.push_back(bits);
                 llvm::append_range(carriedNext, pieces);
               }
-              // A row of the cos and sin tables from the vectors of axis
-              // `rowAxis` (head-partitioned) or of each pair's axis,
-              // `width` channels at a time (channel ch holds pair ch mod P
-              // for NeoX, ch / 2 for GPT-J) inserted into one vector of the
-              // row. (One write per row: one-shot bufferization's analysis
-              // grows with the cube of the writes into one tensor in a loop
-              // body, and a write per chunk took minutes to compile for
-              // MHRoPE's 8 heads at 128-bit vectors.)
+              // Shared tables: each pair from its axis; head-partitioned:
+              // every pair from the row's axis.
               auto tableRows = [&](std::optional<int64_t> rowAxis) {
-                auto rowType = VectorType::get({numChannels}, elementType);
-                std::array<Value, 2> row;
-                for (Value &r : row)
-                  r = arith::ConstantOp::create(tb, tloc,
-                                                tb.getZeroAttr(rowType));
-                for (int64_t first = 0; first < numChannels; first += width) {
-                  SmallVector<std::pair<Value, int64_t>> cosLanes, sinLanes;
-                  for (int64_t ch = first;
-                       ch < std::min(first + width, numChannels); ++ch) {
-                    int64_t pair = neox ? ch % numPairs : ch / 2;
-                    auto [axis, index] =
-                        rowAxis ? std::make_pair(*rowAxis, pair) : pairAt[pair];
-                    cosLanes.push_back(
-                        {values[axis].c[index / width], index % width});
-                    sinLanes.push_back(
-                        {values[axis].s[index / width], index % width});
-                  }
-                  const std::array<ArrayRef<std::pair<Value, int64_t>>, 2>
-                      lanes = {cosLanes, sinLanes};
-                  for (int table = 0; table < 2; ++table) {
-                    Value chunk = assembleLanes(tb, tloc, lanes[table]);
-                    if (elementType != f32)
-                      chunk = arith::TruncFOp::create(
-                          tb, tloc,
-                          VectorType::get({int64_t(lanes[table].size())},
-                                          elementType),
-                          chunk);
-                    row[table] = vector::InsertStridedSliceOp::create(
-                        tb, tloc, chunk, row[table], first, 1);
-                  }
-                }
-                return row;
+                return buildTableRows(
+                    tb, tloc, values,
+                    [&](int64_t pair) {
+                      return rowAxis ? std::make_pair(*rowAxis, pair)
+                                     : pairAt[pair];
+                    },
+                    numPairs, neox, width, elementType);
               };
               SmallVector<Value> written(rows);
               auto writeRows = [&](const std::array<Value, 2> &row,
