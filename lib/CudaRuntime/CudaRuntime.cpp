@@ -291,7 +291,13 @@ MROPE_EXPORT CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
 }
 
 MROPE_EXPORT void mgpuModuleUnload(CUmodule module) {
-  MROPE_CALL(cuModuleUnload, module);
+  // Compiled modules unload their GPU modules from global destructors, at
+  // process exit, when the driver may already be deinitialized (and the
+  // module gone with its context): not an error to report then.
+  callDriver("cuModuleUnload", [&](Driver &d) {
+    CUresult result = d.p_cuModuleUnload(module);
+    return result == CUDA_ERROR_DEINITIALIZED ? CUDA_SUCCESS : result;
+  });
 }
 
 MROPE_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,

@@ -421,6 +421,14 @@ print("extension:", mrope.runtime._mrope is not None)
     aot, aot_lines = run_scenario(tmp_path, body, prelude=WITHOUT_EXTENSION,
                                   MROPE_CUDA_KERNELS=str(kernels))
     assert aot.returncode == 0, aot.stderr
+    # The exported library unloads its GPU modules from global destructors,
+    # after the driver's exit (the fake one models the real driver being
+    # deinitialized by then): tolerated, nothing reported, no crash (the
+    # fake driver's state used to be destroyed by then).
+    after_exit = aot_lines[[line.split(":")[1] for line in aot_lines].index(" exit") + 1:]
+    assert after_exit and set(after_exit) == {
+        "fake-cuda: cuModuleUnload after exit: deinitialized"}
+    assert not aot.stderr
     assert jit.stdout.split() == ["extension:", "True"]
     assert aot.stdout.split() == ["extension:", "False"]
 

@@ -124,15 +124,18 @@ struct State {
     base = space == MAP_FAILED ? nullptr : static_cast<char *>(space);
   }
 
-  ~State() {
+  /// The process is exiting: the summary line; later calls (compiled
+  /// modules' global destructors unloading their GPU modules) find the
+  /// driver deinitialized, as the real one is by then.
+  void reportExit() {
     size_t pending = 0;
     for (auto &[stream, queue] : queues)
       pending += queue.size();
     log("exit: %zu live allocations, %zu operations never synchronized",
         allocations.size(), pending);
-    if (trace && trace != stderr)
-      std::fclose(trace);
+    exited = true;
   }
+  bool exited = false;
 
   void print(const char *prefix, const char *format, va_list args) {
     if (!trace)
@@ -228,10 +231,25 @@ struct State {
   }
 };
 
+State *created = nullptr;
+
 State &state() {
-  static State s;
-  return s;
+  // Never destroyed (and the trace never closed): calls made during exit,
+  // after this library's static destructors, must still find it.
+  static State *s = created = new State;
+  return *s;
 }
+
+/// Reports the exit summary, if the driver was used, when the process exits
+/// (this library's static destructors run then).
+struct ExitReport {
+  ~ExitReport() {
+    if (!created)
+      return;
+    std::lock_guard<std::mutex> lock(created->mutex);
+    created->reportExit();
+  }
+} exitReport;
 
 #define FAKE_LOCK                                                              \
   State &s = state();                                                          \
@@ -593,6 +611,11 @@ FAKE_EXPORT CUresult cuModuleLoadDataEx(CUmodule *module, const void *image,
 
 FAKE_EXPORT CUresult cuModuleUnload(CUmodule handle) {
   FAKE_LOCK;
+  if (s.exited) {
+    s.log("cuModuleUnload after exit: deinitialized");
+    return CUDA_ERROR_DEINITIALIZED;
+  }
+  FAKE_INJECT(cuModuleUnload, CUDA_ERROR_DEINITIALIZED);
   for (auto it = s.modules.begin(); it != s.modules.end(); ++it)
     if (reinterpret_cast<CUmodule>(it->get()) == handle) {
       s.modules.erase(it);
