@@ -12,8 +12,8 @@
 // (a failed launch, an illegal address seen at synchronization) is reported
 // with the call that failed and exits too: a wrong result is never silent.
 // A process that embeds compiled modules (the Python package) asks for
-// errors as values instead (mropeCudaSetErrorMode) and checks after each
-// call.
+// errors as values instead (mropeCudaSetErrorMode, per calling thread) and
+// checks after each call.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,31 +44,39 @@ namespace {
   _exit(1);
 }
 
-/// How errors end: the program (the default, for mlir-runner and AOT
-/// executables, whose generated code cannot check results), or a pending
-/// error that the embedding process takes (mropeCudaSetErrorMode).
-std::mutex errorMutex;
-bool recordErrors = false;
-bool errorPending = false;
-std::string pendingError;
+/// How errors end and where launches go, per thread: generated code runs
+/// its driver calls on the thread that called it, so an embedding process
+/// (Python) opts its own calling threads in, while other threads of the
+/// process (an AOT executable's, another library's) keep the defaults.
+struct ThreadSettings {
+  /// Errors end the program (the default, for mlir-runner and AOT
+  /// executables, whose generated code cannot check results), or become a
+  /// pending error the embedding process takes (mropeCudaSetErrorMode).
+  bool recordErrors = false;
+  bool errorPending = false;
+  std::string pendingError;
+  /// Set by mropeCudaUseStream: generated code launches into this stream
+  /// and does not wait for it (the caller synchronizes).
+  CUstream userStream = nullptr;
+  bool useUserStream = false;
+};
+thread_local ThreadSettings thisThread;
 
 /// Reports `message`: prints it and exits, or records it when no error is
 /// pending yet (the first error is the one that explains the others).
 void report(const std::string &message) {
-  std::lock_guard<std::mutex> lock(errorMutex);
-  if (!recordErrors) {
+  if (!thisThread.recordErrors) {
     std::fprintf(stderr, "mrope CUDA runtime: %s\n", message.c_str());
     terminate();
   }
-  if (!errorPending) {
-    pendingError = message;
-    errorPending = true;
+  if (!thisThread.errorPending) {
+    thisThread.pendingError = message;
+    thisThread.errorPending = true;
   }
 }
 
 bool hasPendingError() {
-  std::lock_guard<std::mutex> lock(errorMutex);
-  return recordErrors && errorPending;
+  return thisThread.recordErrors && thisThread.errorPending;
 }
 
 /// The driver entry points used here, resolved from libcuda.so.1. Names go
@@ -130,11 +138,6 @@ std::string driverError(const Driver &d, CUresult result, const char *call) {
 }
 
 int defaultDevice = -1;
-
-/// Set by mropeCudaUseStream: generated code launches into this stream and
-/// does not wait for it (the caller synchronizes).
-CUstream userStream = nullptr;
-bool useUserStream = false;
 
 /// The driver library: $MROPE_CUDA_DRIVER when set (a driver outside the
 /// loader's path, or a test double), else the loader's libcuda.so.1.
@@ -323,21 +326,21 @@ MROPE_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
 }
 
 MROPE_EXPORT CUstream mgpuStreamCreate() {
-  if (useUserStream)
-    return userStream;
+  if (thisThread.useUserStream)
+    return thisThread.userStream;
   CUstream stream = nullptr;
   MROPE_CALL(cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING);
   return stream;
 }
 
 MROPE_EXPORT void mgpuStreamDestroy(CUstream stream) {
-  if (useUserStream && stream == userStream)
+  if (thisThread.useUserStream && stream == thisThread.userStream)
     return;
   MROPE_CALL(cuStreamDestroy, stream);
 }
 
 MROPE_EXPORT void mgpuStreamSynchronize(CUstream stream) {
-  if (useUserStream && stream == userStream)
+  if (thisThread.useUserStream && stream == thisThread.userStream)
     return;
   MROPE_CALL(cuStreamSynchronize, stream);
 }
@@ -437,19 +440,20 @@ MROPE_EXPORT void mgpuMemHostUnregisterMemRef(int64_t rank, void *descriptor,
 // Timing for runners and benchmarks (not called by generated code).
 //===----------------------------------------------------------------------===//
 
-/// From now on, generated code enqueues its launches and copies on `stream`
-/// (e.g. PyTorch's current stream) and returns without waiting; the caller
-/// synchronizes. Ordering with the caller's other work on that stream is the
-/// stream's. mropeCudaUseOwnStreams() restores the default (a stream per
-/// operation, waited for).
+/// From now on, generated code called from this thread enqueues its
+/// launches and copies on `stream` (e.g. PyTorch's current stream) and
+/// returns without waiting; the caller synchronizes. Ordering with the
+/// caller's other work on that stream is the stream's.
+/// mropeCudaUseOwnStreams() restores the default (a stream per operation,
+/// waited for).
 MROPE_EXPORT void mropeCudaUseStream(CUstream stream) {
   if (!driver())
     return;
-  userStream = stream;
-  useUserStream = true;
+  thisThread.userStream = stream;
+  thisThread.useUserStream = true;
 }
 
-MROPE_EXPORT void mropeCudaUseOwnStreams() { useUserStream = false; }
+MROPE_EXPORT void mropeCudaUseOwnStreams() { thisThread.useUserStream = false; }
 
 /// Blocks until all work on the current device is done.
 MROPE_EXPORT void mropeCudaSynchronize() { MROPE_CALL(cuCtxSynchronize); }
@@ -473,30 +477,30 @@ MROPE_EXPORT float mropeCudaElapsedMs(CUevent start, CUevent end) {
 // Embedding (the Python package): errors as values, device facts.
 //===----------------------------------------------------------------------===//
 
-/// With `record` non-zero, errors no longer end the program: the first one
-/// is kept until mropeCudaTakeError, and runtime calls made while it is
-/// pending do nothing (the generated code that follows a failed call runs
-/// to its end without touching the device). A process that embeds compiled
-/// modules (Python) checks for an error after each call it makes.
+/// With `record` non-zero, errors on the calling thread no longer end the
+/// program: the first one is kept until mropeCudaTakeError (on the same
+/// thread), and runtime calls the thread makes while it is pending do
+/// nothing (the generated code that follows a failed call runs to its end
+/// without touching the device). A process that embeds compiled modules
+/// (Python) sets it on each thread it calls them from and checks for an
+/// error after each call; its other threads keep errors fatal.
 MROPE_EXPORT void mropeCudaSetErrorMode(int record) {
-  std::lock_guard<std::mutex> lock(errorMutex);
-  recordErrors = record != 0;
+  thisThread.recordErrors = record != 0;
 }
 
-/// Copies the pending error's message into `buffer` (NUL-terminated,
+/// Copies the calling thread's pending error into `buffer` (NUL-terminated,
 /// truncated to `size`), clears it and returns 1; returns 0 when there is
 /// none.
 MROPE_EXPORT int mropeCudaTakeError(char *buffer, size_t size) {
-  std::lock_guard<std::mutex> lock(errorMutex);
-  if (!errorPending)
+  if (!thisThread.errorPending)
     return 0;
   if (buffer && size) {
-    size_t n = std::min(size - 1, pendingError.size());
-    std::memcpy(buffer, pendingError.data(), n);
+    size_t n = std::min(size - 1, thisThread.pendingError.size());
+    std::memcpy(buffer, thisThread.pendingError.data(), n);
     buffer[n] = 0;
   }
-  errorPending = false;
-  pendingError.clear();
+  thisThread.errorPending = false;
+  thisThread.pendingError.clear();
   return 1;
 }
 

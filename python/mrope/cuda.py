@@ -42,9 +42,23 @@ _lock = threading.RLock()
 _runtime: Optional[ctypes.CDLL] = None
 
 
+_this_thread = threading.local()
+
+
 def _library() -> ctypes.CDLL:
-    """The runtime, loaded once with its errors recorded instead of ending
-    the process (they are raised as GPUError after each call)."""
+    """The runtime, loaded once, with errors on the calling thread recorded
+    instead of ending the process (they are raised as GPUError after each
+    call). The runtime's error mode and stream are per thread: each thread
+    that calls in opts in here, other threads of the process (C code using
+    the same runtime) keep errors fatal."""
+    lib = _load_library()
+    if not getattr(_this_thread, "recording", False):
+        lib.mropeCudaSetErrorMode(1)
+        _this_thread.recording = True
+    return lib
+
+
+def _load_library() -> ctypes.CDLL:
     global _runtime
     with _lock:
         if _runtime is None:
@@ -60,7 +74,6 @@ def _library() -> ctypes.CDLL:
             lib.mropeCudaDeviceCapability.restype = ctypes.c_int
             lib.mropeCudaUseStream.argtypes = [ctypes.c_void_p]
             lib.mropeCudaSynchronize.argtypes = []
-            lib.mropeCudaSetErrorMode(1)
             _runtime = lib
         return _runtime
 

@@ -562,3 +562,38 @@ def test_export_keys_name_the_compiler_build(monkeypatch):
     key = cuda._kernel_key("func.func @f() { return }", "sm_90a", "+ptx80")
     monkeypatch.setattr(cuda, "_build_id", lambda: "0" * 16)
     assert cuda._kernel_key("func.func @f() { return }", "sm_90a", "+ptx80") != key
+
+
+@needs_fake_driver
+def test_error_mode_is_per_thread(tmp_path):
+    # The package records errors on every thread it calls the runtime from
+    # (a second Python thread gets its GPUError too); a thread that never
+    # called through the package keeps the runtime's default, errors end the
+    # process -- C code sharing the runtime in this process is not switched
+    # to recorded errors it would never take.
+    run, _ = run_scenario(tmp_path, """
+        import threading
+        module = cuda.compile(rotary_source())
+        arrays = rotary_arrays()
+
+        def python_thread():
+            try:
+                module.call("rotary", *arrays)
+            except mrope.GPUError as e:
+                print("thread:", e, flush=True)
+
+        def c_thread():
+            lib.mgpuMemFree(12345, None)   # not an allocation
+            print("not reached", flush=True)
+
+        for target in (python_thread, c_thread):
+            thread = threading.Thread(target=target)
+            thread.start()
+            thread.join()
+        print("not reached either")
+    """, FAKE_CUDA_FAIL="cuLaunchKernel")
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        "thread: @rotary: cuLaunchKernel failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES (too many "
+        "resources requested for launch)"]
+    assert run.stderr.startswith("mrope CUDA runtime: cuMemFree")
