@@ -13,6 +13,7 @@
 
 #include "CosSinRows.h"
 #include "Common/RotaryMath.h"
+#include "CosSinSources.h"
 #include "VectorLanes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -26,19 +27,6 @@ using namespace mlir::mrope;
 
 namespace {
 
-/// A position axis (or NoPE, angle 0) and the pairs whose angles it gives,
-/// packed in this order into vectors of the target's width.
-struct AxisPairs {
-  Axis axis;
-  SmallVector<int64_t> pairs;
-  SmallVector<Value> freqPieces;
-};
-
-/// cos and sin of one AxisPairs for one token, a vector per piece.
-struct AxisCosSin {
-  SmallVector<Value> c, s;
-};
-
 /// One row of the cos and sin tables, a [D] vector of `elementType` each:
 /// channel ch holds pair ch mod P (NeoX) or ch / 2 (GPT-J), whose cos/sin
 /// are lane `index % width` of piece `index / width` of `values[axis]`,
@@ -48,7 +36,7 @@ struct AxisCosSin {
 /// bufferization's analysis, cubic in the writes into one tensor in a loop
 /// body, take minutes for MHRoPE's 8 heads at 128-bit vectors.)
 std::array<Value, 2>
-buildTableRows(OpBuilder &b, Location loc, ArrayRef<AxisCosSin> values,
+buildTableRows(OpBuilder &b, Location loc, ArrayRef<SourceCosSin> values,
                function_ref<std::pair<int64_t, int64_t>(int64_t)> pairLane,
                int64_t numPairs, bool neox, int64_t width, Type elementType) {
   const int64_t numChannels = 2 * numPairs;
@@ -102,7 +90,7 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
   // The axes and their pairs. Shared tables: each pair on its axis, and
   // where it is there. Head-partitioned: every pair on the axis of its KV
   // head (headAxis), in pair order.
-  SmallVector<AxisPairs> axes;
+  SmallVector<CosSinSource> axes;
   auto axisIndex = [&](Axis axis) -> int64_t {
     for (auto [i, entry] : llvm::enumerate(axes))
       if (entry.axis == axis)
@@ -121,11 +109,7 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
       axes[i].pairs.push_back(pair);
     }
   } else {
-    SmallVector<Axis> kvAxes(numKV, Axis::NoPE);
-    for (const HeadBlock &block : headBlocks(alloc, numKV))
-      for (int64_t h = 0; h < block.numKVHeads; ++h)
-        kvAxes[block.firstKVHead + h] = block.axis;
-    for (Axis axis : kvAxes)
+    for (Axis axis : alloc.getHeadAxes(numKV))
       headAxis.push_back(axisIndex(axis));
   }
 
@@ -137,11 +121,11 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
       b, loc, freqType, invFreq, ValueRange{zero}, zeroF,
       ArrayRef<bool>{
           !cast<RankedTensorType>(invFreq.getType()).isDynamicDim(0)});
-  for (AxisPairs &entry : axes)
+  for (CosSinSource &entry : axes)
     entry.freqPieces = packLanes(b, loc, freqs, entry.pairs, width);
-  auto cosSinOf = [&](OpBuilder &cb, Location cloc, const AxisPairs &entry,
+  auto cosSinOf = [&](OpBuilder &cb, Location cloc, const CosSinSource &entry,
                       Value position) {
-    AxisCosSin result;
+    SourceCosSin result;
     Value broadcast =
         vector::BroadcastOp::create(cb, cloc, pieceType, position);
     for (Value freqPiece : entry.freqPieces) {
@@ -153,7 +137,7 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
     }
     return result;
   };
-  SmallVector<std::optional<AxisCosSin>> invariant(axes.size());
+  SmallVector<std::optional<SourceCosSin>> invariant(axes.size());
   for (auto [i, entry] : llvm::enumerate(axes))
     if (entry.axis == Axis::NoPE)
       invariant[i] = cosSinOf(b, loc, entry, zeroF);
@@ -232,9 +216,9 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
                   tb, tloc, arith::CmpIPredicate::ugt, t, zero);
               // Each axis's cos/sin at this token.
               Value seq = arith::AddIOp::create(tb, tloc, seqStart, t);
-              SmallVector<AxisCosSin> values;
+              SmallVector<SourceCosSin> values;
               for (size_t i = 0; i < axes.size(); ++i) {
-                const AxisPairs &entry = axes[i];
+                const CosSinSource &entry = axes[i];
                 if (invariant[i]) {
                   values.push_back(*invariant[i]);
                   continue;
@@ -252,29 +236,20 @@ mlir::mrope::buildCosSinRows(OpBuilder &b, Location loc, Value positions,
                 Value bits = arith::BitcastOp::create(tb, tloc, tb.getI32Type(),
                                                       position);
                 const int64_t numPieces = 2 * entry.freqPieces.size();
-                ValueRange previous = carried.take_front(1 + numPieces);
+                SourceCosSin previous;
+                previous.positionBits = carried.front();
+                previous.assignPieces(carried.slice(1, numPieces));
                 carried = carried.drop_front(1 + numPieces);
-                Value same = arith::AndIOp::create(
-                    tb, tloc, notFirst,
-                    arith::CmpIOp::create(tb, tloc, arith::CmpIPredicate::eq,
-                                          bits, previous[0]));
-                auto reuse = scf::IfOp::create(
-                    tb, tloc, same,
-                    [&](OpBuilder &rb, Location rloc) {
-                      scf::YieldOp::create(rb, rloc, previous.drop_front());
-                    },
-                    [&](OpBuilder &cb, Location cloc) {
-                      AxisCosSin computed = cosSinOf(cb, cloc, entry, position);
-                      SmallVector<Value> pieces(computed.c);
-                      llvm::append_range(pieces, computed.s);
-                      scf::YieldOp::create(cb, cloc, pieces);
-                    });
-                ValueRange pieces = reuse.getResults();
-                values.push_back(
-                    {llvm::to_vector(pieces.take_front(numPieces / 2)),
-                     llvm::to_vector(pieces.drop_front(numPieces / 2))});
+                SourceCosSin now;
+                now.positionBits = bits;
+                now.assignPieces(reuseOrCompute(
+                    tb, tloc, bits, ReuseCandidate{&previous, notFirst},
+                    /*carried=*/{}, [&](OpBuilder &cb, Location cloc) {
+                      return cosSinOf(cb, cloc, entry, position).pieces();
+                    }));
                 carriedNext.push_back(bits);
-                llvm::append_range(carriedNext, pieces);
+                llvm::append_range(carriedNext, now.pieces());
+                values.push_back(std::move(now));
               }
               // Shared tables: each pair from its axis; head-partitioned:
               // every pair from the row's axis.

@@ -16,6 +16,7 @@
 #include "Common/RotaryMath.h"
 #include "Common/TorchMathIR.h"
 #include "CosSinRows.h"
+#include "CosSinSources.h"
 #include "RopeIndexLowering.h"
 #include "VectorLanes.h"
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
@@ -343,71 +344,6 @@ constexpr int64_t kMaxCosSinRegisters = 8;
 /// all-pair sources are 24 AVX-512 vectors); then repeats come from the
 /// slot cache alone.
 constexpr int64_t kMaxCarriedCosSinRegisters = 12;
-
-/// Where the CPU form of mrope.apply takes cos/sin from: a position axis
-/// (or NoPE, angle 0) and the pairs that use it, in this order packed into
-/// pieces of one vector width (padded with inv_freq 0). A source computes
-/// cos/sin for its own pairs only, so e.g. a token whose W position alone
-/// changed costs sin/cos of the W pairs.
-struct CosSinSource {
-  Axis axis;
-  SmallVector<int64_t> pairs;
-  SmallVector<Value> freqPieces;
-};
-
-/// One source's cos/sin pieces for one token and the bits of the position
-/// (i32) they were computed for.
-struct SourceCosSin {
-  Value positionBits;
-  SmallVector<Value> c, s;
-
-  SmallVector<Value> pieces() const {
-    SmallVector<Value> all(c);
-    all.append(s);
-    return all;
-  }
-  void assignPieces(ValueRange all) {
-    c.assign(all.begin(), all.begin() + all.size() / 2);
-    s.assign(all.begin() + all.size() / 2, all.end());
-  }
-};
-
-/// A source's cos/sin that may be reused, if `valid` (null: always) and the
-/// position bits match.
-struct ReuseCandidate {
-  const SourceCosSin *values;
-  Value valid;
-};
-
-/// The pieces of the first of `candidates` whose position bits are `bits`
-/// followed by `carried` (an scf.if chain), else `compute`'s pieces and
-/// updated carried values.
-SmallVector<Value> reuseOrCompute(
-    OpBuilder &b, Location loc, Value bits, ArrayRef<ReuseCandidate> candidates,
-    ValueRange carried,
-    function_ref<SmallVector<Value>(OpBuilder &, Location)> compute) {
-  if (candidates.empty())
-    return compute(b, loc);
-  const ReuseCandidate &first = candidates.front();
-  Value same = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, bits,
-                                     first.values->positionBits);
-  if (first.valid)
-    same = arith::AndIOp::create(b, loc, first.valid, same);
-  auto ifOp = scf::IfOp::create(
-      b, loc, same,
-      [&](OpBuilder &tb, Location tloc) {
-        SmallVector<Value> yields = first.values->pieces();
-        llvm::append_range(yields, carried);
-        scf::YieldOp::create(tb, tloc, yields);
-      },
-      [&](OpBuilder &eb, Location eloc) {
-        scf::YieldOp::create(eb, eloc,
-                             reuseOrCompute(eb, eloc, bits,
-                                            candidates.drop_front(), carried,
-                                            compute));
-      });
-  return SmallVector<Value>(ifOp.getResults());
-}
 
 /// The CPU form of mrope.apply: one scf.forall over tiles of `tokenTile`
 /// tokens, q and k as its shared outputs; in a tile, an scf.for over its
@@ -1310,15 +1246,9 @@ struct CosSinOpLowering : OpRewritePattern<CosSinOp> {
 
     // The axis of each pair (or KV head), a constant the loop reads.
     SmallVector<int32_t> keyAxes;
-    if (perHead) {
-      keyAxes.assign(*numKV, static_cast<int32_t>(Axis::NoPE));
-      for (const HeadBlock &block : headBlocks(alloc, *numKV))
-        for (int64_t h = 0; h < block.numKVHeads; ++h)
-          keyAxes[block.firstKVHead + h] = static_cast<int32_t>(block.axis);
-    } else {
-      for (Axis axis : alloc.getPairAxes(numPairs))
-        keyAxes.push_back(static_cast<int32_t>(axis));
-    }
+    for (Axis axis :
+         perHead ? alloc.getHeadAxes(*numKV) : alloc.getPairAxes(numPairs))
+      keyAxes.push_back(static_cast<int32_t>(axis));
     Value axes = arith::ConstantOp::create(
         rewriter, loc,
         DenseElementsAttr::get(RankedTensorType::get({int64_t(keyAxes.size())},
