@@ -153,7 +153,8 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
                   "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map}");
   if (!options.hostBuffers)
-    addPipeline(pm, ("func.func(mrope-gpu-parallel-loops{block-size=" +
+    addPipeline(pm, ("func.func(scf-forall-to-parallel,"
+                     "mrope-gpu-parallel-loops{block-size=" +
                      llvm::Twine(options.blockSize) +
                      "},mrope-gpu-device-allocations,"
                      "mrope-gpu-check-host-access)")

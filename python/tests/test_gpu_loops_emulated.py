@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 import mrope
-from mrope import ir, runtime
+from mrope import ir, reference, runtime
 from conftest import ROOT
+from test_positions import HF, PAPER, RUNTIME_VARIANTS, config_for, generated_batch, \
+    paper_config
 
 MROPE_OPT = os.environ.get("MROPE_OPT", os.path.join(ROOT, "build", "bin", "mrope-opt"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "mrope-gpu-emulate"))
@@ -25,7 +27,7 @@ import warp_emulator as emu  # noqa: E402
 STAGE = ["--convert-mrope-to-gpu", "--convert-mrope-to-linalg",
          "--one-shot-bufferize=bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map",
-         "--mrope-gpu-parallel-loops",
+         "--scf-forall-to-parallel", "--mrope-gpu-parallel-loops",
          "--mrope-gpu-device-allocations", "--mrope-gpu-check-host-access",
          "--lower-affine",  # (in the pipeline: inside the outlined GPU module)
          "--gpu-kernel-outlining", "--symbol-dce", "--mlir-print-op-generic"]
@@ -262,3 +264,147 @@ def test_sequence_length_reduction_kernel(where):
     (_, out), launches = emulate(SEQUENCE_LENGTH, "length", [p, np.zeros(1, np.int64)])
     assert out[0] == int(p.max()) + 1
     assert launches == 3  # fill, reduction, the result stored
+
+
+# ----------------------------------------------------------- mrope.rope_index
+# Three kernels after the positions' fill: blocks per kind of each row, each
+# row's scan (a thread per row, grid cursors from the blocks of the rows
+# before it), the status (first row with an error, else grids left over).
+
+def rope_index_on_gpu(config, ids, mask=None, images=None, videos=None, spg=None):
+    """mrope.rope_index for device buffers in the emulator, and the same
+    function on the host: both as (positions, deltas, nexts, status)."""
+    ids = np.asarray(ids, np.int64)
+    batch, length = ids.shape
+    grids = [None if g is None else np.asarray(g, np.int64).reshape(-1, 3)
+             for g in (images, videos)]
+    spg = None if spg is None else np.asarray(spg, np.float32)
+    source = ir.position_ids_function(
+        config, batch, length, mask is not None,
+        0 if grids[0] is None else len(grids[0]), 0 if grids[1] is None else len(grids[1]),
+        None if spg is None else len(spg))
+    element = np.float32 if config.float_positions else np.int64
+    inputs = [a for a in (ids, None if mask is None else np.asarray(mask, np.int64), *grids,
+                          spg) if a is not None]
+    outputs = [np.zeros((3, batch, length), element), np.zeros((batch, 1), element),
+               np.zeros(batch, element), np.zeros(4, np.int64)]
+    device, launches = emulate(source, "position_ids", inputs + outputs)
+    assert launches == 4
+    host = on_host(source, "position_ids", inputs + outputs)
+    return device[len(inputs):], host[len(inputs):]
+
+
+def assert_same_bits(device, host):
+    for d, h in zip(device, host):
+        np.testing.assert_array_equal(d.view(np.uint8), h.view(np.uint8))
+
+
+@pytest.mark.parametrize("case", HF["cases"],
+                         ids=[f"{c['model_rules']}/{c['name']}" for c in HF["cases"]])
+def test_rope_index_golden_on_the_gpu(case):
+    # Each golden case of the reference models (transformers 4.57 rules;
+    # the other versions' arithmetic is the host's, checked elsewhere).
+    version = "v457" if "v457" in case["outputs"] else next(iter(case["outputs"]))
+    want = case["outputs"][version]
+    config = config_for(case["model_rules"], version, case["tokens_per_second"])
+    spg = case["second_per_grid_ts"] if case["model_rules"] == "qwen25vl" else None
+    (positions, deltas, nexts, status), host = rope_index_on_gpu(
+        config, case["input_ids"], case["attention_mask"], case["image_grid_thw"],
+        case["video_grid_thw"], spg)
+    assert status.tolist() == [0, 0, 0, 0]
+    assert positions.tolist() == want["position_ids"]
+    assert deltas.tolist() == want["rope_deltas"]
+    assert_same_bits((positions, deltas, nexts, status), host)
+
+
+@pytest.mark.parametrize("variant", RUNTIME_VARIANTS,
+                         ids=[f"{v['variant']}/{v['label']}" for v in RUNTIME_VARIANTS])
+def test_rope_index_paper_variants_on_the_gpu(variant):
+    # The paper designs' reference positions (float ones as float32 bits:
+    # CircleRoPE's atan2/cos/sin, V2PE's arange run in the kernel).
+    mixed = PAPER["mixed_case"]
+    (positions, deltas, nexts, status), host = rope_index_on_gpu(
+        paper_config(variant), [mixed["input_ids"]], None, mixed["image_grid_thw"],
+        mixed["video_grid_thw"])
+    assert status[0] == 0
+    want = np.array(variant["position_ids"])
+    if variant["position_ids_dtype"] == "torch.int64":
+        np.testing.assert_array_equal(positions, want)
+    else:
+        np.testing.assert_array_equal(positions, want.astype(np.float32))
+    assert_same_bits((positions, deltas, nexts, status), host)
+
+
+@pytest.mark.parametrize("rules", ["qwen2vl", "qwen25vl", "qwen3vl"])
+def test_rope_index_generated_batches_on_the_gpu(rules):
+    # Five rows, threads in parallel: each row's grid cursors come from the
+    # blocks of the rows before it.
+    rng = np.random.default_rng(7 + len(rules))
+    ids, mask, images, videos, seconds = generated_batch(rng, rules, batch=5)
+    config = config_for(rules, "v457", 2)
+    spg = seconds if rules == "qwen25vl" and videos else None
+    (positions, deltas, _, status), host = rope_index_on_gpu(
+        config, ids, mask, images, videos, spg)
+    want_positions, want_deltas = reference.get_rope_index(
+        ids, mask, images, videos, seconds, model=rules, version="v457", tokens_per_second=2)
+    assert status.tolist() == [0, 0, 0, 0]
+    np.testing.assert_array_equal(positions, want_positions)
+    np.testing.assert_array_equal(deltas, want_deltas)
+    assert_same_bits((positions, deltas), host[:2])
+
+
+VS, IMG, VID, VE = 151652, 151655, 151656, 151653
+
+
+def frames(count, pads):
+    """Qwen3-VL's frame blocks: timestamp text, then a block of pad tokens."""
+    row = []
+    for _ in range(count):
+        row += [1001, 1002, VS] + [VID] * pads + [VE]
+    return row
+
+
+def test_rope_index_video_frames_split_across_rows_on_the_gpu():
+    # Qwen3-VL takes video grids a frame at a time, globally across the
+    # batch: row 1 starts in the middle of the first video (frame 2 of 3),
+    # row 2 in the second. The frame cursor a row starts from is derived
+    # from the frames the rows before it took.
+    rows = [[5, 6] + frames(2, 4), frames(1, 4) + frames(1, 1) + [7],
+            frames(2, 1) + [8, 9, 10, 11, 12, 13]]
+    length = max(len(r) for r in rows)
+    ids = np.full((3, length), 151643, np.int64)
+    mask = np.zeros((3, length), np.int64)
+    for b, row in enumerate(rows):
+        ids[b, length - len(row):] = row
+        mask[b, length - len(row):] = 1
+    videos = [[3, 4, 4], [3, 2, 2]]
+    config = config_for("qwen3vl", "v457")
+    (positions, deltas, _, status), host = rope_index_on_gpu(config, ids, mask, None, videos)
+    want_positions, want_deltas = reference.get_rope_index(
+        ids, mask, None, videos, None, model="qwen3vl", version="v457")
+    assert status.tolist() == [0, 0, 0, 0]
+    np.testing.assert_array_equal(positions, want_positions)
+    np.testing.assert_array_equal(deltas, want_deltas)
+    assert_same_bits((positions, deltas), host[:2])
+
+
+ONE_IMAGE = [[1, 2, VS] + [IMG] * 4 + [VE, 3]]
+
+
+@pytest.mark.parametrize("kwargs, code", [
+    (dict(ids=[[1, 2, VS] + [IMG] * 5 + [VE, 3]], images=[[1, 4, 4]]), 1),
+    (dict(ids=ONE_IMAGE, images=[[1, 4, 4], [1, 4, 4]]), 2),
+    (dict(ids=[[1, VS, IMG, IMG, IMG, IMG, VE, VS, IMG, VE]], images=[[1, 4, 4]]), 3),
+    (dict(ids=ONE_IMAGE, images=[[1, 0, 4]]), 4),
+    (dict(ids=ONE_IMAGE, images=[[1, 4, 3]]), 5),
+    (dict(ids=[[1, 2, 3], [4, 5, 6]], mask=[[1, 1, 1], [0, 0, 0]], images=[[1, 2, 2]]), 7),
+    # The first row with an error is reported (row 0 is fine, rows 1 and 2
+    # are not), and the video's grid is never read at an image's index.
+    (dict(ids=ONE_IMAGE * 3, images=[[1, 4, 4], [1, 4, 3], [1, 0, 4]],
+          videos=[[2, 2, 2]]), 5),
+])
+def test_rope_index_errors_on_the_gpu(kwargs, code):
+    config = config_for("qwen2vl", "v457")
+    (_, _, _, status), (_, _, _, host_status) = rope_index_on_gpu(config, **kwargs)
+    assert status[0] == code
+    np.testing.assert_array_equal(status, host_status)

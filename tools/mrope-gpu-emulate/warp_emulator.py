@@ -33,24 +33,36 @@ import ctypes
 import ctypes.util
 import re
 
+from fractions import Fraction
+
 import numpy as np
 
 LANES_PER_WARP = 32
 
-# math.powf is the host C library's powf (what the host pipeline calls), so
-# that emulated kernels can be compared with host results bit for bit; on a
-# GPU it is libdevice's __nv_powf, which may differ in the last place.
+# math.powf, math.atan2, math.sin and math.cos (f32) are the host C
+# library's (what the host pipeline calls), so that emulated kernels can be
+# compared with host results bit for bit; on a GPU they are libdevice's
+# (__nv_powf, ...), which may differ in the last place.
 _LIBM = ctypes.CDLL(ctypes.util.find_library("m"))
-_LIBM.powf.restype = ctypes.c_float
-_LIBM.powf.argtypes = (ctypes.c_float, ctypes.c_float)
+_LIBM_F32 = {}
+for _name, _arity in (("powf", 2), ("atan2f", 2), ("sinf", 1), ("cosf", 1)):
+    _LIBM_F32[_name] = getattr(_LIBM, _name)
+    _LIBM_F32[_name].restype = ctypes.c_float
+    _LIBM_F32[_name].argtypes = (ctypes.c_float,) * _arity
+
+
+def libm_f32(name, *args):
+    """The C library's f32 function `name` elementwise."""
+    args = np.broadcast_arrays(*(np.asarray(a, np.float32) for a in args))
+    out = np.empty(args[0].shape, np.float32)
+    f = _LIBM_F32[name]
+    for i in np.ndindex(out.shape):
+        out[i] = f(*(float(a[i]) for a in args))
+    return out
 
 
 def powf(x, y):
-    x, y = np.broadcast_arrays(np.asarray(x, np.float32), np.asarray(y, np.float32))
-    out = np.empty(x.shape, np.float32)
-    for i in np.ndindex(x.shape):
-        out[i] = _LIBM.powf(float(x[i]), float(y[i]))
-    return out
+    return libm_f32("powf", x, y)
 
 
 # ----------------------------------------------------------------- parsing
@@ -209,7 +221,7 @@ def array_prop(op, key):
 
 # ------------------------------------------------------------------ types
 
-STORAGE = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16, "i32": np.int32,
+STORAGE = {"f64": np.float64, "f32": np.float32, "f16": np.float16, "bf16": np.uint16, "i32": np.int32,
            "i64": np.int64, "index": np.int64, "i1": np.bool_, "i16": np.int16,
            "i8": np.int8}
 
@@ -240,13 +252,15 @@ def f32_to_bf16(x):
     return np.where(nan, np.uint16(0x7FC0), rounded.astype(np.uint16))
 
 
-def to_f32(values, elem):
+def to_float(values, elem):
+    """Values of a float type as numpy floats that compute in its precision
+    (f32 for the 16-bit types, which the kernels compute in f32; f64)."""
     if elem == "bf16":
         return bf16_to_f32(values)
-    return values.astype(np.float32)
+    return values.astype(np.float64 if elem == "f64" else np.float32)
 
 
-def from_f32(values, elem):
+def from_float(values, elem):
     if elem == "bf16":
         return f32_to_bf16(values)
     return values.astype(STORAGE[elem])
@@ -284,6 +298,34 @@ def row_major_strides(shape):
         strides.append(step)
         step *= d
     return tuple(reversed(strides))
+
+
+DYNAMIC = -(2 ** 63)  # ShapedType::kDynamic in static_offsets
+
+
+def subview(op, base, dynamic_offsets):
+    """memref.subview of `base` (static sizes and strides). In a kernel the
+    dynamic offsets are per-lane arrays: each lane gets its own view (a
+    thread's row of an output)."""
+    offsets = array_prop(op, "static_offsets")
+    sizes, strides = array_prop(op, "static_sizes"), array_prop(op, "static_strides")
+    if DYNAMIC in sizes or DYNAMIC in strides:
+        raise RuntimeError("memref.subview with dynamic sizes or strides")
+    dynamic = iter(dynamic_offsets)
+    offsets = [next(dynamic) if o == DYNAMIC else o for o in offsets]
+    view = base.view(offsets, sizes, strides)
+    # A rank-reducing subview drops unit dimensions.
+    _, shape = memref_shape(op.out_types[0])
+    keep, j = [], 0
+    for i, size in enumerate(view.shape):
+        if j < len(shape) and size == shape[j]:
+            keep.append(i)
+            j += 1
+        elif size != 1:
+            raise RuntimeError(f"memref.subview to {shape}: cannot drop dim {i}")
+    view.shape = tuple(view.shape[i] for i in keep)
+    view.strides = tuple(view.strides[i] for i in keep)
+    return view
 
 
 class RaceError(RuntimeError):
@@ -401,6 +443,9 @@ class Kernel:
         self.pending, self.groups = [], []
         self.epoch = 0
         body = self.func.regions[0][0]
+        # Scalars the host passes (sizes it computed) are the same in every lane.
+        args = [np.full(lanes, a) if isinstance(a, (bool, int, np.generic)) else a
+                for a in args]
         env = dict(zip(body.args, args))
         self.exec_block(body, env, np.ones(lanes, dtype=bool))
 
@@ -458,6 +503,10 @@ class Kernel:
         text = str(text).strip()
         if text in ("true", "false"):
             return text == "true"
+        if elem == "f64":
+            if text.startswith("0x"):
+                return np.array(int(text, 16), dtype=np.uint64).view(np.float64)
+            return np.float64(float(text))
         if elem in ("f32", "f16", "bf16"):
             if text.startswith("0x"):
                 bits = int(text, 16)
@@ -541,6 +590,8 @@ class Kernel:
                 old[lane] = buf.flat[flat[lane]]
                 buf.flat[flat[lane]] = combine(old[lane], value[lane])
             return [old]
+        if name == "memref.subview":
+            return [subview(op, ins[0], ins[1:])]
         if name == "arith.select" and isinstance(ins[1], Buffer):
             return [ins[1] if self.uniform(ins[0], active) else ins[2]]
         if name == "gpu.dynamic_shared_memory":
@@ -620,7 +671,8 @@ class Kernel:
                 inner[body.args[0]] = iv.copy()
                 inner.update(zip(body.args[1:], carried))
                 nxt = self.exec_block(body, inner, running)
-                carried = [np.where(running.reshape((lanes,) + (1,) * (n.ndim - 1)), n, c)
+                carried = [n if isinstance(n, Buffer) and n is c  # a buffer carried through
+                           else np.where(running.reshape((lanes,) + (1,) * (n.ndim - 1)), n, c)
                            for n, c in zip(nxt, carried)]
                 iv = iv + step
         if name == "scf.if":
@@ -654,7 +706,8 @@ class Kernel:
         flat = np.full(self.lanes, buf.offset, np.int64)
         for i, stride in zip(idx, buf.strides):
             flat += i * stride
-        return flat
+        # (Inactive lanes of a per-lane view may point anywhere.)
+        return np.where(active, flat, 0)
 
     def ldmatrix(self, op, ins, active):
         buf, idx = ins[0], ins[1:]
@@ -719,19 +772,19 @@ class Kernel:
         with np.errstate(all="ignore"):
             if name in ("arith.addf", "arith.subf", "arith.mulf", "arith.divf",
                         "arith.maximumf", "arith.minimumf"):
-                x, y = (to_f32(v, in_elem) for v in ins)
+                x, y = (to_float(v, in_elem) for v in ins)
                 f = {"arith.addf": np.add, "arith.subf": np.subtract,
                      "arith.mulf": np.multiply, "arith.divf": np.divide,
                      "arith.maximumf": np.maximum, "arith.minimumf": np.minimum}[name]
-                return from_f32(f(x, y), out_elem)
+                return from_float(f(x, y), out_elem)
             if name == "arith.negf":
-                return from_f32(-to_f32(ins[0], in_elem), out_elem)
+                return from_float(-to_float(ins[0], in_elem), out_elem)
             if name == "math.absf":
-                return from_f32(np.abs(to_f32(ins[0], in_elem)), out_elem)
+                return from_float(np.abs(to_float(ins[0], in_elem)), out_elem)
             if name == "math.roundeven":
-                return from_f32(np.rint(to_f32(ins[0], in_elem)), out_elem)
+                return from_float(np.rint(to_float(ins[0], in_elem)), out_elem)
             if name == "arith.fptosi":
-                return np.trunc(to_f32(ins[0], in_elem)).astype(STORAGE[out_elem])
+                return np.trunc(to_float(ins[0], in_elem)).astype(STORAGE[out_elem])
             if name == "arith.bitcast":
                 return np.ascontiguousarray(ins[0]).view(STORAGE[out_elem])
             if name in ("arith.shrsi", "arith.shrui", "arith.shli"):
@@ -751,20 +804,30 @@ class Kernel:
                     return f(x, axis=1).astype(x.dtype)
                 raise RuntimeError("bitwise reductions of integers are not modelled")
             if name == "math.powf":
-                x, y = (to_f32(v, in_elem) for v in ins)
-                return from_f32(powf(x, y), out_elem)
+                x, y = (to_float(v, in_elem) for v in ins)
+                return from_float(powf(x, y), out_elem)
             if name == "math.exp2":
-                return from_f32(np.exp2(to_f32(ins[0], in_elem)), out_elem)
+                return from_float(np.exp2(to_float(ins[0], in_elem)), out_elem)
             if name == "math.fma":
-                x, y, z = (to_f32(v, in_elem).astype(np.float64) for v in ins)
-                return from_f32((x * y + z).astype(np.float32), out_elem)
+                if in_elem == "f64":  # fused: exact, then rounded once
+                    return np.array([float(Fraction(a) * Fraction(b) + Fraction(c))
+                                     if np.isfinite([a, b, c]).all() else a * b + c
+                                     for a, b, c in zip(*ins)])
+                x, y, z = (to_float(v, in_elem).astype(np.float64) for v in ins)
+                return from_float((x * y + z).astype(np.float32), out_elem)
+            if name in ("math.atan2", "math.sin", "math.cos") and in_elem == "f32":
+                return libm_f32(name[5:] + "f", *ins)
+            if name in ("math.ceil", "math.floor"):
+                f = np.ceil if name == "math.ceil" else np.floor
+                return from_float(f(to_float(ins[0], in_elem)), out_elem)
             if name == "arith.extf":
-                return to_f32(ins[0], in_elem).astype(STORAGE[out_elem]) \
+                return to_float(ins[0], in_elem).astype(STORAGE[out_elem]) \
                     if out_elem != "bf16" else ins[0]
             if name == "arith.truncf":
-                return from_f32(to_f32(ins[0], in_elem), out_elem)
+                return from_float(to_float(ins[0], in_elem), out_elem)
             if name == "arith.sitofp":
-                return from_f32(ins[0].astype(np.float32), out_elem)
+                return from_float(ins[0].astype(np.float64 if out_elem == "f64" else np.float32),
+                                  out_elem)
             if name in ("arith.index_cast", "arith.extsi"):
                 return ins[0].astype(STORAGE[out_elem])
             if name == "arith.select":
@@ -781,7 +844,7 @@ class Kernel:
                         x < y, x <= y, x > y, x >= y][pred]
             if name == "arith.cmpf":
                 pred = int(re.search(r"predicate = (\d+)", op.props).group(1))
-                x, y = (to_f32(v, in_elem) for v in ins)
+                x, y = (to_float(v, in_elem) for v in ins)
                 unordered = np.isnan(x) | np.isnan(y)
                 ordered = [None, x == y, x > y, x >= y, x < y, x <= y, x != y]
                 if 1 <= pred <= 6:
@@ -849,6 +912,8 @@ def run_host(module_text, func_name, args):
         if op.name == "arith.constant":
             text = re.search(r"value = (.*) : ", op.props).group(1)
             env[op.results[0]] = Kernel.scalar(text, op.out_types[0])
+        elif op.name in ("arith.index_cast", "arith.index_castui"):
+            env[op.results[0]] = ins[0]  # (a static size: a Python int)
         elif op.name in ("gpu.alloc", "memref.alloc"):
             elem, shape = memref_shape(op.out_types[0])
             # Junk a kernel must not read before writing: finite (as what a
@@ -896,23 +961,9 @@ def run_host(module_text, func_name, args):
         elif op.name in ("gpu.wait", "gpu.dealloc"):
             pass
         elif op.name == "memref.subview":
-            if any(v is not None for v in ins[1:]):
-                raise RuntimeError("memref.subview with dynamic offsets, sizes or strides")
-            view = ins[0].view(array_prop(op, "static_offsets"),
-                               array_prop(op, "static_sizes"),
-                               array_prop(op, "static_strides"))
-            # A rank-reducing subview drops unit dimensions.
-            _, shape = memref_shape(op.out_types[0])
-            keep, j = [], 0
-            for i, size in enumerate(view.shape):
-                if j < len(shape) and size == shape[j]:
-                    keep.append(i)
-                    j += 1
-                elif size != 1:
-                    raise RuntimeError(f"memref.subview to {shape}: cannot drop dim {i}")
-            view.shape = tuple(view.shape[i] for i in keep)
-            view.strides = tuple(view.strides[i] for i in keep)
-            env[op.results[0]] = view
+            if any(v is None for v in ins[1:]):
+                raise RuntimeError("memref.subview with offsets computed on the device")
+            env[op.results[0]] = subview(op, ins[0], [int(v) for v in ins[1:]])
         else:
             raise RuntimeError(f"host op {op.name} is not modelled by the emulator")
         for name in op.results:

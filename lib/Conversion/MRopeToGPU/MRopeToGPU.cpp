@@ -607,28 +607,10 @@ struct ConvertMRopeToGPUPass
       op->setAttr(kGPUKernelAttrName, config.toAttr(op->getContext()));
       return WalkResult::advance();
     });
-    if (result.wasInterrupted())
-      return signalPassFailure();
-    // On the device path the function's buffers live on the GPU, so ops
-    // left for the host could not read them; with host buffers they can.
-    if (config.placement != Placement::Device)
-      return;
-    // Data-parallel position and table ops are lowered to linalg and run
-    // as GPU loops, sequence_length as a reduction kernel whose result the
-    // kernels that use it read (mrope-gpu-parallel-loops); the scan of
-    // rope_index has no GPU form yet.
-    result = module.walk([](Operation *op) {
-      if (!isa<MRopeDialect>(op->getDialect()) ||
-          isa<ApplyOp, AttentionOp, DecodePositionsOp, CosSinOp, RotateOp,
-              InvFreqOp, SequenceLengthOp>(op))
-        return WalkResult::advance();
-      op->emitOpError("has no GPU lowering yet (the GPU pipeline lowers "
-                      "mrope.apply, mrope.attention and the data-parallel "
-                      "ops decode_positions, cos_sin, rotate, inv_freq and "
-                      "sequence_length; use mrope-cpu-pipeline or "
-                      "host-buffers=true for the others)");
-      return WalkResult::interrupt();
-    });
+    // Every other mrope op runs on device buffers as GPU loops after its
+    // linalg lowering (position and table ops; rope_index as passes over
+    // rows, a thread per row) or is folded there (position_ids,
+    // attention_scaling); convert-mrope-to-linalg names what is left.
     if (result.wasInterrupted())
       signalPassFailure();
   }

@@ -506,6 +506,34 @@ struct GPUParallelLoopsPass
     return scf::ParallelOp::create(b, loc, zero, one, one);
   }
 
+  /// The view `memref` is, seen through loops that carry a buffer
+  /// unchanged (a slice one iteration updates in place).
+  static Value carriedView(Value memref) {
+    while (auto result = dyn_cast<OpResult>(memref)) {
+      auto loop = dyn_cast<scf::ForOp>(result.getOwner());
+      if (!loop)
+        break;
+      unsigned i = result.getResultNumber();
+      if (loop.getYieldedValues()[i] != loop.getRegionIterArgs()[i])
+        break;
+      memref = loop.getInitArgs()[i];
+    }
+    return memref;
+  }
+
+  /// Whether `copy` writes a view onto itself: bufferization's write-back of
+  /// a slice that was updated in place (an extract_slice / insert_slice
+  /// pair over the same slice), which does nothing.
+  static bool copiesOntoItself(memref::CopyOp copy) {
+    Value from = carriedView(copy.getSource()), to = copy.getTarget();
+    if (from == to)
+      return true;
+    Operation *fromOp = from.getDefiningOp(), *toOp = to.getDefiningOp();
+    return fromOp && toOp && isa<memref::SubViewOp>(fromOp) &&
+           OperationEquivalence::isEquivalentTo(
+               fromOp, toOp, OperationEquivalence::IgnoreLocations);
+  }
+
   /// An element-wise scf.parallel copy of a statically shaped view.
   static LogicalResult copyAsLoop(memref::CopyOp copy) {
     auto type = cast<MemRefType>(copy.getSource().getType());
@@ -572,12 +600,17 @@ struct GPUParallelLoopsPass
       auto type = cast<MemRefType>(value.getType());
       return type.areTrailingDimsContiguous(type.getRank());
     };
-    for (memref::CopyOp copy : hostOpsOf<memref::CopyOp>(func))
+    for (memref::CopyOp copy : hostOpsOf<memref::CopyOp>(func)) {
+      if (copiesOntoItself(copy)) {
+        copy.erase();
+        continue;
+      }
       if ((!contiguous(copy.getSource()) || !contiguous(copy.getTarget()) ||
            derived.contains(copy.getSource()) ||
            derived.contains(copy.getTarget())) &&
           failed(copyAsLoop(copy)))
         return signalPassFailure();
+    }
 
     for (scf::ParallelOp loop :
          hostOpsOf<scf::ParallelOp>(func, /*outermost=*/true))

@@ -109,6 +109,45 @@ struct ErrorState {
   SmallVector<Value> values() const { return {code, seq, block, detail}; }
 };
 
+/// The slice of an scf.forall's shared output that one iteration owns:
+/// read with tensor.extract_slice, updated, written back at the same place.
+/// Such a pair bufferizes in place -- values stored straight into the
+/// output, no temporary (which a GPU thread could not allocate).
+struct OwnedSlice {
+  Value dest, value;
+  SmallVector<OpFoldResult> offsets, sizes;
+
+  OwnedSlice(ImplicitLocOpBuilder &b, Value dest,
+             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes)
+      : dest(dest), offsets(offsets), sizes(sizes) {
+    value = tensor::ExtractSliceOp::create(b, dest, offsets, sizes, strides(b));
+  }
+  SmallVector<OpFoldResult> strides(OpBuilder &b) const {
+    return SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1));
+  }
+  /// Stores `scalars` at the slice's first elements (row-major).
+  void set(ImplicitLocOpBuilder &b, ValueRange scalars) {
+    auto type = cast<RankedTensorType>(value.getType());
+    for (auto [i, scalar] : llvm::enumerate(scalars)) {
+      SmallVector<Value> at(type.getRank() - 1,
+                            arith::ConstantIndexOp::create(b, 0));
+      at.push_back(arith::ConstantIndexOp::create(b, i));
+      value = tensor::InsertOp::create(b, scalar, value, at);
+    }
+  }
+};
+
+/// Ends a forall body: each slice written back into its shared output.
+void writeSlices(ImplicitLocOpBuilder &b, ArrayRef<OwnedSlice> slices) {
+  auto inParallel = scf::InParallelOp::create(b);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(inParallel.getBody());
+  for (const OwnedSlice &slice : slices)
+    tensor::ParallelInsertSliceOp::create(b, slice.value, slice.dest,
+                                          slice.offsets, slice.sizes,
+                                          slice.strides(b));
+}
+
 struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -138,13 +177,15 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     Value images = op.getImageGridThw();
     Value videos = op.getVideoGridThw();
     Value spgs = op.getSecondPerGridTs();
-    Value cB = tensor::DimOp::create(b, ids, 0);
-    Value cN = tensor::DimOp::create(b, ids, 1);
+    // (Constants for static shapes: the GPU launches need static bounds.)
+    Value cB = b.createOrFold<tensor::DimOp>(ids, 0);
+    Value cN = b.createOrFold<tensor::DimOp>(ids, 1);
+    OpFoldResult batch = getAsOpFoldResult(cB), length = getAsOpFoldResult(cN);
     Value n64 = s.toI64(cN);
     Value numImages =
-        images ? s.toI64(tensor::DimOp::create(b, images, 0)) : s.c(0);
+        images ? s.toI64(b.createOrFold<tensor::DimOp>(images, 0)) : s.c(0);
     Value numVideos =
-        videos ? s.toI64(tensor::DimOp::create(b, videos, 0)) : s.c(0);
+        videos ? s.toI64(b.createOrFold<tensor::DimOp>(videos, 0)) : s.c(0);
     Value c0 = s.idx(0), c1 = s.idx(1), c2 = s.idx(2);
     Value zero = s.c(0), one = s.c(1), minusOne = s.c(-1);
     Value imagePad = s.c(tokens.getImagePad());
@@ -192,12 +233,13 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
         linalg::FillOp::create(
             b, ValueRange{fill},
             ValueRange{tensor::EmptyOp::create(
-                b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), cB, cN}, posElem)})
+                b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), batch, length},
+                posElem)})
             .getResult(0);
     Value deltas = tensor::EmptyOp::create(
-        b, ArrayRef<OpFoldResult>{cB, b.getIndexAttr(1)}, posElem);
+        b, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(1)}, posElem);
     Value nexts =
-        tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{cB}, posElem);
+        tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{batch}, posElem);
 
     // Only tokens with attention_mask == 1 are positioned (exactly 1, as
     // the reference does).
@@ -207,17 +249,26 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       return t.eq(t.load(mask, {row, i}), one);
     };
 
-    // Rows. Carried: outputs, grid cursors, first error.
-    SmallVector<Value> rowInit = {positions, deltas, nexts, zero, zero,
-                                  zero,      zero,   zero,  zero, zero};
-    auto rowLoop = scf::ForOp::create(
-        b, c0, cB, c1, rowInit,
-        [&](OpBuilder &nb, Location loc, Value row, ValueRange rowArgs) {
+    // Rows are positioned in parallel. A row's grid cursors follow from
+    // the blocks the rows before it open: in a row without an error every
+    // counted block opens and takes the next grid of its kind (a frame of
+    // one for the per-frame designs), so the first row with an error starts
+    // from the same cursors as in a sequential scan and reports the same
+    // error; rows after it may be positioned differently, which the status
+    // makes moot.
+    //
+    // Pass 1: blocks of each kind per row, [B, 2] (images, videos):
+    // <vision_start> followed (among the unpadded tokens) by that kind's
+    // pad token.
+    Value countsInit = tensor::EmptyOp::create(
+        b, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(2)}, s.i64);
+    auto counts = scf::ForallOp::create(
+        b, batch, ValueRange{countsInit},
+        /*mapping=*/std::nullopt,
+        [&](OpBuilder &nb, Location loc, ValueRange args) {
           ImplicitLocOpBuilder rb(loc, nb);
           Scalars r(rb);
-          Value row64 = r.toI64(row);
-          // Blocks of each kind in the row: <vision_start> followed (among
-          // the unpadded tokens) by that kind's pad token.
+          Value row = args[0];
           auto count = scf::ForOp::create(
               rb, c0, cN, c1, ValueRange{zero, zero, r.boolean(false)},
               [&](OpBuilder &cb, Location cloc, Value i, ValueRange a) {
@@ -233,6 +284,66 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value nStart = t.sel(real, t.eq(tok, visionStart), a[2]);
                 scf::YieldOp::create(ib, ValueRange{nImg, nVid, nStart});
               });
+          OwnedSlice rowCounts(rb, args[1], {row, rb.getIndexAttr(0)},
+                               {rb.getIndexAttr(1), rb.getIndexAttr(2)});
+          rowCounts.set(rb, {count.getResult(0), count.getResult(1)});
+          writeSlices(rb, rowCounts);
+        });
+    Value blockCounts = counts.getResult(0);
+
+    // Grid cursors (image, video, frame of the video) after `imageBlocks`
+    // and `videoBlocks` blocks opened without an error.
+    auto cursorsAfter = [&](Scalars &t, Value imageBlocks,
+                            Value videoBlocks) -> SmallVector<Value> {
+      if (!perFrame || !videos)
+        return {imageBlocks, videoBlocks, zero};
+      auto walk = scf::ForOp::create(
+          t.b, c0, t.toIndex(numVideos), c1,
+          ValueRange{videoBlocks, zero, zero, t.boolean(true)},
+          [&](OpBuilder &wb, Location wloc, Value j, ValueRange a) {
+            ImplicitLocOpBuilder ib(wloc, wb);
+            Scalars w(ib);
+            Value frames = w.max(w.load(videos, {j, c0}), one);
+            Value take = w.andi(a[3], w.le(frames, a[0]));
+            Value stop = w.andi(a[3], w.notb(take));
+            scf::YieldOp::create(
+                ib, ValueRange{w.sel(take, w.sub(a[0], frames), a[0]),
+                               w.sel(take, w.add(a[1], one), a[1]),
+                               w.sel(stop, a[0], a[2]), take});
+          });
+      return {imageBlocks, walk.getResult(1), walk.getResult(2)};
+    };
+    // Blocks the rows before `row` open, per kind.
+    auto blocksBefore = [&](Scalars &t, Value row) -> SmallVector<Value> {
+      auto sum = scf::ForOp::create(
+          t.b, c0, row, c1, ValueRange{zero, zero},
+          [&](OpBuilder &sb, Location sloc, Value j, ValueRange a) {
+            ImplicitLocOpBuilder ib(sloc, sb);
+            Scalars u(ib);
+            scf::YieldOp::create(
+                ib, ValueRange{u.add(a[0], u.load(blockCounts, {j, c0})),
+                               u.add(a[1], u.load(blockCounts, {j, c1}))});
+          });
+      return {sum.getResult(0), sum.getResult(1)};
+    };
+
+    // Pass 2: each row's positions, delta, next position and first error.
+    Value rowStatusInit = tensor::EmptyOp::create(
+        b, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(4)}, s.i64);
+    auto rowLoop = scf::ForallOp::create(
+        b, batch, ValueRange{positions, deltas, nexts, rowStatusInit},
+        /*mapping=*/std::nullopt,
+        [&](OpBuilder &nb, Location loc, ValueRange rowArgs) {
+          ImplicitLocOpBuilder rb(loc, nb);
+          Scalars r(rb);
+          Value row = rowArgs[0];
+          Value row64 = r.toI64(row);
+          SmallVector<Value> before = blocksBefore(r, row);
+          SmallVector<Value> cursors = cursorsAfter(r, before[0], before[1]);
+          // This row's [3, 1, N] slice of the positions.
+          OpFoldResult at0 = rb.getIndexAttr(0), size1 = rb.getIndexAttr(1);
+          OwnedSlice rowPositions(rb, rowArgs[1], {at0, row, at0},
+                                  {rb.getIndexAttr(3), size1, length});
 
           // Token scan state.
           enum {
@@ -270,7 +381,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             NumState
           };
           SmallVector<Value> init(NumState);
-          init[Positions] = rowArgs[0];
+          init[Positions] = rowPositions.value;
           init[Next] = P(s, 0);
           init[RowMax] = fractional
                              ? P(s, -std::numeric_limits<double>::infinity())
@@ -286,11 +397,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           init[CircleRange] = f32zero;
           init[CircleShift] = f32zero;
           init[Unpadded] = zero;
-          init[RemImg] = count.getResult(0);
-          init[RemVid] = count.getResult(1);
-          init[ImgIdx] = rowArgs[3];
-          init[VidIdx] = rowArgs[4];
-          init[Frame] = rowArgs[5];
+          init[RemImg] = r.load(blockCounts, {row, c0});
+          init[RemVid] = r.load(blockCounts, {row, c1});
+          init[ImgIdx] = cursors[0];
+          init[VidIdx] = cursors[1];
+          init[Frame] = cursors[2];
           init[Remaining] = zero;
           init[BlockStart] = P(s, 0);
           init[BlockH] = one;
@@ -300,10 +411,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           init[BlockSpg] = arith::ConstantOp::create(rb, rb.getF32FloatAttr(0));
           init[LocalMax] = P(s, 0);
           init[BlockCount] = zero;
-          init[Code] = rowArgs[6];
-          init[Seq] = rowArgs[7];
-          init[Block] = rowArgs[8];
-          init[Detail] = rowArgs[9];
+          init[Code] = zero;
+          init[Seq] = zero;
+          init[Block] = zero;
+          init[Detail] = zero;
 
           auto scan = scf::ForOp::create(
               rb, c0, cN, c1, init,
@@ -340,30 +451,32 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 {
                   OpBuilder::InsertionGuard guard(ib);
                   ib.setInsertionPointToStart(&gridIf.getThenRegion().front());
+                  // Only the grid list of the block's kind is read at the
+                  // index (the other may be shorter: no read past its end).
                   Value gi = t.toIndex(gridIdx);
-                  auto readGrid = [&](Value grids) -> SmallVector<Value> {
-                    return {t.load(grids, {gi, c0}), t.load(grids, {gi, c1}),
-                            t.load(grids, {gi, c2})};
+                  auto kindIf = scf::IfOp::create(
+                      ib, TypeRange{t.i64, t.i64, t.i64, t.f32}, startImg,
+                      /*withElseRegion=*/true);
+                  auto readGrid = [&](Region &region, Value grids, bool video) {
+                    ib.setInsertionPointToStart(&region.front());
+                    SmallVector<Value> thw = {one, one, one};
+                    if (grids)
+                      thw = {t.load(grids, {gi, c0}), t.load(grids, {gi, c1}),
+                             t.load(grids, {gi, c2})};
+                    Value spg =
+                        arith::ConstantOp::create(ib, ib.getF32FloatAttr(1.0f));
+                    if (video && spgs) {
+                      spg = tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
+                      if (spg.getType() != t.f32)
+                        spg = arith::TruncFOp::create(ib, t.f32, spg);
+                    }
+                    thw.push_back(spg);
+                    scf::YieldOp::create(ib, thw);
                   };
-                  SmallVector<Value> img =
-                      images ? readGrid(images)
-                             : SmallVector<Value>{one, one, one};
-                  SmallVector<Value> vid =
-                      videos ? readGrid(videos)
-                             : SmallVector<Value>{one, one, one};
-                  Value spg =
-                      arith::ConstantOp::create(ib, ib.getF32FloatAttr(1.0f));
-                  if (spgs) {
-                    Value raw =
-                        tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
-                    if (raw.getType() != t.f32)
-                      raw = arith::TruncFOp::create(ib, t.f32, raw);
-                    spg = t.sel(startVid, raw, spg);
-                  }
-                  scf::YieldOp::create(
-                      ib, ValueRange{t.sel(startImg, img[0], vid[0]),
-                                     t.sel(startImg, img[1], vid[1]),
-                                     t.sel(startImg, img[2], vid[2]), spg});
+                  readGrid(kindIf.getThenRegion(), images, /*video=*/false);
+                  readGrid(kindIf.getElseRegion(), videos, /*video=*/true);
+                  ib.setInsertionPointAfter(kindIf);
+                  scf::YieldOp::create(ib, kindIf.getResults());
                   ib.setInsertionPointToStart(&gridIf.getElseRegion().front());
                   Value unit =
                       arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
@@ -571,7 +684,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 for (auto [rowIdx, v] : llvm::enumerate(rowValues)) {
                   Value stored = t.sel(real, toPos(t, v), Value(fill));
                   pos = tensor::InsertOp::create(
-                      ib, stored, pos, ValueRange{t.idx(rowIdx), row, i});
+                      ib, stored, pos, ValueRange{t.idx(rowIdx), c0, i});
                 }
                 st[Positions] = pos;
                 Value tokenMax = pMax(t, tv, pMax(t, hv, wv));
@@ -658,26 +771,61 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             top = math::CeilOp::create(rb, top);
           Value next = pAdd(r, top, P(r, 1.0));
           Value delta = pSub(r, next, pFromInt(r, hf5 ? res[Unpadded] : n64));
-          Value newDeltas = tensor::InsertOp::create(
-              rb, toPos(r, delta), rowArgs[1], ValueRange{row, c0});
-          Value newNexts = tensor::InsertOp::create(
-              rb, toPos(r, next), rowArgs[2], ValueRange{row});
-          scf::YieldOp::create(rb, ValueRange{res[Positions], newDeltas,
-                                              newNexts, res[ImgIdx],
-                                              res[VidIdx], res[Frame], err.code,
-                                              err.seq, err.block, err.detail});
+          rowPositions.value = res[Positions];
+          OwnedSlice rowDelta(rb, rowArgs[2], {row, at0}, {size1, size1});
+          rowDelta.set(rb, toPos(r, delta));
+          OwnedSlice rowNext(rb, rowArgs[3], {row}, {size1});
+          rowNext.set(rb, toPos(r, next));
+          OwnedSlice rowStatus(rb, rowArgs[4], {row, at0},
+                               {size1, rb.getIndexAttr(4)});
+          rowStatus.set(rb, err.values());
+          writeSlices(rb, {rowPositions, rowDelta, rowNext, rowStatus});
         });
-
     SmallVector<Value> out(rowLoop.getResults());
-    ErrorState err{out[6], out[7], out[8], out[9]};
-    if (!vanilla) {
-      // Grids left over after every block was positioned.
-      Value unused = s.add(s.sub(numImages, out[3]), s.sub(numVideos, out[4]));
-      err.record(s, s.ori(s.gt(unused, zero), s.gt(out[5], zero)), kUnusedGrids,
-                 minusOne, minusOne, unused);
-    }
-    Value status = tensor::FromElementsOp::create(
-        b, RankedTensorType::get({4}, s.i64), err.values());
+    Value rowStatus = out[3];
+
+    // Pass 3: the status is the first row's error or, when no row has one,
+    // the grids left over. A tensor.generate (one element per field) rather
+    // than scalar code: on the GPU it runs in a kernel, next to the device
+    // buffers it reads.
+    Value status = tensor::GenerateOp::create(
+        b, RankedTensorType::get({4}, s.i64), ValueRange{},
+        [&](OpBuilder &gb, Location gloc, ValueRange field) {
+          ImplicitLocOpBuilder ib(gloc, gb);
+          Scalars t(ib);
+          auto rows = scf::ForOp::create(
+              ib, c0, cB, c1, ValueRange{zero, zero, zero, zero, zero, zero},
+              [&](OpBuilder &lb, Location lloc, Value j, ValueRange a) {
+                ImplicitLocOpBuilder jb(lloc, lb);
+                Scalars u(jb);
+                Value first = u.andi(u.eq(a[0], zero),
+                                     u.ne(u.load(rowStatus, {j, c0}), zero));
+                SmallVector<Value> next;
+                for (int64_t f = 0; f < 4; ++f)
+                  next.push_back(
+                      u.sel(first, u.load(rowStatus, {j, u.idx(f)}), a[f]));
+                next.push_back(u.add(a[4], u.load(blockCounts, {j, c0})));
+                next.push_back(u.add(a[5], u.load(blockCounts, {j, c1})));
+                scf::YieldOp::create(jb, next);
+              });
+          ErrorState err{rows.getResult(0), rows.getResult(1),
+                         rows.getResult(2), rows.getResult(3)};
+          if (!vanilla) {
+            // Grids left over after every block was positioned.
+            SmallVector<Value> end =
+                cursorsAfter(t, rows.getResult(4), rows.getResult(5));
+            Value unused =
+                t.add(t.sub(numImages, end[0]), t.sub(numVideos, end[1]));
+            err.record(t, t.ori(t.gt(unused, zero), t.gt(end[2], zero)),
+                       kUnusedGrids, minusOne, minusOne, unused);
+          }
+          Value f = field[0];
+          Value value = t.sel(
+              t.eq(t.toI64(f), t.c(0)), err.code,
+              t.sel(t.eq(t.toI64(f), t.c(1)), err.seq,
+                    t.sel(t.eq(t.toI64(f), t.c(2)), err.block, err.detail)));
+          tensor::YieldOp::create(ib, value);
+        });
     SmallVector<Value> replacements = {out[0], out[1], out[2], status};
     for (unsigned i = 0; i < replacements.size(); ++i)
       if (replacements[i].getType() != op.getResult(i).getType())

@@ -17,15 +17,3 @@ func.func @dynamic(%q: tensor<1x2x?x8xf32>, %k: tensor<1x2x?x8xf32>, %pos: tenso
       rotary <alloc = <vanilla>, rotary_dim = 8> : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
   return %q1, %k1 : tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
 }
-
-// -----
-
-// Device buffers cannot be read by host code: the scan of rope_index has no
-// GPU form yet (the data-parallel position ops run as GPU loops,
-// sequence_length as a reduction kernel).
-func.func @rope_index(%ids: tensor<1x8xi64>) -> tensor<3x1x8xi64> {
-  // expected-error @+1 {{'mrope.rope_index' op has no GPU lowering yet (the GPU pipeline lowers mrope.apply, mrope.attention and the data-parallel ops decode_positions, cos_sin, rotate, inv_freq and sequence_length; use mrope-cpu-pipeline or host-buffers=true for the others)}}
-  %p, %d, %n, %s = mrope.rope_index %ids design <mrope>
-      : tensor<1x8xi64> -> tensor<3x1x8xi64>, tensor<1x1xi64>, tensor<1xi64>, tensor<4xi64>
-  return %p : tensor<3x1x8xi64>
-}

@@ -68,6 +68,53 @@ func.func @copies(%a: memref<2x64xf32>, %b: memref<2x64xf32>, %c: memref<8xf32>,
 
 // -----
 
+// A row one iteration updates in place (a loop carries its view) and that
+// bufferization writes back onto the same view: the copy does nothing and is
+// dropped (kept, it would be a dynamically shaped copy: an error).
+// CHECK-LABEL: func.func @write_back_onto_itself
+// CHECK: gpu.launch
+// CHECK:   %[[ROW:.*]] = memref.subview %arg0[%{{.*}}, 0] [1, %{{.*}}] [1, 1]
+// CHECK:   scf.for
+// CHECK:     memref.store %{{.*}}, %[[ROW]]
+// CHECK-NOT: memref.copy
+// CHECK: gpu.terminator
+func.func @write_back_onto_itself(%out: memref<4x?xi64>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %v = arith.constant 7 : i64
+  scf.parallel (%r) = (%c0) to (%c4) step (%c1) {
+    %row = memref.subview %out[%r, 0] [1, %n] [1, 1] : memref<4x?xi64> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    %done = scf.for %i = %c0 to %n step %c1 iter_args(%view = %row) -> (memref<1x?xi64, strided<[?, 1], offset: ?>>) {
+      memref.store %v, %view[%c0, %i] : memref<1x?xi64, strided<[?, 1], offset: ?>>
+      scf.yield %view : memref<1x?xi64, strided<[?, 1], offset: ?>>
+    }
+    %same = memref.subview %out[%r, 0] [1, %n] [1, 1] : memref<4x?xi64> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    memref.copy %done, %same : memref<1x?xi64, strided<[?, 1], offset: ?>> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A copy onto another row is not dropped (here: rejected, dynamically shaped).
+func.func @write_back_elsewhere(%out: memref<4x?xi64>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.parallel (%r) = (%c0) to (%c4) step (%c1) {
+    %row = memref.subview %out[%r, 0] [1, %n] [1, 1] : memref<4x?xi64> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    %next = memref.subview %out[%c0, 0] [1, %n] [1, 1] : memref<4x?xi64> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    // expected-error @below {{copies a dynamically shaped view in a function compiled for device buffers}}
+    memref.copy %row, %next : memref<1x?xi64, strided<[?, 1], offset: ?>> to memref<1x?xi64, strided<[?, 1], offset: ?>>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
 // Loops inside kernels stay; an empty space needs no kernel.
 // CHECK-LABEL: func.func @nested_and_empty
 // CHECK-NOT: gpu.launch

@@ -1,21 +1,41 @@
 // RUN: mrope-opt %s --convert-mrope-to-linalg | FileCheck %s
 
-// The runtime form becomes loops over rows and tokens on tensors: a counting
-// pass (blocks per kind) and a positioning pass that carries the running
-// start, the open block and the first error; grids are read only inside an
-// scf.if when one is left.
+// The runtime form becomes three parallel passes on tensors: blocks per kind
+// of each row; each row positioned by its own scan (grid cursors from the
+// blocks of the rows before it; the scan carries the running start, the open
+// block and the row's first error; grids are read only inside an scf.if when
+// one is left); the status from the first row with an error or the grids
+// left over, a tensor.generate so that it runs next to the buffers it reads.
 // CHECK-LABEL: func.func @qwen3vl
 // CHECK-DAG: %[[VS:.+]] = arith.constant 151652 : i64
 // CHECK-DAG: %[[FILL:.+]] = arith.constant 1 : i32
-// CHECK: linalg.fill ins(%[[FILL]] : i32) outs(%{{.*}} : tensor<3x?x?xi32>)
-// CHECK: scf.for %{{.*}} iter_args({{.*}}) -> (tensor<3x?x?xi32>, tensor<?x1xi32>, tensor<?xi32>, i64, i64, i64, i64, i64, i64, i64)
+// CHECK: %[[POS:.+]] = linalg.fill ins(%[[FILL]] : i32) outs(%{{.*}} : tensor<3x2x?xi32>)
+// Static sizes stay static (GPU launches need constant bounds).
+// CHECK: %[[COUNTS:.+]] = scf.forall (%[[R:.+]]) in (2) shared_outs(%[[C:.+]] = %{{.*}}) -> (tensor<2x2xi64>)
 // CHECK:   scf.for {{.*}} -> (i64, i64, i1)
 // CHECK:     arith.cmpi eq, %{{.*}}, %[[VS]] : i64
-// CHECK:   scf.for {{.*}} -> (tensor<3x?x?xi32>,
+// CHECK:   tensor.parallel_insert_slice %{{.*}} into %[[C]][%[[R]], 0] [1, 2] [1, 1]
+// CHECK: %[[ROWS:.+]]:4 = scf.forall (%[[ROW:.+]]) in (2) shared_outs(%[[P:.+]] = %[[POS]], {{.*}}) -> (tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<2x4xi64>)
+// Blocks of the rows before this one, then the video frames they took.
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %[[ROW]] {{.*}} -> (i64, i64)
+// CHECK:     tensor.extract %[[COUNTS]]
+// CHECK:   scf.for {{.*}} -> (i64, i64, i64, i1)
+// CHECK:   %[[SLICE:.+]] = tensor.extract_slice %[[P]][0, %[[ROW]], 0] [3, 1, %{{.*}}]
+// CHECK:   scf.for {{.*}} iter_args(%{{.*}} = %[[SLICE]], {{.*}}) -> (tensor<3x1x?xi32>,
 // CHECK:     scf.if %{{.*}} -> (i64, i64, i64, f32)
-// CHECK:       tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x3xi64>
-// CHECK-COUNT-3: tensor.insert %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<3x?x?xi32>
-// CHECK: tensor.from_elements {{.*}} : tensor<4xi64>
+// Only the block's kind of grid list is read (no image grid at a video's index).
+// CHECK:       scf.if %{{.*}} -> (i64, i64, i64, f32)
+// CHECK-NOT:     tensor.extract
+// CHECK:       } else {
+// CHECK:         tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x3xi64>
+// CHECK-COUNT-3: tensor.insert %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : tensor<3x1x?xi32>
+// CHECK:   scf.forall.in_parallel
+// CHECK-NEXT: tensor.parallel_insert_slice %{{.*}} into %[[P]][0, %[[ROW]], 0] [3, 1, %{{.*}}]
+// CHECK: %[[STATUS:.+]] = tensor.generate
+// CHECK:   scf.for {{.*}} -> (i64, i64, i64, i64, i64, i64)
+// CHECK:     tensor.extract %[[ROWS]]#3
+// CHECK:   tensor.yield
+// CHECK: return %{{.*}}, %[[STATUS]]
 // CHECK-NOT: mrope.rope_index
 func.func @qwen3vl(%ids: tensor<2x?xi64>, %mask: tensor<2x?xi64>, %vid: tensor<?x3xi64>) -> (tensor<3x2x?xi32>, tensor<4xi64>) {
   %p, %d, %n, %st = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) videos(%vid : tensor<?x3xi64>) design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>
