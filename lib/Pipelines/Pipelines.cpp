@@ -109,7 +109,7 @@ static std::string toVectorRows(const mrope::CPUPipelineOptions &options) {
           (options.fastSinCos ? " fast-sin-cos=true" : "") +
           (avx512BF16 ? " avx512-bf16=true" : "") +
           (options.attentionTiles ? "" : " attention-tiles=false") +
-          "},canonicalize,cse")
+          " parallel-rows=true},canonicalize,cse")
       .str();
 }
 
@@ -146,7 +146,7 @@ void mrope::buildMRopeGPUPipeline(OpPassManager &pm,
   if (options.hostBuffers)
     addPipeline(pm, toVectorRows(mrope::CPUPipelineOptions()));
   else // The data-parallel position and table ops, as loops for the GPU.
-    addPipeline(pm, "convert-mrope-to-linalg");
+    addPipeline(pm, "convert-mrope-to-linalg{parallel-rows=true}");
   // (Empty tensor elimination as on the CPU: results stored into restrict
   // outputs are computed there, no device temporary and copy.)
   addPipeline(pm, "eliminate-empty-tensors,"

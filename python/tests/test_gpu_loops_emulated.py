@@ -1,9 +1,10 @@
-"""The GPU pipeline's data-parallel loops -- mrope.decode_positions,
-mrope.inv_freq, mrope.cos_sin and mrope.rotate, lowered to linalg and run as
-GPU kernels by mrope-gpu-parallel-loops in device-buffer functions -- run in
-the warp emulator (tools/mrope-gpu-emulate) and compared with the host
+"""The GPU pipeline's loops -- mrope.decode_positions, mrope.inv_freq,
+mrope.cos_sin, mrope.rotate and mrope.rope_index, lowered to linalg / scf and
+run as GPU kernels by mrope-gpu-parallel-loops in device-buffer functions --
+run in the warp emulator (tools/mrope-gpu-emulate) and compared with the host
 pipeline's results bit for bit (the host path is itself checked against the
-golden data), and decode positions with their formula."""
+golden data), decode positions with their formula, and rope_index's
+positions with the golden data and the NumPy reference."""
 
 import os
 import subprocess
@@ -24,7 +25,7 @@ import warp_emulator as emu  # noqa: E402
 
 # mrope-gpu-pipeline for device buffers, up to the outlined kernels the
 # emulator runs (lib/Pipelines/Pipelines.cpp).
-STAGE = ["--convert-mrope-to-gpu", "--convert-mrope-to-linalg",
+STAGE = ["--convert-mrope-to-gpu", "--convert-mrope-to-linalg=parallel-rows=true",
          "--one-shot-bufferize=bufferize-function-boundaries "
          "function-boundary-type-conversion=identity-layout-map",
          "--scf-forall-to-parallel", "--mrope-gpu-parallel-loops",

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Runs the rotary golden cases through IREE: mrope IR -> `mrope-opt
+"""Runs golden cases through IREE: mrope IR -> `mrope-opt
 --mrope-to-linalg-pipeline` (the portable form) -> the real `iree-compile`
-(llvm-cpu backend) -> the real `iree.runtime`, and compares q_rot / k_rot
-with the reference (1e-5 absolute, f32), printing one line per case and a
-summary `N passed, N failed`.
+(llvm-cpu backend) -> the real `iree.runtime`, printing one line per case
+and a summary `N passed, N failed`. Rotary files (rotary_*.json): q_rot /
+k_rot against the reference (1e-5 absolute, f32). Position-id files
+(hf_position_ids.json): `mrope.rope_index` on the processor's tensors, its
+positions and rope_deltas exactly, status 0, in every rules version.
 
     iree-check.py [--mrope-opt PATH] [--iree-compile PATH] FILE.json...
 
@@ -49,9 +51,50 @@ def case_ir(case):
     return ir, q, k, pos
 
 
-def run_case(case, args, workdir, n):
+# transformers' rules versions of hf_position_ids.json as mrope designs.
+_COMPAT = {"v449": "", "v457": ", compat = hf457", "head": ", compat = hf5"}
+
+
+def positions_case_ir(case, version):
+    """A function (input_ids, [mask], [grids], [second_per_grid]) ->
+    (positions, rope_deltas, next_positions, status) for one golden case in
+    one rules version, and its inputs."""
+    rules, compat = case["model_rules"], _COMPAT[version]
+    if rules == "qwen25vl":
+        tps = case.get("tokens_per_second")
+        extra = f", tokens_per_second = {float(tps)!r}" if tps not in (None, 2) else ""
+        design = f"<absolute_time{compat}{extra}>"
+    else:  # Qwen2-VL's and Qwen3-VL's rules change only in transformers 5
+        kind = "mrope" if rules == "qwen2vl" else "qwen3vl"
+        design = f"<{kind}{compat if version == 'head' else ''}>"
+    inputs, params, operands = [], [], ""
+    fields = [("input_ids", None, np.int64), ("attention_mask", "mask", np.int64),
+              ("image_grid_thw", "images", np.int64), ("video_grid_thw", "videos", np.int64)]
+    if rules == "qwen25vl" and case["video_grid_thw"]:
+        fields.append(("second_per_grid_ts", "second_per_grid", np.float32))
+    for key, word, dtype in fields:
+        if not case.get(key):
+            continue
+        value = np.asarray(case[key], dtype)
+        elem = "f32" if dtype == np.float32 else "i64"
+        params.append(f"%{key}: {ttype(value.shape, elem)}")
+        if word:
+            operands += f" {word}(%{key} : {ttype(value.shape, elem)})"
+        inputs.append(value)
+    batch, length = inputs[0].shape
+    results = [ttype([3, batch, length], "i64"), ttype([batch, 1], "i64"),
+               ttype([batch], "i64"), "tensor<4xi64>"]
+    ir = f"""func.func @positions({", ".join(params)}) -> ({", ".join(results)}) {{
+  %p, %d, %n, %s = mrope.rope_index %input_ids{operands} design {design} : {ttype([batch, length], "i64")} -> {", ".join(results)}
+  return %p, %d, %n, %s : {", ".join(results)}
+}}
+"""
+    return ir, inputs
+
+
+def compile_and_load(ir, args, workdir, n):
+    """The IREE module of mrope IR, or an error message."""
     import iree.runtime as rt
-    ir, q, k, pos = case_ir(case)
     lowered = subprocess.run([args.mrope_opt, "-", "--mrope-to-linalg-pipeline"],
                              input=ir, capture_output=True, text=True)
     if lowered.returncode:
@@ -63,12 +106,34 @@ def run_case(case, args, workdir, n):
                               input=lowered.stdout, capture_output=True, text=True)
     if compiled.returncode:
         return f"iree-compile failed: {compiled.stderr.strip()[:500]}"
-    module = rt.load_vm_flatbuffer_file(vmfb, driver="local-task")
+    return rt.load_vm_flatbuffer_file(vmfb, driver="local-task")
+
+
+def run_case(case, args, workdir, n):
+    ir, q, k, pos = case_ir(case)
+    module = compile_and_load(ir, args, workdir, n)
+    if isinstance(module, str):
+        return module
     out = module.rotate(q, k, pos)
     q_rot, k_rot = (np.asarray(o.to_host()) for o in out)
     diffs = {"q_rot": float(np.max(np.abs(q_rot - np.asarray(case["q_rot"], np.float32)))),
              "k_rot": float(np.max(np.abs(k_rot - np.asarray(case["k_rot"], np.float32))))}
     return diffs
+
+
+def run_positions_case(case, version, args, workdir, n):
+    """Whether IREE's positions, rope_deltas and status are the golden ones,
+    as a mismatch count per output (0: exact), or an error message."""
+    ir, inputs = positions_case_ir(case, version)
+    module = compile_and_load(ir, args, workdir, n)
+    if isinstance(module, str):
+        return module
+    positions, deltas, _, status = (np.asarray(o.to_host()) for o in module.positions(*inputs))
+    want = case["outputs"][version]
+    if status.tolist() != [0, 0, 0, 0]:
+        return f"status {status.tolist()}"
+    return {"positions": int(np.sum(positions != np.asarray(want["position_ids"]))),
+            "rope_deltas": int(np.sum(deltas != np.asarray(want["rope_deltas"])))}
 
 
 def main():
@@ -84,18 +149,30 @@ def main():
                 data = json.load(open(path))
                 cases = data["cases"]
             except (OSError, ValueError, KeyError, TypeError) as e:
-                sys.exit(f"iree-check: {path}: not a rotary golden file: {e}")
+                sys.exit(f"iree-check: {path}: not a golden file: {e}")
+            runs = []
             for n, case in enumerate(cases):
-                label = f"{os.path.basename(path)} case {n} ({case.get('allocation', '?')})"
-                result = run_case(case, args, workdir, n)
+                if "input_ids" in case:  # position ids, in each rules version
+                    for version in case["outputs"]:
+                        runs.append((f"{case['model_rules']}/{case['name']}/{version}",
+                                     lambda m, c=case, v=version:
+                                     run_positions_case(c, v, args, workdir, m),
+                                     "mismatches", 0))
+                else:
+                    runs.append((f"case {n} ({case.get('allocation', '?')})",
+                                 lambda m, c=case: run_case(c, args, workdir, m),
+                                 "max abs diff", TOLERANCE))
+            for m, (name, run, measure, bound) in enumerate(runs):
+                label = f"{os.path.basename(path)} {name}"
+                result = run(m)
                 if isinstance(result, str):
                     print(f"FAIL {label}: {result}")
                     failed += 1
                     continue
-                ok = all(d <= TOLERANCE for d in result.values())
+                ok = all(d <= bound for d in result.values())
                 passed += ok
                 failed += not ok
-                detail = ", ".join(f"{k} max abs diff {v:.3g}" for k, v in result.items())
+                detail = ", ".join(f"{k} {measure} {v:.3g}" for k, v in result.items())
                 print(f"{'PASS' if ok else 'FAIL'} {label}: {detail}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

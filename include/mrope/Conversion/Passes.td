@@ -12,8 +12,9 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     `mrope.decode_positions` to
     `linalg.generic`,
     `tensor` slicing and `arith`/`math` ops on tensors, and the runtime
-    position construction `mrope.rope_index` to `scf` loops over tensors: the
-    form IREE and Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and
+    position construction `mrope.rope_index` to loops over rows (a scan over
+    each row's tokens inside; `parallel-rows`: `scf.forall`): the form IREE
+    and Torch-MLIR pipelines consume. Constant `mrope.inv_freq` and
     statically known positions are folded first.
 
     The frequency allocation is specialized at compile time: the pair -> axis
@@ -74,6 +75,12 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "decode-sized as tasks of one GQA group's query heads that read "
            "each key once; false: one query row per task for both (the "
            "earlier form, kept for comparison)">,
+    Option<"parallelRows", "parallel-rows", "bool", /*default=*/"false",
+           "Lower mrope.rope_index's passes over rows to scf.forall loops "
+           "(rows in parallel: threads on the CPU, a thread per row on the "
+           "GPU) and its status to a tensor.generate; false: scf.for loops "
+           "and scalar code, which IREE compiles (it rejects a top-level "
+           "scf.forall)">,
     Option<"avx512BF16", "avx512-bf16", "bool", /*default=*/"false",
            "With vector-rows and bf16 activations: round the rotation's "
            "products and sums two vectors per instruction with AVX512-BF16's "

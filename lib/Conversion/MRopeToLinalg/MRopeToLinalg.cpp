@@ -1571,6 +1571,7 @@ struct ConvertMRopeToLinalgPass
     options.tokenTile = tokenTile;
     options.avx512BF16 = avx512BF16;
     options.attentionTiles = attentionTiles;
+    options.parallelRows = parallelRows;
     populateMRopeToLinalgConversionPatterns(patterns, options);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
@@ -1615,7 +1616,7 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
                                                   options);
   patterns.add<DecodePositionsOpLowering, InvFreqOpLowering, RotateOpLowering,
                SequenceLengthOpLowering>(patterns.getContext());
-  populateRopeIndexLoweringPatterns(patterns);
+  populateRopeIndexLoweringPatterns(patterns, options.parallelRows);
   // Query rows per attention tile: one f32 vector of the target's width
   // (16 lanes unless a narrower one was asked for); 0: row by row.
   populateAttentionLoweringPatterns(

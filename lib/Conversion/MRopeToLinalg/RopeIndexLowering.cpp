@@ -109,47 +109,135 @@ struct ErrorState {
   SmallVector<Value> values() const { return {code, seq, block, detail}; }
 };
 
-/// The slice of an scf.forall's shared output that one iteration owns:
-/// read with tensor.extract_slice, updated, written back at the same place.
-/// Such a pair bufferizes in place -- values stored straight into the
-/// output, no temporary (which a GPU thread could not allocate).
+/// The part of a loop's output that one iteration over rows owns. In an
+/// scf.forall it is a slice of the shared output, read with
+/// tensor.extract_slice, updated, written back at the same place -- a pair
+/// that bufferizes in place, values stored straight into the output with no
+/// temporary (which a GPU thread could not allocate). In an scf.for the
+/// whole carried output is updated at the slice's place (an extracted slice
+/// inserted back trips IREE's stream allocation).
 struct OwnedSlice {
   Value dest, value;
   SmallVector<OpFoldResult> offsets, sizes;
+  bool whole;
 
   OwnedSlice(ImplicitLocOpBuilder &b, Value dest,
-             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes)
-      : dest(dest), offsets(offsets), sizes(sizes) {
-    value = tensor::ExtractSliceOp::create(b, dest, offsets, sizes, strides(b));
+             ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
+             bool inParallelLoop)
+      : dest(dest), value(dest), offsets(offsets), sizes(sizes),
+        whole(!inParallelLoop) {
+    if (!whole)
+      value =
+          tensor::ExtractSliceOp::create(b, dest, offsets, sizes, strides(b));
   }
   SmallVector<OpFoldResult> strides(OpBuilder &b) const {
     return SmallVector<OpFoldResult>(sizes.size(), b.getIndexAttr(1));
   }
-  /// Stores `scalars` at the slice's first elements (row-major).
-  void set(ImplicitLocOpBuilder &b, ValueRange scalars) {
-    auto type = cast<RankedTensorType>(value.getType());
-    for (auto [i, scalar] : llvm::enumerate(scalars)) {
-      SmallVector<Value> at(type.getRank() - 1,
-                            arith::ConstantIndexOp::create(b, 0));
-      at.push_back(arith::ConstantIndexOp::create(b, i));
-      value = tensor::InsertOp::create(b, scalar, value, at);
+  /// The indices in `value` of the slice's element `local`.
+  SmallVector<Value> at(ImplicitLocOpBuilder &b, ValueRange local) const {
+    SmallVector<Value> indices(local);
+    if (!whole)
+      return indices;
+    for (auto [index, offset] : llvm::zip(indices, offsets)) {
+      if (isZeroInteger(offset))
+        continue;
+      Value start = getValueOrCreateConstantIndexOp(b, b.getLoc(), offset);
+      index = isZeroInteger(getAsOpFoldResult(index))
+                  ? start
+                  : arith::AddIOp::create(b, index, start).getResult();
     }
+    return indices;
+  }
+  /// Writes `scalars`, the row-major elements of a `shape` block, at
+  /// `origin` (in slice coordinates). Into a forall's slice: one
+  /// tensor.insert per element (stores, no temporary). Into a whole carried
+  /// output: one tensor.insert_slice of a tensor.from_elements block --
+  /// IREE 3.13 miscompiles several tensor.insert into one loop-carried
+  /// tensor per iteration (all but the last row of such a column come out
+  /// wrong).
+  void write(ImplicitLocOpBuilder &b, ValueRange scalars,
+             ArrayRef<int64_t> shape, ValueRange origin) {
+    if (whole) {
+      auto block = RankedTensorType::get(
+          shape, cast<RankedTensorType>(value.getType()).getElementType());
+      Value elements = tensor::FromElementsOp::create(b, block, scalars);
+      SmallVector<OpFoldResult> sizes = llvm::map_to_vector(
+          shape, [&](int64_t n) -> OpFoldResult { return b.getIndexAttr(n); });
+      value = tensor::InsertSliceOp::create(
+          b, elements, value, getAsOpFoldResult(at(b, origin)), sizes,
+          SmallVector<OpFoldResult>(shape.size(), b.getIndexAttr(1)));
+      return;
+    }
+    for (auto [n, scalar] : llvm::enumerate(scalars)) {
+      SmallVector<Value> index(origin);
+      int64_t rest = n;
+      for (int64_t d = shape.size() - 1; d >= 0; --d) {
+        if (int64_t offset = rest % shape[d])
+          index[d] = arith::AddIOp::create(
+              b, index[d], arith::ConstantIndexOp::create(b, offset));
+        rest /= shape[d];
+      }
+      value = tensor::InsertOp::create(b, scalar, value, index);
+    }
+  }
+  /// Stores `scalars` as the whole (statically sized) slice.
+  void set(ImplicitLocOpBuilder &b, ValueRange scalars) {
+    SmallVector<int64_t> shape = llvm::map_to_vector(
+        sizes, [](OpFoldResult size) { return *getConstantIntValue(size); });
+    write(
+        b, scalars, shape,
+        SmallVector<Value>(shape.size(), arith::ConstantIndexOp::create(b, 0)));
   }
 };
 
-/// Ends a forall body: each slice written back into its shared output.
-void writeSlices(ImplicitLocOpBuilder &b, ArrayRef<OwnedSlice> slices) {
-  auto inParallel = scf::InParallelOp::create(b);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(inParallel.getBody());
-  for (const OwnedSlice &slice : slices)
-    tensor::ParallelInsertSliceOp::create(b, slice.value, slice.dest,
-                                          slice.offsets, slice.sizes,
-                                          slice.strides(b));
+/// The body of a loop over rows: row `row` updates its own slice of each of
+/// the loop's outputs (`outputs`, in order) and returns them.
+using RowBody = function_ref<SmallVector<OwnedSlice>(
+    ImplicitLocOpBuilder &b, Value row, ValueRange outputs)>;
+
+/// A loop over `rows` whose iterations write disjoint slices of `inits`:
+/// an scf.forall (rows in parallel: threads on the CPU, a thread per row on
+/// the GPU) or an scf.for carrying the outputs -- IREE's host-level
+/// compilation takes loops over tensors but not a top-level scf.forall.
+SmallVector<Value> buildRowLoop(ImplicitLocOpBuilder &b, bool parallel,
+                                OpFoldResult rows, ValueRange inits,
+                                RowBody body) {
+  if (parallel) {
+    auto loop = scf::ForallOp::create(
+        b, rows, inits, /*mapping=*/std::nullopt,
+        [&](OpBuilder &nb, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder rb(loc, nb);
+          SmallVector<OwnedSlice> slices =
+              body(rb, args.front(), args.drop_front());
+          auto inParallel = scf::InParallelOp::create(rb);
+          OpBuilder::InsertionGuard guard(rb);
+          rb.setInsertionPointToStart(inParallel.getBody());
+          for (const OwnedSlice &slice : slices)
+            tensor::ParallelInsertSliceOp::create(rb, slice.value, slice.dest,
+                                                  slice.offsets, slice.sizes,
+                                                  slice.strides(rb));
+        });
+    return loop.getResults();
+  }
+  Value c0 = arith::ConstantIndexOp::create(b, 0);
+  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, c0, getValueOrCreateConstantIndexOp(b, b.getLoc(), rows), c1, inits,
+      [&](OpBuilder &nb, Location loc, Value row, ValueRange outputs) {
+        ImplicitLocOpBuilder rb(loc, nb);
+        SmallVector<Value> updated = llvm::map_to_vector(
+            body(rb, row, outputs),
+            [](const OwnedSlice &slice) { return slice.value; });
+        scf::YieldOp::create(rb, updated);
+      });
+  return loop.getResults();
 }
 
 struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
-  using OpRewritePattern::OpRewritePattern;
+  RopeIndexLowering(MLIRContext *context, bool parallelRows)
+      : OpRewritePattern(context), parallelRows(parallelRows) {}
+
+  const bool parallelRows;
 
   LogicalResult matchAndRewrite(RopeIndexOp op,
                                 PatternRewriter &rewriter) const override {
@@ -262,13 +350,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     // pad token.
     Value countsInit = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(2)}, s.i64);
-    auto counts = scf::ForallOp::create(
-        b, batch, ValueRange{countsInit},
-        /*mapping=*/std::nullopt,
-        [&](OpBuilder &nb, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder rb(loc, nb);
+    Value blockCounts = buildRowLoop(
+        b, parallelRows, batch, countsInit,
+        [&](ImplicitLocOpBuilder &rb, Value row,
+            ValueRange args) -> SmallVector<OwnedSlice> {
           Scalars r(rb);
-          Value row = args[0];
           auto count = scf::ForOp::create(
               rb, c0, cN, c1, ValueRange{zero, zero, r.boolean(false)},
               [&](OpBuilder &cb, Location cloc, Value i, ValueRange a) {
@@ -284,12 +370,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value nStart = t.sel(real, t.eq(tok, visionStart), a[2]);
                 scf::YieldOp::create(ib, ValueRange{nImg, nVid, nStart});
               });
-          OwnedSlice rowCounts(rb, args[1], {row, rb.getIndexAttr(0)},
-                               {rb.getIndexAttr(1), rb.getIndexAttr(2)});
+          OwnedSlice rowCounts(rb, args[0], {row, rb.getIndexAttr(0)},
+                               {rb.getIndexAttr(1), rb.getIndexAttr(2)},
+                               parallelRows);
           rowCounts.set(rb, {count.getResult(0), count.getResult(1)});
-          writeSlices(rb, rowCounts);
-        });
-    Value blockCounts = counts.getResult(0);
+          return {rowCounts};
+        })[0];
 
     // Grid cursors (image, video, frame of the video) after `imageBlocks`
     // and `videoBlocks` blocks opened without an error.
@@ -330,20 +416,20 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     // Pass 2: each row's positions, delta, next position and first error.
     Value rowStatusInit = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{batch, b.getIndexAttr(4)}, s.i64);
-    auto rowLoop = scf::ForallOp::create(
-        b, batch, ValueRange{positions, deltas, nexts, rowStatusInit},
-        /*mapping=*/std::nullopt,
-        [&](OpBuilder &nb, Location loc, ValueRange rowArgs) {
-          ImplicitLocOpBuilder rb(loc, nb);
+    SmallVector<Value> out = buildRowLoop(
+        b, parallelRows, batch,
+        ValueRange{positions, deltas, nexts, rowStatusInit},
+        [&](ImplicitLocOpBuilder &rb, Value row,
+            ValueRange rowOuts) -> SmallVector<OwnedSlice> {
           Scalars r(rb);
-          Value row = rowArgs[0];
           Value row64 = r.toI64(row);
           SmallVector<Value> before = blocksBefore(r, row);
           SmallVector<Value> cursors = cursorsAfter(r, before[0], before[1]);
           // This row's [3, 1, N] slice of the positions.
           OpFoldResult at0 = rb.getIndexAttr(0), size1 = rb.getIndexAttr(1);
-          OwnedSlice rowPositions(rb, rowArgs[1], {at0, row, at0},
-                                  {rb.getIndexAttr(3), size1, length});
+          OwnedSlice rowPositions(rb, rowOuts[0], {at0, row, at0},
+                                  {rb.getIndexAttr(3), size1, length},
+                                  parallelRows);
 
           // Token scan state.
           enum {
@@ -676,16 +762,13 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     kOverflow, row64, currentBlock,
                     fractional ? Value(arith::FPToSIOp::create(ib, t.i64, tv))
                                : tv);
-                Value pos = st[Positions];
-                // A named array: the backing array of a braced list in a
-                // range-for's initializer dies before the loop body runs
-                // (AddressSanitizer: stack-use-after-scope).
                 Value rowValues[] = {tv, hv, wv};
-                for (auto [rowIdx, v] : llvm::enumerate(rowValues)) {
-                  Value stored = t.sel(real, toPos(t, v), Value(fill));
-                  pos = tensor::InsertOp::create(
-                      ib, stored, pos, ValueRange{t.idx(rowIdx), c0, i});
-                }
+                SmallVector<Value> stored;
+                for (Value v : rowValues)
+                  stored.push_back(t.sel(real, toPos(t, v), Value(fill)));
+                rowPositions.value = st[Positions];
+                rowPositions.write(ib, stored, {3, 1, 1}, {c0, c0, i});
+                Value pos = rowPositions.value;
                 st[Positions] = pos;
                 Value tokenMax = pMax(t, tv, pMax(t, hv, wv));
                 st[RowMax] =
@@ -772,60 +855,69 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           Value next = pAdd(r, top, P(r, 1.0));
           Value delta = pSub(r, next, pFromInt(r, hf5 ? res[Unpadded] : n64));
           rowPositions.value = res[Positions];
-          OwnedSlice rowDelta(rb, rowArgs[2], {row, at0}, {size1, size1});
+          OwnedSlice rowDelta(rb, rowOuts[1], {row, at0}, {size1, size1},
+                              parallelRows);
           rowDelta.set(rb, toPos(r, delta));
-          OwnedSlice rowNext(rb, rowArgs[3], {row}, {size1});
+          OwnedSlice rowNext(rb, rowOuts[2], {row}, {size1}, parallelRows);
           rowNext.set(rb, toPos(r, next));
-          OwnedSlice rowStatus(rb, rowArgs[4], {row, at0},
-                               {size1, rb.getIndexAttr(4)});
+          OwnedSlice rowStatus(rb, rowOuts[3], {row, at0},
+                               {size1, rb.getIndexAttr(4)}, parallelRows);
           rowStatus.set(rb, err.values());
-          writeSlices(rb, {rowPositions, rowDelta, rowNext, rowStatus});
+          return {rowPositions, rowDelta, rowNext, rowStatus};
         });
-    SmallVector<Value> out(rowLoop.getResults());
     Value rowStatus = out[3];
 
     // Pass 3: the status is the first row's error or, when no row has one,
-    // the grids left over. A tensor.generate (one element per field) rather
-    // than scalar code: on the GPU it runs in a kernel, next to the device
-    // buffers it reads.
-    Value status = tensor::GenerateOp::create(
-        b, RankedTensorType::get({4}, s.i64), ValueRange{},
-        [&](OpBuilder &gb, Location gloc, ValueRange field) {
-          ImplicitLocOpBuilder ib(gloc, gb);
-          Scalars t(ib);
-          auto rows = scf::ForOp::create(
-              ib, c0, cB, c1, ValueRange{zero, zero, zero, zero, zero, zero},
-              [&](OpBuilder &lb, Location lloc, Value j, ValueRange a) {
-                ImplicitLocOpBuilder jb(lloc, lb);
-                Scalars u(jb);
-                Value first = u.andi(u.eq(a[0], zero),
-                                     u.ne(u.load(rowStatus, {j, c0}), zero));
-                SmallVector<Value> next;
-                for (int64_t f = 0; f < 4; ++f)
-                  next.push_back(
-                      u.sel(first, u.load(rowStatus, {j, u.idx(f)}), a[f]));
-                next.push_back(u.add(a[4], u.load(blockCounts, {j, c0})));
-                next.push_back(u.add(a[5], u.load(blockCounts, {j, c1})));
-                scf::YieldOp::create(jb, next);
-              });
-          ErrorState err{rows.getResult(0), rows.getResult(1),
-                         rows.getResult(2), rows.getResult(3)};
-          if (!vanilla) {
-            // Grids left over after every block was positioned.
-            SmallVector<Value> end =
-                cursorsAfter(t, rows.getResult(4), rows.getResult(5));
-            Value unused =
-                t.add(t.sub(numImages, end[0]), t.sub(numVideos, end[1]));
-            err.record(t, t.ori(t.gt(unused, zero), t.gt(end[2], zero)),
-                       kUnusedGrids, minusOne, minusOne, unused);
-          }
-          Value f = field[0];
-          Value value = t.sel(
-              t.eq(t.toI64(f), t.c(0)), err.code,
-              t.sel(t.eq(t.toI64(f), t.c(1)), err.seq,
-                    t.sel(t.eq(t.toI64(f), t.c(2)), err.block, err.detail)));
-          tensor::YieldOp::create(ib, value);
-        });
+    // the grids left over.
+    auto statusFields = [&](Scalars &t) -> SmallVector<Value> {
+      auto rows = scf::ForOp::create(
+          t.b, c0, cB, c1, ValueRange{zero, zero, zero, zero, zero, zero},
+          [&](OpBuilder &lb, Location lloc, Value j, ValueRange a) {
+            ImplicitLocOpBuilder jb(lloc, lb);
+            Scalars u(jb);
+            Value first = u.andi(u.eq(a[0], zero),
+                                 u.ne(u.load(rowStatus, {j, c0}), zero));
+            SmallVector<Value> next;
+            for (int64_t f = 0; f < 4; ++f)
+              next.push_back(
+                  u.sel(first, u.load(rowStatus, {j, u.idx(f)}), a[f]));
+            next.push_back(u.add(a[4], u.load(blockCounts, {j, c0})));
+            next.push_back(u.add(a[5], u.load(blockCounts, {j, c1})));
+            scf::YieldOp::create(jb, next);
+          });
+      ErrorState err{rows.getResult(0), rows.getResult(1), rows.getResult(2),
+                     rows.getResult(3)};
+      if (!vanilla) {
+        // Grids left over after every block was positioned.
+        SmallVector<Value> end =
+            cursorsAfter(t, rows.getResult(4), rows.getResult(5));
+        Value unused =
+            t.add(t.sub(numImages, end[0]), t.sub(numVideos, end[1]));
+        err.record(t, t.ori(t.gt(unused, zero), t.gt(end[2], zero)),
+                   kUnusedGrids, minusOne, minusOne, unused);
+      }
+      return err.values();
+    };
+    auto statusType = RankedTensorType::get({4}, s.i64);
+    Value status;
+    if (parallelRows) {
+      // A tensor.generate of the four fields rather than scalar code: on
+      // the GPU it runs in a kernel, next to the device buffers it reads.
+      status = tensor::GenerateOp::create(
+          b, statusType, ValueRange{},
+          [&](OpBuilder &gb, Location gloc, ValueRange field) {
+            ImplicitLocOpBuilder ib(gloc, gb);
+            Scalars t(ib);
+            SmallVector<Value> fields = statusFields(t);
+            Value f = t.toI64(field[0]);
+            Value value = fields[3];
+            for (int64_t i = 2; i >= 0; --i)
+              value = t.sel(t.eq(f, t.c(i)), fields[i], value);
+            tensor::YieldOp::create(ib, value);
+          });
+    } else {
+      status = tensor::FromElementsOp::create(b, statusType, statusFields(s));
+    }
     SmallVector<Value> replacements = {out[0], out[1], out[2], status};
     for (unsigned i = 0; i < replacements.size(); ++i)
       if (replacements[i].getType() != op.getResult(i).getType())
@@ -1054,7 +1146,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
 
 } // namespace
 
-void mlir::mrope::populateRopeIndexLoweringPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<RopeIndexLowering>(patterns.getContext());
+void mlir::mrope::populateRopeIndexLoweringPatterns(RewritePatternSet &patterns,
+                                                    bool parallelRows) {
+  patterns.add<RopeIndexLowering>(patterns.getContext(), parallelRows);
 }

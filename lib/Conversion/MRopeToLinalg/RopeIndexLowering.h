@@ -8,8 +8,10 @@ namespace mlir {
 class RewritePatternSet;
 namespace mrope {
 
-/// Lowers mrope.rope_index (integer designs) to scf loops over tensors.
-void populateRopeIndexLoweringPatterns(RewritePatternSet &patterns);
+/// Lowers mrope.rope_index (every design) to loops over rows on tensors:
+/// scf.forall with `parallelRows` (rows run in parallel), else scf.for.
+void populateRopeIndexLoweringPatterns(RewritePatternSet &patterns,
+                                       bool parallelRows);
 
 } // namespace mrope
 } // namespace mlir

@@ -1,6 +1,8 @@
-// RUN: mrope-opt %s --convert-mrope-to-linalg | FileCheck %s
+// RUN: mrope-opt %s --convert-mrope-to-linalg=parallel-rows=true | FileCheck %s
+// RUN: mrope-opt %s --convert-mrope-to-linalg | FileCheck %s --check-prefix=SEQ
 
-// The runtime form becomes three parallel passes on tensors: blocks per kind
+// With parallel-rows (the CPU and GPU pipelines) the runtime form becomes
+// three parallel passes on tensors: blocks per kind
 // of each row; each row positioned by its own scan (grid cursors from the
 // blocks of the rows before it; the scan carries the running start, the open
 // block and the row's first error; grids are read only inside an scf.if when
@@ -37,6 +39,24 @@
 // CHECK:   tensor.yield
 // CHECK: return %{{.*}}, %[[STATUS]]
 // CHECK-NOT: mrope.rope_index
+
+// Without parallel-rows (the portable form): the same passes as scf.for loops
+// carrying whole outputs, each row's values written as one insert_slice
+// of a block (several tensor.insert per iteration into one carried tensor
+// are miscompiled by IREE 3.13), and the status as scalar code.
+// SEQ-LABEL: func.func @qwen3vl
+// SEQ-NOT: scf.forall
+// SEQ: %[[COUNTS:[a-z0-9_#]+]] = scf.for %[[R:[a-z0-9_#]+]] = {{.*}} iter_args(%[[C:[a-z0-9_#]+]] = %{{.*}}) -> (tensor<2x2xi64>)
+// SEQ:   %[[PAIR:[a-z0-9_#]+]] = tensor.from_elements %{{.*}}, %{{.*}} : tensor<1x2xi64>
+// SEQ:   tensor.insert_slice %[[PAIR]] into %[[C]][%[[R]], 0] [1, 2] [1, 1]
+// SEQ: %[[ROWS:[a-z0-9_#]+]]:4 = scf.for %[[ROW:[a-z0-9_#]+]] = {{.*}} iter_args(%[[P:[a-z0-9_#]+]] = %{{.*}}, {{.*}}) -> (tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<2x4xi64>)
+// SEQ:   scf.for %[[I:[a-z0-9_#]+]] = {{.*}} iter_args(%[[PI:[a-z0-9_#]+]] = %[[P]], {{.*}}) -> (tensor<3x2x?xi32>,
+// SEQ:     %[[COLUMN:[a-z0-9_#]+]] = tensor.from_elements %{{.*}}, %{{.*}}, %{{.*}} : tensor<3x1x1xi32>
+// SEQ:     tensor.insert_slice %[[COLUMN]] into %[[PI]][0, %[[ROW]], %[[I]]] [3, 1, 1] [1, 1, 1]
+// SEQ: scf.for {{.*}} -> (i64, i64, i64, i64, i64, i64)
+// SEQ:   tensor.extract %[[ROWS]]#3
+// SEQ: %[[STATUS:[a-z0-9_#]+]] = tensor.from_elements {{.*}} : tensor<4xi64>
+// SEQ: return %{{.*}}, %[[STATUS]]
 func.func @qwen3vl(%ids: tensor<2x?xi64>, %mask: tensor<2x?xi64>, %vid: tensor<?x3xi64>) -> (tensor<3x2x?xi32>, tensor<4xi64>) {
   %p, %d, %n, %st = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) videos(%vid : tensor<?x3xi64>) design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>
   return %p, %st : tensor<3x2x?xi32>, tensor<4xi64>
