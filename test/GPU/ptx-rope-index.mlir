@@ -12,6 +12,9 @@
 // RUN: %ptxas -arch=sm_90a %t.counts.ptx -o %t.counts.cubin
 // RUN: %python %S/../Tools/Inputs/extract_ptx.py position_ids_kernel_1::position_ids_kernel < %t.mlir > %t.rows.ptx
 // RUN: FileCheck %s --check-prefix=ROWS < %t.rows.ptx
+// A token's (tau, eta, omega) in its block are counted, not divided out of
+// its index: no 64-bit division (a long instruction sequence) in the scan.
+// RUN: not grep -E "(div|rem)\.[su]64" %t.rows.ptx
 // RUN: %ptxas -arch=sm_90a %t.rows.ptx -o %t.rows.cubin
 // RUN: %python %S/../Tools/Inputs/extract_ptx.py position_ids_kernel_2::position_ids_kernel < %t.mlir > %t.status.ptx
 // RUN: %ptxas -arch=sm_90a %t.status.ptx -o %t.status.cubin

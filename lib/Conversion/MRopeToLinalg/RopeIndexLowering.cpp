@@ -464,6 +464,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             CircleMin,
             CircleRange,
             CircleShift,
+            // The token's place in its block: temporal patch, row, column
+            // (counted, not divided out of k: i64 division is a long
+            // instruction sequence on GPUs).
+            Tau,
+            Eta,
+            Omega,
             NumState
           };
           SmallVector<Value> init(NumState);
@@ -482,6 +488,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           init[CircleMin] = f32zero;
           init[CircleRange] = f32zero;
           init[CircleShift] = f32zero;
+          init[Tau] = init[Eta] = init[Omega] = zero;
           init[Unpadded] = zero;
           init[RemImg] = r.load(blockCounts, {row, c0});
           init[RemVid] = r.load(blockCounts, {row, c1});
@@ -599,6 +606,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 st[BlockVideo] = t.sel(ok, startVid, st[BlockVideo]);
                 st[BlockSpg] = t.sel(ok, gspg, st[BlockSpg]);
                 st[LocalMax] = t.sel(ok, P(t, 0), st[LocalMax]);
+                for (int counter : {Tau, Eta, Omega})
+                  st[counter] = t.sel(ok, zero, st[counter]);
                 // The text run before the block (CircleRoPE adds its length
                 // and start separately, in float32).
                 Value hadRun = t.gt(st[RunLength], zero);
@@ -663,13 +672,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                                     t.ori(isImgPad, isVidPad)),
                              kPadMismatch, row64, t.sub(st[BlockCount], one),
                              minusOne);
-                Value hw = t.mul(st[BlockH], st[BlockW]);
-                Value safeHW = t.sel(t.gt(hw, zero), hw, one);
-                Value safeW = t.sel(t.gt(st[BlockW], zero), st[BlockW], one);
-                Value safeH = t.sel(t.gt(st[BlockH], zero), st[BlockH], one);
-                Value tau = t.div(k, safeHW);
-                Value eta = t.rem(t.div(k, safeW), safeH);
-                Value omega = t.rem(k, safeW);
+                // k = (tau * H + eta) * W + omega.
+                Value tau = st[Tau], eta = st[Eta], omega = st[Omega];
                 Value tv, hv, wv, local, tLocal;
                 if (!fractional) {
                   Value dt = temporalIndex(t, design, tau, st[BlockVideo],
@@ -786,6 +790,15 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                           st[LocalMax]);
                 st[Remaining] =
                     t.sel(visual, t.sub(st[Remaining], one), st[Remaining]);
+                Value nextOmega = t.add(omega, one);
+                Value rowDone = t.eq(nextOmega, st[BlockW]);
+                Value nextEta = t.sel(rowDone, t.add(eta, one), eta);
+                Value frameDone = t.andi(rowDone, t.eq(nextEta, st[BlockH]));
+                st[Omega] =
+                    t.sel(visual, t.sel(rowDone, zero, nextOmega), omega);
+                st[Eta] = t.sel(visual, t.sel(frameDone, zero, nextEta), eta);
+                st[Tau] =
+                    t.sel(visual, t.sel(frameDone, t.add(tau, one), tau), tau);
                 Value ends = t.andi(visual, t.eq(st[Remaining], zero));
                 Value advance;
                 if (kind == PositionDesign::OmniRoPE) {
