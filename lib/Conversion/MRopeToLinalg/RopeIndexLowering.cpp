@@ -538,9 +538,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value haveGrid = t.lt(gridIdx, gridCount);
                 Value fetch = t.andi(start, haveGrid);
                 // Read the grid only when one exists.
-                auto gridIf = scf::IfOp::create(
-                    ib, TypeRange{t.i64, t.i64, t.i64, t.f32}, fetch,
-                    /*withElseRegion=*/true);
+                // (t, h, w) and the video's seconds per grid are read by
+                // separate ifs: IREE 3.13 miscompiles an scf.if yielding
+                // both i64 and f32 values in host code.
+                auto gridIf =
+                    scf::IfOp::create(ib, TypeRange{t.i64, t.i64, t.i64}, fetch,
+                                      /*withElseRegion=*/true);
                 {
                   OpBuilder::InsertionGuard guard(ib);
                   ib.setInsertionPointToStart(&gridIf.getThenRegion().front());
@@ -548,36 +551,47 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                   // index (the other may be shorter: no read past its end).
                   Value gi = t.toIndex(gridIdx);
                   auto kindIf = scf::IfOp::create(
-                      ib, TypeRange{t.i64, t.i64, t.i64, t.f32}, startImg,
+                      ib, TypeRange{t.i64, t.i64, t.i64}, startImg,
                       /*withElseRegion=*/true);
-                  auto readGrid = [&](Region &region, Value grids, bool video) {
+                  auto readGrid = [&](Region &region, Value grids) {
                     ib.setInsertionPointToStart(&region.front());
                     SmallVector<Value> thw = {one, one, one};
                     if (grids)
                       thw = {t.load(grids, {gi, c0}), t.load(grids, {gi, c1}),
                              t.load(grids, {gi, c2})};
-                    Value spg =
-                        arith::ConstantOp::create(ib, ib.getF32FloatAttr(1.0f));
-                    if (video && spgs) {
-                      spg = tensor::ExtractOp::create(ib, spgs, ValueRange{gi});
-                      if (spg.getType() != t.f32)
-                        spg = arith::TruncFOp::create(ib, t.f32, spg);
-                    }
-                    thw.push_back(spg);
                     scf::YieldOp::create(ib, thw);
                   };
-                  readGrid(kindIf.getThenRegion(), images, /*video=*/false);
-                  readGrid(kindIf.getElseRegion(), videos, /*video=*/true);
+                  readGrid(kindIf.getThenRegion(), images);
+                  readGrid(kindIf.getElseRegion(), videos);
                   ib.setInsertionPointAfter(kindIf);
                   scf::YieldOp::create(ib, kindIf.getResults());
                   ib.setInsertionPointToStart(&gridIf.getElseRegion().front());
-                  Value unit =
-                      arith::ConstantOp::create(ib, ib.getF32FloatAttr(0.0f));
-                  scf::YieldOp::create(
-                      ib, ValueRange{one, mergeSize, mergeSize, unit});
+                  scf::YieldOp::create(ib,
+                                       ValueRange{one, mergeSize, mergeSize});
                 }
                 Value gt = gridIf.getResult(0), gh = gridIf.getResult(1),
-                      gw = gridIf.getResult(2), gspg = gridIf.getResult(3);
+                      gw = gridIf.getResult(2);
+                auto f32Constant = [&](float v) -> Value {
+                  return arith::ConstantOp::create(ib, ib.getF32FloatAttr(v));
+                };
+                // 1 for a block without its own (images, no list), 0 when
+                // no block opens.
+                Value gspg = t.sel(fetch, f32Constant(1.0f), f32Constant(0.0f));
+                if (spgs) {
+                  auto spgIf = scf::IfOp::create(ib, TypeRange{t.f32},
+                                                 t.andi(fetch, startVid),
+                                                 /*withElseRegion=*/true);
+                  OpBuilder::InsertionGuard guard(ib);
+                  ib.setInsertionPointToStart(&spgIf.getThenRegion().front());
+                  Value raw = tensor::ExtractOp::create(
+                      ib, spgs, ValueRange{t.toIndex(gridIdx)});
+                  if (raw.getType() != t.f32)
+                    raw = arith::TruncFOp::create(ib, t.f32, raw);
+                  scf::YieldOp::create(ib, raw);
+                  ib.setInsertionPointToStart(&spgIf.getElseRegion().front());
+                  scf::YieldOp::create(ib, gspg);
+                  gspg = spgIf.getResult(0);
+                }
                 err.record(t, t.andi(start, t.notb(haveGrid)), kNoGridLeft,
                            row64, st[BlockCount], gridIdx);
                 Value badSize =

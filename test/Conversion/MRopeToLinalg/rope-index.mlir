@@ -24,9 +24,9 @@
 // CHECK:   scf.for {{.*}} -> (i64, i64, i64, i1)
 // CHECK:   %[[SLICE:.+]] = tensor.extract_slice %[[P]][0, %[[ROW]], 0] [3, 1, %{{.*}}]
 // CHECK:   scf.for {{.*}} iter_args(%{{.*}} = %[[SLICE]], {{.*}}) -> (tensor<3x1x?xi32>,
-// CHECK:     scf.if %{{.*}} -> (i64, i64, i64, f32)
+// CHECK:     scf.if %{{.*}} -> (i64, i64, i64)
 // Only the block's kind of grid list is read (no image grid at a video's index).
-// CHECK:       scf.if %{{.*}} -> (i64, i64, i64, f32)
+// CHECK:       scf.if %{{.*}} -> (i64, i64, i64)
 // CHECK-NOT:     tensor.extract
 // CHECK:       } else {
 // CHECK:         tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<?x3xi64>
