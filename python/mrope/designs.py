@@ -98,3 +98,21 @@ def paper_design(variant: str, kw) -> str:
         fields.append(
             f"move_to_positive = {mlir_float(0.0 if offset in ('auto', True) else offset)}")
     return "<circlerope" + "".join(", " + x for x in fields) + stride_field + ">"
+
+
+# transformers' rules versions of the position golden files
+# (hf_position_ids.json) -> the design's compat field.
+GOLDEN_RULES_COMPAT = {"v449": "", "v457": ", compat = hf457", "head": ", compat = hf5"}
+
+
+def golden_rules_design(model_rules: str, version: str, tokens_per_second=None) -> str:
+    """``#mrope.design`` body of a golden position case: ``model_rules``
+    qwen2vl / qwen25vl / qwen3vl under rules ``version`` v449 / v457 / head.
+    Qwen2-VL's and Qwen3-VL's arithmetic changes only in transformers 5."""
+    compat = GOLDEN_RULES_COMPAT[version]
+    if model_rules == "qwen25vl":
+        tps = tokens_per_second
+        extra = f", tokens_per_second = {float(tps)!r}" if tps not in (None, 2) else ""
+        return f"<absolute_time{compat}{extra}>"
+    kind = {"qwen2vl": "mrope", "qwen3vl": "qwen3vl"}[model_rules]
+    return f"<{kind}{compat if version == 'head' else ''}>"

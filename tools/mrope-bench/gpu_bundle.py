@@ -18,6 +18,10 @@ OUT receives
                            attention: variant, sequence length, causal
   attention/               the attention checks (attention_check.py, one
                            library per case) run on the GPU
+  libmrope_gpu_positions.so, positions_cases.json
+                           mrope.rope_index on device buffers: every position
+                           golden case and long prompts to time
+                           (gpu_positions_bench.py, with reference.py)
   gpu_bench.py, torch_peer.py, run.sh
 and is small enough to carry to the GPU machine, where `sh OUT/run.sh` runs
 the golden checks and then the benchmark (tools/mrope-bench/gpu_bench.py).
@@ -252,8 +256,17 @@ def main():
     mrope_opt = os.path.join(args.build, "bin", "mrope-opt")
     runtime = os.path.join(args.build, "lib", "libmrope_cuda_runtime.so")
     shutil.copy(runtime, args.out)
+    # The project's Python has numpy (scripts/setup.sh); the system's may not.
+    pyenv = os.path.join(args.build, "pyenv", "bin", "python")
+    python = pyenv if os.path.exists(pyenv) else sys.executable
+    # Position ids: the functions and cases come from the mrope package.
+    run([python, os.path.join(HERE, "gpu_positions_bench.py"), "--emit", args.out],
+        env=dict(os.environ, PYTHONPATH=os.path.join(args.build, "python_packages")))
+    with open(os.path.join(args.out, "positions.mlir")) as f:
+        positions = f.read()
     for stem, text, extra in (("bench", source, ""),
-                              ("attention_1stage", one_stage, " attention-stages=1")):
+                              ("attention_1stage", one_stage, " attention-stages=1"),
+                              ("positions", positions, "")):
         mlir = os.path.join(args.out, stem + ".mlir")
         with open(mlir, "w") as f:
             f.write(text)
@@ -271,8 +284,9 @@ def main():
              "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"])
         os.remove(ll)
     for script in ("gpu_bench.py", "torch_peer.py", "gpu_attention_bench.py",
-                   "gpu_common.py"):
+                   "gpu_common.py", "gpu_positions_bench.py"):
         shutil.copy(os.path.join(HERE, script), args.out)
+    shutil.copy(os.path.join(SOURCE, "python", "mrope", "reference.py"), args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump({"chip": args.chip, "format": args.format, "configs": configs,
                    "attention_configs": attention_configs}, f, indent=1)
@@ -304,10 +318,7 @@ def main():
     for script in (os.path.join(SOURCE, "test", "GPU", "Inputs", "attention_check.py"),
                    os.path.join(SOURCE, "tools", "mrope-gpu-emulate", "warp_emulator.py")):
         shutil.copy(script, attention)
-    # The project's Python has numpy (scripts/setup.sh); the system's may not.
-    pyenv = os.path.join(args.build, "pyenv", "bin", "python")
-    run([pyenv if os.path.exists(pyenv) else sys.executable,
-         os.path.join(attention, "attention_check.py"), mrope_opt, "--gpu",
+    run([python, os.path.join(attention, "attention_check.py"), mrope_opt, "--gpu",
          "--lib-dir", attention, "--runtime", os.path.join(attention,
                                                            "libmrope_cuda_runtime.so"),
          "--build-only"])
@@ -319,7 +330,8 @@ def main():
         for line in lines:
             f.write(f'echo "== {line}"\nout=$({line} 2>&1) || status=1\n'
                     'printf "%s\\n" "$out" | tail -n 3\n')
-        f.write('python3 gpu_bench.py "$@" || status=1\n'
+        f.write('python3 gpu_positions_bench.py || status=1\n'
+                'python3 gpu_bench.py "$@" || status=1\n'
                 'python3 gpu_attention_bench.py "$@" || status=1\nexit $status\n')
     print(f"gpu_bundle: {len(configs)} configurations in {args.out}")
 

@@ -823,14 +823,7 @@ def hf_position_ids(data, args):
         rules = case["model_rules"]
         tps = case.get("tokens_per_second")
         for version in case["outputs"]:
-            compat = {"v449": "", "v457": ", compat = hf457", "head": ", compat = hf5"}[version]
-            if rules == "qwen2vl":
-                design = "<mrope" + (compat if version == "head" else "") + ">"
-            elif rules == "qwen25vl":
-                extra = f", tokens_per_second = {float(tps)!r}" if tps not in (None, 2) else ""
-                design = f"<absolute_time{compat}{extra}>"
-            else:
-                design = "<qwen3vl" + (compat if version == "head" else "") + ">"
+            design = designs.golden_rules_design(rules, version, tps)
             ids = case["input_ids"]
             batch, length = len(ids), len(ids[0])
             text, v, t = b.const(ids, "i64")

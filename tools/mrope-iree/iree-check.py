@@ -51,22 +51,23 @@ def case_ir(case):
     return ir, q, k, pos
 
 
-# transformers' rules versions of hf_position_ids.json as mrope designs.
-_COMPAT = {"v449": "", "v457": ", compat = hf457", "head": ", compat = hf5"}
+def load_designs():
+    """The Python package's design spellings (python/mrope/designs.py, a
+    self-contained file), from the source tree."""
+    import importlib.util
+    path = os.path.join(HERE, "..", "..", "python", "mrope", "designs.py")
+    spec = importlib.util.spec_from_file_location("mrope_designs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def positions_case_ir(case, version):
     """A function (input_ids, [mask], [grids], [second_per_grid]) ->
     (positions, rope_deltas, next_positions, status) for one golden case in
     one rules version, and its inputs."""
-    rules, compat = case["model_rules"], _COMPAT[version]
-    if rules == "qwen25vl":
-        tps = case.get("tokens_per_second")
-        extra = f", tokens_per_second = {float(tps)!r}" if tps not in (None, 2) else ""
-        design = f"<absolute_time{compat}{extra}>"
-    else:  # Qwen2-VL's and Qwen3-VL's rules change only in transformers 5
-        kind = "mrope" if rules == "qwen2vl" else "qwen3vl"
-        design = f"<{kind}{compat if version == 'head' else ''}>"
+    rules = case["model_rules"]
+    design = load_designs().golden_rules_design(rules, version, case.get("tokens_per_second"))
     inputs, params, operands = [], [], ""
     fields = [("input_ids", None, np.int64), ("attention_mask", "mask", np.int64),
               ("image_grid_thw", "images", np.int64), ("video_grid_thw", "videos", np.int64)]

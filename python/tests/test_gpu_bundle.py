@@ -1,0 +1,51 @@
+"""The GPU bundle's position-id part (tools/mrope-bench/gpu_positions_bench.py)
+before it reaches a GPU: the functions it emits, compiled here for the CPU,
+run on the inputs its cases describe and give the outputs its cases expect
+(the golden file's, or the NumPy reference's for the long prompts), so a GPU
+session spends its time on the GPU, not on a wrong argument order."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from mrope import reference, runtime
+from conftest import ROOT
+
+BENCH = os.path.join(ROOT, "tools", "mrope-bench")
+sys.path.insert(0, BENCH)
+import gpu_positions_bench  # noqa: E402
+
+
+def test_position_cases_run_as_emitted(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, os.path.join(BENCH, "gpu_positions_bench.py"),
+                    "--emit", str(tmp_path)], check=True, env=env)
+    cases = json.load(open(tmp_path / "positions_cases.json"))
+    text = open(tmp_path / "positions.mlir").read()
+    functions = {m.group(1): m.group(0) for m in
+                 re.finditer(r"func\.func @(\w+)\(.*?\n}\n", text, re.S)}
+    assert len(functions) == len(cases) == 66  # 64 golden (case, rules) + 2 prompts
+    for case in cases:
+        name = case["function"][len("_mlir_ciface_"):]
+        rows, length = case["shape"]
+        if "prompt" in case:
+            ids, grids = gpu_positions_bench.prompt(*case["prompt"])
+            inputs = [np.array(ids, np.int64), np.array(grids, np.int64)]
+            want_positions, want_deltas = reference.get_rope_index(
+                inputs[0], image_grid_thw=inputs[1])
+        else:
+            inputs = [np.array(a, np.int64 if e == "i64" else np.float32)
+                      for a, e in case["inputs"]]
+            want_positions = np.array(case["position_ids"])
+            want_deltas = np.array(case["rope_deltas"])
+        outputs = [np.zeros((3, rows, length), np.int64), np.zeros((rows, 1), np.int64),
+                   np.zeros(rows, np.int64), np.zeros(4, np.int64)]
+        source = functions[name].replace(f"@{name}(", "@position_ids(")
+        runtime.compile(source).call("position_ids", *inputs, *outputs)
+        assert outputs[3].tolist() == [0, 0, 0, 0], case["label"]
+        np.testing.assert_array_equal(outputs[0], want_positions, err_msg=case["label"])
+        np.testing.assert_array_equal(outputs[1], want_deltas, err_msg=case["label"])
