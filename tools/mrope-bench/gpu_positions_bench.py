@@ -62,7 +62,9 @@ def emit(out):
         inputs = [[ids, "i64"]]
         inputs += [[a, e] for a, e in ((mask, "i64"), (images, "i64"), (videos, "i64"),
                                        (spg, "f32")) if a is not None]
-        cases.append({"name": name, "function": "_mlir_ciface_" + name, "inputs": inputs,
+        # (A prompt's inputs are rebuilt there, not stored.)
+        cases.append({"name": name, "function": "_mlir_ciface_" + name,
+                      "inputs": None if "prompt" in expected else inputs,
                       "shape": [rows, length], **expected})
 
     for n, case in enumerate(golden):
@@ -80,9 +82,6 @@ def emit(out):
         ids, grids = prompt(rows, tokens)
         add(f"prompt_b{rows}_t{tokens}", mrope.RopeConfig(), ids, None, grids, None, None,
             {"label": f"{rows} x {tokens} prompt", "prompt": [rows, tokens]})
-    for case in cases:  # (the prompts are rebuilt there, not stored)
-        if "prompt" in case:
-            case["inputs"] = None
     with open(os.path.join(out, "positions.mlir"), "w") as f:
         f.write(text)
     with open(os.path.join(out, "positions_cases.json"), "w") as f:

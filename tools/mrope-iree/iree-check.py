@@ -12,6 +12,7 @@ positions and rope_deltas exactly, status 0, in every rules version.
 Needs `iree-base-compiler`, `iree-base-runtime` and `numpy` (pip).
 """
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -51,6 +52,7 @@ def case_ir(case):
     return ir, q, k, pos
 
 
+@functools.lru_cache(maxsize=None)
 def load_designs():
     """The Python package's design spellings (python/mrope/designs.py, a
     self-contained file), from the source tree."""

@@ -148,25 +148,24 @@ struct OwnedSlice {
     }
     return indices;
   }
-  /// Writes `scalars`, the row-major elements of a `shape` block, at
-  /// `origin` (in slice coordinates). Into a forall's slice: one
-  /// tensor.insert per element (stores, no temporary). Into a whole carried
-  /// output: one tensor.insert_slice of a tensor.from_elements block --
-  /// IREE 3.13 miscompiles several tensor.insert into one loop-carried
-  /// tensor per iteration (all but the last row of such a column come out
-  /// wrong).
-  void write(ImplicitLocOpBuilder &b, ValueRange scalars,
-             ArrayRef<int64_t> shape, ValueRange origin) {
+  /// `into` (a version of `value`) with `scalars`, the row-major elements
+  /// of a `shape` block, written at `origin` (in slice coordinates). Into a
+  /// forall's slice: one tensor.insert per element (stores, no temporary).
+  /// Into a whole carried output: one tensor.insert_slice of a
+  /// tensor.from_elements block -- IREE 3.13 miscompiles several
+  /// tensor.insert into one loop-carried tensor per iteration (all but the
+  /// last row of such a column come out wrong).
+  Value write(ImplicitLocOpBuilder &b, Value into, ValueRange scalars,
+              ArrayRef<int64_t> shape, ValueRange origin) const {
     if (whole) {
       auto block = RankedTensorType::get(
-          shape, cast<RankedTensorType>(value.getType()).getElementType());
+          shape, cast<RankedTensorType>(into.getType()).getElementType());
       Value elements = tensor::FromElementsOp::create(b, block, scalars);
       SmallVector<OpFoldResult> sizes = llvm::map_to_vector(
           shape, [&](int64_t n) -> OpFoldResult { return b.getIndexAttr(n); });
-      value = tensor::InsertSliceOp::create(
-          b, elements, value, getAsOpFoldResult(at(b, origin)), sizes,
+      return tensor::InsertSliceOp::create(
+          b, elements, into, getAsOpFoldResult(at(b, origin)), sizes,
           SmallVector<OpFoldResult>(shape.size(), b.getIndexAttr(1)));
-      return;
     }
     for (auto [n, scalar] : llvm::enumerate(scalars)) {
       SmallVector<Value> index(origin);
@@ -177,15 +176,16 @@ struct OwnedSlice {
               b, index[d], arith::ConstantIndexOp::create(b, offset));
         rest /= shape[d];
       }
-      value = tensor::InsertOp::create(b, scalar, value, index);
+      into = tensor::InsertOp::create(b, scalar, into, index);
     }
+    return into;
   }
   /// Stores `scalars` as the whole (statically sized) slice.
   void set(ImplicitLocOpBuilder &b, ValueRange scalars) {
     SmallVector<int64_t> shape = llvm::map_to_vector(
         sizes, [](OpFoldResult size) { return *getConstantIntValue(size); });
-    write(
-        b, scalars, shape,
+    value = write(
+        b, value, scalars, shape,
         SmallVector<Value>(shape.size(), arith::ConstantIndexOp::create(b, 0)));
   }
 };
@@ -399,7 +399,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           });
       return {imageBlocks, walk.getResult(1), walk.getResult(2)};
     };
-    // Blocks the rows before `row` open, per kind.
+    // Blocks the rows before `row` open, per kind (O(B) per row: batches
+    // are small next to their tokens).
     auto blocksBefore = [&](Scalars &t, Value row) -> SmallVector<Value> {
       auto sum = scf::ForOp::create(
           t.b, c0, row, c1, ValueRange{zero, zero},
@@ -780,14 +781,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                     kOverflow, row64, currentBlock,
                     fractional ? Value(arith::FPToSIOp::create(ib, t.i64, tv))
                                : tv);
-                Value rowValues[] = {tv, hv, wv};
                 SmallVector<Value> stored;
-                for (Value v : rowValues)
+                for (Value v : {tv, hv, wv})
                   stored.push_back(t.sel(real, toPos(t, v), Value(fill)));
-                rowPositions.value = st[Positions];
-                rowPositions.write(ib, stored, {3, 1, 1}, {c0, c0, i});
-                Value pos = rowPositions.value;
-                st[Positions] = pos;
+                st[Positions] = rowPositions.write(ib, st[Positions], stored,
+                                                   {3, 1, 1}, {c0, c0, i});
                 Value tokenMax = pMax(t, tv, pMax(t, hv, wv));
                 st[RowMax] =
                     t.sel(real, pMax(t, st[RowMax], tokenMax), st[RowMax]);
