@@ -5,7 +5,7 @@ with all of its threads in lockstep, so that warp-level operations -- mma.sync,
 ldmatrix, shuffles -- see every lane's registers as the hardware does.
 
 What it models (PTX ISA, "Warp-level matrix fragments" for mma.m16n8k16 with
-.bf16/.f16 and "ldmatrix"):
+.bf16/.f16, mma.m16n8k8 with .tf32, and "ldmatrix"):
   - lane = 4 * groupID + threadID_in_group;
   - mma.sync m16n8k16 row.col: A registers a0..a3 hold (row g, k 2t..2t+1),
     (row g+8, k 2t..), (row g, k 2t+8..), (row g+8, k 2t+8..); B registers
@@ -14,6 +14,9 @@ What it models (PTX ISA, "Warp-level matrix fragments" for mma.m16n8k16 with
     its low half. Products are exact and summed in f64, then rounded to f32
     (tensor cores round differently in the last bits; callers compare with
     tolerances);
+  - mma.sync m16n8k8 .tf32 row.col: A registers hold (row g, k t), (g+8, t),
+    (g, t+4), (g+8, t+4), B registers (k t, col g), (k t+4, col g), C/D as
+    above; a register's low 13 mantissa bits are ignored (tf32);
   - ldmatrix .x4: lanes 8i..8i+7 give the row addresses of matrix i; lane l
     receives row l/4, columns 2(l%4), 2(l%4)+1 of matrix i in register i, or
     with .trans row 2(l%4) and 2(l%4)+1 of column l/4;
@@ -733,6 +736,8 @@ class Kernel:
     def mma(self, op, ins):
         ptx = re.search(r"multiplicandAPtxType = #nvvm.mma_type<(\w+)>", op.props).group(1)
         a_regs, b_regs, c = ins[0:4], ins[4:6], ins[6:10]
+        if ptx == "tf32":
+            return self.mma_tf32(a_regs, b_regs, c)
 
         def pair_values(reg):  # [lanes] register -> [lanes, 2] f64
             if ptx == "bf16":
@@ -757,6 +762,36 @@ class Kernel:
                 A[g + 8, 2 * t + 8 + j] = a[3][lanes, j]
                 B[2 * t + j, g] = b[0][lanes, j]
                 B[2 * t + 8 + j, g] = b[1][lanes, j]
+                C[g, 2 * t + j] = c[j][lanes]
+                C[g + 8, 2 * t + j] = c[2 + j][lanes]
+            D = (A @ B + C).astype(np.float32)
+            for j in range(2):
+                d[j][lanes] = D[g, 2 * t + j]
+                d[2 + j][lanes] = D[g + 8, 2 * t + j]
+        return tuple(d)
+
+    def mma_tf32(self, a_regs, b_regs, c):
+        """mma.sync m16n8k8 .tf32: A registers hold (row g, k t), (g+8, t),
+        (g, t+4), (g+8, t+4); B (k t, col g), (k t+4, col g); C/D as for
+        m16n8k16. A register is an f32 of which the hardware reads the tf32
+        bits (the low 13 mantissa bits are ignored)."""
+        def values(reg):
+            bits = reg.astype(np.int64).astype(np.uint32) & np.uint32(0xFFFFE000)
+            return bits.view(np.float32).astype(np.float64)
+
+        a = [values(r) for r in a_regs]
+        b = [values(r) for r in b_regs]
+        d = [np.zeros(self.lanes, np.float32) for _ in range(4)]
+        for warp in range(self.lanes // LANES_PER_WARP):
+            lanes = np.arange(warp * LANES_PER_WARP, (warp + 1) * LANES_PER_WARP)
+            g, t = (lanes % 32) // 4, lanes % 4
+            A = np.zeros((16, 8))
+            B = np.zeros((8, 8))
+            C = np.zeros((16, 8))
+            A[g, t], A[g + 8, t] = a[0][lanes], a[1][lanes]
+            A[g, t + 4], A[g + 8, t + 4] = a[2][lanes], a[3][lanes]
+            B[t, g], B[t + 4, g] = b[0][lanes], b[1][lanes]
+            for j in range(2):
                 C[g, 2 * t + j] = c[j][lanes]
                 C[g + 8, 2 * t + j] = c[2 + j][lanes]
             D = (A @ B + C).astype(np.float32)

@@ -23,6 +23,20 @@
 //               layout of m16n8 is the A layout of m16k16), V by
 //               ldmatrix.trans
 //
+// f32 activations keep f32 accuracy on tensor cores by 3xTF32: each operand
+// is split into a tf32 `big` part and a tf32 `small` rest, and a product is
+// big*small + small*big + big*big (mma.sync m16n8k8 .tf32, three per tile;
+// the small*small term, ~2^-22 relative, is dropped). The fragments differ
+// from the 16-bit ones: the k index of a tf32 A register is t or t + 4, the
+// C layout holds columns 2t and 2t + 1. The contraction dimensions are
+// permuted so that no value moves between lanes -- mma k index t stands for
+// channel (key) 2t, t + 4 for 2t + 1 -- so Q is loaded as float2 pairs, K
+// as float2 from shared memory, P taken from the S accumulators as they are,
+// and V read by scalar shared loads of keys 2t and 2t + 1. Key blocks are
+// 32 keys (one stage of K and V fits the 48 KB of static shared memory at
+// head dim 128); K rows are padded by 8 floats and V rows by 4, so that
+// those loads are free of bank conflicts.
+//
 // Blocks entirely visible to every row of the tile run without bound checks;
 // the rest (causal diagonal, partial last block) compare key indices.
 // Softmax follows the CPU lowerings (AttentionRowMath): rows that see no key
@@ -61,11 +75,18 @@ constexpr int64_t kWarps = 4;
 constexpr int64_t kWarpRows = 16;
 constexpr int64_t kTileRows = kWarps * kWarpRows;
 constexpr int64_t kThreads = kWarps * 32;
-/// Keys staged in shared memory per step.
+/// Keys staged in shared memory per step: 16-bit activations, f32.
 constexpr int64_t kBlockKeys = 64;
-/// Row padding of the staged blocks (elements): rows 16 bytes apart modulo
-/// 128 bytes, so the 8 rows one ldmatrix phase reads hit distinct banks.
+constexpr int64_t kBlockKeysTF32 = 32;
+/// Row padding of the staged blocks (elements). 16-bit: rows 16 bytes apart
+/// modulo 128 bytes, so the 8 rows one ldmatrix phase reads hit distinct
+/// banks. f32 K: rows 8 words apart modulo 32 banks, so a half-warp's float2
+/// loads (keys g, channels 2t, 2t + 1) are conflict-free; f32 V: 4 words,
+/// so the scalar loads of keys 2t and 2t + 1 at channel g are.
 constexpr int64_t kRowPad = 8;
+constexpr int64_t kValueRowPadTF32 = 4;
+/// 3xTF32: a tf32 value is an f32 with the low 13 mantissa bits zero.
+constexpr int32_t kTF32Mask = ~0x1fff;
 /// Split-KV: below this many CTAs (two waves of a 132-SM H100) the key
 /// ranges are split, each range at least kMinSplitKeys keys.
 constexpr int64_t kTargetCTAs = 264;
@@ -97,6 +118,11 @@ struct AttentionBuffers {
 /// (row g, col 2t), (row g, col 2t + 1), (row g + 8, col 2t), (row g + 8,
 /// col 2t + 1) for lane = 4 g + t.
 using Tile = std::array<Value, 4>;
+
+/// 3xTF32 operands: the big and the small tf32 parts of each register.
+struct SplitOperands {
+  SmallVector<Value> big, small;
+};
 
 class AttentionKernelBuilder {
 public:
@@ -145,11 +171,19 @@ private:
   Value mmaOperand(OpBuilder &b, Value pair);
   Tile mma(OpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> bFrag,
            const Tile &c);
+  /// f32 activations: mma.sync on tensor cores with tf32 operands.
+  bool tf32() const { return elementType.isF32(); }
+  /// 3xTF32: the big and small tf32 parts (i32 registers) of f32 values.
+  SplitOperands splitTF32(OpBuilder &b, ArrayRef<Value> values);
+  /// c + a b by 3xTF32: three mma.sync m16n8k8, the small terms first.
+  Tile mmaTF32(OpBuilder &b, const SplitOperands &a, const SplitOperands &bFrag,
+               Tile c);
   SmallVector<Value> stageBlock(OpBuilder &b, Value keyBase, Value src,
                                 Value tile, int64_t dim);
   std::pair<Value, Value> stageTiles(OpBuilder &b, Value stage);
   Value issueBlock(OpBuilder &b, Value kb);
-  MemRefType tileType(int64_t dim);
+  MemRefType tileType(int64_t dim, bool values);
+  int64_t tileBytes(int64_t dim, bool values) const;
   SmallVector<Value> keyBlock(OpBuilder &b, Value kb, ValueRange carried,
                               bool checkBounds);
   void storeOutput(OpBuilder &b, ValueRange carried);
@@ -179,6 +213,8 @@ private:
   /// Split-KV: key ranges per (tile, KV head, sequence), each a CTA's share
   /// of the key blocks its rows see.
   int64_t splits = 1;
+  /// Keys per staged block.
+  int64_t blockKeys = kBlockKeys;
   double scaleLog2 = 0;
   bool causal = false;
 
@@ -195,7 +231,10 @@ private:
   /// exist, and their query head and token (clamped to the last row, so
   /// that loads stay in bounds).
   std::array<Value, 2> rowValid, headOf, loadRow;
-  SmallVector<SmallVector<Value>> qFrags; // [k-step][4] mma operands
+  /// [k-step][4] mma operands (16-bit); [k-step of 8 channels] its split
+  /// operands (f32).
+  SmallVector<SmallVector<Value>> qFrags;
+  SmallVector<SplitOperands> qSplit;
   DenseMap<std::pair<int, int>, Value> positionCache;
 };
 
@@ -204,10 +243,11 @@ LogicalResult AttentionKernelBuilder::plan() {
   auto kType = cast<RankedTensorType>(op.getK().getType());
   auto vType = cast<RankedTensorType>(op.getV().getType());
   elementType = qType.getElementType();
-  if (!elementType.isBF16() && !elementType.isF16())
+  if (!elementType.isBF16() && !elementType.isF16() && !elementType.isF32())
     return op.emitOpError("the GPU attention kernel runs on tensor cores and "
-                          "needs bf16 or f16 activations, got ")
+                          "needs bf16, f16 or f32 activations, got ")
            << elementType;
+  blockKeys = tf32() ? kBlockKeysTF32 : kBlockKeys;
   headDim = qType.getShape().back();
   valueDim = vType.getShape().back();
   for (auto [name, dim] : {std::pair<StringRef, int64_t>{"q/k", headDim},
@@ -244,7 +284,7 @@ LogicalResult AttentionKernelBuilder::plan() {
                       sequenceKeys / kMinSplitKeys);
   // As many ranges as a sequence's blocks fill (the last may be shorter).
   const int64_t keyBlocks =
-      std::max<int64_t>(1, (sequenceKeys + kBlockKeys - 1) / kBlockKeys);
+      std::max<int64_t>(1, (sequenceKeys + blockKeys - 1) / blockKeys);
   const int64_t blocksPerSplit = (keyBlocks + std::min(splits, keyBlocks) - 1) /
                                  std::min(splits, keyBlocks);
   splits = (keyBlocks + blocksPerSplit - 1) / blocksPerSplit;
@@ -330,6 +370,49 @@ Tile AttentionKernelBuilder::mma(OpBuilder &b, ArrayRef<Value> a,
   return d;
 }
 
+SplitOperands AttentionKernelBuilder::splitTF32(OpBuilder &b,
+                                                ArrayRef<Value> values) {
+  Type i32Type = b.getI32Type();
+  Value mask = i32(b, kTF32Mask);
+  SplitOperands parts;
+  for (Value x : values) {
+    // big: x rounded to tf32 (to nearest, ties away from zero: adding half
+    // an ulp of tf32 to the bits carries into the exponent as it should);
+    // small: the exact rest x - big, truncated to tf32.
+    Value bits = arith::BitcastOp::create(b, loc, i32Type, x);
+    Value big = arith::AndIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, bits, i32(b, 0x1000)), mask);
+    Value rest = arith::SubFOp::create(
+        b, loc, x, arith::BitcastOp::create(b, loc, b.getF32Type(), big));
+    parts.big.push_back(big);
+    parts.small.push_back(arith::AndIOp::create(
+        b, loc, arith::BitcastOp::create(b, loc, i32Type, rest), mask));
+  }
+  return parts;
+}
+
+Tile AttentionKernelBuilder::mmaTF32(OpBuilder &b, const SplitOperands &a,
+                                     const SplitOperands &bFrag, Tile c) {
+  Type f32Type = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      b.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  auto product = [&](ArrayRef<Value> x, ArrayRef<Value> y) {
+    auto op =
+        NVVM::MmaOp::create(b, loc, resultType, x, y, ArrayRef<Value>(c),
+                            {16, 8, 8}, std::nullopt, std::nullopt,
+                            std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::tf32,
+                                                          NVVM::MMATypes::tf32},
+                            std::array<NVVM::MMALayout, 2>{
+                                NVVM::MMALayout::row, NVVM::MMALayout::col});
+    for (int64_t i = 0; i < 4; ++i)
+      c[i] = LLVM::ExtractValueOp::create(b, loc, op, ArrayRef<int64_t>{i});
+  };
+  product(a.small, bFrag.big);
+  product(a.big, bFrag.small);
+  product(a.big, bFrag.big);
+  return c;
+}
+
 /// This thread's Q values as A fragments, one set of 4 pairs per 16
 /// channels: (row g, ch 2t), (row g + 8, ch 2t), (row g, ch 2t + 8),
 /// (row g + 8, ch 2t + 8), each pair the channel and the next.
@@ -346,7 +429,8 @@ AttentionKernelBuilder::loadQueryFragments(OpBuilder &b) {
           b, loc, pairType, buf.q,
           activationIndex(b, add(b, qBase, loadRow[slot % 2]), headOf[slot % 2],
                           channel),
-          /*nontemporal=*/false, llvm::MaybeAlign(4)));
+          /*nontemporal=*/false,
+          llvm::MaybeAlign(elementType.getIntOrFloatBitWidth() / 4)));
     }
     frags.push_back(slots);
   }
@@ -493,29 +577,31 @@ void AttentionKernelBuilder::rotateQueryFragments(
   }
 }
 
-/// Copies keys keyBase .. keyBase + 63 (clamped to the sequence; the extra
+/// Copies the block of keys from keyBase (clamped to the sequence; the extra
 /// rows are masked) of `src` into the shared tile, 16 bytes per access: by
 /// vector loads and stores (one stage), or by cp.async (two stages; returns
 /// the copies' tokens).
 SmallVector<Value> AttentionKernelBuilder::stageBlock(OpBuilder &b,
                                                       Value keyBase, Value src,
                                                       Value tile, int64_t dim) {
-  const int64_t chunksPerRow = dim / 8;
-  auto chunkType = VectorType::get({8}, elementType);
+  const int64_t chunkElements = 128 / elementType.getIntOrFloatBitWidth();
+  const int64_t chunksPerRow = dim / chunkElements;
+  auto chunkType = VectorType::get({chunkElements}, elementType);
   Value lastKey = add(b, kLen, -1);
   SmallVector<Value> tokens;
-  for (int64_t j = 0; j < kBlockKeys * chunksPerRow / kThreads; ++j) {
+  for (int64_t j = 0; j < blockKeys * chunksPerRow / kThreads; ++j) {
     Value chunk = add(b, tid, kThreads * j);
     Value row = arith::DivUIOp::create(b, loc, chunk, index(b, chunksPerRow));
-    Value col = mul(
-        b, arith::RemUIOp::create(b, loc, chunk, index(b, chunksPerRow)), 8);
+    Value col =
+        mul(b, arith::RemUIOp::create(b, loc, chunk, index(b, chunksPerRow)),
+            chunkElements);
     Value key = minIndex(b, add(b, keyBase, row), lastKey);
     SmallVector<Value> from =
         activationIndex(b, keyRow(b, add(b, kBase, key)), kvHead, col);
     if (stages == 2) {
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tile,
-          ValueRange{row, col}, src, from, b.getIndexAttr(8),
+          ValueRange{row, col}, src, from, b.getIndexAttr(chunkElements),
           /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr()));
       continue;
     }
@@ -528,16 +614,18 @@ SmallVector<Value> AttentionKernelBuilder::stageBlock(OpBuilder &b,
   return tokens;
 }
 
-MemRefType AttentionKernelBuilder::tileType(int64_t dim) {
+/// The shared tile of one block of keys (`values`: of v).
+MemRefType AttentionKernelBuilder::tileType(int64_t dim, bool values) {
   auto workgroup = gpu::AddressSpaceAttr::get(elementType.getContext(),
                                               gpu::AddressSpace::Workgroup);
-  return MemRefType::get({kBlockKeys, dim + kRowPad}, elementType,
+  const int64_t pad = tf32() && values ? kValueRowPadTF32 : kRowPad;
+  return MemRefType::get({blockKeys, dim + pad}, elementType,
                          MemRefLayoutAttrInterface(), workgroup);
 }
 
-/// Bytes of one pipeline stage: a K tile and a V tile.
-static int64_t tileBytes(Type elementType, int64_t dim) {
-  return kBlockKeys * (dim + kRowPad) * elementType.getIntOrFloatBitWidth() / 8;
+int64_t AttentionKernelBuilder::tileBytes(int64_t dim, bool values) const {
+  const int64_t pad = tf32() && values ? kValueRowPadTF32 : kRowPad;
+  return blockKeys * (dim + pad) * elementType.getIntOrFloatBitWidth() / 8;
 }
 
 /// The K and V tiles of pipeline stage `stage` (an index).
@@ -545,11 +633,11 @@ std::pair<Value, Value> AttentionKernelBuilder::stageTiles(OpBuilder &b,
                                                            Value stage) {
   if (stages == 1)
     return {kTile, vTile};
-  const int64_t kBytes = tileBytes(elementType, headDim);
-  Value base = mul(b, stage, kBytes + tileBytes(elementType, valueDim));
-  Value k = memref::ViewOp::create(b, loc, tileType(headDim), sharedBase, base,
-                                   ValueRange{});
-  Value v = memref::ViewOp::create(b, loc, tileType(valueDim), sharedBase,
+  const int64_t kBytes = tileBytes(headDim, false);
+  Value base = mul(b, stage, kBytes + tileBytes(valueDim, true));
+  Value k = memref::ViewOp::create(b, loc, tileType(headDim, false), sharedBase,
+                                   base, ValueRange{});
+  Value v = memref::ViewOp::create(b, loc, tileType(valueDim, true), sharedBase,
                                    add(b, base, kBytes), ValueRange{});
   return {k, v};
 }
@@ -559,7 +647,7 @@ std::pair<Value, Value> AttentionKernelBuilder::stageTiles(OpBuilder &b,
 Value AttentionKernelBuilder::issueBlock(OpBuilder &b, Value kb) {
   auto [k, v] =
       stageTiles(b, arith::RemUIOp::create(b, loc, kb, index(b, stages)));
-  Value keyBase = mul(b, kb, kBlockKeys);
+  Value keyBase = mul(b, kb, blockKeys);
   SmallVector<Value> tokens = stageBlock(b, keyBase, buf.k, k, headDim);
   tokens.append(stageBlock(b, keyBase, buf.v, v, valueDim));
   return nvgpu::DeviceAsyncCreateGroupOp::create(
@@ -579,13 +667,13 @@ RotationSpec keyRotationSpec(AttentionOp op) {
               .str()};
 }
 
-/// One block of 64 keys: carried = (m0, m1, l0, l1, acc...) -> updated.
+/// One block of keys: carried = (m0, m1, l0, l1, acc...) -> updated.
 SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
                                                     ValueRange carried,
                                                     bool checkBounds) {
   Type f32Type = b.getF32Type();
   const double negInf = -std::numeric_limits<double>::infinity();
-  Value keyBase = mul(b, kb, kBlockKeys);
+  Value keyBase = mul(b, kb, blockKeys);
   // This block's K and V tiles: the static ones, or its stage's.
   Value keys = kTile, values = vTile;
   if (stages == 1) {
@@ -633,26 +721,46 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
     return regs;
   };
 
-  // S = Q K^T: 8 tiles of 8 keys. ldmatrix.x4 lanes 0-7 address keys
-  // n..n+7 at channel k, 8-15 the same keys at k + 8, 16-31 keys n+8..n+15:
-  // the B fragments of two key tiles for one k-step.
+  // S = Q K^T: tiles of 8 keys.
   Value zero = f32(b, 0);
-  SmallVector<Tile> s(kBlockKeys / 8, Tile{zero, zero, zero, zero});
-  Value kRow =
-      add(b, arith::RemUIOp::create(b, loc, lane, index(b, 8)),
-          mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8));
-  Value kCol =
-      mul(b,
-          arith::RemUIOp::create(
-              b, loc, arith::DivUIOp::create(b, loc, lane, index(b, 8)),
-              index(b, 2)),
-          8);
-  for (int64_t n2 = 0; n2 < kBlockKeys / 16; ++n2) {
-    for (int64_t ks = 0; ks < headDim / 16; ++ks) {
-      SmallVector<Value> f =
-          fragment(keys, add(b, kRow, 16 * n2), add(b, kCol, 16 * ks), false);
-      s[2 * n2] = mma(b, qFrags[ks], {f[0], f[1]}, s[2 * n2]);
-      s[2 * n2 + 1] = mma(b, qFrags[ks], {f[2], f[3]}, s[2 * n2 + 1]);
+  SmallVector<Tile> s(blockKeys / 8, Tile{zero, zero, zero, zero});
+  if (tf32()) {
+    // B registers (k t, key g), (k t + 4, key g) are channels 2t, 2t + 1 of
+    // the k-step's 8: one float2 of key g's row.
+    Value channel = mul(b, t, 2);
+    auto pairType = VectorType::get({2}, elementType);
+    for (int64_t nt = 0; nt < blockKeys / 8; ++nt) {
+      for (int64_t kk = 0; kk < headDim / 8; ++kk) {
+        Value pair = vector::LoadOp::create(
+            b, loc, pairType, keys,
+            ValueRange{add(b, g, 8 * nt), add(b, channel, 8 * kk)},
+            /*nontemporal=*/false, llvm::MaybeAlign(8));
+        SplitOperands f = splitTF32(
+            b, {vector::ExtractOp::create(b, loc, pair, ArrayRef<int64_t>{0}),
+                vector::ExtractOp::create(b, loc, pair, ArrayRef<int64_t>{1})});
+        s[nt] = mmaTF32(b, qSplit[kk], f, s[nt]);
+      }
+    }
+  } else {
+    // ldmatrix.x4 lanes 0-7 address keys n..n+7 at channel k, 8-15 the same
+    // keys at k + 8, 16-31 keys n+8..n+15: the B fragments of two key tiles
+    // for one k-step.
+    Value kRow =
+        add(b, arith::RemUIOp::create(b, loc, lane, index(b, 8)),
+            mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8));
+    Value kCol =
+        mul(b,
+            arith::RemUIOp::create(
+                b, loc, arith::DivUIOp::create(b, loc, lane, index(b, 8)),
+                index(b, 2)),
+            8);
+    for (int64_t n2 = 0; n2 < blockKeys / 16; ++n2) {
+      for (int64_t ks = 0; ks < headDim / 16; ++ks) {
+        SmallVector<Value> f =
+            fragment(keys, add(b, kRow, 16 * n2), add(b, kCol, 16 * ks), false);
+        s[2 * n2] = mma(b, qFrags[ks], {f[0], f[1]}, s[2 * n2]);
+        s[2 * n2 + 1] = mma(b, qFrags[ks], {f[2], f[3]}, s[2 * n2 + 1]);
+      }
     }
   }
 
@@ -662,7 +770,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   Value col0 = add(b, keyBase, mul(b, t, 2));
   auto maskType =
       buf.mask ? cast<MemRefType>(buf.mask.getType()) : MemRefType();
-  for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt) {
+  for (int64_t nt = 0; nt < blockKeys / 8; ++nt) {
     for (int e = 0; e < 4; ++e) {
       const int row = e / 2;
       Value key = add(b, col0, 8 * nt + e % 2);
@@ -710,7 +818,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   for (int row = 0; row < 2; ++row) {
     Value mOld = carried[row];
     Value rowMax = mOld;
-    for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt)
+    for (int64_t nt = 0; nt < blockKeys / 8; ++nt)
       for (int e = 2 * row; e < 2 * row + 2; ++e)
         rowMax = arith::MaximumFOp::create(b, loc, rowMax, s[nt][e]);
     Value mNew = quadReduce(rowMax, /*isMax=*/true);
@@ -724,7 +832,7 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
     alpha[row] =
         math::Exp2Op::create(b, loc, arith::SubFOp::create(b, loc, mOld, base));
     Value sum = zero;
-    for (int64_t nt = 0; nt < kBlockKeys / 8; ++nt)
+    for (int64_t nt = 0; nt < blockKeys / 8; ++nt)
       for (int e = 2 * row; e < 2 * row + 2; ++e) {
         s[nt][e] = math::Exp2Op::create(
             b, loc, arith::SubFOp::create(b, loc, s[nt][e], base));
@@ -757,9 +865,26 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
           arith::MulFOp::create(b, loc, carried[4 + 4 * nt + e], alpha[e / 2]);
     acc.push_back(tile);
   }
+  if (tf32()) {
+    // Per 8 keys: A registers (row g, k t), (g + 8, t), (g, t + 4),
+    // (g + 8, t + 4) are keys 2t and 2t + 1 -- the S tile's accumulators
+    // 0, 2, 1, 3 -- and B registers keys 2t and 2t + 1 of value channel g.
+    Value key = mul(b, t, 2);
+    for (int64_t nt = 0; nt < blockKeys / 8; ++nt) {
+      SplitOperands p = splitTF32(b, {s[nt][0], s[nt][2], s[nt][1], s[nt][3]});
+      for (int64_t dn = 0; dn < valueDim / 8; ++dn) {
+        Value channel = add(b, g, 8 * dn);
+        SmallVector<Value> v;
+        for (int64_t e = 0; e < 2; ++e)
+          v.push_back(memref::LoadOp::create(
+              b, loc, values, ValueRange{add(b, key, 8 * nt + e), channel}));
+        acc[dn] = mmaTF32(b, p, splitTF32(b, v), acc[dn]);
+      }
+    }
+  }
   Value vRow = arith::RemUIOp::create(b, loc, lane, index(b, 16));
   Value vCol = mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8);
-  for (int64_t j = 0; j < kBlockKeys / 16; ++j) {
+  for (int64_t j = 0; !tf32() && j < blockKeys / 16; ++j) {
     SmallVector<Value> p = {pack(s[2 * j][0], s[2 * j][1]),
                             pack(s[2 * j][2], s[2 * j][3]),
                             pack(s[2 * j + 1][0], s[2 * j + 1][1]),
@@ -796,9 +921,11 @@ void AttentionKernelBuilder::storeOutput(OpBuilder &b, ValueRange carried) {
                      carried[4 + 4 * nt + 2 * row + 1]});
       pair = buildNormalizedRow(b, loc, pair, sum, elementType);
       Value channel = add(b, mul(b, t, 2), 8 * nt);
-      vector::StoreOp::create(b, loc, pair, buf.out,
-                              activationIndex(b, token, headOf[row], channel),
-                              /*nontemporal=*/false, llvm::MaybeAlign(4));
+      vector::StoreOp::create(
+          b, loc, pair, buf.out,
+          activationIndex(b, token, headOf[row], channel),
+          /*nontemporal=*/false,
+          llvm::MaybeAlign(elementType.getIntOrFloatBitWidth() / 4));
     }
   }
 }
@@ -1049,6 +1176,20 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   if (op.getQPositions())
     rotateQueryFragments(b, frags);
   for (SmallVector<Value> &slots : frags) {
+    if (tf32()) {
+      // Two k-steps of 8 channels: A registers (row g, k t), (g + 8, t),
+      // (g, t + 4), (g + 8, t + 4) are channels 2t and 2t + 1 of rows g
+      // and g + 8 -- the pairs' elements.
+      auto element = [&](int slot, int64_t i) -> Value {
+        return vector::ExtractOp::create(b, loc, slots[slot],
+                                         ArrayRef<int64_t>{i});
+      };
+      for (int half = 0; half < 2; ++half)
+        qSplit.push_back(
+            splitTF32(b, {element(2 * half, 0), element(2 * half + 1, 0),
+                          element(2 * half, 1), element(2 * half + 1, 1)}));
+      continue;
+    }
     SmallVector<Value> operands;
     for (Value pair : slots)
       operands.push_back(mmaOperand(b, pair));
@@ -1058,9 +1199,8 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   // Key blocks: [0, visible) are seen whole by every row of the tile,
   // [visible, blocks) need bound checks.
   Value keyEnd = kLen;
-  Value visibleKeys =
-      mul(b, arith::DivSIOp::create(b, loc, kLen, index(b, kBlockKeys)),
-          kBlockKeys);
+  Value visibleKeys = mul(
+      b, arith::DivSIOp::create(b, loc, kLen, index(b, blockKeys)), blockKeys);
   if (causal) {
     // The tile's first and last tokens, or all of them when it spans two
     // heads.
@@ -1082,10 +1222,10 @@ void AttentionKernelBuilder::buildKernel(OpBuilder &b, gpu::LaunchOp launch) {
   Value zeroIdx = index(b, 0);
   keyEnd = arith::MaxSIOp::create(b, loc, keyEnd, zeroIdx);
   visibleKeys = arith::MaxSIOp::create(b, loc, visibleKeys, zeroIdx);
-  Value blocks = arith::DivSIOp::create(b, loc, add(b, keyEnd, kBlockKeys - 1),
-                                        index(b, kBlockKeys));
+  Value blocks = arith::DivSIOp::create(b, loc, add(b, keyEnd, blockKeys - 1),
+                                        index(b, blockKeys));
   Value visible = minIndex(
-      b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, kBlockKeys)),
+      b, arith::DivSIOp::create(b, loc, visibleKeys, index(b, blockKeys)),
       blocks);
   // This CTA's blocks: [lo, hi), the first `mid - lo` seen whole; with
   // split-KV its share of the blocks the tile's rows see.
@@ -1174,8 +1314,8 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
   if (stages == 2)
     dynamicShared = arith::ConstantOp::create(
         b, loc,
-        b.getI32IntegerAttr(stages * (tileBytes(elementType, headDim) +
-                                      tileBytes(elementType, valueDim))));
+        b.getI32IntegerAttr(
+            stages * (tileBytes(headDim, false) + tileBytes(valueDim, true))));
   auto launch = gpu::LaunchOp::create(
       b, loc, index(b, qTiles), index(b, kvHeads), index(b, batches * splits),
       index(b, kThreads), one, one, dynamicShared, /*asyncTokenType=*/nullptr,
@@ -1186,9 +1326,9 @@ void AttentionKernelBuilder::launch(OpBuilder &b,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   if (stages == 1) {
-    kTile =
-        sharedTile(b, loc, launch, tileType(headDim), "__mrope_attention_keys");
-    vTile = sharedTile(b, loc, launch, tileType(valueDim),
+    kTile = sharedTile(b, loc, launch, tileType(headDim, false),
+                       "__mrope_attention_keys");
+    vTile = sharedTile(b, loc, launch, tileType(valueDim, true),
                        "__mrope_attention_values");
   } else {
     auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),

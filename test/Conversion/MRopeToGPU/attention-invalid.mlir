@@ -2,15 +2,6 @@
 
 // What the GPU attention kernel rejects, with the reason.
 
-func.func @f32(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %v: tensor<1x2x8x16xf32>) -> tensor<1x2x8x16xf32> {
-  // expected-error @+1 {{the GPU attention kernel runs on tensor cores and needs bf16 or f16 activations, got 'f32'}}
-  %0 = mrope.attention %q, %k, %v layout bhsd
-      : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32> -> tensor<1x2x8x16xf32>
-  return %0 : tensor<1x2x8x16xf32>
-}
-
-// -----
-
 func.func @head_dim(%q: tensor<1x2x8x24xbf16>, %k: tensor<1x2x8x24xbf16>, %v: tensor<1x2x8x24xbf16>) -> tensor<1x2x8x24xbf16> {
   // expected-error @+1 {{the GPU attention kernel needs a q/k head_dim that is a multiple of 16 and at most 128, got 24}}
   %0 = mrope.attention %q, %k, %v layout bhsd

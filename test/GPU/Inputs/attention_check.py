@@ -18,7 +18,12 @@ Tolerance, per output element: P is rounded to the activation type before
 P V (unit roundoff u: 2^-8 for bf16, 8 significant bits; 2^-11 for f16),
 which moves the output by at most u * max|v| over the row's keys; the
 output is rounded once more (u * |o|); f32 accumulation adds ~1e-6
-relative. Bound: u * (max|v| * (1 + 2u) + |o|) + 1e-5 * max|v|.
+relative. Bound: u * (max|v| * (1 + 2u) + |o|) + 1e-5 * max|v|. f32
+activations keep P in f32 (u = 2^-24, the output rounding); their 3xTF32
+products (big * small + small * big + big * big of tf32 parts, the big part
+rounded, the rest truncated) err by ~2.5 * 2^-21 relative, far inside the
+1e-5 * max|v| term (and the issue's 1e-4); plain TF32 (big * big alone)
+errs by ~1e-3 and fails.
 Fused rotary is compared with mrope.apply followed by the same attention:
 equal bit for bit.
 """
@@ -127,6 +132,15 @@ CASES = [Case(*c) for c in [
     Case("paged-malformed", "thd", 1, 2, 2, 0, 0, 16, 16, "bf16", True,
          cu=[0, 1, 2, 3, 4], kv_cu=[100, 109, 105, 145, 150], kv_tokens=20, page_size=4,
          table=[[2, -7, 1], [0, 0, 0], [1000, 3, 0], [4, 4, 2]]),
+    # f32 (3xTF32 on mma.sync m16n8k8, blocks of 32 keys): causal GQA with a
+    # partial last block, head dim 128 with value dim 64 and a per-head mask,
+    # packed varlen with an empty sequence, batched decode over a paged cache.
+    Case("f32-bhsd-causal-gqa", "bhsd", 1, 4, 2, 70, 70, 64, 64, "f32", True),
+    Case("f32-head-dim-128-mask", "bhsd", 1, 2, 1, 40, 45, 128, 64, "f32", False, "head"),
+    Case("f32-thd-varlen", "thd", 1, 2, 1, 0, 0, 32, 32, "f32", True, cu=[0, 5, 5, 60, 100]),
+    Case("f32-paged-decode", "thd", 1, 8, 2, 0, 0, 64, 64, "f32", True,
+         cu=[0, 1, 2, 3, 4], kv_cu=[0, 37, 37, 137, 140], kv_tokens=40 * 16, page_size=16,
+         table=random_table(4, 10, 40, 5)),
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
@@ -157,10 +171,20 @@ ROTARY_CASES = [
     ("fused-paged-decode", "thd", 4, 2, 0, 64, "bf16",
      "<alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>", [0, 1, 2, 3], True,
      [0, 37, 37, 107], (16, random_table(3, 5, 12, 4), 12)),
+    # f32: q rotated in registers before its split into tf32 parts.
+    ("fused-contiguous-f32", "bhsd", 4, 2, 40, 128, "f32",
+     "<alloc = <contiguous, section = [16, 24, 24]>, rotary_dim = 128>", None, True),
+    ("fused-mhrope-f32", "bhsd", 8, 4, 33, 64, "f32",
+     "<alloc = <head_partitioned, section = [1, 1, 2]>, rotary_dim = 64>", None, False),
+    ("fused-gptj-partial-thd-f32", "thd", 2, 1, 0, 64, "f32",
+     "<alloc = <interleaved, section = [6, 5, 5]>, rotary_dim = 32, pairs = gptj>",
+     [0, 20, 57], True),
 ]
 
-NP_DTYPE = {"bf16": np.uint16, "f16": np.float16}
-UNIT = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11}
+NP_DTYPE = {"bf16": np.uint16, "f16": np.float16, "f32": np.float32}
+# P is rounded to the activation type for P V: its unit roundoff (f32: P
+# stays f32, only the output rounding).
+UNIT = {"bf16": 2.0 ** -8, "f16": 2.0 ** -11, "f32": 2.0 ** -24}
 
 
 class Emulator:
@@ -230,10 +254,10 @@ class GPU:
         result = descriptor_type(len(out_shape))()
         getattr(lib, "_mlir_ciface_" + func)(ctypes.byref(result),
                                              *[ctypes.byref(descriptor(x)) for x in args])
-        count = int(np.prod(out_shape))
-        raw = (ctypes.c_uint16 * count).from_address(result.aligned)
-        return np.frombuffer(raw, dtype=np.uint16).copy().view(NP_DTYPE[out_dtype]) \
-            .reshape(out_shape)
+        dtype = np.dtype(NP_DTYPE[out_dtype])
+        raw = (ctypes.c_uint8 * (int(np.prod(out_shape)) * dtype.itemsize)).from_address(
+            result.aligned)
+        return np.frombuffer(raw, dtype=dtype).copy().reshape(out_shape)
 
 
 def descriptor_type(rank):
@@ -339,7 +363,12 @@ def source(case):
 
 def random_activation(rng, shape, dtype):
     x = rng.standard_normal(shape).astype(np.float32)
-    return emu.f32_to_bf16(x) if dtype == "bf16" else x.astype(np.float16)
+    return emu.f32_to_bf16(x) if dtype == "bf16" else x.astype(NP_DTYPE[dtype])
+
+
+def bits(x):
+    """The stored bits of an activation array, for exact comparison."""
+    return x.view(np.uint32 if x.itemsize == 4 else np.uint16)
 
 
 def as_f64(x, dtype):
@@ -406,7 +435,7 @@ def run_case(case, backend, rng):
     if mask_kind:
         m = rng.standard_normal(mask_shape(case)).astype(np.float32)
         m[rng.random(m.shape) < 0.2] = -np.inf
-        mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(np.float16)
+        mask = emu.f32_to_bf16(m) if dtype == "bf16" else m.astype(NP_DTYPE[dtype])
         inputs.append(mask)
     for bounds in (cu, case.kv_cu, case.table):
         if bounds:
@@ -514,9 +543,9 @@ def run_rotary_case(case, backend, rng):
     elif cu:
         inputs.append(np.array(cu, dtype=np.int32))
     outs = [backend.run(name, text, func, inputs, dtype) for func in ("fused", "unfused")]
-    same = np.array_equal(outs[0].view(np.uint16), outs[1].view(np.uint16))
+    same = np.array_equal(bits(outs[0]), bits(outs[1]))
     finite = np.isfinite(as_f64(outs[0], dtype)).all()
-    differing = int((outs[0].view(np.uint16) != outs[1].view(np.uint16)).sum())
+    differing = int((bits(outs[0]) != bits(outs[1])).sum())
     return same and finite, ("fused == apply + attention bit for bit"
                              if same else f"{differing} of {outs[0].size} elements differ")
 
