@@ -517,7 +517,7 @@ def attention(q, k, v, config: Optional[RopeConfig] = None, position_ids=None,
     ``kv_cu_seqlens``.
 
     CUDA torch tensors run on their device (the flash-attention kernel:
-    f16/bf16, head dims multiples of 16 up to 128); the index arrays may be
+    f16/bf16, or f32 by 3xTF32, head dims multiples of 16 up to 128); the index arrays may be
     on the host or the device."""
     if layout not in _LAYOUTS:
         raise InputError(f"layout: must be one of {', '.join(_LAYOUTS)}, got {layout!r}")

@@ -25,6 +25,10 @@ random inputs:
                 flash backend where this torch has one
 - reports TFLOP/s (4 S^2 D per head, halved for causal: S (S + 1) / 2
   pairs), the fused variant's cost over plain, and ours vs SDPA;
+- f32 activations (the 3xTF32 kernel), causal and not: checked against
+  float64 on sampled rows (P stays f32: only the output rounding and
+  1e-5 * max|v|), timed against SDPA on the same f32 tensors (whatever
+  backend this torch picks for f32: flash kernels take 16-bit only);
 - decode: one new token against a cache of 2k and 16k keys (split-KV),
   checked against float64, timed against SDPA, GB/s of the cache read and
   % of the device's peak bandwidth;
@@ -94,9 +98,10 @@ def add_bandwidth(row, cache_bytes):
     row["percent_of_peak"] = 100 * row["gb_per_s"] * 1e9 / peak if peak else None
 
 
-def check_plain(out, q, k, v, causal, rows=64):
+def check_plain(out, q, k, v, causal, rows=64, unit=2.0 ** -8):
     """Sampled rows of every head against float64 (causal bottom-right, as
-    mrope.attention); returns the worst error / bound (<= 1 passes)."""
+    mrope.attention); returns the worst error / bound (<= 1 passes). `unit`:
+    the roundoff of P for P V (bf16; f32 keeps P, 2^-24 is the output's)."""
     seq, dim, kv_seq = q.shape[2], q.shape[3], k.shape[2]
     group = q.shape[1] // k.shape[1]
     idx = torch.linspace(0, seq - 1, min(rows, seq), device=q.device).long()
@@ -112,7 +117,7 @@ def check_plain(out, q, k, v, causal, rows=64):
     s = s.masked_fill(~visible, float("-inf"))
     want = torch.softmax(s, dim=-1) @ vd                        # [H, R, D]
     vmax = (vd.abs()[:, None, :, :] * visible[None, :, :, None]).amax(dim=2)
-    u = 2.0 ** -8
+    u = unit
     bound = u * (vmax * (1 + 2 * u) + want.abs()) + 1e-5 * vmax
     err = (out[0, :, idx].double() - want).abs()
     return float((err / bound).max()), bool(torch.isfinite(out).all())
@@ -137,10 +142,13 @@ def main():
     print(f"# {device}, torch {torch.__version__}, SDPA backend {backend_name}, "
           f"bundle for {manifest['chip']}")
     torch.manual_seed(0)
-    groups, decode, varlen = {}, [], []
+    groups, decode, varlen, f32 = {}, [], [], []
     for cfg in manifest.get("attention_configs", []):
         if cfg["variant"] == "decode":
             decode.append(cfg)
+            continue
+        if cfg["variant"] == "f32":
+            f32.append(cfg)
             continue
         if cfg["variant"] == "varlen_decode":
             varlen.append(cfg)
@@ -223,6 +231,12 @@ def main():
                   + f"check {'ok' if ok else 'FAIL'} (plain {ratio:.2f} of the bound, fused "
                     f"{'==' if identical else '!='} separate, 1-stage "
                     f"{'==' if stages_agree else '!='} 2-stage)", flush=True)
+    for cfg in f32:
+        if args.only not in cfg["name"]:
+            continue
+        ok = run_f32(cfg, libs, args)
+        passed += ok
+        failed += not ok
     for cfg in decode:
         if args.only not in cfg["name"]:
             continue
@@ -237,6 +251,51 @@ def main():
         failed += not ok
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def run_f32(cfg, libs, args):
+    """f32 attention (3xTF32) checked against float64 and timed against
+    SDPA on the same f32 tensors; TFLOP/s."""
+    seq, hq, hk, dim, causal = (cfg[key] for key in
+                                ("seq", "q_heads", "kv_heads", "head_dim", "causal"))
+    library = cfg["library"]
+    if library not in libs:
+        libs[library] = ctypes.CDLL(os.path.join(HERE, library))
+    fn = getattr(libs[library], cfg["function"])
+    q = torch.randn(1, hq, seq, dim, device="cuda")
+    k = torch.randn(1, hk, seq, dim, device="cuda")
+    v = torch.randn(1, hk, seq, dim, device="cuda")
+    pos = torch.zeros(3, 1, seq, device="cuda", dtype=torch.int64)
+    out = torch.empty_like(q)
+    args_ = [ctypes.byref(descriptor(t)) for t in (q, k, v, pos, out)]
+    fn(*args_)
+    torch.cuda.synchronize()
+    ratio, finite = check_plain(out, q, k, v, causal, unit=2.0 ** -24)
+    ok = finite and ratio <= 1.0
+    k_exp, v_exp = expand_kv(k, hq), expand_kv(v, hq)
+
+    def sdpa():
+        return F.scaled_dot_product_attention(q, k_exp, v_exp, is_causal=causal)
+
+    row = {"name": cfg["name"], "seq": seq, "causal": causal, "error_vs_bound": ratio,
+           "ok": ok}
+    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa)), max(1, int(1e4 / seq)),
+             args.reps, cfg["name"])
+    flops = 4 * hq * (seq * (seq + 1) / 2 if causal else seq * seq) * dim
+    for name in ("ours", "sdpa"):
+        if row.get(name + "_ms"):
+            row[name + "_tflops"] = flops / (row[name + "_ms"] * 1e-3) / 1e12
+    row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
+    if args.json:
+        print(json.dumps(row), flush=True)
+    else:
+        sd = row.get("sdpa_ms")
+        print(f"{cfg['name']:26s} ours {row['ours_ms']:8.3f} ms "
+              f"{row['ours_tflops']:6.1f} TFLOP/s  "
+              + (f"sdpa f32 {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "
+                 f"(ours {row['ours_vs_sdpa']:.2f}x)  " if sd else "sdpa failed  ")
+              + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
+    return ok
 
 
 def run_decode(cfg, libs, backend, args):

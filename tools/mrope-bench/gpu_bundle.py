@@ -97,14 +97,14 @@ VARLEN_DECODE = [(16, 65536), (64, 262144)]
 PAGE_SIZE = 16
 
 
-def attention_function(name, seq, causal, variant, q_seq=None):
+def attention_function(name, seq, causal, variant, q_seq=None, dtype="bf16"):
     """(q, k, v, positions, out) on device buffers. plain: no rotary; fused:
     the rotary prologue; separate: mrope.apply in place on q and k, then
     the same attention. With q_seq < seq (decode, plain only): q_seq new
     tokens against a cache of seq keys."""
     q_seq = q_seq or seq
-    q_t = f"1x{Q_HEADS}x{q_seq}x{DIM}xbf16"
-    k_t = f"1x{KV_HEADS}x{seq}x{DIM}xbf16"
+    q_t = f"1x{Q_HEADS}x{q_seq}x{DIM}x{dtype}"
+    k_t = f"1x{KV_HEADS}x{seq}x{DIM}x{dtype}"
     p_t = f"3x1x{seq}xi64"
     writable = " writable" if variant == "separate" else ""
     rotary = (f"rotary <alloc = {ATTENTION_ALLOC}, rotary_dim = {DIM}>")
@@ -224,6 +224,16 @@ def main():
                     one_stage += text
                 else:
                     source += text
+    # f32 activations (3xTF32 on tensor cores), no rotary: against SDPA in
+    # f32.
+    for seq in ATTENTION_SEQS:
+        for causal in (True, False):
+            name = f"attention_f32_s{seq}_{'causal' if causal else 'full'}"
+            attention_configs.append({"name": name, "function": "_mlir_ciface_" + name,
+                                      "library": "libmrope_gpu_bench.so", "variant": "f32",
+                                      "seq": seq, "causal": causal, "q_heads": Q_HEADS,
+                                      "kv_heads": KV_HEADS, "head_dim": DIM})
+            source += attention_function(name, seq, causal, "plain", dtype="f32")
     # Decode: one new token against a cache (split-KV, GQA groups sharing
     # each block); GB/s of the cache read.
     for cache in ATTENTION_DECODE_CACHES:

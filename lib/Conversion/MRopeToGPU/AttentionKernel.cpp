@@ -231,8 +231,8 @@ private:
   /// exist, and their query head and token (clamped to the last row, so
   /// that loads stay in bounds).
   std::array<Value, 2> rowValid, headOf, loadRow;
-  /// [k-step][4] mma operands (16-bit); [k-step of 8 channels] its split
-  /// operands (f32).
+  /// Q's A fragments: [k-step of 16 channels][4] mma operands (16-bit
+  /// activations), or [k-step of 8 channels] its 3xTF32 parts (f32).
   SmallVector<SmallVector<Value>> qFrags;
   SmallVector<SplitOperands> qSplit;
   DenseMap<std::pair<int, int>, Value> positionCache;
@@ -378,7 +378,8 @@ SplitOperands AttentionKernelBuilder::splitTF32(OpBuilder &b,
   for (Value x : values) {
     // big: x rounded to tf32 (to nearest, ties away from zero: adding half
     // an ulp of tf32 to the bits carries into the exponent as it should);
-    // small: the exact rest x - big, truncated to tf32.
+    // small: the exact rest x - big, truncated to tf32. (Only values
+    // within half a tf32 ulp of FLT_MAX round to inf.)
     Value bits = arith::BitcastOp::create(b, loc, i32Type, x);
     Value big = arith::AndIOp::create(
         b, loc, arith::AddIOp::create(b, loc, bits, i32(b, 0x1000)), mask);
