@@ -88,6 +88,23 @@ struct Scalars {
       return arith::IndexCastOp::create(b, i64, x);
     return arith::ExtSIOp::create(b, i64, x);
   }
+  /// The integer part of float `x` (torch's `.long()`, arith.fptosi),
+  /// corrected toward zero when the conversion rounded away from it: IREE
+  /// 3.13's host code (where the portable form's scans run) rounds fptosi
+  /// to nearest -- 0.5 gave 1, 2.7 gave 3 -- while the CPU and GPU truncate
+  /// and need no correction. Exact for |x| < 2^53.
+  Value truncToI64(Value x) {
+    Type type = x.getType();
+    Value n = arith::FPToSIOp::create(b, i64, x);
+    Value back = arith::SIToFPOp::create(b, type, n);
+    Value zero = arith::ConstantOp::create(b, b.getFloatAttr(type, 0.0));
+    Value nonNegative =
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, x, zero);
+    Value above = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, back, x);
+    Value below = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, back, x);
+    Value away = sel(nonNegative, above, below);
+    return sel(away, sel(nonNegative, sub(n, c(1)), add(n, c(1))), n);
+  }
   /// tensor[indices] as i64 (extending narrower integers).
   Value load(Value tensor, ArrayRef<Value> indices) {
     return toI64(tensor::ExtractOp::create(b, tensor, indices));
@@ -233,6 +250,58 @@ SmallVector<Value> buildRowLoop(ImplicitLocOpBuilder &b, bool parallel,
   return loop.getResults();
 }
 
+using ScanBody = function_ref<SmallVector<Value>(ImplicitLocOpBuilder &b,
+                                                 Value iv, ValueRange carried)>;
+
+/// An scf.for over [lb, ub) carrying `inits`; `body` returns the next
+/// values. With `uniformCarries` every carried scalar crosses the loop
+/// boundary as an i64 (i1 zero-extended, f32 by its bits) and is seen by the
+/// body and returned in its own type: IREE 3.13 miscompiles host loops that
+/// carry narrower scalars next to i64 ones (the block-count loop's
+/// `previous token was <vision_start>` came back false, as an i1, i8 or
+/// i32 alike; tools/mrope-iree). The portable form, which IREE consumes,
+/// sets it; LLVM would fold the conversions away elsewhere too.
+SmallVector<Value> buildScanLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                                 ValueRange inits, bool uniformCarries,
+                                 ScanBody body) {
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  auto widen = [&](ImplicitLocOpBuilder &ib, Value v) -> Value {
+    if (!uniformCarries)
+      return v;
+    if (v.getType().isInteger(1))
+      return arith::ExtUIOp::create(ib, i64, v);
+    if (v.getType().isF32())
+      return arith::ExtUIOp::create(ib, i64,
+                                    arith::BitcastOp::create(ib, i32, v));
+    return v;
+  };
+  auto narrow = [&](ImplicitLocOpBuilder &ib, Value v, Type type) -> Value {
+    if (type == v.getType())
+      return v;
+    Value low = arith::TruncIOp::create(ib, type.isF32() ? i32 : type, v);
+    return type.isF32() ? Value(arith::BitcastOp::create(ib, type, low)) : low;
+  };
+  SmallVector<Type> types = llvm::to_vector(inits.getTypes());
+  SmallVector<Value> wideInits =
+      llvm::map_to_vector(inits, [&](Value v) { return widen(b, v); });
+  Value c1 = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, c1, wideInits,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange wide) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        SmallVector<Value> carried;
+        for (auto [v, type] : llvm::zip_equal(wide, types))
+          carried.push_back(narrow(ib, v, type));
+        SmallVector<Value> next = llvm::map_to_vector(
+            body(ib, iv, carried), [&](Value v) { return widen(ib, v); });
+        scf::YieldOp::create(ib, next);
+      });
+  SmallVector<Value> results;
+  for (auto [v, type] : llvm::zip_equal(loop.getResults(), types))
+    results.push_back(narrow(b, v, type));
+  return results;
+}
+
 struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
   RopeIndexLowering(MLIRContext *context, bool parallelRows)
       : OpRewritePattern(context), parallelRows(parallelRows) {}
@@ -355,10 +424,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
         [&](ImplicitLocOpBuilder &rb, Value row,
             ValueRange args) -> SmallVector<OwnedSlice> {
           Scalars r(rb);
-          auto count = scf::ForOp::create(
-              rb, c0, cN, c1, ValueRange{zero, zero, r.boolean(false)},
-              [&](OpBuilder &cb, Location cloc, Value i, ValueRange a) {
-                ImplicitLocOpBuilder ib(cloc, cb);
+          SmallVector<Value> count = buildScanLoop(
+              rb, c0, cN, ValueRange{zero, zero, r.boolean(false)},
+              !parallelRows,
+              [&](ImplicitLocOpBuilder &ib, Value i,
+                  ValueRange a) -> SmallVector<Value> {
                 Scalars t(ib);
                 Value real = isReal(t, row, i);
                 Value tok = t.load(ids, {row, i});
@@ -368,12 +438,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 Value nImg = t.sel(img, t.add(a[0], one), a[0]);
                 Value nVid = t.sel(vid, t.add(a[1], one), a[1]);
                 Value nStart = t.sel(real, t.eq(tok, visionStart), a[2]);
-                scf::YieldOp::create(ib, ValueRange{nImg, nVid, nStart});
+                return {nImg, nVid, nStart};
               });
           OwnedSlice rowCounts(rb, args[0], {row, rb.getIndexAttr(0)},
                                {rb.getIndexAttr(1), rb.getIndexAttr(2)},
                                parallelRows);
-          rowCounts.set(rb, {count.getResult(0), count.getResult(1)});
+          rowCounts.set(rb, {count[0], count[1]});
           return {rowCounts};
         })[0];
 
@@ -383,35 +453,31 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                             Value videoBlocks) -> SmallVector<Value> {
       if (!perFrame || !videos)
         return {imageBlocks, videoBlocks, zero};
-      auto walk = scf::ForOp::create(
-          t.b, c0, t.toIndex(numVideos), c1,
-          ValueRange{videoBlocks, zero, zero, t.boolean(true)},
-          [&](OpBuilder &wb, Location wloc, Value j, ValueRange a) {
-            ImplicitLocOpBuilder ib(wloc, wb);
+      SmallVector<Value> walk = buildScanLoop(
+          t.b, c0, t.toIndex(numVideos),
+          ValueRange{videoBlocks, zero, zero, t.boolean(true)}, !parallelRows,
+          [&](ImplicitLocOpBuilder &ib, Value j,
+              ValueRange a) -> SmallVector<Value> {
             Scalars w(ib);
             Value frames = w.max(w.load(videos, {j, c0}), one);
             Value take = w.andi(a[3], w.le(frames, a[0]));
             Value stop = w.andi(a[3], w.notb(take));
-            scf::YieldOp::create(
-                ib, ValueRange{w.sel(take, w.sub(a[0], frames), a[0]),
-                               w.sel(take, w.add(a[1], one), a[1]),
-                               w.sel(stop, a[0], a[2]), take});
+            return {w.sel(take, w.sub(a[0], frames), a[0]),
+                    w.sel(take, w.add(a[1], one), a[1]),
+                    w.sel(stop, a[0], a[2]), take};
           });
-      return {imageBlocks, walk.getResult(1), walk.getResult(2)};
+      return {imageBlocks, walk[1], walk[2]};
     };
     // Blocks the rows before `row` open, per kind (O(B) per row: batches
     // are small next to their tokens).
     auto blocksBefore = [&](Scalars &t, Value row) -> SmallVector<Value> {
-      auto sum = scf::ForOp::create(
-          t.b, c0, row, c1, ValueRange{zero, zero},
-          [&](OpBuilder &sb, Location sloc, Value j, ValueRange a) {
-            ImplicitLocOpBuilder ib(sloc, sb);
-            Scalars u(ib);
-            scf::YieldOp::create(
-                ib, ValueRange{u.add(a[0], u.load(blockCounts, {j, c0})),
-                               u.add(a[1], u.load(blockCounts, {j, c1}))});
-          });
-      return {sum.getResult(0), sum.getResult(1)};
+      return buildScanLoop(t.b, c0, row, ValueRange{zero, zero}, !parallelRows,
+                           [&](ImplicitLocOpBuilder &ib, Value j,
+                               ValueRange a) -> SmallVector<Value> {
+                             Scalars u(ib);
+                             return {u.add(a[0], u.load(blockCounts, {j, c0})),
+                                     u.add(a[1], u.load(blockCounts, {j, c1}))};
+                           });
     };
 
     // Pass 2: each row's positions, delta, next position and first error.
@@ -510,10 +576,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           init[Block] = zero;
           init[Detail] = zero;
 
-          auto scan = scf::ForOp::create(
-              rb, c0, cN, c1, init,
-              [&](OpBuilder &sb, Location sloc, Value i, ValueRange a) {
-                ImplicitLocOpBuilder ib(sloc, sb);
+          SmallVector<Value> res = buildScanLoop(
+              rb, c0, cN, init, !parallelRows,
+              [&](ImplicitLocOpBuilder &ib, Value i,
+                  ValueRange a) -> SmallVector<Value> {
                 Scalars t(ib);
                 SmallVector<Value> st(a.begin(), a.end());
                 ErrorState err{st[Code], st[Seq], st[Block], st[Detail]};
@@ -776,11 +842,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 wv = t.sel(visual, wv, st[Next]);
                 Value currentBlock =
                     t.sel(visual, t.sub(st[BlockCount], one), st[BlockCount]);
-                err.record(
-                    t, t.andi(real, pGt(t, tv, P(t, 9007199254740992.0))),
-                    kOverflow, row64, currentBlock,
-                    fractional ? Value(arith::FPToSIOp::create(ib, t.i64, tv))
-                               : tv);
+                err.record(t,
+                           t.andi(real, pGt(t, tv, P(t, 9007199254740992.0))),
+                           kOverflow, row64, currentBlock,
+                           fractional ? t.truncToI64(tv) : tv);
                 SmallVector<Value> stored;
                 for (Value v : {tv, hv, wv})
                   stored.push_back(t.sel(real, toPos(t, v), Value(fill)));
@@ -861,10 +926,9 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                 st[Seq] = err.seq;
                 st[Block] = err.block;
                 st[Detail] = err.detail;
-                scf::YieldOp::create(ib, st);
+                return st;
               });
 
-          SmallVector<Value> res(scan.getResults());
           ErrorState err{res[Code], res[Seq], res[Block], res[Detail]};
           // A block cut short by the end of the row.
           err.record(r, r.gt(res[Remaining], zero), kPadMismatch, row64,
@@ -895,10 +959,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     // Pass 3: the status is the first row's error or, when no row has one,
     // the grids left over.
     auto statusFields = [&](Scalars &t) -> SmallVector<Value> {
-      auto rows = scf::ForOp::create(
-          t.b, c0, cB, c1, ValueRange{zero, zero, zero, zero, zero, zero},
-          [&](OpBuilder &lb, Location lloc, Value j, ValueRange a) {
-            ImplicitLocOpBuilder jb(lloc, lb);
+      SmallVector<Value> rows = buildScanLoop(
+          t.b, c0, cB, ValueRange{zero, zero, zero, zero, zero, zero},
+          !parallelRows,
+          [&](ImplicitLocOpBuilder &jb, Value j,
+              ValueRange a) -> SmallVector<Value> {
             Scalars u(jb);
             Value first = u.andi(u.eq(a[0], zero),
                                  u.ne(u.load(rowStatus, {j, c0}), zero));
@@ -908,14 +973,12 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
                   u.sel(first, u.load(rowStatus, {j, u.idx(f)}), a[f]));
             next.push_back(u.add(a[4], u.load(blockCounts, {j, c0})));
             next.push_back(u.add(a[5], u.load(blockCounts, {j, c1})));
-            scf::YieldOp::create(jb, next);
+            return next;
           });
-      ErrorState err{rows.getResult(0), rows.getResult(1), rows.getResult(2),
-                     rows.getResult(3)};
+      ErrorState err{rows[0], rows[1], rows[2], rows[3]};
       if (!vanilla) {
         // Grids left over after every block was positioned.
-        SmallVector<Value> end =
-            cursorsAfter(t, rows.getResult(4), rows.getResult(5));
+        SmallVector<Value> end = cursorsAfter(t, rows[4], rows[5]);
         Value unused =
             t.add(t.sub(numImages, end[0]), t.sub(numVideos, end[1]));
         err.record(t, t.ori(t.gt(unused, zero), t.gt(end[2], zero)),
@@ -999,11 +1062,9 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       Value narrow = arith::TruncFOp::create(b, t.f32, v);
       return arith::ExtFOp::create(b, t.f64, narrow);
     };
-    Value length = arith::FPToSIOp::create(
-        b, t.i64,
-        math::CeilOp::create(
-            b, arith::DivFOp::create(b, arith::SubFOp::create(b, end, first),
-                                     step)));
+    Value length = t.truncToI64(math::CeilOp::create(
+        b,
+        arith::DivFOp::create(b, arith::SubFOp::create(b, end, first), step)));
     Value prefix = t.mul(t.div(length, t.c(16)), t.c(16));
     Value scalar = fma(step, toF64(k), first);
     Value lane = t.rem(k, t.c(8));
@@ -1138,7 +1199,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       Value f = arith::SIToFPOp::create(b, t.f64, tau);
       Value scaled = arith::MulFOp::create(
           b, f, arith::ConstantOp::create(b, b.getF64FloatAttr(stride)));
-      return arith::FPToSIOp::create(b, t.i64, scaled); // truncates
+      return t.truncToI64(scaled);
     }
     double tps = design.getTokensPerSecond();
     Value zero32 = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
@@ -1152,14 +1213,14 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           b, product,
           arith::ConstantOp::create(
               b, b.getF32FloatAttr(static_cast<float>(tps))));
-      return arith::FPToSIOp::create(b, t.i64, product);
+      return t.truncToI64(product);
     }
     case CompatMode::HF457: {
-      Value sInt = arith::FPToSIOp::create(b, t.i64, s);
+      Value sInt = t.truncToI64(s);
       return t.mul(t.mul(tau, sInt), t.c(static_cast<int64_t>(tps)));
     }
     case CompatMode::HF5: {
-      Value sInt = arith::FPToSIOp::create(b, t.i64, s);
+      Value sInt = t.truncToI64(s);
       Value interval =
           t.sel(isVideo, t.mul(t.c(static_cast<int64_t>(tps)), sInt), t.c(1));
       return t.mul(tau, interval);
