@@ -79,10 +79,10 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "Lower mrope.rope_index's passes over rows to scf.forall loops "
            "(rows in parallel: threads on the CPU, a thread per row on the "
            "GPU) and its status to a tensor.generate; false: scf.for loops "
-           "carrying only i64 scalars, and scalar code, which IREE compiles "
-           "and runs correctly (it rejects a top-level scf.forall, and "
-           "miscompiles host loops carrying narrower scalars next to i64 "
-           "ones)">,
+           "(booleans carried as i64) and scalar code, which IREE compiles "
+           "and runs correctly for the Hugging Face designs (it rejects a "
+           "top-level scf.forall and miscompiles host loops carrying i1s "
+           "next to i64s)">,
     Option<"avx512BF16", "avx512-bf16", "bool", /*default=*/"false",
            "With vector-rows and bf16 activations: round the rotation's "
            "products and sums two vectors per instruction with AVX512-BF16's "

@@ -254,32 +254,24 @@ using ScanBody = function_ref<SmallVector<Value>(ImplicitLocOpBuilder &b,
                                                  Value iv, ValueRange carried)>;
 
 /// An scf.for over [lb, ub) carrying `inits`; `body` returns the next
-/// values. With `uniformCarries` every carried scalar crosses the loop
-/// boundary as an i64 (i1 zero-extended, f32 by its bits) and is seen by the
-/// body and returned in its own type: IREE 3.13 miscompiles host loops that
-/// carry narrower scalars next to i64 ones (the block-count loop's
-/// `previous token was <vision_start>` came back false, as an i1, i8 or
-/// i32 alike; tools/mrope-iree). The portable form, which IREE consumes,
-/// sets it; LLVM would fold the conversions away elsewhere too.
+/// values. With `wideBooleans` carried i1s cross the loop boundary as i64s
+/// (zero-extended; the body sees and returns i1s): IREE 3.13 miscompiles
+/// host loops that carry narrower integers next to i64 ones (the
+/// block-count loop's `previous token was <vision_start>` came back false,
+/// as an i1, i8 or i32 alike; tools/mrope-iree). The portable form, which
+/// IREE consumes, sets it. (Carrying f32s by their bits as i64s too made
+/// IREE's results worse, not better: f32s stay.)
 SmallVector<Value> buildScanLoop(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                                 ValueRange inits, bool uniformCarries,
+                                 ValueRange inits, bool wideBooleans,
                                  ScanBody body) {
-  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  Type i64 = b.getI64Type();
   auto widen = [&](ImplicitLocOpBuilder &ib, Value v) -> Value {
-    if (!uniformCarries)
-      return v;
-    if (v.getType().isInteger(1))
+    if (wideBooleans && v.getType().isInteger(1))
       return arith::ExtUIOp::create(ib, i64, v);
-    if (v.getType().isF32())
-      return arith::ExtUIOp::create(ib, i64,
-                                    arith::BitcastOp::create(ib, i32, v));
     return v;
   };
   auto narrow = [&](ImplicitLocOpBuilder &ib, Value v, Type type) -> Value {
-    if (type == v.getType())
-      return v;
-    Value low = arith::TruncIOp::create(ib, type.isF32() ? i32 : type, v);
-    return type.isF32() ? Value(arith::BitcastOp::create(ib, type, low)) : low;
+    return type == v.getType() ? v : arith::TruncIOp::create(ib, type, v);
   };
   SmallVector<Type> types = llvm::to_vector(inits.getTypes());
   SmallVector<Value> wideInits =
