@@ -259,49 +259,32 @@ def test_arguments_are_checked(tmp_path):
     assert not launches(lines, "mrope_apply_contiguous")
 
 
+# Two stages of the staged key/value blocks: bf16, 64 keys and 64 values in
+# rows of 128 + 8: 69,632 bytes; f32 (3xTF32), 32 keys in rows of 128 + 8
+# floats and 32 values in rows of 128 + 4: 2 x (17408 + 16896) = 68,608. Both
+# above the 48 KiB a kernel gets without opting in.
 @needs_fake_driver
-def test_attention_kernel_opts_in_to_its_shared_memory(tmp_path):
-    run, lines = run_scenario(tmp_path, """
-        source = ir.attention_function((1, 4, 128, 128), (1, 2, 128, 128), "bf16", "bhsd",
-                                       True, None)
+@pytest.mark.parametrize("element, dtype, shared", [("bf16", "np.uint16", 69632),
+                                                     ("f32", "np.float32", 68608)])
+def test_attention_kernel_opts_in_to_its_shared_memory(tmp_path, element, dtype, shared):
+    run, lines = run_scenario(tmp_path, f"""
+        source = ir.attention_function((1, 4, 128, 128), (1, 2, 128, 128), "{element}",
+                                       "bhsd", True, None)
         module = cuda.compile(source)
-        arrays = [DeviceArray(s, np.uint16) for s in
+        arrays = [DeviceArray(s, {dtype}) for s in
                   ((1, 4, 128, 128), (1, 2, 128, 128), (1, 2, 128, 128), (1, 4, 128, 128))]
         module.call("attention", *arrays)
         cuda.synchronize()
         print("ok")
     """)
     assert run.returncode == 0, run.stderr
-    # Two stages of 64 keys and 64 values, rows of 128 + 8 bf16: 69,632
-    # bytes, above the 48 KiB a kernel gets without opting in.
-    opt_in = "fake-cuda: cuFuncSetAttribute mrope_attention max dynamic shared = 69632"
+    opt_in = f"fake-cuda: cuFuncSetAttribute mrope_attention max dynamic shared = {shared}"
     assert opt_in in lines
     (launch,) = launches(lines, "mrope_attention")
     assert lines.index(opt_in) < lines.index(launch)
     # 64-row tiles of (head of the group, token) rows: 2 x 128 / 64 = 4
     # tiles, x 2 KV heads x 1 batch entry; 4 warps.
-    assert " grid=4x2x1 block=128x1x1 smem=69632 " in launch
-
-
-@needs_fake_driver
-def test_f32_attention_kernel_stages_blocks_of_32_keys(tmp_path):
-    run, lines = run_scenario(tmp_path, """
-        source = ir.attention_function((1, 4, 128, 128), (1, 2, 128, 128), "f32", "bhsd",
-                                       True, None)
-        module = cuda.compile(source)
-        arrays = [DeviceArray(s, np.float32) for s in
-                  ((1, 4, 128, 128), (1, 2, 128, 128), (1, 2, 128, 128), (1, 4, 128, 128))]
-        module.call("attention", *arrays)
-        cuda.synchronize()
-        print("ok")
-    """)
-    assert run.returncode == 0, run.stderr
-    # 3xTF32: two stages of 32 keys (rows of 128 + 8 floats) and 32 values
-    # (rows of 128 + 4 floats): 2 x (17408 + 16896) = 68,608 bytes.
-    opt_in = "fake-cuda: cuFuncSetAttribute mrope_attention max dynamic shared = 68608"
-    assert opt_in in lines
-    (launch,) = launches(lines, "mrope_attention")
-    assert " grid=4x2x1 block=128x1x1 smem=68608 " in launch
+    assert f" grid=4x2x1 block=128x1x1 smem={shared} " in launch
 
 
 @needs_fake_driver

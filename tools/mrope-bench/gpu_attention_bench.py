@@ -231,47 +231,46 @@ def main():
                   + f"check {'ok' if ok else 'FAIL'} (plain {ratio:.2f} of the bound, fused "
                     f"{'==' if identical else '!='} separate, 1-stage "
                     f"{'==' if stages_agree else '!='} 2-stage)", flush=True)
-    for cfg in f32:
+    runs = ([(cfg, lambda c: run_f32(c, libs, args)) for cfg in f32]
+            + [(cfg, lambda c: run_decode(c, libs, backend, args)) for cfg in decode]
+            + [(cfg, lambda c: run_varlen_decode(c, libs, args)) for cfg in varlen])
+    for cfg, run in runs:
         if args.only not in cfg["name"]:
             continue
-        ok = run_f32(cfg, libs, args)
-        passed += ok
-        failed += not ok
-    for cfg in decode:
-        if args.only not in cfg["name"]:
-            continue
-        ok = run_decode(cfg, libs, backend, args)
-        passed += ok
-        failed += not ok
-    for cfg in varlen:
-        if args.only not in cfg["name"]:
-            continue
-        ok = run_varlen_decode(cfg, libs, args)
+        ok = run(cfg)
         passed += ok
         failed += not ok
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
-def run_f32(cfg, libs, args):
-    """f32 attention (3xTF32) checked against float64 and timed against
-    SDPA on the same f32 tensors; TFLOP/s."""
-    seq, hq, hk, dim, causal = (cfg[key] for key in
-                                ("seq", "q_heads", "kv_heads", "head_dim", "causal"))
+def call_checked(cfg, libs, q_seq, dtype, causal, unit):
+    """cfg's function (q, k, v, positions, out) run once on random q of
+    q_seq tokens and k, v of cfg["seq"] (bhsd, `dtype`), checked against
+    float64: (the call, q, k, v, worst error / bound, ok)."""
+    seq, hq, hk, dim = cfg["seq"], cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"]
     library = cfg["library"]
     if library not in libs:
         libs[library] = ctypes.CDLL(os.path.join(HERE, library))
     fn = getattr(libs[library], cfg["function"])
-    q = torch.randn(1, hq, seq, dim, device="cuda")
-    k = torch.randn(1, hk, seq, dim, device="cuda")
-    v = torch.randn(1, hk, seq, dim, device="cuda")
+    q = torch.randn(1, hq, q_seq, dim, device="cuda").to(dtype)
+    k = torch.randn(1, hk, seq, dim, device="cuda").to(dtype)
+    v = torch.randn(1, hk, seq, dim, device="cuda").to(dtype)
     pos = torch.zeros(3, 1, seq, device="cuda", dtype=torch.int64)
     out = torch.empty_like(q)
     args_ = [ctypes.byref(descriptor(t)) for t in (q, k, v, pos, out)]
     fn(*args_)
     torch.cuda.synchronize()
-    ratio, finite = check_plain(out, q, k, v, causal, unit=2.0 ** -24)
-    ok = finite and ratio <= 1.0
+    ratio, finite = check_plain(out, q, k, v, causal, unit=unit)
+    return (lambda: fn(*args_)), q, k, v, ratio, finite and ratio <= 1.0
+
+
+def run_f32(cfg, libs, args):
+    """f32 attention (3xTF32) checked against float64 and timed against
+    SDPA on the same f32 tensors; TFLOP/s."""
+    seq, hq, dim, causal = cfg["seq"], cfg["q_heads"], cfg["head_dim"], cfg["causal"]
+    call, q, k, v, ratio, ok = call_checked(cfg, libs, seq, torch.float32, causal,
+                                            unit=2.0 ** -24)
     k_exp, v_exp = expand_kv(k, hq), expand_kv(v, hq)
 
     def sdpa():
@@ -279,43 +278,36 @@ def run_f32(cfg, libs, args):
 
     row = {"name": cfg["name"], "seq": seq, "causal": causal, "error_vs_bound": ratio,
            "ok": ok}
-    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa)), max(1, int(1e4 / seq)),
-             args.reps, cfg["name"])
+    time_all(row, (("ours", call), ("sdpa", sdpa)), max(1, int(1e4 / seq)), args.reps,
+             cfg["name"])
     flops = 4 * hq * (seq * (seq + 1) / 2 if causal else seq * seq) * dim
     for name in ("ours", "sdpa"):
         if row.get(name + "_ms"):
             row[name + "_tflops"] = flops / (row[name + "_ms"] * 1e-3) / 1e12
+    report(row, args, lambda sd: (
+        f"{cfg['name']:26s} ours {row['ours_ms']:8.3f} ms {row['ours_tflops']:6.1f} TFLOP/s  "
+        + (f"sdpa f32 {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "
+           f"(ours {row['ours_vs_sdpa']:.2f}x)  " if sd else "sdpa failed  ")))
+    return ok
+
+
+def report(row, args, describe):
+    """Prints `row` (with ours_vs_sdpa) as JSON, or describe(sdpa_ms) and the
+    check."""
     row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
     if args.json:
         print(json.dumps(row), flush=True)
-    else:
-        sd = row.get("sdpa_ms")
-        print(f"{cfg['name']:26s} ours {row['ours_ms']:8.3f} ms "
-              f"{row['ours_tflops']:6.1f} TFLOP/s  "
-              + (f"sdpa f32 {sd:8.3f} ms {row['sdpa_tflops']:6.1f} TFLOP/s "
-                 f"(ours {row['ours_vs_sdpa']:.2f}x)  " if sd else "sdpa failed  ")
-              + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
-    return ok
+        return
+    print(describe(row.get("sdpa_ms")) + f"check {'ok' if row['ok'] else 'FAIL'} "
+          f"({row['error_vs_bound']:.2f} of the bound)", flush=True)
 
 
 def run_decode(cfg, libs, backend, args):
     """One new token against a cache of cfg["seq"] keys: checked against
     float64, timed against SDPA; GB/s of the K and V cache read."""
     seq, hq, hk, dim = cfg["seq"], cfg["q_heads"], cfg["kv_heads"], cfg["head_dim"]
-    library = cfg["library"]
-    if library not in libs:
-        libs[library] = ctypes.CDLL(os.path.join(HERE, library))
-    fn = getattr(libs[library], cfg["function"])
-    q = torch.randn(1, hq, 1, dim, device="cuda").to(torch.bfloat16)
-    k = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
-    v = torch.randn(1, hk, seq, dim, device="cuda").to(torch.bfloat16)
-    pos = torch.zeros(3, 1, seq, device="cuda", dtype=torch.int64)
-    out = torch.empty_like(q)
-    args_ = [ctypes.byref(descriptor(t)) for t in (q, k, v, pos, out)]
-    fn(*args_)
-    torch.cuda.synchronize()
-    ratio, finite = check_plain(out, q, k, v, True)
-    ok = finite and ratio <= 1.0
+    call, q, k, v, ratio, ok = call_checked(cfg, libs, 1, torch.bfloat16, True,
+                                            unit=2.0 ** -8)
     k_exp, v_exp = expand_kv(k, hq), expand_kv(v, hq)
 
     def sdpa():
@@ -323,19 +315,13 @@ def run_decode(cfg, libs, backend, args):
             return F.scaled_dot_product_attention(q, k_exp, v_exp)
 
     row = {"name": cfg["name"], "cache": seq, "error_vs_bound": ratio, "ok": ok}
-    time_all(row, (("ours", lambda: fn(*args_)), ("sdpa", sdpa)), 200, args.reps,
-             cfg["name"])
+    time_all(row, (("ours", call), ("sdpa", sdpa)), 200, args.reps, cfg["name"])
     add_bandwidth(row, 2 * hk * seq * dim * 2)
-    row["ours_vs_sdpa"] = (row["sdpa_ms"] / row["ours_ms"]) if row.get("sdpa_ms") else None
-    if args.json:
-        print(json.dumps(row), flush=True)
-    else:
-        sd = row.get("sdpa_ms")
-        print(f"decode, {seq:6d} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
-              f"{row['gb_per_s']:7.0f} GB/s ({row['percent_of_peak'] or 0:4.1f}% peak)  "
-              + (f"sdpa {sd * 1e3:8.1f} us (ours {row['ours_vs_sdpa']:.2f}x)  "
-                 if sd else "sdpa failed  ")
-              + f"check {'ok' if ok else 'FAIL'} ({ratio:.2f} of the bound)", flush=True)
+    report(row, args, lambda sd: (
+        f"decode, {seq:6d} keys  ours {row['ours_ms'] * 1e3:8.1f} us "
+        f"{row['gb_per_s']:7.0f} GB/s ({row['percent_of_peak'] or 0:4.1f}% peak)  "
+        + (f"sdpa {sd * 1e3:8.1f} us (ours {row['ours_vs_sdpa']:.2f}x)  "
+           if sd else "sdpa failed  ")))
     return ok
 
 

@@ -737,7 +737,21 @@ class Kernel:
         ptx = re.search(r"multiplicandAPtxType = #nvvm.mma_type<(\w+)>", op.props).group(1)
         a_regs, b_regs, c = ins[0:4], ins[4:6], ins[6:10]
         if ptx == "tf32":
-            return self.mma_tf32(a_regs, b_regs, c)
+            # m16n8k8: A registers hold (row g, k t), (g+8, t), (g, t+4),
+            # (g+8, t+4); B (k t, col g), (k t+4, col g). A register is an
+            # f32 of which the hardware reads the tf32 bits (the low 13
+            # mantissa bits are ignored).
+            def values(reg):
+                bits = reg.astype(np.int64).astype(np.uint32) & np.uint32(0xFFFFE000)
+                return bits.view(np.float32).astype(np.float64)
+
+            a, b = [values(r) for r in a_regs], [values(r) for r in b_regs]
+
+            def fill(A, B, lanes, g, t):
+                A[g, t], A[g + 8, t] = a[0][lanes], a[1][lanes]
+                A[g, t + 4], A[g + 8, t + 4] = a[2][lanes], a[3][lanes]
+                B[t, g], B[t + 4, g] = b[0][lanes], b[1][lanes]
+            return self.warp_mma(8, fill, c)
 
         def pair_values(reg):  # [lanes] register -> [lanes, 2] f64
             if ptx == "bf16":
@@ -746,15 +760,9 @@ class Kernel:
                 return bf16_to_f32(halves).astype(np.float64)
             return reg.astype(np.float64)  # vector<2xf16>
 
-        a = [pair_values(r) for r in a_regs]
-        b = [pair_values(r) for r in b_regs]
-        d = [np.zeros(self.lanes, np.float32) for _ in range(4)]
-        for warp in range(self.lanes // LANES_PER_WARP):
-            lanes = np.arange(warp * LANES_PER_WARP, (warp + 1) * LANES_PER_WARP)
-            g, t = (lanes % 32) // 4, lanes % 4
-            A = np.zeros((16, 16))
-            B = np.zeros((16, 8))
-            C = np.zeros((16, 8))
+        a, b = [pair_values(r) for r in a_regs], [pair_values(r) for r in b_regs]
+
+        def fill(A, B, lanes, g, t):  # m16n8k16
             for j in range(2):
                 A[g, 2 * t + j] = a[0][lanes, j]
                 A[g + 8, 2 * t + j] = a[1][lanes, j]
@@ -762,35 +770,18 @@ class Kernel:
                 A[g + 8, 2 * t + 8 + j] = a[3][lanes, j]
                 B[2 * t + j, g] = b[0][lanes, j]
                 B[2 * t + 8 + j, g] = b[1][lanes, j]
-                C[g, 2 * t + j] = c[j][lanes]
-                C[g + 8, 2 * t + j] = c[2 + j][lanes]
-            D = (A @ B + C).astype(np.float32)
-            for j in range(2):
-                d[j][lanes] = D[g, 2 * t + j]
-                d[2 + j][lanes] = D[g + 8, 2 * t + j]
-        return tuple(d)
+        return self.warp_mma(16, fill, c)
 
-    def mma_tf32(self, a_regs, b_regs, c):
-        """mma.sync m16n8k8 .tf32: A registers hold (row g, k t), (g+8, t),
-        (g, t+4), (g+8, t+4); B (k t, col g), (k t+4, col g); C/D as for
-        m16n8k16. A register is an f32 of which the hardware reads the tf32
-        bits (the low 13 mantissa bits are ignored)."""
-        def values(reg):
-            bits = reg.astype(np.int64).astype(np.uint32) & np.uint32(0xFFFFE000)
-            return bits.view(np.float32).astype(np.float64)
-
-        a = [values(r) for r in a_regs]
-        b = [values(r) for r in b_regs]
+    def warp_mma(self, k, fill, c):
+        """D = A B + C per warp for an m16n8k`k` mma: `fill` places the
+        warp's A (16 x k) and B (k x 8) registers; C/D hold (row g, col
+        2t..2t+1), (row g+8, col 2t..)."""
         d = [np.zeros(self.lanes, np.float32) for _ in range(4)]
         for warp in range(self.lanes // LANES_PER_WARP):
             lanes = np.arange(warp * LANES_PER_WARP, (warp + 1) * LANES_PER_WARP)
             g, t = (lanes % 32) // 4, lanes % 4
-            A = np.zeros((16, 8))
-            B = np.zeros((8, 8))
-            C = np.zeros((16, 8))
-            A[g, t], A[g + 8, t] = a[0][lanes], a[1][lanes]
-            A[g, t + 4], A[g + 8, t + 4] = a[2][lanes], a[3][lanes]
-            B[t, g], B[t + 4, g] = b[0][lanes], b[1][lanes]
+            A, B, C = np.zeros((16, k)), np.zeros((k, 8)), np.zeros((16, 8))
+            fill(A, B, lanes, g, t)
             for j in range(2):
                 C[g, 2 * t + j] = c[j][lanes]
                 C[g + 8, 2 * t + j] = c[2 + j][lanes]
