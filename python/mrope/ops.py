@@ -126,24 +126,45 @@ def _integer_array(x, name: str, ndim: int, optional: bool = True) -> Optional[n
     return np.ascontiguousarray(a, dtype=np.int64).copy()
 
 
+def _device_integers(x, name: str, ndim: int, like=None):
+    """A CUDA tensor of integers as the contiguous int64 tensor a GPU
+    function reads (``like``: moved to its device; host arrays too)."""
+    import torch
+    if not _on_cuda(x):
+        x = torch.from_numpy(_integer_array(x, name, ndim))
+    if x.is_floating_point() or x.is_complex():
+        raise InputError(f"{name}: must hold integers, got {x.dtype}")
+    if x.ndim != ndim:
+        raise InputError(f"{name}: must have {ndim} dimensions, got shape {tuple(x.shape)}")
+    x = x.to(torch.int64)
+    return (x if like is None else x.to(like.device)).contiguous()
+
+
 def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_thw=None,
                  video_grid_thw=None, second_per_grid_ts=None) -> PositionIds:
     """Position ids of a batch, as the config's reference model computes them
     (``get_rope_index``). Inputs are what a Hugging Face processor returns;
     grids are raw (before the spatial merge) and global across the batch.
     Inconsistent inputs raise :class:`InputError` naming the sequence, the
-    block and the rule. The scan runs on the host (as serving engines
-    compute these); for torch ``input_ids`` the results are torch tensors
-    (on the same CUDA device for CUDA ones)."""
-    ids = _integer_array(input_ids, "input_ids", 2, optional=False)
-    batch, length = ids.shape
+    block and the rule. For torch ``input_ids`` the results are torch
+    tensors. CUDA ``input_ids`` are scanned on their device (the GPU form
+    of ``mrope.rope_index``: a thread per sequence; ``input_ids`` and the
+    mask are not copied to the host, the grids and ``second_per_grid_ts``
+    are small and validated there), and the call waits for the 4-value
+    status to raise on bad input."""
+    on_gpu = _on_cuda(input_ids)
+    ids = (_device_integers(input_ids, "input_ids", 2) if on_gpu
+           else _integer_array(input_ids, "input_ids", 2, optional=False))
+    batch, length = tuple(ids.shape)
     if batch < 1 or length < 1:
         raise InputError(f"input_ids: needs at least one sequence and one token, "
-                         f"got shape {ids.shape}")
-    mask = _integer_array(attention_mask, "attention_mask", 2)
-    if mask is not None and mask.shape != ids.shape:
-        raise InputError(f"attention_mask: shape {mask.shape} differs from input_ids "
-                         f"{ids.shape}")
+                         f"got shape {tuple(ids.shape)}")
+    mask = (_device_integers(attention_mask, "attention_mask", 2, like=ids)
+            if on_gpu and attention_mask is not None
+            else _integer_array(attention_mask, "attention_mask", 2))
+    if mask is not None and tuple(mask.shape) != (batch, length):
+        raise InputError(f"attention_mask: shape {tuple(mask.shape)} differs from "
+                         f"input_ids {(batch, length)}")
     grids = []
     for name, value in (("image_grid_thw", image_grid_thw), ("video_grid_thw", video_grid_thw)):
         g = _integer_array(value, name, 2)
@@ -172,19 +193,30 @@ def position_ids(config: RopeConfig, input_ids, attention_mask=None, image_grid_
         0 if images is None else images.shape[0], 0 if videos is None else videos.shape[0],
         None if spg is None else spg.shape[0])
     element = np.float32 if config.float_positions else np.int64
-    outputs = (np.zeros((3, batch, length), element), np.zeros((batch, 1), element),
-               np.zeros((batch,), element), np.zeros((4,), np.int64))
-    inputs = [a for a in (ids, mask, images, videos, spg) if a is not None]
-    runtime.compile(source).call("position_ids", *inputs, *outputs)
-    code, sequence, block, detail = (int(v) for v in outputs[3])
+    shapes = ((3, batch, length), (batch, 1), (batch,), (4,))
+    if on_gpu:
+        import torch
+        inputs = [ids] + [_on_device_of(a, ids) for a in (mask, images, videos, spg)
+                          if a is not None]
+        outputs = [torch.empty(shape, dtype=torch.float32 if dtype == np.float32
+                               else torch.int64, device=ids.device)
+                   for shape, dtype in zip(shapes, (element, element, element, np.int64))]
+        cuda_runtime.compile(source).call("position_ids", *inputs, *outputs)
+        status = outputs[3].cpu().numpy()  # waits for the kernels
+    else:
+        outputs = [np.zeros(shape, dtype) for shape, dtype in
+                   zip(shapes, (element, element, element, np.int64))]
+        inputs = [a for a in (ids, mask, images, videos, spg) if a is not None]
+        runtime.compile(source).call("position_ids", *inputs, *outputs)
+        status = outputs[3]
+    code, sequence, block, detail = (int(v) for v in status)
     if code:
         rule = _STATUS_RULES.get(code, f"status code {code}")
         where = ("the batch" if sequence < 0 else f"sequence {sequence}") + (
             f", visual block {block}" if block >= 0 else "")
         raise InputError(f"{where}: {rule} (detail {detail})")
-    if _on_cuda(input_ids):
-        import torch
-        return PositionIds(*(torch.from_numpy(a).to(input_ids.device) for a in outputs[:3]))
+    if on_gpu:
+        return PositionIds(*outputs[:3])
     return PositionIds(*(_like(a, input_ids) for a in outputs[:3]))
 
 

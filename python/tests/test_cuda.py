@@ -312,6 +312,34 @@ def test_calls_are_enqueued_on_the_given_stream(tmp_path):
 
 
 @needs_fake_driver
+def test_position_ids_scan_on_the_device(tmp_path):
+    # mrope.position_ids' function for CUDA input_ids (the Python package
+    # calls it so): two sequences of 40 tokens, a mask, 2 image and 1 video
+    # grids.
+    run, lines = run_scenario(tmp_path, """
+        config = mrope.RopeConfig()  # Qwen2-VL's design
+        module = cuda.compile(ir.position_ids_function(config, 2, 40, True, 2, 1, None))
+        arrays = [DeviceArray(s, np.int64) for s in
+                  ((2, 40), (2, 40), (2, 3), (1, 3), (3, 2, 40), (2, 1), (2,), (4,))]
+        module.call("position_ids", *arrays)
+        cuda.synchronize()
+        print("ok")
+    """)
+    assert run.returncode == 0, run.stderr
+    # The positions' fill, then the three passes over rows (blocks per row,
+    # the scans, the status), each reading the caller's buffers: input_ids
+    # is allocation 0, and nothing is copied between host and device (the
+    # status, 32 bytes, is copied device to device into the caller's).
+    kernels = [line.split()[2] for line in lines
+               if line.startswith("fake-cuda: cuLaunchKernel")]
+    assert kernels == ["position_ids_kernel"] * 4, kernels
+    for launch in launches(lines, "position_ids_kernel")[1:3]:
+        assert "dev0+0" in launch.split("params=[")[1]
+    copies = [line for line in lines if "cuMemcpy" in line]
+    assert copies == ["fake-cuda: cuMemcpyAsync device -> device 32 bytes"], copies
+
+
+@needs_fake_driver
 def test_decode_positions_run_as_a_gpu_loop(tmp_path):
     run, lines = run_scenario(tmp_path, """
         module = cuda.compile(ir.decode_positions_function(4, 2, "i64"))
@@ -503,6 +531,13 @@ def test_positions_and_tables_on_the_gpu_match_the_host():
     dev = mrope.position_ids(mrope.RopeConfig(), ids.cuda(), image_grid_thw=grids)
     assert dev.position_ids.is_cuda
     assert torch.equal(dev.position_ids.cpu(), torch.from_numpy(host.position_ids))
+    assert torch.equal(dev.rope_deltas.cpu(), torch.from_numpy(host.rope_deltas))
+    # Bad input raises the host's error from the device's status.
+    with pytest.raises(mrope.InputError, match="sequence 0") as on_device:
+        mrope.position_ids(mrope.RopeConfig(), ids.cuda(), image_grid_thw=grids[:, :2] * 0 + 3)
+    with pytest.raises(mrope.InputError, match="sequence 0") as on_host:
+        mrope.position_ids(mrope.RopeConfig(), ids, image_grid_thw=grids[:, :2] * 0 + 3)
+    assert str(on_device.value) == str(on_host.value)
     nxt = torch.tensor([7, 0, 4096])
     assert torch.equal(mrope.decode_positions(nxt.cuda(), 3).cpu(),
                        torch.from_numpy(mrope.decode_positions(nxt, 3)))
