@@ -141,6 +141,10 @@ CASES = [Case(*c) for c in [
     Case("f32-paged-decode", "thd", 1, 8, 2, 0, 0, 64, 64, "f32", True,
          cu=[0, 1, 2, 3, 4], kv_cu=[0, 37, 37, 137, 140], kv_tokens=40 * 16, page_size=16,
          table=random_table(4, 10, 40, 5)),
+    # Head dim 16 (one 16-byte chunk per row and thread) and batched decode
+    # long enough to split the keys automatically (2 ranges of 1100).
+    Case("f32-decode-split-d16", "thd", 1, 4, 2, 0, 0, 16, 16, "f32", True,
+         cu=[0, 1, 2], kv_cu=[0, 1100, 2200]),
 ]
 
 # Fused rotary: name, layout, q heads, kv heads, S, D, dtype, rotary attribute,
