@@ -848,10 +848,10 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
   }
   next.append(newL);
 
-  // O = O * alpha + P V. P's A fragment for keys 16j..16j+15 is the S
-  // accumulators of key tiles 2j and 2j + 1. ldmatrix.x4.trans lanes 0-15
-  // address keys 16j..16j+15 at channel 16dn, 16-31 at 16dn + 8: the B
-  // fragments of two output tiles.
+  // O = O * alpha + P V. 16-bit: P's A fragment for keys 16j..16j+15 is
+  // the S accumulators of key tiles 2j and 2j + 1. ldmatrix.x4.trans lanes
+  // 0-15 address keys 16j..16j+15 at channel 16dn, 16-31 at 16dn + 8: the
+  // B fragments of two output tiles.
   auto pack = [&](Value x, Value y) {
     Value pair = vector::FromElementsOp::create(
         b, loc, VectorType::get({2}, f32Type), ValueRange{x, y});
@@ -882,19 +882,20 @@ SmallVector<Value> AttentionKernelBuilder::keyBlock(OpBuilder &b, Value kb,
         acc[dn] = mmaTF32(b, p, splitTF32(b, v), acc[dn]);
       }
     }
-  }
-  Value vRow = arith::RemUIOp::create(b, loc, lane, index(b, 16));
-  Value vCol = mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8);
-  for (int64_t j = 0; !tf32() && j < blockKeys / 16; ++j) {
-    SmallVector<Value> p = {pack(s[2 * j][0], s[2 * j][1]),
-                            pack(s[2 * j][2], s[2 * j][3]),
-                            pack(s[2 * j + 1][0], s[2 * j + 1][1]),
-                            pack(s[2 * j + 1][2], s[2 * j + 1][3])};
-    for (int64_t dn = 0; dn < valueDim / 16; ++dn) {
-      SmallVector<Value> f =
-          fragment(values, add(b, vRow, 16 * j), add(b, vCol, 16 * dn), true);
-      acc[2 * dn] = mma(b, p, {f[0], f[1]}, acc[2 * dn]);
-      acc[2 * dn + 1] = mma(b, p, {f[2], f[3]}, acc[2 * dn + 1]);
+  } else {
+    Value vRow = arith::RemUIOp::create(b, loc, lane, index(b, 16));
+    Value vCol = mul(b, arith::DivUIOp::create(b, loc, lane, index(b, 16)), 8);
+    for (int64_t j = 0; j < blockKeys / 16; ++j) {
+      SmallVector<Value> p = {pack(s[2 * j][0], s[2 * j][1]),
+                              pack(s[2 * j][2], s[2 * j][3]),
+                              pack(s[2 * j + 1][0], s[2 * j + 1][1]),
+                              pack(s[2 * j + 1][2], s[2 * j + 1][3])};
+      for (int64_t dn = 0; dn < valueDim / 16; ++dn) {
+        SmallVector<Value> f =
+            fragment(values, add(b, vRow, 16 * j), add(b, vCol, 16 * dn), true);
+        acc[2 * dn] = mma(b, p, {f[0], f[1]}, acc[2 * dn]);
+        acc[2 * dn + 1] = mma(b, p, {f[2], f[3]}, acc[2 * dn + 1]);
+      }
     }
   }
   for (const Tile &tile : acc)
