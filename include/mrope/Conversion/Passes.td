@@ -78,7 +78,7 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     Option<"parallelRows", "parallel-rows", "bool", /*default=*/"false",
            "Lower mrope.rope_index's passes over rows to scf.forall loops "
            "(rows in parallel: threads on the CPU, a thread per row on the "
-           "GPU) and its status to a tensor.generate; false: scf.for loops "
+           "GPU) and its status to a linalg.generic; false: scf.for loops "
            "(booleans carried as i64) and scalar code, which IREE compiles "
            "and runs correctly for the Hugging Face designs (it rejects a "
            "top-level scf.forall and miscompiles host loops carrying i1s "

@@ -981,20 +981,29 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
     auto statusType = RankedTensorType::get({4}, s.i64);
     Value status;
     if (parallelRows) {
-      // A tensor.generate of the four fields rather than scalar code: on
-      // the GPU it runs in a kernel, next to the device buffers it reads.
-      status = tensor::GenerateOp::create(
-          b, statusType, ValueRange{},
-          [&](OpBuilder &gb, Location gloc, ValueRange field) {
-            ImplicitLocOpBuilder ib(gloc, gb);
-            Scalars t(ib);
-            SmallVector<Value> fields = statusFields(t);
-            Value f = t.toI64(field[0]);
-            Value value = fields[3];
-            for (int64_t i = 2; i >= 0; --i)
-              value = t.sel(t.eq(f, t.c(i)), fields[i], value);
-            tensor::YieldOp::create(ib, value);
-          });
+      // A linalg.generic of the four fields rather than scalar code: on the
+      // GPU it runs in a kernel, next to the device buffers it reads, and
+      // writes the caller's buffer directly (its tensor.empty init is what
+      // empty-tensor elimination replaces by the destination).
+      MLIRContext *ctx = b.getContext();
+      status =
+          linalg::GenericOp::create(
+              b, statusType, ValueRange{},
+              ValueRange{
+                  tensor::EmptyOp::create(b, statusType.getShape(), s.i64)},
+              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
+              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+              [&](OpBuilder &gb, Location gloc, ValueRange) {
+                ImplicitLocOpBuilder ib(gloc, gb);
+                Scalars t(ib);
+                SmallVector<Value> fields = statusFields(t);
+                Value f = t.toI64(linalg::IndexOp::create(ib, 0));
+                Value value = fields[3];
+                for (int64_t i = 2; i >= 0; --i)
+                  value = t.sel(t.eq(f, t.c(i)), fields[i], value);
+                linalg::YieldOp::create(ib, value);
+              })
+              .getResult(0);
     } else {
       status = tensor::FromElementsOp::create(b, statusType, statusFields(s));
     }
