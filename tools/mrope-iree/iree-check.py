@@ -5,9 +5,13 @@
 and a summary `N passed, N failed`. Rotary files (rotary_*.json): q_rot /
 k_rot against the reference (1e-5 absolute, f32). Position-id files
 (hf_position_ids.json): `mrope.rope_index` on the processor's tensors, its
-positions and rope_deltas exactly, status 0, in every rules version.
+positions and rope_deltas exactly, status 0, in every rules version. Paper
+variants (paper_variants.json): `mrope.rope_index` under each variant's
+runtime design on the mixed image + video prompt, positions and rope_deltas
+bit for bit (--designs: only these variants; docs/Integration.md says which
+IREE gets wrong and why).
 
-    iree-check.py [--mrope-opt PATH] [--iree-compile PATH] FILE.json...
+    iree-check.py [--mrope-opt PATH] [--iree-compile PATH] [--designs A,B] FILE.json...
 
 Needs `iree-base-compiler`, `iree-base-runtime` and `numpy` (pip).
 """
@@ -95,6 +99,34 @@ def positions_case_ir(case, version):
     return ir, inputs
 
 
+# The paper variants mrope.rope_index takes as runtime designs (as
+# mrope-conform's RUNTIME_PAPER_DESIGNS).
+RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope", "hope",
+                         "v2pe", "ilrope", "omnirope", "mmrope", "circlerope")
+
+
+def paper_case_ir(variant, mixed):
+    """A function (input_ids, image grids, video grids) -> (positions,
+    rope_deltas, next_positions, status) under one paper variant's design,
+    and its inputs."""
+    designs = load_designs()
+    name, kw = variant["variant"], variant["kwargs"]
+    elem = "f32" if name in designs.FLOAT_POSITION_VARIANTS else "i64"
+    inputs = [np.asarray([mixed["input_ids"]], np.int64),
+              np.asarray(mixed["image_grid_thw"], np.int64),
+              np.asarray(mixed["video_grid_thw"], np.int64)]
+    ids_t, img_t, vid_t = (ttype(a.shape, "i64") for a in inputs)
+    length = inputs[0].shape[1]
+    results = (f"{ttype([3, 1, length], elem)}, {ttype([1, 1], elem)}, {ttype([1], elem)}, "
+               "tensor<4xi64>")
+    ir = f"""func.func @positions(%ids: {ids_t}, %img: {img_t}, %vid: {vid_t}) -> ({results}) {{
+  %p, %d, %n, %s = mrope.rope_index %ids images(%img : {img_t}) videos(%vid : {vid_t}) design {designs.paper_design(name, kw)} : {ids_t} -> {results}
+  return %p, %d, %n, %s : {results}
+}}
+"""
+    return ir, inputs, np.float32 if elem == "f32" else np.int64
+
+
 def compile_and_load(ir, args, workdir, n):
     """The IREE module of mrope IR, or an error message."""
     import iree.runtime as rt
@@ -139,21 +171,50 @@ def run_positions_case(case, version, args, workdir, n):
             "rope_deltas": int(np.sum(deltas != np.asarray(want["rope_deltas"])))}
 
 
+def run_paper_case(variant, mixed, args, workdir, n):
+    """Mismatching positions and rope_deltas (bits) of one paper variant, or
+    an error message."""
+    ir, inputs, dtype = paper_case_ir(variant, mixed)
+    module = compile_and_load(ir, args, workdir, n)
+    if isinstance(module, str):
+        return module
+    positions, deltas, _, status = (np.asarray(o.to_host()) for o in module.positions(*inputs))
+    if status.tolist() != [0, 0, 0, 0]:
+        return f"status {status.tolist()}"
+    bits = np.int32 if dtype == np.float32 else np.int64
+
+    def mismatches(got, want):
+        want = np.asarray(want, dtype).reshape(got.shape)
+        return int(np.sum(got.astype(dtype).view(bits) != want.view(bits)))
+    return {"positions": mismatches(positions, variant["position_ids"]),
+            "rope_deltas": mismatches(deltas, variant["rope_deltas"])}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+")
     parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
     parser.add_argument("--iree-compile", default="iree-compile")
+    parser.add_argument("--designs", default="",
+                        help="paper_variants.json: only these variants (comma-separated)")
     args = parser.parse_args()
+    only = set(filter(None, args.designs.split(",")))
     passed = failed = 0
     with tempfile.TemporaryDirectory() as workdir:
         for path in args.files:
             try:
                 data = json.load(open(path))
-                cases = data["cases"]
+                cases = data["cases"] if "variants" not in data else []
+                variants = data.get("variants", [])
             except (OSError, ValueError, KeyError, TypeError) as e:
                 sys.exit(f"iree-check: {path}: not a golden file: {e}")
             runs = []
+            for v in variants:
+                if v["variant"] in RUNTIME_PAPER_DESIGNS and (not only or v["variant"] in only):
+                    runs.append((f"{v['variant']} ({v['label']})",
+                                 lambda m, v=v: run_paper_case(v, data["mixed_case"], args,
+                                                               workdir, m),
+                                 "mismatches", 0))
             for n, case in enumerate(cases):
                 if "input_ids" in case:  # position ids, in each rules version
                     for version in case["outputs"]:
