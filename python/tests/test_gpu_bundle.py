@@ -1,8 +1,9 @@
 """The GPU bundle's position-id part (tools/mrope-bench/gpu_positions_bench.py)
-before it reaches a GPU: the functions it emits, compiled here for the CPU,
-run on the inputs its cases describe and give the outputs its cases expect
-(the golden file's, or the NumPy reference's for the long prompts), so a GPU
-session spends its time on the GPU, not on a wrong argument order."""
+and its f32 attention rows (gpu_bundle.py) before they reach a GPU: the
+functions they emit, compiled here for the CPU, run on the inputs their cases
+describe and give the outputs expected (the golden file's, the NumPy
+reference's for the long prompts, float64 attention), so a GPU session
+spends its time on the GPU, not on a wrong argument order."""
 
 import json
 import os
@@ -49,3 +50,30 @@ def test_position_cases_run_as_emitted(tmp_path):
         assert outputs[3].tolist() == [0, 0, 0, 0], case["label"]
         np.testing.assert_array_equal(outputs[0], want_positions, err_msg=case["label"])
         np.testing.assert_array_equal(outputs[1], want_deltas, err_msg=case["label"])
+
+
+def test_f32_attention_functions_run_as_emitted():
+    # The bundle's f32 attention rows (gpu_attention_bench.py's run_f32),
+    # at a short sequence: the emitted function's arguments (q, k, v,
+    # positions, out) in the bench's order, compiled here for the CPU,
+    # against softmax(q k^T / sqrt(D)) v in float64 (causal bottom-right).
+    sys.path.insert(0, BENCH)
+    import gpu_bundle
+    seq, hq, hk, dim = 40, gpu_bundle.Q_HEADS, gpu_bundle.KV_HEADS, gpu_bundle.DIM
+    rng = np.random.default_rng(4)
+    q = rng.standard_normal((1, hq, seq, dim)).astype(np.float32)
+    k, v = (rng.standard_normal((1, hk, seq, dim)).astype(np.float32) for _ in range(2))
+    positions = np.zeros((3, 1, seq), np.int64)
+    group = hq // hk
+    for causal in (True, False):
+        name = f"attention_f32_s{seq}_{'causal' if causal else 'full'}"
+        source = gpu_bundle.attention_function(name, seq, causal, "plain", dtype="f32")
+        out = np.zeros_like(q)
+        runtime.compile(source).call(name, q, k, v, positions, out)
+        s = np.einsum("hqd,hkd->hqk", q[0].astype(np.float64),
+                      np.repeat(k[0], group, 0).astype(np.float64)) / np.sqrt(dim)
+        if causal:
+            s = np.where(np.tril(np.ones((seq, seq), bool)), s, -np.inf)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        want = (p / p.sum(-1, keepdims=True)) @ np.repeat(v[0], group, 0).astype(np.float64)
+        assert np.max(np.abs(out[0] - want)) <= 1e-4, name
