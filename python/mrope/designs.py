@@ -26,6 +26,13 @@ PAPER_VARIANTS = tuple(sorted(PAPER_ALLOCATIONS)) + ("grape",)
 FLOAT_POSITION_VARIANTS = ("videorope", "hope", "circlerope", "v2pe", "ilrope", "omnirope",
                            "mmrope")
 
+# The paper variants checked through `mrope.rope_index` (runtime designs) as
+# well as through the folded position construction (mrope-conform,
+# iree-check): the paper's mrope and GRAPE apply Qwen2-VL rules to per-frame
+# input, which the Qwen2-VL design does not split.
+RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope", "hope",
+                         "v2pe", "ilrope", "omnirope", "mmrope", "circlerope")
+
 # Keyword arguments of the paper's embedding classes that shape positions or
 # the allocation.
 PAPER_KEYWORDS = frozenset({

@@ -15,6 +15,7 @@ import numpy as np
 
 from mrope import reference, runtime
 from conftest import ROOT
+from test_attention import reference_attention
 
 BENCH = os.path.join(ROOT, "tools", "mrope-bench")
 sys.path.insert(0, BENCH)
@@ -64,16 +65,10 @@ def test_f32_attention_functions_run_as_emitted():
     q = rng.standard_normal((1, hq, seq, dim)).astype(np.float32)
     k, v = (rng.standard_normal((1, hk, seq, dim)).astype(np.float32) for _ in range(2))
     positions = np.zeros((3, 1, seq), np.int64)
-    group = hq // hk
     for causal in (True, False):
         name = f"attention_f32_s{seq}_{'causal' if causal else 'full'}"
         source = gpu_bundle.attention_function(name, seq, causal, "plain", dtype="f32")
         out = np.zeros_like(q)
         runtime.compile(source).call(name, q, k, v, positions, out)
-        s = np.einsum("hqd,hkd->hqk", q[0].astype(np.float64),
-                      np.repeat(k[0], group, 0).astype(np.float64)) / np.sqrt(dim)
-        if causal:
-            s = np.where(np.tril(np.ones((seq, seq), bool)), s, -np.inf)
-        p = np.exp(s - s.max(-1, keepdims=True))
-        want = (p / p.sum(-1, keepdims=True)) @ np.repeat(v[0], group, 0).astype(np.float64)
-        assert np.max(np.abs(out[0] - want)) <= 1e-4, name
+        want = reference_attention(q, k, v, causal=causal)
+        assert np.max(np.abs(out - want)) <= 1e-4, name

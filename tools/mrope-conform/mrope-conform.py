@@ -1081,11 +1081,10 @@ def check_low_precision(values, plan, dtype):
     return report
 
 
-# Paper variants checked in the runtime form too (the paper's mrope and GRAPE
-# positions apply Qwen2-VL rules to per-frame input, which the Qwen2-VL design
-# does not split).
-RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope",
-                         "hope", "v2pe", "ilrope", "omnirope", "mmrope", "circlerope")
+# Paper variants checked in the runtime form too (designs.py; the paper's
+# mrope and GRAPE positions apply Qwen2-VL rules to per-frame input, which the
+# Qwen2-VL design does not split).
+RUNTIME_PAPER_DESIGNS = designs.RUNTIME_PAPER_DESIGNS
 
 
 def rope_index_body(b, key, design, elem, input_ids, mask, grids):

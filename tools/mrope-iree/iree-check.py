@@ -68,63 +68,51 @@ def load_designs():
     return module
 
 
+def rope_index_ir(inputs, design, elem):
+    """A function (input_ids, operands...) -> (positions, rope_deltas,
+    next_positions, status) of `elem` positions; `inputs`: (operand keyword
+    or None for input_ids, array) pairs, input_ids first."""
+    params, operands = [], ""
+    for n, (word, value) in enumerate(inputs):
+        t = ttype(value.shape, "f32" if value.dtype == np.float32 else "i64")
+        params.append(f"%a{n}: {t}")
+        if word:
+            operands += f" {word}(%a{n} : {t})"
+    batch, length = inputs[0][1].shape
+    results = (f"{ttype([3, batch, length], elem)}, {ttype([batch, 1], elem)}, "
+               f"{ttype([batch], elem)}, tensor<4xi64>")
+    return f"""func.func @positions({", ".join(params)}) -> ({results}) {{
+  %p, %d, %n, %s = mrope.rope_index %a0{operands} design {design} : {ttype([batch, length], "i64")} -> {results}
+  return %p, %d, %n, %s : {results}
+}}
+"""
+
+
 def positions_case_ir(case, version):
-    """A function (input_ids, [mask], [grids], [second_per_grid]) ->
-    (positions, rope_deltas, next_positions, status) for one golden case in
-    one rules version, and its inputs."""
+    """rope_index_ir for one golden case in one rules version, and its
+    inputs."""
     rules = case["model_rules"]
     design = load_designs().golden_rules_design(rules, version, case.get("tokens_per_second"))
-    inputs, params, operands = [], [], ""
     fields = [("input_ids", None, np.int64), ("attention_mask", "mask", np.int64),
               ("image_grid_thw", "images", np.int64), ("video_grid_thw", "videos", np.int64)]
     if rules == "qwen25vl" and case["video_grid_thw"]:
         fields.append(("second_per_grid_ts", "second_per_grid", np.float32))
-    for key, word, dtype in fields:
-        if not case.get(key):
-            continue
-        value = np.asarray(case[key], dtype)
-        elem = "f32" if dtype == np.float32 else "i64"
-        params.append(f"%{key}: {ttype(value.shape, elem)}")
-        if word:
-            operands += f" {word}(%{key} : {ttype(value.shape, elem)})"
-        inputs.append(value)
-    batch, length = inputs[0].shape
-    results = [ttype([3, batch, length], "i64"), ttype([batch, 1], "i64"),
-               ttype([batch], "i64"), "tensor<4xi64>"]
-    ir = f"""func.func @positions({", ".join(params)}) -> ({", ".join(results)}) {{
-  %p, %d, %n, %s = mrope.rope_index %input_ids{operands} design {design} : {ttype([batch, length], "i64")} -> {", ".join(results)}
-  return %p, %d, %n, %s : {", ".join(results)}
-}}
-"""
-    return ir, inputs
-
-
-# The paper variants mrope.rope_index takes as runtime designs (as
-# mrope-conform's RUNTIME_PAPER_DESIGNS).
-RUNTIME_PAPER_DESIGNS = ("vanilla-rope", "mrope-interleave", "mhrope", "videorope", "hope",
-                         "v2pe", "ilrope", "omnirope", "mmrope", "circlerope")
+    inputs = [(word, np.asarray(case[key], dtype)) for key, word, dtype in fields
+              if case.get(key)]
+    return rope_index_ir(inputs, design, "i64"), [a for _, a in inputs]
 
 
 def paper_case_ir(variant, mixed):
-    """A function (input_ids, image grids, video grids) -> (positions,
-    rope_deltas, next_positions, status) under one paper variant's design,
-    and its inputs."""
+    """rope_index_ir under one paper variant's design on the mixed prompt,
+    its inputs and its positions' dtype."""
     designs = load_designs()
     name, kw = variant["variant"], variant["kwargs"]
     elem = "f32" if name in designs.FLOAT_POSITION_VARIANTS else "i64"
-    inputs = [np.asarray([mixed["input_ids"]], np.int64),
-              np.asarray(mixed["image_grid_thw"], np.int64),
-              np.asarray(mixed["video_grid_thw"], np.int64)]
-    ids_t, img_t, vid_t = (ttype(a.shape, "i64") for a in inputs)
-    length = inputs[0].shape[1]
-    results = (f"{ttype([3, 1, length], elem)}, {ttype([1, 1], elem)}, {ttype([1], elem)}, "
-               "tensor<4xi64>")
-    ir = f"""func.func @positions(%ids: {ids_t}, %img: {img_t}, %vid: {vid_t}) -> ({results}) {{
-  %p, %d, %n, %s = mrope.rope_index %ids images(%img : {img_t}) videos(%vid : {vid_t}) design {designs.paper_design(name, kw)} : {ids_t} -> {results}
-  return %p, %d, %n, %s : {results}
-}}
-"""
-    return ir, inputs, np.float32 if elem == "f32" else np.int64
+    inputs = [(None, np.asarray([mixed["input_ids"]], np.int64)),
+              ("images", np.asarray(mixed["image_grid_thw"], np.int64)),
+              ("videos", np.asarray(mixed["video_grid_thw"], np.int64))]
+    return (rope_index_ir(inputs, designs.paper_design(name, kw), elem),
+            [a for _, a in inputs], np.float32 if elem == "f32" else np.int64)
 
 
 def compile_and_load(ir, args, workdir, n):
@@ -156,38 +144,43 @@ def run_case(case, args, workdir, n):
     return diffs
 
 
-def run_positions_case(case, version, args, workdir, n):
-    """Whether IREE's positions, rope_deltas and status are the golden ones,
-    as a mismatch count per output (0: exact), or an error message."""
-    ir, inputs = positions_case_ir(case, version)
+def run_rope_index(ir, inputs, args, workdir, n):
+    """IREE's positions and rope_deltas of a rope_index function, or an
+    error message (a failed compile, or a non-zero status)."""
     module = compile_and_load(ir, args, workdir, n)
     if isinstance(module, str):
         return module
     positions, deltas, _, status = (np.asarray(o.to_host()) for o in module.positions(*inputs))
-    want = case["outputs"][version]
     if status.tolist() != [0, 0, 0, 0]:
         return f"status {status.tolist()}"
-    return {"positions": int(np.sum(positions != np.asarray(want["position_ids"]))),
-            "rope_deltas": int(np.sum(deltas != np.asarray(want["rope_deltas"])))}
+    return positions, deltas
+
+
+def run_positions_case(case, version, args, workdir, n):
+    """Whether IREE's positions, rope_deltas and status are the golden ones,
+    as a mismatch count per output (0: exact), or an error message."""
+    result = run_rope_index(*positions_case_ir(case, version), args, workdir, n)
+    if isinstance(result, str):
+        return result
+    want = case["outputs"][version]
+    return {"positions": int(np.sum(result[0] != np.asarray(want["position_ids"]))),
+            "rope_deltas": int(np.sum(result[1] != np.asarray(want["rope_deltas"])))}
 
 
 def run_paper_case(variant, mixed, args, workdir, n):
     """Mismatching positions and rope_deltas (bits) of one paper variant, or
     an error message."""
     ir, inputs, dtype = paper_case_ir(variant, mixed)
-    module = compile_and_load(ir, args, workdir, n)
-    if isinstance(module, str):
-        return module
-    positions, deltas, _, status = (np.asarray(o.to_host()) for o in module.positions(*inputs))
-    if status.tolist() != [0, 0, 0, 0]:
-        return f"status {status.tolist()}"
+    result = run_rope_index(ir, inputs, args, workdir, n)
+    if isinstance(result, str):
+        return result
     bits = np.int32 if dtype == np.float32 else np.int64
 
     def mismatches(got, want):
         want = np.asarray(want, dtype).reshape(got.shape)
         return int(np.sum(got.astype(dtype).view(bits) != want.view(bits)))
-    return {"positions": mismatches(positions, variant["position_ids"]),
-            "rope_deltas": mismatches(deltas, variant["rope_deltas"])}
+    return {"positions": mismatches(result[0], variant["position_ids"]),
+            "rope_deltas": mismatches(result[1], variant["rope_deltas"])}
 
 
 def main():
@@ -209,8 +202,9 @@ def main():
             except (OSError, ValueError, KeyError, TypeError) as e:
                 sys.exit(f"iree-check: {path}: not a golden file: {e}")
             runs = []
+            runtime_designs = load_designs().RUNTIME_PAPER_DESIGNS
             for v in variants:
-                if v["variant"] in RUNTIME_PAPER_DESIGNS and (not only or v["variant"] in only):
+                if v["variant"] in runtime_designs and (not only or v["variant"] in only):
                     runs.append((f"{v['variant']} ({v['label']})",
                                  lambda m, v=v: run_paper_case(v, data["mixed_case"], args,
                                                                workdir, m),

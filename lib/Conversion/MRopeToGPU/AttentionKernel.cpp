@@ -183,7 +183,7 @@ private:
   std::pair<Value, Value> stageTiles(OpBuilder &b, Value stage);
   Value issueBlock(OpBuilder &b, Value kb);
   MemRefType tileType(int64_t dim, bool values);
-  int64_t tileBytes(int64_t dim, bool values) const;
+  int64_t tileBytes(int64_t dim, bool values);
   SmallVector<Value> keyBlock(OpBuilder &b, Value kb, ValueRange carried,
                               bool checkBounds);
   void storeOutput(OpBuilder &b, ValueRange carried);
@@ -615,7 +615,7 @@ SmallVector<Value> AttentionKernelBuilder::stageBlock(OpBuilder &b,
   return tokens;
 }
 
-/// The shared tile of one block of keys (`values`: of v).
+/// The shared tile of one block of keys (`values`: of v), rows padded.
 MemRefType AttentionKernelBuilder::tileType(int64_t dim, bool values) {
   auto workgroup = gpu::AddressSpaceAttr::get(elementType.getContext(),
                                               gpu::AddressSpace::Workgroup);
@@ -624,9 +624,9 @@ MemRefType AttentionKernelBuilder::tileType(int64_t dim, bool values) {
                          MemRefLayoutAttrInterface(), workgroup);
 }
 
-int64_t AttentionKernelBuilder::tileBytes(int64_t dim, bool values) const {
-  const int64_t pad = tf32() && values ? kValueRowPadTF32 : kRowPad;
-  return blockKeys * (dim + pad) * elementType.getIntOrFloatBitWidth() / 8;
+int64_t AttentionKernelBuilder::tileBytes(int64_t dim, bool values) {
+  return tileType(dim, values).getNumElements() *
+         elementType.getIntOrFloatBitWidth() / 8;
 }
 
 /// The K and V tiles of pipeline stage `stage` (an index).
