@@ -158,3 +158,63 @@ def test_positions_bench_runs_and_checks():
     assert run.returncode == 0, run.stdout + run.stderr
     rows = [line for line in run.stdout.splitlines() if line.strip().endswith("ok")]
     assert len(rows) == 2 and "MISMATCH" not in run.stdout
+
+
+@pytest.mark.parametrize("compat", ["", ", compat = hf5"])
+@pytest.mark.parametrize("element", ["i64", "i32"])
+@pytest.mark.parametrize("batch, length", [(2, 7), (1, 1), (3, 0), (0, 4)])
+def test_unmasked_vanilla_closed_form(batch, length, element, compat):
+    """Vanilla RoPE without a mask lowers to a closed form (token i at i),
+    not the scan: it must give what the scan gives with an all-ones mask --
+    positions 0..N-1 on the three rows, rope_deltas 0, next position N --
+    and, for rows without tokens, the scan's empty-row status and values."""
+    from mrope import ir, runtime
+    shapes = [(3, batch, length), (batch, 1), (batch,), (4,)]
+    elements = [element] * 3 + ["i64"]
+
+    def function(name, masked):
+        # The scan's shapes are dynamic: a static length of 0 takes the
+        # closed form too, a run-time one the scan.
+        fn = ir._Function(name)
+        ids, ids_t = fn.input("ids", [batch, length], "i64")
+        operands, dyn = "", "tensor<?x?xi64>"
+        if masked:
+            mask, mask_t = fn.input("mask", [batch, length], "i64")
+            fn.lines += [f"%ids_d = tensor.cast {ids} : {ids_t} to {dyn}",
+                         f"%mask_d = tensor.cast {mask} : {mask_t} to {dyn}"]
+            ids, ids_t, operands = "%ids_d", dyn, f" mask(%mask_d : {dyn})"
+        types = [ir.tensor_type(s, e) for s, e in zip(shapes, elements)]
+        dynamic = [ir.tensor_type(["?"] * len(s), e) for s, e in zip(shapes, elements)]
+        dynamic[3] = types[3]
+        results = dynamic if masked else types
+        fn.lines.append(f"%d0, %d1, %d2, %r3 = mrope.rope_index {ids}{operands} "
+                        f"design <vanilla{compat}> : {ids_t} -> {', '.join(results)}")
+        for n in range(3):
+            fn.lines.append(f"%r{n} = tensor.cast %d{n} : {results[n]} to {types[n]}")
+        for n, (s, e) in enumerate(zip(shapes, elements)):
+            fn.output(f"r{n}", s, e)
+            fn.store(f"%r{n}", f"r{n}_out", s, e)
+        return fn.text()
+    module = runtime.compile(function("closed", False) + function("scan", True))
+    carrier = np.int64 if element == "i64" else np.int32
+    ids = np.arange(batch * length, dtype=np.int64).reshape(batch, length) + 100
+
+    def run(name, *inputs):
+        outputs = [np.zeros(s, carrier if n < 3 else np.int64) for n, s in enumerate(shapes)]
+        module.call(name, ids, *inputs, *outputs)
+        return outputs
+    closed = run("closed")
+    scan = run("scan", np.ones_like(ids))
+    for got, want in zip(closed, scan):
+        np.testing.assert_array_equal(got, want)
+    if batch and length:
+        np.testing.assert_array_equal(closed[0], np.broadcast_to(np.arange(length), shapes[0]))
+        np.testing.assert_array_equal(closed[1], 0)
+        np.testing.assert_array_equal(closed[2], length)
+        np.testing.assert_array_equal(closed[3], [0, 0, 0, 0])
+    elif batch:  # empty rows: the scan's initial maximum + 1 as the next position
+        np.testing.assert_array_equal(closed[3], [7, 0, -1, 0])
+        next_empty = np.int64(np.iinfo(np.int64).min + 1).astype(carrier)
+        np.testing.assert_array_equal(closed[2], next_empty)
+    else:
+        np.testing.assert_array_equal(closed[3], [0, 0, 0, 0])

@@ -936,7 +936,8 @@ def run_host(module_text, func_name, args):
     for op in body.ops:
         ins = [env.get(o) for o in op.operands]
         if op.name == "arith.constant":
-            text = re.search(r"value = (.*) : ", op.props).group(1)
+            # (`value = 3 : i64`; an i1 prints as `value = true`.)
+            text = re.search(r"value = ([^:>]*)", op.props).group(1)
             env[op.results[0]] = Kernel.scalar(text, op.out_types[0])
         elif op.name in ("arith.index_cast", "arith.index_castui"):
             env[op.results[0]] = ins[0]  # (a static size: a Python int)

@@ -372,6 +372,10 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       return posElem == t.i64 ? v
                               : Value(arith::TruncIOp::create(t.b, posElem, v));
     };
+    if ((vanilla && !mask) || isConstantIntValue(length, 0)) {
+      rewriteTextOnly(op, rewriter, b, posElem, batch, length);
+      return success();
+    }
     // Outputs, padded slots pre-filled (1 legacy, 0 in hf5).
     Value fill =
         fractional
@@ -978,42 +982,130 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       }
       return err.values();
     };
-    auto statusType = RankedTensorType::get({4}, s.i64);
-    Value status;
-    if (parallelRows) {
-      // A linalg.generic of the four fields rather than scalar code: on the
-      // GPU it runs in a kernel, next to the device buffers it reads, and
-      // writes the caller's buffer directly (its tensor.empty init is what
-      // empty-tensor elimination replaces by the destination).
-      MLIRContext *ctx = b.getContext();
-      status =
-          linalg::GenericOp::create(
-              b, statusType, ValueRange{},
-              ValueRange{
-                  tensor::EmptyOp::create(b, statusType.getShape(), s.i64)},
-              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
-              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
-              [&](OpBuilder &gb, Location gloc, ValueRange) {
-                ImplicitLocOpBuilder ib(gloc, gb);
-                Scalars t(ib);
-                SmallVector<Value> fields = statusFields(t);
-                Value f = t.toI64(linalg::IndexOp::create(ib, 0));
-                Value value = fields[3];
-                for (int64_t i = 2; i >= 0; --i)
-                  value = t.sel(t.eq(f, t.c(i)), fields[i], value);
-                linalg::YieldOp::create(ib, value);
-              })
-              .getResult(0);
-    } else {
-      status = tensor::FromElementsOp::create(b, statusType, statusFields(s));
-    }
-    SmallVector<Value> replacements = {out[0], out[1], out[2], status};
+    Value status = buildStatus(b, statusFields);
+    replace(rewriter, b, op, {out[0], out[1], out[2], status});
+    return success();
+  }
+
+  /// The op's four results, cast to its result types where inference gave
+  /// static shapes.
+  static void replace(PatternRewriter &rewriter, ImplicitLocOpBuilder &b,
+                      RopeIndexOp op, SmallVector<Value> replacements) {
     for (unsigned i = 0; i < replacements.size(); ++i)
       if (replacements[i].getType() != op.getResult(i).getType())
         replacements[i] = tensor::CastOp::create(b, op.getResult(i).getType(),
                                                  replacements[i]);
     rewriter.replaceOp(op, replacements);
-    return success();
+  }
+
+  /// The status tensor<4xi64> of `fields` (code, sequence, block, detail).
+  Value buildStatus(ImplicitLocOpBuilder &b,
+                    function_ref<SmallVector<Value>(Scalars &)> fields) const {
+    auto statusType = RankedTensorType::get({4}, b.getI64Type());
+    if (!parallelRows) {
+      Scalars s(b);
+      return tensor::FromElementsOp::create(b, statusType, fields(s));
+    }
+    // A linalg.generic of the four fields rather than scalar code: on the
+    // GPU it runs in a kernel, next to the device buffers it reads, and
+    // writes the caller's buffer directly (its tensor.empty init is what
+    // empty-tensor elimination replaces by the destination).
+    MLIRContext *ctx = b.getContext();
+    return linalg::GenericOp::create(
+               b, statusType, ValueRange{},
+               ValueRange{tensor::EmptyOp::create(b, statusType.getShape(),
+                                                  b.getI64Type())},
+               ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(1, ctx)},
+               ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+               [&](OpBuilder &gb, Location gloc, ValueRange) {
+                 ImplicitLocOpBuilder ib(gloc, gb);
+                 Scalars t(ib);
+                 SmallVector<Value> values = fields(t);
+                 Value f = t.toI64(linalg::IndexOp::create(ib, 0));
+                 Value value = values[3];
+                 for (int64_t i = 2; i >= 0; --i)
+                   value = t.sel(t.eq(f, t.c(i)), values[i], value);
+                 linalg::YieldOp::create(ib, value);
+               })
+        .getResult(0);
+  }
+
+  /// Where every token is real text -- vanilla RoPE without an attention
+  /// mask, or rows without tokens (a static length of 0) -- token i of every
+  /// row is at i on all three axes, rope_deltas are 0 and the next position
+  /// is N: a closed form (parallel, no scan). An empty row gives what the
+  /// scan gives at run time (the status names it, the next position is the
+  /// scan's initial maximum + 1). The scan's IR is not even valid for a
+  /// static length of 0 (its zero-sized row slices fail tensor.extract_slice's
+  /// bounds check), and IREE cannot compile a scan whose result is a
+  /// constant (it evaluates it at compile time, and that pipeline never
+  /// reaches its fixed point; docs/Integration.md).
+  void rewriteTextOnly(RopeIndexOp op, PatternRewriter &rewriter,
+                       ImplicitLocOpBuilder &b, Type posElem,
+                       OpFoldResult batch, OpFoldResult length) const {
+    Scalars s(b);
+    auto toI64 = [&](OpFoldResult size) -> Value {
+      if (std::optional<int64_t> known = getConstantIntValue(size))
+        return s.c(*known);
+      return s.toI64(cast<Value>(size));
+    };
+    Value n = toI64(length), rows = toI64(batch);
+    // (Float positions only for a static length of 0: no element.)
+    auto toPos = [&](Scalars &t, Value v) -> Value {
+      if (isa<FloatType>(posElem))
+        return arith::SIToFPOp::create(t.b, posElem, v);
+      return posElem == t.i64 ? v
+                              : Value(arith::TruncIOp::create(t.b, posElem, v));
+    };
+    MLIRContext *ctx = b.getContext();
+    Value positionsInit = tensor::EmptyOp::create(
+        b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), batch, length}, posElem);
+    Value positions =
+        linalg::GenericOp::create(
+            b, TypeRange{positionsInit.getType()}, ValueRange{},
+            ValueRange{positionsInit},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(3, ctx)},
+            SmallVector<utils::IteratorType>(3, utils::IteratorType::parallel),
+            [&](OpBuilder &gb, Location gloc, ValueRange) {
+              ImplicitLocOpBuilder ib(gloc, gb);
+              Scalars t(ib);
+              linalg::YieldOp::create(
+                  ib, toPos(t, t.toI64(linalg::IndexOp::create(ib, 2))));
+            })
+            .getResult(0);
+    // The scan's row maximum starts at INT64_MIN: an empty row's next
+    // position is INT64_MIN + 1 (and its status says the row is empty).
+    Value next, delta;
+    if (isa<FloatType>(posElem)) {
+      next = delta = arith::ConstantOp::create(
+          b, FloatAttr::get(posElem, -std::numeric_limits<double>::infinity()));
+    } else {
+      // Folded as built: host code of static shapes stays constants.
+      Value nonEmpty =
+          b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, n, s.c(0));
+      Value n64 = b.createOrFold<arith::SelectOp>(
+          nonEmpty, n, s.c(std::numeric_limits<int64_t>::min() + 1));
+      auto narrow = [&](Value v) -> Value {
+        return posElem == s.i64 ? v
+                                : b.createOrFold<arith::TruncIOp>(posElem, v);
+      };
+      next = narrow(n64);
+      delta = narrow(b.createOrFold<arith::SubIOp>(n64, n));
+    }
+    auto filled = [&](ArrayRef<OpFoldResult> shape, Value v) -> Value {
+      return linalg::FillOp::create(
+                 b, ValueRange{v},
+                 ValueRange{tensor::EmptyOp::create(b, shape, posElem)})
+          .getResult(0);
+    };
+    Value deltas = filled({batch, b.getIndexAttr(1)}, delta);
+    Value nexts = filled({batch}, next);
+    Value status = buildStatus(b, [&](Scalars &t) -> SmallVector<Value> {
+      Value empty = t.andi(t.gt(rows, t.c(0)), t.eq(n, t.c(0)));
+      return {t.sel(empty, t.c(kEmptyRow), t.c(kOk)), t.c(0),
+              t.sel(empty, t.c(-1), t.c(0)), t.c(0)};
+    });
+    replace(rewriter, b, op, {positions, deltas, nexts, status});
   }
 
   /// CircleRoPE's centred grid coordinates (x, y) of token k of an H x W

@@ -70,3 +70,56 @@ func.func @qwen3vl(%ids: tensor<2x?xi64>, %mask: tensor<2x?xi64>, %vid: tensor<?
   %p, %d, %n, %st = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) videos(%vid : tensor<?x3xi64>) design <qwen3vl> : tensor<2x?xi64> -> tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>
   return %p, %st : tensor<3x2x?xi32>, tensor<4xi64>
 }
+
+// Vanilla RoPE without a mask: every token is real text, so positions are
+// the token index on all three axes (a linalg.generic of linalg.index 2, no
+// scan), rope_deltas 0, the next position N, and the status 0 (a row of
+// length 0 would be empty: code 7). Both loop forms alike.
+// CHECK-LABEL: func.func @vanilla_unmasked
+// CHECK-NOT: scf.for
+// CHECK-NOT: scf.forall
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<3x2x?xi32>)
+// CHECK: %[[I:.*]] = linalg.index 2 : index
+// CHECK: %[[I64:.*]] = arith.index_cast %[[I]] : index to i64
+// CHECK: %[[I32:.*]] = arith.trunci %[[I64]] : i64 to i32
+// CHECK: linalg.yield %[[I32]]
+// CHECK: linalg.fill ins(%{{.*}} : i32) outs(%{{.*}} : tensor<2x1xi32>)
+// CHECK: linalg.fill ins(%{{.*}} : i32) outs(%{{.*}} : tensor<2xi32>)
+// CHECK: linalg.generic {{.*}} outs(%{{.*}} : tensor<4xi64>)
+// CHECK-NOT: scf.for
+// CHECK: return
+// SEQ-LABEL: func.func @vanilla_unmasked
+// SEQ-NOT: scf.for
+// SEQ: linalg.index 2
+// SEQ: tensor.from_elements {{.*}} : tensor<4xi64>
+// SEQ-NOT: scf.for
+// SEQ: return
+func.func @vanilla_unmasked(%ids: tensor<2x?xi64>) -> (tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>) {
+  %p, %d, %n, %st = mrope.rope_index %ids design <vanilla> : tensor<2x?xi64> -> tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>
+  return %p, %d, %n, %st : tensor<3x2x?xi32>, tensor<2x1xi32>, tensor<2xi32>, tensor<4xi64>
+}
+
+// With a mask vanilla keeps the scan (padded slots are not positioned).
+// CHECK-LABEL: func.func @vanilla_masked
+// CHECK: scf.forall
+// CHECK: scf.for
+// SEQ-LABEL: func.func @vanilla_masked
+// SEQ: scf.for
+func.func @vanilla_masked(%ids: tensor<2x?xi64>, %mask: tensor<2x?xi64>) -> tensor<3x2x?xi64> {
+  %p, %d, %n, %st = mrope.rope_index %ids mask(%mask : tensor<2x?xi64>) design <vanilla> : tensor<2x?xi64> -> tensor<3x2x?xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
+  return %p : tensor<3x2x?xi64>
+}
+
+// A static length of 0: every row is empty (status code 7, sequence 0), for
+// every design -- the closed form, not a scan over no tokens.
+// CHECK-LABEL: func.func @no_tokens
+// CHECK-NOT: scf.for
+// CHECK: return
+// SEQ-LABEL: func.func @no_tokens
+// SEQ-NOT: scf.for
+// SEQ: arith.constant 7 : i64
+// SEQ: return
+func.func @no_tokens(%ids: tensor<2x0xi64>, %img: tensor<1x3xi64>) -> tensor<4xi64> {
+  %p, %d, %n, %st = mrope.rope_index %ids images(%img : tensor<1x3xi64>) design <mrope> : tensor<2x0xi64> -> tensor<3x2x0xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
+  return %st : tensor<4xi64>
+}
