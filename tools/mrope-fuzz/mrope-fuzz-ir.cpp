@@ -12,7 +12,8 @@
 //     mrope-gpu-pipeline to PTX);
 //   - for linalg-on-tensors input (what Torch-MLIR imports), the raising
 //     pass followed by convert-mrope-to-linalg, whose output must verify.
-// Mutations are mostly token-level (see LLVMFuzzerCustomMutator below).
+// Mutations are mostly token-level, some change one shape extent everywhere
+// (see LLVMFuzzerCustomMutator below).
 // Diagnostics are expected (most mutations are invalid) and swallowed; a
 // crash, a sanitizer report, a trap or a hang is a finding.
 //
@@ -220,10 +221,58 @@ size_t mutateToken(uint8_t *data, size_t size, size_t maxSize, unsigned seed) {
   return out.size();
 }
 
+/// Replaces one shape extent everywhere it occurs in a shape (`x8x`, `<8x`)
+/// by an edge number: operands sharing a dimension keep agreeing, so the
+/// module still verifies where a single-token change would not (a zero
+/// batch needs q, k and the positions changed together). 0 if no shape.
+size_t mutateShapeExtent(uint8_t *data, size_t size, size_t maxSize,
+                         unsigned seed) {
+  std::string text(reinterpret_cast<char *>(data), size);
+  std::mt19937 rng(seed);
+  // Extents: digits after '<' or 'x' and before 'x'.
+  auto isExtentAt = [&](size_t begin, size_t end) {
+    return begin > 0 && (text[begin - 1] == '<' || text[begin - 1] == 'x') &&
+           end < text.size() && text[end] == 'x';
+  };
+  std::vector<std::pair<size_t, size_t>> extents;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i])))
+      continue;
+    size_t j = i;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j])))
+      ++j;
+    if (isExtentAt(i, j))
+      extents.push_back({i, j});
+    i = j;
+  }
+  if (extents.empty())
+    return 0;
+  auto [begin, end] = extents[rng() % extents.size()];
+  std::string from = text.substr(begin, end - begin);
+  static const char *const kExtents[] = {"0", "1", "2", "3", "7", "16", "?"};
+  std::string to = kExtents[rng() % std::size(kExtents)];
+  std::string out;
+  size_t last = 0;
+  for (auto [b, e] : extents) {
+    if (text.compare(b, e - b, from) != 0)
+      continue;
+    out += text.substr(last, b - last) + to;
+    last = e;
+  }
+  out += text.substr(last);
+  if (out.size() > maxSize)
+    return 0;
+  std::copy(out.begin(), out.end(), data);
+  return out.size();
+}
+
 } // namespace
 
 extern "C" size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size,
                                           size_t maxSize, unsigned int seed) {
+  if (seed % 8 == 1)
+    if (size_t n = mutateShapeExtent(data, size, maxSize, seed))
+      return n;
   if (seed % 4 != 0)
     if (size_t n = mutateToken(data, size, maxSize, seed))
       return n;

@@ -443,6 +443,8 @@ void RotaryKernelBuilder::emit(OpBuilder &b, Value q, Value k, Value positions,
 /// One gpu.launch of `threads` threads in blocks of blockSize, each running
 /// buildKernel for its global id.
 void RotaryKernelBuilder::launchKernel(OpBuilder &b, int64_t threads) {
+  if (threads <= 0)
+    return; // Nothing to rotate (ops without elements are folded earlier).
   const int64_t block = std::min(blockSize, threads);
   const int64_t grid = (threads + block - 1) / block;
   Value one = constIndex(b, 1);
@@ -575,8 +577,11 @@ struct ConvertMRopeToGPUPass
       return signalPassFailure();
     }
     // Fold what is known at compile time (frequencies, static positions)
-    // first: the greedy driver runs every op's folder.
-    if (failed(applyPatternsGreedily(module, RewritePatternSet(&getContext()))))
+    // first -- the greedy driver runs every op's folder -- and ops without
+    // result elements away.
+    RewritePatternSet folds(&getContext());
+    populateEmptyResultPatterns(folds);
+    if (failed(applyPatternsGreedily(module, std::move(folds))))
       return signalPassFailure();
     if (hostLoop && hostBuffers) {
       module.emitError("convert-mrope-to-gpu: host-loop and host-buffers "

@@ -1552,9 +1552,12 @@ struct ConvertMRopeToLinalgPass
   }
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    // Fold what is known at compile time (positions, frequencies) first: the
-    // greedy driver runs every op's folder.
-    if (failed(applyPatternsGreedily(getOperation(), RewritePatternSet(ctx))))
+    // Fold what is known at compile time (positions, frequencies) first --
+    // the greedy driver runs every op's folder -- and ops without result
+    // elements away.
+    RewritePatternSet folds(ctx);
+    populateEmptyResultPatterns(folds);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(folds))))
       return signalPassFailure();
 
     if (tokenTile < 1) {

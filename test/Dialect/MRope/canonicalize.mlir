@@ -161,3 +161,54 @@ func.func @sequence_length() -> i64 {
   %n = mrope.sequence_length %p : tensor<3x1x3xi64>
   return %n : i64
 }
+
+// -----
+
+// Ops whose results have no elements (a zero batch, token count or head
+// dim) are replaced by tensor.empty: nothing to compute, and the lowerings
+// would otherwise slice zero-sized dimensions. Ops with a non-empty result
+// (rope_index's status) are kept.
+// CHECK-LABEL: func.func @empty_results
+// CHECK-NOT: mrope.apply
+// CHECK-NOT: mrope.rotate
+// CHECK-NOT: mrope.attention
+// CHECK-NOT: mrope.decode_positions
+// CHECK-DAG: %[[Q:.*]] = tensor.empty() : tensor<0x8x16x64xbf16>
+// CHECK-DAG: %[[K:.*]] = tensor.empty() : tensor<0x2x16x64xbf16>
+// CHECK-DAG: %[[X:.*]] = tensor.empty() : tensor<0x4x6x8xf32>
+// CHECK-DAG: %[[O:.*]] = tensor.empty() : tensor<1x8x16x0xbf16>
+// CHECK-DAG: %[[D:.*]] = tensor.empty() : tensor<3x4x0xi64>
+// CHECK: return %[[Q]], %[[K]], %[[X]], %[[O]], %[[D]]
+func.func @empty_results(%q: tensor<0x8x16x64xbf16>, %k: tensor<0x2x16x64xbf16>,
+                         %pos: tensor<3x0x16xi64>, %f: tensor<32xf32>,
+                         %x: tensor<0x4x6x8xf32>, %t: tensor<0x6x8xf32>,
+                         %aq: tensor<1x8x16x0xbf16>, %ak: tensor<1x2x16x0xbf16>,
+                         %next: tensor<4xi64>)
+    -> (tensor<0x8x16x64xbf16>, tensor<0x2x16x64xbf16>, tensor<0x4x6x8xf32>,
+        tensor<1x8x16x0xbf16>, tensor<3x4x0xi64>) {
+  %q1, %k1 = mrope.apply %q, %k positions(%pos : tensor<3x0x16xi64>) freqs(%f : tensor<32xf32>) layout bhsd
+      rotary <alloc = <contiguous, section = [8, 12, 12]>, rotary_dim = 64>
+      : tensor<0x8x16x64xbf16>, tensor<0x2x16x64xbf16>
+  %x1 = mrope.rotate %x, %t, %t layout bhsd pairs neox : tensor<0x4x6x8xf32>, tensor<0x6x8xf32>
+  %o = mrope.attention %aq, %ak, %ak layout bhsd causal
+      : tensor<1x8x16x0xbf16>, tensor<1x2x16x0xbf16>, tensor<1x2x16x0xbf16> -> tensor<1x8x16x0xbf16>
+  %d = mrope.decode_positions %next : tensor<4xi64> -> tensor<3x4x0xi64>
+  return %q1, %k1, %x1, %o, %d : tensor<0x8x16x64xbf16>, tensor<0x2x16x64xbf16>, tensor<0x4x6x8xf32>, tensor<1x8x16x0xbf16>, tensor<3x4x0xi64>
+}
+
+// A dynamic size next to the zero one is reified from the operand.
+// CHECK-LABEL: func.func @dynamic_batch
+// CHECK: %[[B:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?x4x0x8xf32>
+// CHECK: %[[E:.*]] = tensor.empty(%[[B]]) : tensor<?x4x0x8xf32>
+// CHECK: return %[[E]]
+func.func @dynamic_batch(%x: tensor<?x4x0x8xf32>, %t: tensor<?x0x8xf32>) -> tensor<?x4x0x8xf32> {
+  %x1 = mrope.rotate %x, %t, %t layout bhsd pairs neox : tensor<?x4x0x8xf32>, tensor<?x0x8xf32>
+  return %x1 : tensor<?x4x0x8xf32>
+}
+
+// CHECK-LABEL: func.func @kept
+// CHECK: mrope.rope_index
+func.func @kept(%ids: tensor<0x5xi64>) -> tensor<4xi64> {
+  %p, %d, %n, %s = mrope.rope_index %ids design <mrope> : tensor<0x5xi64> -> tensor<3x0x5xi64>, tensor<0x1xi64>, tensor<0xi64>, tensor<4xi64>
+  return %s : tensor<4xi64>
+}

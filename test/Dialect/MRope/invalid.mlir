@@ -267,7 +267,7 @@ func.func @f(%pos: tensor<3x2x10xi64>, %f: tensor<8xf32>) {
 // -----
 
 func.func @f(%q: tensor<1x12x8x64xf32>, %k: tensor<1x5x8x64xf32>, %pos: tensor<3x1x8xi64>, %f: tensor<32xf32>) {
-  // expected-error @+1 {{query heads (12) are not a multiple of KV heads (5): GQA cannot group them}}
+  // expected-error @+1 {{query heads (12) are not a positive multiple of KV heads (5): GQA cannot group them}}
   %a, %b = mrope.apply %q, %k positions(%pos : tensor<3x1x8xi64>) freqs(%f : tensor<32xf32>) layout bhsd rotary <alloc = <vanilla>, rotary_dim = 64> : tensor<1x12x8x64xf32>, tensor<1x5x8x64xf32>
   return
 }
@@ -387,7 +387,7 @@ func.func @f(%q: tensor<1x8x8x64xf32>, %k: tensor<1x4x8x64xf32>, %v: tensor<1x4x
 // -----
 
 func.func @f(%q: tensor<1x8x8x64xf32>, %k: tensor<1x3x8x64xf32>, %v: tensor<1x3x8x64xf32>) {
-  // expected-error @+1 {{query heads (8) are not a multiple of KV heads (3): GQA cannot group them}}
+  // expected-error @+1 {{query heads (8) are not a positive multiple of KV heads (3): GQA cannot group them}}
   %o = mrope.attention %q, %k, %v layout bhsd : tensor<1x8x8x64xf32>, tensor<1x3x8x64xf32>, tensor<1x3x8x64xf32> -> tensor<1x8x8x64xf32>
   return
 }

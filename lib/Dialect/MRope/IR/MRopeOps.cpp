@@ -212,9 +212,9 @@ static LogicalResult verifyRotaryConfig(Operation *op, RotaryAttr rotary,
                              << " entries, but rotary_dim " << rotaryDim
                              << " needs " << rotaryDim / 2 << " (one per pair)";
   if (!ShapedType::isDynamic(q.heads) && !ShapedType::isDynamic(k.heads)) {
-    if (k.heads <= 0 || q.heads % k.heads != 0)
+    if (k.heads <= 0 || q.heads <= 0 || q.heads % k.heads != 0)
       return op->emitOpError() << "query heads (" << q.heads
-                               << ") are not a multiple of KV heads ("
+                               << ") are not a positive multiple of KV heads ("
                                << k.heads << "): GQA cannot group them";
   }
   if (!ShapedType::isDynamic(k.heads) &&
@@ -510,6 +510,14 @@ OpFoldResult DecodePositionsOp::fold(FoldAdaptor adaptor) {
 //===----------------------------------------------------------------------===//
 
 OpFoldResult SequenceLengthOp::fold(FoldAdaptor adaptor) {
+  // No positions (a zero dimension): the empty maximum is the element
+  // type's minimum, + 1 -- what the lowering's reduction gives.
+  auto type = cast<RankedTensorType>(getPositions().getType());
+  if (llvm::is_contained(type.getShape(), 0))
+    return IntegerAttr::get(
+        getLength().getType(),
+        APInt::getSignedMinValue(type.getElementTypeBitWidth()).getSExtValue() +
+            1);
   auto positions = dyn_cast_or_null<DenseElementsAttr>(adaptor.getPositions());
   if (!positions || positions.getNumElements() == 0)
     return {};
@@ -823,10 +831,10 @@ LogicalResult AttentionOp::verify() {
     return emitOpError() << "q head_dim " << dimStr(q->headDim)
                          << " does not match k head_dim " << dimStr(k->headDim);
   if (!ShapedType::isDynamic(q->heads) && !ShapedType::isDynamic(k->heads) &&
-      (k->heads <= 0 || q->heads % k->heads != 0))
+      (k->heads <= 0 || q->heads <= 0 || q->heads % k->heads != 0))
     return emitOpError() << "query heads (" << q->heads
-                         << ") are not a multiple of KV heads (" << k->heads
-                         << "): GQA cannot group them";
+                         << ") are not a positive multiple of KV heads ("
+                         << k->heads << "): GQA cannot group them";
   if (layout == TensorLayout::THD && !getKvCuSeqlens() && !getBlockTable() &&
       mismatch(q->seq, k->seq))
     return emitOpError("packed (thd) attention without kv_cu_seqlens needs q "
@@ -914,4 +922,26 @@ LogicalResult AttentionOp::verify() {
       return failure();
   return verifyRotaryConfig(*this, *getRotary(), *q, *k,
                             getInvFreq().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// Result shapes (the shapes of the rotated operands)
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+ApplyOp::reifyResultShapes(OpBuilder &builder,
+                           ReifiedRankedShapedTypeDims &reifiedReturnShapes) {
+  reifiedReturnShapes.push_back(
+      tensor::getMixedSizes(builder, getLoc(), getQ()));
+  reifiedReturnShapes.push_back(
+      tensor::getMixedSizes(builder, getLoc(), getK()));
+  return success();
+}
+
+LogicalResult
+RotateOp::reifyResultShapes(OpBuilder &builder,
+                            ReifiedRankedShapedTypeDims &reifiedReturnShapes) {
+  reifiedReturnShapes.push_back(
+      tensor::getMixedSizes(builder, getLoc(), getX()));
+  return success();
 }

@@ -34,6 +34,8 @@ def MRope_Dialect : Dialect {
   }];
   let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 1;
+  // Ops whose results have no elements become tensor.empty.
+  let hasCanonicalizer = 1;
   let extraClassDeclaration = [{
     void registerAttributes();
   }];

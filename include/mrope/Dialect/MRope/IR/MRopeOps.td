@@ -279,6 +279,8 @@ def MRope_CosSinOp : MRope_Op<"cos_sin", [Pure,
 
 def MRope_ApplyOp : MRope_Op<"apply", [Pure,
     DeclareOpInterfaceMethods<MRope_RotaryOpInterface>,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+                              ["reifyResultShapes"]>,
     AllTypesMatch<["q", "q_out"]>, AllTypesMatch<["k", "k_out"]>]> {
   let summary = "rotate q and k by their multimodal positions";
   let description = [{
@@ -319,6 +321,8 @@ def MRope_ApplyOp : MRope_Op<"apply", [Pure,
 }
 
 def MRope_RotateOp : MRope_Op<"rotate", [Pure,
+    DeclareOpInterfaceMethods<ReifyRankedShapedTypeOpInterface,
+                              ["reifyResultShapes"]>,
     AllTypesMatch<["x", "result"]>, AllTypesMatch<["cos", "sin"]>]> {
   let summary = "rotate one tensor by given cos/sin tables";
   let description = [{
