@@ -23,7 +23,7 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
 
 // Folding of positions and frequencies happens inside the conversion.
 static constexpr llvm::StringLiteral kToLinalg =
-    "convert-mrope-to-linalg,canonicalize,cse";
+    "convert-mrope-to-linalg{portable-attention=true},canonicalize,cse";
 
 // One-shot bufferization with identity layouts at function boundaries so the
 // JIT's memref descriptors are plain. Empty tensor elimination first: a

@@ -8,7 +8,9 @@ golden vectors of the real reference models against each other:
   in the legacy (transformers 4.49 and 4.57) forms;
 - :func:`default_inv_freq`, :func:`axis_of_pairs`, :func:`cos_sin` and
   :func:`apply_rotary`: ``inv_freq``, the contiguous, interleaved and
-  head-partitioned allocations, and ``q * cos + rotate_half(q) * sin``.
+  head-partitioned allocations, and ``q * cos + rotate_half(q) * sin``;
+- :func:`attention`: scaled dot-product attention in float64 (GQA, causal,
+  masks, packed sequences), with :func:`attention_error_bound`.
 
 Float32 arithmetic is kept where the reference computes in float32
 (angles, the rotation); cos and sin are taken in float64 and rounded, i.e.
@@ -202,3 +204,50 @@ def apply_rotary(q: np.ndarray, k: np.ndarray, positions: np.ndarray, inv_freq: 
                        attention_scaling)
     return (rotate(q, cos[:, None], sin[:, None], inverse, dtype),
             rotate(k, cos[:, None], sin[:, None], inverse, dtype))
+
+
+def attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None,
+                        kv_cu_seqlens=None):
+    """``softmax(q k^T * scale + mask) v`` in float64 for ``[B, H, S, D]``
+    (GQA: query head h reads KV head ``h // (Hq / Hkv)``; causal masking
+    bottom-right aligned), or packed ``[T, H, D]`` with ``cu_seqlens``:
+    sequence n is ``q[cu[n]:cu[n+1]]`` against k and v over the same tokens,
+    or over ``[kv_cu[n], kv_cu[n+1])`` when given. A row with no key is 0."""
+    if cu_seqlens is not None:
+        kv_cu = cu_seqlens if kv_cu_seqlens is None else kv_cu_seqlens
+        out = np.zeros(q.shape[:-1] + v.shape[-1:], np.float64)
+        for lo, hi, klo, khi in zip(cu_seqlens[:-1], cu_seqlens[1:], kv_cu[:-1], kv_cu[1:]):
+            if hi == lo or khi == klo:  # no query, or no key: rows of 0
+                continue
+            seq = [x[a:b].transpose(1, 0, 2)[None]
+                   for x, a, b in ((q, lo, hi), (k, klo, khi), (v, klo, khi))]
+            out[lo:hi] = attention(*seq, causal, scale)[0].transpose(1, 0, 2)
+        return out
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    group = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ k.transpose(0, 1, 3, 2) * scale
+    if mask is not None:
+        scores = scores + mask.astype(np.float64)
+    sq, skv = q.shape[2], k.shape[2]
+    if causal:
+        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + skv - sq
+        scores = np.where(allowed, scores, -np.inf)
+    top = scores.max(axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0)
+    p = np.exp(scores - top)
+    total = p.sum(axis=-1, keepdims=True)
+    # A row with no key is 0 (flash-attention's convention).
+    return np.where(total > 0, (p / np.where(total > 0, total, 1)) @ v, 0)
+
+
+def attention_error_bound(want: np.ndarray, dtype) -> np.ndarray:
+    """Per-element bound on |computed - float64 reference| of an attention
+    output in ``dtype`` with f32 accumulation: 1e-4 for float32; for 16-bit
+    outputs the result's rounding (one ulp of the value, at most) plus f32
+    accumulation over 16-bit inputs rounded like torch, 2^-9."""
+    if np.dtype(dtype) == np.float32:
+        return np.full(want.shape, 1e-4)
+    ulp = np.spacing(np.abs(want).astype(np.float32).astype(dtype)).astype(np.float64)
+    return ulp + 2.0 ** -9 + 1e-12

@@ -73,38 +73,7 @@ def attention_ir(q, k, v, element, layout, causal=False, scale=None, mask=None,
             f"{qt}, {kt}, {vt} -> {qt}\n  return %0 : {qt}\n}}\n")
 
 
-def reference_attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None,
-                        kv_cu_seqlens=None):
-    """[B, H, S, D] (or packed [T, H, D] with cu_seqlens: sequence n is
-    q[cu[n]:cu[n+1]] against k and v over the same tokens, or over
-    [kv_cu[n], kv_cu[n+1]) when given) in float64."""
-    if cu_seqlens is not None:
-        kv_cu = cu_seqlens if kv_cu_seqlens is None else kv_cu_seqlens
-        out = np.zeros(q.shape[:-1] + v.shape[-1:], np.float64)
-        for lo, hi, klo, khi in zip(cu_seqlens[:-1], cu_seqlens[1:], kv_cu[:-1], kv_cu[1:]):
-            if hi == lo or khi == klo:  # no query, or no key: rows of 0
-                continue
-            seq = [x[a:b].transpose(1, 0, 2)[None]
-                   for x, a, b in ((q, lo, hi), (k, klo, khi), (v, klo, khi))]
-            out[lo:hi] = reference_attention(*seq, causal, scale)[0].transpose(1, 0, 2)
-        return out
-    q, k, v = (x.astype(np.float64) for x in (q, k, v))
-    group = q.shape[1] // k.shape[1]
-    k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
-    scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
-    scores = q @ k.transpose(0, 1, 3, 2) * scale
-    if mask is not None:
-        scores = scores + mask.astype(np.float64)
-    sq, skv = q.shape[2], k.shape[2]
-    if causal:
-        allowed = np.arange(skv)[None, :] <= np.arange(sq)[:, None] + skv - sq
-        scores = np.where(allowed, scores, -np.inf)
-    top = scores.max(axis=-1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0)
-    p = np.exp(scores - top)
-    total = p.sum(axis=-1, keepdims=True)
-    # A row with no key is 0 (flash-attention's convention).
-    return np.where(total > 0, (p / np.where(total > 0, total, 1)) @ v, 0)
+reference_attention = reference.attention
 
 
 def to_bhsd(x, layout):
@@ -113,14 +82,7 @@ def to_bhsd(x, layout):
 
 def check(got, want, dtype):
     got32 = got.astype(np.float64)
-    if dtype == np.float32:
-        np.testing.assert_allclose(got32, want, rtol=0, atol=1e-4)
-    else:
-        # bf16 output: rounding of the result (half an ulp) plus f32
-        # accumulation and bf16 inputs rounded like torch; one bf16 ulp of the
-        # value plus 2^-9 of the largest |v| covers both.
-        ulp = np.spacing(np.abs(want).astype(np.float32).astype(dtype)).astype(np.float64)
-        np.testing.assert_array_less(np.abs(got32 - want), ulp + 2.0 ** -9 + 1e-12)
+    np.testing.assert_array_less(np.abs(got32 - want), reference.attention_error_bound(want, dtype))
 
 
 def random(rng, shape, dtype):

@@ -546,3 +546,40 @@ def test_cos_sin_dtypes_and_threads():
     for bad in ("float64", np.int32, "half-ish"):
         with pytest.raises(mrope.InputError, match="dtype: must be float32, float16 or bfloat16"):
             mrope.cos_sin(config, positions, dtype=bad)
+
+
+@pytest.mark.parametrize("pairs", ["neox", "gptj"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_rotate_per_axis_tables(batch, pairs):
+    """mrope.rotate with per-axis [3, B, S, D] tables and an allocation (what
+    the raising pass makes of a section split): each pair reads its axis's
+    table. Interleaved [2, 1, 1] over 4 pairs (axes t, h, w, t) has runs of
+    one channel; with a batch of 1 every slice of such a run is a unit
+    dimension, whose rank-reducing form crashed MLIR 22's
+    expand-strided-metadata (the CPU pipeline); now compared with NumPy."""
+    rng = np.random.default_rng(11 + batch)
+    heads, length, dim = 4, 6, 8
+    x = rng.standard_normal((batch, heads, length, dim)).astype(np.float32)
+    cos = rng.uniform(-1, 1, (3, batch, length, dim)).astype(np.float32)
+    sin = rng.uniform(-1, 1, (3, batch, length, dim)).astype(np.float32)
+    axes = reference.axis_of_pairs("interleaved", [2, 1, 1], dim // 2)
+    pair = np.arange(dim) % (dim // 2) if pairs == "neox" else np.arange(dim) // 2
+    c = cos[axes[pair], :, :, np.arange(dim)].transpose(1, 2, 0)[:, None]  # [B, 1, S, D]
+    s = sin[axes[pair], :, :, np.arange(dim)].transpose(1, 2, 0)[:, None]
+    if pairs == "neox":
+        partner = np.concatenate([-x[..., dim // 2:], x[..., :dim // 2]], axis=-1)
+    else:
+        partner = np.stack([-x[..., 1::2], x[..., 0::2]], axis=-1).reshape(x.shape)
+    want = (x * c + partner * s).astype(np.float32)
+
+    fn = ir._Function("rotate")
+    xv, xt = fn.input("x", list(x.shape), "f32")
+    cv, ct = fn.input("cos", list(cos.shape), "f32")
+    sv, _ = fn.input("sin", list(sin.shape), "f32")
+    fn.output("out", list(x.shape), "f32")
+    fn.lines.append(f"%r = mrope.rotate {xv}, {cv}, {sv} layout bhsd pairs {pairs} "
+                    f"alloc <interleaved, section = [2, 1, 1]> : {xt}, {ct}")
+    fn.store("%r", "out_out", list(x.shape), "f32")
+    out = np.zeros_like(x)
+    runtime.compile(fn.text()).call("rotate", x, cos, sin, out)
+    np.testing.assert_array_equal(out, want)  # the same f32 operations

@@ -9,9 +9,13 @@ positions and rope_deltas exactly, status 0, in every rules version. Paper
 variants (paper_variants.json): `mrope.rope_index` under each variant's
 runtime design on the mixed image + video prompt, positions and rope_deltas
 bit for bit (--designs: only these variants; docs/Integration.md says which
-IREE gets wrong and why).
+IREE gets wrong and why). --attention: built-in `mrope.attention` cases
+(GQA/MQA, causal or not, decode, additive masks with a fully masked row,
+bshd, f16, rotary prologues) against the float64 reference of the Python
+package (mrope/reference.py), within its error bound.
 
-    iree-check.py [--mrope-opt PATH] [--iree-compile PATH] [--designs A,B] FILE.json...
+    iree-check.py [--mrope-opt PATH] [--iree-compile PATH] [--designs A,B]
+                  [--attention] [FILE.json...]
 
 Needs `iree-base-compiler`, `iree-base-runtime` and `numpy` (pip).
 """
@@ -57,15 +61,115 @@ def case_ir(case):
 
 
 @functools.lru_cache(maxsize=None)
-def load_designs():
-    """The Python package's design spellings (python/mrope/designs.py, a
-    self-contained file), from the source tree."""
+def load_package_file(name):
+    """A self-contained module of the Python package (python/mrope/NAME.py:
+    the design spellings, the NumPy reference), from the source tree."""
     import importlib.util
-    path = os.path.join(HERE, "..", "..", "python", "mrope", "designs.py")
-    spec = importlib.util.spec_from_file_location("mrope_designs", path)
+    path = os.path.join(HERE, "..", "..", "python", "mrope", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"mrope_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_designs():
+    return load_package_file("designs")
+
+
+# Attention cases: (name, batch, q heads, kv heads, q tokens, kv tokens, head
+# dim, layout, element, causal, mask (None, "shared": [B, 1, S, T] with a
+# fully masked row, "per-head": [B, Hq, S, T]), scale, rotary (None, or
+# (allocation, section, positions: "shared" or "q-only"))).
+ATTENTION_CASES = [
+    ("gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f32", True, None, None, None),
+    ("mqa-bshd", 2, 4, 1, 5, 9, 16, "bshd", "f32", False, None, None, None),
+    ("decode-causal", 1, 4, 2, 1, 9, 16, "bhsd", "f32", True, None, None, None),
+    ("mask-shared-scale", 2, 2, 2, 6, 7, 16, "bhsd", "f32", False, "shared", 0.3, None),
+    ("mask-per-head-causal", 1, 4, 2, 6, 6, 32, "bhsd", "f32", True, "per-head", None, None),
+    ("f16-gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f16", True, None, None, None),
+    ("rotary-contiguous", 1, 4, 2, 10, 10, 16, "bhsd", "f32", True, None, None,
+     ("contiguous", [2, 3, 3], "shared")),
+    ("rotary-interleaved-bshd", 1, 4, 2, 10, 10, 16, "bshd", "f32", False, None, None,
+     ("interleaved", [4, 2, 2], "shared")),
+    ("rotary-decode-q-only", 1, 4, 2, 2, 11, 16, "bhsd", "f32", True, None, None,
+     ("contiguous", [2, 3, 3], "q-only")),
+]
+
+
+def attention_case(case, rng):
+    """IR of one attention case, its inputs and the float64 reference."""
+    (_, b, hq, hkv, sq, skv, d, layout, elem, causal, mask_kind, scale, rotary) = case
+    ref = load_package_file("reference")
+    dtype = np.float32 if elem == "f32" else np.float16
+
+    def shaped(h, s):
+        return (b, s, h, d) if layout == "bshd" else (b, h, s, d)
+
+    def to_bhsd(x):
+        return x.transpose(0, 2, 1, 3) if layout == "bshd" else x
+
+    q, k, v = (rng.standard_normal(shaped(h, s)).astype(dtype)
+               for h, s in ((hq, sq), (hkv, skv), (hkv, skv)))
+    inputs, params, operands = [q, k, v], [], ""
+    for n, x in enumerate(inputs):
+        params.append(f"%a{n}: {ttype(x.shape, elem)}")
+    mask = None
+    if mask_kind:
+        mask = rng.uniform(-2, 2, (b, 1 if mask_kind == "shared" else hq, sq, skv))
+        mask = mask.astype(np.float32)
+        if mask_kind == "shared":
+            mask[0, 0, 1, :] = -np.inf  # a row that attends nothing: 0
+        inputs.append(mask)
+        params.append(f"%a3: {ttype(mask.shape, 'f32')}")
+        operands += f" mask(%a3 : {ttype(mask.shape, 'f32')})"
+    qr, kr = (to_bhsd(x).astype(np.float32) for x in (q, k))
+    prologue = ""
+    if rotary:
+        alloc, section, which = rotary
+        theta = 10000.0
+        inv_freq = ref.default_inv_freq(d, theta)
+        qpos = rng.integers(0, 50, (3, b, sq)).astype(np.int64)
+        pt = ttype(qpos.shape, "i64")
+        n = len(inputs)
+        inputs.append(qpos)
+        params.append(f"%a{n}: {pt}")
+        operands += f" q_positions(%a{n} : {pt})"
+        qr, _ = ref.apply_rotary(to_bhsd(q), to_bhsd(q), qpos, inv_freq, alloc, section,
+                                 dtype=dtype)
+        if which == "shared":  # (q-only: the keys were rotated when cached)
+            operands += f" k_positions(%a{n} : {pt})"
+            _, kr = ref.apply_rotary(to_bhsd(k), to_bhsd(k), qpos, inv_freq, alloc, section,
+                                     dtype=dtype)
+        qr, kr = (x.astype(np.float32) for x in (qr, kr))
+        ft = ttype([d // 2], "f32")
+        prologue = f"  %f = mrope.inv_freq theta = {theta:e} : {ft}\n"
+        operands += f" freqs(%f : {ft})"
+        rotary_attr = (f" rotary <alloc = <{alloc}, section = {section}>, "
+                       f"rotary_dim = {d}>")
+    else:
+        rotary_attr = ""
+    want = ref.attention(qr, kr, to_bhsd(v).astype(np.float32), causal=causal, scale=scale,
+                         mask=mask)
+    if layout == "bshd":
+        want = want.transpose(0, 2, 1, 3)
+    types = ", ".join(ttype(x.shape, elem) for x in (q, k, v))
+    out_t = ttype(q.shape, elem)
+    ir = (f"func.func @attention({', '.join(params)}) -> {out_t} {{\n{prologue}"
+          f"  %o = mrope.attention %a0, %a1, %a2{operands} layout {layout}{rotary_attr}"
+          f"{f' scale {scale}' if scale else ''}{' causal' if causal else ''}"
+          f" : {types} -> {out_t}\n  return %o : {out_t}\n}}\n")
+    return ir, inputs, want, ref.attention_error_bound(want, dtype)
+
+
+def run_attention_case(case, args, workdir, n):
+    """The largest |IREE - reference| / bound of one case (< 1 passes), or
+    an error message."""
+    ir, inputs, want, bound = attention_case(case, np.random.default_rng(n))
+    module = compile_and_load(ir, args, workdir, n)
+    if isinstance(module, str):
+        return module
+    got = np.asarray(module.attention(*inputs).to_host()).astype(np.float64)
+    return {"out": float(np.max(np.abs(got - want) / bound))}
 
 
 def rope_index_ir(inputs, design, elem):
@@ -185,14 +289,33 @@ def run_paper_case(variant, mixed, args, workdir, n):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+")
+    parser.add_argument("files", nargs="*")
     parser.add_argument("--mrope-opt", default=os.path.join(HERE, "mrope-opt"))
     parser.add_argument("--iree-compile", default="iree-compile")
     parser.add_argument("--designs", default="",
                         help="paper_variants.json: only these variants (comma-separated)")
+    parser.add_argument("--attention", action="store_true",
+                        help="run the built-in mrope.attention cases")
     args = parser.parse_args()
+    if not args.files and not args.attention:
+        parser.error("give golden files and/or --attention")
     only = set(filter(None, args.designs.split(",")))
-    passed = failed = 0
+    counts = [0, 0]  # passed, failed
+
+    def report(runs, prefix):
+        for m, (name, run, measure, bound) in enumerate(runs):
+            label = f"{prefix} {name}"
+            result = run(m)
+            if isinstance(result, str):
+                print(f"FAIL {label}: {result}")
+                counts[1] += 1
+                continue
+            ok = all(d <= bound for d in result.values())
+            counts[0] += ok
+            counts[1] += not ok
+            detail = ", ".join(f"{k} {measure} {v:.3g}" for k, v in result.items())
+            print(f"{'PASS' if ok else 'FAIL'} {label}: {detail}")
+
     with tempfile.TemporaryDirectory() as workdir:
         for path in args.files:
             try:
@@ -220,18 +343,11 @@ def main():
                     runs.append((f"case {n} ({case.get('allocation', '?')})",
                                  lambda m, c=case: run_case(c, args, workdir, m),
                                  "max abs diff", TOLERANCE))
-            for m, (name, run, measure, bound) in enumerate(runs):
-                label = f"{os.path.basename(path)} {name}"
-                result = run(m)
-                if isinstance(result, str):
-                    print(f"FAIL {label}: {result}")
-                    failed += 1
-                    continue
-                ok = all(d <= bound for d in result.values())
-                passed += ok
-                failed += not ok
-                detail = ", ".join(f"{k} {measure} {v:.3g}" for k, v in result.items())
-                print(f"{'PASS' if ok else 'FAIL'} {label}: {detail}")
+            report(runs, os.path.basename(path))
+        if args.attention:
+            report([(c[0], lambda m, c=c: run_attention_case(c, args, workdir, 1000 + m),
+                     "error / bound", 1.0) for c in ATTENTION_CASES], "attention")
+    passed, failed = counts
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

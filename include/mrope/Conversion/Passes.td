@@ -40,8 +40,13 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
     row's keys with the running max, sum and f32 accumulator row as vectors
     over the head dimension.
 
-    Ops without a lowering yet (`mrope.attention` with dynamic shapes, static
-    positions too large to fold) are reported as errors.
+    With `portable-attention` (the portable pipeline) attention becomes
+    whole-tensor linalg instead: scores, softmax and values as contractions,
+    reductions and elementwise generics on tensors.
+
+    Ops without a lowering yet (`mrope.attention` with dynamic shapes, or
+    packed sequences in the portable form; static positions too large to
+    fold) are reported as errors.
   }];
   let options = [
     Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",
@@ -75,6 +80,14 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "decode-sized as tasks of one GQA group's query heads that read "
            "each key once; false: one query row per task for both (the "
            "earlier form, kept for comparison)">,
+    Option<"portableAttention", "portable-attention", "bool",
+           /*default=*/"false",
+           "Lower mrope.attention (bhsd/bshd, static shapes) to whole-tensor "
+           "linalg: a contraction per GQA group for the scores, reductions "
+           "and elementwise generics for the softmax, a contraction for the "
+           "values (what IREE compiles; set by mrope-to-linalg-pipeline). "
+           "Packed (thd) sequences are reported. Default: the CPU loop nests "
+           "(online softmax in scf.forall tasks with vector code)">,
     Option<"parallelRows", "parallel-rows", "bool", /*default=*/"false",
            "Lower mrope.rope_index's passes over rows to scf.forall loops "
            "(rows in parallel: threads on the CPU, a thread per row on the "

@@ -174,13 +174,16 @@ RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
   return RankedTensorType::get(shape, type.getElementType());
 }
 
+} // namespace
+
 /// q and k after the op's rotary prologue, as mrope.apply ops. apply rotates
 /// two tensors with one set of positions, so q and k share one op when they
 /// share positions (prefill); otherwise q is rotated with a throwaway partner
 /// of the right shape (decode: new queries against a longer cache) and k as
 /// apply(k, k), which the lowering rotates once.
-std::pair<Value, Value> rotatePrologue(AttentionOp op,
-                                       PatternRewriter &rewriter) {
+std::pair<Value, Value>
+mlir::mrope::rotateAttentionPrologue(AttentionOp op,
+                                     PatternRewriter &rewriter) {
   Location loc = op.getLoc();
   Value q = op.getQ(), k = op.getK();
   Value qPos = op.getQPositions(), kPos = op.getKPositions();
@@ -215,8 +218,6 @@ std::pair<Value, Value> rotatePrologue(AttentionOp op,
     kOut = apply(k, k, kPos).getKOut();
   return {qOut, kOut};
 }
-
-} // namespace
 
 std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
                                                             Location loc,
@@ -377,7 +378,7 @@ struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
     Location loc = op.getLoc();
     Value q = op.getQ(), k = op.getK();
     if (op.hasRotaryPrologue())
-      std::tie(q, k) = rotatePrologue(op, rewriter);
+      std::tie(q, k) = rotateAttentionPrologue(op, rewriter);
     Value v = op.getV(), mask = op.getMask();
 
     ActivationLayout d = ActivationLayout::get(op.getLayout());

@@ -3,11 +3,16 @@
 #ifndef MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONLOWERING_H
 #define MROPE_LIB_CONVERSION_MROPETOLINALG_ATTENTIONLOWERING_H
 
+#include "mlir/IR/Value.h"
+
 #include <cstdint>
+#include <utility>
 
 namespace mlir {
+class PatternRewriter;
 class RewritePatternSet;
 namespace mrope {
+class AttentionOp;
 
 /// Lowers mrope.attention (static shapes) to online-softmax loop nests: with
 /// at least 16 query rows per KV head (prefill), tiles of query rows in the
@@ -19,6 +24,19 @@ namespace mrope {
 /// must have avx512bf16).
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
                                        int64_t lanes, bool avx512BF16);
+
+/// Lowers mrope.attention (static shapes, bhsd or bshd) to portable
+/// linalg-on-tensors: the scores as one contraction per GQA group, the
+/// softmax by reductions and elementwise generics, the values as a second
+/// contraction -- no loops, no vectors, no scf.forall: what IREE and other
+/// linalg consumers take. Packed sequences and paged caches are left for
+/// the caller to report.
+void populatePortableAttentionPatterns(RewritePatternSet &patterns);
+
+/// q and k after `op`'s rotary prologue, as mrope.apply ops (q and k share
+/// one when they share positions; otherwise each is rotated alone).
+std::pair<Value, Value> rotateAttentionPrologue(AttentionOp op,
+                                                PatternRewriter &rewriter);
 
 } // namespace mrope
 } // namespace mlir

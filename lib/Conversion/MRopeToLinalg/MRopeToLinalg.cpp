@@ -1123,11 +1123,21 @@ Value selectAxisRows(OpBuilder &b, Location loc, Value tables,
       offsets.back() = b.getIndexAttr(first);
       sizes.back() = b.getIndexAttr(run.count);
       strides.back() = b.getIndexAttr(stride);
-      SmallVector<int64_t> shape(type.getShape().drop_front());
+      // The axis row as a [1, ...] slice, then its unit dimension collapsed
+      // away: a rank-reducing slice of a table whose other dimensions are 1
+      // too (batch 1, one channel) would be ambiguous about which unit
+      // dimension it drops, and memref.subview's inference of it crashes in
+      // MLIR 22 (expand-strided-metadata).
+      SmallVector<int64_t> shape(type.getShape());
+      shape.front() = 1;
       shape.back() = run.count;
       auto rowType = RankedTensorType::get(shape, type.getElementType());
       Value row = tensor::ExtractSliceOp::create(b, loc, rowType, tables,
                                                  offsets, sizes, strides);
+      SmallVector<ReassociationIndices> merge = {{0, 1}};
+      for (int64_t d = 2; d < rank; ++d)
+        merge.push_back({d});
+      row = tensor::CollapseShapeOp::create(b, loc, row, merge);
       SmallVector<OpFoldResult> dOffsets(offsets.begin() + 1, offsets.end());
       SmallVector<OpFoldResult> dSizes(sizes.begin() + 1, sizes.end());
       SmallVector<OpFoldResult> dStrides(strides.begin() + 1, strides.end());
@@ -1529,12 +1539,16 @@ struct InvFreqOpLowering : OpRewritePattern<InvFreqOp> {
 };
 
 /// Why an op has no lowering yet, or empty if it has one.
-std::string unsupportedReason(Operation *op) {
+std::string unsupportedReason(Operation *op, bool portableAttention) {
   if (isa<ApplyOp, CosSinOp, DecodePositionsOp, InvFreqOp, RotateOp,
           SequenceLengthOp, RopeIndexOp>(op))
     return {};
-  if (isa<AttentionOp>(op))
+  if (auto attention = dyn_cast<AttentionOp>(op)) {
+    if (portableAttention && attention.getLayout() == TensorLayout::THD)
+      return "with packed (thd) sequences has no portable lowering yet "
+             "(mrope-cpu-pipeline lowers it)";
     return "has no lowering for dynamic shapes yet";
+  }
   if (isa<PositionIdsOp>(op))
     return "was not folded: more than 2^22 positions; use mrope.rope_index "
            "for prompts this long";
@@ -1575,6 +1589,7 @@ struct ConvertMRopeToLinalgPass
     options.avx512BF16 = avx512BF16;
     options.attentionTiles = attentionTiles;
     options.parallelRows = parallelRows;
+    options.portableAttention = portableAttention;
     populateMRopeToLinalgConversionPatterns(patterns, options);
     ConversionTarget target(*ctx);
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
@@ -1586,8 +1601,10 @@ struct ConvertMRopeToLinalgPass
     target.addDynamicallyLegalOp<ApplyOp>(
         [](ApplyOp op) { return op->hasAttr(kGPUKernelAttrName); });
     // Attention is lowered for static shapes; others are reported below.
-    target.addDynamicallyLegalOp<AttentionOp>([](AttentionOp op) {
+    const bool portable = portableAttention;
+    target.addDynamicallyLegalOp<AttentionOp>([portable](AttentionOp op) {
       return op->hasAttr(kGPUKernelAttrName) ||
+             (portable && op.getLayout() == TensorLayout::THD) ||
              llvm::any_of(op->getOperandTypes(), [](Type t) {
                auto shaped = dyn_cast<ShapedType>(t);
                return shaped && !shaped.hasStaticShape();
@@ -1599,11 +1616,12 @@ struct ConvertMRopeToLinalgPass
                                       std::move(patterns))))
       return signalPassFailure();
 
-    WalkResult leftover = getOperation()->walk([](Operation *op) {
+    WalkResult leftover = getOperation()->walk([portable](Operation *op) {
       if (!isa<MRopeDialect>(op->getDialect()) ||
           op->hasAttr(kGPUKernelAttrName))
         return WalkResult::advance();
-      op->emitError() << "'" << op->getName() << "' " << unsupportedReason(op);
+      op->emitError() << "'" << op->getName() << "' "
+                      << unsupportedReason(op, portable);
       return WalkResult::interrupt();
     });
     if (leftover.wasInterrupted())
@@ -1620,6 +1638,10 @@ void mlir::mrope::populateMRopeToLinalgConversionPatterns(
   patterns.add<DecodePositionsOpLowering, InvFreqOpLowering, RotateOpLowering,
                SequenceLengthOpLowering>(patterns.getContext());
   populateRopeIndexLoweringPatterns(patterns, options.parallelRows);
+  if (options.portableAttention) {
+    populatePortableAttentionPatterns(patterns);
+    return;
+  }
   // Query rows per attention tile: one f32 vector of the target's width
   // (16 lanes unless a narrower one was asked for); 0: row by row.
   populateAttentionLoweringPatterns(

@@ -44,6 +44,10 @@ enum StatusCode : int64_t {
 struct Scalars {
   ImplicitLocOpBuilder &b;
   Type i64, f32, f64, i1;
+  /// Whether arith.fptosi is known to truncate where this code runs (the
+  /// CPU and GPU pipelines); false for the portable form, which IREE may
+  /// run as host code that rounds (truncToI64).
+  bool fptosiTruncates = false;
   explicit Scalars(ImplicitLocOpBuilder &b)
       : b(b), i64(b.getI64Type()), f32(b.getF32Type()), f64(b.getF64Type()),
         i1(b.getI1Type()) {}
@@ -89,13 +93,15 @@ struct Scalars {
     return arith::ExtSIOp::create(b, i64, x);
   }
   /// The integer part of float `x` (torch's `.long()`, arith.fptosi),
-  /// corrected toward zero when the conversion rounded away from it: IREE
-  /// 3.13's host code (where the portable form's scans run) rounds fptosi
-  /// to nearest -- 0.5 gave 1, 2.7 gave 3 -- while the CPU and GPU truncate
-  /// and need no correction. Exact for |x| < 2^53.
+  /// unless `fptosiTruncates` corrected toward zero when the conversion
+  /// rounded away from it: IREE 3.13's host code (where the portable form's
+  /// scans run) rounds fptosi to nearest -- 0.5 gave 1, 2.7 gave 3 -- while
+  /// the CPU and GPU truncate and need no correction. Exact for |x| < 2^53.
   Value truncToI64(Value x) {
     Type type = x.getType();
     Value n = arith::FPToSIOp::create(b, i64, x);
+    if (fptosiTruncates)
+      return n;
     Value back = arith::SIToFPOp::create(b, type, n);
     Value zero = arith::ConstantOp::create(b, b.getFloatAttr(type, 0.0));
     Value nonNegative =
@@ -577,6 +583,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
               [&](ImplicitLocOpBuilder &ib, Value i,
                   ValueRange a) -> SmallVector<Value> {
                 Scalars t(ib);
+                // (The parallel form is the CPU and GPU pipelines'.)
+                t.fptosiTruncates = parallelRows;
                 SmallVector<Value> st(a.begin(), a.end());
                 ErrorState err{st[Code], st[Seq], st[Block], st[Detail]};
                 Value real = isReal(t, row, i);

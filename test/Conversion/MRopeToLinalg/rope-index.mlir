@@ -123,3 +123,23 @@ func.func @no_tokens(%ids: tensor<2x0xi64>, %img: tensor<1x3xi64>) -> tensor<4xi
   %p, %d, %n, %st = mrope.rope_index %ids images(%img : tensor<1x3xi64>) design <mrope> : tensor<2x0xi64> -> tensor<3x2x0xi64>, tensor<2x1xi64>, tensor<2xi64>, tensor<4xi64>
   return %st : tensor<4xi64>
 }
+
+// Qwen2.5-VL's absolute time: (tau * second_per_grid) * tokens_per_second
+// in f32, truncated as torch's .long(). The portable form steps a value
+// fptosi rounded away from zero back (IREE 3.13's host code rounds it to
+// nearest; Scalars::truncToI64); the CPU and GPU form, where fptosi
+// truncates, has no such correction (no float comparison at all).
+// CHECK-LABEL: func.func @absolute_time
+// CHECK: arith.fptosi %{{.*}} : f32 to i64
+// CHECK-NOT: arith.cmpf
+// CHECK: return
+// SEQ-LABEL: func.func @absolute_time
+// SEQ: %[[N:.*]] = arith.fptosi %[[X:.*]] : f32 to i64
+// SEQ: %[[BACK:.*]] = arith.sitofp %[[N]] : i64 to f32
+// SEQ-DAG: arith.cmpf ogt, %[[BACK]], %[[X]] : f32
+// SEQ-DAG: arith.cmpf olt, %[[BACK]], %[[X]] : f32
+// SEQ: return
+func.func @absolute_time(%ids: tensor<1x?xi64>, %vid: tensor<?x3xi64>, %spg: tensor<?xf32>) -> tensor<3x1x?xi64> {
+  %p, %d, %n, %st = mrope.rope_index %ids videos(%vid : tensor<?x3xi64>) second_per_grid(%spg : tensor<?xf32>) design <absolute_time, tokens_per_second = 2.0> : tensor<1x?xi64> -> tensor<3x1x?xi64>, tensor<1x1xi64>, tensor<1xi64>, tensor<4xi64>
+  return %p : tensor<3x1x?xi64>
+}

@@ -679,3 +679,35 @@ func.func @f(%q: tensor<2x8x64xf32>, %k: tensor<12x4x64xf32>, %v: tensor<12x4x64
   %o = mrope.attention %q, %k, %v cu_seqlens(%cu : tensor<3xi32>) kv_cu_seqlens(%cu : tensor<3xi32>) block_table(%t : tensor<2x4xi32>) page_size 4 q_positions(%qp : tensor<3x2xi64>) k_positions(%kp : tensor<3x12xi64>) freqs(%f : tensor<32xf32>) layout thd rotary <alloc = <contiguous, section = [16, 8, 8]>, rotary_dim = 64> : tensor<2x8x64xf32>, tensor<12x4x64xf32>, tensor<12x4x64xf32> -> tensor<2x8x64xf32>
   return
 }
+
+// -----
+
+func.func @f(%q: tensor<1x0x4x64xf32>, %k: tensor<1x2x4x64xf32>, %p: tensor<3x1x4xi64>, %f: tensor<32xf32>) {
+  // expected-error @+1 {{query heads (0) are not a positive multiple of KV heads (2): GQA cannot group them}}
+  %q1, %k1 = mrope.apply %q, %k positions(%p : tensor<3x1x4xi64>) freqs(%f : tensor<32xf32>) layout bhsd rotary <alloc = <contiguous, section = [16, 8, 8]>, rotary_dim = 64> : tensor<1x0x4x64xf32>, tensor<1x2x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x0x4x64xf32>, %k: tensor<1x2x4x64xf32>) {
+  // expected-error @+1 {{query heads (0) are not a positive multiple of KV heads (2): GQA cannot group them}}
+  %o = mrope.attention %q, %k, %k layout bhsd : tensor<1x0x4x64xf32>, tensor<1x2x4x64xf32>, tensor<1x2x4x64xf32> -> tensor<1x0x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%n: tensor<4xi64>) {
+  // expected-error @+1 {{result must have a static number of new tokens K (nothing else gives it), got 'tensor<3x4x?xi64>'}}
+  %p = mrope.decode_positions %n : tensor<4xi64> -> tensor<3x4x?xi64>
+  return
+}
+
+// -----
+
+func.func @f() {
+  // expected-error @+1 {{results must be statically shaped (the rows give them), got 'tensor<1x?xi64>'}}
+  %p, %d, %n = mrope.position_ids <mrope> [[text 3]] : tensor<3x1x3xi64>, tensor<1x?xi64>, tensor<1xi64>
+  return
+}

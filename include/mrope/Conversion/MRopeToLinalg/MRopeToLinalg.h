@@ -31,6 +31,9 @@ struct RotaryLoweringOptions {
   /// vector lanes, decode-sized as tasks of one GQA group's query heads
   /// that read each key once (false: one query row per task for both).
   bool attentionTiles = true;
+  /// mrope.attention as whole-tensor linalg (contractions, reductions) --
+  /// the portable form IREE compiles -- instead of the CPU loop nests.
+  bool portableAttention = false;
   /// mrope.rope_index's rows as scf.forall loops (in parallel: threads,
   /// GPU threads) instead of scf.for (which IREE compiles).
   bool parallelRows = false;

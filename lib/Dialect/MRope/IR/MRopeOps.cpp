@@ -319,6 +319,14 @@ LogicalResult PositionIdsOp::verify() {
                            << " (pad rows to the same length)";
     length = tokens;
   }
+  // The prompt is described in the op: so are its results' shapes (a
+  // dynamic size would have nothing to come from).
+  for (Type type : getResultTypes())
+    if (auto tensor = dyn_cast<RankedTensorType>(type);
+        tensor && !tensor.hasStaticShape())
+      return emitOpError() << "results must be statically shaped (the rows "
+                              "give them), got "
+                           << type;
   return verifyPositionResults(*this, design, rows.size(), length);
 }
 
@@ -476,6 +484,10 @@ LogicalResult DecodePositionsOp::verify() {
       mismatch(result.getDimSize(1), next.getDimSize(0)))
     return emitOpError() << "result must be [3, " << dimStr(next.getDimSize(0))
                          << ", K], got " << result;
+  if (result.isDynamicDim(2))
+    return emitOpError() << "result must have a static number of new tokens "
+                            "K (nothing else gives it), got "
+                         << result;
   if (result.getElementType() != next.getElementType())
     return emitOpError("result and next_positions must share an element type");
   return success();

@@ -1,0 +1,288 @@
+//===- AttentionPortable.cpp - mrope.attention as portable linalg ---------===//
+//
+// The portable form of mrope.attention (`portable-attention`, set by
+// mrope-to-linalg-pipeline): whole-tensor linalg on tensors, which IREE and
+// other linalg consumers compile with their own tiling and fusion.
+//
+//   q [B, Hq, S, D] -> [B, Hkv, G, S, D]        (expand_shape: GQA groups)
+//   scores[b,h,g,s,t] = sum_d q[b,h,g,s,d] k[b,h,t,d]       (f32)
+//   logits = scores * scale + mask, -inf where causal hides the key
+//   m = max_t logits, e = exp(logits - m), l = sum_t e
+//   out[b,h,g,s,c] = (sum_t e[b,h,g,s,t] v[b,h,t,c]) / l     (0 if l == 0)
+//
+// Every contraction accumulates in f32, as the CPU and GPU forms do; a
+// query row without keys (all masked) is 0, their convention. bshd operands
+// are transposed to bhsd and the result back.
+//
+//===----------------------------------------------------------------------===//
+
+#include "AttentionLowering.h"
+#include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
+#include "mrope/Dialect/MRope/IR/MRopeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::mrope;
+
+namespace {
+
+/// Builds the linalg ops of one attention; dimensions of the 5-D iteration
+/// space are (b, h, g, s, x) with x the key (t) or value channel (c).
+struct PortableAttentionBuilder {
+  PatternRewriter &b;
+  Location loc;
+  Type f32;
+
+  Value extend(OpBuilder &ob, Location l, Value x) const {
+    return x.getType() == f32 ? x : arith::ExtFOp::create(ob, l, f32, x);
+  }
+
+  Value filled(ArrayRef<int64_t> shape, float value) const {
+    Value init = tensor::EmptyOp::create(b, loc, shape, f32);
+    Value c = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+    return linalg::FillOp::create(b, loc, ValueRange{c}, ValueRange{init})
+        .getResult(0);
+  }
+
+  AffineMap map(unsigned dims, ArrayRef<AffineExpr> results) const {
+    return AffineMap::get(dims, 0, results, b.getContext());
+  }
+
+  /// x [B, S, H, D] -> [B, H, S, D] (and back: the same permutation).
+  Value swapSeqHeads(Value x) const {
+    auto type = cast<RankedTensorType>(x.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    std::swap(shape[1], shape[2]);
+    Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType());
+    return linalg::TransposeOp::create(b, loc, x, init,
+                                       ArrayRef<int64_t>{0, 2, 1, 3})
+        .getResult()[0];
+  }
+
+  /// sum over the last dimension of the 6-D space (b, h, g, s, x, r) of
+  /// lhs[lhsMap] * rhs[rhsMap], into f32 [B, H, G, S, X].
+  Value contract(Value lhs, AffineMap lhsMap, Value rhs, AffineMap rhsMap,
+                 ArrayRef<int64_t> outShape) const {
+    Value init = filled(outShape, 0.0f);
+    SmallVector<utils::IteratorType> iterators(5,
+                                               utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    AffineMap out =
+        AffineMap::getMultiDimIdentityMap(6, b.getContext()).getMajorSubMap(5);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
+               ValueRange{init}, ArrayRef<AffineMap>{lhsMap, rhsMap, out},
+               iterators,
+               [&](OpBuilder &ob, Location l, ValueRange a) {
+                 Value p = arith::MulFOp::create(ob, l, extend(ob, l, a[0]),
+                                                 extend(ob, l, a[1]));
+                 linalg::YieldOp::create(
+                     ob, l, ValueRange{arith::AddFOp::create(ob, l, a[2], p)});
+               })
+        .getResult(0);
+  }
+
+  /// A reduction over the last dimension of f32 `x` [B, H, G, S, T] with
+  /// `combine`, from `initial`.
+  Value reduceKeys(
+      Value x, float initial,
+      function_ref<Value(OpBuilder &, Location, Value, Value)> combine) const {
+    auto shape = cast<RankedTensorType>(x.getType()).getShape();
+    Value init = filled(shape.drop_back(), initial);
+    SmallVector<utils::IteratorType> iterators(4,
+                                               utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(5, b.getContext());
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, ValueRange{x},
+               ValueRange{init}, ArrayRef<AffineMap>{id, id.getMajorSubMap(4)},
+               iterators,
+               [&](OpBuilder &ob, Location l, ValueRange a) {
+                 linalg::YieldOp::create(ob, l, combine(ob, l, a[1], a[0]));
+               })
+        .getResult(0);
+  }
+
+  /// An elementwise generic over the 5-D space of `shape` into a new
+  /// tensor of `type`.
+  Value elementwise(
+      ArrayRef<int64_t> shape, Type type, ValueRange inputs,
+      ArrayRef<AffineMap> inputMaps,
+      function_ref<Value(OpBuilder &, Location, ValueRange)> body) const {
+    Value init = tensor::EmptyOp::create(b, loc, shape, type);
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(AffineMap::getMultiDimIdentityMap(5, b.getContext()));
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, inputs, ValueRange{init},
+               maps,
+               SmallVector<utils::IteratorType>(5,
+                                                utils::IteratorType::parallel),
+               [&](OpBuilder &ob, Location l, ValueRange a) {
+                 linalg::YieldOp::create(ob, l, body(ob, l, a));
+               })
+        .getResult(0);
+  }
+};
+
+struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op->hasAttr(kGPUKernelAttrName))
+      return rewriter.notifyMatchFailure(op, "selected for the GPU");
+    if (op.getLayout() == TensorLayout::THD)
+      return rewriter.notifyMatchFailure(op, "packed sequences");
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    auto kType = cast<RankedTensorType>(op.getK().getType());
+    auto vType = cast<RankedTensorType>(op.getV().getType());
+    if (!qType.hasStaticShape() || !kType.hasStaticShape() ||
+        !vType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    Location loc = op.getLoc();
+    PortableAttentionBuilder p{rewriter, loc, rewriter.getF32Type()};
+    MLIRContext *ctx = rewriter.getContext();
+
+    Value q = op.getQ(), k = op.getK(), v = op.getV();
+    if (op.hasRotaryPrologue())
+      std::tie(q, k) = rotateAttentionPrologue(op, rewriter);
+    const bool bshd = op.getLayout() == TensorLayout::BSHD;
+    if (bshd) {
+      q = p.swapSeqHeads(q);
+      k = p.swapSeqHeads(k);
+      v = p.swapSeqHeads(v);
+    }
+    auto qShape = cast<RankedTensorType>(q.getType()).getShape();
+    auto kShape = cast<RankedTensorType>(k.getType()).getShape();
+    auto vShape = cast<RankedTensorType>(v.getType()).getShape();
+    const int64_t batch = qShape[0], qHeads = qShape[1], seq = qShape[2];
+    const int64_t kvHeads = kShape[1], keys = kShape[2];
+    const int64_t group = qHeads / kvHeads, valueDim = vShape[3];
+    Type element = qType.getElementType();
+
+    // q as [B, Hkv, G, S, D]: query head h * G + g reads KV head h.
+    auto grouped = [&](Value x, int64_t last) -> Value {
+      auto type = cast<RankedTensorType>(x.getType());
+      return tensor::ExpandShapeOp::create(
+          rewriter, loc,
+          RankedTensorType::get({type.getDimSize(0), type.getDimSize(1) / group,
+                                 group, type.getDimSize(2), last},
+                                type.getElementType()),
+          x, ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+    };
+    Value q5 = grouped(q, qShape[3]);
+
+    AffineExpr bd, hd, gd, sd, xd, rd;
+    bindDims(ctx, bd, hd, gd, sd, xd, rd);
+    // scores[b,h,g,s,t] = sum_d q[b,h,g,s,d] k[b,h,t,d]
+    SmallVector<int64_t> scoreShape = {batch, kvHeads, group, seq, keys};
+    Value scores = p.contract(q5, p.map(6, {bd, hd, gd, sd, rd}), k,
+                              p.map(6, {bd, hd, xd, rd}), scoreShape);
+
+    // logits = scores * scale (+ mask), -inf where causal masking hides the
+    // key (bottom-right aligned: key t is visible from row s if
+    // t <= s + keys - seq).
+    SmallVector<Value> inputs = {scores};
+    AffineMap id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
+    SmallVector<AffineMap> maps = {id5};
+    AffineExpr b5, h5, g5, s5, t5;
+    bindDims(ctx, b5, h5, g5, s5, t5);
+    if (Value mask = op.getMask()) {
+      auto maskType = cast<RankedTensorType>(mask.getType());
+      AffineExpr zero = getAffineConstantExpr(0, ctx);
+      AffineExpr mb = maskType.getDimSize(0) == 1 ? zero : b5;
+      if (maskType.getDimSize(1) == 1) {
+        maps.push_back(p.map(5, {mb, zero, s5, t5}));
+      } else {
+        mask = grouped(mask, keys);
+        maps.push_back(p.map(5, {mb, h5, g5, s5, t5}));
+      }
+      inputs.push_back(mask);
+    }
+    const bool causal = op.getCausal();
+    const float scale = static_cast<float>(op.getEffectiveScale());
+    const float negInf = -std::numeric_limits<float>::infinity();
+    Value logits = p.elementwise(
+        scoreShape, p.f32, inputs, maps,
+        [&](OpBuilder &ob, Location l, ValueRange a) -> Value {
+          Value x = arith::MulFOp::create(
+              ob, l, a[0],
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(scale)));
+          if (a.size() > 2)
+            x = arith::AddFOp::create(ob, l, x, p.extend(ob, l, a[1]));
+          if (!causal)
+            return x;
+          Value s = linalg::IndexOp::create(ob, l, 3);
+          Value t = linalg::IndexOp::create(ob, l, 4);
+          Value last = arith::AddIOp::create(
+              ob, l, s, arith::ConstantIndexOp::create(ob, l, keys - seq));
+          Value hidden =
+              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt, t, last);
+          return arith::SelectOp::create(
+              ob, l, hidden,
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(negInf)), x);
+        });
+
+    // Softmax over the keys, normalized after the value contraction.
+    Value top = p.reduceKeys(logits, negInf,
+                             [](OpBuilder &ob, Location l, Value acc, Value x) {
+                               return arith::MaximumFOp::create(ob, l, acc, x);
+                             });
+    AffineMap rowMap = p.map(5, {b5, h5, g5, s5});
+    Value weights = p.elementwise(
+        scoreShape, p.f32, {logits, top}, {id5, rowMap},
+        [&](OpBuilder &ob, Location l, ValueRange a) -> Value {
+          // A row whose keys are all hidden has max -inf: weights 0.
+          Value none = arith::CmpFOp::create(
+              ob, l, arith::CmpFPredicate::OEQ, a[1],
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(negInf)));
+          Value e = math::ExpOp::create(
+              ob, l, arith::SubFOp::create(ob, l, a[0], a[1]));
+          return arith::SelectOp::create(
+              ob, l, none,
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(0.0f)), e);
+        });
+    Value total = p.reduceKeys(
+        weights, 0.0f, [](OpBuilder &ob, Location l, Value acc, Value x) {
+          return arith::AddFOp::create(ob, l, acc, x);
+        });
+    // out[b,h,g,s,c] = sum_t e[b,h,g,s,t] v[b,h,t,c]
+    SmallVector<int64_t> outShape = {batch, kvHeads, group, seq, valueDim};
+    Value weighted = p.contract(weights, p.map(6, {bd, hd, gd, sd, rd}), v,
+                                p.map(6, {bd, hd, rd, xd}), outShape);
+    Value out = p.elementwise(
+        outShape, element, {weighted, total}, {id5, rowMap},
+        [&](OpBuilder &ob, Location l, ValueRange a) -> Value {
+          Value zero =
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(0.0f));
+          Value empty = arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OEQ,
+                                              a[1], zero);
+          Value y = arith::SelectOp::create(
+              ob, l, empty, zero, arith::DivFOp::create(ob, l, a[0], a[1]));
+          return element == p.f32
+                     ? y
+                     : Value(arith::TruncFOp::create(ob, l, element, y));
+        });
+    Value result = tensor::CollapseShapeOp::create(
+        rewriter, loc, out,
+        ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+    if (bshd)
+      result = p.swapSeqHeads(result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::mrope::populatePortableAttentionPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<PortableAttentionLowering>(patterns.getContext());
+}
