@@ -79,26 +79,32 @@ def load_designs():
 # Attention cases: (name, batch, q heads, kv heads, q tokens, kv tokens, head
 # dim, layout, element, causal, mask (None, "shared": [B, 1, S, T] with a
 # fully masked row, "per-head": [B, Hq, S, T]), scale, rotary (None, or
-# (allocation, section, positions: "shared" or "q-only"))).
+# (allocation, section, positions: "shared" or "q-only")), and whether the
+# function's batch and token sizes are dynamic (`?`: one compiled module
+# for any prompt length)).
 ATTENTION_CASES = [
-    ("gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f32", True, None, None, None),
-    ("mqa-bshd", 2, 4, 1, 5, 9, 16, "bshd", "f32", False, None, None, None),
-    ("decode-causal", 1, 4, 2, 1, 9, 16, "bhsd", "f32", True, None, None, None),
-    ("mask-shared-scale", 2, 2, 2, 6, 7, 16, "bhsd", "f32", False, "shared", 0.3, None),
-    ("mask-per-head-causal", 1, 4, 2, 6, 6, 32, "bhsd", "f32", True, "per-head", None, None),
-    ("f16-gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f16", True, None, None, None),
+    ("gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f32", True, None, None, None, False),
+    ("mqa-bshd", 2, 4, 1, 5, 9, 16, "bshd", "f32", False, None, None, None, False),
+    ("decode-causal", 1, 4, 2, 1, 9, 16, "bhsd", "f32", True, None, None, None, False),
+    ("mask-shared-scale", 2, 2, 2, 6, 7, 16, "bhsd", "f32", False, "shared", 0.3, None, False),
+    ("mask-per-head-causal", 1, 4, 2, 6, 6, 32, "bhsd", "f32", True, "per-head", None, None, False),
+    ("f16-gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f16", True, None, None, None, False),
     ("rotary-contiguous", 1, 4, 2, 10, 10, 16, "bhsd", "f32", True, None, None,
-     ("contiguous", [2, 3, 3], "shared")),
+     ("contiguous", [2, 3, 3], "shared"), False),
     ("rotary-interleaved-bshd", 1, 4, 2, 10, 10, 16, "bshd", "f32", False, None, None,
-     ("interleaved", [4, 2, 2], "shared")),
+     ("interleaved", [4, 2, 2], "shared"), False),
     ("rotary-decode-q-only", 1, 4, 2, 2, 11, 16, "bhsd", "f32", True, None, None,
-     ("contiguous", [2, 3, 3], "q-only")),
+     ("contiguous", [2, 3, 3], "q-only"), False),
+    ("dyn-gqa-causal-decode", 2, 4, 2, 3, 11, 16, "bhsd", "f32", True, "per-head", None,
+     None, True),
+    ("dyn-rotary-bshd", 1, 4, 2, 7, 7, 16, "bshd", "f32", True, None, None,
+     ("interleaved", [4, 2, 2], "shared"), True),
 ]
 
 
 def attention_case(case, rng):
     """IR of one attention case, its inputs and the float64 reference."""
-    (_, b, hq, hkv, sq, skv, d, layout, elem, causal, mask_kind, scale, rotary) = case
+    (_, b, hq, hkv, sq, skv, d, layout, elem, causal, mask_kind, scale, rotary, dynamic) = case
     ref = load_package_file("reference")
     dtype = np.float32 if elem == "f32" else np.float16
 
@@ -110,9 +116,14 @@ def attention_case(case, rng):
 
     q, k, v = (rng.standard_normal(shaped(h, s)).astype(dtype)
                for h, s in ((hq, sq), (hkv, skv), (hkv, skv)))
+    def typed(x, el, dims):
+        # `?` for the batch and token dimensions `dims` of a dynamic case.
+        shape = [("?" if dynamic and i in dims else n) for i, n in enumerate(x.shape)]
+        return ttype(shape, el)
+    act_dims = (0, 1) if layout == "bshd" else (0, 2)
     inputs, params, operands = [q, k, v], [], ""
     for n, x in enumerate(inputs):
-        params.append(f"%a{n}: {ttype(x.shape, elem)}")
+        params.append(f"%a{n}: {typed(x, elem, act_dims)}")
     mask = None
     if mask_kind:
         mask = rng.uniform(-2, 2, (b, 1 if mask_kind == "shared" else hq, sq, skv))
@@ -120,8 +131,9 @@ def attention_case(case, rng):
         if mask_kind == "shared":
             mask[0, 0, 1, :] = -np.inf  # a row that attends nothing: 0
         inputs.append(mask)
-        params.append(f"%a3: {ttype(mask.shape, 'f32')}")
-        operands += f" mask(%a3 : {ttype(mask.shape, 'f32')})"
+        mt = typed(mask, "f32", (2, 3))
+        params.append(f"%a3: {mt}")
+        operands += f" mask(%a3 : {mt})"
     qr, kr = (to_bhsd(x).astype(np.float32) for x in (q, k))
     prologue = ""
     if rotary:
@@ -129,7 +141,7 @@ def attention_case(case, rng):
         theta = 10000.0
         inv_freq = ref.default_inv_freq(d, theta)
         qpos = rng.integers(0, 50, (3, b, sq)).astype(np.int64)
-        pt = ttype(qpos.shape, "i64")
+        pt = typed(qpos, "i64", (1, 2))
         n = len(inputs)
         inputs.append(qpos)
         params.append(f"%a{n}: {pt}")
@@ -152,8 +164,8 @@ def attention_case(case, rng):
                          mask=mask)
     if layout == "bshd":
         want = want.transpose(0, 2, 1, 3)
-    types = ", ".join(ttype(x.shape, elem) for x in (q, k, v))
-    out_t = ttype(q.shape, elem)
+    types = ", ".join(typed(x, elem, act_dims) for x in (q, k, v))
+    out_t = typed(q, elem, act_dims)
     ir = (f"func.func @attention({', '.join(params)}) -> {out_t} {{\n{prologue}"
           f"  %o = mrope.attention %a0, %a1, %a2{operands} layout {layout}{rotary_attr}"
           f"{f' scale {scale}' if scale else ''}{' causal' if causal else ''}"

@@ -82,7 +82,8 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "earlier form, kept for comparison)">,
     Option<"portableAttention", "portable-attention", "bool",
            /*default=*/"false",
-           "Lower mrope.attention (bhsd/bshd, static shapes) to whole-tensor "
+           "Lower mrope.attention (bhsd/bshd; static heads and head dims, "
+           "batch and token counts static or dynamic) to whole-tensor "
            "linalg: a contraction per GQA group for the scores, reductions "
            "and elementwise generics for the softmax, a contraction for the "
            "values (what IREE compiles; set by mrope-to-linalg-pipeline). "

@@ -163,17 +163,6 @@ KeyValueRows copyRowsHeadMajor(OpBuilder &b, Location loc, Value value,
   return {copy, out};
 }
 
-/// A tensor of `type`'s layout with other batch/heads/seq sizes.
-RankedTensorType withDims(RankedTensorType type, ActivationLayout d,
-                          int64_t batch, int64_t heads, int64_t seq) {
-  SmallVector<int64_t> shape(type.getShape());
-  if (!d.packed())
-    shape[d.batch] = batch;
-  shape[d.heads] = heads;
-  shape[d.seq] = seq;
-  return RankedTensorType::get(shape, type.getElementType());
-}
-
 } // namespace
 
 /// q and k after the op's rotary prologue, as mrope.apply ops. apply rotates
@@ -188,7 +177,6 @@ mlir::mrope::rotateAttentionPrologue(AttentionOp op,
   Value q = op.getQ(), k = op.getK();
   Value qPos = op.getQPositions(), kPos = op.getKPositions();
   ActivationLayout d = ActivationLayout::get(op.getLayout());
-  auto qType = cast<RankedTensorType>(q.getType());
   auto kType = cast<RankedTensorType>(k.getType());
   auto layout = op.getLayoutAttr();
   RotaryAttr rotary = *op.getRotary();
@@ -205,13 +193,14 @@ mlir::mrope::rotateAttentionPrologue(AttentionOp op,
   Value qOut = q, kOut = k;
   if (qPos) {
     // The partner has k's heads (MHRoPE assigns axes per KV head) and q's
-    // batch and tokens.
-    int64_t qBatch = d.packed() ? 1 : qType.getDimSize(d.batch);
-    auto partner = tensor::EmptyOp::create(rewriter, loc,
-                                           withDims(kType, d, qBatch,
-                                                    kType.getDimSize(d.heads),
-                                                    qType.getDimSize(d.seq)),
-                                           ValueRange{});
+    // batch and tokens (dynamic sizes from q).
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, k);
+    SmallVector<OpFoldResult> qSizes = tensor::getMixedSizes(rewriter, loc, q);
+    if (!d.packed())
+      sizes[d.batch] = qSizes[d.batch];
+    sizes[d.seq] = qSizes[d.seq];
+    auto partner =
+        tensor::EmptyOp::create(rewriter, loc, sizes, kType.getElementType());
     qOut = apply(q, partner, qPos).getQOut();
   }
   if (kPos)

@@ -25,13 +25,18 @@ class AttentionOp;
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
                                        int64_t lanes, bool avx512BF16);
 
-/// Lowers mrope.attention (static shapes, bhsd or bshd) to portable
+/// Lowers mrope.attention (bhsd or bshd; static heads and head dims, any
+/// batch and token counts) to portable
 /// linalg-on-tensors: the scores as one contraction per GQA group, the
 /// softmax by reductions and elementwise generics, the values as a second
 /// contraction -- no loops, no vectors, no scf.forall: what IREE and other
 /// linalg consumers take. Packed sequences and paged caches are left for
 /// the caller to report.
 void populatePortableAttentionPatterns(RewritePatternSet &patterns);
+
+/// Whether the portable form takes `op`: bhsd or bshd with static heads,
+/// head dims and mask batch/head sizes.
+bool hasPortableForm(AttentionOp op);
 
 /// q and k after `op`'s rotary prologue, as mrope.apply ops (q and k share
 /// one when they share positions; otherwise each is rotated alone).

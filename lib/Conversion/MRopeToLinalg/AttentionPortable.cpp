@@ -20,7 +20,9 @@
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -30,6 +32,28 @@
 
 using namespace mlir;
 using namespace mlir::mrope;
+
+/// Heads and head dims static (the GQA grouping and the contractions' shapes
+/// depend on them), and the mask's batch and head sizes (1: broadcast);
+/// batch and token counts may be dynamic.
+bool mlir::mrope::hasPortableForm(AttentionOp op) {
+  if (op.getLayout() == TensorLayout::THD)
+    return false;
+  const unsigned heads = op.getLayout() == TensorLayout::BSHD ? 2 : 1;
+  for (Value x : {op.getQ(), op.getK(), op.getV()}) {
+    auto type = cast<RankedTensorType>(x.getType());
+    if (type.isDynamicDim(heads) || type.isDynamicDim(3))
+      return false;
+  }
+  // Whether the mask broadcasts over the batch or the heads (a size of 1)
+  // is read from its type.
+  if (Value mask = op.getMask()) {
+    auto type = cast<RankedTensorType>(mask.getType());
+    if (type.isDynamicDim(0) || type.isDynamicDim(1))
+      return false;
+  }
+  return true;
+}
 
 namespace {
 
@@ -44,7 +68,7 @@ struct PortableAttentionBuilder {
     return x.getType() == f32 ? x : arith::ExtFOp::create(ob, l, f32, x);
   }
 
-  Value filled(ArrayRef<int64_t> shape, float value) const {
+  Value filled(ArrayRef<OpFoldResult> shape, float value) const {
     Value init = tensor::EmptyOp::create(b, loc, shape, f32);
     Value c = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
     return linalg::FillOp::create(b, loc, ValueRange{c}, ValueRange{init})
@@ -58,7 +82,7 @@ struct PortableAttentionBuilder {
   /// x [B, S, H, D] -> [B, H, S, D] (and back: the same permutation).
   Value swapSeqHeads(Value x) const {
     auto type = cast<RankedTensorType>(x.getType());
-    SmallVector<int64_t> shape(type.getShape());
+    SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, loc, x);
     std::swap(shape[1], shape[2]);
     Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType());
     return linalg::TransposeOp::create(b, loc, x, init,
@@ -69,7 +93,7 @@ struct PortableAttentionBuilder {
   /// sum over the last dimension of the 6-D space (b, h, g, s, x, r) of
   /// lhs[lhsMap] * rhs[rhsMap], into f32 [B, H, G, S, X].
   Value contract(Value lhs, AffineMap lhsMap, Value rhs, AffineMap rhsMap,
-                 ArrayRef<int64_t> outShape) const {
+                 ArrayRef<OpFoldResult> outShape) const {
     Value init = filled(outShape, 0.0f);
     SmallVector<utils::IteratorType> iterators(5,
                                                utils::IteratorType::parallel);
@@ -94,8 +118,8 @@ struct PortableAttentionBuilder {
   Value reduceKeys(
       Value x, float initial,
       function_ref<Value(OpBuilder &, Location, Value, Value)> combine) const {
-    auto shape = cast<RankedTensorType>(x.getType()).getShape();
-    Value init = filled(shape.drop_back(), initial);
+    SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, loc, x);
+    Value init = filled(ArrayRef<OpFoldResult>(shape).drop_back(), initial);
     SmallVector<utils::IteratorType> iterators(4,
                                                utils::IteratorType::parallel);
     iterators.push_back(utils::IteratorType::reduction);
@@ -113,7 +137,7 @@ struct PortableAttentionBuilder {
   /// An elementwise generic over the 5-D space of `shape` into a new
   /// tensor of `type`.
   Value elementwise(
-      ArrayRef<int64_t> shape, Type type, ValueRange inputs,
+      ArrayRef<OpFoldResult> shape, Type type, ValueRange inputs,
       ArrayRef<AffineMap> inputMaps,
       function_ref<Value(OpBuilder &, Location, ValueRange)> body) const {
     Value init = tensor::EmptyOp::create(b, loc, shape, type);
@@ -141,11 +165,8 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
     if (op.getLayout() == TensorLayout::THD)
       return rewriter.notifyMatchFailure(op, "packed sequences");
     auto qType = cast<RankedTensorType>(op.getQ().getType());
-    auto kType = cast<RankedTensorType>(op.getK().getType());
-    auto vType = cast<RankedTensorType>(op.getV().getType());
-    if (!qType.hasStaticShape() || !kType.hasStaticShape() ||
-        !vType.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "needs static shapes");
+    if (!hasPortableForm(op))
+      return rewriter.notifyMatchFailure(op, "dynamic heads or head dims");
     Location loc = op.getLoc();
     PortableAttentionBuilder p{rewriter, loc, rewriter.getF32Type()};
     MLIRContext *ctx = rewriter.getContext();
@@ -159,30 +180,40 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
       k = p.swapSeqHeads(k);
       v = p.swapSeqHeads(v);
     }
-    auto qShape = cast<RankedTensorType>(q.getType()).getShape();
+    // Batch and token counts may be dynamic; heads and head dims are not.
+    SmallVector<OpFoldResult> qSizes = tensor::getMixedSizes(rewriter, loc, q);
+    SmallVector<OpFoldResult> kSizes = tensor::getMixedSizes(rewriter, loc, k);
     auto kShape = cast<RankedTensorType>(k.getType()).getShape();
     auto vShape = cast<RankedTensorType>(v.getType()).getShape();
-    const int64_t batch = qShape[0], qHeads = qShape[1], seq = qShape[2];
-    const int64_t kvHeads = kShape[1], keys = kShape[2];
-    const int64_t group = qHeads / kvHeads, valueDim = vShape[3];
+    OpFoldResult batch = qSizes[0], seq = qSizes[2], keys = kSizes[2];
+    const int64_t kvHeads = kShape[1];
+    const int64_t group =
+        cast<RankedTensorType>(q.getType()).getDimSize(1) / kvHeads;
+    OpFoldResult valueDim = rewriter.getIndexAttr(vShape[3]);
+    OpFoldResult kvHeadsSize = rewriter.getIndexAttr(kvHeads);
+    OpFoldResult groupSize = rewriter.getIndexAttr(group);
     Type element = qType.getElementType();
 
-    // q as [B, Hkv, G, S, D]: query head h * G + g reads KV head h.
-    auto grouped = [&](Value x, int64_t last) -> Value {
+    // x [B, Hq, S, X] as [B, Hkv, G, S, X]: query head h * G + g reads KV
+    // head h.
+    auto grouped = [&](Value x) -> Value {
+      SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, x);
+      SmallVector<OpFoldResult> out = {sizes[0], kvHeadsSize, groupSize,
+                                       sizes[2], sizes[3]};
       auto type = cast<RankedTensorType>(x.getType());
+      SmallVector<int64_t> shape = {type.getDimSize(0), kvHeads, group,
+                                    type.getDimSize(2), type.getDimSize(3)};
       return tensor::ExpandShapeOp::create(
-          rewriter, loc,
-          RankedTensorType::get({type.getDimSize(0), type.getDimSize(1) / group,
-                                 group, type.getDimSize(2), last},
-                                type.getElementType()),
-          x, ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
+          rewriter, loc, RankedTensorType::get(shape, type.getElementType()), x,
+          ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}}, out);
     };
-    Value q5 = grouped(q, qShape[3]);
+    Value q5 = grouped(q);
 
     AffineExpr bd, hd, gd, sd, xd, rd;
     bindDims(ctx, bd, hd, gd, sd, xd, rd);
     // scores[b,h,g,s,t] = sum_d q[b,h,g,s,d] k[b,h,t,d]
-    SmallVector<int64_t> scoreShape = {batch, kvHeads, group, seq, keys};
+    SmallVector<OpFoldResult> scoreShape = {batch, kvHeadsSize, groupSize, seq,
+                                            keys};
     Value scores = p.contract(q5, p.map(6, {bd, hd, gd, sd, rd}), k,
                               p.map(6, {bd, hd, xd, rd}), scoreShape);
 
@@ -201,12 +232,21 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
       if (maskType.getDimSize(1) == 1) {
         maps.push_back(p.map(5, {mb, zero, s5, t5}));
       } else {
-        mask = grouped(mask, keys);
+        mask = grouped(mask);
         maps.push_back(p.map(5, {mb, h5, g5, s5, t5}));
       }
       inputs.push_back(mask);
     }
     const bool causal = op.getCausal();
+    // Key t is visible from row s if t <= s + (keys - seq).
+    Value shift;
+    if (causal)
+      shift = getValueOrCreateConstantIndexOp(
+          rewriter, loc,
+          affine::makeComposedFoldedAffineApply(rewriter, loc,
+                                                getAffineSymbolExpr(0, ctx) -
+                                                    getAffineSymbolExpr(1, ctx),
+                                                {keys, seq}));
     const float scale = static_cast<float>(op.getEffectiveScale());
     const float negInf = -std::numeric_limits<float>::infinity();
     Value logits = p.elementwise(
@@ -221,8 +261,7 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
             return x;
           Value s = linalg::IndexOp::create(ob, l, 3);
           Value t = linalg::IndexOp::create(ob, l, 4);
-          Value last = arith::AddIOp::create(
-              ob, l, s, arith::ConstantIndexOp::create(ob, l, keys - seq));
+          Value last = arith::AddIOp::create(ob, l, s, shift);
           Value hidden =
               arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt, t, last);
           return arith::SelectOp::create(
@@ -254,7 +293,8 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
           return arith::AddFOp::create(ob, l, acc, x);
         });
     // out[b,h,g,s,c] = sum_t e[b,h,g,s,t] v[b,h,t,c]
-    SmallVector<int64_t> outShape = {batch, kvHeads, group, seq, valueDim};
+    SmallVector<OpFoldResult> outShape = {batch, kvHeadsSize, groupSize, seq,
+                                          valueDim};
     Value weighted = p.contract(weights, p.map(6, {bd, hd, gd, sd, rd}), v,
                                 p.map(6, {bd, hd, rd, xd}), outShape);
     Value out = p.elementwise(

@@ -1547,6 +1547,9 @@ std::string unsupportedReason(Operation *op, bool portableAttention) {
     if (portableAttention && attention.getLayout() == TensorLayout::THD)
       return "with packed (thd) sequences has no portable lowering yet "
              "(mrope-cpu-pipeline lowers it)";
+    if (portableAttention)
+      return "needs static head counts, head dims and mask batch/head sizes "
+             "in the portable form";
     return "has no lowering for dynamic shapes yet";
   }
   if (isa<PositionIdsOp>(op))
@@ -1603,8 +1606,9 @@ struct ConvertMRopeToLinalgPass
     // Attention is lowered for static shapes; others are reported below.
     const bool portable = portableAttention;
     target.addDynamicallyLegalOp<AttentionOp>([portable](AttentionOp op) {
+      if (portable)
+        return op->hasAttr(kGPUKernelAttrName) || !hasPortableForm(op);
       return op->hasAttr(kGPUKernelAttrName) ||
-             (portable && op.getLayout() == TensorLayout::THD) ||
              llvm::any_of(op->getOperandTypes(), [](Type t) {
                auto shaped = dyn_cast<ShapedType>(t);
                return shaped && !shaped.hasStaticShape();

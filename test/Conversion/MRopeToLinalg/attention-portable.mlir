@@ -60,3 +60,26 @@ func.func @bshd_rotary_mask(%q: tensor<1x6x4x16xf32>, %k: tensor<1x6x2x16xf32>, 
       : tensor<1x6x4x16xf32>, tensor<1x6x2x16xf32>, tensor<1x6x2x16xf32> -> tensor<1x6x4x16xf32>
   return %o : tensor<1x6x4x16xf32>
 }
+
+// -----
+
+// Dynamic batch and token counts (heads and head dims static): sizes from
+// tensor.dim, the causal shift keys - queries computed once outside the
+// generics.
+// CHECK-LABEL: func.func @dynamic_tokens
+// CHECK: tensor.expand_shape {{.*}} : tensor<?x4x?x16xf32> into tensor<?x2x2x?x16xf32>
+// PIPE-LABEL: func.func @dynamic_tokens
+// PIPE-DAG: %[[B:.*]] = tensor.dim %arg0, %c0 : tensor<?x4x?x16xf32>
+// PIPE-DAG: %[[S:.*]] = tensor.dim %arg0, %c2 : tensor<?x4x?x16xf32>
+// PIPE-DAG: %[[T:.*]] = tensor.dim %arg1, %c2 : tensor<?x2x?x16xf32>
+// PIPE: tensor.expand_shape %arg0 {{.*}} output_shape [%[[B]], 2, 2, %[[S]], 16] : tensor<?x4x?x16xf32> into tensor<?x2x2x?x16xf32>
+// PIPE: %[[SHIFT:.*]] = affine.apply #{{.*}}()[%[[T]], %[[S]]]
+// PIPE: linalg.index 3
+// PIPE: arith.addi %{{.*}}, %[[SHIFT]] : index
+// PIPE-NOT: mrope.
+// PIPE-NOT: scf.
+// PIPE: return
+func.func @dynamic_tokens(%q: tensor<?x4x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>) -> tensor<?x4x?x16xf32> {
+  %o = mrope.attention %q, %k, %v layout bhsd causal : tensor<?x4x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32> -> tensor<?x4x?x16xf32>
+  return %o : tensor<?x4x?x16xf32>
+}
