@@ -91,7 +91,7 @@ ATTENTION_CASES = [
     ("f16-gqa-causal", 1, 4, 2, 12, 12, 16, "bhsd", "f16", True, None, None, None, False),
     ("rotary-contiguous", 1, 4, 2, 10, 10, 16, "bhsd", "f32", True, None, None,
      ("contiguous", [2, 3, 3], "shared"), False),
-    ("rotary-interleaved-bshd", 1, 4, 2, 10, 10, 16, "bshd", "f32", False, None, None,
+    ("rotary-interleaved-bshd-mask", 1, 4, 2, 10, 10, 16, "bshd", "f32", False, "per-head", None,
      ("interleaved", [4, 2, 2], "shared"), False),
     ("rotary-decode-q-only", 1, 4, 2, 2, 11, 16, "bhsd", "f32", True, None, None,
      ("contiguous", [2, 3, 3], "q-only"), False),

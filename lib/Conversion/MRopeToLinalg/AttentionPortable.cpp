@@ -162,11 +162,11 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
                                 PatternRewriter &rewriter) const override {
     if (op->hasAttr(kGPUKernelAttrName))
       return rewriter.notifyMatchFailure(op, "selected for the GPU");
-    if (op.getLayout() == TensorLayout::THD)
-      return rewriter.notifyMatchFailure(op, "packed sequences");
-    auto qType = cast<RankedTensorType>(op.getQ().getType());
     if (!hasPortableForm(op))
-      return rewriter.notifyMatchFailure(op, "dynamic heads or head dims");
+      return rewriter.notifyMatchFailure(
+          op, "packed sequences, or dynamic heads, head dims or mask "
+              "broadcast sizes");
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
     Location loc = op.getLoc();
     PortableAttentionBuilder p{rewriter, loc, rewriter.getF32Type()};
     MLIRContext *ctx = rewriter.getContext();
