@@ -1603,7 +1603,8 @@ struct ConvertMRopeToLinalgPass
     // Applies selected for the GPU become kernels when bufferized.
     target.addDynamicallyLegalOp<ApplyOp>(
         [](ApplyOp op) { return op->hasAttr(kGPUKernelAttrName); });
-    // Attention is lowered for static shapes; others are reported below.
+    // Attention is lowered for static shapes (in the portable form: static
+    // heads, head dims and mask broadcast sizes); others are reported below.
     const bool portable = portableAttention;
     target.addDynamicallyLegalOp<AttentionOp>([portable](AttentionOp op) {
       if (portable)

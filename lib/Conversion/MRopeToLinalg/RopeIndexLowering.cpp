@@ -111,6 +111,17 @@ struct Scalars {
     Value away = sel(nonNegative, above, below);
     return sel(away, sel(nonNegative, sub(n, c(1)), add(n, c(1))), n);
   }
+  /// `v` (i64, or f64 for fractional positions) as the positions' element
+  /// type `elem` (folded where constant).
+  Value toElement(Value v, Type elem) {
+    if (v.getType() == elem)
+      return v;
+    if (!isa<FloatType>(elem))
+      return b.createOrFold<arith::TruncIOp>(elem, v);
+    if (isa<FloatType>(v.getType()))
+      return b.createOrFold<arith::TruncFOp>(elem, v);
+    return b.createOrFold<arith::SIToFPOp>(elem, v);
+  }
   /// tensor[indices] as i64 (extending narrower integers).
   Value load(Value tensor, ArrayRef<Value> indices) {
     return toI64(tensor::ExtractOp::create(b, tensor, indices));
@@ -373,10 +384,7 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       return fractional ? Value(arith::SIToFPOp::create(t.b, t.f64, v)) : v;
     };
     auto toPos = [&](Scalars &t, Value v) -> Value {
-      if (fractional)
-        return arith::TruncFOp::create(t.b, posElem, v);
-      return posElem == t.i64 ? v
-                              : Value(arith::TruncIOp::create(t.b, posElem, v));
+      return t.toElement(v, posElem);
     };
     if ((vanilla && !mask) || isConstantIntValue(length, 0)) {
       rewriteTextOnly(op, rewriter, b, posElem, batch, length);
@@ -1058,13 +1066,6 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
       return s.toI64(cast<Value>(size));
     };
     Value n = toI64(length), rows = toI64(batch);
-    // (Float positions only for a static length of 0: no element.)
-    auto toPos = [&](Scalars &t, Value v) -> Value {
-      if (isa<FloatType>(posElem))
-        return arith::SIToFPOp::create(t.b, posElem, v);
-      return posElem == t.i64 ? v
-                              : Value(arith::TruncIOp::create(t.b, posElem, v));
-    };
     MLIRContext *ctx = b.getContext();
     Value positionsInit = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{b.getIndexAttr(3), batch, length}, posElem);
@@ -1077,8 +1078,11 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
             [&](OpBuilder &gb, Location gloc, ValueRange) {
               ImplicitLocOpBuilder ib(gloc, gb);
               Scalars t(ib);
+              // (Float positions only for a static length of 0: no
+              // element.)
               linalg::YieldOp::create(
-                  ib, toPos(t, t.toI64(linalg::IndexOp::create(ib, 2))));
+                  ib, t.toElement(t.toI64(linalg::IndexOp::create(ib, 2)),
+                                  posElem));
             })
             .getResult(0);
     // The scan's row maximum starts at INT64_MIN: an empty row's next
@@ -1093,12 +1097,8 @@ struct RopeIndexLowering : OpRewritePattern<RopeIndexOp> {
           b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::sgt, n, s.c(0));
       Value n64 = b.createOrFold<arith::SelectOp>(
           nonEmpty, n, s.c(std::numeric_limits<int64_t>::min() + 1));
-      auto narrow = [&](Value v) -> Value {
-        return posElem == s.i64 ? v
-                                : b.createOrFold<arith::TruncIOp>(posElem, v);
-      };
-      next = narrow(n64);
-      delta = narrow(b.createOrFold<arith::SubIOp>(n64, n));
+      next = s.toElement(n64, posElem);
+      delta = s.toElement(b.createOrFold<arith::SubIOp>(n64, n), posElem);
     }
     auto filled = [&](ArrayRef<OpFoldResult> shape, Value v) -> Value {
       return linalg::FillOp::create(
