@@ -242,6 +242,17 @@ def attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None,
     return np.where(total > 0, (p / np.where(total > 0, total, 1)) @ v, 0)
 
 
+def gather_pages(pool, kv_cu, table, page_size: int) -> np.ndarray:
+    """A paged KV pool ``[pages * P, H, D]`` as the packed keys
+    ``[kv_cu[-1], H, D]`` it stands for: sequence n's key j is pool row
+    ``table[n, j // P] * P + j % P`` (``kv_cu``: the sequences' key
+    boundaries, ``table``: their pages, as ``mrope.attention``'s
+    kv_cu_seqlens and block_table)."""
+    rows = [table[n, j // page_size] * page_size + j % page_size
+            for n in range(len(kv_cu) - 1) for j in range(kv_cu[n + 1] - kv_cu[n])]
+    return pool[np.array(rows, np.int64).reshape(-1)]
+
+
 def attention_error_bound(want: np.ndarray, dtype) -> np.ndarray:
     """Per-element bound on |computed - float64 reference| of an attention
     output in ``dtype`` with f32 accumulation: 1e-4 for float32; for 16-bit

@@ -30,8 +30,23 @@ def dtype_of(name):
     return np.dtype(np.float32)
 
 
-def run(text, arrays, out_shape, dtype):
-    module = mrope.compile(tensor_entry_point(text, "attn"))
+def lowered_module(text, conversion_options):
+    """@attn of `text` lowered by mrope-opt's convert-mrope-to-linalg with
+    `conversion_options` (a form the default pipeline does not pick), the
+    rest compiled by the package's CPU pipeline."""
+    if not os.path.exists(MROPE_OPT):
+        pytest.skip(f"{MROPE_OPT} not built")
+    lowered = subprocess.run(
+        [MROPE_OPT, f"--convert-mrope-to-linalg={conversion_options}", "-"],
+        input=tensor_entry_point(text, "attn"), capture_output=True, text=True, check=True)
+    return mrope.runtime.Module(lowered.stdout, False)
+
+
+def run(text, arrays, out_shape, dtype, portable=False):
+    """@attn of `text` on `arrays`; `portable`: through the portable form
+    (what --mrope-to-linalg-pipeline gives IREE: whole-tensor linalg)."""
+    module = (lowered_module(text, "portable-attention=true") if portable
+              else mrope.compile(tensor_entry_point(text, "attn")))
     out = mrope.runtime.carrier_array(np.zeros(out_shape, dtype))
     module.call("run", *[mrope.runtime.carrier_array(a) for a in arrays], out)
     return mrope.runtime.as_dtype(out, dtype)
@@ -133,16 +148,23 @@ def test_additive_mask_and_scale(per_head):
     assert np.all(got[:, :, 1] == 0)
 
 
+# portable: the same cases through the portable form (whole-tensor linalg,
+# what --mrope-to-linalg-pipeline gives IREE), which limits each query
+# token's keys by index instead of looping over its sequence's keys.
 @pytest.mark.parametrize("element", ["f32", "bf16"])
 @pytest.mark.parametrize("causal", [False, True])
-def test_packed_varlen(element, causal):
-    run_varlen_against_reference([0, 5, 6, 13], 4, 2, 16, causal, element, seed=11)
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
+def test_packed_varlen(element, causal, portable):
+    run_varlen_against_reference([0, 5, 6, 13], 4, 2, 16, causal, element, seed=11,
+                                 portable=portable)
 
 
-def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed, kv_cu=None):
+def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed, kv_cu=None,
+                                 portable=False):
     """Packed (thd) random q, k, v with sequences `cu` (cu_seqlens; keys
-    `kv_cu` when given) through the compiled attention, checked against the
-    per-sequence reference; returns the output."""
+    `kv_cu` when given) through the compiled attention (`portable`: its
+    portable form), checked against the per-sequence reference; returns the
+    output."""
     dtype = dtype_of(element)
     rng = np.random.default_rng(seed)
     cu = np.array(cu, np.int32)
@@ -152,7 +174,7 @@ def run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed, kv_cu=No
         random(rng, (tk, hkv, d), dtype)
     arrays = [q, k, v, cu] + ([] if kv_cu is None else [kv_cu])
     got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu, kv_cu_seqlens=kv_cu),
-              arrays, q.shape, dtype)
+              arrays, q.shape, dtype, portable)
     want = reference_attention(*(x.astype(np.float32) for x in (q, k, v)), causal=causal,
                                cu_seqlens=cu, kv_cu_seqlens=kv_cu)
     check(got, want, dtype)
@@ -375,9 +397,10 @@ KV_VARLEN_CASES = [
                          ids=["batched-decode", "decode-mha-full", "decode-3-tokens",
                               "chunked-prefill", "prefill-full", "more-queries-than-keys",
                               "decode-split-kv"])
-def test_packed_sequences_with_own_keys(cu, kv_cu, hq, hkv, d, causal, element):
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
+def test_packed_sequences_with_own_keys(cu, kv_cu, hq, hkv, d, causal, element, portable):
     got = run_varlen_against_reference(cu, hq, hkv, d, causal, element, seed=sum(kv_cu),
-                                       kv_cu=kv_cu)
+                                       kv_cu=kv_cu, portable=portable)
     for lo, hi, klo, khi in zip(cu[:-1], cu[1:], kv_cu[:-1], kv_cu[1:]):
         if causal and hi - lo > khi - klo:  # rows before the first key
             assert np.all(got[lo:lo + (hi - lo) - (khi - klo)] == 0)
@@ -392,12 +415,7 @@ def test_packed_sequences_with_own_keys_rowwise():
     q = random(rng, (9, 2, 8), np.float32)
     k, v = random(rng, (14, 1, 8), np.float32), random(rng, (14, 1, 8), np.float32)
     text = attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu)
-    if not os.path.exists(MROPE_OPT):
-        pytest.skip(f"{MROPE_OPT} not built")
-    lowered = subprocess.run(
-        [MROPE_OPT, "--convert-mrope-to-linalg=attention-tiles=false", "-"],
-        input=tensor_entry_point(text, "attn"), capture_output=True, text=True, check=True)
-    module = mrope.runtime.Module(lowered.stdout, False)
+    module = lowered_module(text, "attention-tiles=false")
     out = mrope.runtime.carrier_array(np.zeros(q.shape, np.float32))
     module.call("run", *[mrope.runtime.carrier_array(a) for a in (q, k, v, cu, kv_cu)], out)
     got = mrope.runtime.as_dtype(out, np.float32)
@@ -406,7 +424,8 @@ def test_packed_sequences_with_own_keys_rowwise():
     assert np.all(got[3:5] == 0)  # 6 queries against 2 keys: 4 rows see none
 
 
-def test_packed_sequences_malformed_boundaries():
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
+def test_packed_sequences_malformed_boundaries(portable):
     """kv_cu_seqlens past the keys, decreasing, or negative: clamped, no
     out-of-bounds read (the Python API refuses such input; the op makes it
     safe). Equal to the reference on the clamped boundaries."""
@@ -416,7 +435,7 @@ def test_packed_sequences_malformed_boundaries():
     q = random(rng, (6, 2, 8), np.float32)
     k, v = random(rng, (10, 2, 8), np.float32), random(rng, (10, 2, 8), np.float32)
     got = run(attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu),
-              [q, k, v, cu, kv_cu], q.shape, np.float32)
+              [q, k, v, cu, kv_cu], q.shape, np.float32, portable)
     # Each sequence's pair clamped to [0, 10]: [0, 7), [7, 7) (decreasing:
     # empty, rows of 0), [3, 10).
     want = np.zeros(q.shape, np.float64)
@@ -428,16 +447,28 @@ def test_packed_sequences_malformed_boundaries():
     assert np.all(got[2:4] == 0)
 
 
-def gather_pages(pool, kv_cu, table, page_size):
-    """A paged pool [pages * P, H, D] as the packed keys [kv_cu[-1], H, D] it
-    stands for: sequence n's key j is pool row table[n, j // P] * P + j % P."""
-    rows = [table[n, j // page_size] * page_size + j % page_size
-            for n in range(len(kv_cu) - 1) for j in range(kv_cu[n + 1] - kv_cu[n])]
-    return pool[np.array(rows, np.int64).reshape(-1)]
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
+def test_packed_sequences_overlapping(portable):
+    """Query boundaries that overlap, decrease or pass the tokens: clamped to
+    [0, T], a decreasing pair is empty, and a token in two sequences belongs
+    to the later one (its rows are overwritten last, as in the
+    reference's loop over sequences)."""
+    rng = np.random.default_rng(61)
+    cu = np.array([0, 5, 3, 8, 20], np.int32)
+    q, k, v = (random(rng, (8, 2, 8), np.float32) for _ in range(3))
+    got = run(attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu), [q, k, v, cu],
+              q.shape, np.float32, portable)
+    # Sequences [0, 5), [5, 5) (empty), [3, 8) -- which takes tokens 3 and
+    # 4 -- and [8, 8).
+    want = np.zeros(q.shape, np.float64)
+    for lo, hi in [(0, 5), (3, 8)]:
+        want[lo:hi] = reference_attention(q[lo:hi], k[lo:hi], v[lo:hi], causal=True,
+                                          cu_seqlens=[0, hi - lo])
+    check(got, want, np.float32)
 
 
 def run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal,
-                                element, seed, shared_prefix_pages=0):
+                                element, seed, shared_prefix_pages=0, portable=False):
     """Packed queries `cu` against a paged pool: sequence n has lengths[n]
     keys in pages_per_seq pages of page_size, pages drawn at random from a
     pool with spare pages (the first shared_prefix_pages shared by all
@@ -456,8 +487,8 @@ def run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_se
     k, v = (random(rng, (pages * page_size, hkv, d), dtype) for _ in range(2))
     got = run(attention_ir(q, k, v, element, "thd", causal, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
                            block_table=table, page_size=page_size),
-              [q, k, v, cu, kv_cu, table], q.shape, dtype)
-    kg, vg = (gather_pages(x.astype(np.float32), kv_cu, table, page_size) for x in (k, v))
+              [q, k, v, cu, kv_cu, table], q.shape, dtype, portable)
+    kg, vg = (reference.gather_pages(x.astype(np.float32), kv_cu, table, page_size) for x in (k, v))
     want = reference_attention(q.astype(np.float32), kg, vg, causal=causal, cu_seqlens=cu,
                                kv_cu_seqlens=kv_cu)
     check(got, want, dtype)
@@ -492,11 +523,12 @@ PAGED_CASES = [
                               "decode-3-tokens", "chunked-prefill-tiles", "prefill-full",
                               "decode-split-kv", "shared-prefix-pages", "page-of-one",
                               "prefill-wide-tables"])
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
 def test_paged_kv_cache(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causal, element,
-                        shared):
+                        shared, portable):
     got = run_paged_against_reference(cu, lengths, hq, hkv, d, page_size, pages_per_seq,
                                       causal, element, seed=sum(lengths),
-                                      shared_prefix_pages=shared)
+                                      shared_prefix_pages=shared, portable=portable)
     for n, length in enumerate(lengths):
         if length == 0:
             assert np.all(got[cu[n]:cu[n + 1]] == 0)
@@ -508,8 +540,6 @@ def test_paged_kv_cache(cu, lengths, hq, hkv, d, page_size, pages_per_seq, causa
 def test_paged_kv_cache_rowwise(cu, kv_cu):
     """The row-by-row form (attention-tiles=false) reads pages too: looked up
     key by key (decode), or gathered first (prefill)."""
-    if not os.path.exists(MROPE_OPT):
-        pytest.skip(f"{MROPE_OPT} not built")
     rng = np.random.default_rng(83)
     cu, kv_cu = np.array(cu, np.int32), np.array(kv_cu, np.int32)
     table = np.array([[5, 0, 2, 9], [1, 7, 7, 7], [3, 6, 4, 8]], np.int32)
@@ -517,22 +547,20 @@ def test_paged_kv_cache_rowwise(cu, kv_cu):
     k, v = random(rng, (40, 1, 8), np.float32), random(rng, (40, 1, 8), np.float32)
     text = attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
                         block_table=table, page_size=4)
-    lowered = subprocess.run(
-        [MROPE_OPT, "--convert-mrope-to-linalg=attention-tiles=false", "-"],
-        input=tensor_entry_point(text, "attn"), capture_output=True, text=True, check=True)
-    module = mrope.runtime.Module(lowered.stdout, False)
+    module = lowered_module(text, "attention-tiles=false")
     out = mrope.runtime.carrier_array(np.zeros(q.shape, np.float32))
     module.call("run", *[mrope.runtime.carrier_array(a)
                          for a in (q, k, v, cu, kv_cu, table)], out)
     got = mrope.runtime.as_dtype(out, np.float32)
-    want = reference_attention(q, gather_pages(k, kv_cu, table, 4),
-                               gather_pages(v, kv_cu, table, 4), causal=True, cu_seqlens=cu,
+    want = reference_attention(q, reference.gather_pages(k, kv_cu, table, 4),
+                               reference.gather_pages(v, kv_cu, table, 4), causal=True, cu_seqlens=cu,
                                kv_cu_seqlens=kv_cu)
     check(got, want, np.float32)
 
 
 @pytest.mark.parametrize("hkv", [1, 2], ids=["direct", "staged"])
-def test_paged_kv_cache_malformed(hkv):
+@pytest.mark.parametrize("portable", [False, True], ids=["cpu", "portable"])
+def test_paged_kv_cache_malformed(hkv, portable):
     """Page ids outside the pool and lengths outside [0, M * P]: clamped (the
     Python API refuses such input; the op makes it safe) -- equal to the
     reference on the clamped table and lengths."""
@@ -545,11 +573,11 @@ def test_paged_kv_cache_malformed(hkv):
     k, v = random(rng, (20, hkv, 8), np.float32), random(rng, (20, hkv, 8), np.float32)
     got = run(attention_ir(q, k, v, "f32", "thd", True, cu_seqlens=cu, kv_cu_seqlens=kv_cu,
                            block_table=table, page_size=4),
-              [q, k, v, cu, kv_cu, table], q.shape, np.float32)
+              [q, k, v, cu, kv_cu, table], q.shape, np.float32, portable)
     clamped = np.clip(table, 0, 4)
     lengths = [9, 0, 12, 5]
     kv = np.concatenate([[0], np.cumsum(lengths)])
-    want = reference_attention(q, gather_pages(k, kv, clamped, 4), gather_pages(v, kv, clamped, 4),
+    want = reference_attention(q, reference.gather_pages(k, kv, clamped, 4), reference.gather_pages(v, kv, clamped, 4),
                                causal=True, cu_seqlens=cu, kv_cu_seqlens=kv)
     check(got, want, np.float32)
     assert np.all(got[1] == 0)
@@ -576,7 +604,7 @@ def test_python_api_paged_decode_with_rotary(element):
     out = mrope.attention(q, k, v, config, positions, keys_rotated=True, causal=True,
                           layout="thd", cu_seqlens=[0, 1, 2, 3], kv_cu_seqlens=kv_cu,
                           block_table=table)
-    kg, vg = (gather_pages(x.reshape(-1, hkv, d), kv_cu, table, page) for x in (k, v))
+    kg, vg = (reference.gather_pages(x.reshape(-1, hkv, d), kv_cu, table, page) for x in (k, v))
     contiguous = mrope.attention(q, kg, vg, config, positions, keys_rotated=True, causal=True,
                                  layout="thd", cu_seqlens=[0, 1, 2, 3], kv_cu_seqlens=kv_cu)
     np.testing.assert_array_equal(out.astype(np.float32), contiguous.astype(np.float32))

@@ -11,8 +11,9 @@ runtime design on the mixed image + video prompt, positions and rope_deltas
 bit for bit (--designs: only these variants; docs/Integration.md says which
 IREE gets wrong and why). --attention: built-in `mrope.attention` cases
 (GQA/MQA, causal or not, decode, additive masks with a fully masked row,
-bshd, f16, rotary prologues) against the float64 reference of the Python
-package (mrope/reference.py), within its error bound.
+bshd, f16, rotary prologues; packed thd sequences with their own keys, a
+paged KV cache, overlapping boundaries) against the float64 reference of
+the Python package (mrope/reference.py), within its error bound.
 
     iree-check.py [--mrope-opt PATH] [--iree-compile PATH] [--designs A,B]
                   [--attention] [FILE.json...]
@@ -173,10 +174,112 @@ def attention_case(case, rng):
     return ir, inputs, want, ref.attention_error_bound(want, dtype)
 
 
-def run_attention_case(case, args, workdir, n):
+# Packed (thd) cases: (name, query tokens, cu_seqlens, keys: None (each sequence's own
+# tokens), ("kv", kv_cu_seqlens) or ("paged", per-sequence key counts, page
+# size, pages per sequence), q heads, kv heads, head dim, element, causal,
+# rotary allocation and section (None: no prologue), and whether the token
+# and sequence counts are dynamic).
+PACKED_ATTENTION_CASES = [
+    ("thd-varlen-causal", 13, [0, 5, 6, 13], None, 4, 2, 16, "f32", True, None, False),
+    ("thd-varlen-f16", 12, [0, 9, 12], None, 4, 1, 16, "f16", False, None, False),
+    ("thd-own-keys-decode", 3, [0, 1, 2, 3], ("kv", [0, 20, 20, 33]), 4, 2, 16, "f32", True,
+     None, False),
+    ("thd-overlapping-boundaries", 8, [0, 5, 3, 8, 20], None, 2, 2, 8, "f32", True, None, False),
+    ("thd-paged-decode", 3, [0, 1, 2, 3], ("paged", [9, 0, 13], 4, 4), 4, 2, 16, "f32", True,
+     None, False),
+    ("thd-paged-chunked-prefill", 10, [0, 6, 10], ("paged", [14, 4], 4, 5), 2, 1, 16, "f32", True,
+     None, False),
+    ("thd-rotary-interleaved", 12, [0, 7, 12], None, 4, 2, 16, "f32", True,
+     ("interleaved", [4, 2, 2]), False),
+    ("thd-dyn-own-keys", 9, [0, 3, 3, 9], ("kv", [0, 10, 12, 14]), 4, 2, 16, "f32", True, None,
+     True),
+]
+
+
+def packed_attention_case(case, rng):
+    """IR of one packed attention case, its inputs and the float64
+    reference (sequence by sequence; a token in two sequences belongs to the
+    later one, whose rows the reference writes last)."""
+    (_, tokens, cu, keys, hq, hkv, d, elem, causal, rotary, dynamic) = case
+    ref = load_package_file("reference")
+    dtype = np.float32 if elem == "f32" else np.float16
+    cu = np.array(cu, np.int32)
+    kv_cu, table, page_size = None, None, None
+    if keys is None:
+        key_rows = tokens
+    elif keys[0] == "kv":
+        kv_cu = np.array(keys[1], np.int32)
+        key_rows = int(kv_cu[-1])
+    else:
+        _, lengths, page_size, per_seq = keys
+        kv_cu = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        pages = len(lengths) * per_seq + 2
+        table = np.stack([rng.permutation(pages)[:per_seq] for _ in lengths]).astype(np.int32)
+        key_rows = pages * page_size
+    q = rng.standard_normal((tokens, hq, d)).astype(dtype)
+    k, v = (rng.standard_normal((key_rows, hkv, d)).astype(dtype) for _ in range(2))
+
+    def typed(x, el, dim=0):
+        # `?` for the tokens (or sequences: dimension `dim`) of a dynamic case.
+        return ttype(["?" if dynamic and i == dim else n for i, n in enumerate(x.shape)], el)
+    inputs, params, operands = [q, k, v], [], ""
+    for n, x in enumerate(inputs):
+        params.append(f"%a{n}: {typed(x, elem)}")
+    for word, x in (("cu_seqlens", cu), ("kv_cu_seqlens", kv_cu), ("block_table", table)):
+        if x is not None:
+            n = len(inputs)
+            inputs.append(x)
+            t = ttype(x.shape, "i32") if word == "block_table" else typed(x, "i32")
+            params.append(f"%a{n}: {t}")
+            operands += f" {word}(%a{n} : {t})"
+    if table is not None:
+        operands += f" page_size {page_size}"
+    qr, kr = q.astype(np.float32), k.astype(np.float32)
+    prologue, rotary_attr = "", ""
+    if rotary:
+        alloc, section = rotary
+        theta = 10000.0
+        inv_freq = ref.default_inv_freq(d, theta)
+        pos = rng.integers(0, 50, (3, tokens)).astype(np.int64)
+        n = len(inputs)
+        inputs.append(pos)
+        pt = typed(pos, "i64", 1)
+        params.append(f"%a{n}: {pt}")
+        operands += f" q_positions(%a{n} : {pt}) k_positions(%a{n} : {pt})"
+        # thd [T, H, D] as bhsd [1, H, T, D] for the reference.
+        rotated = ref.apply_rotary(q.transpose(1, 0, 2)[None], k.transpose(1, 0, 2)[None],
+                                   pos[:, None], inv_freq, alloc, section, dtype=dtype)
+        qr, kr = (x[0].transpose(1, 0, 2).astype(np.float32) for x in rotated)
+        ft = ttype([d // 2], "f32")
+        prologue = f"  %f = mrope.inv_freq theta = {theta:e} : {ft}\n"
+        operands += f" freqs(%f : {ft})"
+        rotary_attr = (f" rotary <alloc = <{alloc}, section = {section}>, "
+                       f"rotary_dim = {d}>")
+    vr = v.astype(np.float32)
+    if table is not None:
+        kr, vr = (ref.gather_pages(x, kv_cu, table, page_size) for x in (kr, vr))
+    # Boundaries clamped to the tokens (a decreasing pair: no sequence).
+    want = np.zeros(q.shape, np.float64)
+    for n in range(len(cu) - 1):
+        lo, hi = int(np.clip(cu[n], 0, tokens)), int(np.clip(cu[n + 1], 0, tokens))
+        if hi <= lo:
+            continue
+        klo, khi = (lo, hi) if kv_cu is None else (int(kv_cu[n]), int(kv_cu[n + 1]))
+        want[lo:hi] = ref.attention(qr[lo:hi], kr[klo:khi], vr[klo:khi], causal=causal,
+                                    cu_seqlens=[0, hi - lo], kv_cu_seqlens=[0, khi - klo])
+    types = ", ".join(typed(x, elem) for x in (q, k, v))
+    out_t = typed(q, elem)
+    ir = (f"func.func @attention({', '.join(params)}) -> {out_t} {{\n{prologue}"
+          f"  %o = mrope.attention %a0, %a1, %a2{operands} layout thd{rotary_attr}"
+          f"{' causal' if causal else ''} : {types} -> {out_t}\n"
+          f"  return %o : {out_t}\n}}\n")
+    return ir, inputs, want, ref.attention_error_bound(want, dtype)
+
+
+def run_attention_case(case, args, workdir, n, build=attention_case):
     """The largest |IREE - reference| / bound of one case (< 1 passes), or
     an error message."""
-    ir, inputs, want, bound = attention_case(case, np.random.default_rng(n))
+    ir, inputs, want, bound = build(case, np.random.default_rng(n))
     module = compile_and_load(ir, args, workdir, n)
     if isinstance(module, str):
         return module
@@ -358,7 +461,10 @@ def main():
             report(runs, os.path.basename(path))
         if args.attention:
             report([(c[0], lambda m, c=c: run_attention_case(c, args, workdir, 1000 + m),
-                     "error / bound", 1.0) for c in ATTENTION_CASES], "attention")
+                     "error / bound", 1.0) for c in ATTENTION_CASES]
+                   + [(c[0], lambda m, c=c: run_attention_case(c, args, workdir, 1100 + m,
+                                                              packed_attention_case),
+                       "error / bound", 1.0) for c in PACKED_ATTENTION_CASES], "attention")
     passed, failed = counts
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

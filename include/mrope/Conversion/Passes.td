@@ -42,11 +42,14 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
 
     With `portable-attention` (the portable pipeline) attention becomes
     whole-tensor linalg instead: scores, softmax and values as contractions,
-    reductions and elementwise generics on tensors.
+    reductions and elementwise generics on tensors; packed sequences limit
+    each query token's keys to a range found by a reduction over the
+    sequences, and a paged cache is gathered first.
 
-    Ops without a lowering yet (`mrope.attention` with dynamic shapes, or
-    packed sequences in the portable form; static positions too large to
-    fold) are reported as errors.
+    Ops without a lowering yet (`mrope.attention` with dynamic shapes, or in
+    the portable form with dynamic heads, head dims, mask broadcast sizes or
+    block table; static positions too large to fold) are reported as
+    errors.
   }];
   let options = [
     Option<"vectorRows", "vector-rows", "bool", /*default=*/"false",
@@ -82,12 +85,12 @@ def ConvertMRopeToLinalg : Pass<"convert-mrope-to-linalg"> {
            "earlier form, kept for comparison)">,
     Option<"portableAttention", "portable-attention", "bool",
            /*default=*/"false",
-           "Lower mrope.attention (bhsd/bshd; static heads and head dims, "
-           "batch and token counts static or dynamic) to whole-tensor "
-           "linalg: a contraction per GQA group for the scores, reductions "
-           "and elementwise generics for the softmax, a contraction for the "
-           "values (what IREE compiles; set by mrope-to-linalg-pipeline). "
-           "Packed (thd) sequences are reported. Default: the CPU loop nests "
+           "Lower mrope.attention (static heads and head dims; batch, token "
+           "and sequence counts static or dynamic; packed sequences and "
+           "paged caches too) to whole-tensor linalg: a contraction per GQA "
+           "group for the scores, reductions and elementwise generics for "
+           "the softmax, a contraction for the values (what IREE compiles; "
+           "set by mrope-to-linalg-pipeline). Default: the CPU loop nests "
            "(online softmax in scf.forall tasks with vector code)">,
     Option<"parallelRows", "parallel-rows", "bool", /*default=*/"false",
            "Lower mrope.rope_index's passes over rows to scf.forall loops "

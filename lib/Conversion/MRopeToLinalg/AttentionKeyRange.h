@@ -29,6 +29,30 @@ namespace mlir::mrope {
 std::pair<Value, Value> buildAttentionKeyRange(OpBuilder &b, Location loc,
                                                AttentionOp op, Value tokens);
 
+/// Packed sequence n (an index) of `op` (which has cu_seqlens): its query
+/// tokens [first, last) and the rows of the key space it attends
+/// [keysFirst, keysLast) -- kv_cu_seqlens' pair when the op has one, a
+/// paged cache's page slots, else its own tokens -- in `tokenType` (an
+/// index or integer type, or a vector of one). Boundaries are clamped to
+/// [0, queryTokens] and [0, keyRows] (both in `tokenType`), a decreasing
+/// pair is an empty sequence, so malformed boundaries never index out of
+/// bounds. Reads cu_seqlens[n + 1]: n must be below the sequence count.
+struct PackedSequenceBounds {
+  Value first, last, keysFirst, keysLast;
+};
+PackedSequenceBounds
+buildPackedSequenceBounds(OpBuilder &b, Location loc, AttentionOp op, Value n,
+                          Type tokenType, Value queryTokens, Value keyRows);
+
+/// `end` cut by causal masking for query `tokens` whose keys are
+/// [begin, end): bottom-right aligned (the last query of the tokens'
+/// sequence, which ends at `queryEnd`, sees its last key; without
+/// cu_seqlens, queryEnd is unused and the sequence is all `queryTokens`
+/// against all `keyRows`), never below `begin`.
+Value buildCausalKeyEnd(OpBuilder &b, Location loc, AttentionOp op,
+                        Value tokens, Value begin, Value end, Value queryEnd,
+                        Value queryTokens, Value keyRows);
+
 /// The row of k and v that holds row `key` (an index) of the op's key space:
 /// `key` itself, or for a paged cache row block_table[key / (M P), key % (M P)
 /// / P] * P + key % P of the pool, the page id clamped to the pool's pages so

@@ -208,116 +208,159 @@ mlir::mrope::rotateAttentionPrologue(AttentionOp op,
   return {qOut, kOut};
 }
 
+namespace {
+
+/// Integer arithmetic in the type of query tokens: index or an integer,
+/// a scalar or a vector of them (one token per lane of a tile).
+struct TokenArith {
+  explicit TokenArith(Type type)
+      : vectorType(dyn_cast<VectorType>(type)),
+        element(getElementTypeOrSelf(type)) {}
+
+  Value constant(OpBuilder &b, Location l, int64_t value) const {
+    TypedAttr scalar = b.getIntegerAttr(element, value);
+    if (vectorType)
+      return arith::ConstantOp::create(
+          b, l, DenseElementsAttr::get(vectorType, scalar));
+    return arith::ConstantOp::create(b, l, scalar);
+  }
+
+  /// `value` (an index or an integer scalar) in the tokens' type.
+  Value cast(OpBuilder &b, Location l, Value value) const {
+    Type from = value.getType();
+    if (from == element)
+      ;
+    else if (element.isIndex() || from.isIndex())
+      value = arith::IndexCastOp::create(b, l, element, value);
+    else if (from.getIntOrFloatBitWidth() > element.getIntOrFloatBitWidth())
+      value = arith::TruncIOp::create(b, l, element, value);
+    else
+      value = arith::ExtSIOp::create(b, l, element, value);
+    if (vectorType)
+      value = vector::BroadcastOp::create(b, l, vectorType, value);
+    return value;
+  }
+
+  /// `value` clamped to [low, high].
+  Value clamp(OpBuilder &b, Location l, Value value, Value low,
+              Value high) const {
+    value = arith::MaxSIOp::create(b, l, value, low);
+    return arith::MinSIOp::create(b, l, value, high);
+  }
+
+  VectorType vectorType;
+  Type element;
+};
+
+} // namespace
+
+PackedSequenceBounds
+mlir::mrope::buildPackedSequenceBounds(OpBuilder &b, Location loc,
+                                       AttentionOp op, Value n, Type tokenType,
+                                       Value queryTokens, Value keyRows) {
+  TokenArith t(tokenType);
+  Value cuSeqlens = op.getCuSeqlens(), kvCuSeqlens = op.getKvCuSeqlens();
+  Value zero = t.constant(b, loc, 0);
+  // Boundary i of `bounds`, clamped to [low, total]: a decreasing pair is an
+  // empty sequence, and malformed boundaries never index out of bounds.
+  auto boundary = [&](Value bounds, Value i, Value low, Value total) {
+    return t.clamp(b, loc,
+                   t.cast(b, loc, tensor::ExtractOp::create(b, loc, bounds, i)),
+                   low, total);
+  };
+  Value next = arith::AddIOp::create(b, loc, n,
+                                     arith::ConstantIndexOp::create(b, loc, 1));
+  PackedSequenceBounds s;
+  s.first = boundary(cuSeqlens, n, zero, queryTokens);
+  s.last = boundary(cuSeqlens, next, s.first, queryTokens);
+  s.keysFirst = s.first;
+  s.keysLast = s.last;
+  if (Value table = op.getBlockTable()) {
+    // The sequence's page slots, as many of them as it has keys.
+    const int64_t slots =
+        cast<RankedTensorType>(table.getType()).getDimSize(1) *
+        *op.getPageSize();
+    Value length = arith::SubIOp::create(
+        b, loc,
+        t.cast(b, loc, tensor::ExtractOp::create(b, loc, kvCuSeqlens, next)),
+        t.cast(b, loc, tensor::ExtractOp::create(b, loc, kvCuSeqlens, n)));
+    s.keysFirst =
+        t.cast(b, loc,
+               arith::MulIOp::create(
+                   b, loc, n, arith::ConstantIndexOp::create(b, loc, slots)));
+    s.keysLast = arith::AddIOp::create(
+        b, loc, s.keysFirst,
+        t.clamp(b, loc, length, zero, t.constant(b, loc, slots)));
+  } else if (kvCuSeqlens) {
+    s.keysFirst = boundary(kvCuSeqlens, n, zero, keyRows);
+    s.keysLast = boundary(kvCuSeqlens, next, s.keysFirst, keyRows);
+  }
+  return s;
+}
+
+Value mlir::mrope::buildCausalKeyEnd(OpBuilder &b, Location loc, AttentionOp op,
+                                     Value tokens, Value begin, Value end,
+                                     Value queryEnd, Value queryTokens,
+                                     Value keyRows) {
+  // Bottom-right aligned: the sequence's last query sees its last key, so
+  // token i sees keys below i + 1 + end - qEnd (without packed sequences:
+  // i + 1 + keys - queries). Signed: a token before the first key gets a
+  // limit <= begin.
+  TokenArith t(tokens.getType());
+  Value offset = op.getCuSeqlens()
+                     ? b.createOrFold<arith::SubIOp>(loc, end, queryEnd)
+                     : b.createOrFold<arith::SubIOp>(loc, keyRows, queryTokens);
+  offset = b.createOrFold<arith::AddIOp>(loc, offset, t.constant(b, loc, 1));
+  Value limit = arith::AddIOp::create(b, loc, tokens, offset);
+  end = arith::MinSIOp::create(b, loc, end, limit);
+  return arith::MaxSIOp::create(b, loc, end, begin);
+}
+
 std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
                                                             Location loc,
                                                             AttentionOp op,
                                                             Value tokens) {
-  Value cuSeqlens = op.getCuSeqlens(), kvCuSeqlens = op.getKvCuSeqlens();
   ActivationLayout d = ActivationLayout::get(op.getLayout());
-  const int64_t qSeq =
-      cast<RankedTensorType>(op.getQ().getType()).getDimSize(d.seq);
-  const int64_t kvSeq = op.getKeyRows();
-  Type type = tokens.getType();
-  auto vectorType = dyn_cast<VectorType>(type);
-  Type element = getElementTypeOrSelf(type);
-  // `value` as a constant of the tokens' type.
-  auto constant = [&](OpBuilder &cb, Location cl, int64_t value) -> Value {
-    TypedAttr scalar = cb.getIntegerAttr(element, value);
-    if (vectorType)
-      return arith::ConstantOp::create(
-          cb, cl, DenseElementsAttr::get(vectorType, scalar));
-    return arith::ConstantOp::create(cb, cl, scalar);
-  };
-  // The query tokens' sequence ends at qEnd, its keys are [begin, end).
-  Value begin = constant(b, loc, 0), end = constant(b, loc, kvSeq), qEnd;
-  if (cuSeqlens) {
-    // The token's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1].
-    // Boundaries are clamped to the tokens (a decreasing pair is an empty
-    // sequence), so that malformed ones never index out of bounds; a token
-    // in no sequence keeps [0, 0).
+  TokenArith t(tokens.getType());
+  Value queryTokens = t.constant(
+      b, loc, cast<RankedTensorType>(op.getQ().getType()).getDimSize(d.seq));
+  Value keyRows = t.constant(b, loc, op.getKeyRows());
+  // The query tokens' sequence ends at queryEnd, its keys are [begin, end).
+  Value begin = t.constant(b, loc, 0), end = keyRows, queryEnd;
+  if (Value cuSeqlens = op.getCuSeqlens()) {
+    // The token's sequence: cu_seqlens[n] <= token < cu_seqlens[n + 1] (the
+    // last one that holds it); a token in no sequence keeps [0, 0).
     int64_t numSeqs =
         cast<RankedTensorType>(cuSeqlens.getType()).getDimSize(0) - 1;
-    Value zero = constant(b, loc, 0);
+    Value zero = t.constant(b, loc, 0);
     auto seqs = scf::ForOp::create(
         b, loc, arith::ConstantIndexOp::create(b, loc, 0),
         arith::ConstantIndexOp::create(b, loc, numSeqs),
         arith::ConstantIndexOp::create(b, loc, 1), ValueRange{zero, zero, zero},
         [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
-          // `value` (an index or an integer) in the tokens' type.
-          auto asTokens = [&](Value value) -> Value {
-            if (value.getType() != element &&
-                (element.isIndex() || value.getType().isIndex()))
-              value = arith::IndexCastOp::create(lb, ll, element, value);
-            else if (value.getType() != element)
-              value = arith::TruncIOp::create(lb, ll, element, value);
-            if (vectorType)
-              value = vector::BroadcastOp::create(lb, ll, vectorType, value);
-            return value;
-          };
-          // `value` clamped to [low, high].
-          auto clamp = [&](Value value, Value low, int64_t high) -> Value {
-            value = arith::MaxSIOp::create(lb, ll, value, low);
-            return arith::MinSIOp::create(lb, ll, value,
-                                          constant(lb, ll, high));
-          };
-          // Boundary i of `bounds`, clamped to [low, total].
-          auto boundary = [&](Value bounds, Value i, Value low,
-                              int64_t total) -> Value {
-            return clamp(asTokens(tensor::ExtractOp::create(lb, ll, bounds, i)),
-                         low, total);
-          };
-          Value next = arith::AddIOp::create(
-              lb, ll, n, arith::ConstantIndexOp::create(lb, ll, 1));
-          Value first = boundary(cuSeqlens, n, zero, qSeq);
-          Value last = boundary(cuSeqlens, next, first, qSeq);
-          Value keysFirst = first, keysLast = last;
-          if (op.getBlockTable()) {
-            // The sequence's page slots, as many of them as it has keys.
-            const int64_t slots = kvSeq / numSeqs;
-            Value length = arith::SubIOp::create(
-                lb, ll,
-                asTokens(tensor::ExtractOp::create(lb, ll, kvCuSeqlens, next)),
-                asTokens(tensor::ExtractOp::create(lb, ll, kvCuSeqlens, n)));
-            keysFirst = asTokens(arith::MulIOp::create(
-                lb, ll, n, arith::ConstantIndexOp::create(lb, ll, slots)));
-            keysLast = arith::AddIOp::create(lb, ll, keysFirst,
-                                             clamp(length, zero, slots));
-          } else if (kvCuSeqlens) {
-            keysFirst = boundary(kvCuSeqlens, n, zero, kvSeq);
-            keysLast = boundary(kvCuSeqlens, next, keysFirst, kvSeq);
-          }
+          PackedSequenceBounds s = buildPackedSequenceBounds(
+              lb, ll, op, n, tokens.getType(), queryTokens, keyRows);
           Value inside = arith::AndIOp::create(
               lb, ll,
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, first,
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, s.first,
                                     tokens),
               arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, tokens,
-                                    last));
+                                    s.last));
           auto pick = [&](Value mine, Value kept) -> Value {
             return arith::SelectOp::create(lb, ll, inside, mine, kept);
           };
           scf::YieldOp::create(lb, ll,
-                               ValueRange{pick(keysFirst, iter[0]),
-                                          pick(keysLast, iter[1]),
-                                          pick(last, iter[2])});
+                               ValueRange{pick(s.keysFirst, iter[0]),
+                                          pick(s.keysLast, iter[1]),
+                                          pick(s.last, iter[2])});
         });
     begin = seqs.getResult(0);
     end = seqs.getResult(1);
-    qEnd = seqs.getResult(2);
+    queryEnd = seqs.getResult(2);
   }
-  if (op.getCausal()) {
-    // Bottom-right aligned: the sequence's last query sees its last key,
-    // so token i sees keys below i + 1 + end - qEnd. Signed: a token
-    // before the first key gets a limit <= begin.
-    Value offset = cuSeqlens
-                       ? arith::AddIOp::create(
-                             b, loc, arith::SubIOp::create(b, loc, end, qEnd),
-                             constant(b, loc, 1))
-                             .getResult()
-                       : constant(b, loc, 1 + kvSeq - qSeq);
-    Value limit = arith::AddIOp::create(b, loc, tokens, offset);
-    end = arith::MinSIOp::create(b, loc, end, limit);
-    end = arith::MaxSIOp::create(b, loc, end, begin);
-  }
+  if (op.getCausal())
+    end = buildCausalKeyEnd(b, loc, op, tokens, begin, end, queryEnd,
+                            queryTokens, keyRows);
   return {begin, end};
 }
 

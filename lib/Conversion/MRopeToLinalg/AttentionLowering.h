@@ -25,17 +25,16 @@ class AttentionOp;
 void populateAttentionLoweringPatterns(RewritePatternSet &patterns,
                                        int64_t lanes, bool avx512BF16);
 
-/// Lowers mrope.attention (bhsd or bshd; static heads and head dims, any
-/// batch and token counts) to portable
-/// linalg-on-tensors: the scores as one contraction per GQA group, the
-/// softmax by reductions and elementwise generics, the values as a second
-/// contraction -- no loops, no vectors, no scf.forall: what IREE and other
-/// linalg consumers take. Packed sequences and paged caches are left for
-/// the caller to report.
+/// Lowers mrope.attention (static heads and head dims, any batch, token
+/// and sequence counts) to portable linalg-on-tensors: the scores as one
+/// contraction per GQA group, the softmax by reductions and elementwise
+/// generics, the values as a second contraction -- no loops, no vectors, no
+/// scf.forall: what IREE and other linalg consumers take. Packed sequences
+/// limit each query token's keys by index; a paged cache is gathered first.
 void populatePortableAttentionPatterns(RewritePatternSet &patterns);
 
-/// Whether the portable form takes `op`: bhsd or bshd with static heads,
-/// head dims and mask batch/head sizes.
+/// Whether the portable form takes `op`: static heads, head dims, mask
+/// batch/head sizes and block_table shape.
 bool hasPortableForm(AttentionOp op);
 
 /// q and k after `op`'s rotary prologue, as mrope.apply ops (q and k share

@@ -14,9 +14,20 @@
 // query row without keys (all masked) is 0, their convention. bshd operands
 // are transposed to bhsd and the result back.
 //
+// Packed sequences (thd) are one bshd sequence [1, T, H, D] whose keys are
+// limited per query token: token i attends the rows [begin_i, end_i) of
+// the key space (its sequence's keys, cut by causal masking), found by a
+// reduction over the sequences (the last one that holds the token, as in
+// the CPU form) -- a key outside is hidden like a causally masked one. A
+// paged cache's keys and values are first gathered into the key space's
+// rows (sequence n's key j at row n * M * P + j) through block_table. The
+// scores are T x T over all packed tokens: the price of a loop-free form.
+//
 //===----------------------------------------------------------------------===//
 
+#include "AttentionKeyRange.h"
 #include "AttentionLowering.h"
+#include "Common/ActivationLayout.h"
 #include "mrope/Conversion/MRopeToGPU/MRopeToGPU.h"
 #include "mrope/Dialect/MRope/IR/MRopeOps.h"
 
@@ -34,17 +45,18 @@ using namespace mlir;
 using namespace mlir::mrope;
 
 /// Heads and head dims static (the GQA grouping and the contractions' shapes
-/// depend on them), and the mask's batch and head sizes (1: broadcast);
-/// batch and token counts may be dynamic.
+/// depend on them), the mask's batch and head sizes (1: broadcast) and a
+/// paged cache's block table; batch, token and sequence counts may be
+/// dynamic.
 bool mlir::mrope::hasPortableForm(AttentionOp op) {
-  if (op.getLayout() == TensorLayout::THD)
-    return false;
-  const unsigned heads = op.getLayout() == TensorLayout::BSHD ? 2 : 1;
+  ActivationLayout d = ActivationLayout::get(op.getLayout());
   for (Value x : {op.getQ(), op.getK(), op.getV()}) {
     auto type = cast<RankedTensorType>(x.getType());
-    if (type.isDynamicDim(heads) || type.isDynamicDim(3))
+    if (type.isDynamicDim(d.heads) || type.isDynamicDim(d.rank - 1))
       return false;
   }
+  if (op.getBlockTable() && ShapedType::isDynamic(op.getKeyRows()))
+    return false;
   // Whether the mask broadcasts over the batch or the heads (a size of 1)
   // is read from its type.
   if (Value mask = op.getMask()) {
@@ -153,6 +165,132 @@ struct PortableAttentionBuilder {
                })
         .getResult(0);
   }
+
+  /// Packed x [T, H, D] as one bshd sequence [1, T, H, D].
+  Value asOneSequence(Value x) const {
+    auto type = cast<RankedTensorType>(x.getType());
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, x);
+    sizes.insert(sizes.begin(), b.getIndexAttr(1));
+    SmallVector<int64_t> shape(type.getShape());
+    shape.insert(shape.begin(), 1);
+    return tensor::ExpandShapeOp::create(
+        b, loc, RankedTensorType::get(shape, type.getElementType()), x,
+        ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}}, sizes);
+  }
+
+  /// A paged cache's pool x [pages * P, H, D] gathered into the rows of the
+  /// key space [B * M * P, H, D] (AttentionOp::getKeyRows, buildKeyRow).
+  Value gatherPages(AttentionOp op, Value x) const {
+    auto type = cast<RankedTensorType>(x.getType());
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = op.getKeyRows();
+    Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType());
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, ValueRange{},
+               ValueRange{init},
+               ArrayRef<AffineMap>{
+                   AffineMap::getMultiDimIdentityMap(3, b.getContext())},
+               SmallVector<utils::IteratorType>(3,
+                                                utils::IteratorType::parallel),
+               [&](OpBuilder &ob, Location l, ValueRange) {
+                 Value row =
+                     buildKeyRow(ob, l, op, linalg::IndexOp::create(ob, l, 0));
+                 linalg::YieldOp::create(
+                     ob, l,
+                     ValueRange{tensor::ExtractOp::create(
+                         ob, l, x,
+                         ValueRange{row, linalg::IndexOp::create(ob, l, 1),
+                                    linalg::IndexOp::create(ob, l, 2)})});
+               })
+        .getResult(0);
+  }
+
+  /// For each query token of packed `op`, the rows of the key space it
+  /// attends: [begin, end) as i64 tensors [T]. `queryTokens` and `keyRows`
+  /// are i64.
+  std::pair<Value, Value> packedKeyRanges(AttentionOp op, OpFoldResult tokens,
+                                          Value queryTokens,
+                                          Value keyRows) const {
+    Type i64 = b.getI64Type();
+    MLIRContext *ctx = b.getContext();
+    auto fill = [&](int64_t value) -> Value {
+      Value init = tensor::EmptyOp::create(b, loc, {tokens}, i64);
+      Value c = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(value));
+      return linalg::FillOp::create(b, loc, ValueRange{c}, ValueRange{init})
+          .getResult(0);
+    };
+    // The sequences as a loop dimension: cu_seqlens without its last
+    // boundary (the body reads both of a sequence's boundaries).
+    Value cu = op.getCuSeqlens();
+    OpFoldResult numSeqs = affine::makeComposedFoldedAffineApply(
+        b, loc, getAffineSymbolExpr(0, ctx) - 1,
+        {tensor::getMixedSize(b, loc, cu, 0)});
+    Value starts = tensor::ExtractSliceOp::create(
+        b, loc, cu, ArrayRef<OpFoldResult>{b.getIndexAttr(0)},
+        ArrayRef<OpFoldResult>{numSeqs},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    // Token i's sequence is the last n with first_n <= i < last_n: an
+    // argmax over n (order-independent, as a reduction must be), carrying
+    // the sequence's keys and the end of its queries. No sequence: n = -1,
+    // no keys.
+    AffineExpr i, n;
+    bindDims(ctx, i, n);
+    AffineMap perToken = map(2, {i});
+    auto reduction = linalg::GenericOp::create(
+        b, loc, TypeRange(SmallVector<Type>(4, fill(0).getType())),
+        ValueRange{starts}, ValueRange{fill(-1), fill(0), fill(0), fill(0)},
+        ArrayRef<AffineMap>{map(2, {n}), perToken, perToken, perToken,
+                            perToken},
+        ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                      utils::IteratorType::reduction},
+        [&](OpBuilder &ob, Location l, ValueRange a) {
+          Value token = arith::IndexCastOp::create(
+              ob, l, i64, linalg::IndexOp::create(ob, l, 0));
+          Value seq = linalg::IndexOp::create(ob, l, 1);
+          PackedSequenceBounds s = buildPackedSequenceBounds(
+              ob, l, op, seq, i64, queryTokens, keyRows);
+          Value inside = arith::AndIOp::create(
+              ob, l,
+              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sle, s.first,
+                                    token),
+              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt, token,
+                                    s.last));
+          Value take = arith::AndIOp::create(
+              ob, l, inside,
+              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt,
+                                    arith::IndexCastOp::create(ob, l, i64, seq),
+                                    a[1]));
+          auto pick = [&](Value mine, Value kept) -> Value {
+            return arith::SelectOp::create(ob, l, take, mine, kept);
+          };
+          linalg::YieldOp::create(
+              ob, l,
+              ValueRange{
+                  pick(arith::IndexCastOp::create(ob, l, i64, seq), a[1]),
+                  pick(s.keysFirst, a[2]), pick(s.keysLast, a[3]),
+                  pick(s.last, a[4])});
+        });
+    Value begin = reduction.getResult(1), end = reduction.getResult(2);
+    if (!op.getCausal())
+      return {begin, end};
+    AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+    end = linalg::GenericOp::create(
+              b, loc, TypeRange{end.getType()},
+              ValueRange{begin, end, reduction.getResult(3)},
+              ValueRange{tensor::EmptyOp::create(b, loc, {tokens}, i64)},
+              ArrayRef<AffineMap>{id, id, id, id},
+              ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+              [&](OpBuilder &ob, Location l, ValueRange a) {
+                Value token = arith::IndexCastOp::create(
+                    ob, l, i64, linalg::IndexOp::create(ob, l, 0));
+                linalg::YieldOp::create(
+                    ob, l,
+                    ValueRange{buildCausalKeyEnd(ob, l, op, token, a[0], a[1],
+                                                 a[2], queryTokens, keyRows)});
+              })
+              .getResult(0);
+    return {begin, end};
+  }
 };
 
 struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
@@ -174,7 +312,32 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
     Value q = op.getQ(), k = op.getK(), v = op.getV();
     if (op.hasRotaryPrologue())
       std::tie(q, k) = rotateAttentionPrologue(op, rewriter);
-    const bool bshd = op.getLayout() == TensorLayout::BSHD;
+    // Packed sequences: the rows of the key space each query token attends,
+    // and q, k, v as one bshd sequence.
+    const bool packed = op.getLayout() == TensorLayout::THD;
+    Value keyBegin, keyEnd;
+    if (packed) {
+      if (op.getBlockTable()) {
+        k = p.gatherPages(op, k);
+        v = p.gatherPages(op, v);
+      }
+      OpFoldResult tokens = tensor::getMixedSize(rewriter, loc, q, 0);
+      auto asI64 = [&](OpFoldResult size) -> Value {
+        if (std::optional<int64_t> known = getConstantIntValue(size))
+          return arith::ConstantIntOp::create(rewriter, loc,
+                                              rewriter.getI64Type(), *known);
+        return arith::IndexCastOp::create(
+            rewriter, loc, rewriter.getI64Type(),
+            getValueOrCreateConstantIndexOp(rewriter, loc, size));
+      };
+      std::tie(keyBegin, keyEnd) =
+          p.packedKeyRanges(op, tokens, asI64(tokens),
+                            asI64(tensor::getMixedSize(rewriter, loc, k, 0)));
+      q = p.asOneSequence(q);
+      k = p.asOneSequence(k);
+      v = p.asOneSequence(v);
+    }
+    const bool bshd = packed || op.getLayout() == TensorLayout::BSHD;
     if (bshd) {
       q = p.swapSeqHeads(q);
       k = p.swapSeqHeads(k);
@@ -237,7 +400,12 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
       }
       inputs.push_back(mask);
     }
-    const bool causal = op.getCausal();
+    if (packed) {
+      inputs.append({keyBegin, keyEnd});
+      maps.append(2, p.map(5, {s5}));
+    }
+    // Packed sequences are cut causally in their key ranges.
+    const bool causal = op.getCausal() && !packed;
     // Key t is visible from row s if t <= s + (keys - seq).
     Value shift;
     if (causal)
@@ -255,15 +423,29 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
           Value x = arith::MulFOp::create(
               ob, l, a[0],
               arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(scale)));
-          if (a.size() > 2)
+          if (op.getMask())
             x = arith::AddFOp::create(ob, l, x, p.extend(ob, l, a[1]));
-          if (!causal)
+          Value hidden;
+          if (packed) {
+            // Outside the token's key range [a[1], a[2]) (packed ops have
+            // no mask operand).
+            Value t = arith::IndexCastOp::create(
+                ob, l, ob.getI64Type(), linalg::IndexOp::create(ob, l, 4));
+            hidden = arith::OrIOp::create(
+                ob, l,
+                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt, t,
+                                      a[1]),
+                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sge, t,
+                                      a[2]));
+          } else if (causal) {
+            Value s = linalg::IndexOp::create(ob, l, 3);
+            Value t = linalg::IndexOp::create(ob, l, 4);
+            Value last = arith::AddIOp::create(ob, l, s, shift);
+            hidden = arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt, t,
+                                           last);
+          } else {
             return x;
-          Value s = linalg::IndexOp::create(ob, l, 3);
-          Value t = linalg::IndexOp::create(ob, l, 4);
-          Value last = arith::AddIOp::create(ob, l, s, shift);
-          Value hidden =
-              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt, t, last);
+          }
           return arith::SelectOp::create(
               ob, l, hidden,
               arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(negInf)), x);
@@ -315,6 +497,10 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
         ArrayRef<ReassociationIndices>{{0}, {1, 2}, {3}, {4}});
     if (bshd)
       result = p.swapSeqHeads(result);
+    if (packed)
+      result = tensor::CollapseShapeOp::create(
+          rewriter, loc, result,
+          ArrayRef<ReassociationIndices>{{0, 1}, {2}, {3}});
     rewriter.replaceOp(op, result);
     return success();
   }

@@ -1544,12 +1544,9 @@ std::string unsupportedReason(Operation *op, bool portableAttention) {
           SequenceLengthOp, RopeIndexOp>(op))
     return {};
   if (auto attention = dyn_cast<AttentionOp>(op)) {
-    if (portableAttention && attention.getLayout() == TensorLayout::THD)
-      return "with packed (thd) sequences has no portable lowering yet "
-             "(mrope-cpu-pipeline lowers it)";
     if (portableAttention)
-      return "needs static head counts, head dims and mask batch/head sizes "
-             "in the portable form";
+      return "needs static head counts, head dims, mask batch/head sizes and "
+             "block_table shape in the portable form";
     return "has no lowering for dynamic shapes yet";
   }
   if (isa<PositionIdsOp>(op))
