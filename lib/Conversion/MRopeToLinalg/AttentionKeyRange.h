@@ -29,6 +29,10 @@ namespace mlir::mrope {
 std::pair<Value, Value> buildAttentionKeyRange(OpBuilder &b, Location loc,
                                                AttentionOp op, Value tokens);
 
+/// Whether low <= x < high (signed; scalars or vectors of one type).
+Value buildInHalfOpenRange(OpBuilder &b, Location loc, Value x, Value low,
+                           Value high);
+
 /// Packed sequence n (an index) of `op` (which has cu_seqlens): its query
 /// tokens [first, last) and the rows of the key space it attends
 /// [keysFirst, keysLast) -- kv_cu_seqlens' pair when the op has one, a

@@ -254,6 +254,13 @@ struct TokenArith {
 
 } // namespace
 
+Value mlir::mrope::buildInHalfOpenRange(OpBuilder &b, Location loc, Value x,
+                                        Value low, Value high) {
+  return arith::AndIOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, low, x),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, high));
+}
+
 PackedSequenceBounds
 mlir::mrope::buildPackedSequenceBounds(OpBuilder &b, Location loc,
                                        AttentionOp op, Value n, Type tokenType,
@@ -340,12 +347,7 @@ std::pair<Value, Value> mlir::mrope::buildAttentionKeyRange(OpBuilder &b,
         [&](OpBuilder &lb, Location ll, Value n, ValueRange iter) {
           PackedSequenceBounds s = buildPackedSequenceBounds(
               lb, ll, op, n, tokens.getType(), queryTokens, keyRows);
-          Value inside = arith::AndIOp::create(
-              lb, ll,
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::sle, s.first,
-                                    tokens),
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, tokens,
-                                    s.last));
+          Value inside = buildInHalfOpenRange(lb, ll, tokens, s.first, s.last);
           auto pick = [&](Value mine, Value kept) -> Value {
             return arith::SelectOp::create(lb, ll, inside, mine, kept);
           };

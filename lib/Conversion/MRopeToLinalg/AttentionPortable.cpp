@@ -249,12 +249,7 @@ struct PortableAttentionBuilder {
           Value seq = linalg::IndexOp::create(ob, l, 1);
           PackedSequenceBounds s = buildPackedSequenceBounds(
               ob, l, op, seq, i64, queryTokens, keyRows);
-          Value inside = arith::AndIOp::create(
-              ob, l,
-              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sle, s.first,
-                                    token),
-              arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt, token,
-                                    s.last));
+          Value inside = buildInHalfOpenRange(ob, l, token, s.first, s.last);
           Value take = arith::AndIOp::create(
               ob, l, inside,
               arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt,
@@ -425,30 +420,25 @@ struct PortableAttentionLowering : OpRewritePattern<AttentionOp> {
               arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(scale)));
           if (op.getMask())
             x = arith::AddFOp::create(ob, l, x, p.extend(ob, l, a[1]));
-          Value hidden;
+          Value visible;
           if (packed) {
-            // Outside the token's key range [a[1], a[2]) (packed ops have
-            // no mask operand).
+            // In the token's key range [a[1], a[2]) (packed ops have no mask
+            // operand).
             Value t = arith::IndexCastOp::create(
                 ob, l, ob.getI64Type(), linalg::IndexOp::create(ob, l, 4));
-            hidden = arith::OrIOp::create(
-                ob, l,
-                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt, t,
-                                      a[1]),
-                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sge, t,
-                                      a[2]));
+            visible = buildInHalfOpenRange(ob, l, t, a[1], a[2]);
           } else if (causal) {
             Value s = linalg::IndexOp::create(ob, l, 3);
             Value t = linalg::IndexOp::create(ob, l, 4);
             Value last = arith::AddIOp::create(ob, l, s, shift);
-            hidden = arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sgt, t,
-                                           last);
+            visible = arith::CmpIOp::create(ob, l, arith::CmpIPredicate::sle, t,
+                                            last);
           } else {
             return x;
           }
           return arith::SelectOp::create(
-              ob, l, hidden,
-              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(negInf)), x);
+              ob, l, visible, x,
+              arith::ConstantOp::create(ob, l, ob.getF32FloatAttr(negInf)));
         });
 
     // Softmax over the keys, normalized after the value contraction.

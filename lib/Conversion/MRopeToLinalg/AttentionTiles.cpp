@@ -477,12 +477,8 @@ SmallVector<Value> LaneTiledAttention::keyBlockStep(
     Value key = arith::AddIOp::create(b, l, first, index(j));
     Value keyLanes = vector::BroadcastOp::create(
         b, l, laneI32(b), arith::IndexCastOp::create(b, l, i32, key));
-    Value inRange = arith::AndIOp::create(
-        b, l,
-        arith::CmpIOp::create(b, l, arith::CmpIPredicate::sle, bounds.begin,
-                              keyLanes),
-        arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, keyLanes,
-                              bounds.end));
+    Value inRange =
+        buildInHalfOpenRange(b, l, keyLanes, bounds.begin, bounds.end);
     if (lastKey) {
       // A partial block: slots past the last key of the chunk (which may
       // be inside the rows' ranges) read that key's row again and get

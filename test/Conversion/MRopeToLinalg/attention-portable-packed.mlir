@@ -9,8 +9,8 @@
 // token (sle/slt against the clamped boundaries, sgt against the kept
 // sequence: the last one wins in any reduction order), carrying its keys and
 // the end of its queries; causal masking then cuts each range's end. q, k, v
-// become one bshd sequence [1, T, H, D]; the logits hide every key outside
-// the token's range.
+// become one bshd sequence [1, T, H, D]; the logits keep the keys in the
+// token's range and set the others to -inf.
 // CHECK-LABEL: func.func @varlen_causal
 // CHECK: %[[STARTS:.*]] = tensor.extract_slice %arg2[0] [2] [1] : tensor<3xi32> to tensor<2xi32>
 // CHECK: %[[R:.*]]:4 = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[STARTS]] : tensor<2xi32>) outs({{.*}} : tensor<8xi64>, tensor<8xi64>, tensor<8xi64>, tensor<8xi64>)
@@ -26,9 +26,11 @@
 // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %[[R]]#1, %[[END]] : tensor<1x2x2x8x8xf32>, tensor<8xi64>, tensor<8xi64>)
 // CHECK: %[[T:.*]] = linalg.index 4 : index
 // CHECK: %[[T64:.*]] = arith.index_cast %[[T]] : index to i64
-// CHECK: arith.cmpi slt, %[[T64]]
-// CHECK: arith.cmpi sge, %[[T64]]
-// CHECK: arith.ori
+// CHECK: %[[FROM:.*]] = arith.cmpi sle, %{{.*}}, %[[T64]] : i64
+// CHECK: %[[BELOW:.*]] = arith.cmpi slt, %[[T64]], %{{.*}} : i64
+// CHECK: %[[VISIBLE:.*]] = arith.andi %[[FROM]], %[[BELOW]] : i1
+// CHECK: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: arith.select %[[VISIBLE]], %{{.*}}, %[[NEGINF]] : f32
 // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2], [3]] : tensor<1x8x4x16xf32> into tensor<8x4x16xf32>
 // PIPE-LABEL: func.func @varlen_causal
 // PIPE-NOT: mrope.

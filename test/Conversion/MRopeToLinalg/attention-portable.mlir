@@ -19,7 +19,7 @@
 // CHECK: arith.extf
 // CHECK: linalg.index 3
 // CHECK: linalg.index 4
-// CHECK: arith.cmpi sgt
+// CHECK: arith.cmpi sle
 // CHECK: arith.maximumf
 // CHECK: math.exp
 // CHECK: linalg.generic {indexing_maps = [#[[Q]], #[[V]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
