@@ -3,12 +3,18 @@
 # libFuzzer), each for SECONDS (default 600), seeded from the test suite.
 #
 #   scripts/fuzz.sh [ir|json|both] [SECONDS]
+#   scripts/fuzz.sh shapes [EXTENTS]
 #
 #   ir:   build-asan/bin/mrope-fuzz-ir, libFuzzer over mrope IR: parse,
 #         verify, every mrope pass (output verified) and the pipelines.
 #   json: tools/mrope-fuzz/mrope-fuzz-json.py, atheris (libFuzzer for Python)
 #         over mrope-conform's JSON input, compiling what it writes with the
 #         sanitizer build's mrope-opt.
+#   shapes: tools/mrope-fuzz/shape-sweep.py over every mrope function of
+#         the test suite: each static extent set to each of EXTENTS
+#         (default 0,1,3,?) through the portable, CPU and GPU pipelines, with
+#         the release build's mrope-opt (MROPE_OPT to override); findings
+#         in build/fuzz/shapes/. Deterministic, ~10 minutes per extent here.
 #
 # Findings are written to build-asan/fuzz/{ir,json}-crash-*; the corpus grows
 # in build-asan/fuzz/corpus-{ir,json}. A fixed finding goes into
@@ -22,6 +28,12 @@ WHICH="${1:-both}"
 SECONDS_EACH="${2:-600}"
 PYENV="$ROOT/build/pyenv"
 FUZZ="$ASAN/fuzz"
+
+if [ "$WHICH" = shapes ]; then
+  exec python3 "$ROOT/tools/mrope-fuzz/shape-sweep.py" \
+    --mrope-opt "${MROPE_OPT:-$ROOT/build/bin/mrope-opt}" --extents "${2:-0,1,3,?}" \
+    --save "$ROOT/build/fuzz/shapes" "$ROOT/test"
+fi
 
 MROPE_SANITIZE_BUILD_ONLY=1 "$ROOT/scripts/sanitize.sh"
 mkdir -p "$FUZZ"
