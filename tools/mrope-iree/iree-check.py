@@ -14,9 +14,12 @@ IREE gets wrong and why). --attention: built-in `mrope.attention` cases
 bshd, f16, rotary prologues; packed thd sequences with their own keys, a
 paged KV cache, overlapping boundaries) against the float64 reference of
 the Python package (mrope/reference.py), within its error bound.
+--torch-mlir DIR: the Torch-MLIR imports of the Hugging Face rotary
+(test/Integration/TorchMLIR/Inputs) raised to mrope ops, lowered, compiled
+and run, and the imports compiled as they are, against the NumPy reference.
 
     iree-check.py [--mrope-opt PATH] [--iree-compile PATH] [--designs A,B]
-                  [--attention] [FILE.json...]
+                  [--attention] [--torch-mlir DIR] [FILE.json...]
 
 Needs `iree-base-compiler`, `iree-base-runtime` and `numpy` (pip).
 """
@@ -334,18 +337,21 @@ def paper_case_ir(variant, mixed):
             [a for _, a in inputs], np.float32 if elem == "f32" else np.int64)
 
 
-def compile_and_load(ir, args, workdir, n):
-    """The IREE module of mrope IR, or an error message."""
+def compile_and_load(ir, args, workdir, n, passes=("--mrope-to-linalg-pipeline",)):
+    """The IREE module of mrope IR after mrope-opt `passes` (none: the IR as
+    it is), or an error message."""
     import iree.runtime as rt
-    lowered = subprocess.run([args.mrope_opt, "-", "--mrope-to-linalg-pipeline"],
-                             input=ir, capture_output=True, text=True)
-    if lowered.returncode:
-        return f"mrope-opt failed: {lowered.stderr.strip()[:500]}"
+    if passes:
+        lowered = subprocess.run([args.mrope_opt, "-", *passes], input=ir, capture_output=True,
+                                 text=True)
+        if lowered.returncode:
+            return f"mrope-opt failed: {lowered.stderr.strip()[:500]}"
+        ir = lowered.stdout
     vmfb = os.path.join(workdir, f"case{n}.vmfb")
     compiled = subprocess.run([args.iree_compile, "-", "--iree-hal-target-device=local",
                                "--iree-hal-local-target-device-backends=llvm-cpu",
                                "--iree-llvmcpu-target-cpu=host", "-o", vmfb],
-                              input=lowered.stdout, capture_output=True, text=True)
+                              input=ir, capture_output=True, text=True)
     if compiled.returncode:
         return f"iree-compile failed: {compiled.stderr.strip()[:500]}"
     return rt.load_vm_flatbuffer_file(vmfb, driver="local-task")
@@ -402,6 +408,114 @@ def run_paper_case(variant, mixed, args, workdir, n):
             "rope_deltas": mismatches(result[1], variant["rope_deltas"])}
 
 
+# Torch-MLIR imports of the Hugging Face rotary (test/Integration/TorchMLIR/
+# Inputs, generate.py's shapes): file stem -> (allocation of the reference;
+# None: one table for all pairs; "tables" prefix: cos/sin given per axis).
+TORCH_MLIR_CASES = {
+    "apply_rotary": ("tables", None),
+    "apply_multimodal_rotary": ("tables", "contiguous"),
+    "qwen2vl_rotary": ("chain", "contiguous"),
+    "qwen3vl_rotary": ("chain", "interleaved"),
+    "qwen2vl_scaled_rotary": ("chain", "contiguous"),
+}
+TORCH_MLIR_SECTION = [2, 3, 3]
+# generate.py's attention scaling (YaRN, factor 4), as the f32 the import uses.
+TORCH_MLIR_SCALING = float(np.float32(1.1386294361119891))
+
+
+def run_torch_mlir_case(path, args, workdir, n):
+    """A Torch-MLIR import raised to mrope ops (--mrope-raise-linalg-rotary),
+    lowered to the portable form and run by IREE, against the NumPy
+    reference: tables given -- the import's operations, which IREE may
+    contract into an FMA: an ulp of each product and of the f32 result (bf16:
+    IREE does not round the products to bf16 as torch does, so a bf16 ulp
+    of each product and of the result); cos/sin computed -- within 1e-5 (f32),
+    or (bf16) 2 ulps of the result plus an ulp of each term (cos/sin agree
+    to 2 f32 ulps, so a bf16 cos/sin may round to the other neighbour).
+    Returns the largest error / bound of the raised form, and for
+    comparison (not checked: "(import)") of the import compiled by IREE as
+    it is, or an error message."""
+    ref = load_package_file("reference")
+    name = os.path.basename(path)
+    stem, element = name[:-len(".mlir")].rsplit("_", 1)
+    kind, allocation = TORCH_MLIR_CASES[stem]
+    if element == "bf16":
+        import ml_dtypes
+        dtype = np.dtype(ml_dtypes.bfloat16)
+    else:
+        dtype = np.dtype(np.float32)
+    rng = np.random.default_rng(5)
+    q = rng.standard_normal((1, 4, 8, 16)).astype(np.float32).astype(dtype)
+    k = rng.standard_normal((1, 2, 8, 16)).astype(np.float32).astype(dtype)
+    positions = rng.integers(0, 500, (3, 1, 8)).astype(np.int64)
+    inv_freq = ref.default_inv_freq(16, 10000.0)
+    if kind == "chain":
+        inputs = [q, k, positions, inv_freq]
+        scaling = TORCH_MLIR_SCALING if "scaled" in stem else 1.0
+        want = ref.apply_rotary(q, k, positions, inv_freq, allocation, TORCH_MLIR_SECTION,
+                                attention_scaling=scaling, dtype=dtype)
+    else:
+        if allocation:
+            # Distinct per-axis tables [3, B, S, D], so that a wrong row
+            # selection shows; the reference selects each channel's axis.
+            tables = [ref.cos_sin(positions, inv_freq, np.full(8, a)) for a in range(3)]
+            cos3 = np.stack([c for c, _ in tables]).astype(dtype)
+            sin3 = np.stack([s for _, s in tables]).astype(dtype)
+            inputs = [q, k, cos3, sin3]
+            axes = ref.axis_of_pairs(allocation, TORCH_MLIR_SECTION, 8)
+            axes = np.concatenate([axes, axes])
+            channels = np.arange(16)
+            cos = cos3[axes, ..., channels].transpose(1, 2, 0)
+            sin = sin3[axes, ..., channels].transpose(1, 2, 0)
+        else:
+            cos, sin = (x.astype(dtype) for x in ref.cos_sin(positions, inv_freq,
+                                                              np.zeros(8, np.int64)))
+            inputs = [q, k, cos, sin]
+        want = (ref.rotate(q, cos, sin, dtype=dtype), ref.rotate(k, cos, sin, dtype=dtype))
+        tables = (cos.astype(np.float32), sin.astype(np.float32))
+    with open(path) as f:
+        imported = f.read()
+    def spacing(a, like=np.float32):
+        return np.spacing(np.abs(a.astype(np.float32)).astype(like)).astype(np.float64)
+
+    results = {}
+    for label, passes in (("raised", ("--mrope-raise-linalg-rotary",
+                                      "--mrope-to-linalg-pipeline")),
+                          ("(import)", ())):
+        module = compile_and_load(imported, args, workdir, f"{n}{label}", passes)
+        if isinstance(module, str):
+            return f"{label}: {module}"
+        if label == "raised":
+            lowered = subprocess.run([args.mrope_opt, "-", "--mrope-raise-linalg-rotary"],
+                                     input=imported, capture_output=True, text=True).stdout
+            if "mrope.apply" not in lowered and "mrope.rotate" not in lowered:
+                return "the raising pass left the import unchanged"
+        got = getattr(module, stem)(*inputs)
+        worst = 0.0
+        for x, out, ref_out in zip((q, k), got, want):
+            out32 = np.asarray(out.to_host()).astype(np.float32)
+            ref32 = np.asarray(ref_out).astype(np.float32)
+            x32 = x.astype(np.float32)
+            if kind == "tables":
+                cos32, sin32 = (np.broadcast_to(t[:, None], x32.shape) for t in tables)
+                half = np.concatenate([-x32[..., 8:], x32[..., :8]], axis=-1)
+                bound = spacing(x32 * cos32) + spacing(half * sin32) + spacing(ref32)
+                if element == "bf16":
+                    # IREE computes the bf16 products and their sum in f32
+                    # without rounding in between (torch rounds each).
+                    bound += (spacing(x32 * cos32, dtype) + spacing(half * sin32, dtype)
+                              + spacing(ref32, dtype))
+            elif element == "f32":
+                bound = np.full(ref32.shape, TOLERANCE)
+            else:
+                bound = (2 * spacing(ref32, dtype) + spacing(x32, dtype)
+                         + spacing(np.roll(x32, 8, axis=-1), dtype))
+            err = np.abs(out32.astype(np.float64) - ref32)
+            worst = max(worst, float(np.max(np.where(err == 0, 0.0, err / bound))))
+        results[label] = worst
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*")
@@ -411,9 +525,12 @@ def main():
                         help="paper_variants.json: only these variants (comma-separated)")
     parser.add_argument("--attention", action="store_true",
                         help="run the built-in mrope.attention cases")
+    parser.add_argument("--torch-mlir", default="",
+                        help="a folder of Torch-MLIR imports of the Hugging Face rotary "
+                             "(test/Integration/TorchMLIR/Inputs): raised, lowered and run")
     args = parser.parse_args()
-    if not args.files and not args.attention:
-        parser.error("give golden files and/or --attention")
+    if not args.files and not args.attention and not args.torch_mlir:
+        parser.error("give golden files, --attention and/or --torch-mlir")
     only = set(filter(None, args.designs.split(",")))
     counts = [0, 0]  # passed, failed
 
@@ -425,7 +542,8 @@ def main():
                 print(f"FAIL {label}: {result}")
                 counts[1] += 1
                 continue
-            ok = all(d <= bound for d in result.values())
+            # "(name)" values are reported for comparison, not checked.
+            ok = all(d <= bound for k, d in result.items() if not k.startswith("("))
             counts[0] += ok
             counts[1] += not ok
             detail = ", ".join(f"{k} {measure} {v:.3g}" for k, v in result.items())
@@ -465,6 +583,15 @@ def main():
                    + [(c[0], lambda m, c=c: run_attention_case(c, args, workdir, 1100 + m,
                                                               packed_attention_case),
                        "error / bound", 1.0) for c in PACKED_ATTENTION_CASES], "attention")
+        if args.torch_mlir:
+            try:
+                imports = sorted(f for f in os.listdir(args.torch_mlir) if f.endswith(".mlir"))
+            except OSError as e:
+                sys.exit(f"iree-check: --torch-mlir: {e}")
+            report([(f, lambda m, f=f: run_torch_mlir_case(os.path.join(args.torch_mlir, f), args,
+                                                           workdir, 1200 + m),
+                     "error / bound", 1.0) for f in imports
+                    if f[:-len(".mlir")].rsplit("_", 1)[0] in TORCH_MLIR_CASES], "torch-mlir")
     passed, failed = counts
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
