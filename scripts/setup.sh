@@ -10,9 +10,11 @@ LLVM_PREFIX=/usr/lib/llvm-22
 
 # libsleef3: the vector math library PyTorch's CPU kernels call; a test
 # checks the compiler's re-implementation of its pow/atan2/sin/cos against it.
+# qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross: the golden cases
+# compiled for AArch64 and run emulated (test/Conformance/aarch64.test).
 PACKAGES=(clang-22 libclang-rt-22-dev lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev
           mlir-22-tools ninja-build cmake ccache python3 python3-venv python3-dev
-          libsleef3)
+          libsleef3 qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -2,6 +2,7 @@
 # lit configuration for the mrope regression and integration tests.
 
 import ctypes.util
+import glob
 import os
 import shutil
 import subprocess
@@ -96,6 +97,14 @@ for candidate in ([os.environ["MROPE_TORCH_PYTHON"]] if "MROPE_TORCH_PYTHON" in 
 # libsleef3, installed by scripts/setup.sh): TorchMath.h is checked against it.
 if ctypes.util.find_library("sleef"):
     config.available_features.add("libsleef")
+
+# Another CPU, emulated: qemu-user and the target's C library and cross
+# toolchain (gcc-aarch64-linux-gnu, installed by scripts/setup.sh), so that
+# mrope-conform --target aarch64 can link and run what the CPU pipeline
+# compiles for it.
+if shutil.which("qemu-aarch64") and os.path.exists("/usr/aarch64-linux-gnu/lib/libc.so.6") \
+        and glob.glob("/usr/lib/gcc-cross/aarch64-linux-gnu/*/crtbegin.o"):
+    config.available_features.add("aarch64-emulation")
 
 # Hardware and toolkit features that execution tests opt into.
 ptxas = os.path.join(cuda_home, "bin", "ptxas")

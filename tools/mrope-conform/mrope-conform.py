@@ -30,6 +30,7 @@ import os
 import random
 import re
 import struct
+import tempfile
 import importlib.util
 import subprocess
 import sys
@@ -268,17 +269,24 @@ def run_prebuilt(args):
     return result
 
 
-def build_executable(lowered, args):
-    """--aot-build DIR: links the lowered module into DIR/<name of the input>
-    and exits."""
-    key = args.aot_key
-    os.makedirs(args.aot_build, exist_ok=True)
+# --target: the CPU pipeline's options for the target (no host-specific
+# vector width or x86 instructions), clang's target and how to run the
+# executable there (qemu-user with the target's libc).
+TARGETS = {
+    "aarch64": {"pipeline": "vector-bits=128 avx512-bf16=0",
+                "clang": ["--target=aarch64-linux-gnu"],
+                "run": ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]},
+}
+
+
+def link_executable(lowered, base, args):
+    """Links the lowered module with the stub's main (printing its outputs)
+    into the executable `base`, for args.target or the host."""
     source = lowered.replace("llvm.func @main()", "llvm.func @mrope_conform_main()")
     llvm_ir = subprocess.run([os.path.join(LLVM, "bin", "mlir-translate"), "--mlir-to-llvmir"],
                              input=source, capture_output=True, text=True)
     if llvm_ir.returncode != 0:
         sys.exit(f"mrope-conform: mlir-translate failed:\n{excerpt(llvm_ir.stderr)}")
-    base = os.path.join(args.aot_build, key)
     with open(base + ".ll", "w") as f:
         f.write(llvm_ir.stdout)
     with open(base + "_main.c", "w") as f:
@@ -287,15 +295,40 @@ def build_executable(lowered, args):
     if args.gpu:
         runtime = ["-L" + os.path.dirname(os.path.abspath(args.cuda_runtime)),
                    "-lmrope_cuda_runtime", "-Wl,-rpath,$ORIGIN"]
-    link = subprocess.run(["clang-22", "-O1", "-Wno-override-module", base + ".ll",
+    cross = TARGETS[args.target]["clang"] if args.target else []
+    link = subprocess.run(["clang-22", *cross, "-O1", "-Wno-override-module", base + ".ll",
                            base + "_main.c", "-o", base, "-lm", *runtime],
                           capture_output=True, text=True)
     os.remove(base + ".ll")
     os.remove(base + "_main.c")
     if link.returncode != 0:
         sys.exit(f"mrope-conform: linking {base} failed:\n{excerpt(link.stderr)}")
+
+
+def build_executable(lowered, args):
+    """--aot-build DIR: links the lowered module into DIR/<name of the input>
+    and exits."""
+    os.makedirs(args.aot_build, exist_ok=True)
+    base = os.path.join(args.aot_build, args.aot_key)
+    link_executable(lowered, base, args)
     print(f"mrope-conform: built {base}")
     sys.exit(0)
+
+
+def run_on_target(lowered, args):
+    """--target: builds the executable for the target and runs it there
+    (emulated)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        base = os.path.join(workdir, args.aot_key)
+        link_executable(lowered, base, args)
+        runner = TARGETS[args.target]["run"]
+        try:
+            result = subprocess.run([*runner, base], capture_output=True, text=True)
+        except OSError as e:
+            sys.exit(f"mrope-conform: --target {args.target}: cannot run {runner[0]}: {e}")
+    if result.returncode != 0:
+        sys.exit(f"mrope-conform: {args.target} executable failed:\n{excerpt(result.stderr)}")
+    return result
 
 
 def run(builder, args):
@@ -349,6 +382,9 @@ def compile_and_run(source, args):
         # tiles (where the cos/sin caches start empty) begin inside image rows.
         steps = [[args.mrope_opt, "-",
                   "--mrope-cpu-pipeline=threads=true task-size=4 token-tile=3"]]
+    elif args.target:
+        steps = [[args.mrope_opt, "-",
+                  f"--mrope-cpu-pipeline={TARGETS[args.target]['pipeline']}"]]
     else:
         steps = [[args.mrope_opt, "-", "--mrope-cpu-pipeline"]]
     for step in steps:
@@ -359,6 +395,8 @@ def compile_and_run(source, args):
         source = result.stdout
     if args.aot_build:
         build_executable(source, args)
+    elif args.target:
+        result = run_on_target(source, args)
     else:
         runtimes = ["c_runner_utils", "runner_utils"]
         if args.threads:
@@ -1598,6 +1636,11 @@ def main():
                         help="run the executable --aot-build made for the same input "
                              "and arguments instead of compiling (e.g. on a GPU machine "
                              "without LLVM)")
+    parser.add_argument("--target", choices=sorted(TARGETS),
+                        help="compile for another CPU (the CPU pipeline without "
+                             "host-specific instructions, cross-linked by clang) and "
+                             "run there under qemu-user (needs the target's gcc "
+                             "cross toolchain and libc, e.g. gcc-aarch64-linux-gnu)")
     parser.add_argument("--head-slices", type=int, default=0,
                         help="with --gpu or --gpu-kernel-on-host: threads splitting "
                              "the heads (0: the lowering's automatic choice)")
@@ -1616,9 +1659,9 @@ def main():
         parser.error(f"--dtype {args.dtype} cannot be combined with --variant: the "
                      "low-precision check emulates Hugging Face's bhsd NeoX arithmetic")
     if sum(map(bool, (args.threads, args.portable, args.gpu_kernel_on_host,
-                      args.gpu))) > 1:
-        parser.error("choose one of --threads, --portable, --gpu-kernel-on-host "
-                     "and --gpu")
+                      args.gpu, args.target))) > 1:
+        parser.error("choose one of --threads, --portable, --gpu-kernel-on-host, "
+                     "--gpu and --target")
     try:
         data = json.load(open(args.file))
     except (OSError, ValueError, RecursionError) as e:
