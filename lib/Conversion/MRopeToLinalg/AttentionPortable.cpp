@@ -236,9 +236,9 @@ struct PortableAttentionBuilder {
     AffineExpr i, n;
     bindDims(ctx, i, n);
     AffineMap perToken = map(2, {i});
+    SmallVector<Value> inits = {fill(-1), fill(0), fill(0), fill(0)};
     auto reduction = linalg::GenericOp::create(
-        b, loc, TypeRange(SmallVector<Type>(4, fill(0).getType())),
-        ValueRange{starts}, ValueRange{fill(-1), fill(0), fill(0), fill(0)},
+        b, loc, ValueRange(inits).getTypes(), ValueRange{starts}, inits,
         ArrayRef<AffineMap>{map(2, {n}), perToken, perToken, perToken,
                             perToken},
         ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
