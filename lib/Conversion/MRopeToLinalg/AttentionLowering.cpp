@@ -228,14 +228,14 @@ struct TokenArith {
   /// `value` (an index or an integer scalar) in the tokens' type.
   Value cast(OpBuilder &b, Location l, Value value) const {
     Type from = value.getType();
-    if (from == element)
-      ;
-    else if (element.isIndex() || from.isIndex())
-      value = arith::IndexCastOp::create(b, l, element, value);
-    else if (from.getIntOrFloatBitWidth() > element.getIntOrFloatBitWidth())
-      value = arith::TruncIOp::create(b, l, element, value);
-    else
-      value = arith::ExtSIOp::create(b, l, element, value);
+    if (from != element) {
+      if (element.isIndex() || from.isIndex())
+        value = arith::IndexCastOp::create(b, l, element, value);
+      else if (from.getIntOrFloatBitWidth() > element.getIntOrFloatBitWidth())
+        value = arith::TruncIOp::create(b, l, element, value);
+      else
+        value = arith::ExtSIOp::create(b, l, element, value);
+    }
     if (vectorType)
       value = vector::BroadcastOp::create(b, l, vectorType, value);
     return value;
