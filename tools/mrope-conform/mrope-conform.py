@@ -56,6 +56,9 @@ def load_designs():
 designs = load_designs()
 
 ROTARY_TOLERANCE = 1e-5
+# --variant attention: f32 attention with f32 accumulation against a float64
+# softmax (mrope.reference.attention_error_bound's f32 bound).
+ATTENTION_TOLERANCE = 1e-4
 
 
 # ----------------------------------------------------------------------------
@@ -1048,7 +1051,105 @@ def check_rotary(report, values, key, label, case, q, inverse_gain=1.0):
               ROTARY_TOLERANCE)
 
 
+def attention_reference(q, k, v, causal):
+    """float64 softmax(q k^T / sqrt(D)) v of nested lists: q [B][Hq][S][D]
+    against k and v [B][Hkv][T][D] (query head h reads KV head h / (Hq /
+    Hkv)); causal masking bottom-right aligned."""
+    out = []
+    for qb, kb, vb in zip(q, k, v):
+        group = len(qb) // len(kb)
+        heads = []
+        for h, qh in enumerate(qb):
+            kh, vh = kb[h // group], vb[h // group]
+            scale = 1.0 / math.sqrt(len(qh[0]))
+            rows = []
+            for s, qrow in enumerate(qh):
+                visible = s + len(kh) - len(qh) + 1 if causal else len(kh)
+                scores = [sum(x * y for x, y in zip(qrow, kh[t])) * scale
+                          for t in range(visible)]
+                top = max(scores)
+                weights = [math.exp(x - top) for x in scores]
+                total = sum(weights)
+                rows.append([sum(w * vh[t][d] for t, w in enumerate(weights)) / total
+                             for d in range(len(vh[0]))])
+            heads.append(rows)
+        out.append(heads)
+    return out
+
+
+def attention_body(b, key, c, alloc):
+    """mrope.attention with the case's rotary as its prologue: causal prefill
+    of q against k (both rotated by the op, values k), and the last token's
+    query (rotated by the op) against the golden k_rot as a cache whose keys
+    were rotated when written."""
+    dim = c["head_dim"]
+    body, pos, pos_t = b.const(c["position_ids"], "i64")
+    text, qv, q_t = b.const(c["q"], "f32")
+    body += text
+    text, kv, k_t = b.const(c["k"], "f32")
+    body += text
+    text, cache, _ = b.const(c["k_rot"], "f32")
+    body += text
+    inv_t = ttype([dim // 2], "f32")
+    f = b.fresh("f")
+    body += f"  {f} = mrope.inv_freq theta = {fnum(c['rope_theta'])} : {inv_t}\n"
+    rotary = f"rotary <alloc = {alloc}, rotary_dim = {dim}>"
+    prefill = b.fresh("prefill")
+    body += (f"  {prefill} = mrope.attention {qv}, {kv}, {kv} q_positions({pos} : {pos_t}) "
+             f"k_positions({pos} : {pos_t}) freqs({f} : {inv_t}) layout bhsd {rotary} causal "
+             f": {q_t}, {k_t}, {k_t} -> {q_t}\n")
+    body += b.output(key + "/prefill", prefill, "f32", shape_of(c["q"]))
+    batch, heads, tokens, _ = shape_of(c["q"])
+    last_q, last_pos, decode = b.fresh("lastq"), b.fresh("lastpos"), b.fresh("decode")
+    last_q_t = ttype([batch, heads, 1, dim], "f32")
+    last_pos_t = ttype([3, batch, 1], "i64")
+    body += (f"  {last_q} = tensor.extract_slice {qv}[0, 0, {tokens - 1}, 0] "
+             f"[{batch}, {heads}, 1, {dim}] [1, 1, 1, 1] : {q_t} to {last_q_t}\n"
+             f"  {last_pos} = tensor.extract_slice {pos}[0, 0, {tokens - 1}] "
+             f"[3, {batch}, 1] [1, 1, 1] : {pos_t} to {last_pos_t}\n"
+             f"  {decode} = mrope.attention {last_q}, {cache}, {kv} q_positions({last_pos} : "
+             f"{last_pos_t}) freqs({f} : {inv_t}) layout bhsd {rotary} causal "
+             f": {last_q_t}, {k_t}, {k_t} -> {last_q_t}\n")
+    body += b.output(key + "/decode", decode, "f32", [batch, heads, 1, dim])
+    return body
+
+
+def attention_file(data, args):
+    """--variant attention: each rotary case's q and k through mrope.attention
+    with the case's rotary fused in (prefill, and decode against the golden
+    k_rot as the cache), against a float64 attention of the golden q_rot and
+    k_rot (values: k)."""
+    b = Builder()
+    plan = []
+    for n, c in enumerate(data["cases"]):
+        if c.get("k") is None or c.get("k_rot") is None:
+            raise BadInput(f"cases[{n}]", "--variant attention needs k and k_rot")
+        per_head = "mrope_section_heads" in c
+        section = c["mrope_section_heads"] if per_head else c.get("mrope_section")
+        if section is None:
+            raise BadInput(f"cases[{n}]", "needs mrope_section (or mrope_section_heads for MHRoPE)")
+        kind = ("head_partitioned" if per_head else
+                "interleaved" if "interleaved" in c["allocation"] else "contiguous")
+        key = f"case{n}"
+        b.add(attention_body(b, key, c, f"<{kind}, section = {section}>"))
+        plan.append((key, f"{c['allocation']} D={c['head_dim']} section={section} [attention]",
+                     c))
+    values = run(b, args)
+    report = Report()
+    for key, label, c in plan:
+        want = attention_reference(c["q_rot"], c["k_rot"], c["k"], causal=True)
+        check_abs(report, f"{label}: causal prefill", values[key + "/prefill"], want,
+                  ATTENTION_TOLERANCE)
+        last = [[h[-1:] for h in qb] for qb in c["q_rot"]]
+        want = attention_reference(last, c["k_rot"], c["k"], causal=True)
+        check_abs(report, f"{label}: decode against the cache", values[key + "/decode"], want,
+                  ATTENTION_TOLERANCE)
+    return report
+
+
 def rotary_file(data, args):
+    if args.variant == "attention":
+        return attention_file(data, args)
     b = Builder()
     plan = []
     for n, c in enumerate(data["cases"]):
@@ -1599,10 +1700,13 @@ def main():
     parser.add_argument("--emit", action="store_true",
                         help="print the computed outputs as JSON in the same schema "
                              "(with --dtype: the rotated q/k in that type, exactly)")
-    parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled", "dynamic"],
+    parser.add_argument("--variant", choices=["bshd", "thd", "gptj", "partial", "scaled", "dynamic",
+                                              "attention"],
                         help="rotary_* files: check another activation layout, GPT-J "
                              "pairs, partial rotary or an attention scaling, through "
-                             "identities of the rotation")
+                             "identities of the rotation; or (attention) mrope.attention "
+                             "with the case's rotary fused in, against a float64 "
+                             "attention of the golden q_rot and k_rot")
     parser.add_argument("--dtype", choices=["f32", "bf16", "f16"], default="f32",
                         help="activation type for rotary_* files")
     parser.add_argument("--portable", action="store_true",
