@@ -338,7 +338,7 @@ def run(builder, args):
     source = builder.module()
     # Executables are named by the input and everything that selects how it
     # is compiled, so a prebuilt one is only ever used for the same build.
-    mode = (f"gpu={args.gpu} on_host={args.gpu_kernel_on_host} "
+    mode = (f"gpu={args.gpu} on_host={args.gpu_kernel_on_host} target={args.target} "
             f"slices={args.head_slices} chip={args.gpu_chip} {args.gpu_features} "
             f"{args.gpu_format}")
     args.aot_key = hashlib.sha1((mode + "\n" + source).encode()).hexdigest()[:16]
