@@ -206,6 +206,19 @@ def apply_rotary(q: np.ndarray, k: np.ndarray, positions: np.ndarray, inv_freq: 
             rotate(k, cos[:, None], sin[:, None], inverse, dtype))
 
 
+def select_axis_tables(cos3: np.ndarray, sin3: np.ndarray, allocation: str,
+                       section: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Hugging Face's apply_multimodal_rotary_pos_emb: per-axis tables
+    ``[3, B, S, D]`` to ``[B, S, D]``, each channel read from its pair's
+    axis under ``allocation``."""
+    dim = cos3.shape[-1]
+    axes = axis_of_pairs(allocation, section, dim // 2)
+    axes = np.concatenate([axes, axes])
+    channels = np.arange(dim)
+    return (cos3[axes, ..., channels].transpose(1, 2, 0),
+            sin3[axes, ..., channels].transpose(1, 2, 0))
+
+
 def attention(q, k, v, causal=False, scale=None, mask=None, cu_seqlens=None,
                         kv_cu_seqlens=None):
     """``softmax(q k^T * scale + mask) v`` in float64 for ``[B, H, S, D]``

@@ -57,16 +57,6 @@ def run(text, function, arrays, result_shapes, dtype):
     return [mrope.runtime.as_dtype(o, dtype) for o in outs]
 
 
-def selected_tables(cos3, sin3, allocation):
-    """HF apply_multimodal_rotary_pos_emb: per-axis tables [3, B, S, D] to
-    [B, S, D] by the allocation's axis of each channel's pair."""
-    dim = cos3.shape[-1]
-    axes = reference.axis_of_pairs(allocation, SECTION, dim // 2)
-    axes = np.concatenate([axes, axes])
-    channels = np.arange(dim)
-    return cos3[axes, ..., channels].transpose(1, 2, 0), sin3[axes, ..., channels].transpose(1, 2, 0)
-
-
 @pytest.mark.parametrize("fuse", [False, True], ids=["imported", "fused"])
 @pytest.mark.parametrize("element", ["f32", "bf16"])
 @pytest.mark.parametrize("stem,function,op,allocation", CASES)
@@ -101,7 +91,7 @@ def test_raised_runs_and_matches(stem, function, op, allocation, element, fuse):
             cos3 = np.stack([c for c, _ in tables]).astype(dtype)
             sin3 = np.stack([s for _, s in tables]).astype(dtype)
             arrays = [q, k, cos3, sin3]
-            cos, sin = selected_tables(cos3, sin3, allocation)
+            cos, sin = reference.select_axis_tables(cos3, sin3, allocation, SECTION)
         else:
             cos, sin = cos.astype(dtype), sin.astype(dtype)
             arrays = [q, k, cos, sin]

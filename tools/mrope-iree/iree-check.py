@@ -462,11 +462,7 @@ def run_torch_mlir_case(path, args, workdir, n):
             cos3 = np.stack([c for c, _ in tables]).astype(dtype)
             sin3 = np.stack([s for _, s in tables]).astype(dtype)
             inputs = [q, k, cos3, sin3]
-            axes = ref.axis_of_pairs(allocation, TORCH_MLIR_SECTION, 8)
-            axes = np.concatenate([axes, axes])
-            channels = np.arange(16)
-            cos = cos3[axes, ..., channels].transpose(1, 2, 0)
-            sin = sin3[axes, ..., channels].transpose(1, 2, 0)
+            cos, sin = ref.select_axis_tables(cos3, sin3, allocation, TORCH_MLIR_SECTION)
         else:
             cos, sin = (x.astype(dtype) for x in ref.cos_sin(positions, inv_freq,
                                                               np.zeros(8, np.int64)))
